@@ -22,7 +22,17 @@ for p in $PKGS; do
 		missing="$missing $p"
 	fi
 done
+# The unprivileged user estafetad's children run as when started as root.
+ensure_user() {
+	if ! getent passwd estafeta >/dev/null; then
+		$SUDO useradd --system --home-dir /nonexistent --no-create-home \
+			--shell /usr/sbin/nologin estafeta
+		echo "setup: created system user estafeta"
+	fi
+}
+
 if [ -z "$missing" ]; then
+	ensure_user
 	echo "setup: all packages present"
 	exit 0
 fi
@@ -36,3 +46,4 @@ $SUDO apt-get update -q
 # shellcheck disable=SC2086
 $SUDO apt-get install -y -q --no-install-recommends $missing
 echo "setup: installed$missing"
+ensure_user

@@ -1,0 +1,681 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * Copyright (c) 2026 The Estafeta developers
+ *
+ * estafetad master. The only process that may run as root: it reads the
+ * configuration, binds the listening sockets, creates the spool, writes the
+ * pid file and forks every child (qmgr, smtpd workers), which drop to
+ * run_user before they read a byte from the network. It never parses
+ * network input itself.
+ *
+ * Pool: smtpd workers report busy/idle on a status pipe; the master keeps
+ * at least smtpd_workers_min and a couple idle, never more than
+ * smtpd_workers_max. Dead children are replaced, with a growing delay when
+ * they die abnormally. SIGHUP: parse the configuration into a new struct;
+ * on success swap it, rebind changed listeners, let old workers finish
+ * their sessions and start new ones. SIGTERM/SIGINT: stop accepting, let
+ * sessions finish (up to shutdown_timeout), then stop qmgr last.
+ */
+#include "config.h"
+
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include <netinet/in.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <grp.h>
+#include <poll.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "lib/buf.h"
+#include "lib/conn.h"
+#include "lib/log.h"
+#include "lib/netaddr.h"
+#include "lib/xalloc.h"
+#include "relay/qmgr.h"
+#include "relay/relay_cfg.h"
+#include "relay/smtpd.h"
+
+#define MAX_LISTENERS		16
+#define MAX_CHILDREN		10001
+#define SHUTDOWN_TIMEOUT_MS	30000
+#define IDLE_TARGET		2
+
+enum child_kind { CHILD_SMTPD = 1, CHILD_QMGR };
+
+struct child {
+	int		 pid;
+	int		 kind;
+	int		 gen;		/* configuration generation */
+	int		 busy;
+	int		 stopping;	/* told to finish and exit */
+};
+
+struct master {
+	struct relay_cfg	*cfg;
+	const char		*cfg_path;
+	char *const		*overrides;
+	int			 foreground;
+	struct listener		 ls[MAX_LISTENERS];
+	size_t			 nls;
+	struct child		*ch;
+	size_t			 nch;
+	int			 gen;
+	int			 status_r, status_w;
+	uid_t			 uid;
+	gid_t			 gid;
+	int			 drop;
+	long long		 qmgr_backoff_ms, qmgr_restart_at;
+	long long		 smtpd_backoff_ms, smtpd_fork_at;
+	long long		 drain_deadline;
+	int			 draining;
+	int			 qmgr_started;	/* a qmgr ran before */
+	int			 qmgr_ready;
+	long long		 start_deadline;
+};
+
+static int master_sigpipe[2] = { -1, -1 };
+
+static void
+master_on_signal(int sig)
+{
+	unsigned char c = (unsigned char)sig;
+	int e = errno;
+
+	(void)!write(master_sigpipe[1], &c, 1);
+	errno = e;
+}
+
+static void
+usage(void)
+{
+	fprintf(stderr, "usage: estafetad [-fnt] [-c file] [-o key=value]...\n"
+	    "  -c file  configuration (default " SYSCONFDIR
+	    "/estafeta/estafetad.conf)\n"
+	    "  -f       stay in the foreground, log to stderr\n"
+	    "  -n       print the effective configuration and exit\n"
+	    "  -t       check the configuration and exit\n"
+	    "  -o k=v   override a setting\n");
+	exit(2);
+}
+
+/* ----------------------------------------------------------- listeners */
+
+static int
+master_bind(const char *addr, struct buf *err)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+	int fd, on = 1;
+
+	if (netaddr_parse_listen(addr, &ss, &len) == -1) {
+		(void)buf_appendf(err, "bad listen address '%s' (expected "
+		    "ip:port or [ipv6]:port)", addr);
+		return -1;
+	}
+	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+	    0);
+	if (fd == -1)
+		goto fail;
+	(void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
+	if (ss.ss_family == AF_INET6)
+		(void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on,
+		    sizeof(on));
+	if (bind(fd, (struct sockaddr *)&ss, len) == -1 ||
+	    listen(fd, 1024) == -1)
+		goto fail;
+	return fd;
+fail:
+	(void)buf_appendf(err, "cannot listen on %s: %s", addr,
+	    strerror(errno));
+	if (fd != -1)
+		(void)close(fd);
+	return -1;
+}
+
+/* Brings the listener set in line with cfg, reusing sockets whose address
+ * is unchanged (so a reload never refuses a connection). */
+static int
+master_listeners(struct master *m, const struct relay_cfg *cfg,
+    struct buf *err)
+{
+	const struct cfg_list *lists[3] = { &cfg->listen_mx,
+	    &cfg->listen_submission, &cfg->listen_smtps };
+	struct listener nls[MAX_LISTENERS];
+	size_t n = 0, i, j, k;
+	int kind;
+
+	for (kind = 0; kind < 3; kind++) {
+		for (i = 0; i < lists[kind]->n; i++) {
+			if (n == MAX_LISTENERS) {
+				(void)buf_appendf(err, "too many listen "
+				    "addresses (at most %d)", MAX_LISTENERS);
+				goto fail;
+			}
+			nls[n].kind = kind;
+			nls[n].addr = xstrdup(lists[kind]->v[i]);
+			nls[n].fd = -1;
+			for (j = 0; j < m->nls; j++)
+				if (m->ls[j].fd != -1 && m->ls[j].kind == kind &&
+				    strcmp(m->ls[j].addr, nls[n].addr) == 0) {
+					nls[n].fd = m->ls[j].fd;
+					m->ls[j].fd = -1;
+				}
+			n++;
+			if (nls[n - 1].fd == -1 &&
+			    (nls[n - 1].fd = master_bind(nls[n - 1].addr,
+			    err)) == -1)
+				goto fail;
+		}
+	}
+	for (j = 0; j < m->nls; j++) {
+		if (m->ls[j].fd != -1)
+			(void)close(m->ls[j].fd);	/* removed listener */
+		free(m->ls[j].addr);
+	}
+	memcpy(m->ls, nls, n * sizeof(*nls));
+	m->nls = n;
+	return 1;
+fail:
+	/* Give reused sockets back, close new ones. */
+	for (k = 0; k < n; k++) {
+		for (j = 0; j < m->nls; j++)
+			if (m->ls[j].fd == -1 && m->ls[j].kind == nls[k].kind &&
+			    strcmp(m->ls[j].addr, nls[k].addr) == 0) {
+				m->ls[j].fd = nls[k].fd;
+				nls[k].fd = -1;
+			}
+		if (nls[k].fd != -1)
+			(void)close(nls[k].fd);
+		free(nls[k].addr);
+	}
+	return -1;
+}
+
+/* ----------------------------------------------------------- children */
+
+static void
+master_drop_privileges(struct master *m)
+{
+	if (!m->drop)
+		return;
+	if (setgroups(0, NULL) == -1 || setresgid(m->gid, m->gid, m->gid) ==
+	    -1 || setresuid(m->uid, m->uid, m->uid) == -1)
+		log_fatal("cannot drop privileges: %s", strerror(errno));
+	if (setuid(0) != -1)
+		log_panic("privileges not dropped: setuid(0) succeeded");
+}
+
+static void
+master_child_setup(struct master *m, int keep_listeners)
+{
+	struct sigaction sa;
+	size_t i;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = SIG_DFL;
+	(void)sigaction(SIGCHLD, &sa, NULL);
+	(void)close(master_sigpipe[0]);
+	(void)close(master_sigpipe[1]);
+	(void)close(m->status_r);
+	if (!keep_listeners) {
+		(void)close(m->status_w);
+		for (i = 0; i < m->nls; i++)
+			(void)close(m->ls[i].fd);
+	}
+	master_drop_privileges(m);
+}
+
+static struct child *
+master_new_child(struct master *m, int kind)
+{
+	struct child *c;
+	pid_t pid;
+
+	if (m->nch >= MAX_CHILDREN)
+		return NULL;
+	if ((pid = fork()) == -1) {
+		log_error("master fork failed: %s", strerror(errno));
+		return NULL;
+	}
+	if (pid == 0) {
+		if (kind == CHILD_QMGR) {
+			int status_w = dup(m->status_w);
+
+			master_child_setup(m, 0);
+			log_init("estafetad/qmgr", m->foreground ?
+			    LOG_TARGET_STDERR : m->cfg->log_target,
+			    m->cfg->log_level);
+			qmgr_main(m->cfg, status_w, !m->qmgr_started);
+		}
+		master_child_setup(m, 1);
+		log_init("estafetad/smtpd", m->foreground ? LOG_TARGET_STDERR :
+		    m->cfg->log_target, m->cfg->log_level);
+		smtpd_worker(m->cfg, m->ls, m->nls, m->status_w);
+	}
+	c = &m->ch[m->nch++];
+	memset(c, 0, sizeof(*c));
+	c->pid = pid;
+	c->kind = kind;
+	c->gen = m->gen;
+	return c;
+}
+
+static size_t
+master_count(const struct master *m, int kind, int idle_only)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < m->nch; i++)
+		if (m->ch[i].kind == kind && !m->ch[i].stopping &&
+		    m->ch[i].gen == m->gen && (!idle_only || !m->ch[i].busy))
+			n++;
+	return n;
+}
+
+/* Starts smtpd workers until the pool has its minimum and a few idle. */
+static void
+master_fill_pool(struct master *m)
+{
+	size_t total, idle, max = (size_t)m->cfg->smtpd_workers_max;
+
+	if (m->draining || conn_now_ms() < m->smtpd_fork_at)
+		return;
+	/* The first qmgr recovers incoming/ before any smtpd may write. */
+	if (!m->qmgr_ready && conn_now_ms() < m->start_deadline)
+		return;
+	for (;;) {
+		total = master_count(m, CHILD_SMTPD, 0);
+		idle = master_count(m, CHILD_SMTPD, 1);
+		if (total >= max || (total >= (size_t)m->cfg->smtpd_workers_min
+		    && idle >= IDLE_TARGET))
+			break;
+		if (master_new_child(m, CHILD_SMTPD) == NULL)
+			break;
+	}
+}
+
+/* Asks idle workers beyond the minimum to exit (they are cheap to make). */
+static void
+master_trim_pool(struct master *m)
+{
+	size_t i, total = master_count(m, CHILD_SMTPD, 0);
+	size_t idle = master_count(m, CHILD_SMTPD, 1);
+
+	for (i = 0; i < m->nch && idle > IDLE_TARGET * 4 &&
+	    total > (size_t)m->cfg->smtpd_workers_min; i++) {
+		struct child *c = &m->ch[i];
+
+		if (c->kind == CHILD_SMTPD && !c->busy && !c->stopping &&
+		    c->gen == m->gen) {
+			(void)kill(c->pid, SIGTERM);
+			c->stopping = 1;
+			idle--;
+			total--;
+		}
+	}
+}
+
+/* Starts qmgr unless one runs, or is still finishing (never two: it is
+ * the only index writer). */
+static void
+master_start_qmgr(struct master *m)
+{
+	size_t i;
+
+	if (m->draining || conn_now_ms() < m->qmgr_restart_at)
+		return;
+	for (i = 0; i < m->nch; i++)
+		if (m->ch[i].kind == CHILD_QMGR)
+			return;
+	if (master_new_child(m, CHILD_QMGR) != NULL)
+		m->qmgr_started = 1;
+}
+
+static void
+master_reap(struct master *m)
+{
+	struct child *c;
+	int status, abnormal;
+	pid_t pid;
+	size_t i;
+
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		for (i = 0; i < m->nch && m->ch[i].pid != pid; i++)
+			;
+		if (i == m->nch)
+			continue;
+		c = &m->ch[i];
+		abnormal = !(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+		if (abnormal && !(c->stopping && WIFSIGNALED(status) &&
+		    WTERMSIG(status) == SIGKILL)) {
+			if (WIFSIGNALED(status))
+				log_error("master %s pid=%d killed by signal "
+				    "%d", c->kind == CHILD_QMGR ? "qmgr" :
+				    "smtpd", pid, WTERMSIG(status));
+			else
+				log_error("master %s pid=%d exited with status "
+				    "%d", c->kind == CHILD_QMGR ? "qmgr" :
+				    "smtpd", pid, WEXITSTATUS(status));
+		}
+		if (c->kind == CHILD_QMGR && abnormal && !m->draining) {
+			m->qmgr_backoff_ms = m->qmgr_backoff_ms ?
+			    m->qmgr_backoff_ms * 2 : 1000;
+			if (m->qmgr_backoff_ms > 60000)
+				m->qmgr_backoff_ms = 60000;
+			m->qmgr_restart_at = conn_now_ms() + m->qmgr_backoff_ms;
+			log_info("master restarting qmgr in %lld ms",
+			    m->qmgr_backoff_ms);
+		}
+		if (c->kind == CHILD_SMTPD && abnormal && !c->stopping) {
+			m->smtpd_backoff_ms = m->smtpd_backoff_ms ?
+			    m->smtpd_backoff_ms * 2 : 100;
+			if (m->smtpd_backoff_ms > 30000)
+				m->smtpd_backoff_ms = 30000;
+			m->smtpd_fork_at = conn_now_ms() + m->smtpd_backoff_ms;
+		}
+		m->ch[i] = m->ch[--m->nch];
+	}
+}
+
+static void
+master_read_status(struct master *m)
+{
+	struct smtpd_status st;
+	size_t i;
+
+	while (read(m->status_r, &st, sizeof(st)) == (ssize_t)sizeof(st)) {
+		for (i = 0; i < m->nch; i++)
+			if (m->ch[i].pid == st.pid) {
+				if (m->ch[i].kind == CHILD_QMGR &&
+				    st.busy == QMGR_STATUS_READY)
+					m->qmgr_ready = 1;
+				else
+					m->ch[i].busy = st.busy;
+				break;
+			}
+	}
+}
+
+static void
+master_signal_all(struct master *m, int kind, int sig)
+{
+	size_t i;
+
+	for (i = 0; i < m->nch; i++)
+		if (m->ch[i].kind == kind) {
+			(void)kill(m->ch[i].pid, sig);
+			m->ch[i].stopping = 1;
+		}
+}
+
+/* ----------------------------------------------------------- reload */
+
+static void
+master_reload(struct master *m)
+{
+	struct relay_cfg *ncfg = xcalloc(1, sizeof(*ncfg));
+	struct buf err = BUF_INIT(0);
+
+	log_info("master reloading %s", m->cfg_path);
+	if (relay_cfg_load(ncfg, m->cfg_path, m->overrides, &err) == -1 ||
+	    master_listeners(m, ncfg, &err) == -1) {
+		log_error("master reload failed, keeping the running "
+		    "configuration: %s", buf_cstr(&err));
+		relay_cfg_free(ncfg);
+		free(ncfg);
+		buf_free(&err);
+		return;
+	}
+	buf_free(&err);
+	/* Old workers finish their session and exit; new ones get ncfg. */
+	master_signal_all(m, CHILD_SMTPD, SIGTERM);
+	master_signal_all(m, CHILD_QMGR, SIGTERM);
+	/* Children have their own copy of the old struct: free ours. */
+	relay_cfg_free(m->cfg);
+	free(m->cfg);
+	m->cfg = ncfg;
+	m->gen++;
+	log_set_level(m->cfg->log_level);
+	m->qmgr_restart_at = 0;
+	m->qmgr_backoff_ms = 0;
+	log_info("master reloaded generation=%d", m->gen);
+}
+
+/* ----------------------------------------------------------- main */
+
+static void
+master_setup_user(struct master *m)
+{
+	struct passwd *pw;
+
+	if (geteuid() != 0)
+		return;
+	if ((pw = getpwnam(m->cfg->run_user)) == NULL)
+		log_fatal("run_user '%s' does not exist (create it, e.g. "
+		    "useradd --system %s)", m->cfg->run_user,
+		    m->cfg->run_user);
+	if (pw->pw_uid == 0)
+		log_fatal("run_user '%s' is root: refusing", m->cfg->run_user);
+	m->uid = pw->pw_uid;
+	m->gid = pw->pw_gid;
+	m->drop = 1;
+}
+
+static void
+master_setup_spool(struct master *m)
+{
+	static const char *const subs[] = { "", "/incoming", "/queue",
+		"/corrupt" };
+	struct buf p = BUF_INIT(0);
+	size_t i;
+
+	for (i = 0; i < sizeof(subs) / sizeof(*subs); i++) {
+		buf_reset(&p);
+		(void)buf_appendf(&p, "%s%s", m->cfg->spool_dir, subs[i]);
+		if (mkdir(p.data, 0700) == -1 && errno != EEXIST)
+			log_fatal("cannot create %s: %s", p.data,
+			    strerror(errno));
+		if (m->drop && chown(p.data, m->uid, m->gid) == -1)
+			log_fatal("cannot chown %s: %s", p.data,
+			    strerror(errno));
+	}
+	buf_free(&p);
+}
+
+static void
+master_write_pid(struct master *m)
+{
+	FILE *f;
+
+	if (m->cfg->pid_file[0] == '\0')
+		return;
+	if ((f = fopen(m->cfg->pid_file, "w")) == NULL ||
+	    fprintf(f, "%ld\n", (long)getpid()) < 0 || fclose(f) == EOF)
+		log_fatal("cannot write pid file %s: %s", m->cfg->pid_file,
+		    strerror(errno));
+}
+
+static void
+master_signals(void)
+{
+	struct sigaction sa;
+
+	if (pipe2(master_sigpipe, O_NONBLOCK | O_CLOEXEC) == -1)
+		log_fatal("pipe: %s", strerror(errno));
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = master_on_signal;
+	sa.sa_flags = SA_RESTART;
+	(void)sigaction(SIGCHLD, &sa, NULL);
+	(void)sigaction(SIGHUP, &sa, NULL);
+	(void)sigaction(SIGTERM, &sa, NULL);
+	(void)sigaction(SIGINT, &sa, NULL);
+	sa.sa_handler = SIG_IGN;
+	(void)sigaction(SIGPIPE, &sa, NULL);
+}
+
+/* Handles the signals that arrived since the last call. */
+static void
+master_handle_signals(struct master *m)
+{
+	unsigned char sig;
+
+	while (read(master_sigpipe[0], &sig, 1) == 1) {
+		switch (sig) {
+		case SIGCHLD:
+			master_reap(m);
+			break;
+		case SIGHUP:
+			if (!m->draining)
+				master_reload(m);
+			break;
+		case SIGTERM:
+		case SIGINT:
+			if (m->draining) {
+				log_info("master second stop signal: "
+				    "killing children now");
+				m->drain_deadline = conn_now_ms();
+				break;
+			}
+			log_info("master stopping: sessions may finish "
+			    "(up to %d s)", SHUTDOWN_TIMEOUT_MS / 1000);
+			m->draining = 1;
+			m->drain_deadline = conn_now_ms() + SHUTDOWN_TIMEOUT_MS;
+			master_signal_all(m, CHILD_SMTPD, SIGTERM);
+			break;
+		}
+	}
+}
+
+/* Drain: smtpd workers first (they may still commit to qmgr), then qmgr. */
+static int
+master_drain_step(struct master *m)
+{
+	int smtpd_left = 0;
+	size_t i;
+
+	for (i = 0; i < m->nch; i++)
+		smtpd_left |= m->ch[i].kind == CHILD_SMTPD;
+	if (!smtpd_left)
+		master_signal_all(m, CHILD_QMGR, SIGTERM);
+	if (conn_now_ms() >= m->drain_deadline)
+		for (i = 0; i < m->nch; i++)
+			(void)kill(m->ch[i].pid, SIGKILL);
+	return m->nch > 0;
+}
+
+int
+main(int argc, char *argv[])
+{
+	struct master mm, *m = &mm;
+	struct pollfd pfd[2];
+	struct buf err = BUF_INIT(0);
+	char **overrides;
+	int ch, print = 0, check = 0, no = 0;
+
+	memset(m, 0, sizeof(*m));
+	m->cfg_path = SYSCONFDIR "/estafeta/estafetad.conf";
+	overrides = xcalloc((size_t)argc + 1, sizeof(*overrides));
+	log_init("estafetad", LOG_TARGET_STDERR, LOG_LEVEL_INFO);
+	while ((ch = getopt(argc, argv, "c:fnto:h")) != -1) {
+		switch (ch) {
+		case 'c':
+			m->cfg_path = optarg;
+			break;
+		case 'f':
+			m->foreground = 1;
+			break;
+		case 'n':
+			print = 1;
+			break;
+		case 't':
+			check = 1;
+			break;
+		case 'o':
+			overrides[no++] = optarg;
+			break;
+		default:
+			usage();
+		}
+	}
+	if (optind != argc)
+		usage();
+	m->overrides = overrides;
+	m->cfg = xcalloc(1, sizeof(*m->cfg));
+	if (relay_cfg_load(m->cfg, m->cfg_path, overrides, &err) == -1) {
+		fprintf(stderr, "estafetad: configuration errors:\n%s",
+		    buf_cstr(&err));
+		return 1;
+	}
+	if (print) {
+		(void)cfg_print(relay_cfg_defs, m->cfg, 0, stdout);
+		return 0;
+	}
+	if (check) {
+		printf("estafetad: %s: configuration OK\n", m->cfg_path);
+		return 0;
+	}
+	log_init("estafetad", m->foreground ? LOG_TARGET_STDERR :
+	    m->cfg->log_target, m->cfg->log_level);
+	master_setup_user(m);
+	if (master_listeners(m, m->cfg, &err) == -1)
+		log_fatal("%s", buf_cstr(&err));
+	master_setup_spool(m);
+	if (!m->foreground && daemon(0, 0) == -1)
+		log_fatal("daemon: %s", strerror(errno));
+	master_write_pid(m);
+	master_signals();
+	{
+		int sp[2];
+
+		if (pipe2(sp, O_CLOEXEC) == -1)
+			log_fatal("pipe: %s", strerror(errno));
+		m->status_r = sp[0];
+		m->status_w = sp[1];
+		(void)fcntl(m->status_r, F_SETFL, O_NONBLOCK);
+		(void)fcntl(m->status_w, F_SETFL, O_NONBLOCK);
+	}
+	m->ch = xcalloc(MAX_CHILDREN, sizeof(*m->ch));
+	log_info("master started pid=%ld listeners=%zu user=%s",
+	    (long)getpid(), m->nls, m->drop ? m->cfg->run_user : "(unchanged)");
+
+	m->start_deadline = conn_now_ms() + 10000;
+	master_start_qmgr(m);
+	master_fill_pool(m);
+	pfd[0].fd = master_sigpipe[0];
+	pfd[0].events = POLLIN;
+	pfd[1].fd = m->status_r;
+	pfd[1].events = POLLIN;
+	for (;;) {
+		(void)poll(pfd, 2, m->draining ? 100 : 500);
+		master_handle_signals(m);
+		master_read_status(m);
+		if (m->draining) {
+			master_reap(m);
+			if (!master_drain_step(m))
+				break;
+			continue;
+		}
+		master_start_qmgr(m);
+		master_fill_pool(m);
+		master_trim_pool(m);
+	}
+	if (m->cfg->pid_file[0] != '\0')
+		(void)unlink(m->cfg->pid_file);	/* best effort */
+	log_info("master stopped");
+	relay_cfg_free(m->cfg);
+	free(m->cfg);
+	free(m->ch);
+	free(overrides);
+	buf_free(&err);
+	return 0;
+}

@@ -1,0 +1,277 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * Copyright (c) 2026 The Estafeta developers
+ *
+ * The SQLite queue index: see qidx.h. Statements are prepared once.
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sqlite3.h>
+
+#include "lib/log.h"
+#include "lib/xalloc.h"
+#include "relay/qidx.h"
+#include "relay/spool.h"
+
+#define QIDX_SCHEMA_VERSION	1
+
+struct qidx {
+	sqlite3		*db;
+	sqlite3_stmt	*has, *add_msg, *add_rcpt, *del_msg, *del_rcpt;
+};
+
+static const char qidx_schema[] =
+    "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT);"
+    "CREATE TABLE IF NOT EXISTS msg("
+    " id TEXT PRIMARY KEY, arrival INTEGER NOT NULL, sender TEXT NOT NULL,"
+    " size INTEGER NOT NULL, nrcpt INTEGER NOT NULL, client TEXT,"
+    " helo TEXT) WITHOUT ROWID;"
+    "CREATE TABLE IF NOT EXISTS rcpt("
+    " id TEXT NOT NULL, idx INTEGER NOT NULL, addr TEXT NOT NULL,"
+    " domain TEXT NOT NULL, state INTEGER NOT NULL DEFAULT 0,"
+    " attempts INTEGER NOT NULL DEFAULT 0,"
+    " next_try INTEGER NOT NULL DEFAULT 0, last_reply TEXT,"
+    " PRIMARY KEY(id, idx)) WITHOUT ROWID;"
+    "CREATE INDEX IF NOT EXISTS rcpt_due ON rcpt(state, next_try);"
+    "CREATE INDEX IF NOT EXISTS rcpt_domain ON rcpt(domain);"
+    "INSERT OR IGNORE INTO meta VALUES('schema', '1');";
+
+static int
+qidx_prep(struct qidx *q, const char *sql, sqlite3_stmt **st)
+{
+	return sqlite3_prepare_v3(q->db, sql, -1, SQLITE_PREPARE_PERSISTENT,
+	    st, NULL) == SQLITE_OK ? 1 : -1;
+}
+
+int
+qidx_open(const char *path, int readonly, struct qidx **qp,
+    const char **errstr_r)
+{
+	struct qidx *q = xcalloc(1, sizeof(*q));
+	int flags = readonly ? SQLITE_OPEN_READONLY :
+	    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
+
+	if (sqlite3_open_v2(path, &q->db, flags | SQLITE_OPEN_NOMUTEX,
+	    NULL) != SQLITE_OK)
+		goto fail;
+	(void)sqlite3_busy_timeout(q->db, 5000);
+	if (!readonly && (sqlite3_exec(q->db, "PRAGMA journal_mode=WAL;"
+	    "PRAGMA synchronous=NORMAL;", NULL, NULL, NULL) != SQLITE_OK ||
+	    sqlite3_exec(q->db, qidx_schema, NULL, NULL, NULL) != SQLITE_OK))
+		goto fail;
+	if (qidx_prep(q, "SELECT 1 FROM msg WHERE id = ?", &q->has) == -1)
+		goto fail;
+	if (!readonly && (qidx_prep(q, "INSERT OR IGNORE INTO msg VALUES"
+	    "(?, ?, ?, ?, ?, ?, ?)", &q->add_msg) == -1 ||
+	    qidx_prep(q, "INSERT OR IGNORE INTO rcpt(id, idx, addr, domain)"
+	    " VALUES(?, ?, ?, ?)", &q->add_rcpt) == -1 ||
+	    qidx_prep(q, "DELETE FROM msg WHERE id = ?", &q->del_msg) == -1 ||
+	    qidx_prep(q, "DELETE FROM rcpt WHERE id = ?", &q->del_rcpt) == -1))
+		goto fail;
+	*qp = q;
+	return 1;
+fail:
+	{
+		static char errbuf[256];
+
+		(void)snprintf(errbuf, sizeof(errbuf), "%s", q->db ?
+		    sqlite3_errmsg(q->db) : "out of memory");	/* may cut */
+		*errstr_r = errbuf;
+	}
+	qidx_close(&q);
+	return -1;
+}
+
+void
+qidx_close(struct qidx **qp)
+{
+	struct qidx *q = *qp;
+
+	if (q == NULL)
+		return;
+	sqlite3_finalize(q->has);
+	sqlite3_finalize(q->add_msg);
+	sqlite3_finalize(q->add_rcpt);
+	sqlite3_finalize(q->del_msg);
+	sqlite3_finalize(q->del_rcpt);
+	(void)sqlite3_close(q->db);	/* statements finalized above */
+	free(q);
+	*qp = NULL;
+}
+
+int
+qidx_begin(struct qidx *q)
+{
+	return sqlite3_exec(q->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) ==
+	    SQLITE_OK ? 1 : -1;
+}
+
+int
+qidx_commit(struct qidx *q)
+{
+	return sqlite3_exec(q->db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK ?
+	    1 : -1;
+}
+
+static int
+qidx_step_done(sqlite3_stmt *st)
+{
+	int r = sqlite3_step(st);
+
+	(void)sqlite3_reset(st);	/* error already in r */
+	return r == SQLITE_DONE ? 1 : -1;
+}
+
+int
+qidx_has(struct qidx *q, const char *id)
+{
+	int r;
+
+	(void)sqlite3_bind_text(q->has, 1, id, -1, SQLITE_STATIC);
+	r = sqlite3_step(q->has);
+	(void)sqlite3_reset(q->has);
+	if (r == SQLITE_ROW)
+		return 1;
+	return r == SQLITE_DONE ? 0 : -1;
+}
+
+int
+qidx_add(struct qidx *q, const struct spool_env *e)
+{
+	const char *at;
+	size_t i;
+
+	(void)sqlite3_bind_text(q->add_msg, 1, e->id, -1, SQLITE_STATIC);
+	(void)sqlite3_bind_int64(q->add_msg, 2, e->arrival);
+	(void)sqlite3_bind_text(q->add_msg, 3, e->sender, -1, SQLITE_STATIC);
+	(void)sqlite3_bind_int64(q->add_msg, 4, (sqlite3_int64)e->size);
+	(void)sqlite3_bind_int64(q->add_msg, 5, (sqlite3_int64)e->nrcpt);
+	(void)sqlite3_bind_text(q->add_msg, 6, e->client, -1, SQLITE_STATIC);
+	(void)sqlite3_bind_text(q->add_msg, 7, e->helo, -1, SQLITE_STATIC);
+	if (qidx_step_done(q->add_msg) == -1)
+		return -1;
+	for (i = 0; i < e->nrcpt; i++) {
+		at = strrchr(e->rcpts[i].addr, '@');
+		(void)sqlite3_bind_text(q->add_rcpt, 1, e->id, -1,
+		    SQLITE_STATIC);
+		(void)sqlite3_bind_int64(q->add_rcpt, 2, (sqlite3_int64)i);
+		(void)sqlite3_bind_text(q->add_rcpt, 3, e->rcpts[i].addr, -1,
+		    SQLITE_STATIC);
+		(void)sqlite3_bind_text(q->add_rcpt, 4, at ? at + 1 : "", -1,
+		    SQLITE_STATIC);
+		if (qidx_step_done(q->add_rcpt) == -1)
+			return -1;
+	}
+	return 1;
+}
+
+int
+qidx_remove(struct qidx *q, const char *id)
+{
+	(void)sqlite3_bind_text(q->del_msg, 1, id, -1, SQLITE_STATIC);
+	(void)sqlite3_bind_text(q->del_rcpt, 1, id, -1, SQLITE_STATIC);
+	if (qidx_step_done(q->del_msg) == -1 ||
+	    qidx_step_done(q->del_rcpt) == -1)
+		return -1;
+	return 1;
+}
+
+static const char *
+qidx_col(sqlite3_stmt *st, int i)
+{
+	const unsigned char *t = sqlite3_column_text(st, i);
+
+	return t ? (const char *)t : "";
+}
+
+int
+qidx_foreach_msg(struct qidx *q, const char *id,
+    int (*fn)(void *, const struct qidx_msg *), void *arg)
+{
+	sqlite3_stmt *st;
+	struct qidx_msg m;
+	int r, n = 0;
+
+	if (sqlite3_prepare_v2(q->db, id ?
+	    "SELECT id, arrival, sender, size, nrcpt, client, helo FROM msg"
+	    " WHERE id = ?" :
+	    "SELECT id, arrival, sender, size, nrcpt, client, helo FROM msg"
+	    " ORDER BY arrival, id", -1, &st, NULL) != SQLITE_OK)
+		return -1;
+	if (id)
+		(void)sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+	while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+		m.id = qidx_col(st, 0);
+		m.arrival = sqlite3_column_int64(st, 1);
+		m.sender = qidx_col(st, 2);
+		m.size = sqlite3_column_int64(st, 3);
+		m.nrcpt = sqlite3_column_int(st, 4);
+		m.client = qidx_col(st, 5);
+		m.helo = qidx_col(st, 6);
+		n++;
+		if (fn(arg, &m) == -1)
+			break;
+	}
+	sqlite3_finalize(st);
+	return r == SQLITE_ROW || r == SQLITE_DONE ? n : -1;
+}
+
+int
+qidx_foreach_rcpt(struct qidx *q, const char *id,
+    int (*fn)(void *, const struct qidx_rcpt *), void *arg)
+{
+	sqlite3_stmt *st;
+	struct qidx_rcpt rc;
+	int r, n = 0;
+
+	if (sqlite3_prepare_v2(q->db, "SELECT idx, addr, state, attempts,"
+	    " next_try, last_reply FROM rcpt WHERE id = ? ORDER BY idx", -1,
+	    &st, NULL) != SQLITE_OK)
+		return -1;
+	(void)sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+	while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+		rc.idx = sqlite3_column_int(st, 0);
+		rc.addr = qidx_col(st, 1);
+		rc.state = sqlite3_column_int(st, 2);
+		rc.attempts = sqlite3_column_int(st, 3);
+		rc.next_try = sqlite3_column_int64(st, 4);
+		rc.last_reply = qidx_col(st, 5);
+		n++;
+		if (fn(arg, &rc) == -1)
+			break;
+	}
+	sqlite3_finalize(st);
+	return r == SQLITE_ROW || r == SQLITE_DONE ? n : -1;
+}
+
+int
+qidx_foreach_id(struct qidx *q, int (*fn)(void *, const char *), void *arg)
+{
+	sqlite3_stmt *st;
+	int r, n = 0;
+
+	if (sqlite3_prepare_v2(q->db, "SELECT id FROM msg", -1, &st, NULL) !=
+	    SQLITE_OK)
+		return -1;
+	while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+		n++;
+		if (fn(arg, qidx_col(st, 0)) == -1)
+			break;
+	}
+	sqlite3_finalize(st);
+	return r == SQLITE_ROW || r == SQLITE_DONE ? n : -1;
+}
+
+const char *
+qidx_state_name(int st)
+{
+	static const char *const names[] = {
+		"pending", "deferred", "delivered", "bounced",
+	};
+
+	return st >= 0 && st < 4 ? names[st] : "?";
+}

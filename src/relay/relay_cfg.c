@@ -1,0 +1,176 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * Copyright (c) 2026 The Estafeta developers
+ *
+ * estafetad's settings table: see relay_cfg.h. Every limit has bounds here;
+ * README's configuration reference lists the same keys.
+ */
+#include "config.h"
+
+#include <limits.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "lib/buf.h"
+#include "lib/cfg.h"
+#include "lib/log.h"
+#include "lib/xalloc.h"
+#include "relay/relay_cfg.h"
+
+#define OFF(f)	offsetof(struct relay_cfg, f)
+#define SEC	1000LL
+#define MIN	(60 * SEC)
+#define HOUR	(60 * MIN)
+#define DAY	(24 * HOUR)
+
+static const char *const log_targets[] = { "stderr", "syslog", NULL };
+static const char *const log_levels[] = {
+	"error", "warn", "info", "debug", NULL
+};
+static const char *const sync_modes[] = { "group", "fsync", NULL };
+
+const struct cfg_def relay_cfg_defs[] = {
+	{ "hostname", CFG_STR, "", 0, 0, OFF(hostname), NULL,
+	  "name in the greeting, EHLO and Received (default: system name)" },
+	{ "run_user", CFG_STR, "estafeta", 0, 0, OFF(run_user), NULL,
+	  "user the children run as when started as root" },
+	{ "spool_dir", CFG_STR, LOCALSTATEDIR "/spool/estafeta", 0, 0,
+	  OFF(spool_dir), NULL, "queue directory (incoming/, queue/, corrupt/, index.db)" },
+	{ "pid_file", CFG_STR, "", 0, 0, OFF(pid_file), NULL,
+	  "file the master writes its pid to (empty: none)" },
+	{ "log_target", CFG_ENUM, "syslog", 0, 0, OFF(log_target), log_targets,
+	  "stderr or syslog (mail facility); -f forces stderr" },
+	{ "log_level", CFG_ENUM, "info", 0, 0, OFF(log_level), log_levels,
+	  "error, warn, info or debug" },
+	{ "listen_mx", CFG_LIST, "", 0, 0, OFF(listen_mx), NULL,
+	  "addresses for inbound MX traffic, e.g. 0.0.0.0:25, [::]:25" },
+	{ "listen_submission", CFG_LIST, "", 0, 0, OFF(listen_submission),
+	  NULL, "addresses for submission with STARTTLS (587)" },
+	{ "listen_smtps", CFG_LIST, "", 0, 0, OFF(listen_smtps), NULL,
+	  "addresses for submission with implicit TLS (465)" },
+	{ "smtpd_workers_min", CFG_INT, "4", 1, 1000, OFF(smtpd_workers_min),
+	  NULL, "smtpd processes kept ready" },
+	{ "smtpd_workers_max", CFG_INT, "100", 1, 10000,
+	  OFF(smtpd_workers_max), NULL, "most concurrent SMTP sessions" },
+	{ "smtpd_sessions_per_worker", CFG_INT, "100", 1, 1000000,
+	  OFF(smtpd_sessions_per_worker), NULL,
+	  "sessions an smtpd serves before it is replaced" },
+	{ "message_size_limit", CFG_SIZE, "50M", 1024, 2LL << 30,
+	  OFF(message_size_limit), NULL, "largest message accepted (SIZE)" },
+	{ "smtpd_recipient_limit", CFG_INT, "1000", 100, 100000,
+	  OFF(smtpd_recipient_limit), NULL, "recipients per message" },
+	{ "smtpd_error_limit", CFG_INT, "10", 1, 1000,
+	  OFF(smtpd_error_limit), NULL,
+	  "errors in a session before it is closed with 421" },
+	{ "smtpd_command_line_limit", CFG_INT, "512", 512, 65536,
+	  OFF(smtpd_command_line_limit), NULL,
+	  "longest command line in octets, CRLF included (RFC 5321: 512)" },
+	{ "smtpd_text_line_limit", CFG_INT, "1000", 1000, 1048576,
+	  OFF(smtpd_text_line_limit), NULL,
+	  "longest message line in octets, CRLF included (RFC 5321: 1000)" },
+	{ "smtpd_command_timeout", CFG_DURATION, "5m", 100, DAY,
+	  OFF(smtpd_command_timeout), NULL, "wait for the next command" },
+	{ "smtpd_data_timeout", CFG_DURATION, "10m", 100, DAY,
+	  OFF(smtpd_data_timeout), NULL,
+	  "wait for the next block of message data" },
+	{ "smtpd_session_timeout", CFG_DURATION, "1h", 1 * SEC, 7 * DAY,
+	  OFF(smtpd_session_timeout), NULL, "longest SMTP session" },
+	{ "smtpd_banner", CFG_STR, "ESMTP Estafeta", 0, 0, OFF(smtpd_banner),
+	  NULL, "text after the hostname in the 220 greeting" },
+	{ "local_domains", CFG_LIST, "", 0, 0, OFF(local_domains), NULL,
+	  "domains whose mail is delivered here (to the store)" },
+	{ "relay_domains", CFG_LIST, "", 0, 0, OFF(relay_domains), NULL,
+	  "domains we accept mail for and forward (backup MX)" },
+	{ "trusted_networks", CFG_LIST, "", 0, 0, OFF(trusted_networks), NULL,
+	  "client networks allowed to relay without AUTH (CIDR); empty: none" },
+	{ "spool_sync", CFG_ENUM, "group", 0, 0, OFF(spool_sync), sync_modes,
+	  "group: qmgr makes batches of messages durable with one syncfs;"
+	  " fsync: each message is fsync'd on its own" },
+	{ "hop_count_limit", CFG_INT, "50", 10, 500, OFF(hop_count_limit),
+	  NULL, "Received headers after which a message is a loop" },
+	{ NULL, 0, NULL, 0, 0, 0, NULL, NULL },
+};
+
+static int
+relay_cfg_check(struct relay_cfg *cfg, const char *path, struct buf *err)
+{
+	char host[256];
+	int ok = 1;
+
+	if (cfg->hostname[0] == '\0') {
+		if (gethostname(host, sizeof(host)) == -1)
+			(void)snprintf(host, sizeof(host), "localhost");	/* fits */
+		host[sizeof(host) - 1] = '\0';
+		free(cfg->hostname);
+		cfg->hostname = xstrdup(host);
+	}
+	if (cfg->smtpd_workers_min > cfg->smtpd_workers_max) {
+		(void)buf_appendf(err, "%s: smtpd_workers_min (%lld) exceeds "
+		    "smtpd_workers_max (%lld)\n", path, cfg->smtpd_workers_min,
+		    cfg->smtpd_workers_max);
+		ok = 0;
+	}
+	if (cfg->spool_dir[0] != '/') {
+		(void)buf_appendf(err, "%s: spool_dir must be an absolute path\n",
+		    path);
+		ok = 0;
+	}
+	if (cfg->listen_mx.n + cfg->listen_submission.n +
+	    cfg->listen_smtps.n == 0) {
+		(void)buf_appendf(err, "%s: no listen_mx, listen_submission or "
+		    "listen_smtps address: nothing to serve\n", path);
+		ok = 0;
+	}
+	return ok ? 1 : -1;
+}
+
+int
+relay_cfg_load(struct relay_cfg *cfg, const char *path,
+    char *const *overrides, struct buf *err)
+{
+	const char *eq;
+	char *key;
+	size_t i;
+
+	if (cfg_parse_file(relay_cfg_defs, cfg, path, err) == -1)
+		return -1;
+	for (i = 0; overrides != NULL && overrides[i] != NULL; i++) {
+		if ((eq = strchr(overrides[i], '=')) == NULL) {
+			(void)buf_appendf(err, "-o %s: expected key=value\n",
+			    overrides[i]);
+			goto fail;
+		}
+		key = xstrndup(overrides[i], (size_t)(eq - overrides[i]));
+		if (cfg_set(relay_cfg_defs, cfg, key, eq + 1, err) == -1) {
+			free(key);
+			goto fail;
+		}
+		free(key);
+	}
+	if (relay_cfg_check(cfg, path, err) == -1)
+		goto fail;
+	return 1;
+fail:
+	relay_cfg_free(cfg);
+	return -1;
+}
+
+void
+relay_cfg_free(struct relay_cfg *cfg)
+{
+	cfg_free(relay_cfg_defs, cfg);
+}
+
+int
+relay_cfg_domain_in(const struct cfg_list *l, const char *domain)
+{
+	size_t i;
+
+	for (i = 0; i < l->n; i++)
+		if (strcasecmp(l->v[i], domain) == 0)
+			return 1;
+	return 0;
+}

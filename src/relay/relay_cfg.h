@@ -1,0 +1,69 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * Copyright (c) 2026 The Estafeta developers
+ *
+ * estafetad's settings: the declaration table and the parsed, immutable
+ * struct every relay process reads. Loaded by the master (and estafetactl);
+ * a reload parses into a fresh struct and swaps it whole.
+ */
+#ifndef EST_RELAY_CFG_H
+#define EST_RELAY_CFG_H
+
+#include "lib/cfg.h"
+
+struct buf;
+
+enum spool_sync_mode {
+	SPOOL_SYNC_GROUP = 0,	/* qmgr covers many messages with one syncfs */
+	SPOOL_SYNC_FSYNC,	/* each smtpd fsyncs file and directory itself */
+};
+
+struct relay_cfg {
+	char		*hostname;
+	char		*run_user;
+	char		*spool_dir;
+	char		*pid_file;
+	int		 log_target;		/* enum log_target */
+	int		 log_level;		/* enum log_level */
+
+	struct cfg_list	 listen_mx;
+	struct cfg_list	 listen_submission;
+	struct cfg_list	 listen_smtps;
+
+	long long	 smtpd_workers_min;
+	long long	 smtpd_workers_max;
+	long long	 smtpd_sessions_per_worker;
+	long long	 message_size_limit;
+	long long	 smtpd_recipient_limit;
+	long long	 smtpd_error_limit;
+	long long	 smtpd_command_line_limit;
+	long long	 smtpd_text_line_limit;
+	long long	 smtpd_command_timeout;	/* ms */
+	long long	 smtpd_data_timeout;	/* ms */
+	long long	 smtpd_session_timeout;	/* ms */
+	char		*smtpd_banner;
+
+	struct cfg_list	 local_domains;
+	struct cfg_list	 relay_domains;
+	struct cfg_list	 trusted_networks;
+
+	int		 spool_sync;		/* enum spool_sync_mode */
+	long long	 hop_count_limit;
+};
+
+extern const struct cfg_def relay_cfg_defs[];
+
+/*
+ * Parses path into *cfg (defaults, file, then fills derived values such as
+ * the hostname). 1, or -1 with "file:line: message" lines in err and *cfg
+ * zeroed. overrides: NULL-terminated "key=value" strings applied after the
+ * file (estafetad -o). Never logs.
+ */
+int	relay_cfg_load(struct relay_cfg *cfg, const char *path,
+	    char *const *overrides, struct buf *err);
+void	relay_cfg_free(struct relay_cfg *cfg);
+
+/* 1 when domain (ASCII, any case) is in the list. */
+int	relay_cfg_domain_in(const struct cfg_list *, const char *domain);
+
+#endif

@@ -1,0 +1,919 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * Copyright (c) 2026 The Estafeta developers
+ *
+ * smtpd: the inbound ESMTP session (RFC 5321 with PIPELINING, SIZE,
+ * 8BITMIME, ENHANCEDSTATUSCODES, SMTPUTF8, CHUNKING, DSN). See smtpd.h for
+ * what this process may touch.
+ *
+ * A session is a state (an enum, changed only by smtpd_set_state) and a
+ * command table: the dispatcher checks the state and the limits once;
+ * handlers do their verb and fill s->reply. One writer sends replies; they
+ * are flushed when no pipelined input is waiting (RFC 2920).
+ */
+#include "config.h"
+
+#include <sys/socket.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "lib/addr.h"
+#include "lib/buf.h"
+#include "lib/conn.h"
+#include "lib/log.h"
+#include "lib/netaddr.h"
+#include "lib/xalloc.h"
+#include "relay/relay_cfg.h"
+#include "relay/smtpd.h"
+#include "relay/smtpd_cmd.h"
+#include "relay/smtpd_data.h"
+#include "relay/spool.h"
+
+enum smtpd_state {
+	ST_CONNECTED = 0x01,	/* greeting sent, no HELO/EHLO yet */
+	ST_GREETED = 0x02,	/* HELO/EHLO done, no transaction */
+	ST_MAIL = 0x04,		/* MAIL accepted */
+	ST_RCPT = 0x08,		/* at least one RCPT accepted */
+	ST_BDAT = 0x10,		/* BDAT chunks in progress */
+};
+#define ST_ANY	(ST_CONNECTED | ST_GREETED | ST_MAIL | ST_RCPT | ST_BDAT)
+
+static const char *const smtpd_state_names[] = {
+	"?", "connected", "greeted", "?", "mail", "?", "?", "?", "rcpt",
+	"?", "?", "?", "?", "?", "?", "?", "bdat",
+};
+
+#define CMD_COUNTS_ERR	0x01	/* a failure counts toward the error limit */
+
+struct smtpd_session {
+	const struct relay_cfg	*cfg;
+	const struct listener	*ls;
+	struct spool		*spool;
+	struct conn		 conn;
+	char			 sid[16];
+	char			 ip[64];
+	int			 port;
+	struct sockaddr_storage	 peer;
+	int			 trusted;	/* client in trusted_networks */
+
+	enum smtpd_state	 state;
+	char			*helo;
+	int			 esmtp;
+	unsigned		 errors;
+	unsigned		 ncmd, ncmd_ok, nmsg;
+	int			 quit;
+	const char		*outcome;
+
+	/* Transaction. */
+	char			 qid[SPOOL_ID_LEN + 1];
+	struct smtp_path_cmd	 mail;
+	struct spool_rcpt	*rcpts;
+	size_t			 nrcpt;
+	struct spool_msg	*msg;		/* BDAT in progress */
+	struct data_parser	 dp;
+	struct buf		 dbuf;
+	int			 bdat_failed;
+
+	struct buf		 reply;
+	struct buf		 esc;		/* scratch for log_escape */
+};
+
+struct smtpd_cmd {
+	const char	*verb;
+	void		(*fn)(struct smtpd_session *, const char *, size_t);
+	unsigned	 states;
+	unsigned	 flags;
+};
+
+static volatile sig_atomic_t smtpd_stop;
+static unsigned long smtpd_session_seq;
+
+/* ------------------------------------------------------------ helpers */
+
+static void
+smtpd_set_state(struct smtpd_session *s, enum smtpd_state st)
+{
+	if (s->state != st)
+		log_debug("%s smtp state %s -> %s", s->sid,
+		    smtpd_state_names[s->state], smtpd_state_names[st]);
+	s->state = st;
+}
+
+/* Sets the reply for the current command (one line, no CRLF). */
+static void
+smtpd_reply(struct smtpd_session *s, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void
+smtpd_reply(struct smtpd_session *s, const char *fmt, ...)
+{
+	va_list ap;
+
+	buf_reset(&s->reply);
+	va_start(ap, fmt);
+	(void)buf_vappendf(&s->reply, fmt, ap);	/* unbounded */
+	va_end(ap);
+}
+
+static const char *
+smtpd_esc(struct smtpd_session *s, const char *p, size_t n)
+{
+	buf_reset(&s->esc);
+	return log_escape(&s->esc, p, n, 200);
+}
+
+static int
+smtpd_send(struct smtpd_session *s, const char *line)
+{
+	return conn_printf(&s->conn, "%s\r\n", line) == 1 ? 1 : -1;
+}
+
+static void
+smtpd_tx_reset(struct smtpd_session *s)
+{
+	size_t i;
+
+	smtpd_cmd_path_free(&s->mail);
+	for (i = 0; i < s->nrcpt; i++) {
+		free(s->rcpts[i].addr);
+		free(s->rcpts[i].orcpt);
+	}
+	free(s->rcpts);
+	s->rcpts = NULL;
+	s->nrcpt = 0;
+	spool_abort(&s->msg);
+	buf_free(&s->dbuf);
+	s->bdat_failed = 0;
+	s->qid[0] = '\0';
+	if (s->state & (ST_MAIL | ST_RCPT | ST_BDAT))
+		smtpd_set_state(s, ST_GREETED);
+}
+
+static void
+smtpd_rfc5322_date(char *out, size_t len)
+{
+	time_t now = time(NULL);
+	struct tm tm;
+
+	(void)localtime_r(&now, &tm);
+	if (strftime(out, len, "%a, %d %b %Y %H:%M:%S %z", &tm) == 0)
+		out[0] = '\0';
+}
+
+/* Text from the client, made safe for a header field. */
+static void
+smtpd_hdr_text(struct buf *b, const char *s)
+{
+	for (; *s; s++)
+		(void)buf_appendc(b, (*s > ' ' && *s < 0x7f && *s != '(' &&
+		    *s != ')') ? *s : '?');
+}
+
+/* ------------------------------------------------------------ handlers */
+
+static int
+smtpd_helo_arg(struct smtpd_session *s, const char *arg, size_t len)
+{
+	size_t i;
+
+	if (len == 0 || len > 255) {
+		smtpd_reply(s, "501 5.5.4 Syntax: %s hostname",
+		    s->esmtp ? "EHLO" : "HELO");
+		return -1;
+	}
+	for (i = 0; i < len; i++)
+		if ((unsigned char)arg[i] <= ' ' || arg[i] == 0x7f) {
+			smtpd_reply(s, "501 5.5.4 Invalid hostname");
+			return -1;
+		}
+	free(s->helo);
+	s->helo = xstrndup(arg, len);
+	smtpd_tx_reset(s);
+	smtpd_set_state(s, ST_GREETED);
+	return 1;
+}
+
+static void
+smtpd_ehlo(struct smtpd_session *s, const char *arg, size_t len)
+{
+	s->esmtp = 1;
+	if (smtpd_helo_arg(s, arg, len) == -1)
+		return;
+	smtpd_reply(s, "250-%s\r\n"
+	    "250-PIPELINING\r\n"
+	    "250-SIZE %lld\r\n"
+	    "250-8BITMIME\r\n"
+	    "250-ENHANCEDSTATUSCODES\r\n"
+	    "250-SMTPUTF8\r\n"
+	    "250-CHUNKING\r\n"
+	    "250 DSN", s->cfg->hostname, s->cfg->message_size_limit);
+}
+
+static void
+smtpd_helo(struct smtpd_session *s, const char *arg, size_t len)
+{
+	s->esmtp = 0;
+	if (smtpd_helo_arg(s, arg, len) == -1)
+		return;
+	smtpd_reply(s, "250 %s", s->cfg->hostname);
+}
+
+static void
+smtpd_mail(struct smtpd_session *s, const char *arg, size_t len)
+{
+	const char *reply;
+
+	if (s->state != ST_GREETED) {
+		smtpd_reply(s, "503 5.5.1 Error: nested MAIL command");
+		return;
+	}
+	if (smtpd_cmd_path(arg, len, 1, s->esmtp, &s->mail, &reply) == -1) {
+		smtpd_reply(s, "%s", reply);
+		return;
+	}
+	if (!s->esmtp && (s->mail.size != -1 || s->mail.body != -1 ||
+	    s->mail.smtputf8 || s->mail.ret || s->mail.envid)) {
+		smtpd_cmd_path_free(&s->mail);
+		smtpd_reply(s, "555 5.5.4 Parameters need EHLO");
+		return;
+	}
+	if (s->mail.size > s->cfg->message_size_limit) {
+		smtpd_cmd_path_free(&s->mail);
+		smtpd_reply(s, "552 5.3.4 Message size exceeds fixed limit");
+		return;
+	}
+	spool_new_id(s->qid);
+	smtpd_set_state(s, ST_MAIL);
+	smtpd_reply(s, "250 2.1.0 Ok");
+}
+
+/* Relay authorization: decides whether we take mail for this recipient.
+ * Returns the rule name on acceptance, NULL to refuse. */
+static const char *
+smtpd_rcpt_rule(struct smtpd_session *s, const struct addr *a)
+{
+	const struct relay_cfg *cfg = s->cfg;
+
+	if (a->domain == NULL)
+		return "postmaster";
+	if (!(a->flags & ADDR_LITERAL) &&
+	    relay_cfg_domain_in(&cfg->local_domains, a->domain))
+		return "local_domains";
+	if (!(a->flags & ADDR_LITERAL) &&
+	    relay_cfg_domain_in(&cfg->relay_domains, a->domain))
+		return "relay_domains";
+	if (s->trusted)
+		return "trusted_networks";
+	return NULL;
+}
+
+static void
+smtpd_rcpt(struct smtpd_session *s, const char *arg, size_t len)
+{
+	struct smtp_path_cmd rc;
+	struct spool_rcpt *r;
+	struct buf fa = BUF_INIT(0);
+	const char *reply, *rule;
+
+	if (smtpd_cmd_path(arg, len, 0, s->mail.smtputf8, &rc, &reply) ==
+	    -1) {
+		smtpd_reply(s, "%s", reply);
+		return;
+	}
+	if ((size_t)s->cfg->smtpd_recipient_limit <= s->nrcpt) {
+		smtpd_cmd_path_free(&rc);
+		smtpd_reply(s, "452 4.5.3 Error: too many recipients");
+		return;
+	}
+	(void)addr_format(rc.addr, &fa);	/* unbounded */
+	if ((rule = smtpd_rcpt_rule(s, rc.addr)) == NULL) {
+		log_info("%s smtp reject rule=relay_access client=[%s] "
+		    "rcpt=<%s> reply=\"554 5.7.1\"", s->qid, s->ip,
+		    smtpd_esc(s, fa.data, fa.len));
+		smtpd_reply(s, "554 5.7.1 <%s>: Relay access denied",
+		    smtpd_esc(s, fa.data, fa.len));
+		buf_free(&fa);
+		smtpd_cmd_path_free(&rc);
+		return;
+	}
+	log_debug("%s smtp rcpt accept rule=%s rcpt=<%s>", s->qid, rule,
+	    smtpd_esc(s, fa.data, fa.len));
+	s->rcpts = xrealloc(s->rcpts, (s->nrcpt + 1) * sizeof(*s->rcpts));
+	r = &s->rcpts[s->nrcpt++];
+	r->addr = buf_steal(&fa);
+	r->orcpt = rc.orcpt;
+	rc.orcpt = NULL;
+	r->notify = rc.notify;
+	smtpd_cmd_path_free(&rc);
+	smtpd_set_state(s, ST_RCPT);
+	smtpd_reply(s, "250 2.1.5 Ok");
+}
+
+static void
+smtpd_env(struct smtpd_session *s, struct spool_env *e, struct buf *sender,
+    struct buf *client)
+{
+	memset(e, 0, sizeof(*e));
+	memcpy(e->id, s->qid, sizeof(e->id));
+	e->arrival = time(NULL);
+	(void)addr_format(s->mail.addr, sender);	/* unbounded */
+	e->sender = (char *)buf_cstr(sender);
+	e->rcpts = s->rcpts;
+	e->nrcpt = s->nrcpt;
+	e->envid = s->mail.envid;
+	e->ret = s->mail.ret;
+	e->body = s->mail.body == -1 ? 0 : s->mail.body;
+	e->smtputf8 = s->mail.smtputf8;
+	e->helo = s->helo;
+	(void)buf_appendf(client, "[%s]:%d", s->ip, s->port);
+	e->client = (char *)buf_cstr(client);
+}
+
+/* Starts the spool file and writes our Received header. */
+static int
+smtpd_msg_begin(struct smtpd_session *s)
+{
+	struct spool_env e;
+	struct buf sender = BUF_INIT(0), client = BUF_INIT(0);
+	struct buf hdr = BUF_INIT(0);
+	const char *errstr, *proto;
+	char date[64];
+	int r = 1;
+
+	smtpd_env(s, &e, &sender, &client);
+	s->msg = spool_begin(s->spool, &e, &errstr);
+	if (s->msg == NULL) {
+		log_error("%s smtp spool error=\"%s\"", s->qid, errstr);
+		smtpd_reply(s, "451 4.3.0 Error: queue file write error");
+		r = -1;
+		goto out;
+	}
+	if (s->mail.smtputf8)
+		proto = "UTF8SMTP";
+	else
+		proto = s->esmtp ? "ESMTP" : "SMTP";
+	smtpd_rfc5322_date(date, sizeof(date));
+	(void)buf_appends(&hdr, "Received: from ");
+	smtpd_hdr_text(&hdr, s->helo);
+	(void)buf_appendf(&hdr, " ([%s])\r\n\tby %s (Estafeta) with %s "
+	    "id %s", s->ip, s->cfg->hostname, proto, s->qid);
+	if (s->nrcpt == 1) {
+		(void)buf_appends(&hdr, "\r\n\tfor <");
+		smtpd_hdr_text(&hdr, s->rcpts[0].addr);
+		(void)buf_appends(&hdr, ">");
+	}
+	(void)buf_appendf(&hdr, "; %s\r\n", date);
+	data_init(&s->dp, (size_t)s->cfg->smtpd_text_line_limit,
+	    (unsigned long long)s->cfg->message_size_limit);
+	buf_init(&s->dbuf, 0);
+	if (spool_append(s->msg, hdr.data, hdr.len) == -1) {
+		smtpd_reply(s, "451 4.3.0 Error: queue file write error");
+		spool_abort(&s->msg);
+		r = -1;
+	}
+out:
+	buf_free(&hdr);
+	buf_free(&sender);
+	buf_free(&client);
+	return r;
+}
+
+static void
+smtpd_log_accept(struct smtpd_session *s, unsigned long long size)
+{
+	struct buf from = BUF_INIT(0);
+
+	(void)addr_format(s->mail.addr, &from);	/* unbounded */
+	log_info("%s smtp accept client=[%s] from=<%s> nrcpt=%zu size=%llu",
+	    s->qid, s->ip, smtpd_esc(s, buf_cstr(&from), from.len), s->nrcpt,
+	    size);
+	buf_free(&from);
+}
+
+/* Decides on a complete message: commit it, or refuse with the reason. */
+static void
+smtpd_msg_end(struct smtpd_session *s)
+{
+	const char *errstr, *rule = NULL;
+	unsigned f = s->dp.flags;
+	unsigned long long size = s->dp.size;
+
+	if (f & (DATA_BARE_LF | DATA_BARE_CR)) {
+		rule = "bare_newline";
+		smtpd_reply(s, "550 5.5.2 Error: bare <%s> received; lines "
+		    "must end with <CR><LF> (RFC 5321 2.3.8)",
+		    f & DATA_BARE_LF ? "LF" : "CR");
+	} else if (f & DATA_TOO_BIG) {
+		rule = "message_size_limit";
+		smtpd_reply(s, "552 5.3.4 Error: message size exceeds fixed "
+		    "limit of %lld bytes", s->cfg->message_size_limit);
+	} else if (f & DATA_LONG_LINE) {
+		rule = "text_line_limit";
+		smtpd_reply(s, "550 5.6.0 Error: message has a line longer "
+		    "than %lld octets", s->cfg->smtpd_text_line_limit);
+	} else if (s->dp.received > (unsigned)s->cfg->hop_count_limit) {
+		rule = "hop_count_limit";
+		smtpd_reply(s, "554 5.4.6 Error: too many hops (%u Received "
+		    "headers): mail loop?", s->dp.received);
+	}
+	if (rule != NULL) {
+		log_info("%s smtp reject rule=%s client=[%s] size=%llu "
+		    "reply=\"%s\"", s->qid, rule, s->ip, size,
+		    smtpd_esc(s, s->reply.data, s->reply.len));
+		smtpd_tx_reset(s);
+		return;
+	}
+	if ((s->dbuf.len > 0 && spool_append(s->msg, s->dbuf.data,
+	    s->dbuf.len) == -1) || spool_commit(&s->msg, &errstr) == -1) {
+		log_error("%s smtp spool error=\"%s\"", s->qid,
+		    s->msg ? "write failed" : errstr);
+		smtpd_reply(s, "451 4.3.0 Error: queue file write error");
+		smtpd_tx_reset(s);
+		return;
+	}
+	s->nmsg++;
+	smtpd_log_accept(s, size);
+	smtpd_reply(s, "250 2.0.0 Ok: queued as %s", s->qid);
+	smtpd_tx_reset(s);
+}
+
+/* Moves parsed content to the spool once a chunk has built up. */
+static int
+smtpd_spill(struct smtpd_session *s)
+{
+	if (s->dbuf.len < 65536)
+		return 1;
+	if (spool_append(s->msg, s->dbuf.data, s->dbuf.len) == -1)
+		return -1;
+	buf_reset(&s->dbuf);
+	return 1;
+}
+
+static void
+smtpd_timeout_close(struct smtpd_session *s, const char *what)
+{
+	s->outcome = s->conn.err == CONN_ETIMEOUT ? "timeout" : "lost";
+	if (s->conn.err == CONN_ETIMEOUT) {
+		log_info("%s smtp timeout after %s client=[%s]",
+		    s->qid[0] ? s->qid : s->sid, what, s->ip);
+		(void)conn_printf(&s->conn, "421 4.4.2 %s Error: timeout "
+		    "exceeded\r\n", s->cfg->hostname);
+		(void)conn_flush(&s->conn);	/* closing anyway */
+	} else
+		log_info("%s smtp lost connection after %s client=[%s]",
+		    s->qid[0] ? s->qid : s->sid, what, s->ip);
+	s->quit = 1;
+}
+
+static void
+smtpd_data(struct smtpd_session *s, const char *arg, size_t len)
+{
+	const char *p;
+	size_t avail, used;
+	int r, failed = 0;
+
+	(void)arg;
+	if (len != 0) {
+		smtpd_reply(s, "501 5.5.4 Syntax: DATA");
+		return;
+	}
+	if (smtpd_msg_begin(s) == -1)
+		return;
+	smtpd_reply(s, "354 End data with <CR><LF>.<CR><LF>");
+	if (smtpd_send(s, s->reply.data) == -1 || conn_flush(&s->conn) == -1) {
+		smtpd_timeout_close(s, "DATA");
+		return;
+	}
+	buf_reset(&s->reply);
+	for (;;) {
+		p = conn_peek(&s->conn, &avail);
+		r = data_feed(&s->dp, p, avail, &s->dbuf, &used);
+		conn_consume(&s->conn, used);
+		if (r == 1)
+			break;
+		if (!failed && smtpd_spill(s) == -1)
+			failed = 1;
+		if (failed)
+			buf_reset(&s->dbuf);
+		conn_set_deadline(&s->conn, s->cfg->smtpd_data_timeout);
+		if (conn_fill(&s->conn) == -1) {
+			smtpd_tx_reset(s);
+			smtpd_timeout_close(s, "DATA");
+			return;
+		}
+	}
+	if (failed) {
+		smtpd_reply(s, "451 4.3.0 Error: queue file write error");
+		smtpd_tx_reset(s);
+		return;
+	}
+	smtpd_msg_end(s);
+}
+
+/* Reads and handles n octets of a BDAT chunk (always all of them). */
+static int
+smtpd_bdat_read(struct smtpd_session *s, unsigned long long n, int keep)
+{
+	const char *p;
+	size_t avail, take;
+
+	while (n > 0) {
+		p = conn_peek(&s->conn, &avail);
+		if (avail == 0) {
+			conn_set_deadline(&s->conn, s->cfg->smtpd_data_timeout);
+			if (conn_fill(&s->conn) == -1)
+				return -1;
+			continue;
+		}
+		take = avail < n ? avail : (size_t)n;
+		if (keep && !s->bdat_failed) {
+			(void)data_feed_raw(&s->dp, p, take, &s->dbuf);
+			if (smtpd_spill(s) == -1)
+				s->bdat_failed = 1;
+		}
+		conn_consume(&s->conn, take);
+		n -= take;
+	}
+	return 1;
+}
+
+static void
+smtpd_bdat(struct smtpd_session *s, const char *arg, size_t len)
+{
+	unsigned long long n = 0;
+	size_t i;
+	int last = 0, ok = 1;
+
+	for (i = 0; i < len && arg[i] >= '0' && arg[i] <= '9'; i++) {
+		if (n > (1ULL << 50))
+			ok = 0;
+		n = n * 10 + (unsigned long long)(arg[i] - '0');
+	}
+	if (i == 0)
+		ok = 0;
+	if (i < len) {
+		if (len - i == 5 && strncasecmp(arg + i, " LAST", 5) == 0)
+			last = 1;
+		else
+			ok = 0;
+	}
+	if (!ok) {
+		/* We cannot know how many octets follow: the session is
+		 * out of sync and must end. */
+		smtpd_reply(s, "501 5.5.4 Syntax: BDAT size [LAST]");
+		s->quit = 1;
+		s->outcome = "bdat_syntax";
+		return;
+	}
+	if (!(s->state & (ST_RCPT | ST_BDAT))) {
+		if (smtpd_bdat_read(s, n, 0) == -1)
+			smtpd_timeout_close(s, "BDAT");
+		else
+			smtpd_reply(s, "503 5.5.1 Error: need RCPT command");
+		return;
+	}
+	if (s->state == ST_RCPT) {
+		if (smtpd_msg_begin(s) == -1) {
+			if (smtpd_bdat_read(s, n, 0) == -1)
+				smtpd_timeout_close(s, "BDAT");
+			return;
+		}
+		smtpd_set_state(s, ST_BDAT);
+	}
+	if (smtpd_bdat_read(s, n, 1) == -1) {
+		smtpd_tx_reset(s);
+		smtpd_timeout_close(s, "BDAT");
+		return;
+	}
+	if (s->bdat_failed) {
+		smtpd_reply(s, "451 4.3.0 Error: queue file write error");
+		smtpd_tx_reset(s);
+		return;
+	}
+	if (s->dp.flags & DATA_TOO_BIG) {
+		smtpd_msg_end(s);	/* refuses and resets */
+		return;
+	}
+	if (!last) {
+		smtpd_reply(s, "250 2.0.0 Ok: %llu octets received", n);
+		return;
+	}
+	smtpd_msg_end(s);
+}
+
+static void
+smtpd_rset(struct smtpd_session *s, const char *arg, size_t len)
+{
+	(void)arg;
+	if (len != 0) {
+		smtpd_reply(s, "501 5.5.4 Syntax: RSET");
+		return;
+	}
+	smtpd_tx_reset(s);
+	smtpd_reply(s, "250 2.0.0 Ok");
+}
+
+static void
+smtpd_noop(struct smtpd_session *s, const char *arg, size_t len)
+{
+	(void)arg;
+	(void)len;
+	smtpd_reply(s, "250 2.0.0 Ok");
+}
+
+static void
+smtpd_quit(struct smtpd_session *s, const char *arg, size_t len)
+{
+	(void)arg;
+	(void)len;
+	s->quit = 1;
+	s->outcome = "quit";
+	smtpd_reply(s, "221 2.0.0 Bye");
+}
+
+static void
+smtpd_vrfy(struct smtpd_session *s, const char *arg, size_t len)
+{
+	(void)arg;
+	if (len == 0) {
+		smtpd_reply(s, "501 5.5.4 Syntax: VRFY address");
+		return;
+	}
+	smtpd_reply(s, "252 2.5.2 Cannot VRFY user, but will accept message "
+	    "and attempt delivery");
+}
+
+static void
+smtpd_expn(struct smtpd_session *s, const char *arg, size_t len)
+{
+	(void)arg;
+	(void)len;
+	smtpd_reply(s, "502 5.5.1 Error: EXPN not available");
+}
+
+static void
+smtpd_help(struct smtpd_session *s, const char *arg, size_t len)
+{
+	(void)arg;
+	(void)len;
+	smtpd_reply(s, "214 2.0.0 Commands: HELO EHLO MAIL RCPT DATA BDAT "
+	    "RSET NOOP QUIT VRFY HELP");
+}
+
+static const struct smtpd_cmd smtpd_cmds[] = {
+	{ "EHLO", smtpd_ehlo, ST_ANY, CMD_COUNTS_ERR },
+	{ "HELO", smtpd_helo, ST_ANY, CMD_COUNTS_ERR },
+	{ "MAIL", smtpd_mail, ST_GREETED | ST_MAIL | ST_RCPT, CMD_COUNTS_ERR },
+	{ "RCPT", smtpd_rcpt, ST_MAIL | ST_RCPT, CMD_COUNTS_ERR },
+	{ "DATA", smtpd_data, ST_RCPT, CMD_COUNTS_ERR },
+	{ "BDAT", smtpd_bdat, ST_ANY, CMD_COUNTS_ERR },
+	{ "RSET", smtpd_rset, ST_ANY, CMD_COUNTS_ERR },
+	{ "NOOP", smtpd_noop, ST_ANY, 0 },
+	{ "QUIT", smtpd_quit, ST_ANY, 0 },
+	{ "VRFY", smtpd_vrfy, ST_ANY, CMD_COUNTS_ERR },
+	{ "EXPN", smtpd_expn, ST_ANY, CMD_COUNTS_ERR },
+	{ "HELP", smtpd_help, ST_ANY, 0 },
+	{ NULL, NULL, 0, 0 },
+};
+
+/* The reply for a command given in the wrong state. */
+static const char *
+smtpd_state_error(const struct smtpd_session *s, const char *verb)
+{
+	if (s->state == ST_CONNECTED)
+		return "503 5.5.1 Error: send HELO/EHLO first";
+	if (strcmp(verb, "RCPT") == 0)
+		return "503 5.5.1 Error: need MAIL command";
+	if (strcmp(verb, "DATA") == 0)
+		return s->state == ST_BDAT ?
+		    "503 5.5.1 Error: DATA not allowed after BDAT" :
+		    "503 5.5.1 Error: need RCPT command";
+	if (strcmp(verb, "MAIL") == 0)
+		return "503 5.5.1 Error: nested MAIL command";
+	return "503 5.5.1 Error: bad sequence of commands";
+}
+
+/* ------------------------------------------------------------ dispatch */
+
+static void
+smtpd_dispatch(struct smtpd_session *s, const char *line, size_t len)
+{
+	const struct smtpd_cmd *c;
+	char verb[SMTP_VERB_MAX];
+	const char *arg;
+	size_t alen;
+
+	buf_reset(&s->reply);
+	s->ncmd++;
+	if (smtpd_cmd_split(line, len, verb, &arg, &alen) == -1) {
+		smtpd_reply(s, "500 5.5.2 Error: command not recognized");
+		s->errors++;
+		return;
+	}
+	for (c = smtpd_cmds; c->verb != NULL; c++)
+		if (strcmp(c->verb, verb) == 0)
+			break;
+	if (c->verb == NULL) {
+		smtpd_reply(s, "500 5.5.2 Error: command not recognized");
+		s->errors++;
+		return;
+	}
+	if (!(c->states & s->state)) {
+		smtpd_reply(s, "%s", smtpd_state_error(s, verb));
+		s->errors++;
+		return;
+	}
+	c->fn(s, arg, alen);
+	if (s->reply.len > 0 && (s->reply.data[0] == '4' ||
+	    s->reply.data[0] == '5')) {
+		if (c->flags & CMD_COUNTS_ERR)
+			s->errors++;
+	} else
+		s->ncmd_ok++;
+}
+
+static int
+smtpd_read_command(struct smtpd_session *s, long long session_end)
+{
+	const char *line;
+	size_t len;
+	long long left;
+	int r;
+
+	/* Replies wait while pipelined commands are queued (RFC 2920). */
+	if (!conn_pending(&s->conn) && conn_flush(&s->conn) == -1)
+		return -1;
+	left = session_end - conn_now_ms();
+	if (left > s->cfg->smtpd_command_timeout)
+		left = s->cfg->smtpd_command_timeout;
+	conn_set_deadline(&s->conn, left > 0 ? left : 1);
+	r = conn_getline(&s->conn, (size_t)s->cfg->smtpd_command_line_limit,
+	    &line, &len);
+	if (r == CONN_TOOLONG) {
+		s->ncmd++;
+		s->errors++;
+		smtpd_reply(s, "500 5.5.2 Error: line too long");
+		return 1;
+	}
+	if (r == -1)
+		return -1;
+	/* Commands end with CRLF; a bare LF is a syntax error. */
+	if (len < 2 || line[len - 2] != '\r') {
+		s->ncmd++;
+		s->errors++;
+		smtpd_reply(s, "500 5.5.2 Error: bare <LF> received");
+		return 1;
+	}
+	len -= 2;
+	if (memchr(line, '\r', len) != NULL || memchr(line, '\0', len)) {
+		s->ncmd++;
+		s->errors++;
+		smtpd_reply(s, "500 5.5.2 Error: invalid character in command");
+		return 1;
+	}
+	smtpd_dispatch(s, line, len);
+	return 1;
+}
+
+static void
+smtpd_session(const struct relay_cfg *cfg, const struct listener *ls,
+    struct spool *spool, int fd, const struct sockaddr_storage *peer)
+{
+	struct smtpd_session *s = xcalloc(1, sizeof(*s));
+	long long session_end;
+
+	s->cfg = cfg;
+	s->ls = ls;
+	s->spool = spool;
+	s->peer = *peer;
+	s->state = ST_CONNECTED;
+	s->outcome = "lost";
+	conn_init(&s->conn, fd);
+	buf_init(&s->reply, 0);
+	buf_init(&s->esc, 0);
+	(void)snprintf(s->sid, sizeof(s->sid), "s%05x%04lx",
+	    (unsigned)getpid() & 0xfffff, ++smtpd_session_seq & 0xffff);
+	netaddr_ntop((const struct sockaddr *)peer, s->ip, sizeof(s->ip),
+	    &s->port);
+	s->trusted = netaddr_in_list((const struct sockaddr *)peer,
+	    &cfg->trusted_networks);
+	log_info("%s smtp connect client=[%s]:%d listener=%s%s", s->sid,
+	    s->ip, s->port, ls->addr, s->trusted ? " trusted=yes" : "");
+	session_end = conn_now_ms() + cfg->smtpd_session_timeout;
+
+	(void)conn_printf(&s->conn, "220 %s %s\r\n", cfg->hostname,
+	    cfg->smtpd_banner);
+	while (!s->quit) {
+		if (conn_now_ms() >= session_end) {
+			s->conn.err = CONN_ETIMEOUT;
+			smtpd_timeout_close(s, "session limit");
+			break;
+		}
+		if (smtpd_read_command(s, session_end) == -1) {
+			smtpd_timeout_close(s, s->state == ST_CONNECTED ?
+			    "CONNECT" : "command");
+			break;
+		}
+		if (s->reply.len > 0 && smtpd_send(s, s->reply.data) == -1)
+			break;
+		if (!s->quit && s->errors >= (unsigned)cfg->smtpd_error_limit) {
+			log_info("%s smtp too many errors client=[%s] "
+			    "errors=%u", s->sid, s->ip, s->errors);
+			(void)conn_printf(&s->conn, "421 4.7.0 %s Error: too "
+			    "many errors\r\n", cfg->hostname);
+			s->outcome = "errors";
+			s->quit = 1;
+		}
+	}
+	(void)conn_flush(&s->conn);	/* closing: nothing more to do */
+	log_info("%s smtp disconnect client=[%s] helo=%s commands=%u/%u "
+	    "messages=%u in=%llu out=%llu tls=no outcome=%s", s->sid, s->ip,
+	    s->helo ? smtpd_esc(s, s->helo, strlen(s->helo)) : "-",
+	    s->ncmd_ok, s->ncmd, s->nmsg, s->conn.bytes_in,
+	    s->conn.bytes_out, s->outcome);
+	smtpd_tx_reset(s);
+	conn_close(&s->conn);
+	free(s->helo);
+	buf_free(&s->reply);
+	buf_free(&s->esc);
+	free(s);
+}
+
+/* ------------------------------------------------------------ worker */
+
+static void
+smtpd_on_signal(int sig)
+{
+	(void)sig;
+	smtpd_stop = 1;
+}
+
+static void
+smtpd_report(int status_fd, int busy)
+{
+	struct smtpd_status st = { (int)getpid(), busy };
+
+	/* A full pipe only delays pool growth; never block on it. */
+	(void)!write(status_fd, &st, sizeof(st));
+}
+
+void
+smtpd_worker(const struct relay_cfg *cfg, const struct listener *ls,
+    size_t nls, int status_fd)
+{
+	struct pollfd pfd[16];
+	struct sockaddr_storage peer;
+	struct sigaction sa;
+	struct spool *spool;
+	const char *errstr;
+	socklen_t plen;
+	long long served = 0;
+	size_t i;
+	int fd;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = smtpd_on_signal;
+	(void)sigaction(SIGTERM, &sa, NULL);
+	(void)sigaction(SIGINT, &sa, NULL);
+	sa.sa_handler = SIG_IGN;
+	(void)sigaction(SIGPIPE, &sa, NULL);
+	(void)sigaction(SIGHUP, &sa, NULL);
+
+	if (spool_open(cfg->spool_dir, cfg->spool_sync, 0, &spool,
+	    &errstr) == -1)
+		log_fatal("smtpd: spool %s: %s", cfg->spool_dir, errstr);
+	ASSERT(nls <= sizeof(pfd) / sizeof(pfd[0]));
+	for (i = 0; i < nls; i++) {
+		pfd[i].fd = ls[i].fd;
+		pfd[i].events = POLLIN;
+	}
+	while (!smtpd_stop && served < cfg->smtpd_sessions_per_worker) {
+		if (poll(pfd, (nfds_t)nls, 1000) <= 0)
+			continue;
+		for (i = 0; i < nls && !smtpd_stop; i++) {
+			if (!(pfd[i].revents & POLLIN))
+				continue;
+			plen = sizeof(peer);
+			fd = accept4(ls[i].fd, (struct sockaddr *)&peer, &plen,
+			    SOCK_NONBLOCK | SOCK_CLOEXEC);
+			if (fd == -1)
+				continue;	/* another worker took it */
+			smtpd_report(status_fd, 1);
+			smtpd_session(cfg, &ls[i], spool, fd, &peer);
+			smtpd_report(status_fd, 0);
+			served++;
+			break;
+		}
+	}
+	spool_close(&spool);
+	exit(0);
+}

@@ -1,0 +1,44 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * Copyright (c) 2026 The Estafeta developers
+ *
+ * smtpd: an unprivileged worker serving one SMTP session at a time on the
+ * listening sockets the master bound. It may touch: its client socket, the
+ * spool's incoming/ and queue/ directories (through spool.h) and the qmgr
+ * socket. It never writes the queue index and never runs as root.
+ */
+#ifndef EST_SMTPD_H
+#define EST_SMTPD_H
+
+#include <stddef.h>
+
+struct relay_cfg;
+
+enum listener_kind {
+	LISTEN_MX = 0,
+	LISTEN_SUBMISSION,
+	LISTEN_SMTPS,
+};
+
+struct listener {
+	int		 fd;
+	int		 kind;		/* enum listener_kind */
+	char		*addr;		/* as configured */
+};
+
+/* Status bytes a worker writes to the master's status pipe. */
+struct smtpd_status {
+	int		 pid;
+	int		 busy;
+};
+
+/*
+ * Worker main loop: accepts and serves sessions until it has served
+ * smtpd_sessions_per_worker or is told to stop (SIGTERM/SIGINT: finish the
+ * current session, then exit). Reports busy/idle on status_fd. Never
+ * returns.
+ */
+void	smtpd_worker(const struct relay_cfg *, const struct listener *,
+	    size_t nlisteners, int status_fd) __attribute__((noreturn));
+
+#endif

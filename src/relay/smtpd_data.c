@@ -1,0 +1,203 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * Copyright (c) 2026 The Estafeta developers
+ *
+ * DATA stream parser: see smtpd_data.h. A byte-at-a-time state machine with
+ * a fast path that copies runs of ordinary line bytes at once.
+ */
+#include "config.h"
+
+#include <string.h>
+
+#include "lib/buf.h"
+#include "relay/smtpd_data.h"
+
+enum {
+	DS_BOL = 0,	/* at the beginning of a line (after CRLF) */
+	DS_DOT,		/* "." at the beginning of a line */
+	DS_DOTCR,	/* ".\r" at the beginning of a line */
+	DS_MID,		/* inside a line */
+	DS_CR,		/* "\r" inside a line */
+	DS_DONE,
+};
+
+static const char received[] = "received:";
+
+void
+data_init(struct data_parser *p, size_t line_limit,
+    unsigned long long size_limit)
+{
+	memset(p, 0, sizeof(*p));
+	p->state = DS_BOL;
+	p->line_limit = line_limit;
+	p->size_limit = size_limit;
+	p->in_headers = 1;
+	p->hdr_match = 1;
+}
+
+/* Header tracking: a line-start byte or a line byte. */
+static void
+data_hdr_byte(struct data_parser *p, unsigned char c)
+{
+	if (!p->in_headers || !p->hdr_match)
+		return;
+	if (p->hdr_pos < sizeof(received) - 1) {
+		if ((c | 0x20) == (unsigned char)received[p->hdr_pos] ||
+		    c == (unsigned char)received[p->hdr_pos])
+			p->hdr_pos++;
+		else
+			p->hdr_match = 0;
+		if (p->hdr_pos == sizeof(received) - 1)
+			p->received++;
+	}
+}
+
+static void
+data_hdr_eol(struct data_parser *p)
+{
+	/* An empty line ends the header section. */
+	if (p->in_headers && p->linelen == 0)
+		p->in_headers = 0;
+	p->hdr_pos = 0;
+	p->hdr_match = 1;
+}
+
+static int
+data_emit(struct data_parser *p, const char *s, size_t n, struct buf *out)
+{
+	size_t room;
+
+	if (p->flags & DATA_TOO_BIG) {
+		p->size += n;
+		return 1;
+	}
+	room = p->size_limit - p->size;
+	if (n > room) {
+		p->flags |= DATA_TOO_BIG;
+		p->size += n;
+		return 1;
+	}
+	p->size += n;
+	return buf_append(out, s, n);
+}
+
+static void
+data_linelen(struct data_parser *p, size_t n)
+{
+	p->linelen += n;
+	/* The limit counts CRLF: content may be line_limit - 2 octets. */
+	if (p->linelen + 2 > p->line_limit)
+		p->flags |= DATA_LONG_LINE;
+}
+
+int
+data_feed(struct data_parser *p, const char *in, size_t n, struct buf *out,
+    size_t *used_r)
+{
+	size_t i = 0, run;
+	unsigned char c;
+
+	while (i < n) {
+		c = (unsigned char)in[i];
+		switch (p->state) {
+		case DS_BOL:
+			if (c == '.') {
+				p->state = DS_DOT;
+				i++;
+				continue;
+			}
+			p->state = DS_MID;
+			continue;	/* reprocess as a line byte */
+		case DS_DOT:
+			if (c == '\r') {
+				p->state = DS_DOTCR;
+				i++;
+				continue;
+			}
+			/* Dot-stuffed line: the leading dot is dropped. */
+			p->state = DS_MID;
+			continue;
+		case DS_DOTCR:
+			if (c == '\n') {
+				p->state = DS_DONE;
+				*used_r = i + 1;
+				return 1;
+			}
+			/* ".\r" followed by something else: a bare CR. */
+			p->flags |= DATA_BARE_CR;
+			p->state = DS_MID;
+			continue;
+		case DS_MID:
+			if (c == '\r') {
+				p->state = DS_CR;
+				i++;
+				continue;
+			}
+			if (c == '\n') {
+				/* Bare LF: not a line end, never BOL. */
+				p->flags |= DATA_BARE_LF;
+				if (data_emit(p, "\n", 1, out) == -1)
+					return -1;
+				data_linelen(p, 1);
+				i++;
+				continue;
+			}
+			/* Fast path: the run up to the next CR or LF. */
+			for (run = i; run < n && in[run] != '\r' &&
+			    in[run] != '\n'; run++) {
+				if (in[run] == '\0')
+					p->flags |= DATA_NUL;
+				data_hdr_byte(p, (unsigned char)in[run]);
+			}
+			if (data_emit(p, in + i, run - i, out) == -1)
+				return -1;
+			data_linelen(p, run - i);
+			i = run;
+			continue;
+		case DS_CR:
+			if (c == '\n') {
+				if (data_emit(p, "\r\n", 2, out) == -1)
+					return -1;
+				data_hdr_eol(p);
+				p->linelen = 0;
+				p->state = DS_BOL;
+				i++;
+				continue;
+			}
+			/* Bare CR: keep it, stay inside the line. */
+			p->flags |= DATA_BARE_CR;
+			if (data_emit(p, "\r", 1, out) == -1)
+				return -1;
+			data_linelen(p, 1);
+			p->state = DS_MID;
+			continue;
+		default:
+			*used_r = 0;
+			return 1;
+		}
+	}
+	*used_r = n;
+	return 0;
+}
+
+int
+data_feed_raw(struct data_parser *p, const char *in, size_t n,
+    struct buf *out)
+{
+	size_t i;
+
+	for (i = 0; i < n && p->in_headers; i++) {
+		if (in[i] == '\n') {
+			/* linelen counts only "\r" here for an empty line. */
+			if (p->linelen <= 1)
+				p->in_headers = 0;
+			p->hdr_pos = 0;
+			p->hdr_match = 1;
+			p->linelen = 0;
+		} else {
+			data_hdr_byte(p, (unsigned char)in[i]);
+			p->linelen++;
+		}
+	}
+	return data_emit(p, in, n, out);
+}

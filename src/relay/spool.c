@@ -1,0 +1,693 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * Copyright (c) 2026 The Estafeta developers
+ *
+ * The durable spool: see spool.h. Writers are smtpd (and the local
+ * submission path); qmgr reads, moves and removes. This module must never
+ * report a message as committed before it is on stable storage.
+ */
+#include "config.h"
+
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/rand.h>
+
+#include "lib/buf.h"
+#include "lib/ipc.h"
+#include "lib/log.h"
+#include "lib/xalloc.h"
+#include "relay/relay_cfg.h"
+#include "relay/spool.h"
+
+#define SPOOL_MAGIC		"ESTAFETA-SPOOL 1\n"
+#define SPOOL_MAGIC_LEN		(sizeof(SPOOL_MAGIC) - 1)
+#define SPOOL_CHUNK		65536
+#define SPOOL_MAX_ENVREC	65536
+#define SPOOL_COMMIT_TIMEOUT	120000	/* ms to wait for qmgr */
+
+struct spool {
+	char	*path;
+	char	*sock;
+	int	 dirfd, incfd, queuefd, corruptfd;
+	int	 sync_mode;
+	int	 qmgr_fd;
+};
+
+struct spool_msg {
+	struct spool	*sp;
+	char		 id[SPOOL_ID_LEN + 1];
+	int		 fd;
+	struct buf	 out;		/* encoded records not yet written */
+	struct buf	 chunk;		/* content for the next 'D' record */
+	unsigned long long total;
+	int		 failed;
+};
+
+static int
+spool_mkdirat(int dfd, const char *name, int create)
+{
+	int fd;
+
+	if (create && mkdirat(dfd, name, 0700) == -1 && errno != EEXIST)
+		return -1;
+	fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	return fd;
+}
+
+int
+spool_open(const char *dir, int sync_mode, int create, struct spool **sp_r,
+    const char **errstr_r)
+{
+	struct spool *sp = xcalloc(1, sizeof(*sp));
+	struct buf b = BUF_INIT(0);
+
+	sp->incfd = sp->queuefd = sp->corruptfd = sp->qmgr_fd = -1;
+	sp->path = xstrdup(dir);
+	sp->sync_mode = sync_mode;
+	if (create && mkdir(dir, 0700) == -1 && errno != EEXIST) {
+		*errstr_r = "cannot create spool directory";
+		goto fail;
+	}
+	if ((sp->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1) {
+		*errstr_r = "cannot open spool directory";
+		goto fail;
+	}
+	if ((sp->incfd = spool_mkdirat(sp->dirfd, "incoming", create)) == -1 ||
+	    (sp->queuefd = spool_mkdirat(sp->dirfd, "queue", create)) == -1 ||
+	    (sp->corruptfd = spool_mkdirat(sp->dirfd, "corrupt", create)) ==
+	    -1) {
+		*errstr_r = "cannot open spool subdirectories";
+		goto fail;
+	}
+	(void)buf_appendf(&b, "%s/qmgr.sock", dir);
+	sp->sock = buf_steal(&b);
+	*sp_r = sp;
+	return 1;
+fail:
+	spool_close(&sp);
+	return -1;
+}
+
+void
+spool_close(struct spool **spp)
+{
+	struct spool *sp = *spp;
+
+	if (sp == NULL)
+		return;
+	if (sp->dirfd >= 0)
+		(void)close(sp->dirfd);	/* read-only directory fds */
+	if (sp->incfd >= 0)
+		(void)close(sp->incfd);
+	if (sp->queuefd >= 0)
+		(void)close(sp->queuefd);
+	if (sp->corruptfd >= 0)
+		(void)close(sp->corruptfd);
+	if (sp->qmgr_fd >= 0)
+		(void)close(sp->qmgr_fd);
+	free(sp->path);
+	free(sp->sock);
+	free(sp);
+	*spp = NULL;
+}
+
+int
+spool_dirfd(const struct spool *sp, const char *sub)
+{
+	if (strcmp(sub, "incoming") == 0)
+		return sp->incfd;
+	if (strcmp(sub, "queue") == 0)
+		return sp->queuefd;
+	if (strcmp(sub, "corrupt") == 0)
+		return sp->corruptfd;
+	return sp->dirfd;
+}
+
+const char *
+spool_path(const struct spool *sp)
+{
+	return sp->path;
+}
+
+void
+spool_new_id(char id[SPOOL_ID_LEN + 1])
+{
+	struct timespec ts;
+	unsigned char rnd[4];
+	unsigned long long us;
+
+	(void)clock_gettime(CLOCK_REALTIME, &ts);	/* cannot fail */
+	us = (unsigned long long)ts.tv_sec * 1000000ULL +
+	    (unsigned long long)ts.tv_nsec / 1000;
+	if (RAND_bytes(rnd, sizeof(rnd)) != 1)
+		log_fatal("spool: RAND_bytes failed");
+	(void)snprintf(id, SPOOL_ID_LEN + 1, "%012llx%02x%02x%02x%02x",
+	    us & 0xffffffffffffULL, rnd[0], rnd[1], rnd[2], rnd[3]);
+}
+
+int
+spool_valid_id(const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < SPOOL_ID_LEN; i++)
+		if (!((name[i] >= '0' && name[i] <= '9') ||
+		    (name[i] >= 'a' && name[i] <= 'f')))
+			return 0;
+	return name[i] == '\0';
+}
+
+static void
+spool_put_be32(unsigned char *p, uint32_t v)
+{
+	p[0] = (unsigned char)(v >> 24);
+	p[1] = (unsigned char)(v >> 16);
+	p[2] = (unsigned char)(v >> 8);
+	p[3] = (unsigned char)v;
+}
+
+static uint32_t
+spool_get_be32(const unsigned char *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
+	    (uint32_t)p[2] << 8 | p[3];
+}
+
+static void
+spool_rec(struct buf *b, char type, const void *p, size_t n)
+{
+	unsigned char h[5];
+
+	ASSERT(n <= UINT32_MAX);
+	h[0] = (unsigned char)type;
+	spool_put_be32(h + 1, (uint32_t)n);
+	if (buf_append(b, h, sizeof(h)) == -1 || buf_append(b, p, n) == -1)
+		log_panic("spool_rec: unbounded buffer refused");
+}
+
+static void
+spool_recs(struct buf *b, char type, const char *s)
+{
+	if (s != NULL)
+		spool_rec(b, type, s, strlen(s));
+}
+
+static void
+spool_recf(struct buf *b, char type, long long v)
+{
+	char num[32];
+	int n = snprintf(num, sizeof(num), "%lld", v);
+
+	ASSERT(n > 0 && (size_t)n < sizeof(num));
+	spool_rec(b, type, num, (size_t)n);
+}
+
+static int
+spool_writeall(int fd, const char *p, size_t n)
+{
+	ssize_t w;
+
+	while (n > 0) {
+		w = write(fd, p, n);
+		if (w == -1 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return -1;
+		p += w;
+		n -= (size_t)w;
+	}
+	return 1;
+}
+
+struct spool_msg *
+spool_begin(struct spool *sp, const struct spool_env *env,
+    const char **errstr_r)
+{
+	struct spool_msg *m;
+	size_t i;
+
+	m = xcalloc(1, sizeof(*m));
+	m->sp = sp;
+	memcpy(m->id, env->id, sizeof(m->id));
+	buf_init(&m->out, 0);
+	buf_init(&m->chunk, 0);
+	m->fd = openat(sp->incfd, m->id, O_WRONLY | O_CREAT | O_EXCL |
+	    O_CLOEXEC, 0600);
+	if (m->fd == -1) {
+		*errstr_r = errno == ENOSPC ? "spool disk full" :
+		    "cannot create spool file";
+		buf_free(&m->out);
+		free(m);
+		return NULL;
+	}
+	(void)buf_append(&m->out, SPOOL_MAGIC, SPOOL_MAGIC_LEN);
+	spool_recs(&m->out, 'I', env->id);
+	spool_recf(&m->out, 'T', env->arrival);
+	spool_recs(&m->out, 'F', env->sender);
+	for (i = 0; i < env->nrcpt; i++) {
+		spool_recs(&m->out, 'R', env->rcpts[i].addr);
+		if (env->rcpts[i].notify)
+			spool_recf(&m->out, 'N', env->rcpts[i].notify);
+		spool_recs(&m->out, 'O', env->rcpts[i].orcpt);
+	}
+	spool_recs(&m->out, 'E', env->envid);
+	if (env->ret)
+		spool_recf(&m->out, 'r', env->ret);
+	if (env->body)
+		spool_recf(&m->out, 'B', env->body);
+	if (env->smtputf8)
+		spool_recf(&m->out, 'U', 1);
+	spool_recs(&m->out, 'H', env->helo);
+	spool_recs(&m->out, 'C', env->client);
+	spool_recs(&m->out, 'A', env->auth_user);
+	return m;
+}
+
+static int
+spool_flush(struct spool_msg *m)
+{
+	if (m->chunk.len > 0) {
+		spool_rec(&m->out, 'D', m->chunk.data, m->chunk.len);
+		buf_reset(&m->chunk);
+	}
+	if (m->out.len > 0 && spool_writeall(m->fd, m->out.data,
+	    m->out.len) == -1) {
+		m->failed = 1;
+		return -1;
+	}
+	buf_reset(&m->out);
+	return 1;
+}
+
+int
+spool_append(struct spool_msg *m, const void *p, size_t n)
+{
+	const char *s = p;
+	size_t take;
+
+	if (m->failed)
+		return -1;
+	while (n > 0) {
+		take = SPOOL_CHUNK - m->chunk.len;
+		if (take > n)
+			take = n;
+		(void)buf_append(&m->chunk, s, take);	/* unbounded buf */
+		m->total += take;
+		s += take;
+		n -= take;
+		if (m->chunk.len == SPOOL_CHUNK && spool_flush(m) == -1)
+			return -1;
+	}
+	return 1;
+}
+
+static void
+spool_msg_free(struct spool_msg **mp)
+{
+	struct spool_msg *m = *mp;
+
+	if (m->fd >= 0)
+		(void)close(m->fd);	/* error path: file is unlinked */
+	buf_free(&m->out);
+	buf_free(&m->chunk);
+	free(m);
+	*mp = NULL;
+}
+
+void
+spool_abort(struct spool_msg **mp)
+{
+	if (*mp == NULL)
+		return;
+	(void)unlinkat((*mp)->sp->incfd, (*mp)->id, 0);	/* may not exist */
+	spool_msg_free(mp);
+}
+
+/* Asks qmgr to cover the message with its next syncfs. 1, or -1 on any
+ * IPC trouble (the caller falls back to its own fsync). */
+static int
+spool_commit_group(struct spool_msg *m)
+{
+	struct spool *sp = m->sp;
+	struct buf reply = BUF_INIT(0);
+	enum ipc_type type;
+	int attempt, r = -1;
+
+	for (attempt = 0; attempt < 2 && r == -1; attempt++) {
+		if (sp->qmgr_fd == -1 &&
+		    (sp->qmgr_fd = ipc_connect(sp->sock)) == -1)
+			break;
+		if (ipc_send(sp->qmgr_fd, IPC_COMMIT, m->id,
+		    SPOOL_ID_LEN) == 1 &&
+		    ipc_recv(sp->qmgr_fd, SPOOL_COMMIT_TIMEOUT, &type,
+		    &reply) == 1) {
+			if (type == IPC_COMMIT_OK && reply.len == SPOOL_ID_LEN &&
+			    memcmp(reply.data, m->id, SPOOL_ID_LEN) == 0)
+				r = 1;
+			else {
+				log_error("%s spool: qmgr refused commit: %s",
+				    m->id, buf_cstr(&reply));
+				break;
+			}
+		} else {
+			(void)close(sp->qmgr_fd);	/* reconnect below */
+			sp->qmgr_fd = -1;
+		}
+	}
+	buf_free(&reply);
+	return r;
+}
+
+static int
+spool_commit_fsync(struct spool_msg *m)
+{
+	struct spool *sp = m->sp;
+	int fd, queued = 0;
+
+	/* Not in incoming/: qmgr queued it after all (a reply we gave up
+	 * on); make sure it is durable where it is. */
+	fd = openat(sp->incfd, m->id, O_RDONLY | O_CLOEXEC);
+	if (fd == -1 && errno == ENOENT) {
+		fd = openat(sp->queuefd, m->id, O_RDONLY | O_CLOEXEC);
+		queued = 1;
+	}
+	if (fd == -1 || fsync(fd) == -1) {
+		if (fd != -1)
+			(void)close(fd);
+		return -1;
+	}
+	(void)close(fd);	/* read-only, already synced */
+	if ((!queued && renameat(sp->incfd, m->id, sp->queuefd, m->id) == -1)
+	    || fsync(sp->queuefd) == -1)
+		return -1;
+	/* Tell qmgr; if it is down it finds the file at start-up. */
+	if (sp->qmgr_fd == -1)
+		sp->qmgr_fd = ipc_connect(sp->sock);
+	if (sp->qmgr_fd != -1 &&
+	    ipc_send(sp->qmgr_fd, IPC_NOTIFY, m->id, SPOOL_ID_LEN) == -1) {
+		(void)close(sp->qmgr_fd);
+		sp->qmgr_fd = -1;
+	}
+	return 1;
+}
+
+int
+spool_commit(struct spool_msg **mp, const char **errstr_r)
+{
+	struct spool_msg *m = *mp;
+	unsigned char z[8];
+	int i, fd;
+
+	for (i = 0; i < 8; i++)
+		z[i] = (unsigned char)(m->total >> (56 - 8 * i));
+	if (!m->failed && m->chunk.len > 0)
+		spool_rec(&m->out, 'D', m->chunk.data, m->chunk.len);
+	buf_reset(&m->chunk);
+	spool_rec(&m->out, 'Z', z, sizeof(z));
+	fd = m->fd;
+	m->fd = -1;
+	if (m->failed || spool_writeall(fd, m->out.data, m->out.len) == -1 ||
+	    (m->sp->sync_mode == SPOOL_SYNC_FSYNC && fsync(fd) == -1)) {
+		(void)close(fd);	/* failing anyway */
+		goto fail;
+	}
+	if (close(fd) == -1)
+		goto fail;
+	if (m->sp->sync_mode == SPOOL_SYNC_GROUP &&
+	    spool_commit_group(m) == 1) {
+		spool_msg_free(mp);
+		return 1;
+	}
+	if (spool_commit_fsync(m) == 1) {
+		spool_msg_free(mp);
+		return 1;
+	}
+fail:
+	*errstr_r = errno == ENOSPC ? "spool disk full" : "spool write failed";
+	spool_abort(mp);
+	return -1;
+}
+
+/* ------------------------------------------------------------ reading */
+
+struct spool_reader {
+	int		 fd;
+	unsigned char	 buf[65536];
+	size_t		 pos, len;
+	unsigned long long off;	/* file offset of buf[0] */
+};
+
+static int
+spool_rd(struct spool_reader *r, void *p, size_t n)
+{
+	unsigned char *d = p;
+	ssize_t got;
+	size_t take;
+
+	while (n > 0) {
+		if (r->pos == r->len) {
+			r->off += r->len;
+			r->pos = r->len = 0;
+			do {
+				got = read(r->fd, r->buf, sizeof(r->buf));
+			} while (got == -1 && errno == EINTR);
+			if (got <= 0)
+				return -1;
+			r->len = (size_t)got;
+		}
+		take = r->len - r->pos;
+		if (take > n)
+			take = n;
+		if (d != NULL) {
+			memcpy(d, r->buf + r->pos, take);
+			d += take;
+		}
+		r->pos += take;
+		n -= take;
+	}
+	return 1;
+}
+
+static int
+spool_at_eof(struct spool_reader *r)
+{
+	unsigned char c;
+
+	return spool_rd(r, &c, 1) == -1;
+}
+
+static char *
+spool_env_str(const unsigned char *p, size_t n)
+{
+	return xstrndup((const char *)p, n);
+}
+
+static int
+spool_parse_num(const unsigned char *p, size_t n, long long *v)
+{
+	long long x = 0;
+	size_t i;
+
+	if (n == 0 || n > 18)
+		return -1;
+	for (i = 0; i < n; i++) {
+		if (p[i] < '0' || p[i] > '9')
+			return -1;
+		x = x * 10 + (p[i] - '0');
+	}
+	*v = x;
+	return 1;
+}
+
+static int
+spool_env_rec(struct spool_env *e, char type, const unsigned char *p,
+    size_t n, const char *name)
+{
+	struct spool_rcpt *rc;
+	long long v;
+
+	switch (type) {
+	case 'I':
+		if (n != SPOOL_ID_LEN || memcmp(p, name, n) != 0)
+			return -1;
+		memcpy(e->id, p, n);
+		return 1;
+	case 'T':
+		return spool_parse_num(p, n, &e->arrival);
+	case 'F':
+		free(e->sender);
+		e->sender = spool_env_str(p, n);
+		return 1;
+	case 'R':
+		e->rcpts = xrealloc(e->rcpts, (e->nrcpt + 1) * sizeof(*rc));
+		rc = &e->rcpts[e->nrcpt++];
+		memset(rc, 0, sizeof(*rc));
+		rc->addr = spool_env_str(p, n);
+		return 1;
+	case 'N':
+	case 'O':
+		if (e->nrcpt == 0)
+			return -1;
+		rc = &e->rcpts[e->nrcpt - 1];
+		if (type == 'O') {
+			free(rc->orcpt);
+			rc->orcpt = spool_env_str(p, n);
+			return 1;
+		}
+		if (spool_parse_num(p, n, &v) == -1 || v > 15)
+			return -1;
+		rc->notify = (unsigned)v;
+		return 1;
+	case 'E':
+		free(e->envid);
+		e->envid = spool_env_str(p, n);
+		return 1;
+	case 'r':
+	case 'B':
+	case 'U':
+		if (spool_parse_num(p, n, &v) == -1 || v > 2)
+			return -1;
+		*(type == 'r' ? &e->ret : type == 'B' ? &e->body :
+		    &e->smtputf8) = (int)v;
+		return 1;
+	case 'H':
+		free(e->helo);
+		e->helo = spool_env_str(p, n);
+		return 1;
+	case 'C':
+		free(e->client);
+		e->client = spool_env_str(p, n);
+		return 1;
+	case 'A':
+		free(e->auth_user);
+		e->auth_user = spool_env_str(p, n);
+		return 1;
+	}
+	return -1;
+}
+
+static int
+spool_read_fd(int fd, const char *name, struct spool_env *e,
+    struct buf *content, const char **errstr_r)
+{
+	struct spool_reader *r = xcalloc(1, sizeof(*r));
+	unsigned char h[5], magic[SPOOL_MAGIC_LEN], z[8], *rec = NULL;
+	unsigned long long total = 0, ztotal = 0;
+	size_t n;
+	int i, ok = -1, in_content = 0;
+
+	r->fd = fd;
+	*errstr_r = "truncated";
+	if (spool_rd(r, magic, sizeof(magic)) == -1)
+		goto out;
+	if (memcmp(magic, SPOOL_MAGIC, sizeof(magic)) != 0) {
+		*errstr_r = "bad magic or version";
+		goto out;
+	}
+	for (;;) {
+		if (spool_rd(r, h, sizeof(h)) == -1)
+			goto out;
+		n = spool_get_be32(h + 1);
+		if (h[0] == 'Z') {
+			if (n != 8 || spool_rd(r, z, 8) == -1)
+				goto out;
+			for (i = 0; i < 8; i++)
+				ztotal = ztotal << 8 | z[i];
+			break;
+		}
+		if (h[0] == 'D') {
+			in_content = 1;
+			total += n;
+			if (content != NULL) {
+				char *w = buf_reserve(content, n);
+
+				if (w == NULL || spool_rd(r, w, n) == -1)
+					goto out;
+				content->len += n;
+				content->data[content->len] = '\0';
+			} else if (spool_rd(r, NULL, n) == -1)
+				goto out;
+			continue;
+		}
+		*errstr_r = "bad envelope record";
+		if (in_content || n > SPOOL_MAX_ENVREC)
+			goto out;
+		rec = xrealloc(rec, n + 1);
+		if (spool_rd(r, rec, n) == -1) {
+			*errstr_r = "truncated";
+			goto out;
+		}
+		if (spool_env_rec(e, (char)h[0], rec, n, name) == -1)
+			goto out;
+	}
+	*errstr_r = "content length mismatch";
+	if (ztotal != total)
+		goto out;
+	*errstr_r = "data after end record";
+	if (!spool_at_eof(r))
+		goto out;
+	*errstr_r = "incomplete envelope";
+	if (e->id[0] == '\0' || e->sender == NULL || e->nrcpt == 0)
+		goto out;
+	e->size = total;
+	ok = 1;
+out:
+	free(rec);
+	free(r);
+	return ok;
+}
+
+int
+spool_read(int dirfd, const char *name, struct spool_env **env_r,
+    struct buf *content, const char **errstr_r)
+{
+	struct spool_env *e;
+	int fd, r;
+
+	if ((fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC)) == -1) {
+		if (errno == ENOENT)
+			return 0;
+		*errstr_r = "cannot open";
+		return -1;
+	}
+	e = xcalloc(1, sizeof(*e));
+	r = spool_read_fd(fd, name, e, content, errstr_r);
+	(void)close(fd);	/* read-only */
+	if (r == -1) {
+		spool_env_free(&e);
+		return -1;
+	}
+	*env_r = e;
+	return 1;
+}
+
+void
+spool_env_free(struct spool_env **ep)
+{
+	struct spool_env *e = *ep;
+	size_t i;
+
+	if (e == NULL)
+		return;
+	for (i = 0; i < e->nrcpt; i++) {
+		free(e->rcpts[i].addr);
+		free(e->rcpts[i].orcpt);
+	}
+	free(e->rcpts);
+	free(e->sender);
+	free(e->envid);
+	free(e->helo);
+	free(e->client);
+	free(e->auth_user);
+	free(e);
+	*ep = NULL;
+}

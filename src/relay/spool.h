@@ -1,0 +1,109 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * Copyright (c) 2026 The Estafeta developers
+ *
+ * The spool: one file per message (envelope + content) under spool_dir.
+ * The files are the truth; the SQLite index (qidx) can be rebuilt from them.
+ *
+ *   incoming/ID   being written, or written and not yet known durable
+ *   queue/ID      durable and queued
+ *   corrupt/ID    unreadable: moved aside by qmgr, logged, never dropped
+ *
+ * smtpd writes incoming/ID and calls spool_commit(), which returns only once
+ * the file is on stable storage: either qmgr's group commit (one syncfs()
+ * covering every message committed meanwhile, then renames into queue/) or,
+ * in fsync mode or when qmgr cannot be reached, the caller's own fsync of
+ * file and directories. A complete file left in incoming/ by a crash may
+ * have been acknowledged, so qmgr moves it into queue/ at start-up
+ * (at-least-once); an incomplete one was never acknowledged and is removed.
+ *
+ * File format (version 1): the magic line "ESTAFETA-SPOOL 1\n", then records
+ * of 1 type byte, 4-byte big-endian length and data: envelope records, then
+ * 'D' content chunks, then 'Z' with the 8-byte big-endian content length.
+ * Nothing may follow 'Z'. Readers reject unknown types and anything else.
+ */
+#ifndef EST_SPOOL_H
+#define EST_SPOOL_H
+
+#include <stddef.h>
+
+struct buf;
+
+#define SPOOL_ID_LEN	20
+
+/* RFC 3461 NOTIFY flags; 0 = not given. */
+#define SPOOL_NOTIFY_NEVER	0x01
+#define SPOOL_NOTIFY_SUCCESS	0x02
+#define SPOOL_NOTIFY_FAILURE	0x04
+#define SPOOL_NOTIFY_DELAY	0x08
+
+enum spool_ret { SPOOL_RET_NONE = 0, SPOOL_RET_FULL, SPOOL_RET_HDRS };
+enum spool_body { SPOOL_BODY_7BIT = 0, SPOOL_BODY_8BITMIME,
+	SPOOL_BODY_BINARYMIME };
+
+struct spool_rcpt {
+	char		*addr;		/* mailbox, canonical form */
+	char		*orcpt;		/* RFC 3461 ORCPT as given, or NULL */
+	unsigned	 notify;
+};
+
+struct spool_env {
+	char		 id[SPOOL_ID_LEN + 1];
+	long long	 arrival;	/* unix time */
+	char		*sender;	/* "" for the null sender */
+	struct spool_rcpt *rcpts;
+	size_t		 nrcpt;
+	char		*envid;		/* RFC 3461 ENVID, or NULL */
+	int		 ret;		/* enum spool_ret */
+	int		 body;		/* enum spool_body */
+	int		 smtputf8;
+	char		*helo;
+	char		*client;	/* "[addr]:port" */
+	char		*auth_user;	/* or NULL */
+	unsigned long long size;	/* content bytes (set by the reader) */
+};
+
+struct spool;
+struct spool_msg;
+
+/*
+ * Opens the spool at dir (creating the subdirectories when create is set).
+ * sync_mode is enum spool_sync_mode. The qmgr socket is spool_dir/qmgr.sock.
+ * 1, or -1 with *errstr_r. Not thread-safe; one per process.
+ */
+int	 spool_open(const char *dir, int sync_mode, int create,
+	    struct spool **sp_r, const char **errstr_r);
+void	 spool_close(struct spool **);
+int	 spool_dirfd(const struct spool *, const char *sub);
+const char *spool_path(const struct spool *);
+
+/* Fills id with a new unique, time-ordered queue id. */
+void	 spool_new_id(char id[SPOOL_ID_LEN + 1]);
+
+/* Starts incoming/<env->id> and writes the envelope. NULL on error. */
+struct spool_msg *spool_begin(struct spool *, const struct spool_env *,
+	    const char **errstr_r);
+/* Adds content bytes. 1, or -1 (disk error; the message is lost). */
+int	 spool_append(struct spool_msg *, const void *, size_t);
+/*
+ * Finishes the file and makes it durable (see above). Returns 1 only when
+ * the message is on stable storage; -1 with *errstr_r otherwise (the file is
+ * removed). Frees *mp. Blocks (disk, qmgr).
+ */
+int	 spool_commit(struct spool_msg **mp, const char **errstr_r);
+/* Drops an unfinished message and its file. Frees *mp; NULL is fine. */
+void	 spool_abort(struct spool_msg **mp);
+
+/*
+ * Reads the file <name> in directory dirfd. 1 with *env_r (and the content
+ * appended to content, unless content is NULL); 0 if there is no such file;
+ * -1 if it is corrupt or unreadable (*errstr_r says why).
+ */
+int	 spool_read(int dirfd, const char *name, struct spool_env **env_r,
+	    struct buf *content, const char **errstr_r);
+void	 spool_env_free(struct spool_env **);
+
+/* 1 when name has the form of a queue id. */
+int	 spool_valid_id(const char *name);
+
+#endif
