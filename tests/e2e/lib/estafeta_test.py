@@ -276,12 +276,28 @@ class Raw:
         self.s.close()
 
 
+SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
+                   "runtime error:")
+
+
+def check_sanitizers():
+    """Fails when any daemon of this test printed a sanitizer report."""
+    for inst in _instances:
+        log = inst.read_log()
+        for mark in SANITIZER_MARKS:
+            if mark in log:
+                raise TestFailure(f"sanitizer report in {inst.log}: {mark}")
+
+
 def run(main):
     """Runs a test's main(); prints PASS/FAIL and exits 0/1 (automake)."""
     name = os.path.basename(os.path.dirname(os.path.abspath(
         sys.modules["__main__"].__file__)))
     try:
         main()
+        for inst in _instances:
+            inst.stop()
+        check_sanitizers()
     except Exception as e:  # noqa: BLE001 - report any failure
         import traceback
         traceback.print_exc()

@@ -1,0 +1,70 @@
+#!/bin/sh
+# SPDX-License-Identifier: ISC
+# Sets everything up and runs Estafeta on loopback with the built-in demo
+# configuration, in the foreground, logging to the terminal. Ctrl-C stops it.
+#
+#   MX/SMTP 127.0.0.1:2525   submission 127.0.0.1:2587
+#   local domain example.test, user alice@example.test / alice-demo-pw
+#
+# Everything lives in ./demo (config, spool, test CA); delete it to start
+# afresh. DEMO_DIR overrides the location.
+set -eu
+top=$(cd "$(dirname "$0")/.." && pwd)
+"$top/contrib/setup-debian.sh"
+"$top/contrib/build.sh" "$top/build"
+
+demo=${DEMO_DIR:-$top/demo}
+mkdir -p "$demo"
+demo=$(cd "$demo" && pwd)
+chmod 755 "$demo"
+
+# A test CA and a server certificate for mail.example.test, for TLS.
+if [ ! -f "$demo/server.crt" ]; then
+	openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj \
+		"/CN=Estafeta demo CA" -keyout "$demo/ca.key" \
+		-out "$demo/ca.crt" 2>/dev/null
+	openssl req -newkey rsa:2048 -nodes -subj "/CN=mail.example.test" \
+		-keyout "$demo/server.key" -out "$demo/server.csr" 2>/dev/null
+	printf "subjectAltName=DNS:mail.example.test,DNS:localhost,IP:127.0.0.1\n" \
+		> "$demo/san.ext"
+	openssl x509 -req -in "$demo/server.csr" -CA "$demo/ca.crt" \
+		-CAkey "$demo/ca.key" -CAcreateserial -days 3650 \
+		-extfile "$demo/san.ext" -out "$demo/server.crt" 2>/dev/null
+	chmod 600 "$demo/ca.key" "$demo/server.key"
+fi
+
+user_line=""
+if [ "$(id -u)" = 0 ]; then
+	user_line="run_user = estafeta"
+fi
+cat > "$demo/estafetad.conf" <<CONF
+# Estafeta demo configuration (written by contrib/demo.sh).
+hostname = mail.example.test
+spool_dir = $demo/spool
+log_target = stderr
+log_level = info
+$user_line
+
+listen_mx = 127.0.0.1:2525
+listen_submission = 127.0.0.1:2587
+
+# This demo trusts no network: mail to other domains is relayed only for
+# authenticated users, exactly as a public MX behaves.
+local_domains = example.test
+trusted_networks =
+
+message_size_limit = 25M
+smtpd_workers_min = 2
+smtpd_workers_max = 20
+CONF
+
+cat <<MSG
+Estafeta demo: $demo
+  MX/SMTP     127.0.0.1:2525
+  submission  127.0.0.1:2587
+  local domain example.test, user alice@example.test password alice-demo-pw
+  try: swaks --server 127.0.0.1:2525 --to alice@example.test
+       $top/build/src/ctl/estafetactl -c $demo/estafetad.conf queue list
+Ctrl-C stops it.
+MSG
+exec "$top/build/src/relay/estafetad" -f -c "$demo/estafetad.conf"
