@@ -580,6 +580,7 @@ main(int argc, char *argv[])
 	struct pollfd pfd[2];
 	struct buf err = BUF_INIT(0);
 	char **overrides;
+	size_t i;
 	int ch, print = 0, check = 0, no = 0;
 
 	memset(m, 0, sizeof(*m));
@@ -672,6 +673,10 @@ main(int argc, char *argv[])
 	if (m->cfg->pid_file[0] != '\0')
 		(void)unlink(m->cfg->pid_file);	/* best effort */
 	log_info("master stopped");
+	for (i = 0; i < m->nls; i++) {
+		(void)close(m->ls[i].fd);	/* exiting */
+		free(m->ls[i].addr);
+	}
 	relay_cfg_free(m->cfg);
 	free(m->cfg);
 	free(m->ch);

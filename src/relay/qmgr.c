@@ -214,14 +214,15 @@ qmgr_reconcile(struct qmgr *q, int recover)
 		log_error("qmgr cannot read the index");
 		goto out;
 	}
-	qsort(files.v, files.n, sizeof(*files.v), qmgr_idcmp);
+	if (files.n > 0)
+		qsort(files.v, files.n, sizeof(*files.v), qmgr_idcmp);
 	if (qidx_begin(q->idx) == -1)
 		goto out;
 	for (i = 0; i < files.n; i++)
 		qmgr_index_one(q, files.v[i]);
 	for (i = 0; i < rows.n; i++)
-		if (bsearch(&rows.v[i], files.v, files.n, sizeof(*files.v),
-		    qmgr_idcmp) == NULL) {
+		if (files.n == 0 || bsearch(&rows.v[i], files.v, files.n,
+		    sizeof(*files.v), qmgr_idcmp) == NULL) {
 			log_warn("%s qmgr index row without spool file: "
 			    "dropped", rows.v[i]);
 			(void)qidx_remove(q->idx, rows.v[i]);
