@@ -353,7 +353,7 @@ static void
 addr_lower(char *s)
 {
 	for (; *s != '\0'; s++)
-		*s = addr_lc((unsigned char)*s);
+		*s = (char)addr_lc((unsigned char)*s);
 }
 
 /*
