@@ -33,6 +33,15 @@
 #define QMGR_MAX_CLIENTS	4096
 #define QMGR_RECONCILE_MS	(10 * 60 * 1000)
 #define QMGR_STALE_INCOMING	(2 * 60 * 60)	/* seconds */
+/* Indexing waits to make one transaction of many messages (fewer WAL
+ * pages for the next syncfs to write), but never longer than this. */
+#define QMGR_INDEX_DELAY_MS	100
+#define QMGR_INDEX_BATCH	512
+
+struct qmgr_idlist {
+	char	**v;
+	size_t	  n;
+};
 
 struct qmgr_pending {
 	int	 fd;
@@ -49,10 +58,21 @@ struct qmgr {
 	size_t			 npfd;
 	struct qmgr_pending	*pend;
 	size_t			 npend, cappend;
+	struct qmgr_idlist	*toindex;	/* queued, not yet indexed */
+	long long		 index_due;	/* ms; 0 = nothing waiting */
 	struct buf		 frame;
 };
 
 static volatile sig_atomic_t qmgr_stop;
+
+static long long
+qmgr_now_ms(void)
+{
+	struct timespec ts;
+
+	(void)clock_gettime(CLOCK_MONOTONIC, &ts);	/* cannot fail */
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 static void
 qmgr_on_signal(int sig)
@@ -97,11 +117,6 @@ qmgr_index_one(struct qmgr *q, const char *id)
 }
 
 /* ---------------------------------------------------------- reconcile */
-
-struct qmgr_idlist {
-	char	**v;
-	size_t	  n;
-};
 
 static int
 qmgr_collect_id(void *arg, const char *id)
@@ -317,13 +332,29 @@ qmgr_commit_batch(struct qmgr *q)
 			(void)ipc_send(p->fd, IPC_COMMIT_FAIL, p->id,
 			    SPOOL_ID_LEN);
 	}
+	for (i = 0; i < q->npend; i++)
+		(void)qmgr_collect_id(q->toindex, q->pend[i].id);
+	if (q->index_due == 0)
+		q->index_due = qmgr_now_ms() + QMGR_INDEX_DELAY_MS;
+	q->npend = 0;
+}
+
+/* Indexes everything queued since the last flush, in one transaction. */
+static void
+qmgr_index_flush(struct qmgr *q)
+{
+	size_t i;
+
+	if (q->toindex->n == 0)
+		return;
 	if (qidx_begin(q->idx) == -1)
 		log_error("qmgr index begin failed");
-	for (i = 0; i < q->npend; i++)
-		qmgr_index_one(q, q->pend[i].id);
+	for (i = 0; i < q->toindex->n; i++)
+		qmgr_index_one(q, q->toindex->v[i]);
 	if (qidx_commit(q->idx) == -1)
 		log_error("qmgr index commit failed");
-	q->npend = 0;
+	qmgr_idlist_free(q->toindex);
+	q->index_due = 0;
 }
 
 static void
@@ -348,6 +379,7 @@ void
 qmgr_main(const struct relay_cfg *cfg, int status_fd, int recover)
 {
 	struct smtpd_status ready;
+	struct qmgr_idlist toindex = { NULL, 0 };
 	struct qmgr qm, *q = &qm;
 	struct sigaction sa;
 	struct buf path = BUF_INIT(0);
@@ -357,6 +389,7 @@ qmgr_main(const struct relay_cfg *cfg, int status_fd, int recover)
 
 	memset(q, 0, sizeof(*q));
 	q->cfg = cfg;
+	q->toindex = &toindex;
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = qmgr_on_signal;
 	(void)sigaction(SIGTERM, &sa, NULL);
@@ -392,7 +425,14 @@ qmgr_main(const struct relay_cfg *cfg, int status_fd, int recover)
 		log_warn("qmgr cannot report readiness to the master");
 	(void)close(status_fd);
 	while (!qmgr_stop) {
-		if (poll(q->pfd, (nfds_t)q->npfd, 1000) > 0) {
+		int wait = 1000;
+
+		if (q->index_due) {
+			long long left = q->index_due - qmgr_now_ms();
+
+			wait = left < 0 ? 0 : (int)left;
+		}
+		if (poll(q->pfd, (nfds_t)q->npfd, wait) > 0) {
 			for (i = q->npfd; i-- > 1;)
 				if (q->pfd[i].revents & (POLLIN | POLLHUP |
 				    POLLERR))
@@ -402,12 +442,16 @@ qmgr_main(const struct relay_cfg *cfg, int status_fd, int recover)
 		}
 		if (q->npend > 0)
 			qmgr_commit_batch(q);
+		if (q->index_due && (qmgr_now_ms() >= q->index_due ||
+		    q->toindex->n >= QMGR_INDEX_BATCH))
+			qmgr_index_flush(q);
 		if (time(NULL) * 1000LL >= next_reconcile) {
 			qmgr_reconcile(q, 0);
 			next_reconcile = time(NULL) * 1000LL +
 			    QMGR_RECONCILE_MS;
 		}
 	}
+	qmgr_index_flush(q);
 	for (i = 1; i < q->npfd; i++)
 		(void)close(q->pfd[i].fd);	/* exiting */
 	qidx_close(&q->idx);
