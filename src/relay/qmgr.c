@@ -393,8 +393,10 @@ qmgr_main(const struct relay_cfg *cfg, int status_fd, int recover)
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = qmgr_on_signal;
 	(void)sigaction(SIGTERM, &sa, NULL);
-	(void)sigaction(SIGINT, &sa, NULL);
 	sa.sa_handler = SIG_IGN;
+	/* Ctrl-C reaches the whole process group: qmgr stops only when the
+	 * master says so, after the last smtpd (it may still commit). */
+	(void)sigaction(SIGINT, &sa, NULL);
 	(void)sigaction(SIGPIPE, &sa, NULL);
 	(void)sigaction(SIGHUP, &sa, NULL);
 
