@@ -1,0 +1,490 @@
+#!/bin/bash
+# SPDX-License-Identifier: ISC
+# Copyright (c) 2026 The Estafeta developers
+#
+# Acceptance benchmark, run by `make bench` as: run.sh SRCDIR BUILDDIR
+#
+# For every run (sessions x messages x size) it starts the target SMTP
+# server on a free loopback port, drives it with tests/bench/smtpbench,
+# samples the CPU time and PSS of the target's whole process tree from
+# /proc, stops the target and prints one line:
+#
+#   bench NAME sessions=S size=L messages=M msgs_per_sec=.. cpu_ms_per_msg=..
+#     lat_p99_ms=.. pss_total_mib=.. pss_max_mib=.. failed=.. tool_cpu_pct=..
+#     status=ok|FAIL
+#
+# cpu_ms_per_msg is the target tree's utime+stime (live processes plus the
+# children they reaped) over the run divided by accepted messages;
+# pss_total_mib is the summed Pss at the end of the run, pss_max_mib the
+# largest sum seen while it ran; tool_cpu_pct is smtpbench's own CPU use in
+# percent of one core, to show the load generator is not the bottleneck.
+#
+# Targets: estafetad (accepting into its queue), smtp-sink (the
+# Postfix test server: a baseline for the tool itself) and, later, a
+# Postfix relay for comparison (start_postfix_relay).
+#
+# Environment (all optional):
+#   BENCH_TARGET       auto | estafetad | smtp-sink | postfix (default auto:
+#                      estafetad if built and wired up, else smtp-sink)
+#   BENCH_RUNS         "SESSIONS:MESSAGES:SIZE ..." (default: the project
+#                      targets 10:10000:1024 50:10000:1024 10:2000:65536
+#                      50:2000:65536)
+#   BENCH_PORT         first loopback port to try (default 34625)
+#   BENCH_PIPELINING   1 to pass -p to smtpbench (default 1)
+#   BENCH_RATE         offered load in messages/s (smtpbench -q); default
+#                      empty = as fast as the target accepts
+#   BENCH_FROM, BENCH_RCPT   envelope addresses (bench@example.org,
+#                      sink@example.com)
+#   BENCH_IO_TIMEOUT   smtpbench -t, seconds per reply (default 30)
+#   BENCH_RUN_TIMEOUT  smtpbench -T, seconds per run (default 600)
+#   BENCH_SAMPLE_S     PSS sampling interval in seconds (default 0.2)
+#   BENCH_LOG          results are appended here too
+#                      (default BUILDDIR/bench-results.log)
+#   BENCH_KEEP         1 keeps the work directory (logs, id lists)
+#   SMTP_SINK          path of smtp-sink (default /usr/sbin/smtp-sink)
+#   BENCH_SPOOL_SYNC   estafetad's spool_sync: group (default) or fsync
+#   BENCH_WORKERS_MIN  estafetad's smtpd_workers_min (default 60)
+#   BENCH_LOG_LEVEL    estafetad's log_level (default warn)
+#
+# Exit status: 0 when every run accepted all its messages, 1 otherwise.
+
+set -u
+
+SRCDIR=${1:?usage: run.sh SRCDIR BUILDDIR}
+BUILDDIR=${2:?usage: run.sh SRCDIR BUILDDIR}
+SMTPBENCH=$BUILDDIR/tests/bench/smtpbench
+ESTAFETAD=$BUILDDIR/src/relay/estafetad
+
+BENCH_TARGET=${BENCH_TARGET:-auto}
+BENCH_RUNS=${BENCH_RUNS:-"10:10000:1024 50:10000:1024 \
+10:2000:65536 50:2000:65536"}
+BENCH_PORT=${BENCH_PORT:-34625}
+BENCH_PIPELINING=${BENCH_PIPELINING:-1}
+BENCH_RATE=${BENCH_RATE:-}
+BENCH_FROM=${BENCH_FROM:-bench@example.org}
+BENCH_RCPT=${BENCH_RCPT:-sink@example.com}
+BENCH_IO_TIMEOUT=${BENCH_IO_TIMEOUT:-30}
+BENCH_RUN_TIMEOUT=${BENCH_RUN_TIMEOUT:-600}
+BENCH_SAMPLE_S=${BENCH_SAMPLE_S:-0.2}
+BENCH_LOG=${BENCH_LOG:-$BUILDDIR/bench-results.log}
+BENCH_KEEP=${BENCH_KEEP:-0}
+SMTP_SINK=${SMTP_SINK:-/usr/sbin/smtp-sink}
+
+CLK_TCK=$(getconf CLK_TCK)
+TARGET_PID=		# root of the measured process tree
+NEXTHOP_PID=		# helper servers, not measured
+WORK=
+
+log()
+{
+	echo "run.sh: $*" >&2
+}
+
+# ------------------------------------------------------------ processes
+
+# Pids of ROOT and all its descendants, one per line.
+proc_tree()
+{
+	cat /proc/[0-9]*/stat 2>/dev/null | awk -v root="$1" '
+	{
+		pid = $1; line = $0
+		sub(/^.*\) /, "", line)	# comm may hold spaces
+		split(line, f, " ")
+		ppid[pid] = f[2]
+	}
+	END {
+		if (!(root in ppid))
+			exit
+		tree[root] = 1
+		for (changed = 1; changed && n < 64; n++) {
+			changed = 0
+			for (p in ppid)
+				if (!(p in tree) && (ppid[p] in tree)) {
+					tree[p] = 1
+					changed = 1
+				}
+		}
+		for (p in tree)
+			print p
+	}'
+}
+
+# "CPU_TICKS PSS_KB NPROCS" of ROOT's process tree.  CPU_TICKS counts
+# utime+stime of the live processes plus cutime+cstime, i.e. the time of
+# the children they have already reaped.
+proc_sample()
+{
+	cat /proc/[0-9]*/stat 2>/dev/null | awk -v root="$1" '
+	{
+		pid = $1; line = $0
+		sub(/^.*\) /, "", line)
+		split(line, f, " ")
+		ppid[pid] = f[2]
+		cpu[pid] = f[12] + f[13] + f[14] + f[15]
+	}
+	END {
+		if (!(root in ppid)) {
+			print 0, 0, 0
+			exit
+		}
+		tree[root] = 1
+		for (changed = 1; changed && n < 64; n++) {
+			changed = 0
+			for (p in ppid)
+				if (!(p in tree) && (ppid[p] in tree)) {
+					tree[p] = 1
+					changed = 1
+				}
+		}
+		for (p in tree) {
+			ticks += cpu[p]
+			procs++
+			file = "/proc/" p "/smaps_rollup"
+			while ((getline l < file) > 0)
+				if (l ~ /^Pss:/) {
+					split(l, a, " ")
+					pss += a[2]
+				}
+			close(file)
+		}
+		print ticks + 0, pss + 0, procs + 0
+	}'
+}
+
+# Is something listening on 127.0.0.1/[::1]:PORT?  Reads /proc/net so the
+# server does not see a probe connection.
+port_listening()
+{
+	local hex f
+	hex=$(printf '%04X' "$1")
+	for f in /proc/net/tcp /proc/net/tcp6; do
+		[ -r "$f" ] || continue
+		awk -v p=":$hex" '$4 == "0A" &&
+		    substr($2, length($2) - 4) == p { found = 1 }
+		    END { exit !found }' "$f" && return 0
+	done
+	return 1
+}
+
+# First port from $1 on that nobody listens on (20 tries).
+pick_port()
+{
+	local port=$1
+	for _ in $(seq 20); do
+		if ! port_listening "$port"; then
+			echo "$port"
+			return 0
+		fi
+		port=$((port + 1))
+	done
+	log "no free port in $1..$port"
+	return 1
+}
+
+# Wait up to 10 s for PID to listen on PORT.
+wait_listen()
+{
+	local pid=$1 port=$2
+	for _ in $(seq 200); do
+		port_listening "$port" && return 0
+		if ! kill -0 "$pid" 2>/dev/null; then
+			log "process $pid exited before listening on port $port"
+			return 1
+		fi
+		sleep 0.05
+	done
+	log "nothing listens on port $port after 10 s"
+	return 1
+}
+
+# TERM PID (one we started) and wait up to 5 s for it; then KILL whatever
+# is left of its process tree.
+stop_tree()
+{
+	local pid=$1 tree p
+	[ -n "$pid" ] || return 0
+	tree=$(proc_tree "$pid")
+	kill -TERM "$pid" 2>/dev/null
+	for _ in $(seq 100); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.05
+	done
+	for p in $tree; do
+		if kill -0 "$p" 2>/dev/null; then
+			log "process $p outlived $pid: killing it"
+			kill -KILL "$p" 2>/dev/null
+		fi
+	done
+	wait "$pid" 2>/dev/null
+	return 0
+}
+
+stop_target()
+{
+	stop_tree "$TARGET_PID"
+	TARGET_PID=
+	stop_tree "$NEXTHOP_PID"
+	NEXTHOP_PID=
+}
+
+cleanup()
+{
+	stop_target
+	if [ -n "$WORK" ]; then
+		if [ "$BENCH_KEEP" = 1 ]; then
+			log "work directory kept: $WORK"
+		else
+			rm -rf "$WORK"
+		fi
+	fi
+}
+
+# ------------------------------------------------------------ targets
+# Each start_* function starts a server on 127.0.0.1:PORT in the
+# background, sets TARGET_PID to the root of the process tree that is to
+# be measured and returns once the port is listening.  Return 0 when
+# running, 1 on failure, 2 when the target is not available (yet).
+
+# smtp-sink itself (pid $1 of the started process in $2).
+spawn_smtp_sink()
+{
+	local port=$1 uopt=
+	if [ ! -x "$SMTP_SINK" ]; then
+		log "$SMTP_SINK not found (Debian package postfix)"
+		return 2
+	fi
+	# smtp-sink insists on -u when run as root, and fails with it otherwise.
+	[ "$(id -u)" = 0 ] && uopt="-u $(id -un)"
+	# -m: concurrent sessions it serves (default 256); backlog 1000.
+	# shellcheck disable=SC2086
+	"$SMTP_SINK" $uopt -m 1000 "127.0.0.1:$port" 1000 \
+	    >"$WORK/smtp-sink.$port.log" 2>&1 &
+	SPAWNED_PID=$!
+	wait_listen "$SPAWNED_PID" "$port"
+}
+
+start_smtp_sink()
+{
+	local rc
+	spawn_smtp_sink "$1"
+	rc=$?
+	TARGET_PID=$SPAWNED_PID
+	return $rc
+}
+
+# A sink the relay under test delivers to; it is not part of the measured
+# process tree.
+start_nexthop_sink()
+{
+	local rc
+	spawn_smtp_sink "$1"
+	rc=$?
+	NEXTHOP_PID=$SPAWNED_PID
+	return $rc
+}
+
+start_estafetad()
+{
+	local port=$1 dir user=""
+	[ -x "$ESTAFETAD" ] || return 2
+	dir=$WORK/estafetad.$port
+	mkdir -p "$dir/spool" || return 1
+	chmod 755 "$WORK" "$dir"
+	[ "$(id -u)" = 0 ] && user="run_user = estafeta"
+	# Accept-only benchmark (issue: foundation): mail for BENCH_RCPT's
+	# domain is accepted as relay_domains and stays queued. Enough
+	# workers are kept ready for the largest session count.
+	cat >"$dir/estafetad.conf" <<CONF
+hostname = bench.example.test
+spool_dir = $dir/spool
+listen_mx = 127.0.0.1:$port
+relay_domains = ${BENCH_RCPT#*@}
+log_target = stderr
+log_level = ${BENCH_LOG_LEVEL:-warn}
+smtpd_workers_min = ${BENCH_WORKERS_MIN:-60}
+smtpd_workers_max = 200
+smtpd_sessions_per_worker = 100000
+spool_sync = ${BENCH_SPOOL_SYNC:-group}
+$user
+CONF
+	"$ESTAFETAD" -f -c "$dir/estafetad.conf" >"$dir/stderr" 2>&1 &
+	TARGET_PID=$!
+	wait_listen "$TARGET_PID" "$port" || return 1
+}
+
+# Comparison run against a Postfix relay (not implemented yet).
+# To implement: build a throw-away instance with `postmulti` or a private
+# config_directory under $WORK (postconf -c DIR -e ...): inet_interfaces
+# = 127.0.0.1, an smtpd listener on 127.0.0.1:$port in master.cf,
+# queue_directory and data_directory under $WORK, relayhost =
+# [127.0.0.1]:$((port + 1)) fed by start_nexthop_sink, relay_domains set
+# to $BENCH_RCPT's domain, mynetworks = 127.0.0.0/8.  Start it with
+# `postfix -c DIR start-fg &` (Postfix >= 3.3) so that TARGET_PID is the
+# master and its whole tree (smtpd, cleanup, qmgr, smtp ...) is measured.
+# Running it needs root (postdrop/postfix users); return 2 if not root.
+start_postfix_relay()
+{
+	log "start_postfix_relay: not implemented yet"
+	return 2
+}
+
+start_target()
+{
+	case $1 in
+	estafetad)	start_estafetad "$2" ;;
+	smtp-sink)	start_smtp_sink "$2" ;;
+	postfix)	start_postfix_relay "$2" ;;
+	*)		log "unknown target: $1"; return 1 ;;
+	esac
+}
+
+# ------------------------------------------------------------ benchmark
+
+# Value of KEY in smtpbench's key=value output file.
+kv()
+{
+	sed -n "s/^$1=//p" "$2" | head -n 1
+}
+
+# bench_one NAME PORT SESSIONS MESSAGES SIZE: one smtpbench run against
+# the target already listening on PORT, measuring TARGET_PID's tree.
+bench_one()
+{
+	local name=$1 port=$2 sessions=$3 messages=$4 size=$5
+	local tag=$name.$sessions.$messages.$size
+	local out=$WORK/smtpbench.$tag.out ids=$WORK/ids.$tag
+	local samples=$WORK/samples.$tag stop=$WORK/stop.$tag
+	local popt="" qopt="" rc cpu0 cpu1 pss_end procs ok failed ids_n status
+	local max_samples sampler line
+
+	[ "$BENCH_PIPELINING" = 1 ] && popt=-p
+	[ -n "$BENCH_RATE" ] && qopt="-q $BENCH_RATE"
+	read -r cpu0 _ _ < <(proc_sample "$TARGET_PID")
+
+	# PSS sampler, bounded in samples; stops when $stop appears.
+	max_samples=$(awk -v t="$BENCH_RUN_TIMEOUT" -v i="$BENCH_SAMPLE_S" \
+	    'BEGIN { printf "%d", (t + 60) / i }')
+	: >"$samples"
+	(
+		n=0
+		while [ ! -e "$stop" ] && [ "$n" -lt "$max_samples" ]; do
+			proc_sample "$TARGET_PID" >>"$samples"
+			sleep "$BENCH_SAMPLE_S"
+			n=$((n + 1))
+		done
+	) &
+	sampler=$!
+
+	# shellcheck disable=SC2086
+	"$SMTPBENCH" -s "$sessions" -m "$messages" -l "$size" $popt $qopt \
+	    -t "$BENCH_IO_TIMEOUT" -T "$BENCH_RUN_TIMEOUT" \
+	    -f "$BENCH_FROM" -r "$BENCH_RCPT" -o "$ids" \
+	    "127.0.0.1:$port" >"$out" 2>"$out.err"
+	rc=$?
+	read -r cpu1 pss_end procs < <(proc_sample "$TARGET_PID")
+	: >"$stop"
+	wait "$sampler"
+	echo "$cpu1 $pss_end $procs" >>"$samples"
+
+	ok=$(kv messages_ok "$out")
+	failed=$(kv messages_failed "$out")
+	ids_n=$(wc -l <"$ids" 2>/dev/null || echo 0)
+	status=ok
+	if [ "$rc" != 0 ] || [ "${ok:-0}" != "$messages" ] ||
+	    [ "$ids_n" != "${ok:-0}" ]; then
+		status=FAIL
+		log "$tag: smtpbench exit $rc, ok=${ok:-?} ids=$ids_n:"
+		head -n 20 "$out.err" >&2
+	fi
+	line=$(awk -v name="$name" -v s="$sessions" -v l="$size" \
+	    -v m="$messages" -v ok="${ok:-0}" -v failed="${failed:-0}" \
+	    -v rate="$(kv msgs_per_sec "$out")" \
+	    -v p99="$(kv lat_p99_ms "$out")" \
+	    -v toolcpu="$(kv tool_cpu_pct "$out")" \
+	    -v ticks=$((cpu1 - cpu0)) -v hz="$CLK_TCK" -v pss="$pss_end" \
+	    -v status="$status" -v rate_limit="$BENCH_RATE" '
+	    { if ($2 > max) max = $2 }
+	    END {
+		printf "bench %s sessions=%s size=%s messages=%s " \
+		    "msgs_per_sec=%s cpu_ms_per_msg=%.3f lat_p99_ms=%s " \
+		    "pss_total_mib=%.1f pss_max_mib=%.1f failed=%s " \
+		    "tool_cpu_pct=%s status=%s", name, s, l, m,
+		    (rate == "" ? "0" : rate),
+		    (ok > 0 ? ticks * 1000 / hz / ok : 0),
+		    (p99 == "" ? "0" : p99), pss / 1024, max / 1024, failed,
+		    (toolcpu == "" ? "0" : toolcpu), status
+		if (rate_limit != "")
+			printf " rate_limit=%s", rate_limit
+		printf "\n"
+	    }' "$samples")
+	echo "$line"
+	echo "$(date -u +%Y-%m-%dT%H:%M:%SZ) $line" >>"$BENCH_LOG" 2>/dev/null
+	[ "$status" = ok ]
+}
+
+# Which target to measure, resolving "auto".
+choose_target()
+{
+	case $BENCH_TARGET in
+	auto)
+		if [ -x "$ESTAFETAD" ]; then
+			echo estafetad
+		else
+			log "estafetad not built: measuring smtp-sink" \
+			    "(baseline for the load generator)"
+			echo smtp-sink
+		fi
+		;;
+	*)
+		echo "$BENCH_TARGET"
+		;;
+	esac
+}
+
+main()
+{
+	local target port spec sessions messages size rc fails=0 runs=0
+
+	if [ ! -x "$SMTPBENCH" ]; then
+		log "$SMTPBENCH missing: run 'make tests/bench/smtpbench'"
+		exit 1
+	fi
+	WORK=$(mktemp -d "${TMPDIR:-/tmp}/estafeta-bench.XXXXXX") || exit 1
+	trap cleanup EXIT
+	trap 'exit 1' INT TERM
+	mkdir -p "$(dirname "$BENCH_LOG")" 2>/dev/null
+	target=$(choose_target)
+	port=$BENCH_PORT
+	log "srcdir=$SRCDIR builddir=$BUILDDIR target=$target" \
+	    "$(nproc) cpus, $(uname -r)"
+
+	for spec in $BENCH_RUNS; do
+		IFS=: read -r sessions messages size <<<"$spec"
+		port=$(pick_port "$port") || exit 1
+		start_target "$target" "$port"
+		rc=$?
+		if [ "$rc" = 2 ] && [ "$BENCH_TARGET" = auto ] &&
+		    [ "$target" = estafetad ]; then
+			log "estafetad is built but start_estafetad is not" \
+			    "wired up yet: measuring smtp-sink instead"
+			stop_target
+			target=smtp-sink
+			start_target "$target" "$port"
+			rc=$?
+		fi
+		if [ "$rc" != 0 ]; then
+			log "cannot start $target on port $port"
+			stop_target
+			exit 1
+		fi
+		runs=$((runs + 1))
+		bench_one "$target" "$port" "$sessions" "$messages" "$size" ||
+		    fails=$((fails + 1))
+		stop_target
+		port=$((port + 2))	# +1 may be the next hop
+	done
+	log "$runs runs, $fails failed; results also in $BENCH_LOG"
+	[ "$fails" = 0 ]
+}
+
+main "$@"
