@@ -13,12 +13,14 @@
  */
 #include "config.h"
 
+#include <sys/epoll.h>
 #include <sys/socket.h>
 
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -69,6 +71,7 @@ struct smtpd_session {
 	char			*helo;
 	int			 esmtp;
 	unsigned		 errors;
+	int			 not_err;	/* this 4xx/5xx is no error */
 	unsigned		 ncmd, ncmd_ok, nmsg;
 	int			 quit;
 	const char		*outcome;
@@ -78,6 +81,7 @@ struct smtpd_session {
 	struct smtp_path_cmd	 mail;
 	struct spool_rcpt	*rcpts;
 	size_t			 nrcpt;
+	unsigned		 overshoot;	/* RCPTs past the limit */
 	struct spool_msg	*msg;		/* BDAT in progress */
 	struct data_parser	 dp;
 	struct buf		 dbuf;
@@ -150,6 +154,7 @@ smtpd_tx_reset(struct smtpd_session *s)
 	free(s->rcpts);
 	s->rcpts = NULL;
 	s->nrcpt = 0;
+	s->overshoot = 0;
 	spool_abort(&s->msg);
 	buf_free(&s->dbuf);
 	s->bdat_failed = 0;
@@ -180,14 +185,16 @@ smtpd_hdr_text(struct buf *b, const char *s)
 
 /* ------------------------------------------------------------ handlers */
 
+/* A failed HELO/EHLO changes nothing: not the greeting, not ESMTP. */
 static int
-smtpd_helo_arg(struct smtpd_session *s, const char *arg, size_t len)
+smtpd_helo_arg(struct smtpd_session *s, const char *arg, size_t len,
+    int esmtp)
 {
 	size_t i;
 
 	if (len == 0 || len > 255) {
 		smtpd_reply(s, "501 5.5.4 Syntax: %s hostname",
-		    s->esmtp ? "EHLO" : "HELO");
+		    esmtp ? "EHLO" : "HELO");
 		return -1;
 	}
 	for (i = 0; i < len; i++)
@@ -197,6 +204,7 @@ smtpd_helo_arg(struct smtpd_session *s, const char *arg, size_t len)
 		}
 	free(s->helo);
 	s->helo = xstrndup(arg, len);
+	s->esmtp = esmtp;
 	smtpd_tx_reset(s);
 	smtpd_set_state(s, ST_GREETED);
 	return 1;
@@ -205,8 +213,7 @@ smtpd_helo_arg(struct smtpd_session *s, const char *arg, size_t len)
 static void
 smtpd_ehlo(struct smtpd_session *s, const char *arg, size_t len)
 {
-	s->esmtp = 1;
-	if (smtpd_helo_arg(s, arg, len) == -1)
+	if (smtpd_helo_arg(s, arg, len, 1) == -1)
 		return;
 	smtpd_reply(s, "250-%s\r\n"
 	    "250-PIPELINING\r\n"
@@ -221,8 +228,7 @@ smtpd_ehlo(struct smtpd_session *s, const char *arg, size_t len)
 static void
 smtpd_helo(struct smtpd_session *s, const char *arg, size_t len)
 {
-	s->esmtp = 0;
-	if (smtpd_helo_arg(s, arg, len) == -1)
+	if (smtpd_helo_arg(s, arg, len, 0) == -1)
 		return;
 	smtpd_reply(s, "250 %s", s->cfg->hostname);
 }
@@ -289,7 +295,17 @@ smtpd_rcpt(struct smtpd_session *s, const char *arg, size_t len)
 		smtpd_reply(s, "%s", reply);
 		return;
 	}
+	if (!s->esmtp && (rc.notify || rc.orcpt)) {
+		smtpd_cmd_path_free(&rc);
+		smtpd_reply(s, "555 5.5.4 Parameters need EHLO");
+		return;
+	}
 	if ((size_t)s->cfg->smtpd_recipient_limit <= s->nrcpt) {
+		/* A pipelining client learns the limit from these replies and
+		 * sends the rest later (RFC 5321 4.5.3.1.8, 4.5.3.1.10): up to
+		 * another limit's worth they do not count as errors. */
+		if (s->overshoot++ < (unsigned)s->cfg->smtpd_recipient_limit)
+			s->not_err = 1;
 		smtpd_cmd_path_free(&rc);
 		smtpd_reply(s, "452 4.5.3 Error: too many recipients");
 		return;
@@ -732,10 +748,11 @@ smtpd_dispatch(struct smtpd_session *s, const char *line, size_t len)
 		s->errors++;
 		return;
 	}
+	s->not_err = 0;
 	c->fn(s, arg, alen);
 	if (s->reply.len > 0 && (s->reply.data[0] == '4' ||
 	    s->reply.data[0] == '5')) {
-		if (c->flags & CMD_COUNTS_ERR)
+		if ((c->flags & CMD_COUNTS_ERR) && !s->not_err)
 			s->errors++;
 	} else
 		s->ncmd_ok++;
@@ -870,15 +887,16 @@ void
 smtpd_worker(const struct relay_cfg *cfg, const struct listener *ls,
     size_t nls, int status_fd)
 {
-	struct pollfd pfd[16];
+	struct epoll_event ev, evs[16];
 	struct sockaddr_storage peer;
 	struct sigaction sa;
 	struct spool *spool;
+	const struct listener *l;
 	const char *errstr;
 	socklen_t plen;
 	long long served = 0;
 	size_t i;
-	int fd;
+	int ep, n, fd;
 
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = smtpd_on_signal;
@@ -891,29 +909,35 @@ smtpd_worker(const struct relay_cfg *cfg, const struct listener *ls,
 	if (spool_open(cfg->spool_dir, cfg->spool_sync, 0, &spool,
 	    &errstr) == -1)
 		log_fatal("smtpd: spool %s: %s", cfg->spool_dir, errstr);
-	ASSERT(nls <= sizeof(pfd) / sizeof(pfd[0]));
+	/* EPOLLEXCLUSIVE: a new connection wakes one idle worker, not the
+	 * whole pool (no thundering herd). */
+	if ((ep = epoll_create1(EPOLL_CLOEXEC)) == -1)
+		log_fatal("smtpd: epoll_create1: %s", strerror(errno));
 	for (i = 0; i < nls; i++) {
-		pfd[i].fd = ls[i].fd;
-		pfd[i].events = POLLIN;
+		memset(&ev, 0, sizeof(ev));
+		ev.events = EPOLLIN | EPOLLEXCLUSIVE;
+		ev.data.ptr = (void *)(uintptr_t)&ls[i];
+		if (epoll_ctl(ep, EPOLL_CTL_ADD, ls[i].fd, &ev) == -1)
+			log_fatal("smtpd: epoll_ctl: %s", strerror(errno));
 	}
 	while (!smtpd_stop && served < cfg->smtpd_sessions_per_worker) {
-		if (poll(pfd, (nfds_t)nls, 1000) <= 0)
-			continue;
-		for (i = 0; i < nls && !smtpd_stop; i++) {
-			if (!(pfd[i].revents & POLLIN))
-				continue;
+		n = epoll_wait(ep, evs, (int)(sizeof(evs) / sizeof(evs[0])),
+		    1000);
+		for (i = 0; n > 0 && i < (size_t)n && !smtpd_stop; i++) {
+			l = evs[i].data.ptr;
 			plen = sizeof(peer);
-			fd = accept4(ls[i].fd, (struct sockaddr *)&peer, &plen,
+			fd = accept4(l->fd, (struct sockaddr *)&peer, &plen,
 			    SOCK_NONBLOCK | SOCK_CLOEXEC);
 			if (fd == -1)
 				continue;	/* another worker took it */
 			smtpd_report(status_fd, 1);
-			smtpd_session(cfg, &ls[i], spool, fd, &peer);
+			smtpd_session(cfg, l, spool, fd, &peer);
 			smtpd_report(status_fd, 0);
 			served++;
 			break;
 		}
 	}
+	(void)close(ep);	/* exiting */
 	spool_close(&spool);
 	exit(0);
 }
