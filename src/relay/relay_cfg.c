@@ -17,6 +17,7 @@
 #include "lib/buf.h"
 #include "lib/cfg.h"
 #include "lib/log.h"
+#include "lib/netaddr.h"
 #include "lib/xalloc.h"
 #include "relay/relay_cfg.h"
 
@@ -31,6 +32,7 @@ static const char *const log_levels[] = {
 	"error", "warn", "info", "debug", NULL
 };
 static const char *const sync_modes[] = { "group", "fsync", NULL };
+static const char *const tls_versions[] = { "TLSv1.2", "TLSv1.3", NULL };
 
 const struct cfg_def relay_cfg_defs[] = {
 	{ "hostname", CFG_STR, "", 0, 0, OFF(hostname), NULL,
@@ -91,8 +93,86 @@ const struct cfg_def relay_cfg_defs[] = {
 	  " fsync: each message is fsync'd on its own" },
 	{ "hop_count_limit", CFG_INT, "50", 10, 500, OFF(hop_count_limit),
 	  NULL, "Received headers after which a message is a loop" },
+	{ "tls_cert_files", CFG_LIST, "", 0, 0, OFF(tls_cert_files), NULL,
+	  "PEM certificate chains; the first is the default, the others are"
+	  " chosen by SNI against their names" },
+	{ "tls_key_files", CFG_LIST, "", 0, 0, OFF(tls_key_files), NULL,
+	  "private keys, one per tls_cert_files entry, same order" },
+	{ "tls_min_version", CFG_ENUM, "TLSv1.2", 0, 0, OFF(tls_min_version),
+	  tls_versions, "oldest TLS version accepted" },
+	{ "tls_ciphers", CFG_STR, "HIGH:!aNULL:!MD5:!RC4:!3DES", 0, 0,
+	  OFF(tls_ciphers), NULL, "OpenSSL cipher list for TLS 1.2" },
+	{ "tls_ciphersuites", CFG_STR, "", 0, 0, OFF(tls_ciphersuites), NULL,
+	  "OpenSSL TLS 1.3 cipher suites (empty: OpenSSL's default)" },
+	{ "tls_groups", CFG_STR, "", 0, 0, OFF(tls_groups), NULL,
+	  "key exchange groups, e.g. X25519:P-256 (empty: OpenSSL's default)" },
+	{ "users_db", CFG_STR, "", 0, 0, OFF(users_db), NULL,
+	  "SQLite users database shared with the store (empty: "
+	  "spool_dir/users.db)" },
+	{ "smtpd_auth_cleartext_networks", CFG_LIST, "", 0, 0,
+	  OFF(smtpd_auth_cleartext_networks), NULL,
+	  "client networks that may AUTH without TLS (CIDR); empty: none" },
+	{ "smtpd_auth_fail_limit", CFG_INT, "5", 1, 1000,
+	  OFF(smtpd_auth_fail_limit), NULL,
+	  "failed AUTH attempts per client address before it is refused "
+	  "for smtpd_auth_fail_window" },
+	{ "smtpd_auth_fail_window", CFG_DURATION, "10m", 1 * SEC, DAY,
+	  OFF(smtpd_auth_fail_window), NULL,
+	  "how long failed AUTH attempts are remembered" },
+	{ "postmaster_address", CFG_STR, "", 0, 0, OFF(postmaster_address),
+	  NULL, "where postmaster@ every local domain goes (empty: "
+	  "postmaster@ the first local domain must be a user)" },
+	{ "smtpd_conn_rate_limit", CFG_INT, "0", 0, 1000000,
+	  OFF(smtpd_conn_rate_limit), NULL,
+	  "connections per client address per minute (0: no limit)" },
+	{ "smtpd_conn_concurrency_limit", CFG_INT, "0", 0, 100000,
+	  OFF(smtpd_conn_concurrency_limit), NULL,
+	  "simultaneous sessions per client address (0: no limit)" },
+	{ "smtpd_user_message_limit", CFG_INT, "0", 0, 10000000,
+	  OFF(smtpd_user_message_limit), NULL,
+	  "messages per authenticated user per hour (0: no limit)" },
+	{ "smtpd_user_recipient_limit", CFG_INT, "0", 0, 100000000,
+	  OFF(smtpd_user_recipient_limit), NULL,
+	  "recipients per authenticated user per hour (0: no limit)" },
 	{ NULL, 0, NULL, 0, 0, 0, NULL, NULL },
 };
+
+/* Network lists and listen addresses are checked here so that -t finds
+ * every mistake, not the first bind(). */
+static int
+relay_cfg_check_lists(const struct relay_cfg *cfg, const char *path,
+    struct buf *err)
+{
+	const struct { const char *name; const struct cfg_list *l; int cidr; }
+	    lists[] = {
+		{ "trusted_networks", &cfg->trusted_networks, 1 },
+		{ "smtpd_auth_cleartext_networks",
+		  &cfg->smtpd_auth_cleartext_networks, 1 },
+		{ "listen_mx", &cfg->listen_mx, 0 },
+		{ "listen_submission", &cfg->listen_submission, 0 },
+		{ "listen_smtps", &cfg->listen_smtps, 0 },
+	};
+	struct sockaddr_storage ss;
+	struct netaddr na;
+	socklen_t len;
+	size_t i, j;
+	int ok = 1;
+
+	for (i = 0; i < sizeof(lists) / sizeof(lists[0]); i++)
+		for (j = 0; j < lists[i].l->n; j++) {
+			const char *v = lists[i].l->v[j];
+
+			if (lists[i].cidr ? netaddr_parse_cidr(v, &na) == 1 :
+			    netaddr_parse_listen(v, &ss, &len) == 1)
+				continue;
+			(void)buf_appendf(err, "%s: %s: '%s' is not %s\n", path,
+			    lists[i].name, v, lists[i].cidr ?
+			    "an address or CIDR network (e.g. 192.0.2.0/24)" :
+			    "a listen address (ip:port or [ipv6]:port)");
+			ok = 0;
+		}
+	return ok ? 1 : -1;
+}
 
 static int
 relay_cfg_check(struct relay_cfg *cfg, const char *path, struct buf *err)
@@ -117,6 +197,26 @@ relay_cfg_check(struct relay_cfg *cfg, const char *path, struct buf *err)
 		(void)buf_appendf(err, "%s: spool_dir must be an absolute path\n",
 		    path);
 		ok = 0;
+	}
+	if (relay_cfg_check_lists(cfg, path, err) == -1)
+		ok = 0;
+	if (cfg->tls_cert_files.n != cfg->tls_key_files.n) {
+		(void)buf_appendf(err, "%s: tls_cert_files has %zu entries but "
+		    "tls_key_files %zu: give one key per certificate\n", path,
+		    cfg->tls_cert_files.n, cfg->tls_key_files.n);
+		ok = 0;
+	}
+	if (cfg->listen_smtps.n > 0 && cfg->tls_cert_files.n == 0) {
+		(void)buf_appendf(err, "%s: listen_smtps needs tls_cert_files "
+		    "and tls_key_files\n", path);
+		ok = 0;
+	}
+	if (cfg->users_db[0] == '\0') {
+		struct buf b = BUF_INIT(0);
+
+		(void)buf_appendf(&b, "%s/users.db", cfg->spool_dir);
+		free(cfg->users_db);
+		cfg->users_db = buf_steal(&b);
 	}
 	if (cfg->listen_mx.n + cfg->listen_submission.n +
 	    cfg->listen_smtps.n == 0) {

@@ -49,7 +49,30 @@ struct relay_cfg {
 
 	int		 spool_sync;		/* enum spool_sync_mode */
 	long long	 hop_count_limit;
+
+	/* TLS (server side). */
+	struct cfg_list	 tls_cert_files;	/* PEM chains, first = default */
+	struct cfg_list	 tls_key_files;		/* matching private keys */
+	int		 tls_min_version;	/* enum tls_version */
+	char		*tls_ciphers;		/* TLS 1.2 cipher list */
+	char		*tls_ciphersuites;	/* TLS 1.3 suites */
+	char		*tls_groups;
+
+	/* AUTH and users. */
+	char		*users_db;
+	struct cfg_list	 smtpd_auth_cleartext_networks;
+	long long	 smtpd_auth_fail_limit;
+	long long	 smtpd_auth_fail_window;	/* ms */
+	char		*postmaster_address;
+
+	/* Rate limits (0 = off). */
+	long long	 smtpd_conn_rate_limit;		/* per address/min */
+	long long	 smtpd_conn_concurrency_limit;	/* per address */
+	long long	 smtpd_user_message_limit;	/* per user/hour */
+	long long	 smtpd_user_recipient_limit;	/* per user/hour */
 };
+
+enum tls_version { TLS_VERSION_12 = 0, TLS_VERSION_13 };
 
 extern const struct cfg_def relay_cfg_defs[];
 
