@@ -122,6 +122,21 @@ const struct cfg_def relay_cfg_defs[] = {
 	{ "postmaster_address", CFG_STR, "", 0, 0, OFF(postmaster_address),
 	  NULL, "where postmaster@ every local domain goes (empty: "
 	  "postmaster@ the first local domain must be a user)" },
+	{ "relay_recipients", CFG_STR, "", 0, 0, OFF(relay_recipients), NULL,
+	  "file of valid relay_domains recipients, one address or @domain "
+	  "per line (empty: no table)" },
+	{ "relay_verify_primary", CFG_STR, "", 0, 0, OFF(relay_verify_primary),
+	  NULL, "primary MX (ip:port) probed with RCPT to verify relay_domains"
+	  " recipients (empty: no probe)" },
+	{ "relay_verify_timeout", CFG_DURATION, "30s", 100, 10 * MIN,
+	  OFF(relay_verify_timeout), NULL,
+	  "longest recipient probe; on timeout the client is told to retry" },
+	{ "relay_verify_positive_ttl", CFG_DURATION, "7d", 1 * SEC, 365 * DAY,
+	  OFF(relay_verify_positive_ttl), NULL,
+	  "how long a recipient the primary accepted is remembered" },
+	{ "relay_verify_negative_ttl", CFG_DURATION, "1h", 1 * SEC, 30 * DAY,
+	  OFF(relay_verify_negative_ttl), NULL,
+	  "how long a recipient the primary refused is remembered" },
 	{ "smtpd_conn_rate_limit", CFG_INT, "0", 0, 1000000,
 	  OFF(smtpd_conn_rate_limit), NULL,
 	  "connections per client address per minute (0: no limit)" },
@@ -200,6 +215,18 @@ relay_cfg_check(struct relay_cfg *cfg, const char *path, struct buf *err)
 	}
 	if (relay_cfg_check_lists(cfg, path, err) == -1)
 		ok = 0;
+	if (cfg->relay_verify_primary[0] != '\0') {
+		struct sockaddr_storage ss;
+		socklen_t len;
+
+		if (netaddr_parse_listen(cfg->relay_verify_primary, &ss,
+		    &len) == -1) {
+			(void)buf_appendf(err, "%s: relay_verify_primary: '%s' "
+			    "is not ip:port or [ipv6]:port\n", path,
+			    cfg->relay_verify_primary);
+			ok = 0;
+		}
+	}
 	if (cfg->tls_cert_files.n != cfg->tls_key_files.n) {
 		(void)buf_appendf(err, "%s: tls_cert_files has %zu entries but "
 		    "tls_key_files %zu: give one key per certificate\n", path,

@@ -65,6 +65,13 @@ struct relay_cfg {
 	long long	 smtpd_auth_fail_window;	/* ms */
 	char		*postmaster_address;
 
+	/* Recipient verification for relay_domains (backup MX). */
+	char		*relay_recipients;	/* table file, or "" */
+	char		*relay_verify_primary;	/* "ip:port" probe, or "" */
+	long long	 relay_verify_timeout;		/* ms */
+	long long	 relay_verify_positive_ttl;	/* ms */
+	long long	 relay_verify_negative_ttl;	/* ms */
+
 	/* Rate limits (0 = off). */
 	long long	 smtpd_conn_rate_limit;		/* per address/min */
 	long long	 smtpd_conn_concurrency_limit;	/* per address */

@@ -1,0 +1,72 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: ISC
+"""Regenerates the configuration reference table in README.md from the
+settings table in src/relay/relay_cfg.c (tests/e2e/60-docs checks that the
+two agree). Run from the top of the tree: python3 contrib/gen-cfgref.py"""
+import re
+
+SRC = "src/relay/relay_cfg.c"
+TYPES = {"CFG_STR": "string", "CFG_INT": "integer", "CFG_BOOL": "yes/no",
+         "CFG_SIZE": "size", "CFG_DURATION": "duration", "CFG_LIST": "list",
+         "CFG_ENUM": "choice"}
+UNITS = {"SEC": "1000", "MIN": "60000", "HOUR": "3600000", "DAY": "86400000",
+         "LL": ""}
+
+
+def bound(t, v):
+    v = v.strip()
+    for k, r in UNITS.items():
+        v = v.replace(k, r)
+    x = eval(v, {})  # integer arithmetic from our own source only
+    if t == "CFG_DURATION":
+        for u, d in (("w", 604800000), ("d", 86400000), ("h", 3600000),
+                     ("m", 60000), ("s", 1000)):
+            if x % d == 0:
+                return f"{x // d}{u}"
+        return f"{x}ms"
+    if t == "CFG_SIZE":
+        for u, d in (("G", 1 << 30), ("M", 1 << 20), ("K", 1 << 10)):
+            if x % d == 0:
+                return f"{x // d}{u}"
+    return str(x)
+
+
+def table():
+    src = open(SRC).read()
+    body = src[src.index("relay_cfg_defs[] = {"):]
+    ents = re.findall(
+        r'\{\s*"(\w+)",\s*(CFG_\w+),\s*("(?:[^"\\]|\\.)*"|LOCALSTATEDIR '
+        r'"[^"]*"|NULL),\s*([^,]+),\s*([^,]+),\s*OFF\(\w+\),\s*(\w+),\s*'
+        r'((?:"(?:[^"\\]|\\.)*"\s*)+)\}', body, re.S)
+    rows = ["| setting | type | default | range | meaning |",
+            "|---|---|---|---|---|"]
+    for name, t, d, mn, mx, choices, hlp in ents:
+        d = d.strip()
+        if d.startswith("LOCALSTATEDIR"):
+            d = "$localstatedir/spool/estafeta"
+        else:
+            d = d.strip('"') if d != "NULL" else ""
+        rng = ""
+        if t in ("CFG_INT", "CFG_SIZE", "CFG_DURATION"):
+            rng = f"{bound(t, mn)} – {bound(t, mx)}"
+        if t == "CFG_ENUM":
+            m = re.search(r"static const char \*const " + choices +
+                          r"\[\] = \{([^}]*)\}", src)
+            rng = " / ".join(x.strip().strip('"') for x in
+                             m.group(1).split(",")
+                             if "NULL" not in x and x.strip())
+        h = " ".join(re.findall(r'"((?:[^"\\]|\\.)*)"', hlp))
+        h = re.sub(r"\s+", " ", h)
+        dv = f"`{d}`" if d else "(empty)"
+        rows.append(f"| `{name}` | {TYPES[t]} | {dv} | {rng} | {h} |")
+    return "\n".join(rows)
+
+
+def main():
+    readme = open("README.md").read()
+    a = readme.index("| setting | type | default | range | meaning |")
+    b = readme.index("\n\n", a)
+    open("README.md", "w").write(readme[:a] + table() + readme[b:])
+
+
+main()
