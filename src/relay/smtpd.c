@@ -73,6 +73,7 @@ struct smtpd_session {
 	unsigned		 errors;
 	int			 not_err;	/* this 4xx/5xx is no error */
 	unsigned		 ncmd, ncmd_ok, nmsg;
+	long long		 session_end;	/* conn_now_ms() deadline */
 	int			 quit;
 	const char		*outcome;
 
@@ -174,13 +175,21 @@ smtpd_rfc5322_date(char *out, size_t len)
 		out[0] = '\0';
 }
 
-/* Text from the client, made safe for a header field. */
+/*
+ * Text from the client, made safe for a header field. utf8: s is known
+ * well-formed UTF-8 (a parsed address) and the message is SMTPUTF8, whose
+ * header fields may carry it (RFC 6532); otherwise non-ASCII becomes '?'.
+ */
 static void
-smtpd_hdr_text(struct buf *b, const char *s)
+smtpd_hdr_text(struct buf *b, const char *s, int utf8)
 {
-	for (; *s; s++)
-		(void)buf_appendc(b, (*s > ' ' && *s < 0x7f && *s != '(' &&
-		    *s != ')') ? *s : '?');
+	unsigned char c;
+
+	for (; *s; s++) {
+		c = (unsigned char)*s;
+		(void)buf_appendc(b, (c > ' ' && c < 0x7f && c != '(' &&
+		    c != ')') || (utf8 && c >= 0x80) ? *s : '?');
+	}
 }
 
 /* ------------------------------------------------------------ handlers */
@@ -379,12 +388,12 @@ smtpd_msg_begin(struct smtpd_session *s)
 		proto = s->esmtp ? "ESMTP" : "SMTP";
 	smtpd_rfc5322_date(date, sizeof(date));
 	(void)buf_appends(&hdr, "Received: from ");
-	smtpd_hdr_text(&hdr, s->helo);
+	smtpd_hdr_text(&hdr, s->helo, 0);
 	(void)buf_appendf(&hdr, " ([%s])\r\n\tby %s (Estafeta) with %s "
 	    "id %s", s->ip, s->cfg->hostname, proto, s->qid);
 	if (s->nrcpt == 1) {
 		(void)buf_appends(&hdr, "\r\n\tfor <");
-		smtpd_hdr_text(&hdr, s->rcpts[0].addr);
+		smtpd_hdr_text(&hdr, s->rcpts[0].addr, s->mail.smtputf8);
 		(void)buf_appends(&hdr, ">");
 	}
 	(void)buf_appendf(&hdr, "; %s\r\n", date);
@@ -474,13 +483,32 @@ smtpd_spill(struct smtpd_session *s)
 	return 1;
 }
 
+/*
+ * Arms the connection deadline ms from now, but never past the end of the
+ * session: smtpd_session_timeout bounds DATA and BDAT transfers too.
+ */
 static void
-smtpd_timeout_close(struct smtpd_session *s, const char *what)
+smtpd_deadline(struct smtpd_session *s, long long ms)
+{
+	long long left = s->session_end - conn_now_ms();
+
+	if (ms > left)
+		ms = left;
+	conn_set_deadline(&s->conn, ms > 0 ? ms : 1);
+}
+
+/* Ends the session after a failed read or write during what; limit names
+ * the timeout setting that applied (the session's if that ran out). */
+static void
+smtpd_timeout_close(struct smtpd_session *s, const char *what,
+    const char *limit)
 {
 	s->outcome = s->conn.err == CONN_ETIMEOUT ? "timeout" : "lost";
 	if (s->conn.err == CONN_ETIMEOUT) {
-		log_info("%s smtp timeout after %s client=[%s]",
-		    s->qid[0] ? s->qid : s->sid, what, s->ip);
+		if (conn_now_ms() >= s->session_end)
+			limit = "smtpd_session_timeout";
+		log_info("%s smtp timeout after %s client=[%s] limit=%s",
+		    s->qid[0] ? s->qid : s->sid, what, s->ip, limit);
 		(void)conn_printf(&s->conn, "421 4.4.2 %s Error: timeout "
 		    "exceeded\r\n", s->cfg->hostname);
 		(void)conn_flush(&s->conn);	/* closing anyway */
@@ -506,7 +534,7 @@ smtpd_data(struct smtpd_session *s, const char *arg, size_t len)
 		return;
 	smtpd_reply(s, "354 End data with <CR><LF>.<CR><LF>");
 	if (smtpd_send(s, s->reply.data) == -1 || conn_flush(&s->conn) == -1) {
-		smtpd_timeout_close(s, "DATA");
+		smtpd_timeout_close(s, "DATA", "smtpd_data_timeout");
 		return;
 	}
 	buf_reset(&s->reply);
@@ -520,10 +548,10 @@ smtpd_data(struct smtpd_session *s, const char *arg, size_t len)
 			failed = 1;
 		if (failed)
 			buf_reset(&s->dbuf);
-		conn_set_deadline(&s->conn, s->cfg->smtpd_data_timeout);
+		smtpd_deadline(s, s->cfg->smtpd_data_timeout);
 		if (conn_fill(&s->conn) == -1) {
 			smtpd_tx_reset(s);
-			smtpd_timeout_close(s, "DATA");
+			smtpd_timeout_close(s, "DATA", "smtpd_data_timeout");
 			return;
 		}
 	}
@@ -545,8 +573,11 @@ smtpd_bdat_read(struct smtpd_session *s, unsigned long long n, int keep)
 	while (n > 0) {
 		p = conn_peek(&s->conn, &avail);
 		if (avail == 0) {
-			conn_set_deadline(&s->conn, s->cfg->smtpd_data_timeout);
-			if (conn_fill(&s->conn) == -1)
+			/* Replies held back for pipelining (MAIL, RCPT, earlier
+			 * chunks) go out before we block (RFC 2920 3.2). */
+			smtpd_deadline(s, s->cfg->smtpd_data_timeout);
+			if (conn_flush(&s->conn) == -1 ||
+			    conn_fill(&s->conn) == -1)
 				return -1;
 			continue;
 		}
@@ -592,7 +623,7 @@ smtpd_bdat(struct smtpd_session *s, const char *arg, size_t len)
 	}
 	if (!(s->state & (ST_RCPT | ST_BDAT))) {
 		if (smtpd_bdat_read(s, n, 0) == -1)
-			smtpd_timeout_close(s, "BDAT");
+			smtpd_timeout_close(s, "BDAT", "smtpd_data_timeout");
 		else
 			smtpd_reply(s, "503 5.5.1 Error: need RCPT command");
 		return;
@@ -600,14 +631,15 @@ smtpd_bdat(struct smtpd_session *s, const char *arg, size_t len)
 	if (s->state == ST_RCPT) {
 		if (smtpd_msg_begin(s) == -1) {
 			if (smtpd_bdat_read(s, n, 0) == -1)
-				smtpd_timeout_close(s, "BDAT");
+				smtpd_timeout_close(s, "BDAT",
+				    "smtpd_data_timeout");
 			return;
 		}
 		smtpd_set_state(s, ST_BDAT);
 	}
 	if (smtpd_bdat_read(s, n, 1) == -1) {
 		smtpd_tx_reset(s);
-		smtpd_timeout_close(s, "BDAT");
+		smtpd_timeout_close(s, "BDAT", "smtpd_data_timeout");
 		return;
 	}
 	if (s->bdat_failed) {
@@ -759,20 +791,19 @@ smtpd_dispatch(struct smtpd_session *s, const char *line, size_t len)
 }
 
 static int
-smtpd_read_command(struct smtpd_session *s, long long session_end)
+smtpd_read_command(struct smtpd_session *s)
 {
 	const char *line;
 	size_t len;
-	long long left;
 	int r;
 
-	/* Replies wait while pipelined commands are queued (RFC 2920). */
-	if (!conn_pending(&s->conn) && conn_flush(&s->conn) == -1)
+	/* Replies wait while whole pipelined commands are queued, and go out
+	 * before we would block for input (RFC 2920 3.2), a partial line
+	 * included. */
+	smtpd_deadline(s, s->cfg->smtpd_command_timeout);
+	line = conn_peek(&s->conn, &len);
+	if (memchr(line, '\n', len) == NULL && conn_flush(&s->conn) == -1)
 		return -1;
-	left = session_end - conn_now_ms();
-	if (left > s->cfg->smtpd_command_timeout)
-		left = s->cfg->smtpd_command_timeout;
-	conn_set_deadline(&s->conn, left > 0 ? left : 1);
 	r = conn_getline(&s->conn, (size_t)s->cfg->smtpd_command_line_limit,
 	    &line, &len);
 	if (r == CONN_TOOLONG) {
@@ -806,7 +837,6 @@ smtpd_session(const struct relay_cfg *cfg, const struct listener *ls,
     struct spool *spool, int fd, const struct sockaddr_storage *peer)
 {
 	struct smtpd_session *s = xcalloc(1, sizeof(*s));
-	long long session_end;
 
 	s->cfg = cfg;
 	s->ls = ls;
@@ -825,19 +855,20 @@ smtpd_session(const struct relay_cfg *cfg, const struct listener *ls,
 	    &cfg->trusted_networks);
 	log_info("%s smtp connect client=[%s]:%d listener=%s%s", s->sid,
 	    s->ip, s->port, ls->addr, s->trusted ? " trusted=yes" : "");
-	session_end = conn_now_ms() + cfg->smtpd_session_timeout;
+	s->session_end = conn_now_ms() + cfg->smtpd_session_timeout;
 
 	(void)conn_printf(&s->conn, "220 %s %s\r\n", cfg->hostname,
 	    cfg->smtpd_banner);
 	while (!s->quit) {
-		if (conn_now_ms() >= session_end) {
+		if (conn_now_ms() >= s->session_end) {
 			s->conn.err = CONN_ETIMEOUT;
-			smtpd_timeout_close(s, "session limit");
+			smtpd_timeout_close(s, "session limit",
+			    "smtpd_session_timeout");
 			break;
 		}
-		if (smtpd_read_command(s, session_end) == -1) {
+		if (smtpd_read_command(s) == -1) {
 			smtpd_timeout_close(s, s->state == ST_CONNECTED ?
-			    "CONNECT" : "command");
+			    "CONNECT" : "command", "smtpd_command_timeout");
 			break;
 		}
 		if (s->reply.len > 0 && smtpd_send(s, s->reply.data) == -1)
