@@ -65,7 +65,13 @@ smtpd_xtext_decode(const char *s, size_t n)
 			h2 = memchr(hex, s[i + 2], 16);
 			if (h1 == NULL || h2 == NULL)
 				goto bad;
-			*w++ = (char)((h1 - hex) << 4 | (h2 - hex));
+			c = (unsigned char)((h1 - hex) << 4 | (h2 - hex));
+			/* Control characters have no business in an ENVID or
+			 * ORCPT: NUL would cut the C string short, CR LF would
+			 * end up in DSN header fields. */
+			if (c < ' ' || c == 0x7f)
+				goto bad;
+			*w++ = (char)c;
 			i += 2;
 		} else if (c >= '!' && c <= '~' && c != '=')
 			*w++ = (char)c;

@@ -42,8 +42,10 @@ data_hdr_byte(struct data_parser *p, unsigned char c)
 	if (!p->in_headers || !p->hdr_match)
 		return;
 	if (p->hdr_pos < sizeof(received) - 1) {
-		if ((c | 0x20) == (unsigned char)received[p->hdr_pos] ||
-		    c == (unsigned char)received[p->hdr_pos])
+		/* Fold letters only: 0x1A | 0x20 would match ':'. */
+		if (c >= 'A' && c <= 'Z')
+			c = (unsigned char)(c - 'A' + 'a');
+		if (c == (unsigned char)received[p->hdr_pos])
 			p->hdr_pos++;
 		else
 			p->hdr_match = 0;
@@ -62,10 +64,23 @@ data_hdr_eol(struct data_parser *p)
 	p->hdr_match = 1;
 }
 
+/* A bare CR or LF inside a line: that line is no header field name. */
+static void
+data_hdr_bare(struct data_parser *p)
+{
+	p->hdr_match = 0;
+}
+
+/*
+ * Appends content up to the size limit. Past it only the count goes on;
+ * the part of s that still fits is copied, so that the output is the same
+ * (the first size_limit octets) however the input was split.
+ */
 static int
 data_emit(struct data_parser *p, const char *s, size_t n, struct buf *out)
 {
-	size_t room;
+	unsigned long long room;
+	size_t take = n;
 
 	if (p->flags & DATA_TOO_BIG) {
 		p->size += n;
@@ -74,11 +89,12 @@ data_emit(struct data_parser *p, const char *s, size_t n, struct buf *out)
 	room = p->size_limit - p->size;
 	if (n > room) {
 		p->flags |= DATA_TOO_BIG;
-		p->size += n;
-		return 1;
+		take = (size_t)room;
 	}
 	p->size += n;
-	return buf_append(out, s, n);
+	if (take == 0)
+		return 1;
+	return buf_append(out, s, take);
 }
 
 static void
@@ -97,6 +113,10 @@ data_feed(struct data_parser *p, const char *in, size_t n, struct buf *out,
 	size_t i = 0, run;
 	unsigned char c;
 
+	if (p->state == DS_DONE) {
+		*used_r = 0;
+		return 1;
+	}
 	while (i < n) {
 		c = (unsigned char)in[i];
 		switch (p->state) {
@@ -123,8 +143,13 @@ data_feed(struct data_parser *p, const char *in, size_t n, struct buf *out,
 				*used_r = i + 1;
 				return 1;
 			}
-			/* ".\r" followed by something else: a bare CR. */
+			/* ".\r" followed by something else: a bare CR, kept
+			 * like any other (only the dot was stuffing). */
 			p->flags |= DATA_BARE_CR;
+			data_hdr_bare(p);
+			if (data_emit(p, "\r", 1, out) == -1)
+				return -1;
+			data_linelen(p, 1);
 			p->state = DS_MID;
 			continue;
 		case DS_MID:
@@ -136,6 +161,7 @@ data_feed(struct data_parser *p, const char *in, size_t n, struct buf *out,
 			if (c == '\n') {
 				/* Bare LF: not a line end, never BOL. */
 				p->flags |= DATA_BARE_LF;
+				data_hdr_bare(p);
 				if (data_emit(p, "\n", 1, out) == -1)
 					return -1;
 				data_linelen(p, 1);
@@ -166,6 +192,7 @@ data_feed(struct data_parser *p, const char *in, size_t n, struct buf *out,
 			}
 			/* Bare CR: keep it, stay inside the line. */
 			p->flags |= DATA_BARE_CR;
+			data_hdr_bare(p);
 			if (data_emit(p, "\r", 1, out) == -1)
 				return -1;
 			data_linelen(p, 1);
@@ -186,9 +213,10 @@ data_feed_raw(struct data_parser *p, const char *in, size_t n,
 {
 	size_t i;
 
+	/* Header tracking only; linelen weighs "\r" 1 and any other octet
+	 * 2, so that a line is empty ("\n" or "\r\n") when it is <= 1. */
 	for (i = 0; i < n && p->in_headers; i++) {
 		if (in[i] == '\n') {
-			/* linelen counts only "\r" here for an empty line. */
 			if (p->linelen <= 1)
 				p->in_headers = 0;
 			p->hdr_pos = 0;
@@ -196,7 +224,7 @@ data_feed_raw(struct data_parser *p, const char *in, size_t n,
 			p->linelen = 0;
 		} else {
 			data_hdr_byte(p, (unsigned char)in[i]);
-			p->linelen++;
+			p->linelen += in[i] == '\r' ? 1 : 2;
 		}
 	}
 	return data_emit(p, in, n, out);

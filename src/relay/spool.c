@@ -367,6 +367,28 @@ spool_commit_group(struct spool_msg *m)
 	return r;
 }
 
+/*
+ * Tells qmgr that queue/<id> exists. A cached connection to a qmgr that
+ * has since died fails on send: reconnect once, or the file would wait for
+ * the next periodic reconciliation. If no qmgr listens, the next one finds
+ * the file when it starts (it listens before it scans queue/).
+ */
+static void
+spool_notify(struct spool *sp, const char *id)
+{
+	int attempt;
+
+	for (attempt = 0; attempt < 2; attempt++) {
+		if (sp->qmgr_fd == -1 &&
+		    (sp->qmgr_fd = ipc_connect(sp->sock)) == -1)
+			return;
+		if (ipc_send(sp->qmgr_fd, IPC_NOTIFY, id, SPOOL_ID_LEN) == 1)
+			return;
+		(void)close(sp->qmgr_fd);	/* stale: qmgr restarted */
+		sp->qmgr_fd = -1;
+	}
+}
+
 static int
 spool_commit_fsync(struct spool_msg *m)
 {
@@ -389,14 +411,7 @@ spool_commit_fsync(struct spool_msg *m)
 	if ((!queued && renameat(sp->incfd, m->id, sp->queuefd, m->id) == -1)
 	    || fsync(sp->queuefd) == -1)
 		return -1;
-	/* Tell qmgr; if it is down it finds the file at start-up. */
-	if (sp->qmgr_fd == -1)
-		sp->qmgr_fd = ipc_connect(sp->sock);
-	if (sp->qmgr_fd != -1 &&
-	    ipc_send(sp->qmgr_fd, IPC_NOTIFY, m->id, SPOOL_ID_LEN) == -1) {
-		(void)close(sp->qmgr_fd);
-		sp->qmgr_fd = -1;
-	}
+	spool_notify(sp, m->id);
 	return 1;
 }
 
@@ -517,7 +532,9 @@ spool_env_rec(struct spool_env *e, char type, const unsigned char *p,
 
 	switch (type) {
 	case 'I':
-		if (n != SPOOL_ID_LEN || memcmp(p, name, n) != 0)
+		/* name may be shorter than an id: no memcmp past its end. */
+		if (n != SPOOL_ID_LEN || strlen(name) != SPOOL_ID_LEN ||
+		    memcmp(p, name, n) != 0)
 			return -1;
 		memcpy(e->id, p, n);
 		return 1;
@@ -575,6 +592,28 @@ spool_env_rec(struct spool_env *e, char type, const unsigned char *p,
 	return -1;
 }
 
+/* Reads a 'D' record's n bytes into content (or skips them). The length
+ * is not trusted: memory grows only with the bytes really read. */
+static int
+spool_read_content(struct spool_reader *r, struct buf *content, size_t n)
+{
+	size_t take;
+	char *w;
+
+	if (content == NULL)
+		return spool_rd(r, NULL, n);
+	while (n > 0) {
+		take = n < SPOOL_CHUNK ? n : SPOOL_CHUNK;
+		if ((w = buf_reserve(content, take)) == NULL ||
+		    spool_rd(r, w, take) == -1)
+			return -1;
+		content->len += take;
+		content->data[content->len] = '\0';
+		n -= take;
+	}
+	return 1;
+}
+
 static int
 spool_read_fd(int fd, const char *name, struct spool_env *e,
     struct buf *content, const char **errstr_r)
@@ -605,16 +644,10 @@ spool_read_fd(int fd, const char *name, struct spool_env *e,
 			break;
 		}
 		if (h[0] == 'D') {
+			*errstr_r = "truncated";
 			in_content = 1;
 			total += n;
-			if (content != NULL) {
-				char *w = buf_reserve(content, n);
-
-				if (w == NULL || spool_rd(r, w, n) == -1)
-					goto out;
-				content->len += n;
-				content->data[content->len] = '\0';
-			} else if (spool_rd(r, NULL, n) == -1)
+			if (spool_read_content(r, content, n) == -1)
 				goto out;
 			continue;
 		}

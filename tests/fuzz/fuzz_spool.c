@@ -1,0 +1,128 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * Copyright (c) 2026 The Estafeta developers
+ *
+ * libFuzzer target for the spool file reader. Once per process it makes a
+ * scratch directory (under $TMPDIR, removed at exit); each input is
+ * written there as a file named like a queue id and read with spool_read,
+ * with and without a content buffer. Both reads must agree; an accepted
+ * file must have the id of its name, a sender, a recipient, small enum
+ * values and a size equal to the content read. Aborts otherwise.
+ */
+#include "config.h"
+
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "lib/buf.h"
+#include "relay/spool.h"
+
+int	LLVMFuzzerInitialize(int *, char ***);
+int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
+
+#define NAME	"0123456789abcdef0123"
+
+static char	fuzz_dir[4096];
+static int	fuzz_dfd = -1;
+
+static void
+check(int cond)
+{
+	if (!cond)
+		abort();
+}
+
+static void
+cleanup(void)
+{
+	if (fuzz_dfd != -1) {
+		(void)unlinkat(fuzz_dfd, NAME, 0);	/* may not exist */
+		(void)close(fuzz_dfd);
+		(void)rmdir(fuzz_dir);	/* best effort at exit */
+	}
+}
+
+int
+LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+	const char *tmp = getenv("TMPDIR");
+	int n;
+
+	(void)argc;
+	(void)argv;
+	n = snprintf(fuzz_dir, sizeof(fuzz_dir), "%s/fuzz_spool.XXXXXX",
+	    tmp != NULL && *tmp != '\0' ? tmp : "/tmp");
+	check(n > 0 && (size_t)n < sizeof(fuzz_dir));
+	check(mkdtemp(fuzz_dir) != NULL);
+	fuzz_dfd = open(fuzz_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	check(fuzz_dfd != -1);
+	check(atexit(cleanup) == 0);
+	return 0;
+}
+
+static void
+put(const uint8_t *data, size_t size)
+{
+	int fd = openat(fuzz_dfd, NAME, O_WRONLY | O_CREAT | O_TRUNC |
+	    O_CLOEXEC, 0600);
+	size_t off = 0;
+	ssize_t w;
+
+	check(fd != -1);
+	while (off < size) {
+		w = write(fd, data + off, size - off);
+		check(w > 0);
+		off += (size_t)w;
+	}
+	check(close(fd) == 0);
+}
+
+static void
+check_env(const struct spool_env *e)
+{
+	size_t i;
+
+	check(strcmp(e->id, NAME) == 0);
+	check(e->sender != NULL && e->nrcpt > 0 && e->rcpts != NULL);
+	for (i = 0; i < e->nrcpt; i++) {
+		check(e->rcpts[i].addr != NULL);
+		check(e->rcpts[i].notify <= 15);
+	}
+	check(e->ret >= 0 && e->ret <= 2);
+	check(e->body >= 0 && e->body <= 2);
+	check(e->smtputf8 >= 0 && e->smtputf8 <= 2);
+	check(e->arrival >= 0);
+}
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct spool_env *e1 = NULL, *e2 = NULL;
+	struct buf content = BUF_INIT(0);
+	const char *err1 = NULL, *err2 = NULL;
+	int r1, r2;
+
+	put(data, size);
+	r1 = spool_read(fuzz_dfd, NAME, &e1, &content, &err1);
+	r2 = spool_read(fuzz_dfd, NAME, &e2, NULL, &err2);
+	check(r1 == r2);
+	if (r1 == 1) {
+		check(e1 != NULL && e2 != NULL);
+		check_env(e1);
+		check_env(e2);
+		check(e1->size == content.len && e2->size == content.len);
+		check(e1->nrcpt == e2->nrcpt);
+		check(content.len < size);
+	} else {
+		check(r1 == -1 && e1 == NULL && e2 == NULL);
+		check(err1 != NULL && err2 != NULL && strcmp(err1, err2) == 0);
+	}
+	spool_env_free(&e1);
+	spool_env_free(&e2);
+	buf_free(&content);
+	return 0;
+}
