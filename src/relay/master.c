@@ -40,6 +40,9 @@
 #include "lib/conn.h"
 #include "lib/log.h"
 #include "lib/netaddr.h"
+#include "lib/ratelimit.h"
+#include "lib/tls.h"
+#include "lib/users.h"
 #include "lib/xalloc.h"
 #include "relay/qmgr.h"
 #include "relay/relay_cfg.h"
@@ -49,6 +52,10 @@
 #define MAX_CHILDREN		10001
 #define SHUTDOWN_TIMEOUT_MS	30000
 #define IDLE_TARGET		2
+#define RATELIMIT_KEYS		65536	/* client addresses and users */
+/* A child that ran this long was healthy: its death restarts the backoff
+ * from the first step instead of doubling it. */
+#define STABLE_MS		10000
 
 enum child_kind { CHILD_SMTPD = 1, CHILD_QMGR };
 
@@ -58,6 +65,8 @@ struct child {
 	int		 gen;		/* configuration generation */
 	int		 busy;
 	int		 stopping;	/* told to finish and exit */
+	long long	 started;	/* conn_now_ms() at fork */
+	size_t		 slot;		/* smtpd: ratelimit slot */
 };
 
 struct master {
@@ -81,6 +90,9 @@ struct master {
 	int			 qmgr_started;	/* a qmgr ran before */
 	int			 qmgr_ready;
 	long long		 start_deadline;
+	struct tls_server	*tls;		/* NULL: no certificates */
+	struct ratelimit	*rl;		/* shared by smtpd workers */
+	unsigned char		*slot_used;	/* [MAX_CHILDREN] */
 };
 
 static int master_sigpipe[2] = { -1, -1 };
@@ -142,6 +154,43 @@ fail:
 	return -1;
 }
 
+/*
+ * The master's own limit on listeners, checked with the configuration so
+ * that -t reports it (relay_cfg checks each address; binding is left to
+ * the start, so that -t works beside a running daemon holding the ports).
+ */
+static int
+master_check_listen(const struct relay_cfg *cfg, const char *path,
+    struct buf *err)
+{
+	size_t n = cfg->listen_mx.n + cfg->listen_submission.n +
+	    cfg->listen_smtps.n;
+
+	if (n <= MAX_LISTENERS)
+		return 1;
+	(void)buf_appendf(err, "%s: %zu listen addresses in listen_mx, "
+	    "listen_submission and listen_smtps: at most %d\n", path, n,
+	    MAX_LISTENERS);
+	return -1;
+}
+
+/*
+ * Stops a listener for every process at once: workers still in a session
+ * hold copies of the socket, and a plain close() would leave it listening,
+ * with new clients waiting unserved for a greeting. shutdown() on the
+ * shared listening socket makes new connections fail at once (the client
+ * tries its next MX) and resets those no worker took yet. Closes fd.
+ */
+static void
+master_unlisten(struct listener *l)
+{
+	if (shutdown(l->fd, SHUT_RD) == -1)
+		log_warn("master cannot stop listening on %s: %s", l->addr,
+		    strerror(errno));
+	(void)close(l->fd);	/* a listening socket: nothing to flush */
+	l->fd = -1;
+}
+
 /* Brings the listener set in line with cfg, reusing sockets whose address
  * is unchanged (so a reload never refuses a connection). */
 static int
@@ -179,7 +228,7 @@ master_listeners(struct master *m, const struct relay_cfg *cfg,
 	}
 	for (j = 0; j < m->nls; j++) {
 		if (m->ls[j].fd != -1)
-			(void)close(m->ls[j].fd);	/* removed listener */
+			master_unlisten(&m->ls[j]);	/* removed listener */
 		free(m->ls[j].addr);
 	}
 	memcpy(m->ls, nls, n * sizeof(*nls));
@@ -215,8 +264,43 @@ master_drop_privileges(struct master *m)
 		log_panic("privileges not dropped: setuid(0) succeeded");
 }
 
+/*
+ * The signals the master handles through master_sigpipe. They are blocked
+ * across fork() so that a child never runs the master's handler: it would
+ * write into the master's pipe (SIGTERM sent to a new worker during a
+ * reload read by the master as its own SIGTERM) and be lost for the child.
+ */
 static void
-master_child_setup(struct master *m, int keep_listeners)
+master_block_signals(sigset_t *old_r)
+{
+	sigset_t set;
+
+	(void)sigemptyset(&set);
+	(void)sigaddset(&set, SIGCHLD);
+	(void)sigaddset(&set, SIGHUP);
+	(void)sigaddset(&set, SIGTERM);
+	(void)sigaddset(&set, SIGINT);
+	if (sigprocmask(SIG_BLOCK, &set, old_r) == -1)
+		log_panic("sigprocmask: %s", strerror(errno));
+}
+
+static void
+master_restore_signals(const sigset_t *old)
+{
+	if (sigprocmask(SIG_SETMASK, old, NULL) == -1)
+		log_panic("sigprocmask: %s", strerror(errno));
+}
+
+/*
+ * In a new child, with the master's signals still blocked: SIGTERM gets
+ * its default action (one already pending ends a child that has not
+ * started: master_reap takes that as the stop it asked for), SIGHUP and
+ * SIGINT are ignored (sent to the whole group, the master handles them;
+ * smtpd and qmgr install their own handlers first thing), then unblock.
+ */
+static void
+master_child_setup(struct master *m, int keep_listeners,
+    const sigset_t *mask)
 {
 	struct sigaction sa;
 	size_t i;
@@ -224,6 +308,11 @@ master_child_setup(struct master *m, int keep_listeners)
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = SIG_DFL;
 	(void)sigaction(SIGCHLD, &sa, NULL);
+	(void)sigaction(SIGTERM, &sa, NULL);
+	sa.sa_handler = SIG_IGN;
+	(void)sigaction(SIGHUP, &sa, NULL);
+	(void)sigaction(SIGINT, &sa, NULL);
+	master_restore_signals(mask);
 	(void)close(master_sigpipe[0]);
 	(void)close(master_sigpipe[1]);
 	(void)close(m->status_r);
@@ -239,34 +328,54 @@ static struct child *
 master_new_child(struct master *m, int kind)
 {
 	struct child *c;
+	sigset_t mask;
+	size_t slot = 0;
 	pid_t pid;
 
 	if (m->nch >= MAX_CHILDREN)
 		return NULL;
+	/* Each smtpd gets a ratelimit slot no live worker holds. */
+	for (slot = 0; kind == CHILD_SMTPD && m->slot_used[slot]; slot++)
+		;
+	master_block_signals(&mask);
 	if ((pid = fork()) == -1) {
 		log_error("master fork failed: %s", strerror(errno));
+		master_restore_signals(&mask);
 		return NULL;
 	}
 	if (pid == 0) {
 		if (kind == CHILD_QMGR) {
 			int status_w = dup(m->status_w);
 
-			master_child_setup(m, 0);
+			master_child_setup(m, 0, &mask);
 			log_init("estafetad/qmgr", m->foreground ?
 			    LOG_TARGET_STDERR : m->cfg->log_target,
 			    m->cfg->log_level);
 			qmgr_main(m->cfg, status_w, !m->qmgr_started);
 		}
-		master_child_setup(m, 1);
+		master_child_setup(m, 1, &mask);
 		log_init("estafetad/smtpd", m->foreground ? LOG_TARGET_STDERR :
 		    m->cfg->log_target, m->cfg->log_level);
-		smtpd_worker(m->cfg, m->ls, m->nls, m->status_w);
+		{
+			struct smtpd_worker_args wa = {
+				m->cfg, m->ls, m->nls, m->status_w, m->tls,
+				m->rl, slot,
+			};
+
+			smtpd_worker(&wa);
+		}
 	}
 	c = &m->ch[m->nch++];
 	memset(c, 0, sizeof(*c));
 	c->pid = pid;
 	c->kind = kind;
 	c->gen = m->gen;
+	c->started = conn_now_ms();
+	if (kind == CHILD_SMTPD) {
+		c->slot = slot;
+		m->slot_used[slot] = 1;
+	}
+	master_restore_signals(&mask);	/* pending signals arrive now */
 	return c;
 }
 
@@ -356,6 +465,10 @@ master_reap(struct master *m)
 			continue;
 		c = &m->ch[i];
 		abnormal = !(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+		/* Told to stop before it had its own handler: a clean stop. */
+		if (c->stopping && WIFSIGNALED(status) &&
+		    WTERMSIG(status) == SIGTERM)
+			abnormal = 0;
 		if (abnormal && !(c->stopping && WIFSIGNALED(status) &&
 		    WTERMSIG(status) == SIGKILL)) {
 			if (WIFSIGNALED(status))
@@ -366,6 +479,14 @@ master_reap(struct master *m)
 				log_error("master %s pid=%d exited with status "
 				    "%d", c->kind == CHILD_QMGR ? "qmgr" :
 				    "smtpd", pid, WEXITSTATUS(status));
+		}
+		/* Without this, rare deaths over weeks would add up to the
+		 * longest delay for every later one. */
+		if (abnormal && conn_now_ms() - c->started >= STABLE_MS) {
+			if (c->kind == CHILD_QMGR)
+				m->qmgr_backoff_ms = 0;
+			else
+				m->smtpd_backoff_ms = 0;
 		}
 		if (c->kind == CHILD_QMGR && abnormal && !m->draining) {
 			m->qmgr_backoff_ms = m->qmgr_backoff_ms ?
@@ -382,6 +503,11 @@ master_reap(struct master *m)
 			if (m->smtpd_backoff_ms > 30000)
 				m->smtpd_backoff_ms = 30000;
 			m->smtpd_fork_at = conn_now_ms() + m->smtpd_backoff_ms;
+		}
+		if (c->kind == CHILD_SMTPD) {
+			/* A dead worker's concurrency slot must not leak. */
+			ratelimit_clear_slot(m->rl, c->slot);
+			m->slot_used[c->slot] = 0;
 		}
 		m->ch[i] = m->ch[--m->nch];
 	}
@@ -420,17 +546,88 @@ master_signal_all(struct master *m, int kind, int sig)
 
 /* ----------------------------------------------------------- reload */
 
+/* Loads the certificates of cfg (as root: keys are read now, never by
+ * the children). *tls_r is NULL when none are configured. 1 or -1. */
+static int
+master_load_tls(const struct relay_cfg *cfg, struct tls_server **tls_r,
+    struct buf *err)
+{
+	struct tls_server_cfg tc;
+	struct buf msgs = BUF_INIT(0);
+	const char *p, *nl;
+
+	*tls_r = NULL;
+	if (cfg->tls_cert_files.n == 0)
+		return 1;
+	memset(&tc, 0, sizeof(tc));
+	tc.certs = &cfg->tls_cert_files;
+	tc.keys = &cfg->tls_key_files;
+	tc.min_version = cfg->tls_min_version;
+	tc.ciphers = cfg->tls_ciphers;
+	tc.ciphersuites = cfg->tls_ciphersuites;
+	tc.groups = cfg->tls_groups;
+	if (tls_server_new(&tc, tls_r, &msgs) == -1) {
+		(void)buf_appendf(err, "TLS: %s", buf_cstr(&msgs));
+		buf_free(&msgs);
+		return -1;
+	}
+	/* Warnings (expiry, key permissions) go to the log line by line. */
+	for (p = buf_cstr(&msgs); *p != '\0'; p = nl ? nl + 1 : p +
+	    strlen(p)) {
+		nl = strchr(p, '\n');
+		if (nl != p)
+			log_warn("master TLS %.*s", nl ? (int)(nl - p) :
+			    (int)strlen(p), p);
+	}
+	buf_free(&msgs);
+	return 1;
+}
+
+/* The users database must exist (AUTH and local recipients) and, when
+ * we drop privileges, belong to run_user: smtpd opens it read-only. */
+static void
+master_setup_users_db(struct master *m)
+{
+	static const char *const sfx[] = { "", "-wal", "-shm" };
+	struct users *u;
+	struct buf p = BUF_INIT(0);
+	const char *errstr;
+	size_t i;
+
+	if (access(m->cfg->users_db, F_OK) == -1) {
+		if (users_open(m->cfg->users_db, 1, &u, &errstr) == -1) {
+			log_error("master cannot create users database %s: %s",
+			    m->cfg->users_db, errstr);
+			return;
+		}
+		users_close(&u);
+		log_info("master created empty users database %s",
+		    m->cfg->users_db);
+	}
+	for (i = 0; m->drop && i < sizeof(sfx) / sizeof(sfx[0]); i++) {
+		buf_reset(&p);
+		(void)buf_appendf(&p, "%s%s", m->cfg->users_db, sfx[i]);
+		if (chown(p.data, m->uid, m->gid) == -1 && errno != ENOENT)
+			log_warn("master cannot chown %s to %s: %s", p.data,
+			    m->cfg->run_user, strerror(errno));
+	}
+	buf_free(&p);
+}
+
 static void
 master_reload(struct master *m)
 {
 	struct relay_cfg *ncfg = xcalloc(1, sizeof(*ncfg));
+	struct tls_server *ntls = NULL;
 	struct buf err = BUF_INIT(0);
 
 	log_info("master reloading %s", m->cfg_path);
 	if (relay_cfg_load(ncfg, m->cfg_path, m->overrides, &err) == -1 ||
+	    master_load_tls(ncfg, &ntls, &err) == -1 ||
 	    master_listeners(m, ncfg, &err) == -1) {
 		log_error("master reload failed, keeping the running "
 		    "configuration: %s", buf_cstr(&err));
+		tls_server_free(&ntls);
 		relay_cfg_free(ncfg);
 		free(ncfg);
 		buf_free(&err);
@@ -444,6 +641,9 @@ master_reload(struct master *m)
 	relay_cfg_free(m->cfg);
 	free(m->cfg);
 	m->cfg = ncfg;
+	tls_server_free(&m->tls);	/* children keep their copy */
+	m->tls = ntls;
+	master_setup_users_db(m);
 	m->gen++;
 	log_set_level(m->cfg->log_level);
 	m->qmgr_restart_at = 0;
@@ -528,6 +728,7 @@ static void
 master_handle_signals(struct master *m)
 {
 	unsigned char sig;
+	size_t i;
 
 	while (read(master_sigpipe[0], &sig, 1) == 1) {
 		switch (sig) {
@@ -548,6 +749,8 @@ master_handle_signals(struct master *m)
 			}
 			log_info("master stopping: sessions may finish "
 			    "(up to %d s)", SHUTDOWN_TIMEOUT_MS / 1000);
+			for (i = 0; i < m->nls; i++)
+				master_unlisten(&m->ls[i]);
 			m->draining = 1;
 			m->drain_deadline = conn_now_ms() + SHUTDOWN_TIMEOUT_MS;
 			master_signal_all(m, CHILD_SMTPD, SIGTERM);
@@ -581,7 +784,7 @@ main(int argc, char *argv[])
 	struct buf err = BUF_INIT(0);
 	char **overrides;
 	size_t i;
-	int ch, print = 0, check = 0, no = 0;
+	int ch, print = 0, check = 0, no = 0, loaded;
 
 	memset(m, 0, sizeof(*m));
 	m->cfg_path = SYSCONFDIR "/estafeta/estafetad.conf";
@@ -612,7 +815,13 @@ main(int argc, char *argv[])
 		usage();
 	m->overrides = overrides;
 	m->cfg = xcalloc(1, sizeof(*m->cfg));
-	if (relay_cfg_load(m->cfg, m->cfg_path, overrides, &err) == -1) {
+	loaded = relay_cfg_load(m->cfg, m->cfg_path, overrides, &err);
+	if (loaded == 1 && (master_check_listen(m->cfg, m->cfg_path, &err) ==
+	    -1 || master_load_tls(m->cfg, &m->tls, &err) == -1)) {
+		relay_cfg_free(m->cfg);	/* loaded, but not usable */
+		loaded = -1;
+	}
+	if (loaded == -1) {
 		fprintf(stderr, "estafetad: configuration errors:\n%s",
 		    buf_cstr(&err));
 		return 1;
@@ -631,6 +840,12 @@ main(int argc, char *argv[])
 	if (master_listeners(m, m->cfg, &err) == -1)
 		log_fatal("%s", buf_cstr(&err));
 	master_setup_spool(m);
+	master_setup_users_db(m);
+	/* Shared counters for every smtpd, one slot per possible worker. */
+	if ((m->rl = ratelimit_new(RATELIMIT_KEYS, MAX_CHILDREN)) == NULL)
+		log_fatal("cannot create the rate-limit table: %s",
+		    strerror(errno));
+	m->slot_used = xcalloc(MAX_CHILDREN, 1);
 	if (!m->foreground && daemon(0, 0) == -1)
 		log_fatal("daemon: %s", strerror(errno));
 	master_write_pid(m);
@@ -674,12 +889,16 @@ main(int argc, char *argv[])
 		(void)unlink(m->cfg->pid_file);	/* best effort */
 	log_info("master stopped");
 	for (i = 0; i < m->nls; i++) {
-		(void)close(m->ls[i].fd);	/* exiting */
+		if (m->ls[i].fd != -1)	/* -1: shut down by the drain */
+			(void)close(m->ls[i].fd);	/* exiting */
 		free(m->ls[i].addr);
 	}
 	relay_cfg_free(m->cfg);
 	free(m->cfg);
 	free(m->ch);
+	free(m->slot_used);
+	tls_server_free(&m->tls);
+	ratelimit_free(&m->rl);
 	free(overrides);
 	buf_free(&err);
 	return 0;

@@ -81,8 +81,9 @@ qmgr_on_signal(int sig)
 	qmgr_stop = 1;
 }
 
-/* Indexes queue/<id>; an unreadable file goes to corrupt/. */
-static void
+/* Indexes queue/<id>; an unreadable file goes to corrupt/. 1: added to
+ * the index; 0: indexed already or no such file; -1: corrupt or error. */
+static int
 qmgr_index_one(struct qmgr *q, const char *id)
 {
 	struct spool_env *e;
@@ -93,11 +94,11 @@ qmgr_index_one(struct qmgr *q, const char *id)
 	if ((r = qidx_has(q->idx, id)) != 0) {
 		if (r == -1)
 			log_error("%s qmgr index lookup failed", id);
-		return;
+		return r == 1 ? 0 : -1;
 	}
 	r = spool_read(qfd, id, &e, NULL, &errstr);
 	if (r == 0)
-		return;
+		return 0;
 	if (r == -1) {
 		if (renameat(qfd, id, spool_dirfd(q->spool, "corrupt"), id) ==
 		    -1)
@@ -106,14 +107,16 @@ qmgr_index_one(struct qmgr *q, const char *id)
 		else
 			log_error("%s qmgr corrupt file moved to corrupt/ "
 			    "error=\"%s\"", id, errstr);
-		return;
+		return -1;
 	}
-	if (qidx_add(q->idx, e) == -1)
+	r = qidx_add(q->idx, e);
+	if (r == -1)
 		log_error("%s qmgr index add failed", id);
 	else
 		log_info("%s qmgr queued from=<%s> nrcpt=%zu size=%llu", id,
 		    e->sender, e->nrcpt, e->size);
 	spool_env_free(&e);
+	return r == -1 ? -1 : 1;
 }
 
 /* ---------------------------------------------------------- reconcile */
@@ -220,7 +223,8 @@ static void
 qmgr_reconcile(struct qmgr *q, int recover)
 {
 	struct qmgr_idlist files = { NULL, 0 }, rows = { NULL, 0 };
-	size_t i;
+	size_t i, added = 0, failed = 0, dropped = 0;
+	int r;
 
 	qmgr_reconcile_incoming(q, recover);
 	if (qmgr_scan(q, "queue", &files) == -1)
@@ -233,19 +237,25 @@ qmgr_reconcile(struct qmgr *q, int recover)
 		qsort(files.v, files.n, sizeof(*files.v), qmgr_idcmp);
 	if (qidx_begin(q->idx) == -1)
 		goto out;
-	for (i = 0; i < files.n; i++)
-		qmgr_index_one(q, files.v[i]);
+	for (i = 0; i < files.n; i++) {
+		if ((r = qmgr_index_one(q, files.v[i])) == 1)
+			added++;
+		else if (r == -1)
+			failed++;
+	}
 	for (i = 0; i < rows.n; i++)
 		if (files.n == 0 || bsearch(&rows.v[i], files.v, files.n,
 		    sizeof(*files.v), qmgr_idcmp) == NULL) {
 			log_warn("%s qmgr index row without spool file: "
 			    "dropped", rows.v[i]);
 			(void)qidx_remove(q->idx, rows.v[i]);
+			dropped++;
 		}
 	if (qidx_commit(q->idx) == -1)
 		log_error("qmgr index commit failed");
-	log_info("qmgr reconciled files=%zu indexed_before=%zu", files.n,
-	    rows.n);
+	log_info("qmgr reconciled files=%zu indexed_before=%zu added=%zu "
+	    "failed=%zu dropped=%zu", files.n, rows.n, added, failed,
+	    dropped);
 out:
 	qmgr_idlist_free(&files);
 	qmgr_idlist_free(&rows);
@@ -350,7 +360,7 @@ qmgr_index_flush(struct qmgr *q)
 	if (qidx_begin(q->idx) == -1)
 		log_error("qmgr index begin failed");
 	for (i = 0; i < q->toindex->n; i++)
-		qmgr_index_one(q, q->toindex->v[i]);
+		(void)qmgr_index_one(q, q->toindex->v[i]);	/* logs errors */
 	if (qidx_commit(q->idx) == -1)
 		log_error("qmgr index commit failed");
 	qmgr_idlist_free(q->toindex);

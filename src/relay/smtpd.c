@@ -33,21 +33,17 @@
 #include "lib/conn.h"
 #include "lib/log.h"
 #include "lib/netaddr.h"
+#include "lib/tls.h"
+#include "lib/users.h"
 #include "lib/xalloc.h"
 #include "relay/relay_cfg.h"
 #include "relay/smtpd.h"
+#include "relay/smtpd_auth.h"
+#include "relay/smtpd_priv.h"
 #include "relay/smtpd_cmd.h"
 #include "relay/smtpd_data.h"
 #include "relay/spool.h"
-
-enum smtpd_state {
-	ST_CONNECTED = 0x01,	/* greeting sent, no HELO/EHLO yet */
-	ST_GREETED = 0x02,	/* HELO/EHLO done, no transaction */
-	ST_MAIL = 0x04,		/* MAIL accepted */
-	ST_RCPT = 0x08,		/* at least one RCPT accepted */
-	ST_BDAT = 0x10,		/* BDAT chunks in progress */
-};
-#define ST_ANY	(ST_CONNECTED | ST_GREETED | ST_MAIL | ST_RCPT | ST_BDAT)
+#include "relay/verify.h"
 
 static const char *const smtpd_state_names[] = {
 	"?", "connected", "greeted", "?", "mail", "?", "?", "?", "rcpt",
@@ -55,42 +51,6 @@ static const char *const smtpd_state_names[] = {
 };
 
 #define CMD_COUNTS_ERR	0x01	/* a failure counts toward the error limit */
-
-struct smtpd_session {
-	const struct relay_cfg	*cfg;
-	const struct listener	*ls;
-	struct spool		*spool;
-	struct conn		 conn;
-	char			 sid[16];
-	char			 ip[64];
-	int			 port;
-	struct sockaddr_storage	 peer;
-	int			 trusted;	/* client in trusted_networks */
-
-	enum smtpd_state	 state;
-	char			*helo;
-	int			 esmtp;
-	unsigned		 errors;
-	int			 not_err;	/* this 4xx/5xx is no error */
-	unsigned		 ncmd, ncmd_ok, nmsg;
-	long long		 session_end;	/* conn_now_ms() deadline */
-	int			 quit;
-	const char		*outcome;
-
-	/* Transaction. */
-	char			 qid[SPOOL_ID_LEN + 1];
-	struct smtp_path_cmd	 mail;
-	struct spool_rcpt	*rcpts;
-	size_t			 nrcpt;
-	unsigned		 overshoot;	/* RCPTs past the limit */
-	struct spool_msg	*msg;		/* BDAT in progress */
-	struct data_parser	 dp;
-	struct buf		 dbuf;
-	int			 bdat_failed;
-
-	struct buf		 reply;
-	struct buf		 esc;		/* scratch for log_escape */
-};
 
 struct smtpd_cmd {
 	const char	*verb;
@@ -104,7 +64,7 @@ static unsigned long smtpd_session_seq;
 
 /* ------------------------------------------------------------ helpers */
 
-static void
+void
 smtpd_set_state(struct smtpd_session *s, enum smtpd_state st)
 {
 	if (s->state != st)
@@ -113,12 +73,7 @@ smtpd_set_state(struct smtpd_session *s, enum smtpd_state st)
 	s->state = st;
 }
 
-/* Sets the reply for the current command (one line, no CRLF). */
-static void
-smtpd_reply(struct smtpd_session *s, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-
-static void
+void
 smtpd_reply(struct smtpd_session *s, const char *fmt, ...)
 {
 	va_list ap;
@@ -129,7 +84,7 @@ smtpd_reply(struct smtpd_session *s, const char *fmt, ...)
 	va_end(ap);
 }
 
-static const char *
+const char *
 smtpd_esc(struct smtpd_session *s, const char *p, size_t n)
 {
 	buf_reset(&s->esc);
@@ -142,7 +97,7 @@ smtpd_send(struct smtpd_session *s, const char *line)
 	return conn_printf(&s->conn, "%s\r\n", line) == 1 ? 1 : -1;
 }
 
-static void
+void
 smtpd_tx_reset(struct smtpd_session *s)
 {
 	size_t i;
@@ -230,8 +185,13 @@ smtpd_ehlo(struct smtpd_session *s, const char *arg, size_t len)
 	    "250-8BITMIME\r\n"
 	    "250-ENHANCEDSTATUSCODES\r\n"
 	    "250-SMTPUTF8\r\n"
-	    "250-CHUNKING\r\n"
-	    "250 DSN", s->cfg->hostname, s->cfg->message_size_limit);
+	    "250-CHUNKING\r\n", s->cfg->hostname,
+	    s->cfg->message_size_limit);
+	if (s->ctx->tls != NULL && !s->tls)
+		(void)buf_appends(&s->reply, "250-STARTTLS\r\n");
+	if (smtpd_auth_offered(s))
+		(void)buf_appends(&s->reply, "250-AUTH PLAIN LOGIN\r\n");
+	(void)buf_appends(&s->reply, "250 DSN");
 }
 
 static void
@@ -266,29 +226,13 @@ smtpd_mail(struct smtpd_session *s, const char *arg, size_t len)
 		smtpd_reply(s, "552 5.3.4 Message size exceeds fixed limit");
 		return;
 	}
+	if (smtpd_policy_mail(s, s->mail.addr) == -1) {
+		smtpd_cmd_path_free(&s->mail);
+		return;
+	}
 	spool_new_id(s->qid);
 	smtpd_set_state(s, ST_MAIL);
 	smtpd_reply(s, "250 2.1.0 Ok");
-}
-
-/* Relay authorization: decides whether we take mail for this recipient.
- * Returns the rule name on acceptance, NULL to refuse. */
-static const char *
-smtpd_rcpt_rule(struct smtpd_session *s, const struct addr *a)
-{
-	const struct relay_cfg *cfg = s->cfg;
-
-	if (a->domain == NULL)
-		return "postmaster";
-	if (!(a->flags & ADDR_LITERAL) &&
-	    relay_cfg_domain_in(&cfg->local_domains, a->domain))
-		return "local_domains";
-	if (!(a->flags & ADDR_LITERAL) &&
-	    relay_cfg_domain_in(&cfg->relay_domains, a->domain))
-		return "relay_domains";
-	if (s->trusted)
-		return "trusted_networks";
-	return NULL;
 }
 
 static void
@@ -297,7 +241,7 @@ smtpd_rcpt(struct smtpd_session *s, const char *arg, size_t len)
 	struct smtp_path_cmd rc;
 	struct spool_rcpt *r;
 	struct buf fa = BUF_INIT(0);
-	const char *reply, *rule;
+	const char *reply;
 
 	if (smtpd_cmd_path(arg, len, 0, s->mail.smtputf8, &rc, &reply) ==
 	    -1) {
@@ -320,18 +264,11 @@ smtpd_rcpt(struct smtpd_session *s, const char *arg, size_t len)
 		return;
 	}
 	(void)addr_format(rc.addr, &fa);	/* unbounded */
-	if ((rule = smtpd_rcpt_rule(s, rc.addr)) == NULL) {
-		log_info("%s smtp reject rule=relay_access client=[%s] "
-		    "rcpt=<%s> reply=\"554 5.7.1\"", s->qid, s->ip,
-		    smtpd_esc(s, fa.data, fa.len));
-		smtpd_reply(s, "554 5.7.1 <%s>: Relay access denied",
-		    smtpd_esc(s, fa.data, fa.len));
+	if (smtpd_policy_rcpt(s, rc.addr, fa.data) == -1) {
 		buf_free(&fa);
 		smtpd_cmd_path_free(&rc);
 		return;
 	}
-	log_debug("%s smtp rcpt accept rule=%s rcpt=<%s>", s->qid, rule,
-	    smtpd_esc(s, fa.data, fa.len));
 	s->rcpts = xrealloc(s->rcpts, (s->nrcpt + 1) * sizeof(*s->rcpts));
 	r = &s->rcpts[s->nrcpt++];
 	r->addr = buf_steal(&fa);
@@ -359,6 +296,7 @@ smtpd_env(struct smtpd_session *s, struct spool_env *e, struct buf *sender,
 	e->body = s->mail.body == -1 ? 0 : s->mail.body;
 	e->smtputf8 = s->mail.smtputf8;
 	e->helo = s->helo;
+	e->auth_user = s->auth_user;
 	(void)buf_appendf(client, "[%s]:%d", s->ip, s->port);
 	e->client = (char *)buf_cstr(client);
 }
@@ -382,6 +320,7 @@ smtpd_msg_begin(struct smtpd_session *s)
 		r = -1;
 		goto out;
 	}
+	/* RFC 3848 / RFC 6531 protocol names. */
 	if (s->mail.smtputf8)
 		proto = "UTF8SMTP";
 	else
@@ -389,8 +328,14 @@ smtpd_msg_begin(struct smtpd_session *s)
 	smtpd_rfc5322_date(date, sizeof(date));
 	(void)buf_appends(&hdr, "Received: from ");
 	smtpd_hdr_text(&hdr, s->helo, 0);
-	(void)buf_appendf(&hdr, " ([%s])\r\n\tby %s (Estafeta) with %s "
-	    "id %s", s->ip, s->cfg->hostname, proto, s->qid);
+	(void)buf_appendf(&hdr, " ([%s])\r\n", s->ip);
+	if (s->tls)
+		(void)buf_appendf(&hdr, "\t(using %s with cipher %s (%d bits))"
+		    "\r\n", conn_tls_version(&s->conn),
+		    conn_tls_cipher(&s->conn), conn_tls_bits(&s->conn));
+	(void)buf_appendf(&hdr, "\tby %s (Estafeta) with %s%s%s id %s",
+	    s->cfg->hostname, proto, s->tls && s->esmtp ? "S" : "",
+	    s->auth_user && s->esmtp ? "A" : "", s->qid);
 	if (s->nrcpt == 1) {
 		(void)buf_appends(&hdr, "\r\n\tfor <");
 		smtpd_hdr_text(&hdr, s->rcpts[0].addr, s->mail.smtputf8);
@@ -730,6 +675,9 @@ static const struct smtpd_cmd smtpd_cmds[] = {
 	{ "VRFY", smtpd_vrfy, ST_ANY, CMD_COUNTS_ERR },
 	{ "EXPN", smtpd_expn, ST_ANY, CMD_COUNTS_ERR },
 	{ "HELP", smtpd_help, ST_ANY, 0 },
+	{ "STARTTLS", smtpd_starttls, ST_CONNECTED | ST_GREETED,
+	  CMD_COUNTS_ERR },
+	{ "AUTH", smtpd_auth, ST_GREETED, CMD_COUNTS_ERR },
 	{ NULL, NULL, 0, 0 },
 };
 
@@ -833,14 +781,16 @@ smtpd_read_command(struct smtpd_session *s)
 }
 
 static void
-smtpd_session(const struct relay_cfg *cfg, const struct listener *ls,
-    struct spool *spool, int fd, const struct sockaddr_storage *peer)
+smtpd_session(struct smtpd_ctx *ctx, const struct listener *ls, int fd,
+    const struct sockaddr_storage *peer)
 {
+	const struct relay_cfg *cfg = ctx->cfg;
 	struct smtpd_session *s = xcalloc(1, sizeof(*s));
 
+	s->ctx = ctx;
 	s->cfg = cfg;
 	s->ls = ls;
-	s->spool = spool;
+	s->spool = ctx->spool;
 	s->peer = *peer;
 	s->state = ST_CONNECTED;
 	s->outcome = "lost";
@@ -857,8 +807,16 @@ smtpd_session(const struct relay_cfg *cfg, const struct listener *ls,
 	    s->ip, s->port, ls->addr, s->trusted ? " trusted=yes" : "");
 	s->session_end = conn_now_ms() + cfg->smtpd_session_timeout;
 
-	(void)conn_printf(&s->conn, "220 %s %s\r\n", cfg->hostname,
-	    cfg->smtpd_banner);
+	/* Implicit TLS (RFC 8314): the handshake comes before the greeting. */
+	if (ls->kind == LISTEN_SMTPS && smtpd_tls_handshake(s) == -1)
+		s->quit = 1;
+	else if (smtpd_policy_connect(s) == -1) {
+		(void)smtpd_send(s, s->reply.data);
+		s->outcome = "limit";
+		s->quit = 1;
+	} else
+		(void)conn_printf(&s->conn, "220 %s %s\r\n", cfg->hostname,
+		    cfg->smtpd_banner);
 	while (!s->quit) {
 		if (conn_now_ms() >= s->session_end) {
 			s->conn.err = CONN_ETIMEOUT;
@@ -884,13 +842,16 @@ smtpd_session(const struct relay_cfg *cfg, const struct listener *ls,
 	}
 	(void)conn_flush(&s->conn);	/* closing: nothing more to do */
 	log_info("%s smtp disconnect client=[%s] helo=%s commands=%u/%u "
-	    "messages=%u in=%llu out=%llu tls=no outcome=%s", s->sid, s->ip,
-	    s->helo ? smtpd_esc(s, s->helo, strlen(s->helo)) : "-",
-	    s->ncmd_ok, s->ncmd, s->nmsg, s->conn.bytes_in,
-	    s->conn.bytes_out, s->outcome);
+	    "messages=%u in=%llu out=%llu tls=%s user=%s outcome=%s", s->sid,
+	    s->ip, s->helo ? smtpd_esc(s, s->helo, strlen(s->helo)) : "-",
+	    s->ncmd_ok, s->ncmd, s->nmsg, s->conn.bytes_in, s->conn.bytes_out,
+	    s->tls ? conn_tls_version(&s->conn) : "no",
+	    s->auth_user ? s->auth_user : "-", s->outcome);
+	smtpd_policy_disconnect(s);
 	smtpd_tx_reset(s);
 	conn_close(&s->conn);
 	free(s->helo);
+	free(s->auth_user);
 	buf_free(&s->reply);
 	buf_free(&s->esc);
 	free(s);
@@ -914,16 +875,47 @@ smtpd_report(int status_fd, int busy)
 	(void)!write(status_fd, &st, sizeof(st));
 }
 
-void
-smtpd_worker(const struct relay_cfg *cfg, const struct listener *ls,
-    size_t nls, int status_fd)
+/* Opens what every session of this worker uses. Failures to open the
+ * users database or the verification cache degrade (their checks answer
+ * 4xx) rather than stop the worker. */
+static void
+smtpd_ctx_open(struct smtpd_ctx *ctx)
 {
+	const struct relay_cfg *cfg = ctx->cfg;
+	struct buf path = BUF_INIT(0);
+	const char *errstr;
+
+	if (spool_open(cfg->spool_dir, cfg->spool_sync, 0, &ctx->spool,
+	    &errstr) == -1)
+		log_fatal("smtpd: spool %s: %s", cfg->spool_dir, errstr);
+	if (users_open(cfg->users_db, 0, &ctx->users, &errstr) == -1) {
+		log_warn("smtpd: users database %s: %s: AUTH and local "
+		    "recipient checks answer 4xx", cfg->users_db, errstr);
+		ctx->users = NULL;
+	}
+	if (cfg->relay_verify_primary[0] != '\0') {
+		(void)buf_appendf(&path, "%s/verify.db", cfg->spool_dir);
+		if (verify_open(path.data, cfg->relay_verify_positive_ttl,
+		    cfg->relay_verify_negative_ttl, &ctx->verify,
+		    &errstr) == -1)
+			log_warn("smtpd: %s: %s: probes are not cached",
+			    path.data, errstr);
+		buf_free(&path);
+	}
+}
+
+void
+smtpd_worker(const struct smtpd_worker_args *wa)
+{
+	const struct relay_cfg *cfg = wa->cfg;
+	const struct listener *ls = wa->listeners;
+	size_t nls = wa->nlisteners;
+	int status_fd = wa->status_fd;
+	struct smtpd_ctx ctx;
 	struct epoll_event ev, evs[16];
 	struct sockaddr_storage peer;
 	struct sigaction sa;
-	struct spool *spool;
 	const struct listener *l;
-	const char *errstr;
 	socklen_t plen;
 	long long served = 0;
 	size_t i;
@@ -937,9 +929,12 @@ smtpd_worker(const struct relay_cfg *cfg, const struct listener *ls,
 	(void)sigaction(SIGPIPE, &sa, NULL);
 	(void)sigaction(SIGHUP, &sa, NULL);
 
-	if (spool_open(cfg->spool_dir, cfg->spool_sync, 0, &spool,
-	    &errstr) == -1)
-		log_fatal("smtpd: spool %s: %s", cfg->spool_dir, errstr);
+	memset(&ctx, 0, sizeof(ctx));
+	ctx.cfg = cfg;
+	ctx.tls = wa->tls;
+	ctx.rl = wa->rl;
+	ctx.slot = wa->slot;
+	smtpd_ctx_open(&ctx);
 	/* EPOLLEXCLUSIVE: a new connection wakes one idle worker, not the
 	 * whole pool (no thundering herd). */
 	if ((ep = epoll_create1(EPOLL_CLOEXEC)) == -1)
@@ -954,6 +949,15 @@ smtpd_worker(const struct relay_cfg *cfg, const struct listener *ls,
 	while (!smtpd_stop && served < cfg->smtpd_sessions_per_worker) {
 		n = epoll_wait(ep, evs, (int)(sizeof(evs) / sizeof(evs[0])),
 		    1000);
+		/* An exclusive wake-up can go to a worker that is stopping
+		 * and leave a connection waiting: on each idle second, look
+		 * at every listener ourselves (accept4 is non-blocking). */
+		if (n == 0) {
+			for (i = 0; i < nls && i < sizeof(evs) / sizeof(evs[0]);
+			    i++)
+				evs[i].data.ptr = (void *)(uintptr_t)&ls[i];
+			n = (int)i;
+		}
 		for (i = 0; n > 0 && i < (size_t)n && !smtpd_stop; i++) {
 			l = evs[i].data.ptr;
 			plen = sizeof(peer);
@@ -962,13 +966,15 @@ smtpd_worker(const struct relay_cfg *cfg, const struct listener *ls,
 			if (fd == -1)
 				continue;	/* another worker took it */
 			smtpd_report(status_fd, 1);
-			smtpd_session(cfg, l, spool, fd, &peer);
+			smtpd_session(&ctx, l, fd, &peer);
 			smtpd_report(status_fd, 0);
 			served++;
 			break;
 		}
 	}
 	(void)close(ep);	/* exiting */
-	spool_close(&spool);
+	verify_close(&ctx.verify);
+	users_close(&ctx.users);
+	spool_close(&ctx.spool);
 	exit(0);
 }

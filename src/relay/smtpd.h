@@ -32,13 +32,27 @@ struct smtpd_status {
 	int		 busy;
 };
 
+struct ratelimit;
+struct tls_server;
+
+/* What the master hands a new worker (all inherited across fork). */
+struct smtpd_worker_args {
+	const struct relay_cfg	*cfg;
+	const struct listener	*listeners;
+	size_t			 nlisteners;
+	int			 status_fd;
+	struct tls_server	*tls;		/* NULL: no certificates */
+	struct ratelimit	*rl;		/* shared counters */
+	size_t			 slot;		/* this worker's ratelimit slot */
+};
+
 /*
  * Worker main loop: accepts and serves sessions until it has served
  * smtpd_sessions_per_worker or is told to stop (SIGTERM/SIGINT: finish the
  * current session, then exit). Reports busy/idle on status_fd. Never
  * returns.
  */
-void	smtpd_worker(const struct relay_cfg *, const struct listener *,
-	    size_t nlisteners, int status_fd) __attribute__((noreturn));
+void	smtpd_worker(const struct smtpd_worker_args *)
+	    __attribute__((noreturn));
 
 #endif

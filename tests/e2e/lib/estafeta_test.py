@@ -94,7 +94,9 @@ class Instance:
             "hostname": "mx.example.test",
             "spool_dir": self.spool,
             "listen_mx": f"127.0.0.1:{self.port}",
-            "local_domains": "example.test",
+            # Accept any recipient at example.test without checks; tests
+            # of local users set local_domains and create users.
+            "relay_domains": "example.test",
             "log_target": "stderr",
             "log_level": "info",
             "smtpd_workers_min": "2",
