@@ -3,7 +3,7 @@
 # Sets everything up and runs Estafeta on loopback with the built-in demo
 # configuration, in the foreground, logging to the terminal. Ctrl-C stops it.
 #
-#   MX/SMTP 127.0.0.1:2525   submission 127.0.0.1:2587
+#   MX/SMTP 127.0.0.1:2525   submission 127.0.0.1:2587   smtps 127.0.0.1:2465
 #   local domain example.test, user alice@example.test / alice-demo-pw
 #
 # Everything lives in ./demo (config, spool, test CA); delete it to start
@@ -47,6 +47,10 @@ $user_line
 
 listen_mx = 127.0.0.1:2525
 listen_submission = 127.0.0.1:2587
+listen_smtps = 127.0.0.1:2465
+tls_cert_files = $demo/server.crt
+tls_key_files = $demo/server.key
+users_db = $demo/users.db
 
 # This demo trusts no network: mail to other domains is relayed only for
 # authenticated users, exactly as a public MX behaves.
@@ -58,12 +62,22 @@ smtpd_workers_min = 2
 smtpd_workers_max = 20
 CONF
 
+# The demo user (AUTH now, the mailbox store later).
+ctl="$top/build/src/ctl/estafetactl -c $demo/estafetad.conf"
+if ! $ctl user list 2>/dev/null | grep -q '^alice@example.test'; then
+	printf 'alice-demo-pw\n' | $ctl user add alice@example.test >/dev/null
+fi
+
 cat <<MSG
 Estafeta demo: $demo
-  MX/SMTP     127.0.0.1:2525
-  submission  127.0.0.1:2587
+  MX/SMTP     127.0.0.1:2525  (STARTTLS)
+  submission  127.0.0.1:2587  (STARTTLS, then AUTH)
+  smtps       127.0.0.1:2465  (implicit TLS, then AUTH)
   local domain example.test, user alice@example.test password alice-demo-pw
+  test CA     $demo/ca.crt
   try: swaks --server 127.0.0.1:2525 --to alice@example.test
+       swaks --server 127.0.0.1:2587 -tls --auth-user alice@example.test \\
+             --auth-password alice-demo-pw --to someone@example.org
        $top/build/src/ctl/estafetactl -c $demo/estafetad.conf queue list
 Ctrl-C stops it.
 MSG

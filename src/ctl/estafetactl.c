@@ -2,22 +2,34 @@
 /*
  * Copyright (c) 2026 The Estafeta developers
  *
- * estafetactl: the operator's command. Today: `queue list` and `queue show
- * ID`, reading the queue index read-only (and the spool file for `show`).
- * It never writes the index: that is qmgr's job.
+ * estafetactl: the operator's command. `queue list` and `queue show ID`
+ * read the queue index read-only (and the spool file for `show`): it never
+ * writes the index, that is qmgr's job. `user`, `alias` and `sender` manage
+ * the users database (users_db), of which it is the only writer. Passwords
+ * are never taken from the command line: they are read from the terminal
+ * without echo (twice), or from the first line of standard input, and
+ * wiped from our buffers after use. It never prints or logs them.
  */
 #include "config.h"
 
+#include <sys/stat.h>
+
 #include <errno.h>
 #include <fcntl.h>
+#include <pwd.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <termios.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "lib/addr.h"
 #include "lib/buf.h"
 #include "lib/log.h"
+#include "lib/users.h"
 #include "lib/xalloc.h"
 #include "relay/qidx.h"
 #include "relay/relay_cfg.h"
@@ -26,6 +38,7 @@
 struct ctl {
 	struct relay_cfg	 cfg;
 	struct qidx		*idx;
+	struct users		*users;
 	int			 json;
 	struct buf		 tmp;
 };
@@ -35,7 +48,19 @@ usage(void)
 {
 	fprintf(stderr,
 	    "usage: estafetactl [-c file] queue list [--json]\n"
-	    "       estafetactl [-c file] queue show [--json] ID\n");
+	    "       estafetactl [-c file] queue show [--json] ID\n"
+	    "       estafetactl [-c file] user add|passwd ADDRESS\n"
+	    "       estafetactl [-c file] user del|disable|enable ADDRESS\n"
+	    "       estafetactl [-c file] user list [--json]\n"
+	    "       estafetactl [-c file] alias add ALIAS TARGET\n"
+	    "       estafetactl [-c file] alias del ALIAS\n"
+	    "       estafetactl [-c file] alias list [--json]\n"
+	    "       estafetactl [-c file] sender add LOGIN ADDRESS|@DOMAIN\n"
+	    "       estafetactl [-c file] sender del LOGIN ADDRESS|@DOMAIN\n"
+	    "       estafetactl [-c file] sender list [--json]\n"
+	    "Passwords (user add, user passwd) are read from the terminal "
+	    "without echo,\nor from the first line of standard input when "
+	    "it is not a terminal;\nnever from the command line.\n");
 	exit(2);
 }
 
@@ -177,13 +202,615 @@ ctl_queue_show(struct ctl *c, const char *id)
 	return 0;
 }
 
+/* ------------------------------------------------------------ users */
+
+#define CTL_STR2(x)	#x
+#define CTL_STR(x)	CTL_STR2(x)
+#define CTL_PW_SIZE	(USERS_PASSWD_MAX + 2)	/* one more + NUL */
+
+static struct termios ctl_tty;		/* the terminal as we found it */
+static volatile sig_atomic_t ctl_tty_saved;
+static const int ctl_tty_signals[] = { SIGHUP, SIGINT, SIGQUIT, SIGTERM };
+
+/* A signal while echo is off: put the terminal back, then die of it. */
+static void
+ctl_tty_signal(int sig)
+{
+	if (ctl_tty_saved)
+		(void)tcsetattr(STDIN_FILENO, TCSAFLUSH, &ctl_tty);
+	(void)signal(sig, SIG_DFL);
+	(void)raise(sig);
+}
+
+static void
+ctl_tty_handlers(void (*fn)(int))
+{
+	struct sigaction sa;
+	size_t i;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = fn;
+	(void)sigemptyset(&sa.sa_mask);
+	for (i = 0; i < sizeof(ctl_tty_signals) / sizeof(*ctl_tty_signals);
+	    i++)
+		(void)sigaction(ctl_tty_signals[i], &sa, NULL); /* valid
+								 * signals */
+}
+
+/*
+ * Reads one line from fd into pw[CTL_PW_SIZE], byte by byte so that no
+ * copy stays behind in a stdio buffer; drops the newline. 1 with *len_r,
+ * or -1 with *err_r.
+ */
+static int
+ctl_read_line(int fd, char *pw, size_t *len_r, const char **err_r)
+{
+	size_t n = 0;
+	ssize_t r;
+	int got = 0, over = 0;
+	char ch;
+
+	for (;;) {
+		if ((r = read(fd, &ch, 1)) == -1 && errno == EINTR)
+			continue;
+		if (r == -1) {
+			*err_r = strerror(errno);
+			return -1;
+		}
+		if (r == 0)
+			break;
+		got = 1;
+		if (ch == '\n')
+			break;
+		if (n < CTL_PW_SIZE - 1)
+			pw[n++] = ch;
+		else
+			over = 1;
+	}
+	ch = '\0';
+	pw[n] = '\0';
+	if (!got)
+		*err_r = "no password: end of input";
+	else if (over || n > USERS_PASSWD_MAX)
+		*err_r = "password too long (at most "
+		    CTL_STR(USERS_PASSWD_MAX) " octets)";
+	else if (n == 0)
+		*err_r = "empty password";
+	else {
+		*len_r = n;
+		return 1;
+	}
+	return -1;
+}
+
+/* Asks twice on the terminal, with echo off. */
+static int
+ctl_read_tty(const char *address, char *pw, size_t *len_r,
+    const char **err_r)
+{
+	char again[CTL_PW_SIZE];
+	struct termios t;
+	size_t len2 = 0;
+	int r;
+
+	if (tcgetattr(STDIN_FILENO, &ctl_tty) == -1) {
+		*err_r = strerror(errno);
+		return -1;
+	}
+	ctl_tty_saved = 1;
+	ctl_tty_handlers(ctl_tty_signal);
+	t = ctl_tty;
+	t.c_lflag &= ~(tcflag_t)(ECHO | ECHOE | ECHOK);
+	t.c_lflag |= ECHONL;
+	if (tcsetattr(STDIN_FILENO, TCSAFLUSH, &t) == -1) {
+		*err_r = strerror(errno);
+		r = -1;
+		goto out;
+	}
+	fprintf(stderr, "New password for %s: ", address);
+	(void)fflush(stderr);	/* a prompt; nothing to do if it fails */
+	if ((r = ctl_read_line(STDIN_FILENO, pw, len_r, err_r)) == 1) {
+		fprintf(stderr, "Retype new password: ");
+		(void)fflush(stderr);	/* as above */
+		r = ctl_read_line(STDIN_FILENO, again, &len2, err_r);
+		if (r == 1 && (len2 != *len_r || memcmp(pw, again, len2))) {
+			*err_r = "passwords do not match";
+			r = -1;
+		}
+	}
+out:
+	(void)tcsetattr(STDIN_FILENO, TCSAFLUSH, &ctl_tty); /* best effort */
+	ctl_tty_saved = 0;
+	ctl_tty_handlers(SIG_DFL);
+	xbzero(again, sizeof(again));
+	return r;
+}
+
+/* The new password for address into pw[CTL_PW_SIZE]; 1, or -1 (said). */
+static int
+ctl_password(const char *address, char *pw, size_t *len_r)
+{
+	const char *err = NULL;
+	int r;
+
+	if (isatty(STDIN_FILENO))
+		r = ctl_read_tty(address, pw, len_r, &err);
+	else
+		r = ctl_read_line(STDIN_FILENO, pw, len_r, &err);
+	if (r == -1) {
+		xbzero(pw, CTL_PW_SIZE);
+		fprintf(stderr, "estafetactl: %s\n", err);
+	}
+	return r;
+}
+
+/*
+ * Creates the database file (mode 0600) if it does not exist. Run as root,
+ * it hands the new file to run_user, so that estafetad's workers, which run
+ * as that user, can read it (SQLite gives its -wal and -shm files the same
+ * owner).
+ */
+static int
+ctl_users_create(struct ctl *c, const char *path)
+{
+	struct passwd *pw;
+	int fd;
+
+	fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+	    0600);
+	if (fd == -1 && errno == EEXIST)
+		return 1;
+	if (fd == -1) {
+		fprintf(stderr, "estafetactl: cannot create the users database "
+		    "%s: %s%s\n", path, strerror(errno), errno == ENOENT ?
+		    " (create its directory first: estafetad makes spool_dir "
+		    "when it starts)" : "");
+		return -1;
+	}
+	if (geteuid() == 0) {
+		if ((pw = getpwnam(c->cfg.run_user)) == NULL || pw->pw_uid == 0)
+			fprintf(stderr, "estafetactl: warning: run_user '%s' "
+			    "does not exist: %s stays owned by root and "
+			    "estafetad's workers cannot read it\n",
+			    c->cfg.run_user, path);
+		else if (fchown(fd, pw->pw_uid, pw->pw_gid) == -1) {
+			fprintf(stderr, "estafetactl: cannot chown %s: %s\n",
+			    path, strerror(errno));
+			(void)close(fd);	/* failing anyway */
+			(void)unlink(path);	/* ours, and empty */
+			return -1;
+		}
+	}
+	if (close(fd) == -1) {
+		fprintf(stderr, "estafetactl: %s: %s\n", path, strerror(errno));
+		return -1;
+	}
+	return 1;
+}
+
+static int
+ctl_users_open(struct ctl *c, int writable)
+{
+	const char *path = c->cfg.users_db, *errstr;
+	struct stat sb;
+
+	if (writable && ctl_users_create(c, path) == -1)
+		return -1;
+	if (!writable && lstat(path, &sb) == -1 && errno == ENOENT) {
+		fprintf(stderr, "estafetactl: no users database at %s yet "
+		    "(`estafetactl user add` creates it)\n", path);
+		return -1;
+	}
+	if (users_open(path, writable, &c->users, &errstr) == -1) {
+		fprintf(stderr, "estafetactl: cannot open the users database "
+		    "%s: %s\n", path, errstr);
+		return -1;
+	}
+	return 1;
+}
+
+/* Checks the syntax of an address argument; 1 or -1 (said). */
+static int
+ctl_address(const char *s, const char *what)
+{
+	struct addr *a = NULL;
+	const char *err;
+
+	if (addr_parse_mailbox(s, strlen(s), ADDR_ALLOW_UTF8, &a, &err) ==
+	    -1) {
+		fprintf(stderr, "estafetactl: invalid %s '%s': %s\n", what, s,
+		    err);
+		return -1;
+	}
+	addr_free(&a);
+	return 1;
+}
+
+struct ctl_find {
+	const char	*want;		/* canonical form */
+	int		 found;
+};
+
+static int
+ctl_find_user(void *arg, const char *address, int enabled)
+{
+	struct ctl_find *f = arg;
+
+	(void)enabled;
+	if (strcasecmp(f->want, address) == 0)
+		f->found = 1;
+	return f->found ? -1 : 1;
+}
+
+static int
+ctl_find_alias(void *arg, const char *alias, const char *target)
+{
+	(void)target;
+	return ctl_find_user(arg, alias, 1);
+}
+
+/*
+ * 1 when address (valid) is a user or, with aliases, an alias; 0 not;
+ * -1 error (said). The database folds ASCII case the same way.
+ */
+static int
+ctl_exists(struct ctl *c, const char *address, int aliases)
+{
+	struct ctl_find f = { NULL, 0 };
+	struct addr *a = NULL;
+	const char *err;
+	int r = -1;
+
+	buf_reset(&c->tmp);
+	if (addr_parse_mailbox(address, strlen(address), ADDR_ALLOW_UTF8, &a,
+	    &err) == -1 || addr_format(a, &c->tmp) == -1) {
+		fprintf(stderr, "estafetactl: invalid address '%s'\n", address);
+		goto out;
+	}
+	f.want = buf_cstr(&c->tmp);
+	if (users_foreach(c->users, ctl_find_user, &f) == -1 ||
+	    (aliases && !f.found &&
+	    users_alias_foreach(c->users, ctl_find_alias, &f) == -1)) {
+		fprintf(stderr, "estafetactl: cannot read the users "
+		    "database\n");
+		goto out;
+	}
+	r = f.found;
+out:
+	addr_free(&a);
+	return r;
+}
+
+/* Reports a result of the users API as an exit code. */
+static int
+ctl_done(int r, const char *what, const char *arg, const char *errstr,
+    const char *ok)
+{
+	if (r == 1) {
+		printf("%s\n", ok);
+		return 0;
+	}
+	fprintf(stderr, "estafetactl: %s %s: %s\n", what, arg,
+	    errstr ? errstr : "failed");
+	return 1;
+}
+
+static int
+ctl_user_add(struct ctl *c, char **args)
+{
+	char pw[CTL_PW_SIZE];
+	const char *errstr = NULL;
+	size_t len = 0;
+	int r;
+
+	if (ctl_address(args[0], "address") == -1)
+		return 1;
+	if ((r = ctl_exists(c, args[0], 1)) != 0) {
+		if (r == 1)
+			fprintf(stderr, "estafetactl: user add %s: the address "
+			    "is already a user or an alias\n", args[0]);
+		return 1;
+	}
+	if (ctl_password(args[0], pw, &len) == -1)
+		return 1;
+	r = users_add(c->users, args[0], pw, len, &errstr);
+	xbzero(pw, sizeof(pw));
+	buf_reset(&c->tmp);
+	(void)buf_appendf(&c->tmp, "user %s added", args[0]);
+	return ctl_done(r, "user add", args[0], errstr, c->tmp.data);
+}
+
+static int
+ctl_user_passwd(struct ctl *c, char **args)
+{
+	char pw[CTL_PW_SIZE];
+	const char *errstr = NULL;
+	size_t len = 0;
+	int r;
+
+	if (ctl_address(args[0], "address") == -1)
+		return 1;
+	if ((r = ctl_exists(c, args[0], 0)) != 1) {
+		if (r == 0)
+			fprintf(stderr, "estafetactl: user passwd %s: no such "
+			    "user\n", args[0]);
+		return 1;
+	}
+	if (ctl_password(args[0], pw, &len) == -1)
+		return 1;
+	r = users_passwd(c->users, args[0], pw, len, &errstr);
+	xbzero(pw, sizeof(pw));
+	buf_reset(&c->tmp);
+	(void)buf_appendf(&c->tmp, "password of %s changed", args[0]);
+	return ctl_done(r, "user passwd", args[0], errstr, c->tmp.data);
+}
+
+static int
+ctl_user_del(struct ctl *c, char **args)
+{
+	const char *errstr = NULL;
+	int r = users_del(c->users, args[0], &errstr);
+
+	buf_reset(&c->tmp);
+	(void)buf_appendf(&c->tmp, "user %s deleted", args[0]);
+	return ctl_done(r, "user del", args[0], errstr, c->tmp.data);
+}
+
+static int
+ctl_user_able(struct ctl *c, char **args, int enabled)
+{
+	const char *errstr = NULL;
+	int r = users_set_enabled(c->users, args[0], enabled, &errstr);
+
+	buf_reset(&c->tmp);
+	(void)buf_appendf(&c->tmp, "user %s %s", args[0], enabled ?
+	    "enabled" : "disabled");
+	return ctl_done(r, enabled ? "user enable" : "user disable", args[0],
+	    errstr, c->tmp.data);
+}
+
+static int
+ctl_user_enable(struct ctl *c, char **args)
+{
+	return ctl_user_able(c, args, 1);
+}
+
+static int
+ctl_user_disable(struct ctl *c, char **args)
+{
+	return ctl_user_able(c, args, 0);
+}
+
+static int
+ctl_alias_add(struct ctl *c, char **args)
+{
+	const char *errstr = NULL;
+	int r;
+
+	if (ctl_address(args[0], "alias") == -1 ||
+	    ctl_address(args[1], "target") == -1)
+		return 1;
+	r = users_alias_add(c->users, args[0], args[1], &errstr);
+	buf_reset(&c->tmp);
+	(void)buf_appendf(&c->tmp, "alias %s -> %s added", args[0], args[1]);
+	return ctl_done(r, "alias add", args[0], errstr, c->tmp.data);
+}
+
+static int
+ctl_alias_del(struct ctl *c, char **args)
+{
+	const char *errstr = NULL;
+	int r = users_alias_del(c->users, args[0], &errstr);
+
+	buf_reset(&c->tmp);
+	(void)buf_appendf(&c->tmp, "alias %s deleted", args[0]);
+	return ctl_done(r, "alias del", args[0], errstr, c->tmp.data);
+}
+
+static int
+ctl_sender_add(struct ctl *c, char **args)
+{
+	const char *errstr = NULL;
+	int r = users_sender_add(c->users, args[0], args[1], &errstr);
+
+	buf_reset(&c->tmp);
+	(void)buf_appendf(&c->tmp, "%s may now send as %s", args[0],
+	    args[1]);
+	return ctl_done(r, "sender add", args[0], errstr, c->tmp.data);
+}
+
+static int
+ctl_sender_del(struct ctl *c, char **args)
+{
+	const char *errstr = NULL;
+	int r = users_sender_del(c->users, args[0], args[1], &errstr);
+
+	buf_reset(&c->tmp);
+	(void)buf_appendf(&c->tmp, "%s may no longer send as %s", args[0],
+	    args[1]);
+	return ctl_done(r, "sender del", args[0], errstr, c->tmp.data);
+}
+
+struct ctl_ulist {
+	struct ctl	*ctl;
+	int		 n;
+	const char	*k1, *k2;	/* JSON keys */
+};
+
+static int
+ctl_print_user(void *arg, const char *address, int enabled)
+{
+	struct ctl_ulist *l = arg;
+
+	if (l->ctl->json) {
+		printf("%s{\"address\":%s,", l->n ? ",\n" : "",
+		    ctl_json(&l->ctl->tmp, address));
+		printf("\"enabled\":%s}", enabled ? "true" : "false");
+	} else
+		printf("%-40s %s\n", address, enabled ? "enabled" :
+		    "disabled");
+	l->n++;
+	return 1;
+}
+
+static int
+ctl_print_pair(void *arg, const char *a, const char *b)
+{
+	struct ctl_ulist *l = arg;
+
+	if (l->ctl->json) {
+		printf("%s{\"%s\":%s,", l->n ? ",\n" : "", l->k1,
+		    ctl_json(&l->ctl->tmp, a));
+		printf("\"%s\":%s}", l->k2, ctl_json(&l->ctl->tmp, b));
+	} else
+		printf("%-40s %s\n", a, b);
+	l->n++;
+	return 1;
+}
+
+static int
+ctl_list_end(struct ctl_ulist *l, int r, const char *what)
+{
+	if (r == -1) {
+		fprintf(stderr, "\nestafetactl: cannot read the users "
+		    "database\n");
+		return 1;
+	}
+	if (l->ctl->json)
+		printf("]\n");
+	else
+		printf("-- %d %s%s\n", l->n, what, l->n == 1 ? "" :
+		    what[strlen(what) - 1] == 's' ? "es" : "s");
+	return 0;
+}
+
+static int
+ctl_user_list(struct ctl *c, char **args)
+{
+	struct ctl_ulist l = { c, 0, NULL, NULL };
+
+	(void)args;
+	if (c->json)
+		printf("[");
+	return ctl_list_end(&l, users_foreach(c->users, ctl_print_user, &l),
+	    "user");
+}
+
+static int
+ctl_alias_list(struct ctl *c, char **args)
+{
+	struct ctl_ulist l = { c, 0, "alias", "target" };
+
+	(void)args;
+	if (c->json)
+		printf("[");
+	return ctl_list_end(&l, users_alias_foreach(c->users, ctl_print_pair,
+	    &l), "alias");
+}
+
+static int
+ctl_sender_list(struct ctl *c, char **args)
+{
+	struct ctl_ulist l = { c, 0, "login", "pattern" };
+
+	(void)args;
+	if (c->json)
+		printf("[");
+	return ctl_list_end(&l, users_sender_foreach(c->users,
+	    ctl_print_pair, &l), "sender");
+}
+
+#define UCMD_WRITE	0x01	/* opens the database writable */
+#define UCMD_LIST	0x02	/* takes --json */
+
+static const struct ctl_ucmd {
+	const char	*noun;
+	const char	*verb;
+	int		 nargs;
+	int		 flags;
+	int		(*fn)(struct ctl *, char **);
+} ctl_ucmds[] = {
+	{ "user", "add", 1, UCMD_WRITE, ctl_user_add },
+	{ "user", "passwd", 1, UCMD_WRITE, ctl_user_passwd },
+	{ "user", "del", 1, UCMD_WRITE, ctl_user_del },
+	{ "user", "disable", 1, UCMD_WRITE, ctl_user_disable },
+	{ "user", "enable", 1, UCMD_WRITE, ctl_user_enable },
+	{ "user", "list", 0, UCMD_LIST, ctl_user_list },
+	{ "alias", "add", 2, UCMD_WRITE, ctl_alias_add },
+	{ "alias", "del", 1, UCMD_WRITE, ctl_alias_del },
+	{ "alias", "list", 0, UCMD_LIST, ctl_alias_list },
+	{ "sender", "add", 2, UCMD_WRITE, ctl_sender_add },
+	{ "sender", "del", 2, UCMD_WRITE, ctl_sender_del },
+	{ "sender", "list", 0, UCMD_LIST, ctl_sender_list },
+};
+
+/* The users command for noun verb with nargs arguments, or NULL. */
+static const struct ctl_ucmd *
+ctl_users_find(const char *noun, const char *verb, int nargs, int json)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(ctl_ucmds) / sizeof(*ctl_ucmds); i++)
+		if (strcmp(ctl_ucmds[i].noun, noun) == 0 &&
+		    strcmp(ctl_ucmds[i].verb, verb) == 0 &&
+		    ctl_ucmds[i].nargs == nargs &&
+		    (!json || (ctl_ucmds[i].flags & UCMD_LIST)))
+			return &ctl_ucmds[i];
+	return NULL;
+}
+
+static int
+ctl_users(struct ctl *c, int argc, char **argv)
+{
+	const struct ctl_ucmd *u;
+	int rc;
+
+	if ((u = ctl_users_find(argv[0], argv[1], argc - 2, c->json)) ==
+	    NULL)
+		usage();
+	if (ctl_users_open(c, u->flags & UCMD_WRITE) == -1)
+		return 1;
+	rc = u->fn(c, argv + 2);
+	users_close(&c->users);
+	if (fflush(stdout) == EOF) {
+		fprintf(stderr, "estafetactl: stdout: %s\n", strerror(errno));
+		rc = 1;
+	}
+	return rc;
+}
+
+static int
+ctl_queue(struct ctl *c, int argc, char **argv)
+{
+	const char *errstr;
+	struct buf p = BUF_INIT(0);
+	int rc;
+
+	if (!((strcmp(argv[1], "list") == 0 && argc == 2) ||
+	    (strcmp(argv[1], "show") == 0 && argc == 3)))
+		usage();
+	(void)buf_appendf(&p, "%s/index.db", c->cfg.spool_dir);
+	if (qidx_open(p.data, 1, &c->idx, &errstr) == -1) {
+		fprintf(stderr, "estafetactl: cannot open the queue index %s: "
+		    "%s\n", p.data, errstr);
+		buf_free(&p);
+		return 1;
+	}
+	buf_free(&p);
+	if (strcmp(argv[1], "list") == 0)
+		rc = ctl_queue_list(c);
+	else
+		rc = ctl_queue_show(c, argv[2]);
+	qidx_close(&c->idx);
+	return rc;
+}
+
 int
 main(int argc, char *argv[])
 {
 	struct ctl c;
 	struct buf err = BUF_INIT(0);
 	const char *cfg_path = SYSCONFDIR "/estafeta/estafetad.conf";
-	const char *errstr;
 	int ch, rc, i, j;
 
 	memset(&c, 0, sizeof(c));
@@ -203,27 +830,18 @@ main(int argc, char *argv[])
 			argv[j++] = argv[i];
 	}
 	argc = j;
-	if (argc < 2 || strcmp(argv[0], "queue") != 0)
+	if (argc < 2 || (strcmp(argv[0], "queue") != 0 &&
+	    ctl_users_find(argv[0], argv[1], argc - 2, c.json) == NULL))
 		usage();
 	if (relay_cfg_load(&c.cfg, cfg_path, NULL, &err) == -1) {
 		fprintf(stderr, "estafetactl: configuration errors:\n%s",
 		    buf_cstr(&err));
 		return 1;
 	}
-	buf_reset(&err);
-	(void)buf_appendf(&err, "%s/index.db", c.cfg.spool_dir);
-	if (qidx_open(err.data, 1, &c.idx, &errstr) == -1) {
-		fprintf(stderr, "estafetactl: cannot open the queue index %s: "
-		    "%s\n", err.data, errstr);
-		return 1;
-	}
-	if (strcmp(argv[1], "list") == 0 && argc == 2)
-		rc = ctl_queue_list(&c);
-	else if (strcmp(argv[1], "show") == 0 && argc == 3)
-		rc = ctl_queue_show(&c, argv[2]);
+	if (strcmp(argv[0], "queue") == 0)
+		rc = ctl_queue(&c, argc, argv);
 	else
-		usage();
-	qidx_close(&c.idx);
+		rc = ctl_users(&c, argc, argv);
 	relay_cfg_free(&c.cfg);
 	buf_free(&c.tmp);
 	buf_free(&err);

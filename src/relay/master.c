@@ -607,7 +607,9 @@ master_setup_users_db(struct master *m)
 	for (i = 0; m->drop && i < sizeof(sfx) / sizeof(sfx[0]); i++) {
 		buf_reset(&p);
 		(void)buf_appendf(&p, "%s%s", m->cfg->users_db, sfx[i]);
-		if (chown(p.data, m->uid, m->gid) == -1 && errno != ENOENT)
+		/* lchown: run_user owns the directory and could have put a
+		 * symlink here to be handed some other file. */
+		if (lchown(p.data, m->uid, m->gid) == -1 && errno != ENOENT)
 			log_warn("master cannot chown %s to %s: %s", p.data,
 			    m->cfg->run_user, strerror(errno));
 	}
@@ -685,7 +687,7 @@ master_setup_spool(struct master *m)
 		if (mkdir(p.data, 0700) == -1 && errno != EEXIST)
 			log_fatal("cannot create %s: %s", p.data,
 			    strerror(errno));
-		if (m->drop && chown(p.data, m->uid, m->gid) == -1)
+		if (m->drop && lchown(p.data, m->uid, m->gid) == -1)
 			log_fatal("cannot chown %s: %s", p.data,
 			    strerror(errno));
 	}

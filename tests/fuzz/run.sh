@@ -40,8 +40,8 @@ cflags=(-g -O1 -std=gnu11
 	-fno-sanitize-recover=undefined -fno-omit-frame-pointer
 	"-I$srcdir/src" -I.
 	'-DSYSCONFDIR="/etc/estafeta"' '-DLOCALSTATEDIR="/var"')
-libs=$(pkg-config --libs openssl sqlite3 2>/dev/null) ||
-	libs="-lssl -lcrypto -lsqlite3"
+libs=$(pkg-config --libs openssl sqlite3 libcrypt 2>/dev/null) ||
+	libs="-lssl -lcrypto -lsqlite3 -lcrypt"
 # shellcheck disable=SC2054,SC2206  # one flag; splitting the rest is intended
 libs=(-Wl,--as-needed $libs ${FUZZ_LIBS:-})
 
