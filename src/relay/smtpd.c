@@ -113,6 +113,8 @@ smtpd_tx_reset(struct smtpd_session *s)
 	s->overshoot = 0;
 	spool_abort(&s->msg);
 	buf_free(&s->dbuf);
+	buf_free(&s->hdrbuf);
+	s->hdr_state = SMTPD_HDR_OPEN;
 	s->bdat_failed = 0;
 	s->qid[0] = '\0';
 	if (s->state & (ST_MAIL | ST_RCPT | ST_BDAT))
@@ -216,7 +218,7 @@ smtpd_mail(struct smtpd_session *s, const char *arg, size_t len)
 		return;
 	}
 	if (!s->esmtp && (s->mail.size != -1 || s->mail.body != -1 ||
-	    s->mail.smtputf8 || s->mail.ret || s->mail.envid)) {
+	    s->mail.smtputf8 || s->mail.ret || s->mail.envid || s->mail.auth)) {
 		smtpd_cmd_path_free(&s->mail);
 		smtpd_reply(s, "555 5.5.4 Parameters need EHLO");
 		return;
@@ -394,7 +396,8 @@ smtpd_msg_end(struct smtpd_session *s)
 		rule = "hop_count_limit";
 		smtpd_reply(s, "554 5.4.6 Error: too many hops (%u Received "
 		    "headers): mail loop?", s->dp.received);
-	}
+	} else if (s->auth_user != NULL && smtpd_policy_from(s) == -1)
+		rule = "from_login";	/* the reply names the address */
 	if (rule != NULL) {
 		log_info("%s smtp reject rule=%s client=[%s] size=%llu "
 		    "reply=\"%s\"", s->qid, rule, s->ip, size,
@@ -414,6 +417,26 @@ smtpd_msg_end(struct smtpd_session *s)
 	smtpd_log_accept(s, size);
 	smtpd_reply(s, "250 2.0.0 Ok: queued as %s", s->qid);
 	smtpd_tx_reset(s);
+}
+
+/*
+ * Keeps a copy of the header section of an authenticated user's message
+ * (its From: addresses are checked against the login at the end). The
+ * copy may run past the empty line; the check reads only up to it.
+ */
+static void
+smtpd_capture_headers(struct smtpd_session *s, const char *p, size_t n)
+{
+	size_t room;
+
+	if (s->auth_user == NULL || s->hdr_state != SMTPD_HDR_OPEN || n == 0)
+		return;
+	room = SMTPD_HDR_MAX - s->hdrbuf.len;
+	(void)buf_append(&s->hdrbuf, p, n < room ? n : room);	/* bounded */
+	if (!s->dp.in_headers)
+		s->hdr_state = SMTPD_HDR_DONE;
+	else if (n >= room)
+		s->hdr_state = SMTPD_HDR_TOOBIG;
 }
 
 /* Moves parsed content to the spool once a chunk has built up. */
@@ -484,9 +507,13 @@ smtpd_data(struct smtpd_session *s, const char *arg, size_t len)
 	}
 	buf_reset(&s->reply);
 	for (;;) {
+		size_t before = s->dbuf.len;
+
 		p = conn_peek(&s->conn, &avail);
 		r = data_feed(&s->dp, p, avail, &s->dbuf, &used);
 		conn_consume(&s->conn, used);
+		smtpd_capture_headers(s, s->dbuf.data + before,
+		    s->dbuf.len - before);
 		if (r == 1)
 			break;
 		if (!failed && smtpd_spill(s) == -1)
@@ -528,7 +555,11 @@ smtpd_bdat_read(struct smtpd_session *s, unsigned long long n, int keep)
 		}
 		take = avail < n ? avail : (size_t)n;
 		if (keep && !s->bdat_failed) {
+			size_t before = s->dbuf.len;
+
 			(void)data_feed_raw(&s->dp, p, take, &s->dbuf);
+			smtpd_capture_headers(s, s->dbuf.data + before,
+			    s->dbuf.len - before);
 			if (smtpd_spill(s) == -1)
 				s->bdat_failed = 1;
 		}

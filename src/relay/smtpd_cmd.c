@@ -197,6 +197,17 @@ smtpd_param(const char *k, size_t kl, const char *v, size_t vl, int has_v,
 			return -1;
 		return 1;
 	}
+	if (is_mail && smtpd_kw_is(k, kl, "AUTH")) {
+		/* RFC 4954 5: "<>" or an xtext mailbox. Kept as given; we
+		 * do not pass it on (a relay may drop it). */
+		if (!has_v || c->auth)
+			return -1;
+		if (vl == 2 && v[0] == '<' && v[1] == '>')
+			c->auth = xstrndup(v, vl);
+		else if ((c->auth = smtpd_xtext_decode(v, vl)) == NULL)
+			return -1;
+		return 1;
+	}
 	if (!is_mail && smtpd_kw_is(k, kl, "NOTIFY")) {
 		if (!has_v || c->notify)
 			return -1;

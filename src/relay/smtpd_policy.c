@@ -17,6 +17,7 @@
 #include "lib/addr.h"
 #include "lib/buf.h"
 #include "lib/conn.h"
+#include "lib/hdr.h"
 #include "lib/log.h"
 #include "lib/ratelimit.h"
 #include "lib/users.h"
@@ -274,5 +275,81 @@ deny:
 	smtpd_reply(s, "554 5.7.1 <%s>: Relay access denied",
 	    smtpd_esc(s, fa, strlen(fa)));
 	smtpd_policy_log(s, rule, " rcpt=", fa);
+	return -1;
+}
+
+struct smtpd_from_check {
+	struct smtpd_session	*s;
+	int			 r;	/* 1 ok so far, 0 refused, -1 error */
+	struct buf		 bad;	/* the refused address */
+};
+
+static int
+smtpd_from_one(void *arg, const char *a, size_t n)
+{
+	struct smtpd_from_check *fc = arg;
+	struct addr *ad;
+	struct buf fa = BUF_INIT(0);
+	const char *errstr;
+	int r;
+
+	/* Compare in canonical form (domain case, quoting) as MAIL does. */
+	if (addr_parse_mailbox(a, n, ADDR_ALLOW_UTF8, &ad, &errstr) == 1) {
+		(void)addr_format(ad, &fa);	/* unbounded */
+		addr_free(&ad);
+	} else
+		(void)buf_append(&fa, a, n);	/* will not match: refused */
+	r = users_sender_ok(fc->s->ctx->users, fc->s->auth_user, fa.data);
+	if (r != 1) {
+		fc->r = r;
+		buf_reset(&fc->bad);
+		(void)buf_append(&fc->bad, a, n);
+	}
+	buf_free(&fa);
+	return r == 1 ? 1 : -1;
+}
+
+int
+smtpd_policy_from(struct smtpd_session *s)
+{
+	struct smtpd_from_check fc = { s, 1, BUF_INIT(0) };
+	struct buf vals = BUF_INIT(0);
+	const char *v;
+	size_t off;
+	int n;
+
+	if (s->hdr_state == SMTPD_HDR_TOOBIG) {
+		smtpd_reply(s, "552 5.6.0 Error: header section too large to "
+		    "check the sender (over %d octets)", SMTPD_HDR_MAX);
+		return -1;
+	}
+	if (s->ctx->users == NULL) {
+		smtpd_reply(s, "451 4.3.0 Error: sender check unavailable; "
+		    "try again later");
+		return -1;
+	}
+	n = hdr_field(buf_cstr(&s->hdrbuf), s->hdrbuf.len, "From", &vals);
+	for (off = 0; n > 0 && off <= vals.len && fc.r == 1; off +=
+	    strlen(v) + 1) {
+		v = vals.data + off;
+		if (hdr_addresses(v, strlen(v), smtpd_from_one, &fc) == -1 &&
+		    fc.r == 1) {
+			fc.r = 0;
+			(void)buf_appends(&fc.bad, "(unparsable From:)");
+		}
+	}
+	buf_free(&vals);
+	if (fc.r == 1) {
+		buf_free(&fc.bad);
+		return 1;
+	}
+	if (fc.r == -1)
+		smtpd_reply(s, "451 4.3.0 Error: sender check unavailable; "
+		    "try again later");
+	else
+		smtpd_reply(s, "553 5.7.1 <%s>: From address rejected: not "
+		    "owned by user %s", smtpd_esc(s, buf_cstr(&fc.bad),
+		    fc.bad.len), s->auth_user);
+	buf_free(&fc.bad);
 	return -1;
 }

@@ -38,6 +38,14 @@ enum smtpd_state {
 #define ST_ANY	(ST_CONNECTED | ST_GREETED | ST_MAIL | ST_RCPT | ST_BDAT)
 
 
+/* Capture of the header section for the From: identity check. */
+#define SMTPD_HDR_MAX	(256 * 1024)
+enum smtpd_hdr_state {
+	SMTPD_HDR_OPEN = 0,	/* still in the header section */
+	SMTPD_HDR_DONE,		/* header section complete in hdrbuf */
+	SMTPD_HDR_TOOBIG,	/* longer than SMTPD_HDR_MAX: not checkable */
+};
+
 /* What a worker holds for all its sessions. */
 struct smtpd_ctx {
 	const struct relay_cfg	*cfg;
@@ -84,6 +92,8 @@ struct smtpd_session {
 	struct spool_msg	*msg;		/* BDAT in progress */
 	struct data_parser	 dp;
 	struct buf		 dbuf;
+	struct buf		 hdrbuf;	/* header copy (authenticated) */
+	int			 hdr_state;	/* enum smtpd_hdr_state */
 	int			 bdat_failed;
 
 	struct buf		 reply;
@@ -110,5 +120,8 @@ int	smtpd_policy_mail(struct smtpd_session *, const struct addr *sender);
  * *target_r (malloc'd or NULL) gets the resolved local address. */
 int	smtpd_policy_rcpt(struct smtpd_session *, const struct addr *rcpt,
 	    const char *formatted);
+/* End of data, authenticated sessions: every From: address must belong
+ * to the login (users_sender_ok); -1 with the reply set. */
+int	smtpd_policy_from(struct smtpd_session *);
 
 #endif
