@@ -48,7 +48,7 @@ for variant in plain sanitizers; do
 		grep -E '^(FAIL|ERROR):' "$dir/check.out"
 		for t in $(sed -n 's/^\(FAIL\|ERROR\): //p' "$dir/check.out"); do
 			echo "---- $t.log (tail)"
-			tail -40 "$dir/$t.log" 2>/dev/null
+			tail -40 "$dir/${t%.py}.log" 2>/dev/null
 		done
 	fi
 	grep -E '^(PASS|FAIL|ERROR|SKIP|XFAIL|XPASS):' "$dir/check.out" |

@@ -823,18 +823,21 @@ main(int argc, char *argv[])
 		relay_cfg_free(m->cfg);	/* loaded, but not usable */
 		loaded = -1;
 	}
-	if (loaded == -1) {
-		fprintf(stderr, "estafetad: configuration errors:\n%s",
-		    buf_cstr(&err));
-		return 1;
-	}
-	if (print) {
-		(void)cfg_print(relay_cfg_defs, m->cfg, 0, stdout);
-		return 0;
-	}
-	if (check) {
-		printf("estafetad: %s: configuration OK\n", m->cfg_path);
-		return 0;
+	if (loaded == -1 || print || check) {
+		if (loaded == -1)
+			fprintf(stderr, "estafetad: configuration errors:\n%s",
+			    buf_cstr(&err));
+		else if (print)
+			(void)cfg_print(relay_cfg_defs, m->cfg, 0, stdout);
+		else
+			printf("estafetad: %s: configuration OK\n",
+			    m->cfg_path);
+		tls_server_free(&m->tls);
+		relay_cfg_free(m->cfg);
+		free(m->cfg);
+		free(overrides);
+		buf_free(&err);
+		return loaded == -1 ? 1 : 0;
 	}
 	log_init("estafetad", m->foreground ? LOG_TARGET_STDERR :
 	    m->cfg->log_target, m->cfg->log_level);
