@@ -20,6 +20,7 @@
 #include "lib/netaddr.h"
 #include "lib/xalloc.h"
 #include "relay/relay_cfg.h"
+#include "relay/route.h"
 
 #define OFF(f)	offsetof(struct relay_cfg, f)
 #define SEC	1000LL
@@ -33,6 +34,8 @@ static const char *const log_levels[] = {
 };
 static const char *const sync_modes[] = { "group", "fsync", NULL };
 static const char *const tls_versions[] = { "TLSv1.2", "TLSv1.3", NULL };
+static const char *const tls_policies[] = { "none", "may", "encrypt",
+	"verify", NULL };
 
 const struct cfg_def relay_cfg_defs[] = {
 	{ "hostname", CFG_STR, "", 0, 0, OFF(hostname), NULL,
@@ -137,6 +140,51 @@ const struct cfg_def relay_cfg_defs[] = {
 	{ "relay_verify_negative_ttl", CFG_DURATION, "1h", 1 * SEC, 30 * DAY,
 	  OFF(relay_verify_negative_ttl), NULL,
 	  "how long a recipient the primary refused is remembered" },
+	{ "transports", CFG_STR, "", 0, 0, OFF(transports), NULL,
+	  "per-domain next hops, comma-separated domain=transport (.domain "
+	  "matches subdomains): smtp:, smtp:host, smtp:[host]:port, "
+	  "lmtp:unix:/path, lmtp:host:port, error:5.x.x text, discard" },
+	{ "local_transport", CFG_STR, "lmtp:unix:/run/buzond/lmtp", 0, 0,
+	  OFF(local_transport), NULL, "next hop for local_domains (the store)" },
+	{ "default_transport", CFG_STR, "smtp:", 0, 0, OFF(default_transport),
+	  NULL, "next hop for every other domain (smtp: = MX lookup)" },
+	{ "relayhost", CFG_STR, "", 0, 0, OFF(relayhost), NULL,
+	  "smart host for all non-local mail: [host]:port (no MX lookup) or "
+	  "host (its MX); empty: deliver directly" },
+	{ "relayhost_auth_file", CFG_STR, "", 0, 0, OFF(relayhost_auth_file),
+	  NULL, "file (mode 0600) with 'user password' for AUTH at the "
+	  "relayhost; sent only over TLS" },
+	{ "relayhost_tls", CFG_ENUM, "encrypt", 0, 0, OFF(relayhost_tls),
+	  tls_policies, "TLS towards the relayhost: none, may, encrypt, verify" },
+	{ "smtp_tls", CFG_ENUM, "may", 0, 0, OFF(smtp_tls), tls_policies,
+	  "TLS towards MX hosts: none, may (opportunistic), encrypt, verify" },
+	{ "smtp_tls_policies", CFG_LIST, "", 0, 0, OFF(smtp_tls_policies), NULL,
+	  "per-domain TLS policy, domain=none|may|encrypt|verify" },
+	{ "smtp_tls_ca_file", CFG_STR, "", 0, 0, OFF(smtp_tls_ca_file), NULL,
+	  "CA bundle for verify (empty: the system's)" },
+	{ "dns_server", CFG_STR, "", 0, 0, OFF(dns_server), NULL,
+	  "resolver for MX/A/AAAA, e.g. 127.0.0.1@5353 (empty: "
+	  "/etc/resolv.conf)" },
+	{ "deliver_workers", CFG_INT, "20", 1, 1000, OFF(deliver_workers),
+	  NULL, "delivery processes (global delivery concurrency)" },
+	{ "deliver_dest_concurrency", CFG_INT, "20", 1, 1000,
+	  OFF(deliver_dest_concurrency), NULL,
+	  "deliveries at once to one destination" },
+	{ "queue_retry_min", CFG_DURATION, "5m", 1 * SEC, DAY,
+	  OFF(queue_retry_min), NULL, "first retry delay (doubles each time)" },
+	{ "queue_retry_max", CFG_DURATION, "1h", 1 * SEC, 7 * DAY,
+	  OFF(queue_retry_max), NULL, "longest retry delay" },
+	{ "queue_lifetime", CFG_DURATION, "5d", 1 * SEC, 100 * DAY,
+	  OFF(queue_lifetime), NULL,
+	  "how long a message may stay queued before it bounces" },
+	{ "delay_warning_time", CFG_DURATION, "4h", 0, 100 * DAY,
+	  OFF(delay_warning_time), NULL,
+	  "send the sender one delay notice after this long (0: never)" },
+	{ "smtp_connect_timeout", CFG_DURATION, "30s", 100, 10 * MIN,
+	  OFF(smtp_connect_timeout), NULL, "outbound connection set-up" },
+	{ "smtp_reply_timeout", CFG_DURATION, "5m", 100, HOUR,
+	  OFF(smtp_reply_timeout), NULL,
+	  "outbound wait for a reply (10 min after the final dot)" },
 	{ "smtpd_conn_rate_limit", CFG_INT, "0", 0, 1000000,
 	  OFF(smtpd_conn_rate_limit), NULL,
 	  "connections per client address per minute (0: no limit)" },
@@ -214,6 +262,8 @@ relay_cfg_check(struct relay_cfg *cfg, const char *path, struct buf *err)
 		ok = 0;
 	}
 	if (relay_cfg_check_lists(cfg, path, err) == -1)
+		ok = 0;
+	if (route_check_cfg(cfg, path, err) == -1)
 		ok = 0;
 	if (cfg->relay_verify_primary[0] != '\0') {
 		struct sockaddr_storage ss;

@@ -72,6 +72,28 @@ struct relay_cfg {
 	long long	 relay_verify_positive_ttl;	/* ms */
 	long long	 relay_verify_negative_ttl;	/* ms */
 
+	/* Delivery: routing. */
+	char		*transports;	/* "domain=transport, ..." */
+	char		*local_transport;
+	char		*default_transport;
+	char		*relayhost;
+	char		*relayhost_auth_file;
+	int		 relayhost_tls;		/* enum route_tls */
+	int		 smtp_tls;		/* enum route_tls */
+	struct cfg_list	 smtp_tls_policies;	/* "domain=policy" */
+	char		*smtp_tls_ca_file;
+	char		*dns_server;
+
+	/* Delivery: scheduling. */
+	long long	 deliver_workers;
+	long long	 deliver_dest_concurrency;
+	long long	 queue_retry_min;	/* ms */
+	long long	 queue_retry_max;	/* ms */
+	long long	 queue_lifetime;	/* ms */
+	long long	 delay_warning_time;	/* ms, 0 = off */
+	long long	 smtp_connect_timeout;	/* ms */
+	long long	 smtp_reply_timeout;	/* ms */
+
 	/* Rate limits (0 = off). */
 	long long	 smtpd_conn_rate_limit;		/* per address/min */
 	long long	 smtpd_conn_concurrency_limit;	/* per address */
