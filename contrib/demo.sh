@@ -57,6 +57,14 @@ users_db = $demo/users.db
 local_domains = example.test
 trusted_networks =
 
+# Local mail goes to the store (buzond, LMTP on 127.0.0.1:2424) once it
+# exists; until then it waits in the queue. The demo never queries DNS off
+# this machine, so mail for other domains waits too (estafetactl queue
+# list shows why); remove dns_server to deliver to the Internet.
+local_transport = lmtp:127.0.0.1:2424
+dns_server = 127.0.0.1@9
+deliver_workers = 2
+
 message_size_limit = 25M
 smtpd_workers_min = 2
 smtpd_workers_max = 20

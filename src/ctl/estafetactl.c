@@ -28,6 +28,7 @@
 
 #include "lib/addr.h"
 #include "lib/buf.h"
+#include "lib/ipc.h"
 #include "lib/log.h"
 #include "lib/users.h"
 #include "lib/xalloc.h"
@@ -49,6 +50,7 @@ usage(void)
 	fprintf(stderr,
 	    "usage: estafetactl [-c file] queue list [--json]\n"
 	    "       estafetactl [-c file] queue show [--json] ID\n"
+	    "       estafetactl [-c file] queue flush [ID]\n"
 	    "       estafetactl [-c file] user add|passwd ADDRESS\n"
 	    "       estafetactl [-c file] user del|disable|enable ADDRESS\n"
 	    "       estafetactl [-c file] user list [--json]\n"
@@ -779,6 +781,36 @@ ctl_users(struct ctl *c, int argc, char **argv)
 	return rc;
 }
 
+/* Commands that change the queue go to qmgr, its only writer. */
+static int
+ctl_qmgr(struct ctl *c, const char *cmd)
+{
+	struct buf p = BUF_INIT(0), reply = BUF_INIT(0);
+	enum ipc_type type;
+	int fd, rc = 1;
+
+	(void)buf_appendf(&p, "%s/qmgr.sock", c->cfg.spool_dir);
+	if ((fd = ipc_connect(p.data)) == -1) {
+		fprintf(stderr, "estafetactl: cannot reach qmgr at %s: %s (is "
+		    "estafetad running?)\n", p.data, strerror(errno));
+		goto out;
+	}
+	if (ipc_send(fd, IPC_CTL, cmd, strlen(cmd)) == -1 ||
+	    ipc_recv(fd, 30000, &type, &reply) != 1 ||
+	    type != IPC_CTL_REPLY) {
+		fprintf(stderr, "estafetactl: no answer from qmgr\n");
+		(void)close(fd);
+		goto out;
+	}
+	(void)close(fd);	/* done */
+	printf("%s\n", buf_cstr(&reply));
+	rc = strncmp(buf_cstr(&reply), "ok", 2) == 0 ? 0 : 1;
+out:
+	buf_free(&p);
+	buf_free(&reply);
+	return rc;
+}
+
 static int
 ctl_queue(struct ctl *c, int argc, char **argv)
 {
@@ -786,6 +818,13 @@ ctl_queue(struct ctl *c, int argc, char **argv)
 	struct buf p = BUF_INIT(0);
 	int rc;
 
+	if (strcmp(argv[1], "flush") == 0 && argc <= 3) {
+		(void)buf_appendf(&p, "flush%s%s", argc == 3 ? " " : "",
+		    argc == 3 ? argv[2] : "");
+		rc = ctl_qmgr(c, p.data);
+		buf_free(&p);
+		return rc;
+	}
 	if (!((strcmp(argv[1], "list") == 0 && argc == 2) ||
 	    (strcmp(argv[1], "show") == 0 && argc == 3)))
 		usage();

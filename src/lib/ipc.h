@@ -23,6 +23,11 @@ enum ipc_type {
 	IPC_COMMIT_OK,		/* qmgr -> smtpd: <id> is durable */
 	IPC_COMMIT_FAIL,	/* qmgr -> smtpd: "<id> <reason>" */
 	IPC_NOTIFY,		/* smtpd -> qmgr: <id> already durable, index it */
+	IPC_DELIVER_READY,	/* delivery worker -> qmgr: give me jobs */
+	IPC_JOB,		/* qmgr -> worker: "id\ndomain\nidx idx ..." */
+	IPC_JOB_DONE,		/* worker -> qmgr: "id\n" + one line per rcpt */
+	IPC_CTL,		/* estafetactl -> qmgr: "flush [id]" */
+	IPC_CTL_REPLY,		/* qmgr -> estafetactl: text */
 	IPC_TYPE_MAX,
 };
 

@@ -44,6 +44,7 @@
 #include "lib/tls.h"
 #include "lib/users.h"
 #include "lib/xalloc.h"
+#include "relay/deliver.h"
 #include "relay/qmgr.h"
 #include "relay/relay_cfg.h"
 #include "relay/smtpd.h"
@@ -57,7 +58,7 @@
  * from the first step instead of doubling it. */
 #define STABLE_MS		10000
 
-enum child_kind { CHILD_SMTPD = 1, CHILD_QMGR };
+enum child_kind { CHILD_SMTPD = 1, CHILD_QMGR, CHILD_DELIVER };
 
 struct child {
 	int		 pid;
@@ -92,6 +93,9 @@ struct master {
 	long long		 start_deadline;
 	struct tls_server	*tls;		/* NULL: no certificates */
 	struct ratelimit	*rl;		/* shared by smtpd workers */
+	char			*relay_user;	/* relayhost AUTH, read as root */
+	char			*relay_pass;
+	long long		 deliver_fork_at;
 	unsigned char		*slot_used;	/* [MAX_CHILDREN] */
 };
 
@@ -353,6 +357,13 @@ master_new_child(struct master *m, int kind)
 			    m->cfg->log_level);
 			qmgr_main(m->cfg, status_w, !m->qmgr_started);
 		}
+		if (kind == CHILD_DELIVER) {
+			master_child_setup(m, 0, &mask);
+			log_init("estafetad/deliver", m->foreground ?
+			    LOG_TARGET_STDERR : m->cfg->log_target,
+			    m->cfg->log_level);
+			deliver_main(m->cfg, m->relay_user, m->relay_pass);
+		}
 		master_child_setup(m, 1, &mask);
 		log_init("estafetad/smtpd", m->foreground ? LOG_TARGET_STDERR :
 		    m->cfg->log_target, m->cfg->log_level);
@@ -413,6 +424,25 @@ master_fill_pool(struct master *m)
 	}
 }
 
+/* Keeps deliver_workers delivery workers once qmgr is up (they connect
+ * to it); a worker that died abnormally is replaced after a second. */
+static void
+master_fill_deliver(struct master *m)
+{
+	size_t i, n, qmgr = 0;
+
+	if (m->draining || !m->qmgr_ready || conn_now_ms() < m->deliver_fork_at)
+		return;
+	for (i = 0; i < m->nch; i++)
+		qmgr += m->ch[i].kind == CHILD_QMGR && !m->ch[i].stopping;
+	if (qmgr == 0)
+		return;
+	for (n = master_count(m, CHILD_DELIVER, 0);
+	    n < (size_t)m->cfg->deliver_workers; n++)
+		if (master_new_child(m, CHILD_DELIVER) == NULL)
+			break;
+}
+
 /* Asks idle workers beyond the minimum to exit (they are cheap to make). */
 static void
 master_trim_pool(struct master *m)
@@ -450,6 +480,13 @@ master_start_qmgr(struct master *m)
 		m->qmgr_started = 1;
 }
 
+static const char *
+master_kind_name(int kind)
+{
+	return kind == CHILD_QMGR ? "qmgr" : kind == CHILD_DELIVER ?
+	    "deliver" : "smtpd";
+}
+
 static void
 master_reap(struct master *m)
 {
@@ -473,12 +510,12 @@ master_reap(struct master *m)
 		    WTERMSIG(status) == SIGKILL)) {
 			if (WIFSIGNALED(status))
 				log_error("master %s pid=%d killed by signal "
-				    "%d", c->kind == CHILD_QMGR ? "qmgr" :
-				    "smtpd", pid, WTERMSIG(status));
+				    "%d", master_kind_name(c->kind), pid,
+				    WTERMSIG(status));
 			else
 				log_error("master %s pid=%d exited with status "
-				    "%d", c->kind == CHILD_QMGR ? "qmgr" :
-				    "smtpd", pid, WEXITSTATUS(status));
+				    "%d", master_kind_name(c->kind), pid,
+				    WEXITSTATUS(status));
 		}
 		/* Without this, rare deaths over weeks would add up to the
 		 * longest delay for every later one. */
@@ -497,6 +534,8 @@ master_reap(struct master *m)
 			log_info("master restarting qmgr in %lld ms",
 			    m->qmgr_backoff_ms);
 		}
+		if (c->kind == CHILD_DELIVER && abnormal && !c->stopping)
+			m->deliver_fork_at = conn_now_ms() + 1000;
 		if (c->kind == CHILD_SMTPD && abnormal && !c->stopping) {
 			m->smtpd_backoff_ms = m->smtpd_backoff_ms ?
 			    m->smtpd_backoff_ms * 2 : 100;
@@ -617,6 +656,16 @@ master_setup_users_db(struct master *m)
 }
 
 static void
+master_free_auth(struct master *m)
+{
+	if (m->relay_pass != NULL)
+		xbzero(m->relay_pass, strlen(m->relay_pass));
+	free(m->relay_user);
+	free(m->relay_pass);
+	m->relay_user = m->relay_pass = NULL;
+}
+
+static void
 master_reload(struct master *m)
 {
 	struct relay_cfg *ncfg = xcalloc(1, sizeof(*ncfg));
@@ -638,6 +687,7 @@ master_reload(struct master *m)
 	buf_free(&err);
 	/* Old workers finish their session and exit; new ones get ncfg. */
 	master_signal_all(m, CHILD_SMTPD, SIGTERM);
+	master_signal_all(m, CHILD_DELIVER, SIGTERM);
 	master_signal_all(m, CHILD_QMGR, SIGTERM);
 	/* Children have their own copy of the old struct: free ours. */
 	relay_cfg_free(m->cfg);
@@ -645,6 +695,20 @@ master_reload(struct master *m)
 	m->cfg = ncfg;
 	tls_server_free(&m->tls);	/* children keep their copy */
 	m->tls = ntls;
+	{
+		char *u, *p;
+		const char *errstr;
+
+		if (deliver_load_auth(m->cfg->relayhost_auth_file, &u, &p,
+		    &errstr) == -1)
+			log_error("master reload: %s: %s; relayhost AUTH "
+			    "disabled", m->cfg->relayhost_auth_file, errstr);
+		else {
+			master_free_auth(m);
+			m->relay_user = u;
+			m->relay_pass = p;
+		}
+	}
 	master_setup_users_db(m);
 	m->gen++;
 	log_set_level(m->cfg->log_level);
@@ -756,21 +820,23 @@ master_handle_signals(struct master *m)
 			m->draining = 1;
 			m->drain_deadline = conn_now_ms() + SHUTDOWN_TIMEOUT_MS;
 			master_signal_all(m, CHILD_SMTPD, SIGTERM);
+			master_signal_all(m, CHILD_DELIVER, SIGTERM);
 			break;
 		}
 	}
 }
 
-/* Drain: smtpd workers first (they may still commit to qmgr), then qmgr. */
+/* Drain: smtpd workers (they may still commit to qmgr) and delivery
+ * workers (they report to it) first, then qmgr. */
 static int
 master_drain_step(struct master *m)
 {
-	int smtpd_left = 0;
+	int workers_left = 0;
 	size_t i;
 
 	for (i = 0; i < m->nch; i++)
-		smtpd_left |= m->ch[i].kind == CHILD_SMTPD;
-	if (!smtpd_left)
+		workers_left |= m->ch[i].kind != CHILD_QMGR;
+	if (!workers_left)
 		master_signal_all(m, CHILD_QMGR, SIGTERM);
 	if (conn_now_ms() >= m->drain_deadline)
 		for (i = 0; i < m->nch; i++)
@@ -846,6 +912,14 @@ main(int argc, char *argv[])
 		log_fatal("%s", buf_cstr(&err));
 	master_setup_spool(m);
 	master_setup_users_db(m);
+	{
+		const char *errstr;
+
+		if (deliver_load_auth(m->cfg->relayhost_auth_file,
+		    &m->relay_user, &m->relay_pass, &errstr) == -1)
+			log_fatal("%s: %s", m->cfg->relayhost_auth_file,
+			    errstr);
+	}
 	/* Shared counters for every smtpd, one slot per possible worker. */
 	if ((m->rl = ratelimit_new(RATELIMIT_KEYS, MAX_CHILDREN)) == NULL)
 		log_fatal("cannot create the rate-limit table: %s",
@@ -888,6 +962,7 @@ main(int argc, char *argv[])
 		}
 		master_start_qmgr(m);
 		master_fill_pool(m);
+		master_fill_deliver(m);
 		master_trim_pool(m);
 	}
 	if (m->cfg->pid_file[0] != '\0')
@@ -904,6 +979,7 @@ main(int argc, char *argv[])
 	free(m->slot_used);
 	tls_server_free(&m->tls);
 	ratelimit_free(&m->rl);
+	master_free_auth(m);
 	free(overrides);
 	buf_free(&err);
 	return 0;

@@ -40,6 +40,12 @@ static const char qidx_schema[] =
     "CREATE INDEX IF NOT EXISTS rcpt_domain ON rcpt(domain);"
     "INSERT OR IGNORE INTO meta VALUES('schema', '1');";
 
+/* Columns added after schema 1 (no version bump: added when missing). */
+static const char *const qidx_migrations[] = {
+	"ALTER TABLE msg ADD COLUMN warned INTEGER NOT NULL DEFAULT 0",
+	"ALTER TABLE msg ADD COLUMN hold INTEGER NOT NULL DEFAULT 0",
+};
+
 static int
 qidx_prep(struct qidx *q, const char *sql, sqlite3_stmt **st)
 {
@@ -63,10 +69,20 @@ qidx_open(const char *path, int readonly, struct qidx **qp,
 	    "PRAGMA synchronous=NORMAL;", NULL, NULL, NULL) != SQLITE_OK ||
 	    sqlite3_exec(q->db, qidx_schema, NULL, NULL, NULL) != SQLITE_OK))
 		goto fail;
+	if (!readonly) {
+		size_t i;
+
+		/* "duplicate column" when already there: ignored. */
+		for (i = 0; i < sizeof(qidx_migrations) /
+		    sizeof(qidx_migrations[0]); i++)
+			(void)sqlite3_exec(q->db, qidx_migrations[i], NULL, NULL,
+			    NULL);
+	}
 	if (qidx_prep(q, "SELECT 1 FROM msg WHERE id = ?", &q->has) == -1)
 		goto fail;
-	if (!readonly && (qidx_prep(q, "INSERT OR IGNORE INTO msg VALUES"
-	    "(?, ?, ?, ?, ?, ?, ?)", &q->add_msg) == -1 ||
+	if (!readonly && (qidx_prep(q, "INSERT OR IGNORE INTO msg(id, arrival,"
+	    " sender, size, nrcpt, client, helo) VALUES(?, ?, ?, ?, ?, ?, ?)",
+	    &q->add_msg) == -1 ||
 	    qidx_prep(q, "INSERT OR IGNORE INTO rcpt(id, idx, addr, domain)"
 	    " VALUES(?, ?, ?, ?)", &q->add_rcpt) == -1 ||
 	    qidx_prep(q, "DELETE FROM msg WHERE id = ?", &q->del_msg) == -1 ||
@@ -274,4 +290,118 @@ qidx_state_name(int st)
 	};
 
 	return st >= 0 && st < 4 ? names[st] : "?";
+}
+
+int
+qidx_foreach_due(struct qidx *q, long long now, int limit,
+    int (*fn)(void *, const struct qidx_due *), void *arg)
+{
+	sqlite3_stmt *st;
+	struct qidx_due d;
+	int r, n = 0;
+
+	if (sqlite3_prepare_v2(q->db, "SELECT r.id, r.idx, r.addr, r.domain,"
+	    " r.attempts, m.arrival, m.warned FROM rcpt r JOIN msg m ON"
+	    " m.id = r.id WHERE r.state IN (0, 1) AND r.next_try <= ? AND"
+	    " m.hold = 0 ORDER BY r.next_try, r.id, r.idx LIMIT ?", -1, &st,
+	    NULL) != SQLITE_OK)
+		return -1;
+	(void)sqlite3_bind_int64(st, 1, now);
+	(void)sqlite3_bind_int(st, 2, limit);
+	while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+		d.id = qidx_col(st, 0);
+		d.idx = sqlite3_column_int(st, 1);
+		d.addr = qidx_col(st, 2);
+		d.domain = qidx_col(st, 3);
+		d.attempts = sqlite3_column_int(st, 4);
+		d.arrival = sqlite3_column_int64(st, 5);
+		d.warned = sqlite3_column_int(st, 6);
+		n++;
+		if (fn(arg, &d) == -1)
+			break;
+	}
+	sqlite3_finalize(st);
+	return r == SQLITE_ROW || r == SQLITE_DONE ? n : -1;
+}
+
+/* Runs one write statement with an id (?1) and optional integer (?2, ?3,
+ * ?4) and text (?5) parameters; returns the rows changed, or -1. */
+static int
+qidx_write(struct qidx *q, const char *sql, const char *id, int nint,
+    const long long *ints, const char *text)
+{
+	sqlite3_stmt *st;
+	int i, r;
+
+	if (sqlite3_prepare_v2(q->db, sql, -1, &st, NULL) != SQLITE_OK)
+		return -1;
+	if (id != NULL)
+		(void)sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+	for (i = 0; i < nint; i++)
+		(void)sqlite3_bind_int64(st, 2 + i, ints[i]);
+	if (text != NULL)
+		(void)sqlite3_bind_text(st, 2 + nint, text, -1, SQLITE_STATIC);
+	r = sqlite3_step(st);
+	sqlite3_finalize(st);
+	return r == SQLITE_DONE ? sqlite3_changes(q->db) : -1;
+}
+
+int
+qidx_rcpt_update(struct qidx *q, const char *id, int idx, int state,
+    int attempts, long long next_try, const char *last_reply)
+{
+	const long long v[4] = { idx, state, attempts, next_try };
+
+	return qidx_write(q, "UPDATE rcpt SET state = ?3, attempts = ?4,"
+	    " next_try = ?5, last_reply = ?6 WHERE id = ?1 AND idx = ?2", id,
+	    4, v, last_reply) == -1 ? -1 : 1;
+}
+
+int
+qidx_msg_done(struct qidx *q, const char *id)
+{
+	sqlite3_stmt *st;
+	int n = -1;
+
+	if (sqlite3_prepare_v2(q->db, "SELECT count(*) FROM rcpt WHERE id = ?"
+	    " AND state IN (0, 1)", -1, &st, NULL) != SQLITE_OK)
+		return -1;
+	(void)sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		n = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	return n == -1 ? -1 : n == 0;
+}
+
+int
+qidx_msg_warned(struct qidx *q, const char *id)
+{
+	return qidx_write(q, "UPDATE msg SET warned = 1 WHERE id = ?1", id, 0,
+	    NULL, NULL) == -1 ? -1 : 1;
+}
+
+int
+qidx_flush(struct qidx *q, const char *id)
+{
+	if (id != NULL)
+		return qidx_write(q, "UPDATE rcpt SET next_try = 0 WHERE"
+		    " state = 1 AND id = ?1", id, 0, NULL, NULL);
+	return qidx_write(q, "UPDATE rcpt SET next_try = 0 WHERE state = 1",
+	    NULL, 0, NULL, NULL);
+}
+
+long long
+qidx_next_due(struct qidx *q)
+{
+	sqlite3_stmt *st;
+	long long t = 0;
+
+	if (sqlite3_prepare_v2(q->db, "SELECT min(r.next_try) FROM rcpt r"
+	    " JOIN msg m ON m.id = r.id WHERE r.state IN (0, 1) AND"
+	    " m.hold = 0", -1, &st, NULL) != SQLITE_OK)
+		return 0;
+	if (sqlite3_step(st) == SQLITE_ROW)
+		t = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return t;
 }

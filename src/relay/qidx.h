@@ -64,6 +64,34 @@ int	qidx_foreach_rcpt(struct qidx *, const char *id,
 int	qidx_foreach_id(struct qidx *, int (*fn)(void *, const char *),
 	    void *arg);
 
+/* A recipient due for delivery. */
+struct qidx_due {
+	const char	*id;
+	int		 idx;
+	const char	*addr;
+	const char	*domain;
+	int		 attempts;
+	long long	 arrival;
+	int		 warned;	/* a delay notice was sent */
+};
+
+/* Calls fn for up to limit pending/deferred recipients with next_try <=
+ * now (unix seconds), oldest first, skipping held messages. */
+int	qidx_foreach_due(struct qidx *, long long now, int limit,
+	    int (*fn)(void *, const struct qidx_due *), void *arg);
+/* Records a delivery attempt's outcome for one recipient. 1 or -1. */
+int	qidx_rcpt_update(struct qidx *, const char *id, int idx, int state,
+	    int attempts, long long next_try, const char *last_reply);
+/* 1 when every recipient of id is delivered or bounced, 0 if not, -1. */
+int	qidx_msg_done(struct qidx *, const char *id);
+/* Marks that the sender got a delay notice. */
+int	qidx_msg_warned(struct qidx *, const char *id);
+/* Makes deferred recipients due now (all, or those of id). Returns the
+ * number changed, or -1. */
+int	qidx_flush(struct qidx *, const char *id);
+/* Earliest next_try among pending/deferred recipients, or 0 if none. */
+long long qidx_next_due(struct qidx *);
+
 const char *qidx_state_name(int);
 
 #endif

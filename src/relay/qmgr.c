@@ -26,6 +26,7 @@
 #include "lib/xalloc.h"
 #include "relay/qidx.h"
 #include "relay/qmgr.h"
+#include "relay/qmgr_sched.h"
 #include "relay/relay_cfg.h"
 #include "relay/smtpd.h"
 #include "relay/spool.h"
@@ -37,6 +38,7 @@
  * pages for the next syncfs to write), but never longer than this. */
 #define QMGR_INDEX_DELAY_MS	100
 #define QMGR_INDEX_BATCH	512
+#define QMGR_MAX_SCHED_FDS	1001	/* deliver.sock + workers */
 
 struct qmgr_idlist {
 	char	**v;
@@ -59,6 +61,7 @@ struct qmgr {
 	struct qmgr_pending	*pend;
 	size_t			 npend, cappend;
 	struct qmgr_idlist	*toindex;	/* queued, not yet indexed */
+	struct qmgr_sched	*sched;		/* NULL: no delivery */
 	long long		 index_due;	/* ms; 0 = nothing waiting */
 	struct buf		 frame;
 };
@@ -287,6 +290,16 @@ qmgr_read_client(struct qmgr *q, size_t i)
 		r = ipc_recv(q->pfd[i].fd, 0, &type, &q->frame);
 		if (r == -1 && errno == EAGAIN)
 			return;
+		if (r == 1 && type == IPC_CTL && q->sched != NULL) {
+			struct buf reply = BUF_INIT(0);
+
+			qmgr_sched_ctl(q->sched, buf_cstr(&q->frame),
+			    q->frame.len, &reply);
+			(void)ipc_send(q->pfd[i].fd, IPC_CTL_REPLY, reply.data,
+			    reply.len);	/* estafetactl reports a loss */
+			buf_free(&reply);
+			continue;
+		}
 		if (r != 1 || (type != IPC_COMMIT && type != IPC_NOTIFY) ||
 		    q->frame.len != SPOOL_ID_LEN ||
 		    !spool_valid_id(buf_cstr(&q->frame))) {
@@ -365,6 +378,8 @@ qmgr_index_flush(struct qmgr *q)
 		log_error("qmgr index commit failed");
 	qmgr_idlist_free(q->toindex);
 	q->index_due = 0;
+	if (q->sched != NULL)
+		qmgr_sched_kick(q->sched);
 }
 
 static void
@@ -422,12 +437,15 @@ qmgr_main(const struct relay_cfg *cfg, int status_fd, int recover)
 		log_fatal("qmgr: listen %s: %s", path.data, strerror(errno));
 	buf_free(&path);
 	buf_init(&q->frame, 0);
-	q->pfd = xcalloc(QMGR_MAX_CLIENTS + 1, sizeof(*q->pfd));
+	q->pfd = xcalloc(QMGR_MAX_CLIENTS + 1 + QMGR_MAX_SCHED_FDS,
+	    sizeof(*q->pfd));
 	q->pfd[0].fd = q->lfd;
 	q->pfd[0].events = POLLIN;
 	q->npfd = 1;
 
 	qmgr_reconcile(q, recover);
+	if ((q->sched = qmgr_sched_new(cfg, q->spool, q->idx)) == NULL)
+		log_fatal("qmgr: cannot start the scheduler");
 	next_reconcile = time(NULL) * 1000LL + QMGR_RECONCILE_MS;
 	log_info("qmgr ready spool=%s sync=%s", cfg->spool_dir,
 	    cfg->spool_sync == SPOOL_SYNC_GROUP ? "group" : "fsync");
@@ -437,14 +455,22 @@ qmgr_main(const struct relay_cfg *cfg, int status_fd, int recover)
 		log_warn("qmgr cannot report readiness to the master");
 	(void)close(status_fd);
 	while (!qmgr_stop) {
-		int wait = 1000;
+		int wait = qmgr_sched_wait(q->sched);
+		size_t ns;
 
 		if (q->index_due) {
 			long long left = q->index_due - qmgr_now_ms();
 
-			wait = left < 0 ? 0 : (int)left;
+			if (left < wait)
+				wait = left < 0 ? 0 : (int)left;
 		}
-		if (poll(q->pfd, (nfds_t)q->npfd, wait) > 0) {
+		/* The scheduler's descriptors follow the smtpd ones; its
+		 * events are handled first, before accepting or dropping
+		 * smtpd clients moves that boundary. */
+		ns = qmgr_sched_pollfds(q->sched, q->pfd + q->npfd,
+		    QMGR_MAX_SCHED_FDS);
+		if (poll(q->pfd, (nfds_t)(q->npfd + ns), wait) > 0) {
+			qmgr_sched_events(q->sched, q->pfd + q->npfd, ns);
 			for (i = q->npfd; i-- > 1;)
 				if (q->pfd[i].revents & (POLLIN | POLLHUP |
 				    POLLERR))
@@ -457,6 +483,7 @@ qmgr_main(const struct relay_cfg *cfg, int status_fd, int recover)
 		if (q->index_due && (qmgr_now_ms() >= q->index_due ||
 		    q->toindex->n >= QMGR_INDEX_BATCH))
 			qmgr_index_flush(q);
+		qmgr_sched_run(q->sched);
 		if (time(NULL) * 1000LL >= next_reconcile) {
 			qmgr_reconcile(q, 0);
 			next_reconcile = time(NULL) * 1000LL +
@@ -464,6 +491,7 @@ qmgr_main(const struct relay_cfg *cfg, int status_fd, int recover)
 		}
 	}
 	qmgr_index_flush(q);
+	qmgr_sched_free(&q->sched);
 	for (i = 1; i < q->npfd; i++)
 		(void)close(q->pfd[i].fd);	/* exiting */
 	qidx_close(&q->idx);

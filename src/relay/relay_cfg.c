@@ -165,8 +165,9 @@ const struct cfg_def relay_cfg_defs[] = {
 	{ "dns_server", CFG_STR, "", 0, 0, OFF(dns_server), NULL,
 	  "resolver for MX/A/AAAA, e.g. 127.0.0.1@5353 (empty: "
 	  "/etc/resolv.conf)" },
-	{ "deliver_workers", CFG_INT, "20", 1, 1000, OFF(deliver_workers),
-	  NULL, "delivery processes (global delivery concurrency)" },
+	{ "deliver_workers", CFG_INT, "20", 0, 1000, OFF(deliver_workers),
+	  NULL, "delivery processes (global delivery concurrency); 0: "
+	  "accept and queue only, deliver nothing" },
 	{ "deliver_dest_concurrency", CFG_INT, "20", 1, 1000,
 	  OFF(deliver_dest_concurrency), NULL,
 	  "deliveries at once to one destination" },

@@ -340,6 +340,9 @@ smtpd_workers_min = ${BENCH_WORKERS_MIN:-60}
 smtpd_workers_max = 200
 smtpd_sessions_per_worker = 100000
 spool_sync = ${BENCH_SPOOL_SYNC:-group}
+# Acceptance only: nothing is delivered, no DNS query leaves loopback.
+deliver_workers = 0
+dns_server = 127.0.0.1@9
 $user
 CONF
 	"$ESTAFETAD" -f -c "$dir/estafetad.conf" >"$dir/stderr" 2>&1 &

@@ -100,6 +100,10 @@ class Instance:
             "log_target": "stderr",
             "log_level": "info",
             "smtpd_workers_min": "2",
+            # No delivery unless a test asks for it; and never a DNS query
+            # off this machine (127.0.0.1:9 answers nothing).
+            "deliver_workers": "0",
+            "dns_server": "127.0.0.1@9",
         }
         if os.geteuid() == 0:
             self.settings["run_user"] = "estafeta"

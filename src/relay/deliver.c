@@ -1,0 +1,652 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * Copyright (c) 2026 The Estafeta developers
+ *
+ * Delivery worker: see deliver.h for the job protocol and what this
+ * process may touch. One job at a time; the connection of the last job is
+ * kept open for the next job to the same next hop (connection reuse).
+ */
+#include "config.h"
+
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "lib/buf.h"
+#include "lib/conn.h"
+#include "lib/dns.h"
+#include "lib/ipc.h"
+#include "lib/log.h"
+#include "lib/tls.h"
+#include "lib/xalloc.h"
+#include "relay/deliver.h"
+#include "relay/relay_cfg.h"
+#include "relay/route.h"
+#include "relay/smtpc.h"
+#include "relay/spool.h"
+
+#define DELIVER_REUSE_MS	10000	/* keep an idle connection this long */
+
+struct deliver {
+	const struct relay_cfg	*cfg;
+	const char		*relay_user;	/* relayhost AUTH, or NULL */
+	const char		*relay_pass;
+	int			 qfd;
+	struct spool		*spool;
+	struct dns		*dns;
+	struct tls_client	*tls;
+	struct smtpc		*sc;		/* kept for reuse */
+	struct buf		 sc_key;
+	long long		 sc_idle_since;
+};
+
+struct deliver_job {
+	char		 id[SPOOL_ID_LEN + 1];
+	char		*domain;
+	int		 idx[DELIVER_MAX_RCPTS];
+	size_t		 n;
+};
+
+struct deliver_res {
+	char		 state;
+	struct buf	 remote;
+	struct buf	 reply;
+};
+
+static volatile sig_atomic_t deliver_stop;
+
+static void
+deliver_on_signal(int sig)
+{
+	(void)sig;
+	deliver_stop = 1;
+}
+
+static void
+deliver_set(struct deliver_res *r, char state, const char *remote,
+    const char *reply)
+{
+	r->state = state;
+	buf_reset(&r->remote);
+	buf_reset(&r->reply);
+	(void)buf_appends(&r->remote, remote ? remote : "-");
+	(void)buf_appends(&r->reply, reply ? reply : "");
+}
+
+static void
+deliver_set_all(struct deliver_res *res, size_t n, char state,
+    const char *remote, const char *reply)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		deliver_set(&res[i], state, remote, reply);
+}
+
+/* "ID\nDOMAIN\nIDX IDX ...\n" -> job; -1 when malformed. */
+static int
+deliver_parse_job(const struct buf *b, struct deliver_job *j)
+{
+	const char *p = buf_cstr(b), *nl, *end = p + b->len;
+	char *e;
+	long v;
+
+	memset(j, 0, sizeof(*j));
+	if ((nl = memchr(p, '\n', b->len)) == NULL ||
+	    nl - p != SPOOL_ID_LEN)
+		return -1;
+	memcpy(j->id, p, SPOOL_ID_LEN);
+	if (!spool_valid_id(j->id))
+		return -1;
+	p = nl + 1;
+	if ((nl = memchr(p, '\n', (size_t)(end - p))) == NULL || nl == p)
+		return -1;
+	j->domain = xstrndup(p, (size_t)(nl - p));
+	for (p = nl + 1; p < end && *p != '\n' && j->n < DELIVER_MAX_RCPTS;) {
+		errno = 0;
+		v = strtol(p, &e, 10);
+		if (e == p || errno || v < 0 || v > 1000000)
+			goto bad;
+		j->idx[j->n++] = (int)v;
+		p = e;
+		while (p < end && *p == ' ')
+			p++;
+	}
+	if (j->n > 0)
+		return 1;
+bad:
+	free(j->domain);
+	j->domain = NULL;
+	return -1;
+}
+
+/* ------------------------------------------------------------ content */
+
+struct deliver_src {
+	const struct buf	*content;
+	int			 done;
+};
+
+static int
+deliver_read(void *arg, const char **p_r, size_t *n_r)
+{
+	struct deliver_src *src = arg;
+
+	if (src->done)
+		return 0;
+	src->done = 1;
+	*p_r = buf_cstr(src->content);
+	*n_r = src->content->len;
+	return 1;
+}
+
+/* ------------------------------------------------------------ next hop */
+
+/* The addresses to try for the route, in order, each with the name it
+ * came from (for TLS verification and logs). Returns the dns status. */
+struct deliver_hop {
+	struct sockaddr_storage	 addr;
+	socklen_t		 len;
+	char			*name;
+};
+
+static void
+deliver_hops_free(struct deliver_hop *h, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		free(h[i].name);
+	free(h);
+}
+
+static socklen_t
+deliver_sa_len(const struct sockaddr_storage *ss)
+{
+	return ss->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) :
+	    sizeof(struct sockaddr_in);
+}
+
+static void
+deliver_add_host(struct deliver *d, const char *host, int port,
+    struct deliver_hop **h, size_t *n, enum dns_status *st)
+{
+	struct sockaddr_storage *a = NULL;
+	size_t na = 0, i;
+	enum dns_status s;
+
+	s = dns_addrs(d->dns, host, port, 0, &a, &na);
+	if (s != DNS_OK) {
+		if (*st == DNS_OK || s == DNS_TEMPFAIL)
+			*st = s;
+		return;
+	}
+	*h = xrealloc(*h, (*n + na) * sizeof(**h));
+	for (i = 0; i < na; i++) {
+		(*h)[*n].addr = a[i];
+		(*h)[*n].len = deliver_sa_len(&a[i]);
+		(*h)[*n].name = xstrdup(host);
+		(*n)++;
+	}
+	free(a);
+	*st = DNS_OK;
+}
+
+/*
+ * Resolves an SMTP MX route. RFC 5321 5.1: MX in preference order, A/AAAA
+ * of the domain when it has no MX, null MX (RFC 7505) refused at once;
+ * never to ourselves or to an MX not better than ours (backup MX loop).
+ * Returns 1 with hops, or 0 with the state and reason set.
+ */
+static int
+deliver_mx(struct deliver *d, const char *domain, int port,
+    struct deliver_hop **h, size_t *n, char *state, struct buf *why)
+{
+	struct dns_mx *mx = NULL;
+	size_t nmx = 0, i;
+	unsigned ours = (unsigned)-1;
+	enum dns_status s, as = DNS_OK;
+	int nullmx = 0;
+
+	s = dns_mx(d->dns, domain, &mx, &nmx, &nullmx);
+	if (s == DNS_OK && nullmx) {
+		*state = DELIVER_PERM;
+		(void)buf_appendf(why, "5.1.10 domain %s accepts no mail "
+		    "(null MX, RFC 7505)", domain);
+		return 0;
+	}
+	if (s == DNS_NXDOMAIN) {
+		*state = DELIVER_PERM;
+		(void)buf_appendf(why, "5.1.2 domain %s not found", domain);
+		return 0;
+	}
+	if (s == DNS_TEMPFAIL || s == DNS_PERMFAIL) {
+		*state = s == DNS_TEMPFAIL ? DELIVER_TEMP : DELIVER_PERM;
+		(void)buf_appendf(why, "%s MX lookup for %s failed: %s",
+		    s == DNS_TEMPFAIL ? "4.4.3" : "5.1.2", domain,
+		    dns_status_str(s));
+		return 0;
+	}
+	if (s == DNS_NODATA || nmx == 0) {
+		/* No MX: the domain itself (RFC 5321 5.1). */
+		deliver_add_host(d, domain, port, h, n, &as);
+	} else {
+		for (i = 0; i < nmx; i++)
+			if (strcasecmp(mx[i].host, d->cfg->hostname) == 0 &&
+			    mx[i].pref < ours)
+				ours = mx[i].pref;
+		for (i = 0; i < nmx && mx[i].pref < ours; i++)
+			deliver_add_host(d, mx[i].host, port, h, n, &as);
+		if (ours != (unsigned)-1 && *n == 0 && as == DNS_OK) {
+			*state = DELIVER_PERM;
+			(void)buf_appendf(why, "5.4.6 mail for %s loops back to "
+			    "myself (we are its best MX)", domain);
+			dns_mx_free(&mx, nmx);
+			return 0;
+		}
+	}
+	dns_mx_free(&mx, nmx);
+	if (*n > 0)
+		return 1;
+	*state = as == DNS_TEMPFAIL ? DELIVER_TEMP : DELIVER_PERM;
+	(void)buf_appendf(why, "%s no address for the mail hosts of %s",
+	    as == DNS_TEMPFAIL ? "4.4.3" : "5.1.2", domain);
+	return 0;
+}
+
+static int
+deliver_hops(struct deliver *d, const struct route *r, const char *domain,
+    struct deliver_hop **h, size_t *n, char *state, struct buf *why)
+{
+	enum dns_status st = DNS_OK;
+	struct sockaddr_un *sun;
+
+	*h = NULL;
+	*n = 0;
+	switch (r->kind) {
+	case ROUTE_SMTP_MX:
+		return deliver_mx(d, r->host ? r->host : domain, r->port, h, n,
+		    state, why);
+	case ROUTE_SMTP_HOST:
+	case ROUTE_LMTP_INET:
+		deliver_add_host(d, r->host, r->port, h, n, &st);
+		if (*n > 0)
+			return 1;
+		*state = st == DNS_TEMPFAIL ? DELIVER_TEMP : DELIVER_PERM;
+		(void)buf_appendf(why, "%s cannot resolve %s: %s",
+		    st == DNS_TEMPFAIL ? "4.4.3" : "5.4.4", r->host,
+		    dns_status_str(st));
+		return 0;
+	case ROUTE_LMTP_UNIX:
+		*h = xcalloc(1, sizeof(**h));
+		sun = (struct sockaddr_un *)&(*h)->addr;
+		sun->sun_family = AF_UNIX;
+		if (snprintf(sun->sun_path, sizeof(sun->sun_path), "%s",
+		    r->path) >= (int)sizeof(sun->sun_path)) {
+			free(*h);
+			*h = NULL;
+			*state = DELIVER_TEMP;
+			(void)buf_appendf(why, "4.3.5 LMTP socket path too long");
+			return 0;
+		}
+		(*h)->len = sizeof(*sun);
+		(*h)->name = xstrdup(r->path);
+		*n = 1;
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+/* ------------------------------------------------------------ sending */
+
+static void
+deliver_opts(struct deliver *d, const struct route *r, const char *name,
+    struct smtpc_opts *o)
+{
+	const struct relay_cfg *cfg = d->cfg;
+
+	memset(o, 0, sizeof(*o));
+	o->helo = cfg->hostname;
+	o->lmtp = r->kind == ROUTE_LMTP_UNIX || r->kind == ROUTE_LMTP_INET;
+	o->tls = o->lmtp ? SMTPC_TLS_NONE : (enum smtpc_tls)r->tls;
+	o->tls_ctx = o->tls != SMTPC_TLS_NONE ? d->tls : NULL;
+	if (o->tls_ctx == NULL)
+		o->tls = SMTPC_TLS_NONE;
+	o->tls_verify_name = name;
+	if (r->relayhost && d->relay_user != NULL) {
+		o->auth_user = d->relay_user;
+		o->auth_pass = d->relay_pass;
+	}
+	o->to.connect = cfg->smtp_connect_timeout;
+	o->to.greeting = o->to.helo = o->to.mail = o->to.rcpt =
+	    cfg->smtp_reply_timeout;
+	o->to.data_init = cfg->smtp_reply_timeout;
+	o->to.data_block = cfg->smtp_reply_timeout;
+	o->to.data_done = cfg->smtp_reply_timeout * 2;
+	o->to.quit = 10000;
+}
+
+static char
+deliver_state(const struct smtpc_result *sr)
+{
+	if (sr->possibly_delivered)
+		return DELIVER_UNSURE;
+	if (sr->code >= 200 && sr->code < 300)
+		return DELIVER_OK;
+	return sr->permanent ? DELIVER_PERM : DELIVER_TEMP;
+}
+
+static void
+deliver_reply_text(const struct smtpc_result *sr, struct buf *b)
+{
+	buf_reset(b);
+	if (sr->code > 0)
+		(void)buf_appendf(b, "%d ", sr->code);
+	if (sr->enhanced[0] != '\0')
+		(void)buf_appendf(b, "%s ", sr->enhanced);
+	(void)buf_appends(b, sr->text ? sr->text : "");
+}
+
+static void
+deliver_close_cached(struct deliver *d)
+{
+	if (d->sc != NULL)
+		smtpc_close(&d->sc);
+	buf_reset(&d->sc_key);
+}
+
+/* Delivers env (the job's recipients) over the hops; fills res. */
+static void
+deliver_smtp(struct deliver *d, const struct route *r, const char *domain,
+    struct spool_env *env, const struct buf *content, struct deliver_res *res)
+{
+	struct deliver_hop *h = NULL;
+	struct smtpc_result err, *sres;
+	struct smtpc_opts o;
+	struct deliver_src src = { content, 0 };
+	struct buf why = BUF_INIT(0), key = BUF_INIT(0), txt = BUF_INIT(0);
+	size_t nh = 0, i, k;
+	char state = DELIVER_TEMP;
+	int sent;
+
+	route_key(r, domain, &key);
+	sres = xcalloc(env->nrcpt, sizeof(*sres));
+	if (d->sc != NULL && (strcmp(buf_cstr(&d->sc_key), key.data) != 0 ||
+	    !smtpc_reusable(d->sc)))
+		deliver_close_cached(d);
+	if (d->sc == NULL) {
+		if (deliver_hops(d, r, domain, &h, &nh, &state, &why) == 0) {
+			deliver_set_all(res, env->nrcpt, state, NULL, why.data);
+			goto out;
+		}
+		for (i = 0; i < nh && d->sc == NULL; i++) {
+			deliver_opts(d, r, h[i].name, &o);
+			memset(&err, 0, sizeof(err));
+			d->sc = smtpc_open((struct sockaddr *)&h[i].addr,
+			    h[i].len, &o, &err);
+			if (d->sc == NULL) {
+				deliver_reply_text(&err, &txt);
+				log_info("deliver %s to=%s host=%s failed: %s",
+				    env->id, domain, h[i].name, txt.data);
+				buf_reset(&why);
+				(void)buf_appendf(&why, "%s (%s)", txt.data,
+				    h[i].name);
+				state = err.permanent ? DELIVER_PERM :
+				    DELIVER_TEMP;
+				smtpc_result_free(&err);
+			} else {
+				buf_reset(&d->sc_key);
+				(void)buf_appends(&d->sc_key, key.data);
+			}
+		}
+		if (d->sc == NULL) {
+			/* Every host failed: the last reason decides. */
+			deliver_set_all(res, env->nrcpt, state, NULL, why.data);
+			goto out;
+		}
+	}
+	sent = smtpc_send(d->sc, env, deliver_read, &src, sres);
+	for (k = 0; k < env->nrcpt; k++) {
+		deliver_reply_text(&sres[k], &txt);
+		deliver_set(&res[k], deliver_state(&sres[k]),
+		    smtpc_caps(d->sc) ? buf_cstr(&d->sc_key) : NULL,
+		    txt.data);
+		smtpc_result_free(&sres[k]);
+	}
+	if (sent == -1 || !smtpc_reusable(d->sc))
+		deliver_close_cached(d);
+	else
+		d->sc_idle_since = conn_now_ms();
+out:
+	free(sres);
+	deliver_hops_free(h, nh);
+	buf_free(&why);
+	buf_free(&key);
+	buf_free(&txt);
+}
+
+static void
+deliver_job(struct deliver *d, const struct deliver_job *j,
+    struct deliver_res *res)
+{
+	struct spool_env *env = NULL, sub;
+	struct spool_rcpt *rc;
+	struct buf content = BUF_INIT(0);
+	struct route r;
+	const char *errstr = "";
+	size_t i;
+	int rv;
+
+	memset(&r, 0, sizeof(r));
+	rv = spool_read(spool_dirfd(d->spool, "queue"), j->id, &env, &content,
+	    &errstr);
+	if (rv != 1) {
+		deliver_set_all(res, j->n, DELIVER_TEMP, NULL, rv == 0 ?
+		    "4.3.0 queue file missing" : "4.3.0 queue file unreadable");
+		goto out;
+	}
+	rc = xcalloc(j->n, sizeof(*rc));
+	for (i = 0; i < j->n; i++) {
+		if ((size_t)j->idx[i] >= env->nrcpt) {
+			free(rc);
+			deliver_set_all(res, j->n, DELIVER_TEMP, NULL,
+			    "4.3.0 job names an unknown recipient");
+			goto out;
+		}
+		rc[i] = env->rcpts[j->idx[i]];
+	}
+	sub = *env;
+	sub.rcpts = rc;
+	sub.nrcpt = j->n;
+	if (route_for(d->cfg, j->domain, &r, &errstr) == -1)
+		deliver_set_all(res, j->n, DELIVER_TEMP, NULL, errstr);
+	else if (r.kind == ROUTE_ERROR) {
+		struct buf t = BUF_INIT(0);
+
+		(void)buf_appendf(&t, "%s %s", r.status, r.text);
+		deliver_set_all(res, j->n, r.status[0] == '5' ? DELIVER_PERM :
+		    DELIVER_TEMP, NULL, t.data);
+		buf_free(&t);
+	} else if (r.kind == ROUTE_DISCARD)
+		deliver_set_all(res, j->n, DELIVER_OK, NULL,
+		    "2.0.0 discarded by configuration");
+	else
+		deliver_smtp(d, &r, j->domain, &sub, &content, res);
+	free(rc);
+out:
+	for (i = 0; i < j->n; i++)
+		log_info("%s deliver to=<%s> route=%s state=%c remote=%s "
+		    "reply=\"%s\"", j->id, env && (size_t)j->idx[i] < env->nrcpt ?
+		    env->rcpts[j->idx[i]].addr : "?", r.rule ? r.rule : "-",
+		    res[i].state, buf_cstr(&res[i].remote),
+		    buf_cstr(&res[i].reply));
+	route_free(&r);
+	spool_env_free(&env);
+	buf_free(&content);
+}
+
+static int
+deliver_report(struct deliver *d, const struct deliver_job *j,
+    struct deliver_res *res)
+{
+	struct buf out = BUF_INIT(IPC_MAX_PAYLOAD);
+	const char *p;
+	size_t i;
+	int r;
+
+	(void)buf_appendf(&out, "%s\n", j->id);
+	for (i = 0; i < j->n; i++) {
+		(void)buf_appendf(&out, "%d %c %s\t", j->idx[i], res[i].state,
+		    buf_cstr(&res[i].remote));
+		/* One line, bounded: replies are truncated to 300 octets. */
+		for (p = buf_cstr(&res[i].reply); *p && p - buf_cstr(
+		    &res[i].reply) < 300; p++)
+			(void)buf_appendc(&out, *p == '\n' || *p == '\r' ||
+			    *p == '\t' ? ' ' : *p);
+		if (buf_appendc(&out, '\n') == -1)
+			log_panic("deliver: result frame overflow");
+	}
+	r = ipc_send(d->qfd, IPC_JOB_DONE, out.data, out.len);
+	buf_free(&out);
+	return r;
+}
+
+int
+deliver_load_auth(const char *path, char **user_r, char **pass_r,
+    const char **errstr_r)
+{
+	FILE *f;
+	char *line = NULL, *sp, *nl;
+	size_t cap = 0;
+
+	*user_r = *pass_r = NULL;
+	if (path == NULL || path[0] == '\0')
+		return 1;
+	if ((f = fopen(path, "re")) == NULL) {
+		*errstr_r = "cannot read relayhost_auth_file";
+		return -1;
+	}
+	if (getline(&line, &cap, f) == -1 || (sp = strchr(line, ' ')) ==
+	    NULL) {
+		*errstr_r = "relayhost_auth_file: expected 'user password'";
+		free(line);
+		(void)fclose(f);	/* read-only */
+		return -1;
+	}
+	(void)fclose(f);	/* read-only */
+	if ((nl = strchr(sp + 1, '\n')) != NULL)
+		*nl = '\0';
+	*user_r = xstrndup(line, (size_t)(sp - line));
+	*pass_r = xstrdup(sp + 1);
+	xbzero(line, cap);
+	free(line);
+	return 1;
+}
+
+static void
+deliver_setup(struct deliver *d)
+{
+	const struct relay_cfg *cfg = d->cfg;
+	struct buf path = BUF_INIT(0), err = BUF_INIT(0);
+	const char *errstr;
+	int i;
+
+	if (spool_open(cfg->spool_dir, cfg->spool_sync, 0, &d->spool,
+	    &errstr) == -1)
+		log_fatal("deliver: spool %s: %s", cfg->spool_dir, errstr);
+	if (dns_open(cfg->dns_server, cfg->smtp_connect_timeout, &d->dns,
+	    &errstr) == -1)
+		log_fatal("deliver: DNS: %s", errstr);
+	if (tls_client_new(cfg->smtp_tls_ca_file[0] ? cfg->smtp_tls_ca_file :
+	    NULL, 0, &d->tls, &err) == -1) {
+		log_warn("deliver: TLS client unavailable, delivering without "
+		    "TLS: %s", buf_cstr(&err));
+		d->tls = NULL;
+	}
+	(void)buf_appendf(&path, "%s/deliver.sock", cfg->spool_dir);
+	/* A qmgr that was just restarted may not listen yet: a few tries. */
+	for (i = 0; i < 50 && (d->qfd = ipc_connect(path.data)) == -1; i++)
+		(void)poll(NULL, 0, 100);
+	if (d->qfd == -1 || ipc_send(d->qfd, IPC_DELIVER_READY, "", 0) == -1)
+		log_fatal("deliver: cannot reach qmgr at %s: %s", path.data,
+		    strerror(errno));
+	buf_free(&path);
+	buf_free(&err);
+}
+
+void
+deliver_main(const struct relay_cfg *cfg, const char *relay_user,
+    const char *relay_pass)
+{
+	struct deliver dd, *d = &dd;
+	struct deliver_res res[DELIVER_MAX_RCPTS];
+	struct deliver_job j;
+	struct sigaction sa;
+	struct buf frame = BUF_INIT(0);
+	enum ipc_type type;
+	size_t i;
+	int r;
+
+	memset(d, 0, sizeof(*d));
+	d->cfg = cfg;
+	d->relay_user = relay_user;
+	d->relay_pass = relay_pass;
+	buf_init(&d->sc_key, 0);
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = deliver_on_signal;
+	(void)sigaction(SIGTERM, &sa, NULL);
+	sa.sa_handler = SIG_IGN;
+	(void)sigaction(SIGINT, &sa, NULL);
+	(void)sigaction(SIGPIPE, &sa, NULL);
+	(void)sigaction(SIGHUP, &sa, NULL);
+	deliver_setup(d);
+	for (i = 0; i < DELIVER_MAX_RCPTS; i++) {
+		buf_init(&res[i].remote, 0);
+		buf_init(&res[i].reply, 0);
+	}
+	while (!deliver_stop) {
+		r = ipc_recv(d->qfd, 1000, &type, &frame);
+		if (r == -1 && (errno == ETIMEDOUT || errno == EINTR)) {
+			if (d->sc != NULL && conn_now_ms() - d->sc_idle_since >
+			    DELIVER_REUSE_MS)
+				deliver_close_cached(d);
+			continue;
+		}
+		if (r != 1 || type != IPC_JOB) {
+			if (r == 0)
+				log_info("deliver: qmgr went away");
+			else
+				log_error("deliver: bad frame from qmgr");
+			break;
+		}
+		if (deliver_parse_job(&frame, &j) == -1) {
+			log_error("deliver: malformed job from qmgr");
+			break;
+		}
+		deliver_job(d, &j, res);
+		r = deliver_report(d, &j, res);
+		free(j.domain);
+		if (r == -1)
+			break;
+	}
+	deliver_close_cached(d);
+	for (i = 0; i < DELIVER_MAX_RCPTS; i++) {
+		buf_free(&res[i].remote);
+		buf_free(&res[i].reply);
+	}
+	buf_free(&frame);
+	buf_free(&d->sc_key);
+	tls_client_free(&d->tls);
+	dns_close(&d->dns);
+	spool_close(&d->spool);
+	exit(0);
+}

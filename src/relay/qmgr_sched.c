@@ -1,0 +1,717 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * Copyright (c) 2026 The Estafeta developers
+ *
+ * qmgr's scheduler: see qmgr_sched.h. Times in the index (next_try,
+ * arrival) are unix seconds; the scheduler's own timers are wall-clock
+ * milliseconds.
+ */
+#include "config.h"
+
+#include <sys/socket.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "lib/buf.h"
+#include "lib/ipc.h"
+#include "lib/log.h"
+#include "lib/xalloc.h"
+#include "relay/deliver.h"
+#include "relay/dsn.h"
+#include "relay/qidx.h"
+#include "relay/qmgr_sched.h"
+#include "relay/relay_cfg.h"
+#include "relay/route.h"
+#include "relay/spool.h"
+
+#define QS_MAX_WORKERS		1000
+#define QS_SCAN_ROWS		2000
+#define QS_DSN_MAX_ORIGINAL	(10LL * 1024 * 1024)
+#define QS_ENVID_DSN		"estafeta-dsn"
+#define QS_ENVID_DOUBLE		"estafeta-double-bounce"
+
+struct qs_worker {
+	int		 fd;
+	int		 ready;
+	int		 busy;
+	char		 id[SPOOL_ID_LEN + 1];
+	char		*domain;
+	char		*key;		/* route key of the job */
+	int		 idx[DELIVER_MAX_RCPTS];
+	int		 attempts[DELIVER_MAX_RCPTS];
+	size_t		 n;
+	long long	 arrival;
+	int		 warned;
+};
+
+struct qmgr_sched {
+	const struct relay_cfg	*cfg;
+	struct spool		*spool;
+	struct spool		*dsn_spool;	/* fsync writer for DSNs */
+	struct qidx		*idx;
+	int			 lfd;
+	struct qs_worker	 w[QS_MAX_WORKERS];
+	size_t			 nw;
+	long long		 next_run;	/* wall ms, 0 = now */
+	struct buf		 frame;
+};
+
+struct qs_group {
+	char		 id[SPOOL_ID_LEN + 1];
+	char		*domain;
+	int		 idx[DELIVER_MAX_RCPTS];
+	int		 attempts[DELIVER_MAX_RCPTS];
+	size_t		 n;
+	long long	 arrival;
+	int		 warned;
+};
+
+struct qs_scan {
+	struct qs_group	*g;
+	size_t		 n, cap;
+};
+
+static long long
+qs_now_ms(void)
+{
+	struct timespec ts;
+
+	(void)clock_gettime(CLOCK_REALTIME, &ts);	/* cannot fail */
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+struct qmgr_sched *
+qmgr_sched_new(const struct relay_cfg *cfg, struct spool *spool,
+    struct qidx *idx)
+{
+	struct qmgr_sched *s = xcalloc(1, sizeof(*s));
+	struct buf path = BUF_INIT(0);
+	const char *errstr;
+
+	s->cfg = cfg;
+	s->spool = spool;
+	s->idx = idx;
+	buf_init(&s->frame, 0);
+	(void)buf_appendf(&path, "%s/deliver.sock", cfg->spool_dir);
+	if ((s->lfd = ipc_listen(path.data)) == -1) {
+		log_error("qmgr cannot listen on %s: %s", path.data,
+		    strerror(errno));
+		goto fail;
+	}
+	if (spool_open(cfg->spool_dir, SPOOL_SYNC_FSYNC, 0, &s->dsn_spool,
+	    &errstr) == -1) {
+		log_error("qmgr cannot open the spool for DSNs: %s", errstr);
+		goto fail;
+	}
+	buf_free(&path);
+	return s;
+fail:
+	buf_free(&path);
+	qmgr_sched_free(&s);
+	return NULL;
+}
+
+static void
+qs_worker_clear(struct qs_worker *w)
+{
+	free(w->domain);
+	free(w->key);
+	w->domain = w->key = NULL;
+	w->busy = 0;
+	w->n = 0;
+}
+
+void
+qmgr_sched_free(struct qmgr_sched **sp)
+{
+	struct qmgr_sched *s = *sp;
+	size_t i;
+
+	if (s == NULL)
+		return;
+	for (i = 0; i < s->nw; i++) {
+		(void)close(s->w[i].fd);	/* exiting */
+		qs_worker_clear(&s->w[i]);
+	}
+	if (s->lfd > 0)
+		(void)close(s->lfd);
+	spool_close(&s->dsn_spool);
+	buf_free(&s->frame);
+	free(s);
+	*sp = NULL;
+}
+
+size_t
+qmgr_sched_pollfds(struct qmgr_sched *s, struct pollfd *pfd, size_t max)
+{
+	size_t i, n = 0;
+
+	if (max == 0)
+		return 0;
+	pfd[n].fd = s->lfd;
+	pfd[n++].events = POLLIN;
+	for (i = 0; i < s->nw && n < max; i++) {
+		pfd[n].fd = s->w[i].fd;
+		pfd[n++].events = POLLIN;
+	}
+	return n;
+}
+
+int
+qmgr_sched_wait(struct qmgr_sched *s)
+{
+	long long left = s->next_run - qs_now_ms();
+
+	if (s->next_run == 0 || left <= 0)
+		return 0;
+	return left > 1000 ? 1000 : (int)left;
+}
+
+void
+qmgr_sched_kick(struct qmgr_sched *s)
+{
+	s->next_run = 0;
+}
+
+/* ------------------------------------------------------------ dispatch */
+
+static int
+qs_collect(void *arg, const struct qidx_due *d)
+{
+	struct qs_scan *sc = arg;
+	struct qs_group *g = NULL;
+	size_t i;
+
+	for (i = sc->n; i-- > 0;)
+		if (strcmp(sc->g[i].id, d->id) == 0 &&
+		    strcasecmp(sc->g[i].domain, d->domain) == 0 &&
+		    sc->g[i].n < DELIVER_MAX_RCPTS) {
+			g = &sc->g[i];
+			break;
+		}
+	if (g == NULL) {
+		if (sc->n == sc->cap) {
+			sc->cap = sc->cap ? sc->cap * 2 : 64;
+			sc->g = xrealloc(sc->g, sc->cap * sizeof(*sc->g));
+		}
+		g = &sc->g[sc->n++];
+		memset(g, 0, sizeof(*g));
+		(void)snprintf(g->id, sizeof(g->id), "%s", d->id);
+		g->domain = xstrdup(d->domain);
+		g->arrival = d->arrival;
+		g->warned = d->warned;
+	}
+	g->idx[g->n] = d->idx;
+	g->attempts[g->n++] = d->attempts;
+	return 1;
+}
+
+static int
+qs_active(const struct qmgr_sched *s, const char *id, const char *domain,
+    const char *key, size_t *same_dest)
+{
+	size_t i;
+	int active = 0;
+
+	*same_dest = 0;
+	for (i = 0; i < s->nw; i++) {
+		if (!s->w[i].busy)
+			continue;
+		if (strcmp(s->w[i].id, id) == 0 &&
+		    strcasecmp(s->w[i].domain, domain) == 0)
+			active = 1;
+		if (strcmp(s->w[i].key, key) == 0)
+			(*same_dest)++;
+	}
+	return active;
+}
+
+static struct qs_worker *
+qs_idle(struct qmgr_sched *s)
+{
+	size_t i;
+
+	for (i = 0; i < s->nw; i++)
+		if (s->w[i].ready && !s->w[i].busy)
+			return &s->w[i];
+	return NULL;
+}
+
+static int
+qs_dispatch(struct qs_worker *w, struct qs_group *g, const char *key)
+{
+	struct buf job = BUF_INIT(IPC_MAX_PAYLOAD);
+	size_t i;
+
+	(void)buf_appendf(&job, "%s\n%s\n", g->id, g->domain);
+	for (i = 0; i < g->n; i++)
+		(void)buf_appendf(&job, "%s%d", i ? " " : "", g->idx[i]);
+	(void)buf_appendc(&job, '\n');
+	if (ipc_send(w->fd, IPC_JOB, job.data, job.len) == -1) {
+		buf_free(&job);
+		return -1;
+	}
+	buf_free(&job);
+	memcpy(w->id, g->id, sizeof(w->id));
+	w->domain = g->domain;
+	g->domain = NULL;
+	w->key = xstrdup(key);
+	memcpy(w->idx, g->idx, g->n * sizeof(*g->idx));
+	memcpy(w->attempts, g->attempts, g->n * sizeof(*g->attempts));
+	w->n = g->n;
+	w->arrival = g->arrival;
+	w->warned = g->warned;
+	w->busy = 1;
+	log_debug("%s qmgr dispatch to=%s rcpts=%zu next_hop=%s", w->id,
+	    w->domain, w->n, w->key);
+	return 1;
+}
+
+void
+qmgr_sched_run(struct qmgr_sched *s)
+{
+	struct qs_scan sc = { NULL, 0, 0 };
+	struct qs_worker *w;
+	struct route r;
+	struct buf key = BUF_INIT(0);
+	const char *errstr;
+	long long now = qs_now_ms(), next;
+	size_t i, same;
+
+	if (s->next_run != 0 && now < s->next_run)
+		return;
+	if ((w = qs_idle(s)) == NULL) {
+		s->next_run = now + 1000;	/* a finished job kicks us */
+		return;
+	}
+	if (qidx_foreach_due(s->idx, now / 1000, QS_SCAN_ROWS, qs_collect,
+	    &sc) == -1)
+		log_error("qmgr cannot read due recipients");
+	for (i = 0; i < sc.n && (w = qs_idle(s)) != NULL; i++) {
+		if (route_for(s->cfg, sc.g[i].domain, &r, &errstr) == -1) {
+			log_error("%s qmgr no route for %s: %s", sc.g[i].id,
+			    sc.g[i].domain, errstr);
+			continue;
+		}
+		buf_reset(&key);
+		route_key(&r, sc.g[i].domain, &key);
+		route_free(&r);
+		if (qs_active(s, sc.g[i].id, sc.g[i].domain, key.data, &same) ||
+		    same >= (size_t)s->cfg->deliver_dest_concurrency)
+			continue;
+		if (qs_dispatch(w, &sc.g[i], key.data) == -1)
+			log_error("qmgr cannot send a job: %s", strerror(errno));
+	}
+	/* Run again when the next recipient falls due, or when a worker
+	 * finishes (kick); at least once a second. */
+	next = qidx_next_due(s->idx) * 1000;
+	s->next_run = next > now ? next : now + 1000;
+	if (s->next_run > now + 1000)
+		s->next_run = now + 1000;
+	for (i = 0; i < sc.n; i++)
+		free(sc.g[i].domain);
+	free(sc.g);
+	buf_free(&key);
+}
+
+/* ------------------------------------------------------------ results */
+
+/* The enhanced status code in a reply ("550 5.1.1 ..."), or dflt. */
+static void
+qs_status(const char *reply, const char *dflt, char out[16])
+{
+	const char *p;
+	int a, b, c, n;
+
+	for (p = reply; *p; p++) {
+		if ((p == reply || p[-1] == ' ') && (*p == '2' || *p == '4' ||
+		    *p == '5') && sscanf(p, "%1d.%3d.%3d%n", &a, &b, &c, &n) ==
+		    3 && (p[n] == ' ' || p[n] == '\0')) {
+			(void)snprintf(out, 16, "%d.%d.%d", a, b, c);
+			return;
+		}
+	}
+	(void)snprintf(out, 16, "%s", dflt);
+}
+
+struct qs_outcome {
+	int		 idx;
+	char		 state;		/* DELIVER_* after expiry */
+	char		 status[16];
+	char		*remote;
+	char		*reply;
+	int		 expired;
+};
+
+struct qs_src {
+	const struct buf	*b;
+	int			 done;
+};
+
+static int
+qs_read(void *arg, const char **p, size_t *n)
+{
+	struct qs_src *src = arg;
+
+	if (src->done)
+		return 0;
+	src->done = 1;
+	*p = buf_cstr(src->b);
+	*n = src->b->len;
+	return 1;
+}
+
+/* Writes a DSN into the queue (durably) and indexes it. */
+static void
+qs_enqueue_dsn(struct qmgr_sched *s, const char *orig_id, const char *to,
+    const char *envid, int smtputf8, const struct buf *msg)
+{
+	struct spool_env e;
+	struct spool_rcpt rc;
+	struct spool_msg *m;
+	struct spool_env *back;
+	const char *errstr;
+
+	memset(&e, 0, sizeof(e));
+	memset(&rc, 0, sizeof(rc));
+	spool_new_id(e.id);
+	e.arrival = time(NULL);
+	e.sender = "";
+	rc.addr = (char *)to;
+	rc.notify = SPOOL_NOTIFY_NEVER;
+	e.rcpts = &rc;
+	e.nrcpt = 1;
+	e.envid = (char *)envid;
+	e.body = SPOOL_BODY_8BITMIME;
+	e.smtputf8 = smtputf8;
+	e.helo = (char *)s->cfg->hostname;
+	e.client = "[local]:0";
+	if ((m = spool_begin(s->dsn_spool, &e, &errstr)) == NULL ||
+	    spool_append(m, msg->data, msg->len) == -1 ||
+	    spool_commit(&m, &errstr) == -1) {
+		spool_abort(&m);
+		log_error("%s qmgr cannot queue the notification to <%s>: %s",
+		    orig_id, to, errstr);
+		return;
+	}
+	if (spool_read(spool_dirfd(s->spool, "queue"), e.id, &back, NULL,
+	    &errstr) == 1) {
+		(void)qidx_add(s->idx, back);
+		spool_env_free(&back);
+	}
+	log_info("%s qmgr notification %s to=<%s> envid=%s", orig_id, e.id,
+	    to, envid);
+}
+
+/*
+ * Sends the sender a DSN for the outcomes of one action (failed or
+ * delayed) whose recipients asked for it. Null-sender mail never gets
+ * one; a failed notification of ours goes to postmaster_address once.
+ */
+static void
+qs_notify(struct qmgr_sched *s, const char *id, enum dsn_action action,
+    const struct qs_outcome *o, size_t n, long long retry_until)
+{
+	struct spool_env *env = NULL;
+	struct buf content = BUF_INIT(0), msg = BUF_INIT(0);
+	struct dsn_rcpt *dr;
+	struct dsn_params p;
+	struct qs_src src = { &content, 0 };
+	const char *errstr, *to, *envid = QS_ENVID_DSN;
+	char pm[512];
+	size_t i, k = 0;
+
+	if (spool_read(spool_dirfd(s->spool, "queue"), id, &env, &content,
+	    &errstr) != 1) {
+		log_error("%s qmgr cannot read the message for its DSN: %s", id,
+		    errstr);
+		goto out;
+	}
+	to = env->sender;
+	if (to[0] == '\0') {
+		if (action != DSN_FAILED || env->envid == NULL ||
+		    strcmp(env->envid, QS_ENVID_DSN) != 0 ||
+		    s->cfg->postmaster_address[0] == '\0') {
+			log_info("%s qmgr no %s notice: null sender", id,
+			    dsn_action_name(action));
+			goto out;
+		}
+		to = s->cfg->postmaster_address;	/* double bounce, once */
+		envid = QS_ENVID_DOUBLE;
+	}
+	dr = xcalloc(n, sizeof(*dr));
+	for (i = 0; i < n; i++) {
+		const struct spool_rcpt *rc = (size_t)o[i].idx < env->nrcpt ?
+		    &env->rcpts[o[i].idx] : NULL;
+
+		if (rc == NULL || !dsn_wanted(rc->notify, action))
+			continue;
+		dr[k].addr = rc->addr;
+		dr[k].orcpt = rc->orcpt;
+		dr[k].action = action;
+		dr[k].status = o[i].status;
+		dr[k].diagnostic = o[i].reply[0] ? o[i].reply : NULL;
+		dr[k].remote_mta = strcmp(o[i].remote, "-") ? o[i].remote :
+		    NULL;
+		dr[k].last_attempt = time(NULL);
+		dr[k].will_retry_until = retry_until;
+		k++;
+	}
+	(void)snprintf(pm, sizeof(pm), "MAILER-DAEMON@%s", s->cfg->hostname);
+	memset(&p, 0, sizeof(p));
+	p.reporting_mta = s->cfg->hostname;
+	p.queue_id = id;
+	p.arrival = env->arrival;
+	p.envid = env->envid;
+	p.original_sender = to;
+	p.postmaster = pm;
+	p.ret_full = env->ret == SPOOL_RET_FULL;
+	p.max_original = QS_DSN_MAX_ORIGINAL;
+	p.smtputf8 = env->smtputf8;
+	if (k > 0 && dsn_build(&p, dr, k, qs_read, &src, &msg) == 1)
+		qs_enqueue_dsn(s, id, to, envid, env->smtputf8, &msg);
+	else if (k > 0)
+		log_error("%s qmgr cannot build the %s notice", id,
+		    dsn_action_name(action));
+	free(dr);
+out:
+	spool_env_free(&env);
+	buf_free(&content);
+	buf_free(&msg);
+}
+
+static long long
+qs_backoff(const struct relay_cfg *cfg, int attempts)
+{
+	long long d = cfg->queue_retry_min;
+	int i;
+
+	for (i = 1; i < attempts && d < cfg->queue_retry_max; i++)
+		d *= 2;
+	return d < cfg->queue_retry_max ? d : cfg->queue_retry_max;
+}
+
+/* Applies one job's results: index updates, notices, removal. */
+static void
+qs_apply(struct qmgr_sched *s, struct qs_worker *w, struct qs_outcome *o,
+    size_t n)
+{
+	const struct relay_cfg *cfg = s->cfg;
+	struct qs_outcome *fail, *delay;
+	long long now = time(NULL), next, until;
+	size_t i, k, nf = 0, nd = 0;
+	int state, attempts;
+	struct buf why = BUF_INIT(0);
+
+	fail = xcalloc(n, sizeof(*fail));
+	delay = xcalloc(n, sizeof(*delay));
+	until = w->arrival + cfg->queue_lifetime / 1000;
+	for (i = 0; i < n; i++) {
+		for (k = 0; k < w->n && w->idx[k] != o[i].idx; k++)
+			;
+		attempts = (k < w->n ? w->attempts[k] : 0) + 1;
+		next = 0;
+		buf_reset(&why);
+		(void)buf_appendf(&why, "%s%s", o[i].state == DELIVER_UNSURE ?
+		    "possibly delivered (connection lost after the final "
+		    "dot), retrying: " : "", o[i].reply);
+		if (o[i].state == DELIVER_OK)
+			state = QIDX_DELIVERED;
+		else if (o[i].state == DELIVER_PERM)
+			state = QIDX_BOUNCED;
+		else if (now >= until) {
+			state = QIDX_BOUNCED;
+			o[i].expired = 1;
+			(void)snprintf(o[i].status, sizeof(o[i].status),
+			    "4.4.7");
+		} else {
+			state = QIDX_DEFERRED;
+			next = now + qs_backoff(cfg, attempts) / 1000;
+		}
+		if (qidx_rcpt_update(s->idx, w->id, o[i].idx, state, attempts,
+		    next, why.data) == -1)
+			log_error("%s qmgr index update failed", w->id);
+		log_info("%s qmgr %s rcpt_idx=%d attempts=%d retry_in=%llds "
+		    "reply=\"%s\"", w->id, state == QIDX_DELIVERED ?
+		    "delivered" : state == QIDX_BOUNCED ? (o[i].expired ?
+		    "expired" : "bounced") : "deferred", o[i].idx, attempts,
+		    next ? next - now : 0, why.data);
+		if (state == QIDX_BOUNCED)
+			fail[nf++] = o[i];
+		else if (state == QIDX_DEFERRED)
+			delay[nd++] = o[i];
+	}
+	if (nf > 0)
+		qs_notify(s, w->id, DSN_FAILED, fail, nf, 0);
+	if (nd > 0 && !w->warned && cfg->delay_warning_time > 0 &&
+	    now - w->arrival >= cfg->delay_warning_time / 1000) {
+		qs_notify(s, w->id, DSN_DELAYED, delay, nd, until);
+		(void)qidx_msg_warned(s->idx, w->id);
+	}
+	if (qidx_msg_done(s->idx, w->id) == 1) {
+		if (unlinkat(spool_dirfd(s->spool, "queue"), w->id, 0) == -1 &&
+		    errno != ENOENT)
+			log_error("%s qmgr cannot remove: %s", w->id,
+			    strerror(errno));
+		(void)qidx_remove(s->idx, w->id);
+		log_info("%s qmgr removed (every recipient final)", w->id);
+	}
+	buf_free(&why);
+	free(fail);
+	free(delay);
+}
+
+/* "ID\n" then "IDX STATE REMOTE\tREPLY\n" lines. */
+static int
+qs_parse_done(const struct qs_worker *w, const struct buf *b,
+    struct qs_outcome *o, size_t *n)
+{
+	const char *p = buf_cstr(b), *end = p + b->len, *nl, *tab;
+	char *e;
+	long v;
+
+	*n = 0;
+	if (b->len < SPOOL_ID_LEN + 1 || memcmp(p, w->id, SPOOL_ID_LEN) != 0 ||
+	    p[SPOOL_ID_LEN] != '\n')
+		return -1;
+	for (p += SPOOL_ID_LEN + 1; p < end && *n < DELIVER_MAX_RCPTS;
+	    p = nl + 1) {
+		if ((nl = memchr(p, '\n', (size_t)(end - p))) == NULL)
+			return -1;
+		v = strtol(p, &e, 10);
+		if (e == p || *e != ' ' || v < 0 || e + 3 > nl ||
+		    strchr("dtpu", e[1]) == NULL || e[2] != ' ' ||
+		    (tab = memchr(e + 3, '\t', (size_t)(nl - e - 3))) == NULL)
+			return -1;
+		o[*n].idx = (int)v;
+		o[*n].state = e[1];
+		o[*n].remote = xstrndup(e + 3, (size_t)(tab - e - 3));
+		o[*n].reply = xstrndup(tab + 1, (size_t)(nl - tab - 1));
+		o[*n].expired = 0;
+		qs_status(o[*n].reply, o[*n].state == DELIVER_PERM ? "5.0.0" :
+		    "4.0.0", o[*n].status);
+		(*n)++;
+	}
+	return *n == w->n ? 1 : -1;
+}
+
+static void
+qs_drop_worker(struct qmgr_sched *s, size_t i)
+{
+	if (s->w[i].busy)
+		log_warn("%s qmgr delivery worker lost during a job: the "
+		    "recipients will be retried", s->w[i].id);
+	(void)close(s->w[i].fd);	/* gone */
+	qs_worker_clear(&s->w[i]);
+	s->w[i] = s->w[--s->nw];
+}
+
+static void
+qs_read_worker(struct qmgr_sched *s, size_t i)
+{
+	struct qs_worker *w = &s->w[i];
+	struct qs_outcome o[DELIVER_MAX_RCPTS];
+	enum ipc_type type;
+	size_t n = 0, k;
+	int r;
+
+	r = ipc_recv(w->fd, 0, &type, &s->frame);
+	if (r == -1 && errno == EAGAIN)
+		return;
+	if (r != 1) {
+		qs_drop_worker(s, i);
+		return;
+	}
+	if (type == IPC_DELIVER_READY && !w->ready) {
+		w->ready = 1;
+		s->next_run = 0;
+		return;
+	}
+	if (type != IPC_JOB_DONE || !w->busy ||
+	    qs_parse_done(w, &s->frame, o, &n) == -1) {
+		log_error("qmgr malformed frame from a delivery worker: "
+		    "dropping it");
+		for (k = 0; k < n; k++) {
+			free(o[k].remote);
+			free(o[k].reply);
+		}
+		qs_drop_worker(s, i);
+		return;
+	}
+	if (qidx_begin(s->idx) == -1)
+		log_error("qmgr index begin failed");
+	qs_apply(s, w, o, n);
+	if (qidx_commit(s->idx) == -1)
+		log_error("qmgr index commit failed");
+	for (k = 0; k < n; k++) {
+		free(o[k].remote);
+		free(o[k].reply);
+	}
+	qs_worker_clear(w);
+	s->next_run = 0;
+}
+
+void
+qmgr_sched_events(struct qmgr_sched *s, const struct pollfd *pfd, size_t n)
+{
+	size_t i;
+	int fd;
+
+	/* pfd[1..] mirror s->w[0..] as given to poll; walk backwards so
+	 * that dropping a worker does not skip one. */
+	for (i = n; i-- > 1;)
+		if (i - 1 < s->nw && pfd[i].fd == s->w[i - 1].fd &&
+		    (pfd[i].revents & (POLLIN | POLLHUP | POLLERR)))
+			qs_read_worker(s, i - 1);
+	if (n > 0 && (pfd[0].revents & POLLIN)) {
+		while ((fd = accept4(s->lfd, NULL, NULL, SOCK_NONBLOCK |
+		    SOCK_CLOEXEC)) != -1) {
+			if (s->nw == QS_MAX_WORKERS) {
+				(void)close(fd);	/* refused */
+				continue;
+			}
+			memset(&s->w[s->nw], 0, sizeof(s->w[s->nw]));
+			s->w[s->nw++].fd = fd;
+		}
+	}
+}
+
+void
+qmgr_sched_ctl(struct qmgr_sched *s, const char *cmd, size_t len,
+    struct buf *reply)
+{
+	char id[SPOOL_ID_LEN + 1];
+	int n;
+
+	if (len >= 5 && strncmp(cmd, "flush", 5) == 0) {
+		if (len == 5)
+			n = qidx_flush(s->idx, NULL);
+		else if (len == 6 + SPOOL_ID_LEN && cmd[5] == ' ') {
+			memcpy(id, cmd + 6, SPOOL_ID_LEN);
+			id[SPOOL_ID_LEN] = '\0';
+			if (!spool_valid_id(id)) {
+				(void)buf_appends(reply, "error: bad queue id");
+				return;
+			}
+			n = qidx_flush(s->idx, id);
+		} else {
+			(void)buf_appends(reply, "error: usage: flush [ID]");
+			return;
+		}
+		if (n == -1)
+			(void)buf_appends(reply, "error: index update failed");
+		else
+			(void)buf_appendf(reply, "ok: %d recipient%s due now",
+			    n, n == 1 ? "" : "s");
+		log_info("qmgr flush requested: %d recipients due now", n);
+		s->next_run = 0;
+		return;
+	}
+	(void)buf_appends(reply, "error: unknown command");
+}

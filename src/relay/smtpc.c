@@ -1,0 +1,1283 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * Copyright (c) 2026 The Estafeta developers
+ *
+ * The outbound SMTP/LMTP client: see smtpc.h. Every reply is read line by
+ * line through the connection's bounded line reader under the deadline of
+ * the step, and parsed by smtpc_reply_line() (the same parser the fuzzer
+ * drives through smtpc_parse_reply()). A session is a small state: broken
+ * (the connection is gone or out of sync: no more I/O, not even QUIT),
+ * closing (the peer said 421: every later reply is that one), need_rset
+ * (the last transaction did not end cleanly).
+ */
+#include "config.h"
+
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include <errno.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "lib/buf.h"
+#include "lib/conn.h"
+#include "lib/log.h"
+#include "lib/netaddr.h"
+#include "lib/sasl.h"
+#include "lib/xalloc.h"
+#include "relay/smtpc.h"
+#include "relay/spool.h"
+
+#define SMTPC_TEXT_MAX	(SMTPC_LINE_MAX * (SMTPC_LINES_MAX + 1))
+#define SMTPC_AUTH_MAX	2048	/* "\0user\0pass" before base64 */
+
+/* Defaults for a zero timeout, ms. */
+#define TO_CONNECT	(30 * 1000LL)
+#define TO_GREETING	(300 * 1000LL)
+#define TO_HELO		(300 * 1000LL)
+#define TO_MAIL		(300 * 1000LL)
+#define TO_RCPT		(300 * 1000LL)
+#define TO_DATA_INIT	(120 * 1000LL)
+#define TO_DATA_BLOCK	(180 * 1000LL)
+#define TO_DATA_DONE	(600 * 1000LL)
+#define TO_QUIT		(10 * 1000LL)
+#define TO_RSET		(20 * 1000LL)
+#define TO(s, f, d)	((s)->opts.to.f > 0 ? (s)->opts.to.f : (d))
+
+struct smtpc {
+	struct conn	 c;
+	int		 connected;	/* c holds a socket */
+	struct smtpc_opts opts;
+	struct smtpc_caps caps;
+	char		 peer[128];	/* for log lines */
+	int		 broken;	/* lost or out of sync: no more I/O */
+	int		 closing;	/* the peer said 421 (kept in rep) */
+	int		 unusable;	/* RSET failed: QUIT only */
+	int		 need_rset;
+	unsigned long long bare_lf;
+	struct smtpc_reply rep;		/* the last reply */
+	struct buf	 why;		/* local reason of the last failure */
+	char		 why_enh[16];
+};
+
+/* Recipient states during smtpc_send. */
+enum { RC_PENDING = 0, RC_SKIP, RC_REFUSED, RC_ACCEPTED };
+
+/* ------------------------------------------------------------ parser */
+
+static int
+smtpc_isdigit(char c)
+{
+	return c >= '0' && c <= '9';
+}
+
+void
+smtpc_reply_init(struct smtpc_reply *r)
+{
+	memset(r, 0, sizeof(*r));
+	buf_init(&r->text, SMTPC_TEXT_MAX);
+	buf_init(&r->lines, SMTPC_TEXT_MAX);
+}
+
+void
+smtpc_reply_reset(struct smtpc_reply *r)
+{
+	r->code = 0;
+	r->enhanced[0] = '\0';
+	buf_reset(&r->text);
+	buf_reset(&r->lines);
+	r->nlines = 0;
+	r->done = 0;
+}
+
+void
+smtpc_reply_free(struct smtpc_reply *r)
+{
+	buf_free(&r->text);
+	buf_free(&r->lines);
+	smtpc_reply_reset(r);
+}
+
+/*
+ * An RFC 3463 code at p[0..n): class "." 1*3digit "." 1*3digit, then SP
+ * or the end. Its length, or 0.
+ */
+static size_t
+smtpc_enh_len(const char *p, size_t n)
+{
+	size_t i = 2, k;
+	int part;
+
+	if (n < 5 || (p[0] != '2' && p[0] != '4' && p[0] != '5') ||
+	    p[1] != '.')
+		return 0;
+	for (part = 0; part < 2; part++) {
+		for (k = 0; k < 3 && i < n && smtpc_isdigit(p[i]); k++)
+			i++;
+		if (k == 0)
+			return 0;
+		if (part == 0) {
+			if (i >= n || p[i] != '.')
+				return 0;
+			i++;
+		}
+	}
+	return i == n || p[i] == ' ' ? i : 0;
+}
+
+/* Appends p[0..n) with control characters shown as '?', HT as SP. */
+static void
+smtpc_append_clean(struct buf *b, const char *p, size_t n)
+{
+	char *w;
+	size_t i;
+
+	if ((w = buf_reserve(b, n)) == NULL)
+		log_panic("smtpc: reply text limit");	/* bounded above */
+	for (i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)p[i];
+
+		w[i] = c == '\t' ? ' ' : (c < ' ' || c == 0x7f) ? '?' :
+		    (char)c;
+	}
+	b->len += n;
+	b->data[b->len] = '\0';
+}
+
+int
+smtpc_reply_line(struct smtpc_reply *r, const char *line, size_t len,
+    int enhanced, const char **errstr_r)
+{
+	const char *t;
+	size_t tl, el;
+	int code, last;
+
+	if (r->done) {
+		*errstr_r = "reply already complete";
+		return -1;
+	}
+	if (len > 0 && line[len - 1] == '\n') {
+		len--;
+		if (len > 0 && line[len - 1] == '\r')
+			len--;
+	}
+	if (len + 2 > SMTPC_LINE_MAX) {
+		*errstr_r = "reply line too long";
+		return -1;
+	}
+	if (r->nlines >= SMTPC_LINES_MAX) {
+		*errstr_r = "too many reply lines";
+		return -1;
+	}
+	if (len < 3 || line[0] < '2' || line[0] > '5' || line[1] < '0' ||
+	    line[1] > '5' || !smtpc_isdigit(line[2])) {
+		*errstr_r = "malformed reply code";
+		return -1;
+	}
+	if (len > 3 && line[3] != ' ' && line[3] != '-') {
+		*errstr_r = "malformed reply separator";
+		return -1;
+	}
+	code = (line[0] - '0') * 100 + (line[1] - '0') * 10 + (line[2] - '0');
+	if (r->nlines > 0 && code != r->code) {
+		*errstr_r = "inconsistent reply codes";
+		return -1;
+	}
+	r->code = code;
+	last = len == 3 || line[3] == ' ';
+	t = len > 3 ? line + 4 : line + 3;
+	tl = len > 3 ? len - 4 : 0;
+	smtpc_append_clean(&r->lines, t, tl);
+	(void)buf_appendc(&r->lines, '\n');	/* bounded: fits in max */
+	if (enhanced && code / 100 != 3 && (el = smtpc_enh_len(t, tl)) > 0 &&
+	    t[0] == line[0]) {
+		if (r->nlines == 0)
+			(void)snprintf(r->enhanced, sizeof(r->enhanced),
+			    "%.*s", (int)el, t);	/* el <= 9 */
+		if (strlen(r->enhanced) == el &&
+		    memcmp(r->enhanced, t, el) == 0) {
+			t += el;
+			tl -= el;
+			if (tl > 0) {
+				t++;
+				tl--;
+			}
+		}
+	}
+	if (r->text.len > 0 && tl > 0)
+		(void)buf_appendc(&r->text, ' ');
+	smtpc_append_clean(&r->text, t, tl);
+	r->nlines++;
+	r->done = last;
+	return last;
+}
+
+int
+smtpc_parse_reply(const char *buf, size_t len, int enhanced,
+    struct smtpc_reply *r, size_t *used_r, const char **errstr_r)
+{
+	const char *nl;
+	size_t off = 0;
+	int rc;
+
+	smtpc_reply_reset(r);
+	*used_r = 0;
+	for (;;) {
+		nl = off < len ? memchr(buf + off, '\n', len - off) : NULL;
+		if (nl == NULL) {
+			if (len - off >= SMTPC_LINE_MAX) {
+				*errstr_r = "reply line too long";
+				return -1;
+			}
+			return 0;
+		}
+		rc = smtpc_reply_line(r, buf + off, (size_t)(nl - buf) + 1 -
+		    off, enhanced, errstr_r);
+		off = (size_t)(nl - buf) + 1;
+		if (rc == -1)
+			return -1;
+		if (rc == 1) {
+			*used_r = off;
+			return 1;
+		}
+	}
+}
+
+/* ------------------------------------------------------------ results */
+
+void
+smtpc_result_free(struct smtpc_result *r)
+{
+	free(r->text);
+	memset(r, 0, sizeof(*r));
+}
+
+/*
+ * r from a reply: a success when it is a 2xx and failed is not set (a
+ * 2xx or 3xx where it does not belong is a temporary failure).
+ */
+static void
+smtpc_res_reply(struct smtpc_result *r, const struct smtpc_reply *rep,
+    int failed)
+{
+	smtpc_result_free(r);
+	r->code = rep->code;
+	(void)snprintf(r->enhanced, sizeof(r->enhanced), "%s", rep->enhanced);
+	r->text = xstrdup(buf_cstr(&rep->text));
+	if (rep->code >= 500)
+		r->permanent = 1;
+	else if (rep->code / 100 != 2 || failed)
+		r->temporary = 1;
+}
+
+static void
+smtpc_res_local(struct smtpc_result *r, int permanent, const char *enh,
+    const char *text)
+{
+	smtpc_result_free(r);
+	(void)snprintf(r->enhanced, sizeof(r->enhanced), "%s", enh);
+	r->text = xstrdup(text);
+	if (permanent)
+		r->permanent = 1;
+	else
+		r->temporary = 1;
+}
+
+/* The local reason of the last failure, as a temporary result. */
+static void
+smtpc_res_why(struct smtpc *s, struct smtpc_result *r)
+{
+	smtpc_res_local(r, 0, s->why_enh, buf_cstr(&s->why));
+}
+
+static void
+smtpc_why(struct smtpc *s, const char *enh, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void
+smtpc_why(struct smtpc *s, const char *enh, const char *fmt, ...)
+{
+	va_list ap;
+
+	buf_reset(&s->why);
+	va_start(ap, fmt);
+	(void)buf_vappendf(&s->why, fmt, ap);	/* unbounded buffer */
+	va_end(ap);
+	(void)snprintf(s->why_enh, sizeof(s->why_enh), "%s", enh);
+}
+
+/* ------------------------------------------------------------ I/O */
+
+/* After a failed conn call: the connection is gone. Sets why. */
+static void
+smtpc_io_failed(struct smtpc *s, const char *doing)
+{
+	s->broken = 1;
+	if (s->c.err == CONN_ETIMEOUT)
+		smtpc_why(s, "4.4.2", "timeout %s", doing);
+	else
+		smtpc_why(s, "4.4.2", "lost connection %s (%s)", doing,
+		    conn_strerror(&s->c));
+}
+
+static int
+smtpc_flush(struct smtpc *s, long long ms, const char *what)
+{
+	char doing[128];
+
+	if (s->broken)
+		return -1;
+	conn_set_deadline(&s->c, ms);
+	if (conn_flush(&s->c) == 1)
+		return 1;
+	(void)snprintf(doing, sizeof(doing), "sending %s", what);
+	smtpc_io_failed(s, doing);
+	return -1;
+}
+
+/*
+ * Reads one reply into s->rep within ms. 1, or -1 with why set (and the
+ * session broken). After a 421 returns that reply again without reading.
+ */
+static int
+smtpc_read(struct smtpc *s, long long ms, const char *what)
+{
+	const char *line, *errstr = NULL;
+	char doing[128];
+	size_t len;
+	int r;
+
+	if (s->closing)
+		return 1;
+	if (s->broken)
+		return -1;
+	smtpc_reply_reset(&s->rep);
+	conn_set_deadline(&s->c, ms);
+	(void)snprintf(doing, sizeof(doing), "waiting for %s", what);
+	for (;;) {
+		r = conn_getline(&s->c, SMTPC_LINE_MAX, &line, &len);
+		if (r == CONN_TOOLONG)
+			errstr = "reply line too long";
+		else if (r != 1) {
+			smtpc_io_failed(s, doing);
+			return -1;
+		} else
+			r = smtpc_reply_line(&s->rep, line, len,
+			    s->caps.enhancedstatuscodes, &errstr);
+		if (errstr != NULL) {
+			s->broken = 1;
+			smtpc_why(s, "4.5.0", "protocol error %s: %s", doing,
+			    errstr);
+			return -1;
+		}
+		if (r == 1)
+			break;
+	}
+	if (s->rep.code == 421)
+		s->closing = 1;
+	return 1;
+}
+
+/* Sends one command (printf format, CRLF included) and reads the reply. */
+static int
+smtpc_cmd(struct smtpc *s, long long ms, const char *what,
+    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+static int
+smtpc_cmd(struct smtpc *s, long long ms, const char *what,
+    const char *fmt, ...)
+{
+	char reply_to[64];
+	va_list ap;
+	int r;
+
+	if (s->closing)
+		return 1;
+	va_start(ap, fmt);
+	r = buf_vappendf(&s->c.wbuf, fmt, ap);
+	va_end(ap);
+	if (r == -1)
+		log_panic("smtpc: command too long");	/* unbounded */
+	(void)snprintf(reply_to, sizeof(reply_to), "the reply to %s", what);
+	if (smtpc_flush(s, ms, what) == -1)
+		return -1;
+	return smtpc_read(s, ms, reply_to);
+}
+
+/* Wipes what the write buffer held (a command with a secret). */
+static void
+smtpc_wipe_wbuf(struct smtpc *s)
+{
+	if (s->c.wbuf.data != NULL)
+		xbzero(s->c.wbuf.data, s->c.wbuf.cap);
+}
+
+static void
+smtpc_disconnect(struct smtpc *s)
+{
+	if (s->connected)
+		conn_close(&s->c);
+	s->connected = 0;
+	s->broken = 1;
+}
+
+static int
+smtpc_connect(struct smtpc *s, const struct sockaddr *addr, socklen_t len)
+{
+	struct pollfd pfd;
+	long long deadline = conn_now_ms() + TO(s, connect, TO_CONNECT), left;
+	int fd, err = 0, r;
+	socklen_t elen = sizeof(err);
+
+	fd = socket(addr->sa_family, SOCK_STREAM | SOCK_NONBLOCK |
+	    SOCK_CLOEXEC, 0);
+	if (fd == -1) {
+		smtpc_why(s, "4.4.0", "socket: %s", strerror(errno));
+		return -1;
+	}
+	if (connect(fd, addr, len) == -1) {
+		if (errno != EINPROGRESS) {
+			smtpc_why(s, "4.4.1", "connect: %s", strerror(errno));
+			goto fail;
+		}
+		pfd.fd = fd;
+		pfd.events = POLLOUT;
+		for (;;) {
+			if ((left = deadline - conn_now_ms()) <= 0) {
+				smtpc_why(s, "4.4.1", "connect: timeout");
+				goto fail;
+			}
+			r = poll(&pfd, 1, left > 0x7fffffff ? 0x7fffffff :
+			    (int)left);
+			if (r == 1)
+				break;
+			if (r == -1 && errno != EINTR) {
+				smtpc_why(s, "4.4.1", "connect: poll: %s",
+				    strerror(errno));
+				goto fail;
+			}
+		}
+		if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &elen) == -1)
+			err = errno;
+		if (err != 0) {
+			smtpc_why(s, "4.4.1", "connect: %s", strerror(err));
+			goto fail;
+		}
+	}
+	conn_init(&s->c, fd);
+	s->connected = 1;
+	s->broken = s->closing = s->unusable = s->need_rset = 0;
+	return 1;
+fail:
+	(void)close(fd);	/* never connected */
+	return -1;
+}
+
+/* ------------------------------------------------------------ session */
+
+static int
+smtpc_kw(const char *p, size_t n, const char *kw)
+{
+	return strlen(kw) == n && strncasecmp(p, kw, n) == 0;
+}
+
+/* SIZE's parameter; 0 when absent or unparsable (no limit known). */
+static unsigned long long
+smtpc_size_param(const char *p, size_t n)
+{
+	unsigned long long v = 0;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if (!smtpc_isdigit(p[i]) || v > (~0ULL - 9) / 10)
+			return 0;
+		v = v * 10 + (unsigned long long)(p[i] - '0');
+	}
+	return v;
+}
+
+/* AUTH's mechanisms: p[0..n) separated by spaces. */
+static void
+smtpc_auth_mechs(struct smtpc *s, const char *p, size_t n)
+{
+	size_t i = 0, j;
+
+	s->caps.auth = 1;
+	while (i < n) {
+		while (i < n && p[i] == ' ')
+			i++;
+		for (j = i; j < n && p[j] != ' '; j++)
+			;
+		if (smtpc_kw(p + i, j - i, "PLAIN"))
+			s->caps.auth_plain = 1;
+		else if (smtpc_kw(p + i, j - i, "LOGIN"))
+			s->caps.auth_login = 1;
+		i = j;
+	}
+}
+
+/* One EHLO line after the first: "KEYWORD[ params]" (or "AUTH=..."). */
+static void
+smtpc_ehlo_line(struct smtpc *s, const char *p, size_t n)
+{
+	size_t k, ps;
+
+	for (k = 0; k < n && p[k] != ' ' && p[k] != '='; k++)
+		;
+	ps = k < n ? k + 1 : n;
+	if (smtpc_kw(p, k, "PIPELINING"))
+		s->caps.pipelining = 1;
+	else if (smtpc_kw(p, k, "8BITMIME"))
+		s->caps.eightbitmime = 1;
+	else if (smtpc_kw(p, k, "SMTPUTF8"))
+		s->caps.smtputf8 = 1;
+	else if (smtpc_kw(p, k, "DSN"))
+		s->caps.dsn = 1;
+	else if (smtpc_kw(p, k, "CHUNKING"))
+		s->caps.chunking = 1;
+	else if (smtpc_kw(p, k, "STARTTLS"))
+		s->caps.starttls = 1;
+	else if (smtpc_kw(p, k, "ENHANCEDSTATUSCODES"))
+		s->caps.enhancedstatuscodes = 1;
+	else if (smtpc_kw(p, k, "SIZE")) {
+		s->caps.size_ext = 1;
+		s->caps.size = smtpc_size_param(p + ps, n - ps);
+	} else if (smtpc_kw(p, k, "AUTH"))
+		smtpc_auth_mechs(s, p + ps, n - ps);
+}
+
+/* Resets the extensions and reads them from the EHLO reply in s->rep. */
+static void
+smtpc_ehlo_caps(struct smtpc *s, int esmtp)
+{
+	const char *p = buf_cstr(&s->rep.lines), *nl;
+	int first = 1;
+
+	s->caps.esmtp = esmtp;
+	s->caps.pipelining = s->caps.eightbitmime = s->caps.smtputf8 = 0;
+	s->caps.dsn = s->caps.chunking = s->caps.starttls = 0;
+	s->caps.enhancedstatuscodes = s->caps.auth = 0;
+	s->caps.auth_plain = s->caps.auth_login = 0;
+	s->caps.size_ext = 0;
+	s->caps.size = 0;
+	if (!esmtp)
+		return;
+	for (; (nl = strchr(p, '\n')) != NULL; p = nl + 1) {
+		if (!first)
+			smtpc_ehlo_line(s, p, (size_t)(nl - p));
+		first = 0;
+	}
+}
+
+/* Fails the open with the reply in s->rep. */
+static int
+smtpc_fail_reply(struct smtpc *s, struct smtpc_result *err)
+{
+	smtpc_res_reply(err, &s->rep, 1);
+	return -1;
+}
+
+static int
+smtpc_fail_why(struct smtpc *s, struct smtpc_result *err)
+{
+	smtpc_res_why(s, err);
+	return -1;
+}
+
+/* EHLO (or LHLO), falling back to HELO on a 5xx. 1 or -1. */
+static int
+smtpc_hello(struct smtpc *s, struct smtpc_result *err)
+{
+	const char *verb = s->opts.lmtp ? "LHLO" : "EHLO";
+
+	if (smtpc_cmd(s, TO(s, helo, TO_HELO), verb, "%s %s\r\n", verb,
+	    s->opts.helo) == -1)
+		return smtpc_fail_why(s, err);
+	if (s->rep.code / 100 == 2) {
+		smtpc_ehlo_caps(s, 1);
+		return 1;
+	}
+	if (s->opts.lmtp || s->rep.code < 500)
+		return smtpc_fail_reply(s, err);
+	if (smtpc_cmd(s, TO(s, helo, TO_HELO), "HELO", "HELO %s\r\n",
+	    s->opts.helo) == -1)
+		return smtpc_fail_why(s, err);
+	if (s->rep.code / 100 != 2)
+		return smtpc_fail_reply(s, err);
+	smtpc_ehlo_caps(s, 0);
+	return 1;
+}
+
+/*
+ * STARTTLS per policy, then EHLO again. 1 (TLS up, or clear text allowed),
+ * -1 with err, or -2: MAY and the connection is lost (reconnect in clear).
+ */
+static int
+smtpc_starttls(struct smtpc *s, enum smtpc_tls tls, struct smtpc_result *err)
+{
+	const char *errstr = NULL, *name = s->opts.tls_verify_name;
+
+	if (tls == SMTPC_TLS_NONE)
+		return 1;
+	if (!s->caps.starttls) {
+		if (tls == SMTPC_TLS_MAY)
+			return 1;
+		smtpc_why(s, "4.7.4", "TLS required but STARTTLS not offered");
+		return smtpc_fail_why(s, err);
+	}
+	if (smtpc_cmd(s, TO(s, helo, TO_HELO), "STARTTLS", "STARTTLS\r\n") ==
+	    -1)
+		return tls == SMTPC_TLS_MAY ? -2 : smtpc_fail_why(s, err);
+	if (s->rep.code != 220) {
+		if (s->closing)
+			return smtpc_fail_reply(s, err);
+		if (tls == SMTPC_TLS_MAY)
+			return 1;
+		smtpc_why(s, "4.7.4", "TLS required but STARTTLS refused: "
+		    "%d %s%s%s", s->rep.code, s->rep.enhanced,
+		    s->rep.enhanced[0] ? " " : "", buf_cstr(&s->rep.text));
+		return smtpc_fail_why(s, err);
+	}
+	conn_set_deadline(&s->c, TO(s, helo, TO_HELO));
+	if (conn_starttls_client(&s->c, s->opts.tls_ctx, name,
+	    tls == SMTPC_TLS_VERIFY ? name : NULL, &errstr) == -1) {
+		s->broken = 1;
+		smtpc_why(s, "4.7.5", "TLS handshake failed: %s", errstr);
+		return tls == SMTPC_TLS_MAY ? -2 : smtpc_fail_why(s, err);
+	}
+	s->caps.tls = 1;
+	s->caps.tls_version = conn_tls_version(&s->c);
+	s->caps.tls_cipher = conn_tls_cipher(&s->c);
+	return smtpc_hello(s, err);
+}
+
+/* Base64 of p[0..n) as one command line "prefix B64\r\n"; wipes copies. */
+static int
+smtpc_auth_step(struct smtpc *s, const char *prefix, const void *p,
+    size_t n, const char *what)
+{
+	struct buf b64 = BUF_INIT(0);
+	int r;
+
+	if (sasl_b64_encode(p, n, &b64) == -1)
+		log_panic("smtpc: base64");	/* unbounded buffer */
+	r = smtpc_cmd(s, TO(s, helo, TO_HELO), what, "%s%s\r\n", prefix,
+	    buf_cstr(&b64));
+	smtpc_wipe_wbuf(s);
+	if (b64.data != NULL)
+		xbzero(b64.data, b64.cap);
+	buf_free(&b64);
+	return r;
+}
+
+/* AUTH PLAIN with an initial response, or LOGIN. 1 or -1 with err. */
+static int
+smtpc_auth(struct smtpc *s, struct smtpc_result *err)
+{
+	const char *user = s->opts.auth_user, *pass = s->opts.auth_pass;
+	struct buf msg = BUF_INIT(SMTPC_AUTH_MAX);
+	int r;
+
+	if (user == NULL || !s->caps.auth)
+		return 1;
+	if (!s->caps.tls && !s->opts.auth_cleartext) {
+		smtpc_why(s, "4.7.0", "AUTH refused over clear text");
+		return smtpc_fail_why(s, err);
+	}
+	if (pass == NULL)
+		pass = "";
+	if (s->caps.auth_plain) {
+		if (buf_appendc(&msg, '\0') == -1 ||
+		    buf_appends(&msg, user) == -1 ||
+		    buf_appendc(&msg, '\0') == -1 ||
+		    buf_appends(&msg, pass) == -1) {
+			if (msg.data != NULL)
+				xbzero(msg.data, msg.cap);
+			buf_free(&msg);
+			smtpc_why(s, "4.7.0", "AUTH credentials too long");
+			return smtpc_fail_why(s, err);
+		}
+		r = smtpc_auth_step(s, "AUTH PLAIN ", msg.data, msg.len,
+		    "AUTH");
+		xbzero(msg.data, msg.cap);
+		buf_free(&msg);
+		if (r == 1 && s->rep.code == 334) {
+			/* It ignored the initial response: cancel. */
+			if (smtpc_cmd(s, TO(s, helo, TO_HELO), "AUTH",
+			    "*\r\n") == -1)
+				return smtpc_fail_why(s, err);
+		}
+	} else if (s->caps.auth_login) {
+		r = smtpc_cmd(s, TO(s, helo, TO_HELO), "AUTH",
+		    "AUTH LOGIN\r\n");
+		if (r == 1 && s->rep.code == 334)
+			r = smtpc_auth_step(s, "", user, strlen(user),
+			    "AUTH LOGIN user name");
+		if (r == 1 && s->rep.code == 334)
+			r = smtpc_auth_step(s, "", pass, strlen(pass),
+			    "AUTH LOGIN password");
+	} else {
+		smtpc_why(s, "4.7.0", "no supported AUTH mechanism offered "
+		    "(PLAIN or LOGIN)");
+		return smtpc_fail_why(s, err);
+	}
+	if (r == -1)
+		return smtpc_fail_why(s, err);
+	if (s->rep.code != 235)
+		return smtpc_fail_reply(s, err);
+	s->caps.authenticated = 1;
+	return 1;
+}
+
+/* One connection attempt: 1, -1 with err, -2 (MAY: retry in clear). */
+static int
+smtpc_session(struct smtpc *s, const struct sockaddr *addr, socklen_t len,
+    enum smtpc_tls tls, struct smtpc_result *err)
+{
+	int r;
+
+	if (smtpc_connect(s, addr, len) == -1)
+		return smtpc_fail_why(s, err);
+	if (smtpc_read(s, TO(s, greeting, TO_GREETING), "the greeting") == -1)
+		return smtpc_fail_why(s, err);
+	if (s->rep.code != 220)
+		return smtpc_fail_reply(s, err);
+	if (smtpc_hello(s, err) == -1)
+		return -1;
+	if ((r = smtpc_starttls(s, tls, err)) != 1)
+		return r;
+	return smtpc_auth(s, err);
+}
+
+static void
+smtpc_peer_name(struct smtpc *s, const struct sockaddr *addr)
+{
+	char ip[64];
+	int port = 0;
+
+	if (addr->sa_family == AF_INET || addr->sa_family == AF_INET6) {
+		netaddr_ntop(addr, ip, sizeof(ip), &port);
+		(void)snprintf(s->peer, sizeof(s->peer), "[%s]:%d", ip, port);
+	} else if (addr->sa_family == AF_UNIX)
+		(void)snprintf(s->peer, sizeof(s->peer), "%s",
+		    ((const struct sockaddr_un *)(const void *)addr)->sun_path);
+	else
+		(void)snprintf(s->peer, sizeof(s->peer), "?");
+}
+
+struct smtpc *
+smtpc_open(const struct sockaddr *addr, socklen_t len,
+    const struct smtpc_opts *opts, struct smtpc_result *err)
+{
+	struct smtpc *s;
+	struct buf esc = BUF_INIT(0);
+	int r;
+
+	ASSERT(opts->helo != NULL);
+	ASSERT(opts->tls == SMTPC_TLS_NONE || opts->tls_ctx != NULL);
+	ASSERT(opts->tls != SMTPC_TLS_VERIFY || opts->tls_verify_name != NULL);
+	memset(err, 0, sizeof(*err));
+	s = xcalloc(1, sizeof(*s));
+	s->opts = *opts;
+	smtpc_reply_init(&s->rep);
+	buf_init(&s->why, 0);
+	smtpc_peer_name(s, addr);
+	if ((r = smtpc_session(s, addr, len, opts->tls, err)) == -2) {
+		log_warn("smtpc tls fallback peer=%s reason=\"%s\"", s->peer,
+		    log_escape(&esc, s->why.data, s->why.len, 200));
+		buf_free(&esc);
+		smtpc_disconnect(s);
+		memset(&s->caps, 0, sizeof(s->caps));
+		r = smtpc_session(s, addr, len, SMTPC_TLS_NONE, err);
+	}
+	if (r != 1) {
+		if (err->text == NULL)
+			smtpc_res_why(s, err);
+		smtpc_close(&s);
+		return NULL;
+	}
+	return s;
+}
+
+const struct smtpc_caps *
+smtpc_caps(const struct smtpc *s)
+{
+	return &s->caps;
+}
+
+unsigned long long
+smtpc_bare_lf(const struct smtpc *s)
+{
+	return s->bare_lf;
+}
+
+/* ------------------------------------------------------------ envelope */
+
+/* 1 when s has no control characters (nothing to break a command line). */
+static int
+smtpc_clean(const char *s)
+{
+	for (; *s != '\0'; s++)
+		if ((unsigned char)*s < ' ' || *s == 0x7f)
+			return 0;
+	return 1;
+}
+
+/* RFC 3461 4: xtext. */
+static void
+smtpc_xtext(struct buf *b, const char *s)
+{
+	for (; *s != '\0'; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c >= '!' && c <= '~' && c != '+' && c != '=')
+			(void)buf_appendc(b, (char)c);
+		else
+			(void)buf_appendf(b, "+%02X", c);
+	}
+}
+
+static void
+smtpc_mail_cmd(struct smtpc *s, const struct spool_env *env, struct buf *b)
+{
+	(void)buf_appendf(b, "MAIL FROM:<%s>", env->sender);
+	if (s->caps.size_ext)
+		(void)buf_appendf(b, " SIZE=%llu", env->size);
+	if (env->body == SPOOL_BODY_8BITMIME && s->caps.eightbitmime)
+		(void)buf_appends(b, " BODY=8BITMIME");
+	if (env->smtputf8)
+		(void)buf_appends(b, " SMTPUTF8");
+	if (s->caps.dsn) {
+		if (env->ret == SPOOL_RET_FULL)
+			(void)buf_appends(b, " RET=FULL");
+		else if (env->ret == SPOOL_RET_HDRS)
+			(void)buf_appends(b, " RET=HDRS");
+		if (env->envid != NULL && env->envid[0] != '\0') {
+			(void)buf_appends(b, " ENVID=");
+			smtpc_xtext(b, env->envid);
+		}
+	}
+	(void)buf_appends(b, "\r\n");
+}
+
+/* ORCPT "type;address" (decoded): type sent as is, the address xtext. */
+static void
+smtpc_orcpt(struct buf *b, const char *orcpt)
+{
+	const char *semi = strchr(orcpt, ';'), *p;
+
+	if (semi == NULL || semi == orcpt)
+		return;
+	for (p = orcpt; p < semi; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		    smtpc_isdigit(*p) || *p == '-'))
+			return;
+	(void)buf_appendf(b, " ORCPT=%.*s;", (int)(semi - orcpt), orcpt);
+	smtpc_xtext(b, semi + 1);
+}
+
+static void
+smtpc_rcpt_cmd(struct smtpc *s, const struct spool_rcpt *rc, struct buf *b)
+{
+	(void)buf_appendf(b, "RCPT TO:<%s>", rc->addr);
+	if (s->caps.dsn && rc->notify != 0) {
+		if (rc->notify & SPOOL_NOTIFY_NEVER)
+			(void)buf_appends(b, " NOTIFY=NEVER");
+		else
+			(void)buf_appendf(b, " NOTIFY=%s%s%s%s%s",
+			    rc->notify & SPOOL_NOTIFY_SUCCESS ? "SUCCESS" : "",
+			    (rc->notify & SPOOL_NOTIFY_SUCCESS) &&
+			    (rc->notify & (SPOOL_NOTIFY_FAILURE |
+			    SPOOL_NOTIFY_DELAY)) ? "," : "",
+			    rc->notify & SPOOL_NOTIFY_FAILURE ? "FAILURE" : "",
+			    (rc->notify & SPOOL_NOTIFY_FAILURE) &&
+			    (rc->notify & SPOOL_NOTIFY_DELAY) ? "," : "",
+			    rc->notify & SPOOL_NOTIFY_DELAY ? "DELAY" : "");
+	}
+	if (s->caps.dsn && rc->orcpt != NULL)
+		smtpc_orcpt(b, rc->orcpt);
+	(void)buf_appends(b, "\r\n");
+}
+
+/*
+ * The local decisions made before MAIL. 1 to go on (recipients that cannot
+ * be sent are RC_SKIP with their result), 0 when the whole transaction
+ * fails (every result filled).
+ */
+static int
+smtpc_precheck(struct smtpc *s, const struct spool_env *env,
+    struct smtpc_result *res, unsigned char *st)
+{
+	const char *enh = NULL;
+	char why[160];
+	size_t i;
+
+	if (env->smtputf8 && !s->caps.smtputf8) {
+		enh = "5.6.7";
+		(void)snprintf(why, sizeof(why), "the message needs SMTPUTF8 "
+		    "but the peer does not offer it");
+	} else if (s->caps.size > 0 && env->size > s->caps.size) {
+		enh = "5.3.4";
+		(void)snprintf(why, sizeof(why), "message size %llu exceeds "
+		    "the peer's limit of %llu", env->size, s->caps.size);
+	} else if (env->body == SPOOL_BODY_BINARYMIME) {
+		enh = "5.6.1";
+		(void)snprintf(why, sizeof(why), "BINARYMIME content cannot "
+		    "be sent with DATA");
+	} else if (!smtpc_clean(env->sender)) {
+		enh = "5.1.7";
+		(void)snprintf(why, sizeof(why), "control characters in the "
+		    "sender address");
+	}
+	if (enh != NULL) {
+		for (i = 0; i < env->nrcpt; i++)
+			smtpc_res_local(&res[i], 1, enh, why);
+		return 0;
+	}
+	for (i = 0; i < env->nrcpt; i++)
+		if (!smtpc_clean(env->rcpts[i].addr)) {
+			smtpc_res_local(&res[i], 1, "5.1.3", "control "
+			    "characters in the recipient address");
+			st[i] = RC_SKIP;
+		}
+	return 1;
+}
+
+/* ------------------------------------------------------------ transaction */
+
+struct smtpc_tx {
+	struct smtpc		*s;
+	const struct spool_env	*env;
+	struct smtpc_result	*res;
+	unsigned char		*st;
+	size_t			 nacc;		/* accepted recipients */
+	int			 mail_ok;
+};
+
+/* Every recipient still without a result gets the reply in s->rep. */
+static void
+smtpc_tx_all_reply(struct smtpc_tx *tx, int failed)
+{
+	size_t i;
+
+	for (i = 0; i < tx->env->nrcpt; i++)
+		if (tx->res[i].text == NULL)
+			smtpc_res_reply(&tx->res[i], &tx->s->rep, failed);
+}
+
+/* The connection is gone: what is left gets why; -1. */
+static int
+smtpc_tx_lost(struct smtpc_tx *tx, int dot_sent)
+{
+	size_t i;
+
+	for (i = 0; i < tx->env->nrcpt; i++) {
+		if (tx->res[i].text != NULL)
+			continue;
+		smtpc_res_why(tx->s, &tx->res[i]);
+		if (dot_sent && tx->st[i] == RC_ACCEPTED)
+			tx->res[i].possibly_delivered = 1;
+	}
+	return -1;
+}
+
+/* The reply in s->rep to the RCPT for recipient i. */
+static void
+smtpc_tx_rcpt_reply(struct smtpc_tx *tx, size_t i)
+{
+	if (tx->s->rep.code / 100 == 2) {
+		tx->st[i] = RC_ACCEPTED;
+		tx->nacc++;
+	} else {
+		tx->st[i] = RC_REFUSED;
+		smtpc_res_reply(&tx->res[i], &tx->s->rep, 1);
+	}
+}
+
+/* MAIL, RCPTs, DATA in one write; then the replies in order. 1 or -1. */
+static int
+smtpc_tx_pipelined(struct smtpc_tx *tx, const struct buf *cmds)
+{
+	struct smtpc *s = tx->s;
+	size_t i;
+
+	if (buf_append(&s->c.wbuf, cmds->data, cmds->len) == -1)
+		log_panic("smtpc: write buffer");	/* unbounded */
+	if (smtpc_flush(s, TO(s, mail, TO_MAIL), "MAIL") == -1 ||
+	    smtpc_read(s, TO(s, mail, TO_MAIL), "the reply to MAIL") == -1)
+		return -1;
+	if ((tx->mail_ok = s->rep.code / 100 == 2) == 0)
+		smtpc_tx_all_reply(tx, 1);
+	for (i = 0; i < tx->env->nrcpt; i++) {
+		if (tx->st[i] == RC_SKIP)
+			continue;
+		if (smtpc_read(s, TO(s, rcpt, TO_RCPT),
+		    "the reply to RCPT") == -1)
+			return -1;
+		if (tx->mail_ok)
+			smtpc_tx_rcpt_reply(tx, i);
+	}
+	return smtpc_read(s, TO(s, data_init, TO_DATA_INIT),
+	    "the reply to DATA");
+}
+
+/* One command at a time. 1 (s->rep: the DATA reply, or no DATA sent when
+ * MAIL failed or no recipient was accepted), or -1. */
+static int
+smtpc_tx_lockstep(struct smtpc_tx *tx, const struct buf *mail)
+{
+	struct smtpc *s = tx->s;
+	struct buf cmd = BUF_INIT(0);
+	size_t i;
+
+	if (smtpc_cmd(s, TO(s, mail, TO_MAIL), "MAIL", "%s",
+	    buf_cstr(mail)) == -1)
+		return -1;
+	if ((tx->mail_ok = s->rep.code / 100 == 2) == 0) {
+		smtpc_tx_all_reply(tx, 1);
+		return 1;
+	}
+	for (i = 0; i < tx->env->nrcpt; i++) {
+		if (tx->st[i] == RC_SKIP)
+			continue;
+		buf_reset(&cmd);
+		smtpc_rcpt_cmd(s, &tx->env->rcpts[i], &cmd);
+		if (smtpc_cmd(s, TO(s, rcpt, TO_RCPT), "RCPT", "%s",
+		    buf_cstr(&cmd)) == -1) {
+			buf_free(&cmd);
+			return -1;
+		}
+		smtpc_tx_rcpt_reply(tx, i);
+	}
+	buf_free(&cmd);
+	if (tx->nacc == 0)
+		return 1;
+	return smtpc_cmd(s, TO(s, data_init, TO_DATA_INIT), "DATA",
+	    "DATA\r\n");
+}
+
+/*
+ * Streams the content, dot-stuffed, with CRLF line ends, then the final
+ * dot, into the write buffer (flushed as it fills). 1, -1 when read()
+ * failed, -2 when the connection failed (why set).
+ */
+static int
+smtpc_tx_content(struct smtpc *s, int (*read)(void *, const char **,
+    size_t *), void *arg)
+{
+	const char *p, *nl;
+	size_t n, i, seg;
+	long long to = TO(s, data_block, TO_DATA_BLOCK);
+	int bol = 1, cr = 0, r, w = 1;
+
+	while ((r = read(arg, &p, &n)) == 1) {
+		conn_set_deadline(&s->c, to);
+		for (i = 0; i < n && w == 1; ) {
+			if (bol && p[i] == '.')
+				w = conn_write(&s->c, ".", 1);
+			if ((nl = memchr(p + i, '\n', n - i)) == NULL) {
+				if (w == 1)
+					w = conn_write(&s->c, p + i, n - i);
+				cr = p[n - 1] == '\r';
+				bol = 0;
+				break;
+			}
+			seg = (size_t)(nl - (p + i));
+			if (w == -1)
+				break;
+			if (seg > 0 ? p[i + seg - 1] == '\r' : cr)
+				w = conn_write(&s->c, p + i, seg + 1);
+			else {
+				s->bare_lf++;
+				if ((w = conn_write(&s->c, p + i, seg)) == 1)
+					w = conn_write(&s->c, "\r\n", 2);
+			}
+			i += seg + 1;
+			bol = 1;
+			cr = 0;
+		}
+		if (w == -1) {
+			smtpc_io_failed(s, "sending the message content");
+			return -2;
+		}
+	}
+	if (r == -1)
+		return -1;
+	if (!bol && conn_write(&s->c, cr ? "\n" : "\r\n", cr ? 1 : 2) == -1)
+		w = -1;
+	if (w == 1 && conn_write(&s->c, ".\r\n", 3) == -1)
+		w = -1;
+	if (w == -1) {
+		smtpc_io_failed(s, "sending the message content");
+		return -2;
+	}
+	return smtpc_flush(s, to, "the message content") == 1 ? 1 : -2;
+}
+
+/* After 354: content, dot, the reply(ies). Returns as smtpc_send. */
+static int
+smtpc_tx_data(struct smtpc_tx *tx, int (*read)(void *, const char **,
+    size_t *), void *arg)
+{
+	struct smtpc *s = tx->s;
+	long long to = TO(s, data_done, TO_DATA_DONE);
+	size_t i;
+	int r;
+
+	if ((r = smtpc_tx_content(s, read, arg)) != 1) {
+		if (r == -1) {
+			/* Only closing aborts DATA: never send the dot. */
+			smtpc_disconnect(s);
+			smtpc_why(s, "4.3.0", "cannot read the message");
+		}
+		return smtpc_tx_lost(tx, 0);
+	}
+	if (!s->opts.lmtp) {
+		if (smtpc_read(s, to, "the reply to the final dot") == -1)
+			return smtpc_tx_lost(tx, 1);
+		smtpc_tx_all_reply(tx, 0);
+		for (i = 0; i < tx->env->nrcpt; i++)
+			if (tx->st[i] == RC_ACCEPTED &&
+			    tx->res[i].code / 100 != 2)
+				return 0;
+		return 1;
+	}
+	for (i = 0; i < tx->env->nrcpt; i++) {
+		if (tx->st[i] != RC_ACCEPTED)
+			continue;
+		if (smtpc_read(s, to, "an LMTP reply after the final dot") ==
+		    -1)
+			return smtpc_tx_lost(tx, 1);
+		smtpc_res_reply(&tx->res[i], &s->rep, 0);
+	}
+	return 1;
+}
+
+int
+smtpc_send(struct smtpc *s, const struct spool_env *env,
+    int (*read)(void *, const char **, size_t *), void *arg,
+    struct smtpc_result *results_r)
+{
+	struct smtpc_tx tx = { s, env, results_r, NULL, 0, 0 };
+	struct buf mail = BUF_INIT(0), cmds = BUF_INIT(0);
+	struct buf esc = BUF_INIT(0);
+	size_t i, nsend = 0;
+	int r;
+
+	memset(results_r, 0, env->nrcpt * sizeof(*results_r));
+	s->bare_lf = 0;
+	if (s->broken || s->closing || s->unusable) {
+		if (!s->closing)
+			smtpc_why(s, "4.4.2", "connection not usable");
+		for (i = 0; i < env->nrcpt; i++)
+			if (s->closing)
+				smtpc_res_reply(&results_r[i], &s->rep, 1);
+			else
+				smtpc_res_why(s, &results_r[i]);
+		return -1;
+	}
+	tx.st = xcalloc(env->nrcpt + 1, 1);
+	if ((r = smtpc_precheck(s, env, results_r, tx.st)) != 1)
+		goto out;
+	for (i = 0; i < env->nrcpt; i++)
+		nsend += tx.st[i] != RC_SKIP;
+	if (nsend == 0)
+		goto out;	/* r == 1: every recipient has its result */
+	s->need_rset = 1;
+	smtpc_mail_cmd(s, env, &mail);
+	if (s->caps.pipelining) {
+		(void)buf_append(&cmds, mail.data, mail.len);
+		for (i = 0; i < env->nrcpt; i++)
+			if (tx.st[i] != RC_SKIP)
+				smtpc_rcpt_cmd(s, &env->rcpts[i], &cmds);
+		(void)buf_appends(&cmds, "DATA\r\n");
+		r = smtpc_tx_pipelined(&tx, &cmds);
+	} else
+		r = smtpc_tx_lockstep(&tx, &mail);
+	if (r == -1) {
+		r = smtpc_tx_lost(&tx, 0);
+		goto out;
+	}
+	if (s->rep.code == 354 && (!tx.mail_ok || tx.nacc == 0)) {
+		/* DATA accepted with nobody to deliver to: end it empty. */
+		if (smtpc_cmd(s, TO(s, data_done, TO_DATA_DONE), "DATA",
+		    ".\r\n") == -1)
+			s->broken = 1;
+	}
+	if (!tx.mail_ok) {
+		r = 0;
+		goto out;
+	}
+	r = 1;
+	if (tx.nacc == 0)
+		goto out;
+	if (s->rep.code != 354) {
+		smtpc_tx_all_reply(&tx, 1);
+		r = 0;
+		goto out;
+	}
+	if ((r = smtpc_tx_data(&tx, read, arg)) != -1)
+		s->need_rset = 0;
+out:
+	if (s->bare_lf > 0)
+		log_warn("%s smtpc bare_lf=%llu peer=%s (sent as CRLF)",
+		    log_escape(&esc, env->id, strlen(env->id), 64),
+		    s->bare_lf, s->peer);
+	buf_free(&esc);
+	buf_free(&mail);
+	buf_free(&cmds);
+	free(tx.st);
+	return r;
+}
+
+/* ------------------------------------------------------------ reuse */
+
+int
+smtpc_reusable(struct smtpc *s)
+{
+	struct pollfd pfd;
+
+	if (!s->connected || s->broken || s->closing || s->unusable)
+		return 0;
+	/* Anything to read now is unsolicited: a 421 on idle, or EOF. */
+	pfd.fd = s->c.fd;
+	pfd.events = POLLIN;
+	if (conn_pending(&s->c) || poll(&pfd, 1, 0) != 0) {
+		s->broken = 1;
+		return 0;
+	}
+	if (!s->need_rset)
+		return 1;
+	if (smtpc_cmd(s, TO(s, rset, TO_RSET), "RSET", "RSET\r\n") == -1)
+		return 0;
+	if (s->rep.code / 100 != 2) {
+		s->unusable = 1;
+		return 0;
+	}
+	s->need_rset = 0;
+	return 1;
+}
+
+void
+smtpc_close(struct smtpc **sp)
+{
+	struct smtpc *s = *sp;
+
+	if (s == NULL)
+		return;
+	if (s->connected && !s->broken && !s->closing) {
+		/* Politeness only: its reply changes nothing. */
+		(void)smtpc_cmd(s, TO(s, quit, TO_QUIT), "QUIT", "QUIT\r\n");
+	}
+	if (s->connected)
+		conn_close(&s->c);
+	smtpc_reply_free(&s->rep);
+	buf_free(&s->why);
+	free(s);
+	*sp = NULL;
+}

@@ -1,0 +1,261 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * Copyright (c) 2026 The Estafeta developers
+ *
+ * The outbound SMTP (RFC 5321) and LMTP (RFC 2033) client of the delivery
+ * workers: one connection to one next-hop address, carrying one or more
+ * transactions (connection reuse). Greeting, EHLO (HELO fallback), STARTTLS
+ * by policy (RFC 3207), AUTH PLAIN/LOGIN towards upstreams (RFC 4954),
+ * PIPELINING (RFC 2920), SIZE (RFC 1870), 8BITMIME/SMTPUTF8 parameters,
+ * DSN parameters (RFC 3461) passed only to DSN-capable peers, dot-stuffing.
+ *
+ * Blocking I/O in one process per delivery, every wait bounded by the
+ * deadlines of RFC 5321 4.5.3.2 (struct smtpc_timeouts). It never decides
+ * what a failure means for the queue (retry, bounce, next MX): it reports
+ * each recipient's outcome and the caller (the delivery worker) decides. It
+ * never resolves names, never reads the spool, never converts content
+ * (8BITMIME downgrade is the caller's job) and never logs secrets. Writes to
+ * a closed peer raise SIGPIPE: callers ignore it, as the daemons do.
+ */
+#ifndef EST_SMTPC_H
+#define EST_SMTPC_H
+
+#include <sys/socket.h>
+
+#include <stddef.h>
+
+#include "lib/buf.h"
+
+struct spool_env;
+struct tls_client;
+
+enum smtpc_tls {
+	SMTPC_TLS_NONE = 0,	/* never STARTTLS */
+	SMTPC_TLS_MAY,		/* STARTTLS if offered, else clear text */
+	SMTPC_TLS_ENCRYPT,	/* TLS required, any certificate */
+	SMTPC_TLS_VERIFY,	/* TLS required, chain + tls_verify_name */
+};
+
+/*
+ * Deadlines in milliseconds; 0 = the default in brackets (RFC 5321
+ * 4.5.3.2 where it gives one). Each covers the whole wait for one reply
+ * (or one write), not the idle time between bytes.
+ */
+struct smtpc_timeouts {
+	long long	 connect;	/* TCP connect [30 s] */
+	long long	 greeting;	/* initial 220 [5 min] */
+	long long	 helo;		/* EHLO/HELO/LHLO, STARTTLS and the
+					 * TLS handshake, each AUTH step
+					 * [5 min] */
+	long long	 mail;		/* MAIL reply [5 min] */
+	long long	 rcpt;		/* each RCPT reply [5 min] */
+	long long	 data_init;	/* the 354 [2 min] */
+	long long	 data_block;	/* each write of content [3 min] */
+	long long	 data_done;	/* reply(ies) to the final dot [10 min] */
+	long long	 quit;		/* QUIT reply [10 s] */
+	long long	 rset;		/* RSET reply [20 s] */
+};
+
+/*
+ * The strings and tls_ctx are borrowed: they must outlive the session.
+ * auth_pass is secret: it is never logged and the copies made to encode it
+ * are wiped.
+ */
+struct smtpc_opts {
+	const char	*helo;		/* our host name, for EHLO/HELO/LHLO */
+	int		 lmtp;		/* LHLO; one reply per recipient after
+					 * the final dot (RFC 2033) */
+	enum smtpc_tls	 tls;
+	struct tls_client *tls_ctx;	/* required unless tls == NONE */
+	/*
+	 * The next hop's host name (MX or relayhost name): sent as SNI when
+	 * set, and the name the certificate must match with VERIFY
+	 * (required then). An IP literal is matched against IP SANs.
+	 */
+	const char	*tls_verify_name;
+	/*
+	 * When set, AUTH PLAIN (or LOGIN if only LOGIN is offered) after
+	 * STARTTLS. Never over clear text unless auth_cleartext: if the
+	 * session is not encrypted and the peer offers AUTH, smtpc_open
+	 * fails (temporary) instead of sending the credentials. A peer that
+	 * does not offer AUTH gets none (it will answer MAIL as it sees fit).
+	 */
+	const char	*auth_user, *auth_pass;
+	int		 auth_cleartext;
+	struct smtpc_timeouts to;
+};
+
+/*
+ * An outcome, from the peer's reply or a local reason. code is the reply
+ * code, or 0 when no reply applies (network failure, timeout, protocol
+ * violation, a local decision); enhanced is the RFC 3463 code ("5.1.1")
+ * from the reply when the peer offered ENHANCEDSTATUSCODES, or ours for a
+ * local reason, or "" when there is none. text is the reply text without
+ * the codes (the lines of a multi-line reply joined by one space, control
+ * characters shown as '?'), or the local reason (malloc'd; never NULL once
+ * filled). Exactly one of temporary/permanent is set for a failure, neither
+ * for a success (2xx). A local failure is temporary except the local
+ * decisions documented at smtpc_send. possibly_delivered: the connection
+ * was lost or timed out after the final dot was sent, before the reply
+ * came: the peer may have taken the message (temporary is set too; the
+ * caller records the state, retrying may duplicate it).
+ */
+struct smtpc_result {
+	int		 code;
+	char		 enhanced[16];
+	char		*text;
+	int		 temporary;
+	int		 permanent;
+	int		 possibly_delivered;
+};
+
+/* What the peer's last EHLO/LHLO reply offered, and the TLS state. */
+struct smtpc_caps {
+	int		 esmtp;		/* 0 after the HELO fallback */
+	int		 pipelining, eightbitmime, smtputf8, dsn, chunking;
+	int		 starttls, enhancedstatuscodes;
+	int		 auth_plain, auth_login;
+	int		 auth;		/* AUTH offered (any mechanism) */
+	int		 size_ext;	/* SIZE offered (then SIZE= is sent) */
+	unsigned long long size;	/* SIZE limit; 0 = no limit */
+	int		 authenticated;	/* AUTH succeeded */
+	int		 tls;		/* the session is encrypted */
+	const char	*tls_version, *tls_cipher;	/* NULL without TLS */
+};
+
+struct smtpc;
+
+/*
+ * Connects to addr (AF_INET, AF_INET6, or AF_UNIX for a local LMTP
+ * server) and runs greeting, EHLO (HELO when EHLO gets a 5xx; LHLO for
+ * LMTP, no fallback), STARTTLS per opts->tls (then EHLO again) and AUTH.
+ * With SMTPC_TLS_MAY a failed handshake (the connection is lost with it)
+ * is followed by one new connection in clear text without STARTTLS; a
+ * STARTTLS refused by the peer goes on in clear text on the same one.
+ * Returns the session, or NULL with *err filled (release with
+ * smtpc_result_free): a greeting, EHLO or AUTH reply that failed as the
+ * peer gave it (4xx temporary, 5xx permanent: the caller tries the next MX
+ * on a temporary one), or a local reason with code 0, temporary: "connect:
+ * Connection refused", "connect: timeout", "timeout waiting for the
+ * greeting", "TLS required but STARTTLS not offered", "TLS handshake
+ * failed: certificate verification failed: hostname mismatch", "AUTH
+ * refused over clear text", ... A 421 at any point is temporary. Blocks (up
+ * to the sum of the connect, greeting and helo deadlines, twice for the
+ * MAY fallback).
+ */
+struct smtpc *smtpc_open(const struct sockaddr *addr, socklen_t len,
+	    const struct smtpc_opts *opts, struct smtpc_result *err);
+
+/* Valid until smtpc_close. Never blocks. */
+const struct smtpc_caps *smtpc_caps(const struct smtpc *);
+
+/*
+ * One transaction for env (sender, recipients, DSN fields) and the content
+ * delivered by read(arg, &p, &n): 1 with the next chunk in p[0..n) (valid
+ * until the next call), 0 at the end, -1 on error. The content is the
+ * message as stored in the spool (CRLF lines, not dot-stuffed); it is
+ * streamed, never held whole. Dot-stuffing is done here; a bare LF is sent
+ * as CRLF (and counted: smtpc_bare_lf), a missing final CRLF is added.
+ *
+ * MAIL carries SIZE=env->size when SIZE was offered, BODY=8BITMIME when the
+ * message is 8BITMIME and the peer offers it (it is not converted: that is
+ * the caller's job), SMTPUTF8 when env->smtputf8, and RET/ENVID only to a
+ * DSN-capable peer; RCPT carries NOTIFY/ORCPT (xtext-encoded) only then.
+ * With PIPELINING, MAIL, every RCPT and DATA go in one write.
+ *
+ * results_r has env->nrcpt entries (filled here, release each with
+ * smtpc_result_free). SMTP: a recipient refused at RCPT gets that reply,
+ * the others the reply to the final dot; LMTP: each accepted recipient
+ * gets its own reply after the dot.
+ *
+ * Local decisions, permanent, before anything is sent (code 0): the
+ * message needs SMTPUTF8 and the peer lacks it (5.6.7); the message is
+ * larger than the peer's SIZE (5.3.4); BODY=BINARYMIME (5.6.1, DATA cannot
+ * carry it); a sender (5.1.7) or recipient (5.1.3) holding control
+ * characters (that recipient alone).
+ *
+ * Returns 1 when the transaction ran to its end (individual recipients may
+ * still have failed, all of them at RCPT too); 0 when it failed as a whole
+ * at MAIL, DATA or (SMTP) the final dot, or by a local decision: the
+ * recipients not already refused at RCPT get that result; -1 when the
+ * connection was lost, timed out, the peer broke the protocol or read()
+ * failed (the connection is then closed): recipients without a final
+ * result get a temporary one, marked possibly_delivered when the final dot
+ * had been sent. A 421 reply fails what is left with it and ends the
+ * session (not reusable). Blocks (deadlines per step).
+ */
+int	 smtpc_send(struct smtpc *, const struct spool_env *env,
+	    int (*read)(void *, const char **, size_t *), void *arg,
+	    struct smtpc_result *results_r);
+
+/* Bare LFs converted to CRLF by the last smtpc_send. Never blocks. */
+unsigned long long smtpc_bare_lf(const struct smtpc *);
+
+/*
+ * Whether another transaction can go on this connection: 0 once it was
+ * lost, closed by the peer (421, or anything unsolicited waiting to be
+ * read: checked without blocking), or an RSET failed; otherwise sends RSET
+ * when the last transaction did not end cleanly and returns 1. Call it
+ * before each reuse (a peer may time an idle session out). Blocks at most
+ * the rset deadline.
+ */
+int	 smtpc_reusable(struct smtpc *);
+
+/*
+ * Sends QUIT (waiting at most the quit deadline for the reply) when the
+ * connection is still usable, closes it (TLS close_notify) and frees the
+ * session; NULLs *sp. NULL is fine. Blocks (quit deadline).
+ */
+void	 smtpc_close(struct smtpc **sp);
+
+/* Frees r->text and zeroes r. */
+void	 smtpc_result_free(struct smtpc_result *r);
+
+/* ------------------------------------------------------------ parser */
+
+#define SMTPC_LINE_MAX	512	/* octets per reply line, CRLF included
+				 * (RFC 5321 4.5.3.1.5) */
+#define SMTPC_LINES_MAX	100	/* lines per reply */
+
+/* One (possibly multi-line) reply as parsed. */
+struct smtpc_reply {
+	int		 code;		/* 200..599 once complete */
+	char		 enhanced[16];	/* from the first line, or "" */
+	struct buf	 text;		/* as smtpc_result.text */
+	struct buf	 lines;		/* each line's text after the code
+					 * and separator (enhanced code
+					 * kept), '\n'-terminated: EHLO */
+	size_t		 nlines;
+	int		 done;		/* the last line was seen */
+};
+
+void	 smtpc_reply_init(struct smtpc_reply *);
+void	 smtpc_reply_reset(struct smtpc_reply *);
+void	 smtpc_reply_free(struct smtpc_reply *);
+
+/*
+ * Adds one line line[0..len) (terminator included or not: a trailing LF
+ * and one CR before it are dropped) to r. The line is "NNN-text"
+ * (continued), "NNN text" or "NNN" (last); NNN is [2-5][0-5][0-9] and the
+ * same on every line; at most SMTPC_LINE_MAX octets with CRLF and
+ * SMTPC_LINES_MAX lines. enhanced: parse an RFC 3463 code at the start of
+ * the text ("d.ddd.ddd" then SP or the end; its class must match the reply
+ * code) and drop it from text. 1 when the reply is complete, 0 when more
+ * lines follow, -1 with *errstr_r (static text) when the line breaks a
+ * rule (r is then unspecified until smtpc_reply_reset). Pure.
+ */
+int	 smtpc_reply_line(struct smtpc_reply *r, const char *line, size_t len,
+	    int enhanced, const char **errstr_r);
+
+/*
+ * Parses the first reply in buf[0..len) (lines ending in LF, CR optional)
+ * into r (reset first). 1 with *used_r = the octets it took; 0 when buf
+ * ends before the reply does (more input needed: call again with more);
+ * -1 with *errstr_r when it is malformed (a line too long counts, even
+ * unterminated). Pure: for tests and the fuzzer; smtpc reads the same way
+ * line by line.
+ */
+int	 smtpc_parse_reply(const char *buf, size_t len, int enhanced,
+	    struct smtpc_reply *r, size_t *used_r, const char **errstr_r);
+
+#endif
