@@ -107,18 +107,24 @@ static int
 ctl_print_rcpt(void *arg, const struct qidx_rcpt *r)
 {
 	struct ctl *c = arg;
+	char t[32];
 
 	if (c->json) {
-		printf("%s{\"addr\":%s,\"state\":\"%s\",\"attempts\":%d}",
+		printf("%s{\"addr\":%s,\"state\":\"%s\",\"attempts\":%d,",
 		    r->idx ? "," : "", ctl_json(&c->tmp, r->addr),
 		    qidx_state_name(r->state), r->attempts);
+		printf("\"next_try\":\"%s\",\"last_reply\":%s}",
+		    r->next_try ? ctl_time(r->next_try, t, sizeof(t)) : "",
+		    ctl_json(&c->tmp, r->last_reply));
 		return 1;
 	}
 	printf("    %-40s %s", r->addr, qidx_state_name(r->state));
 	if (r->attempts)
 		printf(" attempts=%d", r->attempts);
+	if (r->state == QIDX_DEFERRED && r->next_try)
+		printf(" next_try=%s", ctl_time(r->next_try, t, sizeof(t)));
 	if (r->last_reply[0])
-		printf(" last=\"%s\"", r->last_reply);
+		printf("\n        last reply: %s", r->last_reply);
 	printf("\n");
 	return 1;
 }
