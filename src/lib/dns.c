@@ -42,7 +42,7 @@
 #define DNS_RCODE_NOERROR	0
 #define DNS_RCODE_NXDOMAIN	3
 #define DNS_LABEL_MAX	63
-#define DNS_SERVER_MAX	128	/* one "IP@port" of the server option */
+#define DNS_SERVER_MAX	128	/* one "IP@port" of the option */
 
 struct dns {
 	struct ub_ctx	*ctx;
@@ -185,6 +185,31 @@ dns_set_servers(struct ub_ctx *ctx, const char *server, const char **errstr_r)
 	return 1;
 }
 
+/*
+ * libunbound answers some names itself (RFC 6303/6761 default zones): the
+ * reverse zones of loopback and private networks, test. Ours go to the
+ * servers instead, which may well serve them (a site's own reverse zones,
+ * the test zones); only localhost., invalid. and onion. stay local.
+ */
+static int
+dns_unshadow(struct ub_ctx *ctx)
+{
+	static const char *const opts[][2] = {
+		{ "unblock-lan-zones:", "yes" },
+		{ "insecure-lan-zones:", "yes" },
+		{ "local-zone:", "test. transparent" },
+		{ "local-zone:", "127.in-addr.arpa. transparent" },
+		{ "local-zone:", "1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0."
+		    "0.0.0.0.0.0.0.0.0.0.0.0.ip6.arpa. transparent" },
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(opts) / sizeof(opts[0]); i++)
+		if (ub_ctx_set_option(ctx, opts[i][0], opts[i][1]) != 0)
+			return -1;
+	return 1;
+}
+
 int
 dns_open_flags(const char *server, long long timeout_ms, int flags,
     struct dns **dns_r, const char **errstr_r)
@@ -211,9 +236,9 @@ dns_open_flags(const char *server, long long timeout_ms, int flags,
 	}
 	/* No output from libunbound: a NULL log file silences it. */
 	(void)ub_ctx_debugout(ctx, NULL);	/* always UB_NOERROR */
-	if (ub_ctx_async(ctx, 1) != 0) {
+	if (ub_ctx_async(ctx, 1) != 0 || dns_unshadow(ctx) == -1) {
 		ub_ctx_delete(ctx);
-		*errstr_r = "dns: cannot set up the resolver thread";
+		*errstr_r = "dns: cannot configure libunbound";
 		return -1;
 	}
 	if (dns_set_servers(ctx, server != NULL ? server : "",

@@ -14,7 +14,9 @@
  * dns must be opened in the process that uses it, after fork(), and used
  * from one thread at a time. Positive and negative answers are cached by
  * libunbound for their TTL; this module keeps no state of its own between
- * calls.
+ * calls. libunbound's built-in answers for the reverse zones of loopback
+ * and private networks and for test. are switched off (those names are
+ * asked of the servers too); localhost., invalid. and onion. stay local.
  *
  * Names given to it are checked before anything is sent: ASCII letters,
  * digits, '-' and '_' in dot-separated labels of 1..63 bytes, 253 bytes in
@@ -41,16 +43,16 @@ enum dns_status {
 	DNS_OK = 0,
 	DNS_NXDOMAIN,	/* the name does not exist */
 	DNS_NODATA,	/* the name exists, without records of that type */
-	DNS_TEMPFAIL,	/* SERVFAIL, timeout, network error, refused: retry */
-	DNS_PERMFAIL,	/* invalid name given, or the lookup cannot succeed */
+	DNS_TEMPFAIL,	/* SERVFAIL, timeout, refused, network: retry */
+	DNS_PERMFAIL,	/* invalid input (name, literal, port): no query */
 };
 
-#define DNS_NAME_MAX		253	/* text form, without trailing dot */
+#define DNS_NAME_MAX		253	/* text, without trailing dot */
 #define DNS_TIMEOUT_MAX_MS	600000LL
 
 /* Flags of dns_open_flags. */
-#define DNS_F_DNSSEC	0x1	/* reserved for DNSSEC/DANE: not supported
-				   yet, dns_open_flags fails with it */
+/* Reserved for DNSSEC/DANE: not supported yet, dns_open_flags fails. */
+#define DNS_F_DNSSEC	0x1
 
 /*
  * Opens a resolver. server: NULL or "" = the system's resolvers
@@ -61,8 +63,8 @@ enum dns_status {
  * Returns 1 with *dns_r set, or -1 with *errstr_r set (a static string).
  * Does not block: nothing is sent before the first lookup.
  */
-int	 dns_open(const char *server, long long timeout_ms, struct dns **dns_r,
-	    const char **errstr_r);
+int	 dns_open(const char *server, long long timeout_ms,
+	    struct dns **dns_r, const char **errstr_r);
 /* dns_open with flags (DNS_F_*); dns_open is flags = 0. */
 int	 dns_open_flags(const char *server, long long timeout_ms, int flags,
 	    struct dns **dns_r, const char **errstr_r);
