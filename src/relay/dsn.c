@@ -36,7 +36,7 @@ enum dsn_why { DSN_WHY_ASKED, DSN_WHY_BIG, DSN_WHY_UNFIT };
 struct dsn_returned {
 	enum dsn_ret	 kind;
 	enum dsn_why	 why;		/* why only headers */
-	int		 cut;		/* header section over DSN_HEADERS_MAX */
+	int		 cut;		/* headers over DSN_HEADERS_MAX */
 	int		 eightbit;
 };
 
@@ -58,6 +58,7 @@ struct dsn_fold {
 	size_t		 col;
 	size_t		 width;
 	int		 fresh;		/* nothing since the line start */
+	int		 first;		/* no word yet: never fold before it */
 	int		 err;
 };
 
@@ -218,8 +219,9 @@ dsn_fold_word(struct dsn_fold *f, const char *w, size_t n)
 {
 	size_t room, k;
 
-	if (!f->fresh && f->col + 1 + n > f->width)
+	if (!f->fresh && !f->first && f->col + 1 + n > f->width)
 		dsn_fold_break(f);
+	f->first = 0;
 	if (!f->fresh) {
 		dsn_fold_put(f, " ", 1);
 		f->col++;
@@ -278,6 +280,7 @@ dsn_field(struct dsn_fold *f, struct buf *b, const char *name)
 	f->lead = " ";
 	f->width = DSN_FOLD;
 	f->fresh = 0;
+	f->first = 1;
 	dsn_fold_put(f, name, strlen(name));
 	dsn_fold_put(f, ":", 1);
 	f->col = strlen(name) + 1;
@@ -439,21 +442,17 @@ dsn_field_orcpt(struct dsn_fold *f, struct buf *b, const char *orcpt,
 		;
 	if (*v == '\0')
 		return;
+	/* "type;address" stays one word, as the sender wrote it. */
 	if (!dsn_is_ascii(v) && !utf8) {
-		if (dsn_utf8_xtext(&t, v) == -1)
+		if (buf_appends(&t, "utf-8;") == -1 ||
+		    dsn_utf8_xtext(&t, v) == -1)
 			f->err = 1;
-		else
-			dsn_field_text(f, b, "Original-Recipient", "utf-8;",
-			    buf_cstr(&t), 0);
 	} else if (buf_append(&t, orcpt, tl) == -1 ||
 	    buf_appendc(&t, ';') == -1 || dsn_clean(&t, v, utf8) == -1)
 		f->err = 1;
-	else {
-		/* "type;addr" stays one word, as the sender wrote it. */
-		dsn_field(f, b, "Original-Recipient");
-		dsn_fold_words(f, buf_cstr(&t), t.len);
-		dsn_field_end(f);
-	}
+	dsn_field(f, b, "Original-Recipient");
+	dsn_fold_words(f, buf_cstr(&t), t.len);
+	dsn_field_end(f);
 	buf_free(&t);
 }
 
@@ -556,18 +555,37 @@ dsn_hdr_line(struct buf *h, const char *p, size_t n, int cont, int utf8)
 	return buf_append(h, line, w);
 }
 
+/* Truncates out to len. */
+static void
+dsn_truncate(struct buf *out, size_t len)
+{
+	out->len = len;
+	if (out->data)
+		out->data[len] = '\0';
+}
+
+/* Replaces out[start..] with the safe header section h. */
+static int
+dsn_use_headers(struct buf *out, size_t start, const struct buf *h,
+    struct dsn_returned *rr)
+{
+	dsn_truncate(out, start);
+	rr->kind = h->len > 0 ? DSN_RET_HDRS : DSN_RET_NONE;
+	rr->eightbit = dsn_has_8bit(buf_cstr(h), h->len);
+	return buf_append(out, buf_cstr(h), h->len);
+}
+
 /*
  * Writes the original's header section (want_full: the whole message) to
  * out and says in rr what it became. The header section is always kept,
- * made safe, in h, and replaces whatever went to out when the whole
- * message turns out too big or unfit. -1 when read fails or even the
- * header section does not fit in out.
+ * made safe, in h (max DSN_HEADERS_MAX), and replaces whatever went to out
+ * when the whole message turns out too big or unfit. -1 when read fails or
+ * even the header section does not fit in out.
  */
 static int
 dsn_original(struct dsn_src *s, const struct dsn_params *p, int want_full,
-    struct buf *out, struct dsn_returned *rr)
+    struct buf *out, struct buf *h, struct dsn_returned *rr)
 {
-	struct buf h = BUF_INIT(DSN_HEADERS_MAX);
 	size_t start = out->len;
 	unsigned long long max = p->max_original > 0 ?
 	    (unsigned long long)p->max_original : 0;
@@ -587,7 +605,7 @@ dsn_original(struct dsn_src *s, const struct dsn_params *p, int want_full,
 			prev_cut = cut;
 			continue;
 		}
-		if (!rr->cut && dsn_hdr_line(&h, l, ll, prev_cut,
+		if (!rr->cut && dsn_hdr_line(h, l, ll, prev_cut,
 		    p->smtputf8) == -1)
 			rr->cut = 1;
 		prev_cut = cut;
@@ -617,25 +635,14 @@ dsn_original(struct dsn_src *s, const struct dsn_params *p, int want_full,
 		}
 	}
 	if (r == -1)
-		goto fail;
+		return -1;
 	if (full && any) {
 		rr->kind = DSN_RET_FULL;
-		rr->eightbit = dsn_has_8bit(out->data + start, out->len - start);
-		buf_free(&h);
+		rr->eightbit = dsn_has_8bit(out->data + start,
+		    out->len - start);
 		return 1;
 	}
-	out->len = start;
-	if (out->data)
-		out->data[start] = '\0';
-	rr->kind = h.len > 0 ? DSN_RET_HDRS : DSN_RET_NONE;
-	rr->eightbit = dsn_has_8bit(buf_cstr(&h), h.len);
-	if (buf_append(out, buf_cstr(&h), h.len) == -1)
-		goto fail;
-	buf_free(&h);
-	return 1;
-fail:
-	buf_free(&h);
-	return -1;
+	return dsn_use_headers(out, start, h, rr);
 }
 
 /* ------------------------------------------------------------ parts */
@@ -675,6 +682,23 @@ dsn_status_ok(const char *s)
 	return 1;
 }
 
+/*
+ * The recipient's status when it is well-formed, else the generic one of
+ * its action's class: a bad code (which may come from a remote reply) must
+ * not cost the sender the notification.
+ */
+static const char *
+dsn_status(const struct dsn_rcpt *r)
+{
+	if (dsn_status_ok(r->status))
+		return r->status;
+	if (r->action == DSN_FAILED)
+		return "5.0.0";
+	if (r->action == DSN_DELAYED)
+		return "4.0.0";
+	return "2.0.0";
+}
+
 static const char *
 dsn_rcpt_says(enum dsn_action a)
 {
@@ -703,7 +727,7 @@ dsn_text_rcpt(struct dsn_fold *f, struct buf *b, const struct dsn_rcpt *r,
 
 	if (buf_appendc(&t, '<') == -1 || dsn_clean(&t, r->addr, utf8) == -1 ||
 	    buf_appendf(&t, ">: %s (%s)", dsn_rcpt_says(r->action),
-	    r->status) == -1)
+	    dsn_status(r)) == -1)
 		f->err = 1;
 	else
 		dsn_para(f, b, "", buf_cstr(&t), 1);	/* already clean */
@@ -768,13 +792,14 @@ dsn_text_part(struct dsn_fold *f, struct buf *b, const struct dsn_params *p,
 	dsn_crlf(f, b);
 	if (worst == DSN_FAILED)
 		intro = "Your message could not be delivered to one or more "
-		    "recipients. It has been given up on for them; the reasons "
-		    "are below.";
+		    "recipients, and the mail system has stopped trying. The "
+		    "details are below.";
 	else if (worst == DSN_DELAYED)
-		intro = "Your message has not been delivered yet to one or more "
-		    "recipients. This is only a warning: the mail system will "
-		    "keep trying, and you do not need to send the message "
-		    "again. You will be told if delivery fails for good.";
+		intro = "Your message has not been delivered yet to one or "
+		    "more recipients. This is only a warning: the mail system "
+		    "will keep trying, and you do not need to send the "
+		    "message again. You will be told if delivery fails for "
+		    "good.";
 	else
 		intro = "This is the delivery report you asked for. Your "
 		    "message was handed on as follows.";
@@ -822,7 +847,7 @@ dsn_status_part(struct dsn_fold *f, struct buf *b, const struct dsn_params *p,
 		dsn_field_addr(f, b, "Final-Recipient", r->addr, u);
 		dsn_field_text(f, b, "Action", NULL,
 		    dsn_action_name(r->action), 0);
-		dsn_field_text(f, b, "Status", NULL, r->status, 0);
+		dsn_field_text(f, b, "Status", NULL, dsn_status(r), 0);
 		if (r->remote_mta && *r->remote_mta)
 			dsn_field_text(f, b, "Remote-MTA", "dns;",
 			    r->remote_mta, u);
@@ -871,16 +896,29 @@ dsn_returned_type(const struct dsn_returned *rr, int utf8)
 	return utf8 ? "message/global-headers" : "text/rfc822-headers";
 }
 
+/* Our host name up to the first character that has no place in one. */
+static int
+dsn_msgid_host(struct buf *b, const char *host)
+{
+	size_t n = strspn(host, "abcdefghijklmnopqrstuvwxyz"
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-.");
+
+	return n ? buf_append(b, host, n) : buf_appends(b, "localhost");
+}
+
 static void
 dsn_top_headers(struct dsn_fold *f, struct buf *b, const struct dsn_params *p,
     enum dsn_action worst, const char *boundary, int eightbit)
 {
+	static const char name[] = "Mail Delivery System";
+	static const char ct[] = "multipart/report; "
+	    "report-type=delivery-status;";
 	char rnd[33];
 	struct buf t = BUF_INIT(0);
 	int u = p->smtputf8;
 
 	dsn_field(f, b, "From");
-	dsn_fold_words(f, "Mail Delivery System", 20);
+	dsn_fold_words(f, name, strlen(name));
 	if (buf_appendc(&t, '<') == -1 || dsn_clean(&t, p->postmaster, u) ==
 	    -1 || buf_appendc(&t, '>') == -1)
 		f->err = 1;
@@ -899,7 +937,7 @@ dsn_top_headers(struct dsn_fold *f, struct buf *b, const struct dsn_params *p,
 	buf_reset(&t);
 	if (dsn_random_hex(rnd, 16) == -1 ||
 	    buf_appendf(&t, "<%lld.%s@", (long long)time(NULL), rnd) == -1 ||
-	    dsn_clean(&t, p->reporting_mta, 0) == -1 ||
+	    dsn_msgid_host(&t, p->reporting_mta) == -1 ||
 	    buf_appendc(&t, '>') == -1)
 		f->err = 1;
 	dsn_field(f, b, "Message-ID");
@@ -911,12 +949,7 @@ dsn_top_headers(struct dsn_fold *f, struct buf *b, const struct dsn_params *p,
 	if (buf_appendf(&t, "boundary=\"%s\"", boundary) == -1)
 		f->err = 1;
 	dsn_field(f, b, "Content-Type");
-	{
-		static const char ct[] =
-		    "multipart/report; report-type=delivery-status;";
-
-		dsn_fold_words(f, ct, sizeof(ct) - 1);
-	}
+	dsn_fold_words(f, ct, strlen(ct));
 	dsn_fold_words(f, buf_cstr(&t), t.len);
 	dsn_field_end(f);
 	if (eightbit)
@@ -996,7 +1029,7 @@ dsn_args_ok(const struct dsn_params *p, const struct dsn_rcpt *rcpts,
 	    p->original_sender == NULL || p->postmaster == NULL)
 		return 0;
 	for (i = 0; i < n; i++)
-		if (rcpts[i].addr == NULL || !dsn_status_ok(rcpts[i].status) ||
+		if (rcpts[i].addr == NULL ||
 		    (unsigned)rcpts[i].action > DSN_EXPANDED)
 			return 0;
 	return 1;
@@ -1021,7 +1054,7 @@ dsn_build(const struct dsn_params *p, const struct dsn_rcpt *rcpts, size_t n,
 {
 	struct dsn_src src = { 0 };
 	struct dsn_returned rr = { 0 };
-	struct buf pre = BUF_INIT(0);
+	struct buf pre = BUF_INIT(0), h = BUF_INIT(DSN_HEADERS_MAX);
 	size_t start = out->len, i;
 	char boundary[48], rnd[33];
 	int want_full = 0;
@@ -1037,21 +1070,31 @@ dsn_build(const struct dsn_params *p, const struct dsn_rcpt *rcpts, size_t n,
 		src.read = read;
 		src.arg = arg;
 		buf_init(&src.line, DSN_SRC_LINE + 1);
-		if (dsn_original(&src, p, want_full, out, &rr) == -1)
+		if (dsn_original(&src, p, want_full, out, &h, &rr) == -1)
 			goto fail;
 	}
-	if (dsn_prefix(&pre, p, rcpts, n, &rr, boundary) == -1 ||
-	    dsn_insert(out, start, &pre) == -1 ||
-	    buf_appendf(out, "\r\n--%s--\r\n", boundary) == -1)
-		goto fail;
+	for (;;) {
+		buf_reset(&pre);
+		if (dsn_prefix(&pre, p, rcpts, n, &rr, boundary) == -1)
+			goto fail;
+		if (dsn_insert(out, start, &pre) == 1 &&
+		    buf_appendf(out, "\r\n--%s--\r\n", boundary) == 1)
+			break;
+		/* The whole original fit, but not with the rest: headers. */
+		if (rr.kind != DSN_RET_FULL)
+			goto fail;
+		rr.why = DSN_WHY_BIG;
+		if (dsn_use_headers(out, start, &h, &rr) == -1)
+			goto fail;
+	}
 	buf_free(&src.line);
 	buf_free(&pre);
+	buf_free(&h);
 	return 1;
 fail:
 	buf_free(&src.line);
 	buf_free(&pre);
-	out->len = start;
-	if (out->data)
-		out->data[start] = '\0';
+	buf_free(&h);
+	dsn_truncate(out, start);
 	return -1;
 }

@@ -22,26 +22,26 @@ enum dsn_action { DSN_FAILED, DSN_DELAYED, DSN_DELIVERED, DSN_RELAYED,
 	DSN_EXPANDED };
 
 struct dsn_rcpt {
-	const char	*addr;		/* final recipient (our canonical form) */
+	const char	*addr;		/* final recipient, canonical form */
 	const char	*orcpt;		/* "rfc822;addr" from ORCPT, or NULL */
 	enum dsn_action	 action;
-	const char	*status;	/* enhanced status "5.1.1" */
+	const char	*status;	/* enhanced status "5.1.1", see below */
 	const char	*diagnostic;	/* remote reply text, or NULL */
 	const char	*remote_mta;	/* MX host name or address, or NULL */
 	long long	 last_attempt;	/* unix time, 0 = none */
-	long long	 will_retry_until;	/* DSN_DELAYED: unix time, 0 = none */
+	long long	 will_retry_until; /* DSN_DELAYED: time, 0 = none */
 };
 
 struct dsn_params {
 	const char	*reporting_mta;	/* our hostname */
 	const char	*queue_id;	/* or NULL */
-	long long	 arrival;	/* unix time the original arrived, 0 = ? */
-	const char	*envid;		/* original ENVID (xtext-decoded) or NULL */
-	const char	*original_sender;	/* To: of the notification */
+	long long	 arrival;	/* the original arrived; 0 = unknown */
+	const char	*envid;		/* ENVID (xtext-decoded) or NULL */
+	const char	*original_sender; /* To: of the notification */
 	const char	*postmaster;	/* From: address, MAILER-DAEMON@host */
 	int		 ret_full;	/* RET=FULL */
-	long long	 max_original;	/* bytes of the original returned at most */
-	int		 smtputf8;	/* original needed SMTPUTF8 (RFC 6533) */
+	long long	 max_original;	/* original bytes returned at most */
+	int		 smtputf8;	/* original needed SMTPUTF8 */
 };
 
 /* Size of the header section returned at most; longer ones are cut. */
@@ -61,11 +61,13 @@ struct dsn_params {
  *     Remote-MTA, Diagnostic-Code, Last-Attempt-Date, Will-Retry-Until);
  *  3. the original: message/rfc822 (message/global when smtputf8) when
  *     ret_full is set, some recipient failed, and the original is at most
- *     max_original bytes and fit for 8bit transport (lines of at most 998
- *     octets, no NUL or bare CR); otherwise its header section (up to the
- *     first empty line, at most DSN_HEADERS_MAX) as text/rfc822-headers
- *     (message/global-headers), made safe the same way as our own fields.
- *     Left out when read is NULL or the original is empty.
+ *     max_original bytes (<= 0: never) and fit for 8bit transport (lines
+ *     of at most 998 octets, no NUL or bare CR), with its line ends made
+ *     CRLF (a bare LF counts as one); otherwise its header section (up to
+ *     the first empty line, at most DSN_HEADERS_MAX, cut at a line) as
+ *     text/rfc822-headers (message/global-headers), made safe the same way
+ *     as our own fields. Left out when read is NULL or the original is
+ *     empty.
  *
  * The Subject says the worst action: failed, else delayed, else success.
  * read(arg, &p, &len) supplies the original in chunks of any size: 1 with a
@@ -79,10 +81,17 @@ struct dsn_params {
  * part concerned carry Content-Transfer-Encoding: 8bit, and the caller must
  * send it with BODY=8BITMIME (and SMTPUTF8 when smtputf8).
  *
+ * A status that is not "class.subject.detail" (RFC 3463: class 2, 4 or 5,
+ * 1-3 digits each), NULL included, is reported as the generic code of the
+ * action's class (5.0.0, 4.0.0, 2.0.0) rather than losing the notification.
+ *
+ * Times <= 0 mean "unknown" and leave their field out.
+ *
  * Returns 1; or -1, with out as it was, when an argument is invalid (n == 0,
- * a NULL address or sender, a status that is not "class.subject.detail"),
- * read fails, out refuses to grow, or the clock cannot be formatted. Does
- * not block except in read.
+ * a NULL address, reporting_mta, original_sender or postmaster, an unknown
+ * action), a time is past the year 9999, read fails, or out refuses to grow
+ * (when only the whole original does not fit under out's maximum, its
+ * header section is returned instead). Does not block except in read.
  */
 int	 dsn_build(const struct dsn_params *, const struct dsn_rcpt *rcpts,
 	    size_t n, int (*read)(void *, const char **, size_t *), void *arg,
