@@ -40,8 +40,10 @@ cflags=(-g -O1 -std=gnu11
 	-fno-sanitize-recover=undefined -fno-omit-frame-pointer
 	"-I$srcdir/src" -I.
 	'-DSYSCONFDIR="/etc/estafeta"' '-DLOCALSTATEDIR="/var"')
-libs=$(pkg-config --libs openssl sqlite3 libcrypt 2>/dev/null) ||
-	libs="-lssl -lcrypto -lsqlite3 -lcrypt"
+# make fuzz passes the configured libraries in FUZZ_LIBS; by hand, ask
+# pkg-config for everything src/lib links against.
+libs=$(pkg-config --libs openssl sqlite3 libcrypt libunbound 2>/dev/null) ||
+	libs="-lssl -lcrypto -lsqlite3 -lcrypt -lunbound"
 # shellcheck disable=SC2054,SC2206  # one flag; splitting the rest is intended
 libs=(-Wl,--as-needed $libs ${FUZZ_LIBS:-})
 
