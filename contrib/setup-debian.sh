@@ -8,7 +8,7 @@ PKGS="build-essential autoconf automake libtool pkg-config
  libssl-dev libsqlite3-dev libspf2-dev libopendkim-dev libopendmarc-dev
  libmilter-dev libunbound-dev libevent-dev libcrypt-dev libcmocka-dev
  clang libclang-rt-14-dev
- openssl sqlite3 swaks postfix dnsmasq curl procps iproute2 ca-certificates
+ openssl sqlite3 swaks libnet-ssleay-perl postfix dnsmasq curl procps iproute2 ca-certificates
  python3 libpython3.11-testsuite opendkim opendkim-tools"
 
 SUDO=""

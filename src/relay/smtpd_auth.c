@@ -252,6 +252,23 @@ out:
 	return r;
 }
 
+/*
+ * The login as this session knows it from now on: ASCII letters lowered,
+ * which is exactly the users database's own (NOCASE) equality. Per-user
+ * rate limits are keyed by it, so "Alice@Example.Test" must not get
+ * counters of its own beside "alice@example.test".
+ */
+static char *
+smtpd_auth_login(const char *login)
+{
+	char *p, *l = xstrdup(login);
+
+	for (p = l; *p != '\0'; p++)
+		if (*p >= 'A' && *p <= 'Z')
+			*p = (char)(*p - 'A' + 'a');
+	return l;
+}
+
 void
 smtpd_auth(struct smtpd_session *s, const char *arg, size_t len)
 {
@@ -292,9 +309,10 @@ smtpd_auth(struct smtpd_session *s, const char *arg, size_t len)
 		return;
 	r = users_verify(s->ctx->users, p.authcid, p.passwd, p.passwd_len);
 	if (r == 1) {
-		s->auth_user = xstrdup(p.authcid);
+		s->auth_user = smtpd_auth_login(p.authcid);
 		log_info("%s smtp auth ok client=[%s] user=<%s> mech=%s", s->sid,
-		    s->ip, smtpd_esc(s, p.authcid, strlen(p.authcid)), mname);
+		    s->ip, smtpd_esc(s, s->auth_user, strlen(s->auth_user)),
+		    mname);
 		smtpd_reply(s, "235 2.7.0 Authentication successful");
 	} else if (r == 0)
 		smtpd_auth_failed(s, p.authcid, mname);

@@ -197,7 +197,9 @@ smtpd_rcpt_relay_domain(struct smtpd_session *s, const char *fa)
 		}
 		return -1;
 	}
-	if (cfg->relay_verify_primary[0] == '\0' || s->ctx->verify == NULL)
+	/* Without the cache (smtpd_ctx_open warned) every RCPT is probed:
+	 * never let a recipient through unverified. */
+	if (cfg->relay_verify_primary[0] == '\0')
 		return 1;
 	v = verify_probe(s->ctx->verify, cfg->relay_verify_primary,
 	    cfg->hostname, fa, cfg->relay_verify_timeout, &reply, &cached);

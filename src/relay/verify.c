@@ -55,8 +55,16 @@ verify_open(const char *dbpath, long long positive_ttl_ms,
 	    SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK)
 		goto fail;
 	(void)sqlite3_busy_timeout(v->db, 2000);
-	if (sqlite3_exec(v->db, "PRAGMA journal_mode=WAL;"
-	    "PRAGMA synchronous=NORMAL;", NULL, NULL, NULL) != SQLITE_OK ||
+	/*
+	 * Workers starting together race to switch the new file to WAL, and
+	 * the losers get SQLITE_BUSY at once (the busy handler does not cover
+	 * a journal mode change). The winner's switch is all we need (the
+	 * mode is kept in the file), and any journal mode works anyway.
+	 */
+	(void)sqlite3_exec(v->db, "PRAGMA journal_mode=WAL;", NULL, NULL,
+	    NULL);
+	if (sqlite3_exec(v->db, "PRAGMA synchronous=NORMAL;", NULL, NULL,
+	    NULL) != SQLITE_OK ||
 	    sqlite3_exec(v->db, verify_schema, NULL, NULL, NULL) != SQLITE_OK ||
 	    sqlite3_prepare_v2(v->db, "SELECT result, reply FROM verify WHERE"
 	    " rcpt = ? AND primary_mx = ? AND expires > ?", -1, &v->get,
@@ -104,7 +112,7 @@ verify_connect(const char *primary, long long timeout_ms)
 	struct sockaddr_storage ss;
 	struct pollfd pfd;
 	socklen_t len;
-	int fd, err = 0;
+	int fd, r, err = 0;
 	socklen_t elen = sizeof(err);
 
 	if (netaddr_parse_listen(primary, &ss, &len) == -1)
@@ -119,12 +127,22 @@ verify_connect(const char *primary, long long timeout_ms)
 		goto fail;
 	pfd.fd = fd;
 	pfd.events = POLLOUT;
-	if (poll(&pfd, 1, (int)timeout_ms) != 1 ||
-	    getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &elen) == -1 || err)
+	if ((r = poll(&pfd, 1, (int)timeout_ms)) != 1) {
+		if (r == 0)
+			errno = ETIMEDOUT;
 		goto fail;
+	}
+	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &elen) == -1)
+		goto fail;
+	if (err != 0) {
+		errno = err;	/* the connect() result, for the reply text */
+		goto fail;
+	}
 	return fd;
 fail:
+	err = errno;
 	(void)close(fd);	/* failed connection */
+	errno = err;
 	return -1;
 }
 
@@ -159,6 +177,16 @@ verify_reply(struct conn *c, struct buf *text)
 	}
 }
 
+/* Replaces text with why the dialogue broke off (no usable reply). */
+static void
+verify_broken(const struct conn *c, const char *primary, struct buf *text)
+{
+	buf_reset(text);
+	(void)buf_appendf(text, "probe of %s failed: %s", primary,
+	    c->err == CONN_ETIMEOUT ? "timeout" : c->err == CONN_OK ?
+	    "malformed reply" : "connection lost");
+}
+
 /* Sends "verb arg CRLF" and reads the reply. */
 static int
 verify_cmd(struct conn *c, struct buf *text, const char *verb,
@@ -178,6 +206,7 @@ verify_smtp(const char *primary, const char *helo, const char *rcpt,
 {
 	struct conn c;
 	enum verify_result r = VERIFY_UNKNOWN;
+	long long start = conn_now_ms();
 	int fd, code;
 
 	if ((fd = verify_connect(primary, timeout_ms)) == -1) {
@@ -186,12 +215,14 @@ verify_smtp(const char *primary, const char *helo, const char *rcpt,
 		return VERIFY_UNKNOWN;
 	}
 	conn_init(&c, fd);
-	conn_set_deadline(&c, timeout_ms);
+	/* One deadline for the whole probe, the connection included. */
+	timeout_ms -= conn_now_ms() - start;
+	conn_set_deadline(&c, timeout_ms > 0 ? timeout_ms : 1);
 	if ((code = verify_reply(&c, text)) != 220 ||
 	    (code = verify_cmd(&c, text, "EHLO ", helo)) != 250 ||
 	    (code = verify_cmd(&c, text, "MAIL FROM:<>", "")) != 250) {
 		if (code == -1)
-			(void)buf_appends(text, " (probe dialogue failed)");
+			verify_broken(&c, primary, text);
 		goto out;
 	}
 	{
@@ -200,6 +231,10 @@ verify_smtp(const char *primary, const char *helo, const char *rcpt,
 		(void)buf_appendf(&path, "<%s>", rcpt);	/* unbounded */
 		code = verify_cmd(&c, text, "RCPT TO:", path.data);
 		buf_free(&path);
+	}
+	if (code == -1) {
+		verify_broken(&c, primary, text);	/* not MAIL's reply */
+		goto out;
 	}
 	if (code >= 200 && code < 300)
 		r = VERIFY_VALID;
@@ -227,6 +262,12 @@ verify_probe(struct verify *v, const char *primary, const char *helo,
 
 	*cached_r = 0;
 	*reply_r = NULL;
+	if (v == NULL) {
+		/* No cache (it could not be opened): probe every time. */
+		r = verify_smtp(primary, helo, rcpt, timeout_ms, &text);
+		*reply_r = buf_steal(&text);
+		return r;
+	}
 	(void)sqlite3_bind_text(v->get, 1, rcpt, -1, SQLITE_STATIC);
 	(void)sqlite3_bind_text(v->get, 2, primary, -1, SQLITE_STATIC);
 	(void)sqlite3_bind_int64(v->get, 3, now);

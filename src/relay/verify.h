@@ -31,7 +31,8 @@ void	verify_close(struct verify **);
 /*
  * Verifies rcpt against primary ("ip:port" or "[ipv6]:port"), from the
  * cache when fresh. *reply_r (malloc'd, may be NULL) gets the primary's
- * reply line for logs. "cached" is set when no probe was needed.
+ * reply line for logs. "cached" is set when no probe was needed. v may be
+ * NULL (the cache could not be opened): then every call probes.
  */
 enum verify_result verify_probe(struct verify *, const char *primary,
 	    const char *helo, const char *rcpt, long long timeout_ms,
