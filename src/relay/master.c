@@ -671,11 +671,18 @@ master_reload(struct master *m)
 	struct relay_cfg *ncfg = xcalloc(1, sizeof(*ncfg));
 	struct tls_server *ntls = NULL;
 	struct buf err = BUF_INIT(0);
+	size_t i;
 
 	log_info("master reloading %s", m->cfg_path);
 	if (relay_cfg_load(ncfg, m->cfg_path, m->overrides, &err) == -1 ||
 	    master_load_tls(ncfg, &ntls, &err) == -1 ||
 	    master_listeners(m, ncfg, &err) == -1) {
+		/* One log line: the messages end in newlines. */
+		while (err.len > 0 && err.data[err.len - 1] == '\n')
+			err.data[--err.len] = '\0';
+		for (i = 0; i < err.len; i++)
+			if (err.data[i] == '\n')
+				err.data[i] = ';';
 		log_error("master reload failed, keeping the running "
 		    "configuration: %s", buf_cstr(&err));
 		tls_server_free(&ntls);

@@ -51,6 +51,7 @@ static const char *const smtpd_state_names[] = {
 };
 
 #define CMD_COUNTS_ERR	0x01	/* a failure counts toward the error limit */
+#define SMTPD_AUTH_LINE_MAX	(12288 + 2)	/* RFC 4954 4, CRLF included */
 
 struct smtpd_cmd {
 	const char	*verb;
@@ -783,8 +784,14 @@ smtpd_read_command(struct smtpd_session *s)
 	line = conn_peek(&s->conn, &len);
 	if (memchr(line, '\n', len) == NULL && conn_flush(&s->conn) == -1)
 		return -1;
-	r = conn_getline(&s->conn, (size_t)s->cfg->smtpd_command_line_limit,
-	    &line, &len);
+	/* AUTH with an initial response may be up to 12288 octets (RFC 4954
+	 * 4); every other command keeps smtpd_command_line_limit. */
+	r = conn_getline(&s->conn, SMTPD_AUTH_LINE_MAX > (size_t)s->cfg->
+	    smtpd_command_line_limit ? SMTPD_AUTH_LINE_MAX :
+	    (size_t)s->cfg->smtpd_command_line_limit, &line, &len);
+	if (r == 1 && len > (size_t)s->cfg->smtpd_command_line_limit &&
+	    (len < 5 || strncasecmp(line, "AUTH ", 5) != 0))
+		r = CONN_TOOLONG;
 	if (r == CONN_TOOLONG) {
 		s->ncmd++;
 		s->errors++;
@@ -838,14 +845,16 @@ smtpd_session(struct smtpd_ctx *ctx, const struct listener *ls, int fd,
 	    s->ip, s->port, ls->addr, s->trusted ? " trusted=yes" : "");
 	s->session_end = conn_now_ms() + cfg->smtpd_session_timeout;
 
-	/* Implicit TLS (RFC 8314): the handshake comes before the greeting. */
-	if (ls->kind == LISTEN_SMTPS && smtpd_tls_handshake(s) == -1)
-		s->quit = 1;
-	else if (smtpd_policy_connect(s) == -1) {
-		(void)smtpd_send(s, s->reply.data);
+	/* Limits come first: a flood of TLS handshakes is refused too. On
+	 * the implicit-TLS port there is no way to say why in clear text. */
+	if (smtpd_policy_connect(s) == -1) {
+		if (ls->kind != LISTEN_SMTPS)
+			(void)smtpd_send(s, s->reply.data);
 		s->outcome = "limit";
 		s->quit = 1;
-	} else
+	} else if (ls->kind == LISTEN_SMTPS && smtpd_tls_handshake(s) == -1)
+		s->quit = 1;	/* RFC 8314: handshake before the greeting */
+	else
 		(void)conn_printf(&s->conn, "220 %s %s\r\n", cfg->hostname,
 		    cfg->smtpd_banner);
 	while (!s->quit) {

@@ -116,8 +116,8 @@ int	smtpd_policy_connect(struct smtpd_session *);
 void	smtpd_policy_disconnect(struct smtpd_session *);
 /* MAIL: sender identity and per-user rate; -1 with the reply set. */
 int	smtpd_policy_mail(struct smtpd_session *, const struct addr *sender);
-/* RCPT: relay authorization and recipient checks; -1 with the reply set.
- * *target_r (malloc'd or NULL) gets the resolved local address. */
+/* RCPT: relay authorization and recipient checks for the parsed rcpt and
+ * its canonical text; -1 with the reply set. */
 int	smtpd_policy_rcpt(struct smtpd_session *, const struct addr *rcpt,
 	    const char *formatted);
 /* End of data, authenticated sessions: every From: address must belong

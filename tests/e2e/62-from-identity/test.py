@@ -80,6 +80,18 @@ def main():
     code, text = send(sub, "alice@example.test", mail_opts=["AUTH=a+4"])
     assert code == 501, (code, text)
 
+    # AUTH lines may be 12288 octets (RFC 4954 4): a long one is read
+    # and judged on its content; other commands keep the 512 limit.
+    c = Raw(sub)
+    c.expect(None, 220)
+    c.expect("EHLO client.test", 250)
+    long_ir = base64.b64encode(b"x" * 520).decode()
+    code, text = c.cmd("AUTH PLAIN " + long_ir)
+    assert code == 501 and "too long" not in text, text
+    code, text = c.cmd("MAIL FROM:<" + "a" * 600 + "@example.test>")
+    assert code == 500 and "too long" in text, text
+    c.expect("QUIT", 221)
+
     # BDAT carries the same check.
     c = Raw(sub)
     c.expect(None, 220)
