@@ -41,16 +41,22 @@ struct ctl {
 	struct qidx		*idx;
 	struct users		*users;
 	int			 json;
+	int			 nfilter;
 	struct buf		 tmp;
 };
+
+static int	ctl_qmgr(struct ctl *, const char *);
 
 static void
 usage(void)
 {
 	fprintf(stderr,
-	    "usage: estafetactl [-c file] queue list [--json]\n"
+	    "usage: estafetactl [-c file] queue list [--json] [FILTER...]\n"
 	    "       estafetactl [-c file] queue show [--json] ID\n"
+	    "       estafetactl [-c file] queue summary [--json]\n"
 	    "       estafetactl [-c file] queue flush [ID]\n"
+	    "       estafetactl [-c file] queue hold|release|delete|bounce "
+	    "[--dry-run] ID|FILTER...\n"
 	    "       estafetactl [-c file] user add|passwd ADDRESS\n"
 	    "       estafetactl [-c file] user del|disable|enable ADDRESS\n"
 	    "       estafetactl [-c file] user list [--json]\n"
@@ -60,6 +66,10 @@ usage(void)
 	    "       estafetactl [-c file] sender add LOGIN ADDRESS|@DOMAIN\n"
 	    "       estafetactl [-c file] sender del LOGIN ADDRESS|@DOMAIN\n"
 	    "       estafetactl [-c file] sender list [--json]\n"
+	    "FILTER: --sender ADDR (<> for the null sender), --rcpt ADDR, "
+	    "--domain DOMAIN,\n  --state pending|deferred|delivered|"
+	    "bounced|held, --older-than DURATION\n  (e.g. 90s, 30m, 1h, 2d, "
+	    "1w), --reply TEXT (in the last reply).\n"
 	    "Passwords (user add, user passwd) are read from the terminal "
 	    "without echo,\nor from the first line of standard input when "
 	    "it is not a terminal;\nnever from the command line.\n");
@@ -138,36 +148,37 @@ ctl_print_msg(void *arg, const struct qidx_msg *m)
 
 	if (c->json) {
 		printf("%s{\"id\":\"%s\",\"arrival\":\"%s\",\"size\":%lld,"
-		    "\"sender\":%s,\"recipients\":[", l->n++ ? ",\n" : "",
-		    m->id, ctl_time(m->arrival, t, sizeof(t)), m->size,
+		    "\"held\":%s,\"sender\":%s,\"recipients\":[",
+		    l->n++ ? ",\n" : "", m->id, ctl_time(m->arrival, t,
+		    sizeof(t)), m->size, m->hold ? "true" : "false",
 		    ctl_json(&c->tmp, m->sender));
 		(void)qidx_foreach_rcpt(c->idx, m->id, ctl_print_rcpt, c);
 		printf("]}");
 		return 1;
 	}
 	l->n++;
-	printf("%s  %8lld  %s  <%s>\n", m->id, m->size,
-	    ctl_time(m->arrival, t, sizeof(t)), m->sender);
+	printf("%s%s %8lld  %s  <%s>\n", m->id, m->hold ? "!" : " ",
+	    m->size, ctl_time(m->arrival, t, sizeof(t)), m->sender);
 	(void)qidx_foreach_rcpt(c->idx, m->id, ctl_print_rcpt, c);
 	return 1;
 }
 
 static int
-ctl_queue_list(struct ctl *c)
+ctl_queue_list(struct ctl *c, const struct qidx_filter *f)
 {
 	struct ctl_list l = { c, 0 };
 
 	if (c->json)
 		printf("[");
-	if (qidx_foreach_msg(c->idx, NULL, ctl_print_msg, &l) == -1) {
+	if (qidx_foreach_match(c->idx, f, ctl_print_msg, &l) == -1) {
 		fprintf(stderr, "estafetactl: cannot read the queue index\n");
 		return 1;
 	}
 	if (c->json)
 		printf("]\n");
 	else
-		printf("-- %d message%s in the queue\n", l.n,
-		    l.n == 1 ? "" : "s");
+		printf("-- %d message%s%s\n", l.n, l.n == 1 ? "" : "s",
+		    c->nfilter ? " matching" : " in the queue");
 	return 0;
 }
 
@@ -208,6 +219,259 @@ ctl_queue_show(struct ctl *c, const char *id)
 		(void)close(dfd);
 	buf_free(&p);
 	return 0;
+}
+
+/* ------------------------------------------------------------ filters */
+
+/* "90", "90s", "30m", "1h", "2d", "1w" in seconds; -1 if malformed. */
+static long long
+ctl_duration(const char *s)
+{
+	static const struct { char unit; long long mul; } units[] = {
+		{ 's', 1 }, { 'm', 60 }, { 'h', 3600 }, { 'd', 86400 },
+		{ 'w', 7 * 86400 },
+	};
+	long long v;
+	char *e;
+	size_t i;
+
+	if (*s < '0' || *s > '9')
+		return -1;
+	errno = 0;
+	v = strtoll(s, &e, 10);
+	if (errno || v > 100LL * 365 * 86400)
+		return -1;
+	if (*e == '\0')
+		return v;
+	for (i = 0; i < sizeof(units) / sizeof(*units); i++)
+		if (e[0] == units[i].unit && e[1] == '\0')
+			return v * units[i].mul;
+	return -1;
+}
+
+/* Lowercases the ASCII domain of an address (or a domain), in place. */
+static char *
+ctl_lower_domain(char *s)
+{
+	char *p = strrchr(s, '@');
+
+	for (p = p ? p + 1 : s; *p; p++)
+		if (*p >= 'A' && *p <= 'Z')
+			*p = (char)(*p - 'A' + 'a');
+	return s;
+}
+
+static const char *const ctl_states[] = {
+	"pending", "deferred", "delivered", "bounced", "held",
+};
+
+/*
+ * Parses queue filters (and --dry-run when dry_r is given) from
+ * argv[0..argc) into f, and encodes them as "\nkey=value" lines into enc
+ * for qmgr. A non-option argument is the queue id (*id_r, when given).
+ * 1, or -1 after printing "error: ..." on stderr.
+ */
+static int
+ctl_filters(struct ctl *c, int argc, char **argv, struct qidx_filter *f,
+    struct buf *enc, int *dry_r, const char **id_r)
+{
+	static const char *const keys[] = {
+		"sender", "rcpt", "domain", "state", "older-than", "reply",
+	};
+	const char *opt, *v;
+	long long d;
+	size_t k;
+	int i, j;
+
+	for (i = 0; i < argc; i++) {
+		opt = argv[i];
+		if (dry_r && strcmp(opt, "--dry-run") == 0) {
+			*dry_r = 1;
+			continue;
+		}
+		if (strncmp(opt, "--", 2) != 0) {
+			if (id_r == NULL || *id_r != NULL) {
+				fprintf(stderr, "error: unexpected argument "
+				    "'%s'\n", opt);
+				return -1;
+			}
+			if (!spool_valid_id(opt)) {
+				fprintf(stderr, "error: '%s' is not a queue "
+				    "id\n", opt);
+				return -1;
+			}
+			*id_r = opt;
+			continue;
+		}
+		for (k = 0; k < sizeof(keys) / sizeof(*keys); k++)
+			if (strcmp(opt + 2, keys[k]) == 0)
+				break;
+		if (k == sizeof(keys) / sizeof(*keys) || i + 1 == argc) {
+			fprintf(stderr, "error: %s '%s'\n", k == sizeof(keys) /
+			    sizeof(*keys) ? "unknown option" : "no value for",
+			    opt);
+			return -1;
+		}
+		v = argv[++i];
+		if (strchr(v, '\n') != NULL || (v[0] == '\0' && k != 0)) {
+			fprintf(stderr, "error: bad value for %s\n", opt);
+			return -1;
+		}
+		c->nfilter++;
+		switch (k) {
+		case 0:
+			f->sender = strcmp(v, "<>") == 0 ? "" :
+			    ctl_lower_domain(argv[i]);
+			break;
+		case 1:
+			f->rcpt = ctl_lower_domain(argv[i]);
+			break;
+		case 2:
+			f->domain = ctl_lower_domain(argv[i]);
+			break;
+		case 3:
+			for (j = 0; j <= QIDX_HELD; j++)
+				if (strcmp(v, ctl_states[j]) == 0)
+					f->state = j;
+			if (f->state == -1) {
+				fprintf(stderr, "error: bad --state '%s': "
+				    "pending, deferred, delivered, bounced or "
+				    "held\n", v);
+				return -1;
+			}
+			break;
+		case 4:
+			if ((d = ctl_duration(v)) == -1) {
+				fprintf(stderr, "error: bad --older-than '%s' "
+				    "(e.g. 90s, 30m, 1h, 2d)\n", v);
+				return -1;
+			}
+			f->before = (long long)time(NULL) - d;
+			(void)buf_appendf(enc, "\nolder-than=%lld", d);
+			continue;
+		default:
+			f->reply = v;
+			break;
+		}
+		(void)buf_appendf(enc, "\n%s=%s", keys[k], k == 0 &&
+		    v[0] == '\0' ? "<>" : v);
+	}
+	return 1;
+}
+
+static int
+ctl_queue_action(struct ctl *c, int argc, char **argv)
+{
+	struct qidx_filter f = QIDX_FILTER_INIT;
+	struct buf enc = BUF_INIT(0), cmd = BUF_INIT(0);
+	const char *id = NULL;
+	int dry = 0, rc = 1;
+
+	if (ctl_filters(c, argc - 2, argv + 2, &f, &enc, &dry, &id) == -1)
+		goto out;
+	if ((id != NULL) == (c->nfilter > 0)) {
+		fprintf(stderr, "error: queue %s takes a queue ID or at least "
+		    "one filter\n", argv[1]);
+		goto out;
+	}
+	(void)buf_appendf(&cmd, "%s%s%s%s%s", argv[1], id ? " " : "",
+	    id ? id : "", buf_cstr(&enc), dry ? "\ndry-run=1" : "");
+	rc = ctl_qmgr(c, buf_cstr(&cmd));
+out:
+	buf_free(&enc);
+	buf_free(&cmd);
+	return rc;
+}
+
+/* ------------------------------------------------------------ summary */
+
+static const char *const ctl_ages[QIDX_AGE_BUCKETS] = {
+	"< 5m", "< 10m", "< 20m", "< 40m", "< 80m", "< 160m", "< 320m",
+	"< 640m", "older",
+};
+
+struct ctl_shape {
+	struct ctl	*ctl;
+	int		 n;
+	long long	 msgs[QIDX_AGE_BUCKETS], rcpts[QIDX_AGE_BUCKETS];
+};
+
+static int
+ctl_shape_domain(void *arg, const char *key, int bucket, long long nmsg,
+    long long nrcpt)
+{
+	struct ctl_shape *sh = arg;
+
+	(void)bucket;
+	if (sh->ctl->json) {
+		printf("%s{\"domain\":%s,", sh->n ? "," : "",
+		    ctl_json(&sh->ctl->tmp, key));
+		printf("\"messages\":%lld,\"recipients\":%lld}", nmsg, nrcpt);
+	} else
+		printf("%-40s %10lld %10lld\n", key, nmsg, nrcpt);
+	sh->n++;
+	return 1;
+}
+
+static int
+ctl_shape_age(void *arg, const char *key, int bucket, long long nmsg,
+    long long nrcpt)
+{
+	struct ctl_shape *sh = arg;
+
+	(void)key;
+	if (bucket >= 0 && bucket < QIDX_AGE_BUCKETS) {
+		sh->msgs[bucket] = nmsg;
+		sh->rcpts[bucket] = nrcpt;
+	}
+	return 1;
+}
+
+/* Queued (pending or deferred) recipients by domain and by age. */
+static int
+ctl_queue_summary(struct ctl *c)
+{
+	struct ctl_shape sh;
+	long long tm = 0, tr = 0;
+	int i;
+
+	memset(&sh, 0, sizeof(sh));
+	sh.ctl = c;
+	if (qidx_foreach_shape(c->idx, 1, (long long)time(NULL),
+	    ctl_shape_age, &sh) == -1)
+		goto fail;
+	for (i = 0; i < QIDX_AGE_BUCKETS; i++) {
+		tm += sh.msgs[i];
+		tr += sh.rcpts[i];
+	}
+	if (c->json)
+		printf("{\"messages\":%lld,\"recipients\":%lld,\"domains\":[",
+		    tm, tr);
+	else
+		printf("%-40s %10s %10s\n", "domain", "messages",
+		    "recipients");
+	if (qidx_foreach_shape(c->idx, 0, 0, ctl_shape_domain, &sh) == -1)
+		goto fail;
+	if (c->json)
+		printf("],\"ages\":[");
+	else
+		printf("%-40s %10lld %10lld\n\n%-40s %10s %10s\n", "total", tm,
+		    tr, "age", "messages", "recipients");
+	for (i = 0; i < QIDX_AGE_BUCKETS; i++) {
+		if (c->json)
+			printf("%s{\"age\":\"%s\",\"messages\":%lld,"
+			    "\"recipients\":%lld}", i ? "," : "", ctl_ages[i],
+			    sh.msgs[i], sh.rcpts[i]);
+		else
+			printf("%-40s %10lld %10lld\n", ctl_ages[i],
+			    sh.msgs[i], sh.rcpts[i]);
+	}
+	if (c->json)
+		printf("]}\n");
+	return 0;
+fail:
+	fprintf(stderr, "estafetactl: cannot read the queue index\n");
+	return 1;
 }
 
 /* ------------------------------------------------------------ users */
@@ -820,8 +1084,9 @@ out:
 static int
 ctl_queue(struct ctl *c, int argc, char **argv)
 {
-	const char *errstr;
+	struct qidx_filter f = QIDX_FILTER_INIT;
 	struct buf p = BUF_INIT(0);
+	const char *errstr;
 	int rc;
 
 	if (strcmp(argv[1], "flush") == 0 && argc <= 3) {
@@ -831,9 +1096,19 @@ ctl_queue(struct ctl *c, int argc, char **argv)
 		buf_free(&p);
 		return rc;
 	}
-	if (!((strcmp(argv[1], "list") == 0 && argc == 2) ||
+	if (strcmp(argv[1], "hold") == 0 || strcmp(argv[1], "release") == 0 ||
+	    strcmp(argv[1], "delete") == 0 || strcmp(argv[1], "bounce") == 0)
+		return ctl_queue_action(c, argc, argv);
+	if (!(strcmp(argv[1], "list") == 0 ||
+	    (strcmp(argv[1], "summary") == 0 && argc == 2) ||
 	    (strcmp(argv[1], "show") == 0 && argc == 3)))
 		usage();
+	if (strcmp(argv[1], "list") == 0 &&
+	    ctl_filters(c, argc - 2, argv + 2, &f, &p, NULL, NULL) == -1) {
+		buf_free(&p);
+		return 1;
+	}
+	buf_reset(&p);
 	(void)buf_appendf(&p, "%s/index.db", c->cfg.spool_dir);
 	if (qidx_open(p.data, 1, &c->idx, &errstr) == -1) {
 		fprintf(stderr, "estafetactl: cannot open the queue index %s: "
@@ -843,7 +1118,9 @@ ctl_queue(struct ctl *c, int argc, char **argv)
 	}
 	buf_free(&p);
 	if (strcmp(argv[1], "list") == 0)
-		rc = ctl_queue_list(c);
+		rc = ctl_queue_list(c, &f);
+	else if (strcmp(argv[1], "summary") == 0)
+		rc = ctl_queue_summary(c);
 	else
 		rc = ctl_queue_show(c, argv[2]);
 	qidx_close(&c->idx);

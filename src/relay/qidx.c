@@ -12,6 +12,7 @@
 
 #include <sqlite3.h>
 
+#include "lib/buf.h"
 #include "lib/log.h"
 #include "lib/xalloc.h"
 #include "relay/qidx.h"
@@ -44,6 +45,10 @@ static const char qidx_schema[] =
 static const char *const qidx_migrations[] = {
 	"ALTER TABLE msg ADD COLUMN warned INTEGER NOT NULL DEFAULT 0",
 	"ALTER TABLE msg ADD COLUMN hold INTEGER NOT NULL DEFAULT 0",
+	/* For the queue filters (estafetactl queue list/hold/...). */
+	"CREATE INDEX IF NOT EXISTS msg_sender ON msg(sender)",
+	"CREATE INDEX IF NOT EXISTS msg_hold ON msg(hold) WHERE hold = 1",
+	"CREATE INDEX IF NOT EXISTS rcpt_addr ON rcpt(addr)",
 };
 
 static int
@@ -213,10 +218,10 @@ qidx_foreach_msg(struct qidx *q, const char *id,
 	int r, n = 0;
 
 	if (sqlite3_prepare_v2(q->db, id ?
-	    "SELECT id, arrival, sender, size, nrcpt, client, helo FROM msg"
-	    " WHERE id = ?" :
-	    "SELECT id, arrival, sender, size, nrcpt, client, helo FROM msg"
-	    " ORDER BY arrival, id", -1, &st, NULL) != SQLITE_OK)
+	    "SELECT id, arrival, sender, size, nrcpt, client, helo, hold"
+	    " FROM msg WHERE id = ?" :
+	    "SELECT id, arrival, sender, size, nrcpt, client, helo, hold"
+	    " FROM msg ORDER BY arrival, id", -1, &st, NULL) != SQLITE_OK)
 		return -1;
 	if (id)
 		(void)sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
@@ -228,6 +233,7 @@ qidx_foreach_msg(struct qidx *q, const char *id,
 		m.nrcpt = sqlite3_column_int(st, 4);
 		m.client = qidx_col(st, 5);
 		m.helo = qidx_col(st, 6);
+		m.hold = sqlite3_column_int(st, 7);
 		n++;
 		if (fn(arg, &m) == -1)
 			break;
@@ -286,10 +292,10 @@ const char *
 qidx_state_name(int st)
 {
 	static const char *const names[] = {
-		"pending", "deferred", "delivered", "bounced",
+		"pending", "deferred", "delivered", "bounced", "held",
 	};
 
-	return st >= 0 && st < 4 ? names[st] : "?";
+	return st >= 0 && st <= QIDX_HELD ? names[st] : "?";
 }
 
 int
@@ -404,4 +410,131 @@ qidx_next_due(struct qidx *q)
 		t = sqlite3_column_int64(st, 0);
 	sqlite3_finalize(st);
 	return t;
+}
+
+/*
+ * The SQL for a filter is made of fixed fragments only; every value the
+ * operator gave is a bound parameter.
+ */
+static int
+qidx_match_prepare(struct qidx *q, const struct qidx_filter *f,
+    sqlite3_stmt **st)
+{
+	struct buf sql = BUF_INIT(0);
+	int rcpt, n = 0, r;
+
+	(void)buf_appends(&sql, "SELECT id, arrival, sender, size, nrcpt,"
+	    " client, helo, hold FROM msg m WHERE 1");
+	if (f->sender)
+		(void)buf_appends(&sql, " AND m.sender = ?");
+	if (f->before)
+		(void)buf_appends(&sql, " AND m.arrival <= ?");
+	if (f->state == QIDX_HELD)
+		(void)buf_appends(&sql, " AND m.hold = 1");
+	rcpt = f->rcpt || f->domain || f->reply || (f->state >= 0 &&
+	    f->state != QIDX_HELD);
+	if (rcpt) {
+		(void)buf_appends(&sql, " AND m.id IN (SELECT r.id FROM rcpt r"
+		    " WHERE 1");
+		if (f->rcpt)
+			(void)buf_appends(&sql, " AND r.addr = ?");
+		if (f->domain)
+			(void)buf_appends(&sql, " AND r.domain = ?");
+		if (f->reply)
+			(void)buf_appends(&sql, " AND instr(r.last_reply, ?)"
+			    " > 0");
+		if (f->state >= 0 && f->state != QIDX_HELD)
+			(void)buf_appends(&sql, " AND r.state = ?");
+		(void)buf_appends(&sql, ")");
+	}
+	(void)buf_appends(&sql, " ORDER BY m.arrival, m.id");
+	r = sqlite3_prepare_v2(q->db, buf_cstr(&sql), -1, st, NULL);
+	buf_free(&sql);
+	if (r != SQLITE_OK)
+		return -1;
+	if (f->sender)
+		(void)sqlite3_bind_text(*st, ++n, f->sender, -1, SQLITE_STATIC);
+	if (f->before)
+		(void)sqlite3_bind_int64(*st, ++n, f->before);
+	if (f->rcpt)
+		(void)sqlite3_bind_text(*st, ++n, f->rcpt, -1, SQLITE_STATIC);
+	if (f->domain)
+		(void)sqlite3_bind_text(*st, ++n, f->domain, -1, SQLITE_STATIC);
+	if (f->reply)
+		(void)sqlite3_bind_text(*st, ++n, f->reply, -1, SQLITE_STATIC);
+	if (f->state >= 0 && f->state != QIDX_HELD)
+		(void)sqlite3_bind_int(*st, ++n, f->state);
+	return 1;
+}
+
+int
+qidx_foreach_match(struct qidx *q, const struct qidx_filter *f,
+    int (*fn)(void *, const struct qidx_msg *), void *arg)
+{
+	sqlite3_stmt *st;
+	struct qidx_msg m;
+	int r, n = 0;
+
+	if (qidx_match_prepare(q, f, &st) == -1)
+		return -1;
+	while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+		m.id = qidx_col(st, 0);
+		m.arrival = sqlite3_column_int64(st, 1);
+		m.sender = qidx_col(st, 2);
+		m.size = sqlite3_column_int64(st, 3);
+		m.nrcpt = sqlite3_column_int(st, 4);
+		m.client = qidx_col(st, 5);
+		m.helo = qidx_col(st, 6);
+		m.hold = sqlite3_column_int(st, 7);
+		n++;
+		if (fn(arg, &m) == -1)
+			break;
+	}
+	sqlite3_finalize(st);
+	return r == SQLITE_ROW || r == SQLITE_DONE ? n : -1;
+}
+
+int
+qidx_foreach_shape(struct qidx *q, int by_age, long long now,
+    int (*fn)(void *, const char *, int, long long, long long), void *arg)
+{
+	sqlite3_stmt *st;
+	int r, n = 0;
+
+	/* Buckets as in Postfix's qshape: < 5m, 10m, 20m, ... 640m, more. */
+	if (sqlite3_prepare_v2(q->db, by_age ?
+	    "SELECT NULL, CASE WHEN ?1 - m.arrival < 300 THEN 0"
+	    " WHEN ?1 - m.arrival < 600 THEN 1"
+	    " WHEN ?1 - m.arrival < 1200 THEN 2"
+	    " WHEN ?1 - m.arrival < 2400 THEN 3"
+	    " WHEN ?1 - m.arrival < 4800 THEN 4"
+	    " WHEN ?1 - m.arrival < 9600 THEN 5"
+	    " WHEN ?1 - m.arrival < 19200 THEN 6"
+	    " WHEN ?1 - m.arrival < 38400 THEN 7 ELSE 8 END AS b,"
+	    " count(DISTINCT r.id), count(*) FROM rcpt r JOIN msg m ON"
+	    " m.id = r.id WHERE r.state IN (0, 1) GROUP BY b ORDER BY b" :
+	    "SELECT r.domain, 0, count(DISTINCT r.id), count(*) FROM rcpt r"
+	    " WHERE r.state IN (0, 1) GROUP BY r.domain ORDER BY count(*)"
+	    " DESC, r.domain", -1, &st, NULL) != SQLITE_OK)
+		return -1;
+	if (by_age)
+		(void)sqlite3_bind_int64(st, 1, now);
+	while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+		n++;
+		if (fn(arg, by_age ? NULL : qidx_col(st, 0),
+		    sqlite3_column_int(st, 1), sqlite3_column_int64(st, 2),
+		    sqlite3_column_int64(st, 3)) == -1)
+			break;
+	}
+	sqlite3_finalize(st);
+	return r == SQLITE_ROW || r == SQLITE_DONE ? n : -1;
+}
+
+int
+qidx_hold(struct qidx *q, const char *id, int on)
+{
+	const long long v[1] = { on ? 1 : 0 };
+
+	return qidx_write(q, "UPDATE msg SET hold = ?2 WHERE id = ?1", id, 1,
+	    v, NULL);
 }

@@ -18,6 +18,7 @@ enum qidx_rcpt_state {
 	QIDX_DEFERRED,
 	QIDX_DELIVERED,
 	QIDX_BOUNCED,
+	QIDX_HELD,		/* filters only: the message is on hold */
 };
 
 struct qidx_msg {
@@ -28,7 +29,24 @@ struct qidx_msg {
 	int		 nrcpt;
 	const char	*client;
 	const char	*helo;
+	int		 hold;
 };
+
+/*
+ * Selects messages for `queue list` and the bulk queue actions. NULL/-1/0
+ * fields match anything; the recipient conditions must all hold for one
+ * and the same recipient. Values are bound as SQL parameters.
+ */
+struct qidx_filter {
+	const char	*sender;	/* exact envelope sender */
+	const char	*rcpt;		/* exact recipient address */
+	const char	*domain;	/* recipient domain, lowercase */
+	const char	*reply;		/* substring of last_reply */
+	int		 state;		/* -1, or QIDX_* */
+	long long	 before;	/* arrival <= before (unix), 0 = any */
+};
+
+#define QIDX_FILTER_INIT	{ NULL, NULL, NULL, NULL, -1, 0 }
 
 struct qidx_rcpt {
 	int		 idx;
@@ -60,6 +78,16 @@ int	qidx_foreach_msg(struct qidx *, const char *id,
 	    int (*fn)(void *, const struct qidx_msg *), void *arg);
 int	qidx_foreach_rcpt(struct qidx *, const char *id,
 	    int (*fn)(void *, const struct qidx_rcpt *), void *arg);
+/* Like qidx_foreach_msg for the messages matching f, oldest first. */
+int	qidx_foreach_match(struct qidx *, const struct qidx_filter *f,
+	    int (*fn)(void *, const struct qidx_msg *), void *arg);
+/* Queue shape over pending/deferred recipients, grouped by recipient
+ * domain (by_age 0; key = domain) or by age bucket at now (by_age 1;
+ * bucket 0..QIDX_AGE_BUCKETS-1, key NULL). Returns groups seen, or -1. */
+#define QIDX_AGE_BUCKETS	9
+int	qidx_foreach_shape(struct qidx *, int by_age, long long now,
+	    int (*fn)(void *, const char *key, int bucket, long long nmsg,
+	    long long nrcpt), void *arg);
 /* Every indexed id, for reconciliation: fn(arg, id). */
 int	qidx_foreach_id(struct qidx *, int (*fn)(void *, const char *),
 	    void *arg);
@@ -89,6 +117,8 @@ int	qidx_msg_warned(struct qidx *, const char *id);
 /* Makes deferred recipients due now (all, or those of id). Returns the
  * number changed, or -1. */
 int	qidx_flush(struct qidx *, const char *id);
+/* Sets or clears the hold flag of id. Rows changed (0: no such id), -1. */
+int	qidx_hold(struct qidx *, const char *id, int on);
 /* Earliest next_try among pending/deferred recipients, or 0 if none. */
 long long qidx_next_due(struct qidx *);
 

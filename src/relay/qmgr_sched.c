@@ -11,6 +11,7 @@
 #include <sys/socket.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,6 +61,7 @@ struct qmgr_sched {
 	size_t			 nw;
 	long long		 next_run;	/* wall ms, 0 = now */
 	struct buf		 frame;
+	int			 audit_fd;	/* spool_dir/audit.log */
 };
 
 struct qs_group {
@@ -97,7 +99,14 @@ qmgr_sched_new(const struct relay_cfg *cfg, struct spool *spool,
 	s->cfg = cfg;
 	s->spool = spool;
 	s->idx = idx;
+	s->audit_fd = -1;
 	buf_init(&s->frame, 0);
+	(void)buf_appendf(&path, "%s/audit.log", cfg->spool_dir);
+	if ((s->audit_fd = open(path.data, O_WRONLY | O_APPEND | O_CREAT |
+	    O_CLOEXEC, 0600)) == -1)
+		log_error("qmgr cannot open %s: %s (queue changes from "
+		    "estafetactl are refused)", path.data, strerror(errno));
+	buf_reset(&path);
 	(void)buf_appendf(&path, "%s/deliver.sock", cfg->spool_dir);
 	if ((s->lfd = ipc_listen(path.data)) == -1) {
 		log_error("qmgr cannot listen on %s: %s", path.data,
@@ -141,6 +150,9 @@ qmgr_sched_free(struct qmgr_sched **sp)
 	}
 	if (s->lfd > 0)
 		(void)close(s->lfd);
+	if (s->audit_fd != -1)
+		(void)close(s->audit_fd);	/* O_APPEND writes, nothing
+						 * buffered */
 	spool_close(&s->dsn_spool);
 	buf_free(&s->frame);
 	free(s);
@@ -497,6 +509,23 @@ qs_backoff(const struct relay_cfg *cfg, int attempts)
 	return d < cfg->queue_retry_max ? d : cfg->queue_retry_max;
 }
 
+/* Removes a message: spool file, then its index rows. 1 or -1. */
+static int
+qs_remove(struct qmgr_sched *s, const char *id, const char *why)
+{
+	if (unlinkat(spool_dirfd(s->spool, "queue"), id, 0) == -1 &&
+	    errno != ENOENT) {
+		log_error("%s qmgr cannot remove: %s", id, strerror(errno));
+		return -1;
+	}
+	if (qidx_remove(s->idx, id) == -1) {
+		log_error("%s qmgr cannot remove from the index", id);
+		return -1;
+	}
+	log_info("%s qmgr removed (%s)", id, why);
+	return 1;
+}
+
 /* Applies one job's results: index updates, notices, removal. */
 static void
 qs_apply(struct qmgr_sched *s, struct qs_worker *w, struct qs_outcome *o,
@@ -554,14 +583,8 @@ qs_apply(struct qmgr_sched *s, struct qs_worker *w, struct qs_outcome *o,
 		qs_notify(s, w->id, DSN_DELAYED, delay, nd, until);
 		(void)qidx_msg_warned(s->idx, w->id);
 	}
-	if (qidx_msg_done(s->idx, w->id) == 1) {
-		if (unlinkat(spool_dirfd(s->spool, "queue"), w->id, 0) == -1 &&
-		    errno != ENOENT)
-			log_error("%s qmgr cannot remove: %s", w->id,
-			    strerror(errno));
-		(void)qidx_remove(s->idx, w->id);
-		log_info("%s qmgr removed (every recipient final)", w->id);
-	}
+	if (qidx_msg_done(s->idx, w->id) == 1)
+		qs_remove(s, w->id, "every recipient final");
 	buf_free(&why);
 	free(fail);
 	free(delay);
@@ -682,36 +705,431 @@ qmgr_sched_events(struct qmgr_sched *s, const struct pollfd *pfd, size_t n)
 	}
 }
 
-void
-qmgr_sched_ctl(struct qmgr_sched *s, const char *cmd, size_t len,
+/* ------------------------------------------------------------ control */
+
+#define QS_CTL_MAX_IDS		1000	/* ids listed in one reply */
+#define QS_BOUNCE_REPLY		"5.0.0 bounced by the administrator"
+
+/*
+ * A queue action from estafetactl, one line each:
+ *   VERB [ID]
+ *   key=value		(filters: sender rcpt domain state older-than
+ *			 reply; and dry-run=1)
+ * Either an ID or at least one filter.
+ */
+struct qs_req {
+	char			 verb[16];
+	char			 id[SPOOL_ID_LEN + 1];
+	int			 dry;
+	int			 nfilter;
+	struct qidx_filter	 f;
+	char			*line[8];	/* owned key=value lines */
+	size_t			 nline;
+};
+
+struct qs_ids {
+	char		(*id)[SPOOL_ID_LEN + 1];
+	size_t		 n, cap;
+};
+
+static const struct {
+	const char	*name;
+	int		 state;
+} qs_states[] = {
+	{ "pending", QIDX_PENDING }, { "deferred", QIDX_DEFERRED },
+	{ "delivered", QIDX_DELIVERED }, { "bounced", QIDX_BOUNCED },
+	{ "held", QIDX_HELD },
+};
+
+static int
+qs_key(const char *line, size_t kl, const char *key)
+{
+	return kl == strlen(key) && strncmp(line, key, kl) == 0;
+}
+
+/* One "key=value" line into r->f (values point into the owned line,
+ * which stays whole for the audit log). */
+static int
+qs_req_filter(struct qs_req *r, const char *line, const char **err_r)
+{
+	const char *v = strchr(line, '=');
+	char *e;
+	long long n;
+	size_t i, kl;
+
+	if (v == NULL || v[1] == '\0') {
+		*err_r = "bad filter: expected key=value";
+		return -1;
+	}
+	kl = (size_t)(v++ - line);
+	if (qs_key(line, kl, "dry-run") && strcmp(v, "1") == 0) {
+		r->dry = 1;
+		return 1;
+	}
+	r->nfilter++;
+	if (qs_key(line, kl, "sender") && !r->f.sender)
+		r->f.sender = strcmp(v, "<>") == 0 ? "" : v;
+	else if (qs_key(line, kl, "rcpt") && !r->f.rcpt)
+		r->f.rcpt = v;
+	else if (qs_key(line, kl, "domain") && !r->f.domain)
+		r->f.domain = v;
+	else if (qs_key(line, kl, "reply") && !r->f.reply)
+		r->f.reply = v;
+	else if (qs_key(line, kl, "state") && r->f.state == -1) {
+		for (i = 0; i < sizeof(qs_states) / sizeof(*qs_states); i++)
+			if (strcmp(v, qs_states[i].name) == 0)
+				r->f.state = qs_states[i].state;
+		if (r->f.state == -1) {
+			*err_r = "bad state: pending, deferred, delivered, "
+			    "bounced or held";
+			return -1;
+		}
+	} else if (qs_key(line, kl, "older-than") && !r->f.before) {
+		errno = 0;
+		n = strtoll(v, &e, 10);
+		if (errno || *e != '\0' || n < 0 || n > 100LL * 365 * 86400) {
+			*err_r = "bad older-than: seconds expected";
+			return -1;
+		}
+		r->f.before = (long long)time(NULL) - n;
+	} else {
+		*err_r = "unknown or repeated filter";
+		return -1;
+	}
+	return 1;
+}
+
+static void
+qs_req_free(struct qs_req *r)
+{
+	size_t i;
+
+	for (i = 0; i < r->nline; i++)
+		free(r->line[i]);
+	r->nline = 0;
+}
+
+static int
+qs_req_parse(struct qs_req *r, const char *cmd, size_t len,
+    const char **err_r)
+{
+	const char *p = cmd, *end = cmd + len, *nl, *sp;
+	size_t n;
+
+	memset(r, 0, sizeof(*r));
+	r->f.state = -1;
+	if (memchr(cmd, '\0', len) != NULL) {
+		*err_r = "bad command";
+		return -1;
+	}
+	nl = memchr(p, '\n', len);
+	n = (size_t)((nl ? nl : end) - p);
+	sp = memchr(p, ' ', n);
+	if ((size_t)((sp ? sp : p + n) - p) >= sizeof(r->verb)) {
+		*err_r = "unknown command";
+		return -1;
+	}
+	memcpy(r->verb, p, (size_t)((sp ? sp : p + n) - p));
+	if (sp != NULL) {
+		if ((size_t)(p + n - sp - 1) != SPOOL_ID_LEN) {
+			*err_r = "bad queue id";
+			return -1;
+		}
+		memcpy(r->id, sp + 1, SPOOL_ID_LEN);
+		if (!spool_valid_id(r->id)) {
+			*err_r = "bad queue id";
+			return -1;
+		}
+	}
+	for (p = nl ? nl + 1 : end; p < end; p = nl ? nl + 1 : end) {
+		nl = memchr(p, '\n', (size_t)(end - p));
+		if (r->nline == sizeof(r->line) / sizeof(*r->line)) {
+			*err_r = "too many filters";
+			return -1;
+		}
+		r->line[r->nline] = xstrndup(p, (size_t)((nl ? nl : end) - p));
+		if (qs_req_filter(r, r->line[r->nline++], err_r) == -1)
+			return -1;
+	}
+	if ((r->id[0] != '\0') == (r->nfilter > 0)) {
+		*err_r = r->id[0] ? "give an ID or filters, not both" :
+		    "give a queue ID or at least one filter";
+		return -1;
+	}
+	return 1;
+}
+
+static int
+qs_ids_add(void *arg, const struct qidx_msg *m)
+{
+	struct qs_ids *ids = arg;
+
+	if (ids->n == ids->cap) {
+		ids->cap = ids->cap ? ids->cap * 2 : 64;
+		ids->id = xrealloc(ids->id, ids->cap * sizeof(*ids->id));
+	}
+	(void)snprintf(ids->id[ids->n++], SPOOL_ID_LEN + 1, "%s", m->id);
+	return 1;
+}
+
+static int
+qs_busy(const struct qmgr_sched *s, const char *id)
+{
+	size_t i;
+
+	for (i = 0; i < s->nw; i++)
+		if (s->w[i].busy && strcmp(s->w[i].id, id) == 0)
+			return 1;
+	return 0;
+}
+
+struct qs_open {
+	struct qs_outcome	*o;
+	int			*attempts;
+	size_t			 n, cap;
+};
+
+static int
+qs_open_rcpt(void *arg, const struct qidx_rcpt *rc)
+{
+	struct qs_open *op = arg;
+
+	if (rc->state != QIDX_PENDING && rc->state != QIDX_DEFERRED)
+		return 1;
+	if (op->n == op->cap) {
+		op->cap = op->cap ? op->cap * 2 : 16;
+		op->o = xrealloc(op->o, op->cap * sizeof(*op->o));
+		op->attempts = xrealloc(op->attempts, op->cap *
+		    sizeof(*op->attempts));
+	}
+	memset(&op->o[op->n], 0, sizeof(op->o[op->n]));
+	op->o[op->n].idx = rc->idx;
+	op->attempts[op->n++] = rc->attempts;
+	return 1;
+}
+
+/* Bounces every non-final recipient of id, notifies, removes. */
+static int
+qs_bounce(struct qmgr_sched *s, const char *id)
+{
+	struct qs_open op = { NULL, NULL, 0, 0 };
+	size_t i;
+	int rc = 1;
+
+	if (qidx_foreach_rcpt(s->idx, id, qs_open_rcpt, &op) == -1)
+		rc = -1;
+	for (i = 0; rc == 1 && i < op.n; i++) {
+		if (qidx_rcpt_update(s->idx, id, op.o[i].idx, QIDX_BOUNCED,
+		    op.attempts[i], 0, QS_BOUNCE_REPLY) == -1)
+			rc = -1;
+		op.o[i].state = DELIVER_PERM;
+		(void)snprintf(op.o[i].status, sizeof(op.o[i].status),
+		    "5.0.0");
+		op.o[i].remote = (char *)"-";
+		op.o[i].reply = (char *)QS_BOUNCE_REPLY;
+		log_info("%s qmgr bounced rcpt_idx=%d by=estafetactl "
+		    "reply=\"%s\"", id, op.o[i].idx, QS_BOUNCE_REPLY);
+	}
+	if (rc == 1 && op.n > 0)
+		qs_notify(s, id, DSN_FAILED, op.o, op.n, 0);
+	if (rc == 1 && qidx_msg_done(s->idx, id) == 1)
+		rc = qs_remove(s, id, "bounced by the administrator");
+	free(op.o);
+	free(op.attempts);
+	return rc;
+}
+
+/* One action on one message: 1 done, 0 busy, -1 failed. */
+static int
+qs_act(struct qmgr_sched *s, const char *verb, const char *id)
+{
+	if (strcmp(verb, "hold") == 0 || strcmp(verb, "release") == 0) {
+		if (qidx_hold(s->idx, id, verb[0] == 'h') == -1)
+			return -1;
+		log_info("%s qmgr %s by=estafetactl", id, verb[0] == 'h' ?
+		    "held" : "released");
+		return 1;
+	}
+	if (qs_busy(s, id))
+		return 0;
+	if (strcmp(verb, "delete") == 0)
+		return qs_remove(s, id, "deleted by the administrator");
+	return qs_bounce(s, id);
+}
+
+/* Appends "TIME VERB [filters] ids=A,B" to the audit log. */
+static void
+qs_audit(struct qmgr_sched *s, const struct qs_req *r,
+    const struct qs_ids *done)
+{
+	struct buf b = BUF_INIT(0), esc = BUF_INIT(0);
+	char t[32];
+	time_t now = time(NULL);
+	struct tm tm;
+	size_t i;
+
+	(void)gmtime_r(&now, &tm);
+	if (strftime(t, sizeof(t), "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+		t[0] = '\0';
+	(void)buf_appendf(&b, "%s %s", t, r->verb);
+	for (i = 0; i < r->nline; i++) {
+		buf_reset(&esc);
+		(void)buf_appendf(&b, " \"%s\"", log_escape(&esc, r->line[i],
+		    strlen(r->line[i]), 512));
+	}
+	(void)buf_appends(&b, " ids=");
+	for (i = 0; i < done->n; i++)
+		(void)buf_appendf(&b, "%s%s", i ? "," : "", done->id[i]);
+	(void)buf_appendc(&b, '\n');
+	if (write(s->audit_fd, b.data, b.len) != (ssize_t)b.len)
+		log_error("qmgr cannot write the audit log: %s",
+		    strerror(errno));
+	buf_free(&b);
+	buf_free(&esc);
+}
+
+static void
+qs_reply_ids(struct buf *reply, const char *what, const struct qs_ids *ids)
+{
+	size_t i;
+
+	if (ids->n == 0)
+		return;
+	(void)buf_appendf(reply, "\n%s", what);
+	for (i = 0; i < ids->n && i < QS_CTL_MAX_IDS; i++)
+		(void)buf_appendf(reply, "\n%s", ids->id[i]);
+	if (ids->n > QS_CTL_MAX_IDS)
+		(void)buf_appendf(reply, "\n... and %zu more",
+		    ids->n - QS_CTL_MAX_IDS);
+}
+
+/* hold, release, delete, bounce: on one ID or on a filter. */
+static void
+qs_ctl_action(struct qmgr_sched *s, const struct qs_req *r,
+    struct buf *reply)
+{
+	struct qs_ids sel = { NULL, 0, 0 }, done = { NULL, 0, 0 },
+	    busy = { NULL, 0, 0 };
+	struct qidx_msg m;
+	size_t i;
+	int res, failed = 0;
+
+	if (r->id[0] && (res = qidx_has(s->idx, r->id)) != 1) {
+		(void)buf_appendf(reply, "error: %s: %s", r->id, res == 0 ?
+		    "not in the queue" : "index read failed");
+		return;
+	}
+	memset(&m, 0, sizeof(m));
+	m.id = r->id;
+	if (r->id[0])
+		(void)qs_ids_add(&sel, &m);
+	else if (qidx_foreach_match(s->idx, &r->f, qs_ids_add, &sel) == -1) {
+		(void)buf_appends(reply, "error: index read failed");
+		return;
+	}
+	if (r->dry) {
+		(void)buf_appendf(reply, "ok: dry run: would %s %zu message%s",
+		    r->verb, sel.n, sel.n == 1 ? "" : "s");
+		qs_reply_ids(reply, "", &sel);
+		goto out;
+	}
+	if (s->audit_fd == -1) {
+		(void)buf_appends(reply, "error: no audit log: refused");
+		goto out;
+	}
+	if (qidx_begin(s->idx) == -1)
+		log_error("qmgr index begin failed");
+	for (i = 0; i < sel.n; i++) {
+		m.id = sel.id[i];
+		if ((res = qs_act(s, r->verb, sel.id[i])) == 1)
+			(void)qs_ids_add(&done, &m);
+		else if (res == 0)
+			(void)qs_ids_add(&busy, &m);
+		else
+			failed++;
+	}
+	if (qidx_commit(s->idx) == -1)
+		log_error("qmgr index commit failed");
+	if (done.n > 0)
+		qs_audit(s, r, &done);
+	if (r->id[0] && busy.n > 0)
+		(void)buf_appendf(reply, "error: %s: busy, try again", r->id);
+	else if (r->id[0] && failed)
+		(void)buf_appendf(reply, "error: %s: %s failed (see the log)",
+		    r->id, r->verb);
+	else {
+		(void)buf_appendf(reply, "ok: %s: %zu message%s", r->verb,
+		    done.n, done.n == 1 ? "" : "s");
+		qs_reply_ids(reply, "", &done);
+		qs_reply_ids(reply, "busy, try again:", &busy);
+		if (failed)
+			(void)buf_appendf(reply, "\nfailed: %d (see the log)",
+			    failed);
+	}
+	s->next_run = 0;
+out:
+	free(sel.id);
+	free(done.id);
+	free(busy.id);
+}
+
+static void
+qs_ctl_flush(struct qmgr_sched *s, const char *cmd, size_t len,
     struct buf *reply)
 {
 	char id[SPOOL_ID_LEN + 1];
 	int n;
 
-	if (len >= 5 && strncmp(cmd, "flush", 5) == 0) {
-		if (len == 5)
-			n = qidx_flush(s->idx, NULL);
-		else if (len == 6 + SPOOL_ID_LEN && cmd[5] == ' ') {
-			memcpy(id, cmd + 6, SPOOL_ID_LEN);
-			id[SPOOL_ID_LEN] = '\0';
-			if (!spool_valid_id(id)) {
-				(void)buf_appends(reply, "error: bad queue id");
-				return;
-			}
-			n = qidx_flush(s->idx, id);
-		} else {
-			(void)buf_appends(reply, "error: usage: flush [ID]");
+	if (len == 5)
+		n = qidx_flush(s->idx, NULL);
+	else if (len == 6 + SPOOL_ID_LEN && cmd[5] == ' ') {
+		memcpy(id, cmd + 6, SPOOL_ID_LEN);
+		id[SPOOL_ID_LEN] = '\0';
+		if (!spool_valid_id(id)) {
+			(void)buf_appends(reply, "error: bad queue id");
 			return;
 		}
-		if (n == -1)
-			(void)buf_appends(reply, "error: index update failed");
-		else
-			(void)buf_appendf(reply, "ok: %d recipient%s due now",
-			    n, n == 1 ? "" : "s");
-		log_info("qmgr flush requested: %d recipients due now", n);
-		s->next_run = 0;
+		n = qidx_flush(s->idx, id);
+	} else {
+		(void)buf_appends(reply, "error: usage: flush [ID]");
 		return;
 	}
-	(void)buf_appends(reply, "error: unknown command");
+	if (n == -1)
+		(void)buf_appends(reply, "error: index update failed");
+	else
+		(void)buf_appendf(reply, "ok: %d recipient%s due now", n,
+		    n == 1 ? "" : "s");
+	log_info("qmgr flush requested: %d recipients due now", n);
+	s->next_run = 0;
+}
+
+void
+qmgr_sched_ctl(struct qmgr_sched *s, const char *cmd, size_t len,
+    struct buf *reply)
+{
+	static const char *const actions[] = {
+		"hold", "release", "delete", "bounce",
+	};
+	struct qs_req r;
+	const char *err = NULL;
+	size_t i;
+
+	if (len >= 5 && strncmp(cmd, "flush", 5) == 0 &&
+	    (len == 5 || cmd[5] == ' ')) {
+		qs_ctl_flush(s, cmd, len, reply);
+		return;
+	}
+	if (qs_req_parse(&r, cmd, len, &err) == -1) {
+		(void)buf_appendf(reply, "error: %s", err);
+		qs_req_free(&r);
+		return;
+	}
+	for (i = 0; i < sizeof(actions) / sizeof(*actions); i++)
+		if (strcmp(r.verb, actions[i]) == 0)
+			break;
+	if (i == sizeof(actions) / sizeof(*actions))
+		(void)buf_appends(reply, "error: unknown command");
+	else
+		qs_ctl_action(s, &r, reply);
+	qs_req_free(&r);
 }

@@ -36,7 +36,10 @@ int	qmgr_sched_wait(struct qmgr_sched *);
 void	qmgr_sched_run(struct qmgr_sched *);
 /* New messages were indexed: look for work now. */
 void	qmgr_sched_kick(struct qmgr_sched *);
-/* estafetactl command ("flush [ID]"); the answer goes into reply. */
+/* An estafetactl command: "flush [ID]", or "hold", "release", "delete",
+ * "bounce" with an ID or key=value filter lines (and dry-run=1); changes
+ * are written to spool_dir/audit.log. The answer ("ok: ..." or
+ * "error: ...") goes into reply. */
 void	qmgr_sched_ctl(struct qmgr_sched *, const char *cmd, size_t len,
 	    struct buf *reply);
 
