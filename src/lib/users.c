@@ -376,7 +376,14 @@ users_schema_ok(struct users *u, const char **errstr_r)
 
 	if (sqlite3_prepare_v2(u->db, "SELECT value FROM meta WHERE key ="
 	    " 'schema'", -1, &st, NULL) != SQLITE_OK) {
-		*errstr_r = "not a users database (no schema)";
+		static char err[256];
+
+		/* "no such table" is a file that is not ours; anything else
+		 * (permissions, locking) is said as SQLite says it. */
+		(void)snprintf(err, sizeof(err), "%s", strstr(sqlite3_errmsg(
+		    u->db), "no such table") ? "not a users database (no "
+		    "schema)" : sqlite3_errmsg(u->db));	/* may cut */
+		*errstr_r = err;
 		return -1;
 	}
 	r = sqlite3_step(st);
@@ -445,7 +452,11 @@ users_open(const char *path, int writable, struct users **u_r,
 			goto fail;
 		}
 		if (users_exec(u, "COMMIT") == -1 ||
-		    users_exec(u, "PRAGMA journal_mode=WAL;"
+		    /* A rollback journal, not WAL: readers (smtpd, the store)
+		     * run as other users and may not be able to create the
+		     * -shm file WAL needs beside the database; the users
+		     * database is small and rarely written. */
+		    users_exec(u, "PRAGMA journal_mode=DELETE;"
 		    "PRAGMA secure_delete=ON;") == -1)
 			goto dberr;
 	} else {
