@@ -338,11 +338,15 @@ deliver_opts(struct deliver *d, const struct route *r, const char *name,
 static char
 deliver_state(const struct smtpc_result *sr)
 {
+	/* The flags decide, not the code: a 2xx where it makes no sense is
+	 * a failure (smtpc marks it temporary). */
 	if (sr->possibly_delivered)
 		return DELIVER_UNSURE;
-	if (sr->code >= 200 && sr->code < 300)
-		return DELIVER_OK;
-	return sr->permanent ? DELIVER_PERM : DELIVER_TEMP;
+	if (sr->permanent)
+		return DELIVER_PERM;
+	if (sr->temporary || sr->code < 200 || sr->code >= 300)
+		return DELIVER_TEMP;
+	return DELIVER_OK;
 }
 
 static void

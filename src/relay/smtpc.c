@@ -149,12 +149,37 @@ smtpc_append_clean(struct buf *b, const char *p, size_t n)
 	b->data[b->len] = '\0';
 }
 
+/*
+ * The enhanced code at the start of a line's text t[0..tl): the first
+ * line's is the reply's; it is dropped from the text of every line that
+ * repeats it (the others keep theirs as text).
+ */
+static void
+smtpc_reply_enh(struct smtpc_reply *r, const char **t, size_t *tl)
+{
+	size_t el = smtpc_enh_len(*t, *tl);
+
+	if (el == 0 || (*t)[0] - '0' != r->code / 100)
+		return;
+	if (r->nlines == 0)
+		(void)snprintf(r->enhanced, sizeof(r->enhanced), "%.*s",
+		    (int)el, *t);	/* el <= 9 */
+	if (strlen(r->enhanced) != el || memcmp(r->enhanced, *t, el) != 0)
+		return;
+	*t += el;
+	*tl -= el;
+	if (*tl > 0) {
+		(*t)++;
+		(*tl)--;
+	}
+}
+
 int
 smtpc_reply_line(struct smtpc_reply *r, const char *line, size_t len,
     int enhanced, const char **errstr_r)
 {
 	const char *t;
-	size_t tl, el;
+	size_t tl;
 	int code, last;
 
 	if (r->done) {
@@ -194,21 +219,8 @@ smtpc_reply_line(struct smtpc_reply *r, const char *line, size_t len,
 	tl = len > 3 ? len - 4 : 0;
 	smtpc_append_clean(&r->lines, t, tl);
 	(void)buf_appendc(&r->lines, '\n');	/* bounded: fits in max */
-	if (enhanced && code / 100 != 3 && (el = smtpc_enh_len(t, tl)) > 0 &&
-	    t[0] == line[0]) {
-		if (r->nlines == 0)
-			(void)snprintf(r->enhanced, sizeof(r->enhanced),
-			    "%.*s", (int)el, t);	/* el <= 9 */
-		if (strlen(r->enhanced) == el &&
-		    memcmp(r->enhanced, t, el) == 0) {
-			t += el;
-			tl -= el;
-			if (tl > 0) {
-				t++;
-				tl--;
-			}
-		}
-	}
+	if (enhanced && code / 100 != 3)
+		smtpc_reply_enh(r, &t, &tl);
 	if (r->text.len > 0 && tl > 0)
 		(void)buf_appendc(&r->text, ' ');
 	smtpc_append_clean(&r->text, t, tl);
@@ -258,20 +270,33 @@ smtpc_result_free(struct smtpc_result *r)
 }
 
 /*
- * r from a reply: a success when it is a 2xx and failed is not set (a
- * 2xx or 3xx where it does not belong is a temporary failure).
+ * r from a reply: a success when it is a 2xx and failed is not set. A 2xx
+ * or 3xx where it does not belong (failed set) is reported as a local
+ * protocol failure (code 0, temporary) quoting it, so that no failure
+ * ever carries a 2xx code.
  */
 static void
 smtpc_res_reply(struct smtpc_result *r, const struct smtpc_reply *rep,
     int failed)
 {
+	struct buf b = BUF_INIT(0);
+
 	smtpc_result_free(r);
+	if (rep->code < 400 && failed) {
+		(void)buf_appendf(&b, "unexpected reply: %d %s%s%s", rep->code,
+		    rep->enhanced, rep->enhanced[0] ? " " : "",
+		    buf_cstr(&rep->text));	/* unbounded */
+		(void)snprintf(r->enhanced, sizeof(r->enhanced), "4.5.0");
+		r->text = buf_steal(&b);
+		r->temporary = 1;
+		return;
+	}
 	r->code = rep->code;
 	(void)snprintf(r->enhanced, sizeof(r->enhanced), "%s", rep->enhanced);
 	r->text = xstrdup(buf_cstr(&rep->text));
 	if (rep->code >= 500)
 		r->permanent = 1;
-	else if (rep->code / 100 != 2 || failed)
+	else if (rep->code >= 400)
 		r->temporary = 1;
 }
 
@@ -957,6 +982,7 @@ struct smtpc_tx {
 	unsigned char		*st;
 	size_t			 nacc;		/* accepted recipients */
 	int			 mail_ok;
+	int			 data_sent;	/* DATA went out */
 };
 
 /* Every recipient still without a result gets the reply in s->rep. */
@@ -1008,6 +1034,7 @@ smtpc_tx_pipelined(struct smtpc_tx *tx, const struct buf *cmds)
 
 	if (buf_append(&s->c.wbuf, cmds->data, cmds->len) == -1)
 		log_panic("smtpc: write buffer");	/* unbounded */
+	tx->data_sent = 1;
 	if (smtpc_flush(s, TO(s, mail, TO_MAIL), "MAIL") == -1 ||
 	    smtpc_read(s, TO(s, mail, TO_MAIL), "the reply to MAIL") == -1)
 		return -1;
@@ -1057,66 +1084,85 @@ smtpc_tx_lockstep(struct smtpc_tx *tx, const struct buf *mail)
 	buf_free(&cmd);
 	if (tx->nacc == 0)
 		return 1;
+	tx->data_sent = 1;
 	return smtpc_cmd(s, TO(s, data_init, TO_DATA_INIT), "DATA",
 	    "DATA\r\n");
 }
 
 /*
+ * The content goes through the connection's write buffer, which flushes
+ * as it fills; the data_block deadline starts again for every
+ * SMTPC_BLOCK bytes handed over, so it bounds each block written.
+ */
+#define SMTPC_BLOCK	65536
+
+struct smtpc_out {
+	struct smtpc	*s;
+	long long	 to;
+	size_t		 since;		/* bytes since the deadline was set */
+	int		 err;
+};
+
+static void
+smtpc_put(struct smtpc_out *o, const char *p, size_t n)
+{
+	if (o->err)
+		return;
+	if (o->since >= SMTPC_BLOCK) {
+		conn_set_deadline(&o->s->c, o->to);
+		o->since = 0;
+	}
+	o->since += n;
+	if (conn_write(&o->s->c, p, n) == -1)
+		o->err = 1;
+}
+
+/*
  * Streams the content, dot-stuffed, with CRLF line ends, then the final
- * dot, into the write buffer (flushed as it fills). 1, -1 when read()
- * failed, -2 when the connection failed (why set).
+ * dot. 1, -1 when read() failed, -2 when the connection failed (why set).
  */
 static int
 smtpc_tx_content(struct smtpc *s, int (*read)(void *, const char **,
     size_t *), void *arg)
 {
+	struct smtpc_out o = { s, TO(s, data_block, TO_DATA_BLOCK),
+	    SMTPC_BLOCK, 0 };
 	const char *p, *nl;
 	size_t n, i, seg;
-	long long to = TO(s, data_block, TO_DATA_BLOCK);
-	int bol = 1, cr = 0, r, w = 1;
+	int bol = 1, cr = 0, r = 0;
 
-	while ((r = read(arg, &p, &n)) == 1) {
-		conn_set_deadline(&s->c, to);
-		for (i = 0; i < n && w == 1; ) {
+	while (!o.err && (r = read(arg, &p, &n)) == 1) {
+		for (i = 0; i < n && !o.err; i += seg + 1) {
 			if (bol && p[i] == '.')
-				w = conn_write(&s->c, ".", 1);
+				smtpc_put(&o, ".", 1);
 			if ((nl = memchr(p + i, '\n', n - i)) == NULL) {
-				if (w == 1)
-					w = conn_write(&s->c, p + i, n - i);
+				smtpc_put(&o, p + i, n - i);
 				cr = p[n - 1] == '\r';
 				bol = 0;
 				break;
 			}
 			seg = (size_t)(nl - (p + i));
-			if (w == -1)
-				break;
 			if (seg > 0 ? p[i + seg - 1] == '\r' : cr)
-				w = conn_write(&s->c, p + i, seg + 1);
+				smtpc_put(&o, p + i, seg + 1);
 			else {
 				s->bare_lf++;
-				if ((w = conn_write(&s->c, p + i, seg)) == 1)
-					w = conn_write(&s->c, "\r\n", 2);
+				smtpc_put(&o, p + i, seg);
+				smtpc_put(&o, "\r\n", 2);
 			}
-			i += seg + 1;
 			bol = 1;
 			cr = 0;
 		}
-		if (w == -1) {
-			smtpc_io_failed(s, "sending the message content");
-			return -2;
-		}
 	}
-	if (r == -1)
+	if (!o.err && r == -1)
 		return -1;
-	if (!bol && conn_write(&s->c, cr ? "\n" : "\r\n", cr ? 1 : 2) == -1)
-		w = -1;
-	if (w == 1 && conn_write(&s->c, ".\r\n", 3) == -1)
-		w = -1;
-	if (w == -1) {
+	if (!bol)	/* no final line end: complete it */
+		smtpc_put(&o, cr ? "\n" : "\r\n", cr ? 1 : 2);
+	smtpc_put(&o, ".\r\n", 3);
+	if (o.err) {
 		smtpc_io_failed(s, "sending the message content");
 		return -2;
 	}
-	return smtpc_flush(s, to, "the message content") == 1 ? 1 : -2;
+	return smtpc_flush(s, o.to, "the message content") == 1 ? 1 : -2;
 }
 
 /* After 354: content, dot, the reply(ies). Returns as smtpc_send. */
@@ -1158,12 +1204,59 @@ smtpc_tx_data(struct smtpc_tx *tx, int (*read)(void *, const char **,
 	return 1;
 }
 
+/* The session cannot carry a transaction: everyone gets why, or the 421
+ * that closed it. -1. */
+static int
+smtpc_send_refused(struct smtpc *s, const struct spool_env *env,
+    struct smtpc_result *res)
+{
+	size_t i;
+
+	if (!s->closing)
+		smtpc_why(s, "4.4.2", "connection not usable");
+	for (i = 0; i < env->nrcpt; i++)
+		if (s->closing)
+			smtpc_res_reply(&res[i], &s->rep, 1);
+		else
+			smtpc_res_why(s, &res[i]);
+	return -1;
+}
+
+/* After the commands, s->rep holding the reply to DATA if it was sent.
+ * Returns as smtpc_send. */
+static int
+smtpc_tx_finish(struct smtpc_tx *tx, int (*read)(void *, const char **,
+    size_t *), void *arg)
+{
+	struct smtpc *s = tx->s;
+	int r;
+
+	if (tx->data_sent && s->rep.code == 354 &&
+	    (!tx->mail_ok || tx->nacc == 0)) {
+		/* DATA accepted with nobody to deliver to: end it empty. */
+		if (smtpc_cmd(s, TO(s, data_done, TO_DATA_DONE), "DATA",
+		    ".\r\n") == -1)
+			s->broken = 1;
+	}
+	if (!tx->mail_ok)
+		return 0;
+	if (tx->nacc == 0)
+		return 1;
+	if (s->rep.code != 354) {
+		smtpc_tx_all_reply(tx, 1);
+		return 0;
+	}
+	if ((r = smtpc_tx_data(tx, read, arg)) != -1)
+		s->need_rset = 0;
+	return r;
+}
+
 int
 smtpc_send(struct smtpc *s, const struct spool_env *env,
     int (*read)(void *, const char **, size_t *), void *arg,
     struct smtpc_result *results_r)
 {
-	struct smtpc_tx tx = { s, env, results_r, NULL, 0, 0 };
+	struct smtpc_tx tx = { s, env, results_r, NULL, 0, 0, 0 };
 	struct buf mail = BUF_INIT(0), cmds = BUF_INIT(0);
 	struct buf esc = BUF_INIT(0);
 	size_t i, nsend = 0;
@@ -1171,16 +1264,8 @@ smtpc_send(struct smtpc *s, const struct spool_env *env,
 
 	memset(results_r, 0, env->nrcpt * sizeof(*results_r));
 	s->bare_lf = 0;
-	if (s->broken || s->closing || s->unusable) {
-		if (!s->closing)
-			smtpc_why(s, "4.4.2", "connection not usable");
-		for (i = 0; i < env->nrcpt; i++)
-			if (s->closing)
-				smtpc_res_reply(&results_r[i], &s->rep, 1);
-			else
-				smtpc_res_why(s, &results_r[i]);
-		return -1;
-	}
+	if (s->broken || s->closing || s->unusable)
+		return smtpc_send_refused(s, env, results_r);
 	tx.st = xcalloc(env->nrcpt + 1, 1);
 	if ((r = smtpc_precheck(s, env, results_r, tx.st)) != 1)
 		goto out;
@@ -1199,30 +1284,7 @@ smtpc_send(struct smtpc *s, const struct spool_env *env,
 		r = smtpc_tx_pipelined(&tx, &cmds);
 	} else
 		r = smtpc_tx_lockstep(&tx, &mail);
-	if (r == -1) {
-		r = smtpc_tx_lost(&tx, 0);
-		goto out;
-	}
-	if (s->rep.code == 354 && (!tx.mail_ok || tx.nacc == 0)) {
-		/* DATA accepted with nobody to deliver to: end it empty. */
-		if (smtpc_cmd(s, TO(s, data_done, TO_DATA_DONE), "DATA",
-		    ".\r\n") == -1)
-			s->broken = 1;
-	}
-	if (!tx.mail_ok) {
-		r = 0;
-		goto out;
-	}
-	r = 1;
-	if (tx.nacc == 0)
-		goto out;
-	if (s->rep.code != 354) {
-		smtpc_tx_all_reply(&tx, 1);
-		r = 0;
-		goto out;
-	}
-	if ((r = smtpc_tx_data(&tx, read, arg)) != -1)
-		s->need_rset = 0;
+	r = r == -1 ? smtpc_tx_lost(&tx, 0) : smtpc_tx_finish(&tx, read, arg);
 out:
 	if (s->bare_lf > 0)
 		log_warn("%s smtpc bare_lf=%llu peer=%s (sent as CRLF)",

@@ -50,8 +50,10 @@ struct smtpc_timeouts {
 	long long	 mail;		/* MAIL reply [5 min] */
 	long long	 rcpt;		/* each RCPT reply [5 min] */
 	long long	 data_init;	/* the 354 [2 min] */
-	long long	 data_block;	/* each write of content [3 min] */
-	long long	 data_done;	/* reply(ies) to the final dot [10 min] */
+	long long	 data_block;	/* each 64 KiB block of content
+					 * written [3 min] */
+	long long	 data_done;	/* each reply to the final dot
+					 * [10 min] */
 	long long	 quit;		/* QUIT reply [10 s] */
 	long long	 rset;		/* RSET reply [20 s] */
 };
@@ -94,11 +96,13 @@ struct smtpc_opts {
  * the codes (the lines of a multi-line reply joined by one space, control
  * characters shown as '?'), or the local reason (malloc'd; never NULL once
  * filled). Exactly one of temporary/permanent is set for a failure, neither
- * for a success (2xx). A local failure is temporary except the local
- * decisions documented at smtpc_send. possibly_delivered: the connection
- * was lost or timed out after the final dot was sent, before the reply
- * came: the peer may have taken the message (temporary is set too; the
- * caller records the state, retrying may duplicate it).
+ * for a success; a failure never carries a 2xx code (a 2xx or 3xx reply
+ * where it makes no sense, such as 250 to DATA, becomes code 0, "4.5.0",
+ * "unexpected reply: 250 ...", temporary). A local failure is temporary
+ * except the local decisions documented at smtpc_send. possibly_delivered:
+ * the connection was lost or timed out after the final dot was sent,
+ * before the reply came: the peer may have taken the message (temporary is
+ * set too; the caller records the state, retrying may duplicate it).
  */
 struct smtpc_result {
 	int		 code;
@@ -155,7 +159,8 @@ const struct smtpc_caps *smtpc_caps(const struct smtpc *);
  * until the next call), 0 at the end, -1 on error. The content is the
  * message as stored in the spool (CRLF lines, not dot-stuffed); it is
  * streamed, never held whole. Dot-stuffing is done here; a bare LF is sent
- * as CRLF (and counted: smtpc_bare_lf), a missing final CRLF is added.
+ * as CRLF (and counted: smtpc_bare_lf, logged), a missing final CRLF is
+ * added; a bare CR passes as it is.
  *
  * MAIL carries SIZE=env->size when SIZE was offered, BODY=8BITMIME when the
  * message is 8BITMIME and the peer offers it (it is not converted: that is
@@ -181,8 +186,10 @@ const struct smtpc_caps *smtpc_caps(const struct smtpc *);
  * connection was lost, timed out, the peer broke the protocol or read()
  * failed (the connection is then closed): recipients without a final
  * result get a temporary one, marked possibly_delivered when the final dot
- * had been sent. A 421 reply fails what is left with it and ends the
- * session (not reusable). Blocks (deadlines per step).
+ * had been sent; also at once, sending nothing, on a session that is not
+ * usable (lost, closed by a 421: that reply, or after a failed RSET). A 421
+ * reply fails what is left with it and ends the session (not reusable).
+ * Blocks (deadlines per step).
  */
 int	 smtpc_send(struct smtpc *, const struct spool_env *env,
 	    int (*read)(void *, const char **, size_t *), void *arg,

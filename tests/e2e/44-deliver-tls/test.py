@@ -1,0 +1,81 @@
+# SPDX-License-Identifier: ISC
+"""Outbound TLS policy `verify` (issue 3): the MX of secure.test presents a
+certificate from the test CA for its name, so mail goes over verified TLS;
+wrong.test's MX is the same server, whose certificate does not carry that
+name: the delivery is deferred with the verification error and never
+falls back to clear text. `may` (the default) uses TLS when offered."""
+import os
+import smtplib
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
+from estafeta_test import Instance, TestFailure, run, wait_for  # noqa: E402
+from testca import TestCA  # noqa: E402
+from testdns import DEFAULT_ZONES, TestDNS  # noqa: E402
+
+MX_IP = "127.0.0.5"
+
+
+def send(port, rcpt, subject):
+    with smtplib.SMTP("127.0.0.1", port) as c:
+        c.ehlo("client.test")
+        c.mail("alice@example.org")
+        assert c.rcpt(rcpt)[0] == 250
+        code, text = c.data(f"Subject: {subject}\r\n\r\nhi\r\n".encode())
+        assert code == 250, (code, text)
+        return text.decode().rsplit(" ", 1)[1]
+
+
+def main():
+    dns = TestDNS({**DEFAULT_ZONES,
+                   "secure.test": ["MX 10 mx.secure.test"],
+                   "mx.secure.test": [f"A {MX_IP}"],
+                   "wrong.test": ["MX 10 mx.wrong.test"],
+                   "mx.wrong.test": [f"A {MX_IP}"],
+                   "plain.test": ["MX 10 mx.plain.test"],
+                   "mx.plain.test": [f"A {MX_IP}"]}).start()
+    remote = Instance("tlsmx", relay_domains="secure.test, wrong.test, "
+                      "plain.test")
+    ca = TestCA(remote.dir)
+    cert, key = ca.issue("mx.secure.test", dns=["mx.secure.test"])
+    remote.settings.update({
+        "listen_mx": f"127.0.0.1:{remote.port}, {MX_IP}:25",
+        "tls_cert_files": cert, "tls_key_files": key})
+    remote.write_config()
+    remote.start()
+    relay = Instance("tlsrelay", relay_domains="",
+                     trusted_networks="127.0.0.0/8", deliver_workers=1,
+                     dns_server=dns.server, queue_retry_min="1h",
+                     delay_warning_time="0",
+                     smtp_tls_policies="secure.test=verify, "
+                                       "wrong.test=verify",
+                     smtp_tls_ca_file=ca.cert)
+    relay.start()
+
+    qid = send(relay.port, "a@secure.test", "verified")
+    relay.wait_log(f"{qid} qmgr removed")
+    got = wait_for(lambda: [i for i in remote.queue_ids()
+                            if b"Subject: verified" in
+                            remote.spooled_content(i)], "it at the MX")
+    if b"with ESMTPS" not in remote.spooled_content(got[0]):
+        raise TestFailure("verified delivery did not use TLS")
+
+    qid = send(relay.port, "b@wrong.test", "mismatch")
+    relay.wait_log(f"{qid} qmgr deferred")
+    q = {m["id"]: m for m in relay.queue()}[qid]
+    reply = q["recipients"][0]["last_reply"]
+    assert q["recipients"][0]["state"] == "deferred", q
+    if "verif" not in reply.lower() and "mismatch" not in reply.lower():
+        raise TestFailure(f"deferral does not name the TLS failure: {reply}")
+    assert not [i for i in remote.queue_ids()
+                if b"Subject: mismatch" in remote.spooled_content(i)]
+
+    qid = send(relay.port, "c@plain.test", "opportunistic")
+    relay.wait_log(f"{qid} qmgr removed")
+    got = wait_for(lambda: [i for i in remote.queue_ids()
+                            if b"Subject: opportunistic" in
+                            remote.spooled_content(i)], "it at the MX")
+    assert b"with ESMTPS" in remote.spooled_content(got[0])
+
+
+run(main)
