@@ -66,6 +66,7 @@ dns_server = 127.0.0.1@9
 deliver_workers = 2
 # Short waits keep Ctrl-C prompt: delivery workers finish the job in hand.
 smtp_connect_timeout = 3s
+dns_timeout = 2s
 
 message_size_limit = 25M
 smtpd_workers_min = 2

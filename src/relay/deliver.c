@@ -567,7 +567,7 @@ deliver_setup(struct deliver *d)
 	if (spool_open(cfg->spool_dir, cfg->spool_sync, 0, &d->spool,
 	    &errstr) == -1)
 		log_fatal("deliver: spool %s: %s", cfg->spool_dir, errstr);
-	if (dns_open(cfg->dns_server, cfg->smtp_connect_timeout, &d->dns,
+	if (dns_open(cfg->dns_server, cfg->dns_timeout, &d->dns,
 	    &errstr) == -1)
 		log_fatal("deliver: DNS: %s", errstr);
 	if (tls_client_new(cfg->smtp_tls_ca_file[0] ? cfg->smtp_tls_ca_file :

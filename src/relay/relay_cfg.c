@@ -165,6 +165,8 @@ const struct cfg_def relay_cfg_defs[] = {
 	{ "dns_server", CFG_STR, "", 0, 0, OFF(dns_server), NULL,
 	  "resolver for MX/A/AAAA, e.g. 127.0.0.1@5353 (empty: "
 	  "/etc/resolv.conf)" },
+	{ "dns_timeout", CFG_DURATION, "30s", 100, 10 * MIN, OFF(dns_timeout),
+	  NULL, "longest wait for one DNS resolution (MX, A/AAAA)" },
 	{ "deliver_workers", CFG_INT, "20", 0, 1000, OFF(deliver_workers),
 	  NULL, "delivery processes (global delivery concurrency); 0: "
 	  "accept and queue only, deliver nothing" },

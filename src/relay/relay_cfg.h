@@ -83,6 +83,7 @@ struct relay_cfg {
 	struct cfg_list	 smtp_tls_policies;	/* "domain=policy" */
 	char		*smtp_tls_ca_file;
 	char		*dns_server;
+	long long	 dns_timeout;		/* ms */
 
 	/* Delivery: scheduling. */
 	long long	 deliver_workers;
