@@ -36,8 +36,8 @@
 #define QMGR_STALE_INCOMING	(2 * 60 * 60)	/* seconds */
 /* Indexing waits to make one transaction of many messages (fewer WAL
  * pages for the next syncfs to write), but never longer than this. */
-#define QMGR_INDEX_DELAY_MS	100
-#define QMGR_INDEX_BATCH	512
+#define QMGR_INDEX_DELAY_MS	50
+#define QMGR_INDEX_BATCH	128
 #define QMGR_MAX_SCHED_FDS	1001	/* deliver.sock + workers */
 
 struct qmgr_idlist {
