@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: ISC
-"""Basic acceptance: a message to a local domain is queued durably and
+"""Basic acceptance: a message (over IPv4 and IPv6) is queued durably and
 indexed; relaying to another domain is refused; the queue lists it."""
 import os
 import smtplib
@@ -10,7 +10,11 @@ from estafeta_test import Instance, TestFailure, run, wait_for  # noqa: E402
 
 
 def main():
-    inst = Instance("basic").start()
+    inst = Instance("basic")
+    # IPv4 and IPv6 listeners on the same port.
+    inst.settings["listen_mx"] = f"127.0.0.1:{inst.port}, [::1]:{inst.port}"
+    inst.write_config()
+    inst.start()
     msg = (b"From: bob@remote.test\r\nTo: alice@example.test\r\n"
            b"Subject: hello\r\n\r\nHello Alice.\r\n")
     with smtplib.SMTP("127.0.0.1", inst.port) as c:
@@ -30,6 +34,13 @@ def main():
         code, text = c.rcpt("carol@elsewhere.test")
         if code != 554 or b"5.7.1" not in text:
             raise TestFailure(f"relay not refused: {code} {text!r}")
+    with smtplib.SMTP("::1", inst.port) as c:
+        c.ehlo("v6.remote.test")
+        c.mail("bob@remote.test")
+        assert c.rcpt("alice@example.test")[0] == 250
+        code, text = c.data(msg)
+        assert code == 250, text
+    inst.wait_log("smtp connect client=[::1]")
     wait_for(lambda: qid in inst.queue_ids(), f"{qid} in the index")
     q = {m["id"]: m for m in inst.queue()}[qid]
     assert q["sender"] == "bob@remote.test", q
