@@ -33,6 +33,7 @@
 
 #define QS_MAX_WORKERS		1000
 #define QS_SCAN_ROWS		2000
+#define QS_SCAN_PER_WORKER	32	/* due rows read per idle worker */
 #define QS_DSN_MAX_ORIGINAL	(10LL * 1024 * 1024)
 #define QS_ENVID_DSN		"estafeta-dsn"
 #define QS_ENVID_DOUBLE		"estafeta-double-bounce"
@@ -294,7 +295,7 @@ qmgr_sched_run(struct qmgr_sched *s)
 	struct buf key = BUF_INIT(0);
 	const char *errstr;
 	long long now = qs_now_ms(), next;
-	size_t i, same;
+	size_t i, same, idle, scan;
 
 	if (s->next_run != 0 && now < s->next_run)
 		return;
@@ -302,7 +303,15 @@ qmgr_sched_run(struct qmgr_sched *s)
 		s->next_run = now + 1000;	/* a finished job kicks us */
 		return;
 	}
-	if (qidx_foreach_due(s->idx, now / 1000, QS_SCAN_ROWS, qs_collect,
+	/* Read only about what the idle workers can take: after every
+	 * finished job this runs again, and a scan of the whole due list
+	 * each time made the cost per delivery grow with the queue. */
+	for (i = 0, idle = 0; i < s->nw; i++)
+		idle += s->w[i].ready && !s->w[i].busy;
+	scan = idle * QS_SCAN_PER_WORKER;
+	if (scan > QS_SCAN_ROWS)
+		scan = QS_SCAN_ROWS;
+	if (qidx_foreach_due(s->idx, now / 1000, (int)scan, qs_collect,
 	    &sc) == -1)
 		log_error("qmgr cannot read due recipients");
 	for (i = 0; i < sc.n && (w = qs_idle(s)) != NULL; i++) {
