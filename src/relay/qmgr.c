@@ -251,8 +251,11 @@ qmgr_reconcile(struct qmgr *q, int recover)
 		    sizeof(*files.v), qmgr_idcmp) == NULL) {
 			log_warn("%s qmgr index row without spool file: "
 			    "dropped", rows.v[i]);
-			(void)qidx_remove(q->idx, rows.v[i]);
-			dropped++;
+			if (qidx_remove(q->idx, rows.v[i]) == -1)
+				log_error("%s qmgr cannot drop the index row",
+				    rows.v[i]);
+			else
+				dropped++;
 		}
 	if (qidx_commit(q->idx) == -1)
 		log_error("qmgr index commit failed");

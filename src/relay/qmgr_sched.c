@@ -368,6 +368,7 @@ struct qs_outcome {
 	char		*remote;
 	char		*reply;
 	int		 expired;
+	int		 attempts;	/* after this attempt */
 };
 
 struct qs_src {
@@ -389,7 +390,7 @@ qs_read(void *arg, const char **p, size_t *n)
 }
 
 /* Writes a DSN into the queue (durably) and indexes it. */
-static void
+static int
 qs_enqueue_dsn(struct qmgr_sched *s, const char *orig_id, const char *to,
     const char *envid, int smtputf8, const struct buf *msg)
 {
@@ -419,23 +420,29 @@ qs_enqueue_dsn(struct qmgr_sched *s, const char *orig_id, const char *to,
 		spool_abort(&m);
 		log_error("%s qmgr cannot queue the notification to <%s>: %s",
 		    orig_id, to, errstr);
-		return;
+		return -1;
 	}
 	if (spool_read(spool_dirfd(s->spool, "queue"), e.id, &back, NULL,
 	    &errstr) == 1) {
-		(void)qidx_add(s->idx, back);
+		/* Durable already; reconciliation indexes it if this fails. */
+		if (qidx_add(s->idx, back) == -1)
+			log_error("%s qmgr cannot index notification %s", orig_id,
+			    e.id);
 		spool_env_free(&back);
 	}
 	log_info("%s qmgr notification %s to=<%s> envid=%s", orig_id, e.id,
 	    to, envid);
+	return 1;
 }
 
 /*
  * Sends the sender a DSN for the outcomes of one action (failed or
  * delayed) whose recipients asked for it. Null-sender mail never gets
  * one; a failed notification of ours goes to postmaster_address once.
+ * Returns 1 when the notice is queued or none is due, -1 when a due
+ * notice could not be built or queued (the caller keeps the message).
  */
-static void
+static int
 qs_notify(struct qmgr_sched *s, const char *id, enum dsn_action action,
     const struct qs_outcome *o, size_t n, long long retry_until)
 {
@@ -447,11 +454,13 @@ qs_notify(struct qmgr_sched *s, const char *id, enum dsn_action action,
 	const char *errstr, *to, *envid = QS_ENVID_DSN;
 	char pm[512];
 	size_t i, k = 0;
+	int r = 1;
 
 	if (spool_read(spool_dirfd(s->spool, "queue"), id, &env, &content,
 	    &errstr) != 1) {
 		log_error("%s qmgr cannot read the message for its DSN: %s", id,
 		    errstr);
+		r = -1;
 		goto out;
 	}
 	to = env->sender;
@@ -496,15 +505,42 @@ qs_notify(struct qmgr_sched *s, const char *id, enum dsn_action action,
 	p.max_original = QS_DSN_MAX_ORIGINAL;
 	p.smtputf8 = env->smtputf8;
 	if (k > 0 && dsn_build(&p, dr, k, qs_read, &src, &msg) == 1)
-		qs_enqueue_dsn(s, id, to, envid, env->smtputf8, &msg);
-	else if (k > 0)
+		r = qs_enqueue_dsn(s, id, to, envid, env->smtputf8, &msg);
+	else if (k > 0) {
 		log_error("%s qmgr cannot build the %s notice", id,
 		    dsn_action_name(action));
+		r = -1;
+	}
 	free(dr);
 out:
 	spool_env_free(&env);
 	buf_free(&content);
 	buf_free(&msg);
+	return r;
+}
+
+/*
+ * The failure notice for these recipients could not be queued: rather
+ * than remove a message whose sender was never told, defer them again.
+ * The next attempt bounces (or delivers) them anew and retries the notice.
+ */
+static void
+qs_notice_failed(struct qmgr_sched *s, const char *id,
+    const struct qs_outcome *o, size_t n)
+{
+	long long next = time(NULL) + s->cfg->queue_retry_min / 1000;
+	struct buf why = BUF_INIT(0);
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		buf_reset(&why);
+		(void)buf_appendf(&why, "bounce notice not queued, retrying: "
+		    "%s", o[i].reply);
+		if (qidx_rcpt_update(s->idx, id, o[i].idx, QIDX_DEFERRED,
+		    o[i].attempts, next, why.data) == -1)
+			log_error("%s qmgr index update failed", id);
+	}
+	buf_free(&why);
 }
 
 static long long
@@ -572,6 +608,7 @@ qs_apply(struct qmgr_sched *s, struct qs_worker *w, struct qs_outcome *o,
 			state = QIDX_DEFERRED;
 			next = now + qs_backoff(cfg, attempts) / 1000;
 		}
+		o[i].attempts = attempts;
 		if (qidx_rcpt_update(s->idx, w->id, o[i].idx, state, attempts,
 		    next, why.data) == -1)
 			log_error("%s qmgr index update failed", w->id);
@@ -585,12 +622,15 @@ qs_apply(struct qmgr_sched *s, struct qs_worker *w, struct qs_outcome *o,
 		else if (state == QIDX_DEFERRED)
 			delay[nd++] = o[i];
 	}
-	if (nf > 0)
-		qs_notify(s, w->id, DSN_FAILED, fail, nf, 0);
+	if (nf > 0 && qs_notify(s, w->id, DSN_FAILED, fail, nf, 0) == -1)
+		qs_notice_failed(s, w->id, fail, nf);
 	if (nd > 0 && !w->warned && cfg->delay_warning_time > 0 &&
 	    now - w->arrival >= cfg->delay_warning_time / 1000) {
-		qs_notify(s, w->id, DSN_DELAYED, delay, nd, until);
-		(void)qidx_msg_warned(s->idx, w->id);
+		/* A delay notice that could not be queued is not retried. */
+		(void)qs_notify(s, w->id, DSN_DELAYED, delay, nd, until);
+		if (qidx_msg_warned(s->idx, w->id) == -1)
+			log_error("%s qmgr cannot record the delay notice: the "
+			    "sender may get another", w->id);
 	}
 	if (qidx_msg_done(s->idx, w->id) == 1)
 		qs_remove(s, w->id, "every recipient final");
@@ -939,8 +979,13 @@ qs_bounce(struct qmgr_sched *s, const char *id)
 		log_info("%s qmgr bounced rcpt_idx=%d by=estafetactl "
 		    "reply=\"%s\"", id, op.o[i].idx, QS_BOUNCE_REPLY);
 	}
-	if (rc == 1 && op.n > 0)
-		qs_notify(s, id, DSN_FAILED, op.o, op.n, 0);
+	for (i = 0; i < op.n; i++)
+		op.o[i].attempts = op.attempts[i];
+	if (rc == 1 && op.n > 0 && qs_notify(s, id, DSN_FAILED, op.o, op.n,
+	    0) == -1) {
+		qs_notice_failed(s, id, op.o, op.n);
+		rc = -1;
+	}
 	if (rc == 1 && qidx_msg_done(s->idx, id) == 1)
 		rc = qs_remove(s, id, "bounced by the administrator");
 	free(op.o);
