@@ -1,0 +1,257 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * Copyright (c) 2026 The Estafeta developers
+ *
+ * The mail store of one user: a Maildir++ tree plus an SQLite index.
+ * Used by buzond's LMTP, POP3 and IMAP sessions (one process per session,
+ * several processes on the same user at once) and by tests. It never talks
+ * to the network and never authenticates: callers pass a user already
+ * authenticated (or, for LMTP, resolved through the users database).
+ *
+ * On disk, for user "local@domain" under the store root:
+ *   <root>/<domain>/<local>/            the user's Maildir (INBOX):
+ *       new/ cur/ tmp/                  Maildir proper
+ *       .Sent/ .Work.Projects/ ...      Maildir++ folders (IMAP hierarchy
+ *                                       delimiter ".", names kept as IMAP
+ *                                       sends them: modified UTF-7)
+ *       subscriptions                   one folder name per line
+ *       index.db                        SQLite (WAL): per folder
+ *                                       UIDVALIDITY, UIDNEXT, HIGHESTMODSEQ;
+ *                                       per message UID, file name, flags,
+ *                                       keywords, internal date, size,
+ *                                       modseq, a cache blob
+ * <domain> and <local> are lowercased; characters outside [a-z0-9._+-] and a
+ * leading "." are %XX-escaped so no address can name a path outside root.
+ *
+ * Messages are stored with LF line ends (Maildir convention); every size and
+ * every byte this API returns is in the IMAP/POP3 form with CRLF line ends.
+ * A Maildir changed by another program (a file dropped into new/, a file
+ * removed, a flag letter changed in a name) is picked up at the next open or
+ * sync: new files get UIDs, vanished ones are expunged; the index is never
+ * left inconsistent (it is a cache of the directory and can be rebuilt).
+ *
+ * Durability: mstore_add() returns only after the file and its directory are
+ * fsync'd and the index row is committed.
+ *
+ * Return contract unless said otherwise: 1 done, 0 not found (errstr set),
+ * -1 error with *errstr_r set (static text or text in the handle, valid until
+ * the next call on it). errstr_r may be NULL. Every call may block on disk
+ * I/O and, up to a busy timeout, on another process's index transaction.
+ * Handles are for one thread.
+ */
+#ifndef EST_MSTORE_H
+#define EST_MSTORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+struct buf;
+struct mstore;
+struct mbox;
+
+/* System flags (bit set). MSG_RECENT is per session, never stored. */
+#define MSG_SEEN	0x01u
+#define MSG_ANSWERED	0x02u
+#define MSG_FLAGGED	0x04u
+#define MSG_DELETED	0x08u
+#define MSG_DRAFT	0x10u
+#define MSG_RECENT	0x20u
+
+#define MSTORE_NAME_MAX	255	/* a folder name, octets */
+
+struct mbox_msg {
+	uint32_t	 uid;
+	uint32_t	 flags;		/* MSG_* */
+	const char	*keywords;	/* space-separated atoms, "" if none */
+	time_t		 internaldate;
+	uint64_t	 size;		/* octets with CRLF line ends */
+	uint64_t	 modseq;
+};
+
+struct mbox_status {
+	uint32_t	 messages;
+	uint32_t	 recent;
+	uint32_t	 unseen;	/* messages without \Seen */
+	uint32_t	 uidnext;
+	uint32_t	 uidvalidity;
+	uint64_t	 highestmodseq;
+};
+
+/*
+ * Opens user's store under root, creating the Maildir and index when
+ * create is set (LMTP delivery, first login). user is "local@domain"
+ * (canonical, as the users database returns it). *st_r on success.
+ * 0 "no such mailbox" when it does not exist and create is 0.
+ */
+int	 mstore_open(const char *root, const char *user, int create,
+	    struct mstore **st_r, const char **errstr_r);
+void	 mstore_close(struct mstore **);
+
+/* Octets used by every folder of the store (for quota). */
+int	 mstore_usage(struct mstore *, uint64_t *bytes_r,
+	    const char **errstr_r);
+
+/*
+ * Adds a message (data[0..len), LF or CRLF line ends, stored with LF) to
+ * folder ("INBOX" in any case, or a folder name) with flags and keywords
+ * (NULL or "" for none) and internal date (0: now). Durable on return.
+ * *uid_r (may be NULL) gets the new UID, *uidvalidity_r (may be NULL) the
+ * folder's UIDVALIDITY. 0 "no such folder".
+ */
+int	 mstore_add(struct mstore *, const char *folder, const char *data,
+	    size_t len, uint32_t flags, const char *keywords,
+	    time_t internaldate, uint32_t *uidvalidity_r, uint32_t *uid_r,
+	    const char **errstr_r);
+
+/*
+ * Folder names: INBOX (case-insensitive) or a name made of components
+ * separated by "." ; each component non-empty, no "/", no "\\", no control
+ * characters, not "." or "..", the whole valid modified UTF-7 (RFC 3501
+ * 5.1.3) and at most MSTORE_NAME_MAX octets. mstore_name_ok returns 1 when
+ * name is acceptable, else 0 with *errstr_r ("invalid mailbox name: ...").
+ */
+int	 mstore_name_ok(const char *name, const char **errstr_r);
+
+/* Creates folder (and missing parents). -1 "mailbox exists". */
+int	 mstore_folder_create(struct mstore *, const char *name,
+	    const char **errstr_r);
+/*
+ * Deletes folder and its messages. -1 "cannot delete INBOX", and, when it
+ * has children, it keeps the folder as \Noselect (RFC 3501 6.3.4) or fails
+ * "mailbox has children" if it already is one. 0 "no such mailbox".
+ */
+int	 mstore_folder_delete(struct mstore *, const char *name,
+	    const char **errstr_r);
+/*
+ * Renames folder and its children. Renaming INBOX moves all its messages to
+ * a new folder and leaves INBOX empty (RFC 3501 6.3.5). -1 "mailbox exists".
+ */
+int	 mstore_folder_rename(struct mstore *, const char *from,
+	    const char *to, const char **errstr_r);
+/*
+ * Calls fn for every folder, INBOX first, then by name. noselect is set for
+ * a \Noselect folder (a deleted parent), has_children when it has
+ * subfolders. fn returning -1 stops the walk. Returns the count or -1.
+ */
+int	 mstore_folder_foreach(struct mstore *,
+	    int (*fn)(void *arg, const char *name, int noselect,
+	    int has_children), void *arg);
+/* 1 if name exists (selectable or not), 0 if not. */
+int	 mstore_folder_exists(struct mstore *, const char *name);
+/* Subscriptions: set or clear, and walk (names need not exist). */
+int	 mstore_subscribe(struct mstore *, const char *name, int on,
+	    const char **errstr_r);
+int	 mstore_subscription_foreach(struct mstore *,
+	    int (*fn)(void *arg, const char *name), void *arg);
+/* STATUS without selecting (syncs the folder with its Maildir first). */
+int	 mstore_folder_status(struct mstore *, const char *name,
+	    struct mbox_status *, const char **errstr_r);
+
+/*
+ * A file descriptor that becomes readable when anything in the store may
+ * have changed (a delivery, another session's flag change or expunge):
+ * inotify on the user's directories and index. For IDLE and for POP3/IMAP
+ * sessions that poll. Owned by the store (closed by mstore_close); call
+ * mstore_watch_drain() after it became readable. -1 on error.
+ */
+int	 mstore_watch_fd(struct mstore *, const char **errstr_r);
+void	 mstore_watch_drain(struct mstore *);
+
+/*
+ * POP3's exclusive lock on INBOX (RFC 1939: one session at a time): 1 taken,
+ * 0 held by another session (reply [IN-USE]), -1 error. Released by
+ * mstore_close or the process ending.
+ */
+int	 mstore_lock_inbox(struct mstore *, const char **errstr_r);
+
+/*
+ * Selects folder: syncs it with its Maildir, then takes a snapshot of its
+ * messages in UID order (sequence number n is index n-1). readonly
+ * (EXAMINE, POP3 with no lock) never changes flags or \Recent. Messages new
+ * since the last session that selected read-write get MSG_RECENT in this
+ * session only (RFC 3501 \Recent semantics). *mb_r on success; 0 "no such
+ * mailbox" (also for a \Noselect folder).
+ */
+int	 mbox_open(struct mstore *, const char *folder, int readonly,
+	    struct mbox **mb_r, const char **errstr_r);
+void	 mbox_close(struct mbox **);
+void	 mbox_status(struct mbox *, struct mbox_status *);
+uint32_t mbox_count(const struct mbox *);
+/* seq 1..mbox_count(); the pointer is valid until the next sync/expunge. */
+const struct mbox_msg *mbox_msg(const struct mbox *, uint32_t seq);
+/* Sequence number of uid, or 0 if not in the snapshot. */
+uint32_t mbox_seq_of_uid(const struct mbox *, uint32_t uid);
+
+/*
+ * Brings the snapshot up to date with the index and the Maildir (other
+ * sessions and deliveries). Reports, in this order, through the callbacks
+ * (any may be NULL): each expunged message's sequence number in the
+ * numbering at the time of the report (RFC 3501 EXPUNGE semantics: report
+ * in descending order is NOT required; each call already accounts for the
+ * previous ones), each remaining message whose flags or keywords changed
+ * (its current seq), then the new total when it changed (EXISTS) and the
+ * number of recent messages. allow_expunge 0 defers expunges (during FETCH,
+ * STORE, SEARCH the client must not see sequence numbers move) but still
+ * reports flags and new messages.
+ */
+struct mbox_sync_cb {
+	void	(*expunged)(void *arg, uint32_t seq);
+	void	(*flags)(void *arg, uint32_t seq);
+	void	(*exists)(void *arg, uint32_t count, uint32_t recent);
+	void	*arg;
+};
+int	 mbox_sync(struct mbox *, int allow_expunge,
+	    const struct mbox_sync_cb *, const char **errstr_r);
+
+/*
+ * Reads message seq: the whole message (or only its header up to and
+ * including the blank line, when header_only) appended to out with CRLF
+ * line ends. 0 "message vanished" when the file was removed by another
+ * program (the caller answers NO and the next sync expunges it).
+ */
+int	 mbox_read(struct mbox *, uint32_t seq, int header_only,
+	    struct buf *out, const char **errstr_r);
+
+/*
+ * Changes flags and keywords of seq. op: '+' adds, '-' removes, '=' replaces
+ * (then keywords NULL means none). MSG_RECENT is ignored. Bumps modseq and
+ * reflects the flags in the Maildir file name (":2,FRS..."). When
+ * unchanged_since is non-zero and the message's modseq is greater, nothing
+ * changes and 0 is returned (CONDSTORE-ready). Read-only snapshot: -1.
+ */
+int	 mbox_store(struct mbox *, uint32_t seq, int op, uint32_t flags,
+	    const char *keywords, uint64_t unchanged_since,
+	    const char **errstr_r);
+
+/*
+ * Copies seq into folder with the same flags, keywords and internal date;
+ * *uid_r gets the new UID and *uidvalidity_r the destination's UIDVALIDITY
+ * (UIDPLUS COPYUID). 0 "no such mailbox" (TRYCREATE).
+ */
+int	 mbox_copy(struct mbox *, uint32_t seq, const char *folder,
+	    uint32_t *uidvalidity_r, uint32_t *uid_r, const char **errstr_r);
+
+/*
+ * Expunges every message with \Deleted (uids NULL) or only those whose UID
+ * is in uids[0..nuids) and that have \Deleted (UID EXPUNGE). Calls
+ * expunged(arg, seq) for each, with sequence numbers as RFC 3501 7.4.1
+ * requires (each already accounting for the previous ones). Read-only: -1.
+ */
+int	 mbox_expunge(struct mbox *, const uint32_t *uids, size_t nuids,
+	    void (*expunged)(void *arg, uint32_t seq), void *arg,
+	    const char **errstr_r);
+
+/*
+ * A per-message cache blob (e.g. IMAP ENVELOPE and BODYSTRUCTURE strings,
+ * computed once): get appends the stored bytes for key to out and returns
+ * 1, or 0 when none; set stores them. Keys are short ASCII names. Cache
+ * writes may be batched by the store; a failed set is not an error for the
+ * caller (it is logged).
+ */
+int	 mbox_cache_get(struct mbox *, uint32_t seq, const char *key,
+	    struct buf *out);
+void	 mbox_cache_set(struct mbox *, uint32_t seq, const char *key,
+	    const char *data, size_t len);
+
+#endif
