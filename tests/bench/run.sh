@@ -50,6 +50,32 @@
 #   BENCH_SMTP_SOURCE  1 (default): also time Postfix's smtp-source, with a
 #                      new connection per message and with reuse (-d)
 #
+#
+# Delivery mode (BENCH_MODE=deliver, `make bench-deliver`): end-to-end
+# relaying, smtp-source -> TARGET -> smtp-sink, for each target of
+# BENCH_DELIVER_TARGETS in turn. The sink (not measured) counts the
+# messages it receives (smtp-sink -c); one line per run:
+#
+#   bench-deliver NAME sessions=S size=L messages=M msgs_per_sec=..
+#     accept_per_sec=.. cpu_ms_per_msg=.. pss_total_mib=.. pss_max_mib=..
+#     status=ok|FAIL
+#
+# msgs_per_sec is M over the time from the first connection until the
+# sink has counted all M; accept_per_sec M over smtp-source's own run;
+# cpu_ms_per_msg the target tree's CPU from the start until its queue is
+# empty again, over M. After each run spec the ratio estafetad/postfix of
+# msgs_per_sec is printed ("bench-deliver ratio ..."). The Postfix relay
+# is a private instance (its own config_directory and queue_directory
+# under the work directory, loopback only, relayhost = the sink), started
+# and stopped by this script; the system Postfix is never touched.
+#   BENCH_DELIVER_TARGETS  default "estafetad postfix"
+#   BENCH_DELIVER_RUNS     default "10:10000:1024 50:10000:1024
+#                          10:2000:65536 50:2000:65536"
+#   BENCH_SOURCE_OPTS      extra smtp-source options (e.g. -d to reuse
+#                          connections; default: none, one per message)
+#   BENCH_DELIVER_WORKERS  estafetad's deliver_workers (default 20)
+#   BENCH_POSTFIX_PROCS    Postfix's default_process_limit (default 100)
+#
 # Exit status: 0 when every run accepted all its messages, 1 otherwise.
 
 set -u
@@ -225,6 +251,7 @@ stop_tree()
 
 stop_target()
 {
+	stop_postfix_relay
 	stop_tree "$TARGET_PID"
 	TARGET_PID=
 	stop_tree "$NEXTHOP_PID"
@@ -240,7 +267,7 @@ SPOOLFS=
 spoolfs_mount()
 {
 	local img=$WORK/spool.img
-	SPOOLFS=
+	[ -n "$SPOOLFS" ] && return 0	# mounted for this run already
 	[ "${BENCH_LOOPFS:-1}" = 1 ] && [ "$(id -u)" = 0 ] || return 0
 	mkdir -p "$WORK/spoolfs"
 	if truncate -s 4G "$img" && mkfs.ext4 -q -F "$img" &&
@@ -279,9 +306,11 @@ cleanup()
 # running, 1 on failure, 2 when the target is not available (yet).
 
 # smtp-sink itself (pid $1 of the started process in $2).
+# spawn_smtp_sink PORT [OPTION...]
 spawn_smtp_sink()
 {
 	local port=$1 uopt=
+	shift
 	if [ ! -x "$SMTP_SINK" ]; then
 		log "$SMTP_SINK not found (Debian package postfix)"
 		return 2
@@ -290,7 +319,7 @@ spawn_smtp_sink()
 	[ "$(id -u)" = 0 ] && uopt="-u $(id -un)"
 	# -m: concurrent sessions it serves (default 256); backlog 1000.
 	# shellcheck disable=SC2086
-	"$SMTP_SINK" $uopt -m 1000 "127.0.0.1:$port" 1000 \
+	"$SMTP_SINK" $uopt "$@" -m 1000 "127.0.0.1:$port" 1000 \
 	    >"$WORK/smtp-sink.$port.log" 2>&1 &
 	SPAWNED_PID=$!
 	wait_listen "$SPAWNED_PID" "$port"
@@ -310,15 +339,17 @@ start_smtp_sink()
 start_nexthop_sink()
 {
 	local rc
-	spawn_smtp_sink "$1"
+	spawn_smtp_sink "$1" -c	# -c: counts messages (sink_count)
 	rc=$?
 	NEXTHOP_PID=$SPAWNED_PID
 	return $rc
 }
 
+# start_estafetad PORT [SINKPORT]: accepting only, or (with SINKPORT)
+# relaying everything to the sink on 127.0.0.1:SINKPORT.
 start_estafetad()
 {
-	local port=$1 dir spool user=""
+	local port=$1 sinkport=${2:-} dir spool user="" deliver
 	[ -x "$ESTAFETAD" ] || return 2
 	dir=$WORK/estafetad.$port
 	mkdir -p "$dir" || return 1
@@ -329,6 +360,16 @@ start_estafetad()
 	# Accept-only benchmark (issue: foundation): mail for BENCH_RCPT's
 	# domain is accepted as relay_domains and stays queued. Enough
 	# workers are kept ready for the largest session count.
+	# Acceptance only: nothing is delivered, no DNS query leaves loopback.
+	deliver="deliver_workers = 0"
+	if [ -n "$sinkport" ]; then
+		# Delivery benchmark: everything to the sink, no TLS (like
+		# the Postfix relay it is compared with).
+		deliver="deliver_workers = ${BENCH_DELIVER_WORKERS:-20}
+relayhost = [127.0.0.1]:$sinkport
+relayhost_tls = none
+smtp_tls = none"
+	fi
 	cat >"$dir/estafetad.conf" <<CONF
 hostname = bench.example.test
 spool_dir = $spool
@@ -340,8 +381,7 @@ smtpd_workers_min = ${BENCH_WORKERS_MIN:-60}
 smtpd_workers_max = 200
 smtpd_sessions_per_worker = 100000
 spool_sync = ${BENCH_SPOOL_SYNC:-group}
-# Acceptance only: nothing is delivered, no DNS query leaves loopback.
-deliver_workers = 0
+$deliver
 dns_server = 127.0.0.1@9
 $user
 CONF
@@ -350,28 +390,132 @@ CONF
 	wait_listen "$TARGET_PID" "$port" || return 1
 }
 
-# Comparison run against a Postfix relay (not implemented yet).
-# To implement: build a throw-away instance with `postmulti` or a private
-# config_directory under $WORK (postconf -c DIR -e ...): inet_interfaces
-# = 127.0.0.1, an smtpd listener on 127.0.0.1:$port in master.cf,
-# queue_directory and data_directory under $WORK, relayhost =
-# [127.0.0.1]:$((port + 1)) fed by start_nexthop_sink, relay_domains set
-# to $BENCH_RCPT's domain, mynetworks = 127.0.0.0/8.  Start it with
-# `postfix -c DIR start-fg &` (Postfix >= 3.3) so that TARGET_PID is the
-# master and its whole tree (smtpd, cleanup, qmgr, smtp ...) is measured.
-# Running it needs root (postdrop/postfix users); return 2 if not root.
-start_postfix_relay()
+# ------------------------------------------------------------ postfix
+# A private Postfix instance relaying everything to the sink: its own
+# config_directory ($WORK/postfix.PORT) and queue_directory (on the
+# loop filesystem, like estafetad's spool), listening on 127.0.0.1:PORT
+# only, no local delivery. Needs root (Postfix drops to its own users).
+# POSTFIX_DIR is its config directory while it runs.
+POSTFIX_DIR=
+
+# Is the system Postfix (default config directory) running?  The bench
+# never starts or stops it; a running one would only distort the numbers.
+system_postfix_running()
 {
-	log "start_postfix_relay: not implemented yet"
-	return 2
+	local pid
+	pid=$(tr -d " " 2>/dev/null </var/spool/postfix/pid/master.pid)
+	[ -n "$pid" ] && kill -0 "$pid" 2>/dev/null
 }
 
+# start_postfix_relay PORT SINKPORT
+start_postfix_relay()
+{
+	local port=$1 sinkport=${2:-} dir qdir pid
+	if [ "$(id -u)" != 0 ] || [ ! -x /usr/sbin/postfix ]; then
+		log "the Postfix relay needs root and /usr/sbin/postfix"
+		return 2
+	fi
+	if [ -z "$sinkport" ]; then
+		log "the Postfix relay is measured in BENCH_MODE=deliver only"
+		return 2
+	fi
+	if system_postfix_running; then
+		log "the system Postfix is running: stop it first (it would" \
+		    "share the CPU); it is never touched by this script"
+		return 1
+	fi
+	dir=$WORK/postfix.$port
+	mkdir -p "$dir/etc" "$dir/data" && chown postfix "$dir/data" ||
+	    return 1
+	chmod 755 "$WORK" "$dir"
+	spoolfs_mount
+	qdir=${SPOOLFS:-$dir}/postfix
+	mkdir -p "$qdir" && chmod 755 "$qdir" || return 1
+	cp /etc/postfix/master.cf "$dir/etc/master.cf" &&
+	    : >"$dir/etc/main.cf" || return 1
+	# Relay only: every recipient goes to the sink; nothing is
+	# delivered locally, nothing leaves loopback, no TLS, logs to
+	# syslog as usual (discarded when there is no syslog daemon).
+	postconf -c "$dir/etc" -e \
+	    "compatibility_level = 3.6" \
+	    "config_directory = $dir/etc" \
+	    "queue_directory = $qdir" \
+	    "data_directory = $dir/data" \
+	    "mail_owner = postfix" \
+	    "setgid_group = postdrop" \
+	    "myhostname = postfix.bench.example.test" \
+	    "mydomain = bench.example.test" \
+	    "myorigin = \$myhostname" \
+	    "mydestination =" \
+	    "local_recipient_maps =" \
+	    "local_transport = error:5.1.1 no local delivery" \
+	    "alias_maps =" "alias_database =" \
+	    "inet_interfaces = 127.0.0.1" \
+	    "inet_protocols = ipv4" \
+	    "mynetworks = 127.0.0.0/8" \
+	    "relay_domains = ${BENCH_RCPT#*@}" \
+	    "relayhost = [127.0.0.1]:$sinkport" \
+	    "smtp_tls_security_level = none" \
+	    "smtpd_tls_security_level = none" \
+	    "smtp_dns_support_level = disabled" \
+	    "default_process_limit = ${BENCH_POSTFIX_PROCS:-100}" \
+	    "biff = no" || return 1
+	# Only our SMTP listener, no chroot (no copies of /etc needed).
+	postconf -c "$dir/etc" -M# smtp/inet submission/inet smtps/inet \
+	    2>/dev/null
+	postconf -c "$dir/etc" -M "127.0.0.1:$port/inet = 127.0.0.1:$port inet n - n - - smtpd" || return 1
+	postconf -c "$dir/etc" -F '*/*/chroot = n' || return 1
+	POSTFIX_DIR=$dir/etc
+	if ! postfix -c "$dir/etc" start >"$dir/start.log" 2>&1; then
+		log "postfix -c $dir/etc start failed (it logs to syslog;" \
+		    "try 'postconf -c DIR -e maillog_file=/dev/stdout' and" \
+		    "'postfix -c DIR start-fg' with BENCH_KEEP=1)"
+		cat "$dir/start.log" >&2
+		return 1
+	fi
+	for _ in $(seq 200); do
+		pid=$(tr -d ' ' <"$qdir/pid/master.pid" 2>/dev/null)
+		[ -n "$pid" ] && break
+		sleep 0.05
+	done
+	if [ -z "$pid" ]; then
+		log "no master.pid in $qdir/pid"
+		return 1
+	fi
+	TARGET_PID=$pid
+	wait_listen "$pid" "$port"
+}
+
+# Stops our Postfix (never the system one) and waits for its master.
+stop_postfix_relay()
+{
+	local pid=$TARGET_PID
+	[ -n "$POSTFIX_DIR" ] || return 0
+	postfix -c "$POSTFIX_DIR" stop >/dev/null 2>&1
+	for _ in $(seq 200); do
+		if [ -z "$pid" ] || ! kill -0 "$pid" 2>/dev/null; then
+			break
+		fi
+		sleep 0.05
+	done
+	if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+		postfix -c "$POSTFIX_DIR" abort >/dev/null 2>&1
+		stop_tree "$pid"	# not our child: kills what is left
+	fi
+	POSTFIX_DIR=
+	TARGET_PID=
+	if system_postfix_running; then
+		log "warning: the system Postfix is running now"
+	fi
+}
+
+# start_target NAME PORT [SINKPORT]
 start_target()
 {
 	case $1 in
-	estafetad)	start_estafetad "$2" ;;
+	estafetad)	start_estafetad "$2" "${3:-}" ;;
 	smtp-sink)	start_smtp_sink "$2" ;;
-	postfix)	start_postfix_relay "$2" ;;
+	postfix)	start_postfix_relay "$2" "${3:-}" ;;
 	*)		log "unknown target: $1"; return 1 ;;
 	esac
 }
@@ -486,6 +630,168 @@ bench_smtp_source()
 	done
 }
 
+# ------------------------------------------------------------ delivery
+
+# Messages the next-hop sink on PORT has received so far: smtp-sink -c
+# rewrites "sess=N quit=N mesg=N" after every final dot.
+sink_count()
+{
+	tail -c 200 "$WORK/smtp-sink.$1.log" 2>/dev/null | tr '\r' '\n' |
+	    sed -n 's/.*mesg=\([0-9][0-9]*\).*/\1/p' | tail -n 1
+}
+
+# Files still queued by the target (spool or Postfix queue).
+queued_files()
+{
+	local d
+	case $1 in
+	estafetad) d="${SPOOLFS:-$WORK/estafetad.$2}/spool/queue \
+${SPOOLFS:-$WORK/estafetad.$2}/spool/incoming" ;;
+	postfix) d="${SPOOLFS:-$WORK/postfix.$2}/postfix/incoming \
+${SPOOLFS:-$WORK/postfix.$2}/postfix/active \
+${SPOOLFS:-$WORK/postfix.$2}/postfix/deferred \
+${SPOOLFS:-$WORK/postfix.$2}/postfix/maildrop" ;;
+	*) echo 0; return ;;
+	esac
+	# shellcheck disable=SC2086
+	find $d -type f 2>/dev/null | wc -l
+}
+
+# bench_deliver_one NAME SESSIONS MESSAGES SIZE: starts a sink and the
+# target relaying to it, sends with smtp-source, waits until the sink has
+# counted every message and the target's queue is empty. Prints the
+# result line; sets DELIVER_RATE.
+DELIVER_RATE=
+bench_deliver_one()
+{
+	local name=$1 sessions=$2 messages=$3 size=$4
+	local tag=deliver.$name.$sessions.$messages.$size
+	local samples=$WORK/samples.$tag stop=$WORK/stop.$tag
+	local sinkport port sampler max_samples cpu0 cpu1 pss_end procs
+	local t0 t1 t2 t3 n status=ok line deadline
+
+	DELIVER_RATE=
+	sinkport=$(pick_port "$BENCH_PORT") || return 1
+	start_nexthop_sink "$sinkport" || return 1
+	port=$(pick_port $((sinkport + 1))) || return 1
+	if ! start_target "$name" "$port" "$sinkport"; then
+		log "cannot start $name on port $port"
+		return 1
+	fi
+	read -r cpu0 _ _ < <(proc_sample "$TARGET_PID")
+	max_samples=$(awk -v t="$BENCH_RUN_TIMEOUT" -v i="$BENCH_SAMPLE_S" \
+	    'BEGIN { printf "%d", (t + 60) / i }')
+	: >"$samples"
+	(
+		n=0
+		while [ ! -e "$stop" ] && [ "$n" -lt "$max_samples" ]; do
+			proc_sample "$TARGET_PID" >>"$samples"
+			sleep "$BENCH_SAMPLE_S"
+			n=$((n + 1))
+		done
+	) &
+	sampler=$!
+	t0=$(date +%s.%N)
+	# shellcheck disable=SC2086
+	if ! /usr/sbin/smtp-source ${BENCH_SOURCE_OPTS:-} -s "$sessions" \
+	    -m "$messages" -l "$size" -f "$BENCH_FROM" -t "$BENCH_RCPT" \
+	    "127.0.0.1:$port" >"$WORK/smtp-source.$tag" 2>&1; then
+		log "$tag: smtp-source failed:"
+		tail -n 5 "$WORK/smtp-source.$tag" >&2
+		status=FAIL
+	fi
+	t1=$(date +%s.%N)
+	deadline=$(( $(date +%s) + BENCH_RUN_TIMEOUT ))
+	while :; do
+		n=$(sink_count "$sinkport")
+		[ "${n:-0}" -ge "$messages" ] && break
+		if [ "$(date +%s)" -ge "$deadline" ]; then
+			log "$tag: the sink counted ${n:-0} of $messages"
+			status=FAIL
+			break
+		fi
+		sleep 0.02
+	done
+	t2=$(date +%s.%N)
+	# CPU until the target's queue is empty (removal is part of the work).
+	while [ "$(queued_files "$name" "$port")" != 0 ] &&
+	    [ "$(date +%s)" -lt "$deadline" ]; do
+		sleep 0.05
+	done
+	t3=$(date +%s.%N)
+	read -r cpu1 pss_end procs < <(proc_sample "$TARGET_PID")
+	: >"$stop"
+	wait "$sampler"
+	echo "$cpu1 $pss_end $procs" >>"$samples"
+	stop_target
+	spoolfs_umount
+	line=$(awk -v name="$name" -v s="$sessions" -v l="$size" \
+	    -v m="$messages" -v t0="$t0" -v t1="$t1" -v t2="$t2" -v t3="$t3" \
+	    -v ticks=$((cpu1 - cpu0)) -v hz="$CLK_TCK" -v pss="$pss_end" \
+	    -v status="$status" -v opts="${BENCH_SOURCE_OPTS:-}" '
+	    { if ($2 > max) max = $2 }
+	    END {
+		printf "bench-deliver %s sessions=%s size=%s messages=%s " \
+		    "msgs_per_sec=%.1f accept_per_sec=%.1f cpu_ms_per_msg=%.3f " \
+		    "pss_total_mib=%.1f pss_max_mib=%.1f drain_s=%.2f " \
+		    "status=%s", name, s, l, m, m / (t2 - t0), m / (t1 - t0),
+		    ticks * 1000 / hz / m, pss / 1024, max / 1024, t3 - t2,
+		    status
+		if (opts != "")
+			printf " source_opts=\"%s\"", opts
+		printf "\n"
+	    }' "$samples")
+	echo "$line"
+	echo "$(date -u +%Y-%m-%dT%H:%M:%SZ) $line" >>"$BENCH_LOG" 2>/dev/null
+	[ "$status" = ok ] || return 1
+	DELIVER_RATE=$(echo "$line" | sed -n 's/.* msgs_per_sec=\([0-9.]*\).*/\1/p')
+}
+
+bench_deliver_main()
+{
+	local spec sessions messages size target fails=0 runs=0 rate
+	local est pfx
+	BENCH_DELIVER_TARGETS=${BENCH_DELIVER_TARGETS:-"estafetad postfix"}
+	BENCH_DELIVER_RUNS=${BENCH_DELIVER_RUNS:-"10:10000:1024 \
+50:10000:1024 10:2000:65536 50:2000:65536"}
+	if [ ! -x /usr/sbin/smtp-source ] || [ ! -x "$SMTP_SINK" ]; then
+		log "smtp-source and smtp-sink are needed (Debian: postfix)"
+		return 1
+	fi
+	log "delivery benchmark: targets $BENCH_DELIVER_TARGETS; load:" \
+	    "$(cut -d' ' -f1-3 /proc/loadavg)"
+	for spec in $BENCH_DELIVER_RUNS; do
+		IFS=: read -r sessions messages size <<<"$spec"
+		est=''
+		pfx=''
+		for target in $BENCH_DELIVER_TARGETS; do
+			runs=$((runs + 1))
+			if bench_deliver_one "$target" "$sessions" \
+			    "$messages" "$size"; then
+				rate=$DELIVER_RATE
+				[ "$target" = estafetad ] && est=$rate
+				[ "$target" = postfix ] && pfx=$rate
+			else
+				fails=$((fails + 1))
+				stop_target
+				spoolfs_umount
+			fi
+		done
+		if [ -n "$est" ] && [ -n "$pfx" ]; then
+			line=$(awk -v e="$est" -v p="$pfx" -v s="$sessions" \
+			    -v l="$size" 'BEGIN { printf "bench-deliver ratio " \
+			    "sessions=%s size=%s estafetad/postfix=%.2f\n", s, l,
+			    e / p }')
+			echo "$line"
+			echo "$(date -u +%Y-%m-%dT%H:%M:%SZ) $line" \
+			    >>"$BENCH_LOG" 2>/dev/null
+		fi
+	done
+	log "$runs delivery runs, $fails failed; load now:" \
+	    "$(cut -d' ' -f1-3 /proc/loadavg); results also in $BENCH_LOG"
+	[ "$fails" = 0 ]
+}
+
 choose_target()
 {
 	case $BENCH_TARGET in
@@ -508,7 +814,7 @@ main()
 {
 	local target port spec sessions messages size rc fails=0 runs=0
 
-	if [ ! -x "$SMTPBENCH" ]; then
+	if [ "${BENCH_MODE:-accept}" != deliver ] && [ ! -x "$SMTPBENCH" ]; then
 		log "$SMTPBENCH missing: run 'make tests/bench/smtpbench'"
 		exit 1
 	fi
@@ -516,6 +822,10 @@ main()
 	trap cleanup EXIT
 	trap 'exit 1' INT TERM
 	mkdir -p "$(dirname "$BENCH_LOG")" 2>/dev/null
+	if [ "${BENCH_MODE:-accept}" = deliver ]; then
+		bench_deliver_main
+		exit $?
+	fi
 	target=$(choose_target)
 	port=$BENCH_PORT
 	log "srcdir=$SRCDIR builddir=$BUILDDIR target=$target" \
