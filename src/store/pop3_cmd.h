@@ -1,0 +1,121 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * Copyright (c) 2026 The Estafeta developers
+ *
+ * POP3 command-line parsing and message formatting (RFC 1939, RFC 2449,
+ * RFC 5034): splitting a command into keyword and arguments, the command
+ * table (which keyword is valid in which state, which needs TLS), message
+ * numbers, the TOP and AUTH arguments, the UIDL unique-id and the
+ * dot-stuffed multi-line form of a message. Pure functions on memory: no
+ * I/O, no logging, no store access, so pop3.c's dispatcher decisions can be
+ * unit-tested and fuzzed. Input need not be NUL-terminated and is never
+ * read past the given length.
+ */
+#ifndef EST_POP3_CMD_H
+#define EST_POP3_CMD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct buf;
+
+/* RFC 1939 3: keywords are 3 or 4 characters; we accept up to 8 so that a
+ * longer unknown keyword still gets "-ERR Unknown command". */
+#define POP3_VERB_MAX		9	/* with the NUL */
+#define POP3_ARG_MAX		40	/* RFC 1939 3: octets per argument */
+#define POP3_UIDL_LEN		16	/* pop3_uidl() output, without NUL */
+
+/* Session states (RFC 1939 3), a bit each so the table can hold masks. */
+enum pop3_state {
+	POP3_ST_AUTH = 0x01,	/* AUTHORIZATION */
+	POP3_ST_TRANS = 0x02,	/* TRANSACTION: mailbox locked and open */
+	POP3_ST_UPDATE = 0x04,	/* UPDATE: after QUIT, deleting */
+};
+#define POP3_ST_ANY	(POP3_ST_AUTH | POP3_ST_TRANS)
+
+/* "authorization", "transaction", "update" ("?" for anything else). */
+const char *pop3_state_name(enum pop3_state);
+
+enum pop3_cmd_id {
+	POP3_CMD_USER = 0, POP3_CMD_PASS, POP3_CMD_AUTH, POP3_CMD_STLS,
+	POP3_CMD_CAPA, POP3_CMD_QUIT, POP3_CMD_NOOP, POP3_CMD_STAT,
+	POP3_CMD_LIST, POP3_CMD_RETR, POP3_CMD_DELE, POP3_CMD_RSET,
+	POP3_CMD_TOP, POP3_CMD_UIDL,
+	POP3_CMD_COUNT
+};
+
+/* Flags of a command. */
+#define POP3_CMD_CREDS		0x01	/* carries credentials: TLS needed
+					   unless cleartext is allowed */
+#define POP3_CMD_COUNTS_ERR	0x02	/* a -ERR counts toward the limit */
+#define POP3_CMD_LONG		0x04	/* may exceed the command line limit
+					   (AUTH initial response) */
+
+struct pop3_cmd_def {
+	const char	*verb;
+	enum pop3_cmd_id id;
+	unsigned	 states;	/* mask of enum pop3_state */
+	unsigned	 flags;		/* POP3_CMD_* */
+};
+
+/*
+ * Splits line[0..len) (without CRLF) into an upper-cased keyword and the
+ * argument text after exactly one space (*arg_r points into line, may be
+ * empty). 1; -1 when the keyword is empty, longer than POP3_VERB_MAX-1,
+ * not alphabetic, or followed by anything but a space or the end.
+ */
+int	 pop3_cmd_split(const char *line, size_t len,
+	    char verb[POP3_VERB_MAX], const char **arg_r, size_t *arglen_r);
+
+/* The table entry for an upper-cased keyword, or NULL. */
+const struct pop3_cmd_def *pop3_cmd_find(const char *verb);
+
+/*
+ * The dispatcher's checks for command c in state: NULL when it may run,
+ * else the complete -ERR reply (static text, no CRLF): wrong state, or
+ * credentials without TLS when creds_ok is 0 (RFC 2595 / RFC 3206 [AUTH]).
+ */
+const char *pop3_cmd_check(const struct pop3_cmd_def *c, unsigned state,
+	    int creds_ok);
+
+/*
+ * A message number argument: decimal digits only (no sign; leading zeros
+ * allowed), at most POP3_ARG_MAX octets, value 1..2^32-1. 1 with *n_r, or
+ * -1.
+ */
+int	 pop3_cmd_msgnum(const char *arg, size_t len, uint32_t *n_r);
+
+/*
+ * Arguments: exactly nargs space-separated tokens (one space between, none
+ * leading or trailing), each 1..POP3_ARG_MAX octets. Fills tok/toklen and
+ * returns 1, or -1. nargs 0: arg must be empty.
+ */
+int	 pop3_cmd_args(const char *arg, size_t len, size_t nargs,
+	    const char **tok, size_t *toklen);
+
+/* TOP "msg n": message number and a line count 0..2^31-1. 1 or -1. */
+int	 pop3_cmd_top(const char *arg, size_t len, uint32_t *msg_r,
+	    uint32_t *lines_r);
+
+/*
+ * The unique-id of a message (RFC 1939 7, UIDL): 16 lower-case hex digits,
+ * UIDVALIDITY then UID, each as 8 digits. Stable as long as the folder's
+ * UIDVALIDITY is, and never reused within it. out gets a NUL too.
+ */
+void	 pop3_uidl(uint32_t uidvalidity, uint32_t uid,
+	    char out[POP3_UIDL_LEN + 1]);
+
+/*
+ * Appends the multi-line form of message msg[0..len) to out: every line
+ * ended by CRLF (a bare LF becomes CRLF, a last line without one gets
+ * one), a line starting with "." gets another one before it, then the
+ * terminating ".\r\n". lines < 0: the whole message; lines >= 0 (TOP): the
+ * header section, the blank line after it, and at most that many body
+ * lines. *octets_r (may be NULL) gets the number of message octets written
+ * before stuffing (what the client receives once unstuffed). 1, or -1 when
+ * out's maximum would be exceeded (out then holds a partial copy).
+ */
+int	 pop3_cmd_stuff(const char *msg, size_t len, long long lines,
+	    struct buf *out, size_t *octets_r);
+
+#endif

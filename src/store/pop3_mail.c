@@ -1,0 +1,327 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * Copyright (c) 2026 The Estafeta developers
+ *
+ * POP3 TRANSACTION and UPDATE states: the maildrop is INBOX as it was at
+ * login (a snapshot: deliveries during the session show up at the next
+ * one), locked against other POP3 sessions (mstore_lock_inbox). DELE only
+ * marks; the marked messages are removed in the UPDATE state after QUIT,
+ * and a session that ends any other way changes nothing (RFC 1939 6).
+ * Handlers fill s->reply (multi-line replies included); pop3.c sends it.
+ */
+#include "config.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lib/buf.h"
+#include "lib/log.h"
+#include "lib/xalloc.h"
+#include "store/mstore.h"
+#include "store/pop3_cmd.h"
+#include "store/pop3_priv.h"
+
+int
+pop3_mail_open(struct pop3_session *s)
+{
+	struct mbox_status ms;
+	const char *errstr = NULL;
+	int r;
+
+	if (mstore_open(s->p->store_root, s->user, 1, &s->st, &errstr) != 1) {
+		log_error("%s pop3 store open failed user=<%s> error=\"%s\"",
+		    s->sid, s->user, errstr ? errstr : "?");
+		pop3_reply(s, "-ERR [SYS/TEMP] Cannot open the mailbox");
+		s->st = NULL;
+		return -1;
+	}
+	if ((r = mstore_lock_inbox(s->st, &errstr)) != 1) {
+		if (r == 0) {
+			log_info("%s pop3 reject rule=inbox_lock user=<%s> "
+			    "reply=\"-ERR [IN-USE]\"", s->sid, s->user);
+			pop3_reply(s, "-ERR [IN-USE] Mailbox is locked by "
+			    "another POP3 session");
+		} else {
+			log_error("%s pop3 lock failed user=<%s> error=\"%s\"",
+			    s->sid, s->user, errstr ? errstr : "?");
+			pop3_reply(s, "-ERR [SYS/TEMP] Cannot lock the mailbox");
+		}
+		mstore_close(&s->st);
+		return -1;
+	}
+	if (mbox_open(s->st, "INBOX", 0, &s->mb, &errstr) != 1) {
+		log_error("%s pop3 inbox open failed user=<%s> error=\"%s\"",
+		    s->sid, s->user, errstr ? errstr : "?");
+		pop3_reply(s, "-ERR [SYS/TEMP] Cannot open the mailbox");
+		mstore_close(&s->st);
+		return -1;
+	}
+	mbox_status(s->mb, &ms);
+	s->uidvalidity = ms.uidvalidity;
+	s->nmsg = mbox_count(s->mb);
+	s->deleted = xcalloc(s->nmsg + 1, 1);
+	s->retrieved = xcalloc(s->nmsg + 1, 1);
+	s->ndeleted = 0;
+	s->deleted_octets = 0;
+	return 1;
+}
+
+void
+pop3_mail_close(struct pop3_session *s)
+{
+	mbox_close(&s->mb);
+	mstore_close(&s->st);	/* releases the lock */
+	free(s->deleted);
+	free(s->retrieved);
+	s->deleted = s->retrieved = NULL;
+	s->nmsg = 0;
+}
+
+/* Octets of the messages not marked deleted. */
+static unsigned long long
+pop3_octets(const struct pop3_session *s)
+{
+	unsigned long long total = 0;
+	uint32_t seq;
+
+	for (seq = 1; seq <= s->nmsg; seq++)
+		if (!s->deleted[seq - 1])
+			total += mbox_msg(s->mb, seq)->size;
+	return total;
+}
+
+/* A message-number argument naming a message not marked deleted: 1 with
+ * *seq_r, or -1 with the reply set. */
+static int
+pop3_msg_arg(struct pop3_session *s, const char *arg, size_t len,
+    uint32_t *seq_r)
+{
+	uint32_t n;
+
+	if (pop3_cmd_msgnum(arg, len, &n) == -1) {
+		pop3_reply(s, "-ERR Invalid message number");
+		return -1;
+	}
+	if (n > s->nmsg) {
+		pop3_reply(s, "-ERR No such message");
+		return -1;
+	}
+	if (s->deleted[n - 1]) {
+		pop3_reply(s, "-ERR Message %u already deleted", n);
+		return -1;
+	}
+	*seq_r = n;
+	return 1;
+}
+
+void
+pop3_stat(struct pop3_session *s, const char *arg, size_t len)
+{
+	(void)arg;
+	if (len != 0) {
+		pop3_reply(s, "-ERR Syntax: STAT");
+		return;
+	}
+	pop3_reply(s, "+OK %u %llu", s->nmsg - s->ndeleted, pop3_octets(s));
+}
+
+/* LIST and UIDL: one message, or every message not marked deleted. */
+static void
+pop3_listing(struct pop3_session *s, const char *arg, size_t len, int uidl)
+{
+	const struct mbox_msg *m;
+	char uid[POP3_UIDL_LEN + 1];
+	uint32_t seq;
+
+	if (len > 0) {
+		if (pop3_msg_arg(s, arg, len, &seq) == -1)
+			return;
+		m = mbox_msg(s->mb, seq);
+		if (uidl) {
+			pop3_uidl(s->uidvalidity, m->uid, uid);
+			pop3_reply(s, "+OK %u %s", seq, uid);
+		} else
+			pop3_reply(s, "+OK %u %llu", seq,
+			    (unsigned long long)m->size);
+		return;
+	}
+	if (uidl)
+		pop3_reply(s, "+OK Unique-ID listing follows");
+	else
+		pop3_reply(s, "+OK %u messages (%llu octets)",
+		    s->nmsg - s->ndeleted, pop3_octets(s));
+	for (seq = 1; seq <= s->nmsg; seq++) {
+		if (s->deleted[seq - 1])
+			continue;
+		m = mbox_msg(s->mb, seq);
+		if (uidl) {
+			pop3_uidl(s->uidvalidity, m->uid, uid);
+			(void)buf_appendf(&s->reply, "%u %s\r\n", seq, uid);
+		} else
+			(void)buf_appendf(&s->reply, "%u %llu\r\n", seq,
+			    (unsigned long long)m->size);
+	}
+	(void)buf_append(&s->reply, ".\r\n", 3);	/* unbounded */
+}
+
+void
+pop3_list(struct pop3_session *s, const char *arg, size_t len)
+{
+	pop3_listing(s, arg, len, 0);
+}
+
+void
+pop3_uidl_cmd(struct pop3_session *s, const char *arg, size_t len)
+{
+	pop3_listing(s, arg, len, 1);
+}
+
+/* RETR (lines < 0) and TOP: reads seq and sets the multi-line reply. */
+static int
+pop3_send_msg(struct pop3_session *s, uint32_t seq, long long lines)
+{
+	const char *errstr = NULL;
+	size_t octets;
+	int r;
+
+	buf_reset(&s->msgbuf);
+	r = mbox_read(s->mb, seq, 0, &s->msgbuf, &errstr);
+	if (r == 0) {
+		pop3_reply(s, "-ERR Message %u was removed by another "
+		    "program", seq);
+		return -1;
+	}
+	if (r == -1) {
+		log_error("%s pop3 read failed user=<%s> seq=%u error=\"%s\"",
+		    s->sid, s->user, seq, errstr ? errstr : "?");
+		pop3_reply(s, "-ERR [SYS/TEMP] Cannot read message %u", seq);
+		return -1;
+	}
+	if (lines < 0)
+		pop3_reply(s, "+OK %llu octets",
+		    (unsigned long long)mbox_msg(s->mb, seq)->size);
+	else
+		pop3_reply(s, "+OK Top of message %u follows", seq);
+	(void)pop3_cmd_stuff(s->msgbuf.data ? s->msgbuf.data : "",
+	    s->msgbuf.len, lines, &s->reply, &octets);	/* unbounded */
+	if (s->msgbuf.cap > 4 * 1024 * 1024)
+		buf_free(&s->msgbuf);	/* keep the session small */
+	if (lines < 0) {
+		s->nretr++;
+		s->retr_octets += octets;
+		s->retrieved[seq - 1] = 1;
+	} else
+		s->ntop++;
+	return 1;
+}
+
+void
+pop3_retr(struct pop3_session *s, const char *arg, size_t len)
+{
+	uint32_t seq;
+
+	if (pop3_msg_arg(s, arg, len, &seq) == -1)
+		return;
+	(void)pop3_send_msg(s, seq, -1);	/* reply set either way */
+}
+
+void
+pop3_top(struct pop3_session *s, const char *arg, size_t len)
+{
+	uint32_t seq, lines;
+
+	if (pop3_cmd_top(arg, len, &seq, &lines) == -1) {
+		pop3_reply(s, "-ERR Syntax: TOP message lines");
+		return;
+	}
+	if (seq > s->nmsg) {
+		pop3_reply(s, "-ERR No such message");
+		return;
+	}
+	if (s->deleted[seq - 1]) {
+		pop3_reply(s, "-ERR Message %u already deleted", seq);
+		return;
+	}
+	(void)pop3_send_msg(s, seq, lines);	/* reply set either way */
+}
+
+void
+pop3_dele(struct pop3_session *s, const char *arg, size_t len)
+{
+	uint32_t seq;
+
+	if (pop3_msg_arg(s, arg, len, &seq) == -1)
+		return;
+	s->deleted[seq - 1] = 1;
+	s->ndeleted++;
+	s->deleted_octets += mbox_msg(s->mb, seq)->size;
+	pop3_reply(s, "+OK Message %u marked for deletion", seq);
+}
+
+void
+pop3_rset(struct pop3_session *s, const char *arg, size_t len)
+{
+	(void)arg;
+	if (len != 0) {
+		pop3_reply(s, "-ERR Syntax: RSET");
+		return;
+	}
+	memset(s->deleted, 0, s->nmsg);
+	s->ndeleted = 0;
+	s->deleted_octets = 0;
+	pop3_reply(s, "+OK Maildrop has %u messages (%llu octets)", s->nmsg,
+	    pop3_octets(s));
+}
+
+void
+pop3_noop(struct pop3_session *s, const char *arg, size_t len)
+{
+	(void)arg;
+	if (len != 0) {
+		pop3_reply(s, "-ERR Syntax: NOOP");
+		return;
+	}
+	pop3_reply(s, "+OK");
+}
+
+/*
+ * UPDATE: the marked messages get \Deleted and are expunged by UID (only
+ * those: a \Deleted an IMAP client set stays for it to expunge); messages
+ * retrieved and kept get \Seen, so an IMAP client sees them as read.
+ */
+void
+pop3_mail_update(struct pop3_session *s)
+{
+	const char *errstr = NULL;
+	uint32_t *uids, seq, n = 0;
+	unsigned failed = 0;
+
+	uids = xcalloc(s->ndeleted + 1, sizeof(*uids));
+	for (seq = 1; seq <= s->nmsg; seq++) {
+		if (s->deleted[seq - 1]) {
+			if (mbox_store(s->mb, seq, '+', MSG_DELETED, NULL, 0,
+			    &errstr) == -1)
+				failed++;
+			else
+				uids[n++] = mbox_msg(s->mb, seq)->uid;
+		} else if (s->retrieved[seq - 1] && !(mbox_msg(s->mb,
+		    seq)->flags & MSG_SEEN))
+			(void)mbox_store(s->mb, seq, '+', MSG_SEEN, NULL, 0,
+			    &errstr);	/* a missing \Seen is harmless */
+	}
+	if (n > 0 && mbox_expunge(s->mb, uids, n, NULL, NULL, &errstr) == -1)
+		failed = s->ndeleted;
+	else
+		s->expunged = n;
+	free(uids);
+	if (failed > 0) {
+		log_error("%s pop3 update failed user=<%s> marked=%u "
+		    "failed=%u error=\"%s\"", s->sid, s->user, s->ndeleted,
+		    failed, errstr ? errstr : "?");
+		pop3_reply(s, "-ERR [SYS/TEMP] Some deleted messages not "
+		    "removed");
+		return;
+	}
+	pop3_reply(s, "+OK Bye: %u messages deleted", s->expunged);
+}
