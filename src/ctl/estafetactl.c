@@ -41,6 +41,9 @@ struct ctl {
 	struct qidx		*idx;
 	struct users		*users;
 	int			 json;
+	int			 show;		/* queue show: timelines */
+	const char		*show_id;
+	int			 held;
 	int			 nfilter;
 	struct buf		 tmp;
 };
@@ -55,8 +58,9 @@ usage(void)
 	    "       estafetactl [-c file] queue show [--json] ID\n"
 	    "       estafetactl [-c file] queue summary [--json]\n"
 	    "       estafetactl [-c file] queue flush [ID]\n"
-	    "       estafetactl [-c file] queue hold|release|delete|bounce "
-	    "[--dry-run] ID|FILTER...\n"
+	    "       estafetactl [-c file] queue hold|release|delete|bounce|"
+	    "requeue\n"
+	    "                             [--dry-run] ID|FILTER...\n"
 	    "       estafetactl [-c file] user add|passwd ADDRESS\n"
 	    "       estafetactl [-c file] user del|disable|enable ADDRESS\n"
 	    "       estafetactl [-c file] user list [--json]\n"
@@ -113,19 +117,113 @@ struct ctl_list {
 	int		 n;
 };
 
+/* One timeline row of queue show. */
+static int
+ctl_print_attempt(void *arg, const struct qidx_attempt *a)
+{
+	struct ctl_list *l = arg;
+	struct ctl *c = l->ctl;
+	char t[32];
+
+	if (c->json) {
+		printf("%s{\"seq\":%d,\"time\":\"%s\",\"kind\":%s,"
+		    "\"attempt\":%d,\"state\":\"%s\",", l->n++ ? "," : "",
+		    a->seq, ctl_time(a->t, t, sizeof(t)),
+		    ctl_json(&c->tmp, a->kind), a->attempt,
+		    qidx_state_name(a->state));
+		printf("\"route\":%s,", ctl_json(&c->tmp, a->route));
+		printf("\"mx\":%s,", ctl_json(&c->tmp, a->mx));
+		printf("\"tried\":%s,", ctl_json(&c->tmp, a->tried));
+		printf("\"tls\":%s,", ctl_json(&c->tmp, a->tls));
+		printf("\"reply\":%s,", ctl_json(&c->tmp, a->reply));
+		printf("\"next_try\":\"%s\",", a->next_try ?
+		    ctl_time(a->next_try, t, sizeof(t)) : "");
+		printf("\"why\":%s}", ctl_json(&c->tmp, a->why));
+		return 1;
+	}
+	l->n++;
+	printf("        #%d %s %s", a->seq, ctl_time(a->t, t, sizeof(t)),
+	    a->kind);
+	if (strcmp(a->kind, "attempt") == 0)
+		printf(" %d", a->attempt);
+	printf(" -> %s\n", qidx_state_name(a->state));
+	if (a->route[0])
+		printf("            route:  %s\n", a->route);
+	if (a->mx[0])
+		printf("            mx:     %s\n", a->mx);
+	if (a->tried[0])
+		printf("            tried:  %s\n", a->tried);
+	if (a->tls[0])
+		printf("            tls:    %s\n", a->tls);
+	if (a->reply[0])
+		printf("            reply:  %s\n", a->reply);
+	if (a->next_try)
+		printf("            next:   %s (%s)\n", ctl_time(a->next_try, t,
+		    sizeof(t)), a->why);
+	else if (a->why[0])
+		printf("            next:   none (%s)\n", a->why);
+	return 1;
+}
+
+static void
+ctl_print_timeline(struct ctl *c, const struct qidx_rcpt *r)
+{
+	struct ctl_list l = { c, 0 };
+
+	if (c->json)
+		printf(",\"timeline\":[");
+	else
+		printf("        timeline:\n");
+	if (qidx_foreach_attempt(c->idx, c->show_id, r->idx,
+	    ctl_print_attempt, &l) == -1)
+		fprintf(stderr, "estafetactl: cannot read the timeline\n");
+	if (c->json)
+		printf("]");
+	else if (l.n == 0)
+		printf("        (no attempt yet)\n");
+}
+
+/* Why a queued recipient is still here and when it is tried next. */
+static const char *
+ctl_next_reason(const struct ctl *c, const struct qidx_rcpt *r, char *buf,
+    size_t len)
+{
+	char t[32];
+	long long now = (long long)time(NULL);
+
+	if (r->state != QIDX_PENDING && r->state != QIDX_DEFERRED)
+		return "final";
+	if (c->held)
+		return "on hold: no delivery until released";
+	if (r->next_try <= now) {
+		(void)snprintf(buf, len, "due now%s", r->attempts ? "" :
+		    " (first attempt)");
+		return buf;
+	}
+	(void)snprintf(buf, len, "next try %s (in %llds)", ctl_time(
+	    r->next_try, t, sizeof(t)), r->next_try - now);
+	return buf;
+}
+
 static int
 ctl_print_rcpt(void *arg, const struct qidx_rcpt *r)
 {
 	struct ctl *c = arg;
-	char t[32];
+	char t[32], why[128];
 
 	if (c->json) {
 		printf("%s{\"addr\":%s,\"state\":\"%s\",\"attempts\":%d,",
 		    r->idx ? "," : "", ctl_json(&c->tmp, r->addr),
 		    qidx_state_name(r->state), r->attempts);
-		printf("\"next_try\":\"%s\",\"last_reply\":%s}",
+		printf("\"next_try\":\"%s\",\"last_reply\":%s",
 		    r->next_try ? ctl_time(r->next_try, t, sizeof(t)) : "",
 		    ctl_json(&c->tmp, r->last_reply));
+		if (c->show) {
+			printf(",\"status\":%s", ctl_json(&c->tmp,
+			    ctl_next_reason(c, r, why, sizeof(why))));
+			ctl_print_timeline(c, r);
+		}
+		printf("}");
 		return 1;
 	}
 	printf("    %-40s %s", r->addr, qidx_state_name(r->state));
@@ -136,6 +234,11 @@ ctl_print_rcpt(void *arg, const struct qidx_rcpt *r)
 	if (r->last_reply[0])
 		printf("\n        last reply: %s", r->last_reply);
 	printf("\n");
+	if (c->show) {
+		printf("        status: %s\n", ctl_next_reason(c, r, why,
+		    sizeof(why)));
+		ctl_print_timeline(c, r);
+	}
 	return 1;
 }
 
@@ -146,6 +249,7 @@ ctl_print_msg(void *arg, const struct qidx_msg *m)
 	struct ctl *c = l->ctl;
 	char t[32];
 
+	c->held = m->hold;
 	if (c->json) {
 		printf("%s{\"id\":\"%s\",\"arrival\":\"%s\",\"size\":%lld,"
 		    "\"held\":%s,\"sender\":%s,\"recipients\":[",
@@ -157,6 +261,7 @@ ctl_print_msg(void *arg, const struct qidx_msg *m)
 		return 1;
 	}
 	l->n++;
+	c->held = m->hold;
 	printf("%s%s %8lld  %s  <%s>\n", m->id, m->hold ? "!" : " ",
 	    m->size, ctl_time(m->arrival, t, sizeof(t)), m->sender);
 	(void)qidx_foreach_rcpt(c->idx, m->id, ctl_print_rcpt, c);
@@ -195,6 +300,8 @@ ctl_queue_show(struct ctl *c, const char *id)
 		fprintf(stderr, "estafetactl: '%s' is not a queue id\n", id);
 		return 1;
 	}
+	c->show = 1;
+	c->show_id = id;
 	if (qidx_foreach_msg(c->idx, id, ctl_print_msg, &l) == -1 ||
 	    l.n == 0) {
 		fprintf(stderr, "estafetactl: %s: not in the queue\n", id);
@@ -1097,7 +1204,8 @@ ctl_queue(struct ctl *c, int argc, char **argv)
 		return rc;
 	}
 	if (strcmp(argv[1], "hold") == 0 || strcmp(argv[1], "release") == 0 ||
-	    strcmp(argv[1], "delete") == 0 || strcmp(argv[1], "bounce") == 0)
+	    strcmp(argv[1], "delete") == 0 || strcmp(argv[1], "bounce") == 0 ||
+	    strcmp(argv[1], "requeue") == 0)
 		return ctl_queue_action(c, argc, argv);
 	if (!(strcmp(argv[1], "list") == 0 ||
 	    (strcmp(argv[1], "summary") == 0 && argc == 2) ||

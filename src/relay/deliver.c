@@ -11,7 +11,10 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 
+#include <netinet/in.h>
+
 #include <errno.h>
+#include <ifaddrs.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -25,6 +28,7 @@
 #include "lib/dns.h"
 #include "lib/ipc.h"
 #include "lib/log.h"
+#include "lib/netaddr.h"
 #include "lib/tls.h"
 #include "lib/xalloc.h"
 #include "relay/deliver.h"
@@ -46,6 +50,19 @@ struct deliver {
 	struct smtpc		*sc;		/* kept for reuse */
 	struct buf		 sc_key;
 	long long		 sc_idle_since;
+	struct buf		 sc_tried;	/* how sc was reached */
+	/* Our own listening addresses (port 0 never matches) and, for
+	 * wildcard listeners, the machine's addresses: a next hop among
+	 * them is a mail loop. */
+	struct sockaddr_storage	*self;
+	size_t			 nself;
+	struct sockaddr_storage	*local;
+	size_t			 nlocal;
+	/* What the current job did, reported with its results. */
+	struct deliver_trace {
+		struct buf	 route, mx, tried, tls;
+		const char	*conn;	/* ok, reused, failed, "-" */
+	}			 tr;
 };
 
 struct deliver_job {
@@ -156,6 +173,7 @@ struct deliver_hop {
 	struct sockaddr_storage	 addr;
 	socklen_t		 len;
 	char			*name;
+	unsigned		 pref;	/* MX preference (0 otherwise) */
 };
 
 static void
@@ -177,7 +195,7 @@ deliver_sa_len(const struct sockaddr_storage *ss)
 
 static void
 deliver_add_host(struct deliver *d, const char *host, int port,
-    struct deliver_hop **h, size_t *n, enum dns_status *st)
+    unsigned pref, struct deliver_hop **h, size_t *n, enum dns_status *st)
 {
 	struct sockaddr_storage *a = NULL;
 	size_t na = 0, i;
@@ -194,16 +212,84 @@ deliver_add_host(struct deliver *d, const char *host, int port,
 		(*h)[*n].addr = a[i];
 		(*h)[*n].len = deliver_sa_len(&a[i]);
 		(*h)[*n].name = xstrdup(host);
+		(*h)[*n].pref = pref;
 		(*n)++;
 	}
 	free(a);
 	*st = DNS_OK;
 }
 
+/* 1 when a is one of our listening addresses: the same address and
+ * port, or a wildcard listener's port on loopback or on one of this
+ * machine's addresses. */
+static int
+deliver_is_self(const struct deliver *d, const struct sockaddr_storage *a)
+{
+	char ip[64], sip[64];
+	int port, sport;
+	size_t i, k;
+
+	if (a->ss_family != AF_INET && a->ss_family != AF_INET6)
+		return 0;
+	netaddr_ntop((const struct sockaddr *)a, ip, sizeof(ip), &port);
+	for (i = 0; i < d->nself; i++) {
+		netaddr_ntop((const struct sockaddr *)&d->self[i], sip,
+		    sizeof(sip), &sport);
+		if (sport != port || sport == 0)
+			continue;
+		if (strcmp(sip, ip) == 0)
+			return 1;
+		if (strcmp(sip, "0.0.0.0") != 0 && strcmp(sip, "::") != 0)
+			continue;
+		if (strncmp(ip, "127.", 4) == 0 || strcmp(ip, "::1") == 0)
+			return 1;
+		for (k = 0; k < d->nlocal; k++) {
+			netaddr_ntop((const struct sockaddr *)&d->local[k], sip,
+			    sizeof(sip), &sport);
+			if (strcmp(sip, ip) == 0)
+				return 1;
+		}
+	}
+	return 0;
+}
+
+/* The address of a hop as text ("192.0.2.1:25", "[2001:db8::1]:25"). */
+static void
+deliver_hop_addr(const struct deliver_hop *h, struct buf *b)
+{
+	char ip[64];
+	int port;
+
+	if (h->addr.ss_family == AF_UNIX) {
+		(void)buf_appendf(b, "unix:%s", h->name);
+		return;
+	}
+	netaddr_ntop((const struct sockaddr *)&h->addr, ip, sizeof(ip), &port);
+	(void)buf_appendf(b, h->addr.ss_family == AF_INET6 ? "[%s]:%d" :
+	    "%s:%d", ip, port);
+}
+
+/* Drops the hops whose MX preference is not better than ours. */
+static void
+deliver_drop_ours(struct deliver_hop *h, size_t *n, unsigned ours)
+{
+	size_t i, k;
+
+	for (i = k = 0; i < *n; i++) {
+		if (h[i].pref < ours)
+			h[k++] = h[i];
+		else
+			free(h[i].name);
+	}
+	*n = k;
+}
+
 /*
  * Resolves an SMTP MX route. RFC 5321 5.1: MX in preference order, A/AAAA
  * of the domain when it has no MX, null MX (RFC 7505) refused at once;
- * never to ourselves or to an MX not better than ours (backup MX loop).
+ * never to ourselves or to an MX not better than ours (backup MX loop):
+ * an MX is ours when its name is our hostname or one of its addresses is
+ * one of our listening addresses. The MX set goes into d->tr.mx.
  * Returns 1 with hops, or 0 with the state and reason set.
  */
 static int
@@ -211,25 +297,29 @@ deliver_mx(struct deliver *d, const char *domain, int port,
     struct deliver_hop **h, size_t *n, char *state, struct buf *why)
 {
 	struct dns_mx *mx = NULL;
-	size_t nmx = 0, i;
+	size_t nmx = 0, i, k, before;
 	unsigned ours = (unsigned)-1;
 	enum dns_status s, as = DNS_OK;
-	int nullmx = 0;
+	int nullmx = 0, byaddr = 0;
 
 	s = dns_mx(d->dns, domain, &mx, &nmx, &nullmx);
 	if (s == DNS_OK && nullmx) {
 		*state = DELIVER_PERM;
+		(void)buf_appends(&d->tr.mx, "null MX");
 		(void)buf_appendf(why, "5.1.10 domain %s accepts no mail "
 		    "(null MX, RFC 7505)", domain);
 		return 0;
 	}
 	if (s == DNS_NXDOMAIN) {
 		*state = DELIVER_PERM;
+		(void)buf_appends(&d->tr.mx, "NXDOMAIN");
 		(void)buf_appendf(why, "5.1.2 domain %s not found", domain);
 		return 0;
 	}
 	if (s == DNS_TEMPFAIL || s == DNS_PERMFAIL) {
 		*state = s == DNS_TEMPFAIL ? DELIVER_TEMP : DELIVER_PERM;
+		(void)buf_appendf(&d->tr.mx, "lookup failed: %s",
+		    dns_status_str(s));
 		(void)buf_appendf(why, "%s MX lookup for %s failed: %s",
 		    s == DNS_TEMPFAIL ? "4.4.3" : "5.1.2", domain,
 		    dns_status_str(s));
@@ -237,21 +327,44 @@ deliver_mx(struct deliver *d, const char *domain, int port,
 	}
 	if (s == DNS_NODATA || nmx == 0) {
 		/* No MX: the domain itself (RFC 5321 5.1). */
-		deliver_add_host(d, domain, port, h, n, &as);
+		(void)buf_appendf(&d->tr.mx, "no MX: address of %s", domain);
+		deliver_add_host(d, domain, port, 0, h, n, &as);
+		for (k = 0; k < *n; k++)
+			if (deliver_is_self(d, &(*h)[k].addr)) {
+				ours = 0;
+				byaddr = 1;
+			}
 	} else {
-		for (i = 0; i < nmx; i++)
+		for (i = 0; i < nmx; i++) {
+			(void)buf_appendf(&d->tr.mx, "%s%s(%u)", i ? " " : "",
+			    mx[i].host, mx[i].pref);
 			if (strcasecmp(mx[i].host, d->cfg->hostname) == 0 &&
 			    mx[i].pref < ours)
 				ours = mx[i].pref;
-		for (i = 0; i < nmx && mx[i].pref < ours; i++)
-			deliver_add_host(d, mx[i].host, port, h, n, &as);
-		if (ours != (unsigned)-1 && *n == 0 && as == DNS_OK) {
-			*state = DELIVER_PERM;
-			(void)buf_appendf(why, "5.4.6 mail for %s loops back to "
-			    "myself (we are its best MX)", domain);
-			dns_mx_free(&mx, nmx);
-			return 0;
 		}
+		for (i = 0; i < nmx && mx[i].pref < ours; i++) {
+			before = *n;
+			deliver_add_host(d, mx[i].host, port, mx[i].pref, h, n,
+			    &as);
+			for (k = before; k < *n; k++)
+				if (deliver_is_self(d, &(*h)[k].addr)) {
+					ours = mx[i].pref;
+					byaddr = 1;
+				}
+		}
+	}
+	deliver_drop_ours(*h, n, ours);
+	if (ours != (unsigned)-1)
+		(void)buf_appendf(&d->tr.mx, "%sours: preference %u and up "
+		    "skipped (%s)", d->tr.mx.len ? "; " : "", ours, byaddr ?
+		    "our listening address" : "our hostname");
+	if (ours != (unsigned)-1 && *n == 0 && as == DNS_OK) {
+		*state = DELIVER_PERM;
+		(void)buf_appendf(why, "5.4.6 mail for %s loops back to "
+		    "myself (we are its best MX%s)", domain, byaddr ?
+		    ": it resolves to our listening address" : "");
+		dns_mx_free(&mx, nmx);
+		return 0;
 	}
 	dns_mx_free(&mx, nmx);
 	if (*n > 0)
@@ -268,6 +381,7 @@ deliver_hops(struct deliver *d, const struct route *r, const char *domain,
 {
 	enum dns_status st = DNS_OK;
 	struct sockaddr_un *sun;
+	size_t i;
 
 	*h = NULL;
 	*n = 0;
@@ -277,7 +391,17 @@ deliver_hops(struct deliver *d, const struct route *r, const char *domain,
 		    state, why);
 	case ROUTE_SMTP_HOST:
 	case ROUTE_LMTP_INET:
-		deliver_add_host(d, r->host, r->port, h, n, &st);
+		(void)buf_appendf(&d->tr.mx, "none (%s: no MX lookup)",
+		    r->kind == ROUTE_SMTP_HOST ? "[host]" : "lmtp");
+		deliver_add_host(d, r->host, r->port, 0, h, n, &st);
+		for (i = 0; i < *n; i++)
+			if (deliver_is_self(d, &(*h)[i].addr)) {
+				*state = DELIVER_PERM;
+				(void)buf_appendf(why, "5.4.6 mail for %s loops "
+				    "back to myself (next hop %s is our "
+				    "listening address)", domain, r->host);
+				return 0;
+			}
 		if (*n > 0)
 			return 1;
 		*state = st == DNS_TEMPFAIL ? DELIVER_TEMP : DELIVER_PERM;
@@ -297,6 +421,7 @@ deliver_hops(struct deliver *d, const struct route *r, const char *domain,
 			(void)buf_appendf(why, "4.3.5 LMTP socket path too long");
 			return 0;
 		}
+		(void)buf_appends(&d->tr.mx, "none (LMTP socket)");
 		(*h)->len = sizeof(*sun);
 		(*h)->name = xstrdup(r->path);
 		*n = 1;
@@ -368,6 +493,27 @@ deliver_close_cached(struct deliver *d)
 	buf_reset(&d->sc_key);
 }
 
+static const char *const deliver_tls_names[] = {
+	"none", "may", "encrypt", "verify",
+};
+
+/* The TLS outcome of an open session, into d->tr.tls after the policy. */
+static void
+deliver_trace_tls(struct deliver *d, const struct route *r)
+{
+	const struct smtpc_caps *c = smtpc_caps(d->sc);
+
+	if (c->tls)
+		(void)buf_appendf(&d->tr.tls, "; %s %s%s", c->tls_version ?
+		    c->tls_version : "TLS", c->tls_cipher ? c->tls_cipher : "",
+		    r->tls == ROUTE_TLS_VERIFY ? ", certificate verified" : "");
+	else
+		(void)buf_appendf(&d->tr.tls, "; clear text%s",
+		    r->tls == ROUTE_TLS_NONE ? "" : c->starttls ?
+		    " (STARTTLS failed, retried without)" :
+		    " (STARTTLS not offered)");
+}
+
 /* Delivers env (the job's recipients) over the hops; fills res. */
 static void
 deliver_smtp(struct deliver *d, const struct route *r, const char *domain,
@@ -383,22 +529,41 @@ deliver_smtp(struct deliver *d, const struct route *r, const char *domain,
 	int sent;
 
 	route_key(r, domain, &key);
+	(void)buf_appendf(&d->tr.tls, "%s (%s)", r->kind == ROUTE_LMTP_UNIX ||
+	    r->kind == ROUTE_LMTP_INET ? "none" : deliver_tls_names[r->tls &
+	    3], r->tls_rule ? r->tls_rule : "default");
 	sres = xcalloc(env->nrcpt, sizeof(*sres));
 	if (d->sc != NULL && (strcmp(buf_cstr(&d->sc_key), key.data) != 0 ||
 	    !smtpc_reusable(d->sc)))
 		deliver_close_cached(d);
-	if (d->sc == NULL) {
+	if (d->sc != NULL) {
+		d->tr.conn = "reused";
+		(void)buf_appendf(&d->tr.mx, "not looked up (connection "
+		    "reused)");
+		(void)buf_appendf(&d->tr.tried, "reused %s",
+		    buf_cstr(&d->sc_tried));
+	} else {
 		if (deliver_hops(d, r, domain, &h, &nh, &state, &why) == 0) {
 			deliver_set_all(res, env->nrcpt, state, NULL, why.data);
 			goto out;
 		}
+		d->tr.conn = "failed";
 		for (i = 0; i < nh && d->sc == NULL; i++) {
 			deliver_opts(d, r, h[i].name, &o);
 			memset(&err, 0, sizeof(err));
+			if (d->tr.tried.len)
+				(void)buf_appends(&d->tr.tried, ", ");
+			deliver_hop_addr(&h[i], &d->tr.tried);
+			if (strcmp(h[i].name, r->host ? r->host : "") != 0 &&
+			    h[i].addr.ss_family != AF_UNIX)
+				(void)buf_appendf(&d->tr.tried, " (%s)",
+				    h[i].name);
 			d->sc = smtpc_open((struct sockaddr *)&h[i].addr,
 			    h[i].len, &o, &err);
 			if (d->sc == NULL) {
 				deliver_reply_text(&err, &txt);
+				(void)buf_appendf(&d->tr.tried, ": %s",
+				    txt.data);
 				log_info("deliver %s to=%s host=%s failed: %s",
 				    env->id, domain, h[i].name, txt.data);
 				buf_reset(&why);
@@ -408,8 +573,12 @@ deliver_smtp(struct deliver *d, const struct route *r, const char *domain,
 				    DELIVER_TEMP;
 				smtpc_result_free(&err);
 			} else {
+				d->tr.conn = "ok";
+				(void)buf_appends(&d->tr.tried, ": connected");
 				buf_reset(&d->sc_key);
 				(void)buf_appends(&d->sc_key, key.data);
+				buf_reset(&d->sc_tried);
+				deliver_hop_addr(&h[i], &d->sc_tried);
 			}
 		}
 		if (d->sc == NULL) {
@@ -418,6 +587,7 @@ deliver_smtp(struct deliver *d, const struct route *r, const char *domain,
 			goto out;
 		}
 	}
+	deliver_trace_tls(d, r);
 	sent = smtpc_send(d->sc, env, deliver_read, &src, sres);
 	for (k = 0; k < env->nrcpt; k++) {
 		deliver_reply_text(&sres[k], &txt);
@@ -451,6 +621,11 @@ deliver_job(struct deliver *d, const struct deliver_job *j,
 	int rv;
 
 	memset(&r, 0, sizeof(r));
+	buf_reset(&d->tr.route);
+	buf_reset(&d->tr.mx);
+	buf_reset(&d->tr.tried);
+	buf_reset(&d->tr.tls);
+	d->tr.conn = "-";
 	rv = spool_read(spool_dirfd(d->spool, "queue"), j->id, &env, &content,
 	    &errstr);
 	if (rv != 1) {
@@ -471,9 +646,14 @@ deliver_job(struct deliver *d, const struct deliver_job *j,
 	sub = *env;
 	sub.rcpts = rc;
 	sub.nrcpt = j->n;
-	if (route_for(d->cfg, j->domain, &r, &errstr) == -1)
+	if (route_for(d->cfg, j->domain, &r, &errstr) == -1) {
 		deliver_set_all(res, j->n, DELIVER_TEMP, NULL, errstr);
-	else if (r.kind == ROUTE_ERROR) {
+		free(rc);
+		goto out;
+	}
+	(void)buf_appendf(&d->tr.route, "%s: ", r.rule);
+	route_key(&r, j->domain, &d->tr.route);
+	if (r.kind == ROUTE_ERROR) {
 		struct buf t = BUF_INIT(0);
 
 		(void)buf_appendf(&t, "%s %s", r.status, r.text);
@@ -498,6 +678,18 @@ out:
 	buf_free(&content);
 }
 
+/* Appends f (control characters as blanks, at most 400 octets) and sep. */
+static void
+deliver_field(struct buf *out, const struct buf *f, char sep)
+{
+	const char *p = buf_cstr(f);
+	size_t i;
+
+	for (i = 0; p[i] != '\0' && i < 400; i++)
+		(void)buf_appendc(out, (unsigned char)p[i] < 0x20 ? ' ' : p[i]);
+	(void)buf_appendc(out, sep);
+}
+
 static int
 deliver_report(struct deliver *d, const struct deliver_job *j,
     struct deliver_res *res)
@@ -519,6 +711,15 @@ deliver_report(struct deliver *d, const struct deliver_job *j,
 		if (buf_appendc(&out, '\n') == -1)
 			log_panic("deliver: result frame overflow");
 	}
+	/* The job's trace: one line, each field bounded. */
+	(void)buf_appends(&out, "T ");
+	deliver_field(&out, &d->tr.route, '\t');
+	deliver_field(&out, &d->tr.mx, '\t');
+	deliver_field(&out, &d->tr.tried, '\t');
+	deliver_field(&out, &d->tr.tls, '\t');
+	(void)buf_appends(&out, d->tr.conn ? d->tr.conn : "-");
+	if (buf_appendc(&out, '\n') == -1)
+		log_panic("deliver: result frame overflow");
 	r = ipc_send(d->qfd, IPC_JOB_DONE, out.data, out.len);
 	buf_free(&out);
 	return r;
@@ -556,6 +757,47 @@ deliver_load_auth(const char *path, char **user_r, char **pass_r,
 	return 1;
 }
 
+/* Our listening addresses and, when one is a wildcard, this machine's
+ * interface addresses (read once: a worker lives shorter than most
+ * address changes, and a reload restarts it). */
+static void
+deliver_self_setup(struct deliver *d)
+{
+	const struct cfg_list *lists[3] = { &d->cfg->listen_mx,
+	    &d->cfg->listen_submission, &d->cfg->listen_smtps };
+	struct sockaddr_storage ss;
+	struct ifaddrs *ifa, *p;
+	socklen_t len;
+	size_t i, k;
+
+	for (i = 0; i < 3; i++)
+		for (k = 0; k < lists[i]->n; k++) {
+			if (netaddr_parse_listen(lists[i]->v[k], &ss, &len) ==
+			    -1)
+				continue;
+			d->self = xrealloc(d->self, (d->nself + 1) *
+			    sizeof(*d->self));
+			d->self[d->nself++] = ss;
+		}
+	if (getifaddrs(&ifa) == -1) {
+		log_warn("deliver: cannot list local addresses: %s",
+		    strerror(errno));
+		return;
+	}
+	for (p = ifa; p != NULL; p = p->ifa_next) {
+		if (p->ifa_addr == NULL || (p->ifa_addr->sa_family != AF_INET &&
+		    p->ifa_addr->sa_family != AF_INET6))
+			continue;
+		d->local = xrealloc(d->local, (d->nlocal + 1) *
+		    sizeof(*d->local));
+		memset(&d->local[d->nlocal], 0, sizeof(*d->local));
+		memcpy(&d->local[d->nlocal++], p->ifa_addr,
+		    p->ifa_addr->sa_family == AF_INET ?
+		    sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6));
+	}
+	freeifaddrs(ifa);
+}
+
 static void
 deliver_setup(struct deliver *d)
 {
@@ -576,6 +818,7 @@ deliver_setup(struct deliver *d)
 		    "TLS: %s", buf_cstr(&err));
 		d->tls = NULL;
 	}
+	deliver_self_setup(d);
 	(void)buf_appendf(&path, "%s/deliver.sock", cfg->spool_dir);
 	/* A qmgr that was just restarted may not listen yet: a few tries. */
 	for (i = 0; i < 50 && (d->qfd = ipc_connect(path.data)) == -1; i++)
@@ -605,6 +848,11 @@ deliver_main(const struct relay_cfg *cfg, const char *relay_user,
 	d->relay_user = relay_user;
 	d->relay_pass = relay_pass;
 	buf_init(&d->sc_key, 0);
+	buf_init(&d->sc_tried, 0);
+	buf_init(&d->tr.route, 0);
+	buf_init(&d->tr.mx, 0);
+	buf_init(&d->tr.tried, 0);
+	buf_init(&d->tr.tls, 0);
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = deliver_on_signal;
 	(void)sigaction(SIGTERM, &sa, NULL);
@@ -649,6 +897,13 @@ deliver_main(const struct relay_cfg *cfg, const char *relay_user,
 	}
 	buf_free(&frame);
 	buf_free(&d->sc_key);
+	buf_free(&d->sc_tried);
+	buf_free(&d->tr.route);
+	buf_free(&d->tr.mx);
+	buf_free(&d->tr.tried);
+	buf_free(&d->tr.tls);
+	free(d->self);
+	free(d->local);
 	tls_client_free(&d->tls);
 	dns_close(&d->dns);
 	spool_close(&d->spool);

@@ -15,6 +15,13 @@
  * failure (bounce), 'u' unsure: the connection broke after the final dot,
  * the message may have been delivered. REMOTE is the host we talked to or
  * "-"; REPLY is the peer's reply or our reason, one line.
+ * Then the job's trace, one line for all its recipients:
+ *                      "T ROUTE\tMX\tTRIED\tTLS\tCONN\n"
+ * ROUTE "rule: next hop"; MX the MX set (or why none); TRIED the addresses
+ * tried and how each went; TLS "policy (setting); result"; CONN ok,
+ * reused, failed (no address answered), or "-" (none attempted). Each
+ * field at most 400 octets, no control characters; qmgr keeps them in
+ * the recipients' timelines and throttles on CONN failed.
  */
 #ifndef EST_DELIVER_H
 #define EST_DELIVER_H

@@ -18,11 +18,20 @@
 #include "relay/qidx.h"
 #include "relay/spool.h"
 
-#define QIDX_SCHEMA_VERSION	1
+/*
+ * 1: msg and rcpt (columns added later without a bump: see
+ *    qidx_migrations). 2: attempt (the per-recipient timeline) and dest
+ *    (adaptive throttling state). An index of an older version is
+ *    upgraded in place by the writer; a reader of an older index sees no
+ *    history and no throttling.
+ */
+#define QIDX_SCHEMA_VERSION	2
 
 struct qidx {
 	sqlite3		*db;
+	int		 version;	/* schema of the file as opened */
 	sqlite3_stmt	*has, *add_msg, *add_rcpt, *del_msg, *del_rcpt;
+	sqlite3_stmt	*add_att, *trim_att, *del_att;
 };
 
 static const char qidx_schema[] =
@@ -49,7 +58,37 @@ static const char *const qidx_migrations[] = {
 	"CREATE INDEX IF NOT EXISTS msg_sender ON msg(sender)",
 	"CREATE INDEX IF NOT EXISTS msg_hold ON msg(hold) WHERE hold = 1",
 	"CREATE INDEX IF NOT EXISTS rcpt_addr ON rcpt(addr)",
+	/* Schema 2. */
+	"CREATE TABLE IF NOT EXISTS attempt("
+	" id TEXT NOT NULL, idx INTEGER NOT NULL, seq INTEGER NOT NULL,"
+	" t INTEGER NOT NULL, kind TEXT NOT NULL, attempt INTEGER NOT NULL,"
+	" state INTEGER NOT NULL, route TEXT, mx TEXT, tried TEXT, tls TEXT,"
+	" reply TEXT, next_try INTEGER NOT NULL DEFAULT 0, why TEXT,"
+	" PRIMARY KEY(id, idx, seq)) WITHOUT ROWID",
+	"CREATE TABLE IF NOT EXISTS dest("
+	" key TEXT PRIMARY KEY, lim INTEGER NOT NULL, pace INTEGER NOT NULL,"
+	" ok INTEGER NOT NULL, updated INTEGER NOT NULL, reason TEXT)"
+	" WITHOUT ROWID",
 };
+
+#define QIDX_STR2(x)	#x
+#define QIDX_STR(x)	QIDX_STR2(x)
+
+/* The schema version recorded in the file (0 when unreadable). */
+static int
+qidx_schema_version(struct qidx *q)
+{
+	sqlite3_stmt *st;
+	int v = 0;
+
+	if (sqlite3_prepare_v2(q->db, "SELECT value FROM meta WHERE key ="
+	    " 'schema'", -1, &st, NULL) != SQLITE_OK)
+		return 0;
+	if (sqlite3_step(st) == SQLITE_ROW)
+		v = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	return v;
+}
 
 static int
 qidx_prep(struct qidx *q, const char *sql, sqlite3_stmt **st)
@@ -82,8 +121,24 @@ qidx_open(const char *path, int readonly, struct qidx **qp,
 		    sizeof(qidx_migrations[0]); i++)
 			(void)sqlite3_exec(q->db, qidx_migrations[i], NULL, NULL,
 			    NULL);
+		if (sqlite3_exec(q->db, "INSERT OR REPLACE INTO meta"
+		    " VALUES('schema', '" QIDX_STR(QIDX_SCHEMA_VERSION) "')",
+		    NULL, NULL, NULL) != SQLITE_OK)
+			goto fail;
 	}
+	q->version = qidx_schema_version(q);
 	if (qidx_prep(q, "SELECT 1 FROM msg WHERE id = ?", &q->has) == -1)
+		goto fail;
+	if (!readonly && (qidx_prep(q, "INSERT INTO attempt(id, idx, seq, t,"
+	    " kind, attempt, state, route, mx, tried, tls, reply, next_try,"
+	    " why) VALUES(?1, ?2, coalesce((SELECT max(seq) FROM attempt"
+	    " WHERE id = ?1 AND idx = ?2), 0) + 1, ?3, ?4, ?5, ?6, ?7, ?8,"
+	    " ?9, ?10, ?11, ?12, ?13)", &q->add_att) == -1 ||
+	    qidx_prep(q, "DELETE FROM attempt WHERE id = ?1 AND idx = ?2 AND"
+	    " seq <= (SELECT max(seq) FROM attempt WHERE id = ?1 AND"
+	    " idx = ?2) - ?3", &q->trim_att) == -1 ||
+	    qidx_prep(q, "DELETE FROM attempt WHERE id = ?", &q->del_att) ==
+	    -1))
 		goto fail;
 	if (!readonly && (qidx_prep(q, "INSERT OR IGNORE INTO msg(id, arrival,"
 	    " sender, size, nrcpt, client, helo) VALUES(?, ?, ?, ?, ?, ?, ?)",
@@ -119,6 +174,9 @@ qidx_close(struct qidx **qp)
 	sqlite3_finalize(q->add_rcpt);
 	sqlite3_finalize(q->del_msg);
 	sqlite3_finalize(q->del_rcpt);
+	sqlite3_finalize(q->add_att);
+	sqlite3_finalize(q->trim_att);
+	sqlite3_finalize(q->del_att);
 	(void)sqlite3_close(q->db);	/* statements finalized above */
 	free(q);
 	*qp = NULL;
@@ -195,8 +253,10 @@ qidx_remove(struct qidx *q, const char *id)
 {
 	(void)sqlite3_bind_text(q->del_msg, 1, id, -1, SQLITE_STATIC);
 	(void)sqlite3_bind_text(q->del_rcpt, 1, id, -1, SQLITE_STATIC);
+	(void)sqlite3_bind_text(q->del_att, 1, id, -1, SQLITE_STATIC);
 	if (qidx_step_done(q->del_msg) == -1 ||
-	    qidx_step_done(q->del_rcpt) == -1)
+	    qidx_step_done(q->del_rcpt) == -1 ||
+	    qidx_step_done(q->del_att) == -1)
 		return -1;
 	return 1;
 }
@@ -537,4 +597,144 @@ qidx_hold(struct qidx *q, const char *id, int on)
 
 	return qidx_write(q, "UPDATE msg SET hold = ?2 WHERE id = ?1", id, 1,
 	    v, NULL);
+}
+
+/* ------------------------------------------------------------ timeline */
+
+static void
+qidx_bind_opt(sqlite3_stmt *st, int i, const char *s)
+{
+	if (s != NULL && s[0] != '\0')
+		(void)sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC);
+	else
+		(void)sqlite3_bind_null(st, i);
+}
+
+int
+qidx_attempt_add(struct qidx *q, const char *id, const struct qidx_attempt *a)
+{
+	sqlite3_stmt *st = q->add_att;
+
+	if (st == NULL)
+		return -1;
+	(void)sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+	(void)sqlite3_bind_int(st, 2, a->idx);
+	(void)sqlite3_bind_int64(st, 3, a->t);
+	(void)sqlite3_bind_text(st, 4, a->kind, -1, SQLITE_STATIC);
+	(void)sqlite3_bind_int(st, 5, a->attempt);
+	(void)sqlite3_bind_int(st, 6, a->state);
+	qidx_bind_opt(st, 7, a->route);
+	qidx_bind_opt(st, 8, a->mx);
+	qidx_bind_opt(st, 9, a->tried);
+	qidx_bind_opt(st, 10, a->tls);
+	qidx_bind_opt(st, 11, a->reply);
+	(void)sqlite3_bind_int64(st, 12, a->next_try);
+	qidx_bind_opt(st, 13, a->why);
+	if (qidx_step_done(st) == -1)
+		return -1;
+	st = q->trim_att;
+	(void)sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+	(void)sqlite3_bind_int(st, 2, a->idx);
+	(void)sqlite3_bind_int(st, 3, QIDX_ATTEMPTS_KEPT);
+	return qidx_step_done(st);
+}
+
+int
+qidx_foreach_attempt(struct qidx *q, const char *id, int idx,
+    int (*fn)(void *, const struct qidx_attempt *), void *arg)
+{
+	sqlite3_stmt *st;
+	struct qidx_attempt a;
+	int r, n = 0;
+
+	if (q->version < 2)
+		return 0;	/* an index from before the timeline */
+	if (sqlite3_prepare_v2(q->db, "SELECT idx, seq, t, kind, attempt,"
+	    " state, route, mx, tried, tls, reply, next_try, why FROM attempt"
+	    " WHERE id = ?1 AND (?2 < 0 OR idx = ?2) ORDER BY idx, seq", -1,
+	    &st, NULL) != SQLITE_OK)
+		return -1;
+	(void)sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+	(void)sqlite3_bind_int(st, 2, idx);
+	while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+		a.idx = sqlite3_column_int(st, 0);
+		a.seq = sqlite3_column_int(st, 1);
+		a.t = sqlite3_column_int64(st, 2);
+		a.kind = qidx_col(st, 3);
+		a.attempt = sqlite3_column_int(st, 4);
+		a.state = sqlite3_column_int(st, 5);
+		a.route = qidx_col(st, 6);
+		a.mx = qidx_col(st, 7);
+		a.tried = qidx_col(st, 8);
+		a.tls = qidx_col(st, 9);
+		a.reply = qidx_col(st, 10);
+		a.next_try = sqlite3_column_int64(st, 11);
+		a.why = qidx_col(st, 12);
+		n++;
+		if (fn(arg, &a) == -1)
+			break;
+	}
+	sqlite3_finalize(st);
+	return r == SQLITE_ROW || r == SQLITE_DONE ? n : -1;
+}
+
+/* ------------------------------------------------------------ throttling */
+
+int
+qidx_dest_put(struct qidx *q, const struct qidx_dest *d)
+{
+	sqlite3_stmt *st;
+	int r;
+
+	if (sqlite3_prepare_v2(q->db, d->limit > 0 ?
+	    "INSERT OR REPLACE INTO dest(key, lim, pace, ok, updated, reason)"
+	    " VALUES(?1, ?2, ?3, ?4, ?5, ?6)" :
+	    "DELETE FROM dest WHERE key = ?1", -1, &st, NULL) != SQLITE_OK)
+		return -1;
+	(void)sqlite3_bind_text(st, 1, d->key, -1, SQLITE_STATIC);
+	if (d->limit > 0) {
+		(void)sqlite3_bind_int(st, 2, d->limit);
+		(void)sqlite3_bind_int64(st, 3, d->pace_ms);
+		(void)sqlite3_bind_int(st, 4, d->ok);
+		(void)sqlite3_bind_int64(st, 5, d->updated);
+		qidx_bind_opt(st, 6, d->reason);
+	}
+	r = sqlite3_step(st);
+	sqlite3_finalize(st);
+	return r == SQLITE_DONE ? 1 : -1;
+}
+
+int
+qidx_foreach_dest(struct qidx *q, int (*fn)(void *, const struct qidx_dest *),
+    void *arg)
+{
+	sqlite3_stmt *st;
+	struct qidx_dest d;
+	int r, n = 0;
+
+	if (q->version < 2)
+		return 0;
+	if (sqlite3_prepare_v2(q->db, "SELECT key, lim, pace, ok, updated,"
+	    " reason FROM dest ORDER BY key", -1, &st, NULL) != SQLITE_OK)
+		return -1;
+	while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+		d.key = qidx_col(st, 0);
+		d.limit = sqlite3_column_int(st, 1);
+		d.pace_ms = sqlite3_column_int64(st, 2);
+		d.ok = sqlite3_column_int(st, 3);
+		d.updated = sqlite3_column_int64(st, 4);
+		d.reason = qidx_col(st, 5);
+		n++;
+		if (fn(arg, &d) == -1)
+			break;
+	}
+	sqlite3_finalize(st);
+	return r == SQLITE_ROW || r == SQLITE_DONE ? n : -1;
+}
+
+int
+qidx_requeue(struct qidx *q, const char *id)
+{
+	return qidx_write(q, "UPDATE rcpt SET next_try = 0 WHERE"
+	    " state IN (0, 1) AND id = ?1", id, 0, NULL, NULL);
 }

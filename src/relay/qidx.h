@@ -122,6 +122,58 @@ int	qidx_hold(struct qidx *, const char *id, int on);
 /* Earliest next_try among pending/deferred recipients, or 0 if none. */
 long long qidx_next_due(struct qidx *);
 
+/* Makes every pending/deferred recipient of id due now. Rows changed,
+ * or -1. */
+int	qidx_requeue(struct qidx *, const char *id);
+
+/*
+ * The timeline of a recipient: one row per delivery attempt (kind
+ * "attempt") or administrative event ("requeue", "bounce"), oldest first;
+ * only the last QIDX_ATTEMPTS_KEPT rows of each recipient are kept.
+ * Strings are "" when unknown (never NULL when read).
+ */
+#define QIDX_ATTEMPTS_KEPT	20
+struct qidx_attempt {
+	int		 idx;
+	int		 seq;		/* 1, 2, ... per recipient */
+	long long	 t;		/* unix time */
+	const char	*kind;
+	int		 attempt;	/* delivery attempts so far */
+	int		 state;		/* QIDX_* after it */
+	const char	*route;		/* "rule: next hop" */
+	const char	*mx;		/* the MX set, or why none */
+	const char	*tried;		/* addresses tried and their outcome */
+	const char	*tls;		/* policy, its source, the result */
+	const char	*reply;		/* the peer's reply or our reason */
+	long long	 next_try;	/* 0: none */
+	const char	*why;		/* why that next try (or none) */
+};
+
+/* Adds a row (seq is chosen here) and trims old ones. 1 or -1. */
+int	qidx_attempt_add(struct qidx *, const char *id,
+	    const struct qidx_attempt *);
+/* Rows of id (idx -1: every recipient), by idx then seq. Count or -1. */
+int	qidx_foreach_attempt(struct qidx *, const char *id, int idx,
+	    int (*fn)(void *, const struct qidx_attempt *), void *arg);
+
+/*
+ * Adaptive throttling state of a destination (route key) while it is
+ * below its configured concurrency: current limit, pacing delay between
+ * deliveries, successes counted towards the next raise.
+ */
+struct qidx_dest {
+	const char	*key;
+	int		 limit;		/* 0 in qidx_dest_put: delete */
+	long long	 pace_ms;
+	int		 ok;
+	long long	 updated;	/* unix time */
+	const char	*reason;	/* the reply that lowered it */
+};
+
+int	qidx_dest_put(struct qidx *, const struct qidx_dest *);
+int	qidx_foreach_dest(struct qidx *,
+	    int (*fn)(void *, const struct qidx_dest *), void *arg);
+
 const char *qidx_state_name(int);
 
 #endif

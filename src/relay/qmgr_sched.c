@@ -371,6 +371,44 @@ struct qs_outcome {
 	int		 attempts;	/* after this attempt */
 };
 
+/* A job's trace (deliver.h): route, MX set, addresses, TLS, connection. */
+#define QS_TRACE_FIELDS		5
+struct qs_trace {
+	char		*f[QS_TRACE_FIELDS];
+};
+
+static void
+qs_trace_free(struct qs_trace *t)
+{
+	size_t i;
+
+	for (i = 0; i < QS_TRACE_FIELDS; i++) {
+		free(t->f[i]);
+		t->f[i] = NULL;
+	}
+}
+
+/* "T a\tb\tc\td\te" (the line without its LF). 1 or -1. */
+static int
+qs_trace_parse(const char *p, const char *nl, struct qs_trace *t)
+{
+	const char *tab;
+	size_t i;
+
+	qs_trace_free(t);
+	p += 2;
+	for (i = 0; i < QS_TRACE_FIELDS; i++) {
+		tab = memchr(p, '\t', (size_t)(nl - p));
+		if ((tab == NULL) != (i == QS_TRACE_FIELDS - 1))
+			return -1;
+		if (tab == NULL)
+			tab = nl;
+		t->f[i] = xstrndup(p, (size_t)(tab - p));
+		p = tab + 1;
+	}
+	return 1;
+}
+
 struct qs_src {
 	const struct buf	*b;
 	int			 done;
@@ -572,16 +610,39 @@ qs_remove(struct qmgr_sched *s, const char *id, const char *why)
 }
 
 /* Applies one job's results: index updates, notices, removal. */
+/* Why the next try is when it is, for the timeline. */
+static void
+qs_why_next(const struct relay_cfg *cfg, const struct qs_outcome *o,
+    int state, int attempts, long long next, long long now,
+    long long until, struct buf *b)
+{
+	buf_reset(b);
+	if (state == QIDX_DELIVERED)
+		(void)buf_appends(b, "delivered: no more tries");
+	else if (state == QIDX_BOUNCED)
+		(void)buf_appends(b, o->expired ? "queue_lifetime reached: "
+		    "bounced" : "permanent failure: bounced");
+	else {
+		(void)buf_appendf(b, "%sbackoff step %d: %llds (queue_retry_min "
+		    "%llds doubled, at most queue_retry_max %llds)",
+		    o->state == DELIVER_UNSURE ? "possibly delivered, policy "
+		    "retry: " : "", attempts, next - now,
+		    cfg->queue_retry_min / 1000, cfg->queue_retry_max / 1000);
+		(void)buf_appendf(b, "; bounces after %llds more", until - now);
+	}
+}
+
 static void
 qs_apply(struct qmgr_sched *s, struct qs_worker *w, struct qs_outcome *o,
-    size_t n)
+    size_t n, const struct qs_trace *tr)
 {
 	const struct relay_cfg *cfg = s->cfg;
 	struct qs_outcome *fail, *delay;
 	long long now = time(NULL), next, until;
 	size_t i, k, nf = 0, nd = 0;
 	int state, attempts;
-	struct buf why = BUF_INIT(0);
+	struct buf why = BUF_INIT(0), wn = BUF_INIT(0);
+	struct qidx_attempt at;
 
 	fail = xcalloc(n, sizeof(*fail));
 	delay = xcalloc(n, sizeof(*delay));
@@ -612,6 +673,22 @@ qs_apply(struct qmgr_sched *s, struct qs_worker *w, struct qs_outcome *o,
 		if (qidx_rcpt_update(s->idx, w->id, o[i].idx, state, attempts,
 		    next, why.data) == -1)
 			log_error("%s qmgr index update failed", w->id);
+		qs_why_next(cfg, &o[i], state, attempts, next, now, until, &wn);
+		memset(&at, 0, sizeof(at));
+		at.idx = o[i].idx;
+		at.t = now;
+		at.kind = "attempt";
+		at.attempt = attempts;
+		at.state = state;
+		at.route = tr->f[0];
+		at.mx = tr->f[1];
+		at.tried = tr->f[2];
+		at.tls = tr->f[3];
+		at.reply = why.data;
+		at.next_try = next;
+		at.why = wn.data;
+		if (qidx_attempt_add(s->idx, w->id, &at) == -1)
+			log_error("%s qmgr cannot record the attempt", w->id);
 		log_info("%s qmgr %s rcpt_idx=%d attempts=%d retry_in=%llds "
 		    "reply=\"%s\"", w->id, state == QIDX_DELIVERED ?
 		    "delivered" : state == QIDX_BOUNCED ? (o[i].expired ?
@@ -635,6 +712,7 @@ qs_apply(struct qmgr_sched *s, struct qs_worker *w, struct qs_outcome *o,
 	if (qidx_msg_done(s->idx, w->id) == 1)
 		qs_remove(s, w->id, "every recipient final");
 	buf_free(&why);
+	buf_free(&wn);
 	free(fail);
 	free(delay);
 }
@@ -642,7 +720,7 @@ qs_apply(struct qmgr_sched *s, struct qs_worker *w, struct qs_outcome *o,
 /* "ID\n" then "IDX STATE REMOTE\tREPLY\n" lines. */
 static int
 qs_parse_done(const struct qs_worker *w, const struct buf *b,
-    struct qs_outcome *o, size_t *n)
+    struct qs_outcome *o, size_t *n, struct qs_trace *tr)
 {
 	const char *p = buf_cstr(b), *end = p + b->len, *nl, *tab;
 	char *e;
@@ -652,9 +730,15 @@ qs_parse_done(const struct qs_worker *w, const struct buf *b,
 	if (b->len < SPOOL_ID_LEN + 1 || memcmp(p, w->id, SPOOL_ID_LEN) != 0 ||
 	    p[SPOOL_ID_LEN] != '\n')
 		return -1;
-	for (p += SPOOL_ID_LEN + 1; p < end && *n < DELIVER_MAX_RCPTS;
-	    p = nl + 1) {
+	for (p += SPOOL_ID_LEN + 1; p < end; p = nl + 1) {
 		if ((nl = memchr(p, '\n', (size_t)(end - p))) == NULL)
+			return -1;
+		if (p[0] == 'T' && p[1] == ' ') {
+			if (qs_trace_parse(p, nl, tr) == -1)
+				return -1;
+			continue;
+		}
+		if (*n == DELIVER_MAX_RCPTS)
 			return -1;
 		v = strtol(p, &e, 10);
 		if (e == p || *e != ' ' || v < 0 || e + 3 > nl ||
@@ -689,10 +773,12 @@ qs_read_worker(struct qmgr_sched *s, size_t i)
 {
 	struct qs_worker *w = &s->w[i];
 	struct qs_outcome o[DELIVER_MAX_RCPTS];
+	struct qs_trace tr;
 	enum ipc_type type;
 	size_t n = 0, k;
 	int r;
 
+	memset(&tr, 0, sizeof(tr));
 	r = ipc_recv(w->fd, 0, &type, &s->frame);
 	if (r == -1 && errno == EAGAIN)
 		return;
@@ -706,19 +792,21 @@ qs_read_worker(struct qmgr_sched *s, size_t i)
 		return;
 	}
 	if (type != IPC_JOB_DONE || !w->busy ||
-	    qs_parse_done(w, &s->frame, o, &n) == -1) {
+	    qs_parse_done(w, &s->frame, o, &n, &tr) == -1) {
 		log_error("qmgr malformed frame from a delivery worker: "
 		    "dropping it");
 		for (k = 0; k < n; k++) {
 			free(o[k].remote);
 			free(o[k].reply);
 		}
+		qs_trace_free(&tr);
 		qs_drop_worker(s, i);
 		return;
 	}
 	if (qidx_begin(s->idx) == -1)
 		log_error("qmgr index begin failed");
-	qs_apply(s, w, o, n);
+	qs_apply(s, w, o, n, &tr);
+	qs_trace_free(&tr);
 	if (qidx_commit(s->idx) == -1)
 		log_error("qmgr index commit failed");
 	for (k = 0; k < n; k++) {
@@ -993,6 +1081,66 @@ qs_bounce(struct qmgr_sched *s, const char *id)
 	return rc;
 }
 
+struct qs_rq {
+	struct qmgr_sched	*s;
+	const char		*id;
+	int			 n;
+	int			 failed;
+};
+
+/* One open recipient of a requeue: its route now, in the timeline. */
+static int
+qs_requeue_rcpt(void *arg, const struct qidx_rcpt *rc)
+{
+	struct qs_rq *rq = arg;
+	struct buf route = BUF_INIT(0);
+	struct qidx_attempt at;
+	struct route r;
+	const char *at_sign = strrchr(rc->addr, '@'), *errstr;
+
+	if (rc->state != QIDX_PENDING && rc->state != QIDX_DEFERRED)
+		return 1;
+	if (route_for(rq->s->cfg, at_sign ? at_sign + 1 : "", &r,
+	    &errstr) == -1)
+		(void)buf_appendf(&route, "no route: %s", errstr);
+	else {
+		(void)buf_appendf(&route, "%s: ", r.rule);
+		route_key(&r, at_sign ? at_sign + 1 : "", &route);
+		route_free(&r);
+	}
+	memset(&at, 0, sizeof(at));
+	at.idx = rc->idx;
+	at.t = time(NULL);
+	at.kind = "requeue";
+	at.attempt = rc->attempts;
+	at.state = rc->state;
+	at.route = route.data;
+	at.why = "requeued by the administrator: route resolved again "
+	    "from the current configuration, due now";
+	if (qidx_attempt_add(rq->s->idx, rq->id, &at) == -1)
+		rq->failed = 1;
+	log_info("%s qmgr requeued rcpt_idx=%d by=estafetactl route=\"%s\"",
+	    rq->id, rc->idx, buf_cstr(&route));
+	buf_free(&route);
+	rq->n++;
+	return 1;
+}
+
+/* Makes the open recipients of id due now, noting each one's route. */
+static int
+qs_requeue(struct qmgr_sched *s, const char *id)
+{
+	struct qs_rq rq = { s, id, 0, 0 };
+
+	if (qidx_foreach_rcpt(s->idx, id, qs_requeue_rcpt, &rq) == -1 ||
+	    qidx_requeue(s->idx, id) == -1)
+		return -1;
+	if (rq.failed)
+		log_error("%s qmgr cannot record the requeue in the timeline",
+		    id);
+	return 1;
+}
+
 /* One action on one message: 1 done, 0 busy, -1 failed. */
 static int
 qs_act(struct qmgr_sched *s, const char *verb, const char *id)
@@ -1008,6 +1156,8 @@ qs_act(struct qmgr_sched *s, const char *verb, const char *id)
 		return 0;
 	if (strcmp(verb, "delete") == 0)
 		return qs_remove(s, id, "deleted by the administrator");
+	if (strcmp(verb, "requeue") == 0)
+		return qs_requeue(s, id);
 	return qs_bounce(s, id);
 }
 
@@ -1162,7 +1312,7 @@ qmgr_sched_ctl(struct qmgr_sched *s, const char *cmd, size_t len,
     struct buf *reply)
 {
 	static const char *const actions[] = {
-		"hold", "release", "delete", "bounce",
+		"hold", "release", "delete", "bounce", "requeue",
 	};
 	struct qs_req r;
 	const char *err = NULL;

@@ -37,7 +37,7 @@ void	qmgr_sched_run(struct qmgr_sched *);
 /* New messages were indexed: look for work now. */
 void	qmgr_sched_kick(struct qmgr_sched *);
 /* An estafetactl command: "flush [ID]", or "hold", "release", "delete",
- * "bounce" with an ID or key=value filter lines (and dry-run=1); changes
+ * "bounce", "requeue" with an ID or key=value filter lines (and dry-run=1); changes
  * are written to spool_dir/audit.log. The answer ("ok: ..." or
  * "error: ...") goes into reply. */
 void	qmgr_sched_ctl(struct qmgr_sched *, const char *cmd, size_t len,

@@ -215,7 +215,8 @@ route_lookup(const struct cfg_list *l, const char *s, const char *domain,
 }
 
 static int
-route_tls_policy(const struct relay_cfg *cfg, const char *domain)
+route_tls_policy(const struct relay_cfg *cfg, const char *domain,
+    const char **rule_r)
 {
 	static const char *const names[] = { "none", "may", "encrypt",
 		"verify" };
@@ -223,10 +224,13 @@ route_tls_policy(const struct relay_cfg *cfg, const char *domain)
 	int policy = cfg->smtp_tls;
 	size_t i;
 
+	*rule_r = "smtp_tls";
 	if (route_lookup(&cfg->smtp_tls_policies, NULL, domain, &v) == 1)
 		for (i = 0; i < 4; i++)
-			if (strcasecmp(v.data, names[i]) == 0)
+			if (strcasecmp(v.data, names[i]) == 0) {
 				policy = (int)i;
+				*rule_r = "smtp_tls_policies";
+			}
 	buf_free(&v);
 	return policy;
 }
@@ -248,6 +252,9 @@ route_for(const struct relay_cfg *cfg, const char *domain, struct route *r,
 		if (route_parse(cfg->local_transport, r, errstr_r) == -1)
 			return -1;
 		r->rule = "local_transport";
+		r->tls_rule = r->kind == ROUTE_SMTP_MX ||
+		    r->kind == ROUTE_SMTP_HOST ? "local_transport (may)" :
+		    "no TLS over LMTP";
 		return 1;
 	} else if (cfg->relayhost[0] != '\0') {
 		struct buf b = BUF_INIT(0);
@@ -261,6 +268,7 @@ route_for(const struct relay_cfg *cfg, const char *domain, struct route *r,
 		r->relayhost = 1;
 		r->tls = cfg->relayhost_tls;
 		r->rule = "relayhost";
+		r->tls_rule = "relayhost_tls";
 		return 1;
 	} else {
 		if (route_parse(cfg->default_transport, r, errstr_r) == -1)
@@ -268,7 +276,9 @@ route_for(const struct relay_cfg *cfg, const char *domain, struct route *r,
 		r->rule = "default_transport";
 	}
 	if (r->kind == ROUTE_SMTP_MX || r->kind == ROUTE_SMTP_HOST)
-		r->tls = route_tls_policy(cfg, domain);
+		r->tls = route_tls_policy(cfg, domain, &r->tls_rule);
+	else
+		r->tls_rule = "no TLS over LMTP";
 	return 1;
 }
 
