@@ -40,12 +40,11 @@
 
 #include "lib/buf.h"
 #include "lib/conn.h"
+#include "store/imap.h"
 #include "store/imap_parse.h"
 
 struct mbox;
 struct mstore;
-struct tls_server;
-struct users;
 
 enum imap_state {
 	IMAP_ST_NOAUTH = 0x01,		/* not authenticated */
@@ -60,21 +59,6 @@ enum imap_status {
 	IMAP_OK = 0,
 	IMAP_NO,
 	IMAP_BAD,
-};
-
-/* What a session needs from buzond (copied from its context at start). */
-struct imap_env {
-	const char		*store_root;
-	struct users		*users;		/* NULL: no logins possible */
-	struct tls_server	*tls;		/* NULL: no STARTTLS */
-	int			 cleartext_auth; /* allow LOGIN/AUTH w/o TLS */
-	long long		 login_timeout_ms;	/* before auth */
-	long long		 idle_timeout_ms;	/* autologout, >= 30 min */
-	long long		 idle_cmd_timeout_ms;	/* IDLE: until BYE */
-	unsigned		 auth_fail_limit;	/* then BYE */
-	unsigned		 error_limit;		/* BAD replies, then BYE */
-	struct imap_limits	 limits;
-	size_t			 append_max;		/* APPEND message octets */
 };
 
 struct imap_session {
@@ -103,6 +87,8 @@ struct imap_session {
 	unsigned		 errors;	/* consecutive-ish BADs */
 	unsigned		 auth_failures;
 	unsigned		 nappend, nexpunge;
+	int			 tagged_sent;	/* handler sent it (STARTTLS) */
+	int			 in_idle;
 	const char		*outcome;
 	struct buf		 esc;		/* scratch for log_escape */
 	struct buf		 tmp;		/* scratch for handlers */
@@ -155,5 +141,58 @@ const char *imap_esc(struct imap_session *, const char *, size_t);
 
 /* Runs one parsed command (exposed for unit tests). */
 void	 imap_dispatch(struct imap_session *, const struct imap_cmd *);
+
+/* imap.c */
+/* Appends the capability list for the session's state. */
+void	 imap_capability(struct imap_session *, struct buf *);
+/* Reports other sessions' changes to the selected mailbox (untagged). */
+void	 imap_sync(struct imap_session *, int allow_expunge);
+/* Closes the selected mailbox without expunging; state AUTH. */
+void	 imap_deselect(struct imap_session *);
+
+/* imap_auth.c */
+/* 1 when LOGIN and AUTHENTICATE are allowed (TLS, or cleartext_auth). */
+int	 imap_auth_allowed(const struct imap_session *);
+/* The TLS handshake (STARTTLS or port 993); 1 or -1 (logged). */
+int	 imap_tls_handshake(struct imap_session *);
+void	 imap_cmd_starttls(struct imap_session *, const struct imap_arg *,
+	    size_t);
+void	 imap_cmd_login(struct imap_session *, const struct imap_arg *,
+	    size_t);
+void	 imap_cmd_authenticate(struct imap_session *,
+	    const struct imap_arg *, size_t);
+
+/* imap_mbox.c */
+void	 imap_cmd_select(struct imap_session *, const struct imap_arg *,
+	    size_t);
+void	 imap_cmd_examine(struct imap_session *, const struct imap_arg *,
+	    size_t);
+void	 imap_cmd_create(struct imap_session *, const struct imap_arg *,
+	    size_t);
+void	 imap_cmd_delete(struct imap_session *, const struct imap_arg *,
+	    size_t);
+void	 imap_cmd_rename(struct imap_session *, const struct imap_arg *,
+	    size_t);
+void	 imap_cmd_subscribe(struct imap_session *, const struct imap_arg *,
+	    size_t);
+void	 imap_cmd_unsubscribe(struct imap_session *,
+	    const struct imap_arg *, size_t);
+void	 imap_cmd_list(struct imap_session *, const struct imap_arg *,
+	    size_t);
+void	 imap_cmd_lsub(struct imap_session *, const struct imap_arg *,
+	    size_t);
+void	 imap_cmd_status(struct imap_session *, const struct imap_arg *,
+	    size_t);
+void	 imap_cmd_append(struct imap_session *, const struct imap_arg *,
+	    size_t);
+/*
+ * A mailbox name argument, validated (mstore_name_ok; "INBOX" in any case
+ * becomes "INBOX"): 1 with a malloc'd *name_r, or 0 with the BAD/NO reply
+ * set. Also for COPY and MOVE.
+ */
+int	 imap_mailbox_arg(struct imap_session *, const struct imap_arg *,
+	    char **name_r);
+/* LIST pattern matching ('*' any, '%' any but the delimiter '.'). */
+int	 imap_list_match(const char *pattern, const char *name);
 
 #endif
