@@ -1,0 +1,867 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * Copyright (c) 2026 The Estafeta developers
+ *
+ * A selected folder (see mstore.h): a snapshot of its index rows in UID
+ * order, brought up to date by mbox_sync, plus the changes a session makes
+ * (flags, keywords, copies, expunges, cache blobs). Changes go to the index
+ * and the Maildir in one write transaction; the snapshot follows.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "lib/buf.h"
+#include "lib/log.h"
+#include "lib/xalloc.h"
+#include "store/mstore.h"
+#include "store/mstore_priv.h"
+
+struct mmsg {
+	struct mbox_msg	 m;
+	char		*kw;		/* m.keywords points here */
+	char		*file;		/* "new/.." or "cur/..:2,.." */
+	int		 gone;		/* expunged, not yet reported */
+};
+
+struct mbox {
+	struct mstore	*st;
+	char		 canon[MSTORE_NAME_MAX + 1];
+	char		 dir[PATH_MAX];
+	int64_t		 fid;
+	int		 ro;
+	struct mmsg	*v;
+	uint32_t	 n;
+	uint32_t	 cap;
+	uint32_t	 uidvalidity;
+	uint32_t	 uidnext;
+	uint32_t	 lastuid;	/* highest UID in the snapshot */
+	uint64_t	 hms;		/* HIGHESTMODSEQ the snapshot reflects */
+};
+
+static int
+mb_err(struct mbox *mb, const char **errstr_r, const char *what)
+{
+	return mstore_err(mb->st, errstr_r, "%s: %s", what,
+	    sqlite3_errmsg(mb->st->db));
+}
+
+static void
+mmsg_set(struct mmsg *e, uint32_t flags, const char *kw, uint64_t modseq,
+    const char *file)
+{
+	e->m.flags = (e->m.flags & MSG_RECENT) | (flags & ~MSG_RECENT);
+	if (kw != NULL && (e->kw == NULL || strcmp(e->kw, kw) != 0)) {
+		free(e->kw);
+		e->kw = xstrdup(kw);
+	}
+	e->m.keywords = e->kw;
+	e->m.modseq = modseq;
+	if (file != NULL && (e->file == NULL || strcmp(e->file, file) != 0)) {
+		free(e->file);
+		e->file = xstrdup(file);
+	}
+}
+
+static void
+mmsg_free(struct mmsg *e)
+{
+	free(e->kw);
+	free(e->file);
+}
+
+/* Appends rows with uid > after; recent when uid > recent_uid (rw). */
+static int
+snap_append(struct mbox *mb, uint32_t after, int claim, uint32_t recent_uid,
+    uint32_t *added_r)
+{
+	sqlite3_stmt *s;
+	int rc;
+
+	*added_r = 0;
+	if ((s = mstore_prep(mb->st, "SELECT uid, file, flags, keywords,"
+	    " idate, size, modseq FROM msgs WHERE folder = ? AND uid > ?"
+	    " ORDER BY uid")) == NULL)
+		return -1;
+	(void)sqlite3_bind_int64(s, 1, mb->fid);
+	(void)sqlite3_bind_int64(s, 2, after);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		struct mmsg *e;
+
+		if (mb->n == mb->cap) {
+			mb->cap = mb->cap ? mb->cap * 2 : 64;
+			mb->v = xrealloc(mb->v, mb->cap * sizeof(*mb->v));
+		}
+		e = &mb->v[mb->n++];
+		memset(e, 0, sizeof(*e));
+		e->m.uid = (uint32_t)sqlite3_column_int64(s, 0);
+		e->m.internaldate = (time_t)sqlite3_column_int64(s, 4);
+		e->m.size = (uint64_t)sqlite3_column_int64(s, 5);
+		if (claim && e->m.uid > recent_uid)
+			e->m.flags = MSG_RECENT;
+		mmsg_set(e, (uint32_t)sqlite3_column_int64(s, 2),
+		    (const char *)sqlite3_column_text(s, 3),
+		    (uint64_t)sqlite3_column_int64(s, 6),
+		    (const char *)sqlite3_column_text(s, 1));
+		mb->lastuid = e->m.uid;
+		(*added_r)++;
+	}
+	sqlite3_finalize(s);
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
+int
+mbox_open(struct mstore *st, const char *folder, int readonly,
+    struct mbox **mb_r, const char **errstr_r)
+{
+	struct folder_row fr;
+	struct mbox *mb;
+	uint32_t added;
+	int rc;
+
+	*mb_r = NULL;
+	if (!mstore_name_ok(folder, errstr_r))
+		return 0;
+	mb = xcalloc(1, sizeof(*mb));
+	mb->st = st;
+	mb->ro = readonly;
+	mstore_name_canon(folder, mb->canon, sizeof(mb->canon));
+	if (folder_path(st, mb->canon, mb->dir, sizeof(mb->dir)) == -1) {
+		free(mb);
+		return mstore_err(st, errstr_r, "store path too long");
+	}
+	/*
+	 * Read-only: sync in its own write transaction, then read in a
+	 * read transaction (upgrading one can fail under WAL).
+	 */
+	if (readonly && (rc = folder_sync(st, mb->canon, 0, &fr,
+	    errstr_r)) != 1) {
+		free(mb);
+		return rc;
+	}
+	if ((rc = readonly ? mstore_exec(st, "BEGIN") == 1 ? 1 :
+	    mb_err(mb, errstr_r, "index") : mstore_begin(st, errstr_r)) != 1) {
+		free(mb);
+		return rc;
+	}
+	if ((rc = readonly ? folder_row_get(st, mb->canon, &fr) :
+	    folder_sync(st, mb->canon, 1, &fr, errstr_r)) != 1) {
+		if (rc == 0)
+			(void)set_no_folder(errstr_r);
+		else if (readonly)
+			(void)mb_err(mb, errstr_r, "index");
+		goto fail;
+	}
+	mb->fid = fr.id;
+	mb->uidvalidity = fr.uidvalidity;
+	mb->uidnext = fr.uidnext;
+	mb->hms = fr.hms;
+	rc = -1;
+	if (snap_append(mb, 0, !readonly, fr.recent_uid, &added) == -1) {
+		(void)mb_err(mb, errstr_r, "index read");
+		goto fail;
+	}
+	if (!readonly && fr.recent_uid + 1 < fr.uidnext) {
+		fr.recent_uid = fr.uidnext - 1;
+		if (folder_row_write(st, &fr) == -1) {
+			(void)mb_err(mb, errstr_r, "index write");
+			goto fail;
+		}
+	}
+	if (mstore_commit(st, errstr_r) == -1) {
+		mbox_close(&mb);
+		return -1;
+	}
+	*mb_r = mb;
+	return 1;
+fail:
+	mstore_rollback(st);
+	mbox_close(&mb);
+	return rc;
+}
+
+void
+mbox_close(struct mbox **mbp)
+{
+	struct mbox *mb = *mbp;
+	uint32_t i;
+
+	if (mb == NULL)
+		return;
+	for (i = 0; i < mb->n; i++)
+		mmsg_free(&mb->v[i]);
+	free(mb->v);
+	free(mb);
+	*mbp = NULL;
+}
+
+void
+mbox_status(struct mbox *mb, struct mbox_status *ms)
+{
+	uint32_t i;
+
+	memset(ms, 0, sizeof(*ms));
+	ms->messages = mb->n;
+	for (i = 0; i < mb->n; i++) {
+		if (mb->v[i].m.flags & MSG_RECENT)
+			ms->recent++;
+		if (!(mb->v[i].m.flags & MSG_SEEN))
+			ms->unseen++;
+	}
+	ms->uidnext = mb->uidnext;
+	ms->uidvalidity = mb->uidvalidity;
+	ms->highestmodseq = mb->hms;
+}
+
+uint32_t
+mbox_count(const struct mbox *mb)
+{
+	return mb->n;
+}
+
+const struct mbox_msg *
+mbox_msg(const struct mbox *mb, uint32_t seq)
+{
+	if (seq < 1 || seq > mb->n)
+		return NULL;
+	return &mb->v[seq - 1].m;
+}
+
+uint32_t
+mbox_seq_of_uid(const struct mbox *mb, uint32_t uid)
+{
+	uint32_t lo = 0, hi = mb->n;
+
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+
+		if (mb->v[mid].m.uid == uid)
+			return mid + 1;
+		if (mb->v[mid].m.uid < uid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return 0;
+}
+
+/* Removes entry i (0-based) and reports it, RFC 3501 7.4.1 numbering. */
+static void
+snap_remove(struct mbox *mb, uint32_t i,
+    void (*expunged)(void *, uint32_t), void *arg)
+{
+	mmsg_free(&mb->v[i]);
+	memmove(&mb->v[i], &mb->v[i + 1], (mb->n - i - 1) * sizeof(*mb->v));
+	mb->n--;
+	if (expunged != NULL)
+		expunged(arg, i + 1);
+}
+
+/* Marks snapshot entries whose rows are gone (uid <= lastuid). */
+static int
+snap_mark_gone(struct mbox *mb)
+{
+	sqlite3_stmt *s;
+	uint32_t i = 0, present = 0, count = 0;
+	int rc;
+
+	for (i = 0; i < mb->n; i++)
+		present += !mb->v[i].gone;
+	if ((s = mstore_prep(mb->st, "SELECT count(*) FROM msgs WHERE"
+	    " folder = ? AND uid <= ?")) == NULL)
+		return -1;
+	(void)sqlite3_bind_int64(s, 1, mb->fid);
+	(void)sqlite3_bind_int64(s, 2, mb->lastuid);
+	if ((rc = sqlite3_step(s)) == SQLITE_ROW)
+		count = (uint32_t)sqlite3_column_int64(s, 0);
+	sqlite3_finalize(s);
+	if (rc != SQLITE_ROW)
+		return -1;
+	if (count == present)
+		return 0;
+	if ((s = mstore_prep(mb->st, "SELECT uid FROM msgs WHERE folder = ?"
+	    " AND uid <= ? ORDER BY uid")) == NULL)
+		return -1;
+	(void)sqlite3_bind_int64(s, 1, mb->fid);
+	(void)sqlite3_bind_int64(s, 2, mb->lastuid);
+	i = 0;
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		uint32_t uid = (uint32_t)sqlite3_column_int64(s, 0);
+
+		for (; i < mb->n && mb->v[i].m.uid < uid; i++)
+			mb->v[i].gone = 1;
+		if (i < mb->n && mb->v[i].m.uid == uid)
+			i++;
+	}
+	for (; i < mb->n; i++)
+		mb->v[i].gone = 1;
+	sqlite3_finalize(s);
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
+/* Applies rows changed since the snapshot; their uids go to changed. */
+static int
+snap_changes(struct mbox *mb, uint32_t **changed, uint32_t *nchanged)
+{
+	sqlite3_stmt *s;
+	int rc;
+
+	if ((s = mstore_prep(mb->st, "SELECT uid, file, flags, keywords,"
+	    " modseq FROM msgs WHERE folder = ? AND uid <= ? AND modseq > ?"))
+	    == NULL)
+		return -1;
+	(void)sqlite3_bind_int64(s, 1, mb->fid);
+	(void)sqlite3_bind_int64(s, 2, mb->lastuid);
+	(void)sqlite3_bind_int64(s, 3, (sqlite3_int64)mb->hms);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		uint32_t seq = mbox_seq_of_uid(mb,
+		    (uint32_t)sqlite3_column_int64(s, 0));
+		uint32_t flags = (uint32_t)sqlite3_column_int64(s, 2);
+		const char *kw = (const char *)sqlite3_column_text(s, 3);
+		struct mmsg *e;
+
+		if (seq == 0 || (e = &mb->v[seq - 1])->gone)
+			continue;
+		if ((e->m.flags & ~MSG_RECENT) != flags ||
+		    strcmp(e->kw, kw) != 0) {
+			*changed = xrealloc(*changed, (*nchanged + 1) *
+			    sizeof(**changed));
+			(*changed)[(*nchanged)++] = e->m.uid;
+		}
+		mmsg_set(e, flags, kw, (uint64_t)sqlite3_column_int64(s, 4),
+		    (const char *)sqlite3_column_text(s, 1));
+	}
+	sqlite3_finalize(s);
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
+int
+mbox_sync(struct mbox *mb, int allow_expunge, const struct mbox_sync_cb *cb,
+    const char **errstr_r)
+{
+	struct folder_row fr;
+	uint32_t *changed = NULL, nchanged = 0, added = 0, i;
+	int rc;
+
+	if ((rc = folder_sync(mb->st, mb->canon, 0, &fr, errstr_r)) != 1)
+		return rc == 0 ? mstore_err(mb->st, errstr_r,
+		    "mailbox was deleted") : -1;
+	if (fr.id != mb->fid)
+		return mstore_err(mb->st, errstr_r, "mailbox was replaced");
+	if (fr.hms != mb->hms || fr.uidnext != mb->uidnext) {
+		if (mb->ro ? mstore_exec(mb->st, "BEGIN") == -1 :
+		    mstore_begin(mb->st, errstr_r) == -1)
+			return mb_err(mb, errstr_r, "index");
+		if (folder_row_get(mb->st, mb->canon, &fr) != 1 ||
+		    snap_mark_gone(mb) == -1 ||
+		    snap_changes(mb, &changed, &nchanged) == -1 ||
+		    snap_append(mb, mb->lastuid, !mb->ro, fr.recent_uid,
+		    &added) == -1) {
+			(void)mb_err(mb, errstr_r, "index read");
+			goto fail;
+		}
+		if (!mb->ro && fr.recent_uid + 1 < fr.uidnext) {
+			fr.recent_uid = fr.uidnext - 1;
+			if (folder_row_write(mb->st, &fr) == -1) {
+				(void)mb_err(mb, errstr_r, "index write");
+				goto fail;
+			}
+		}
+		if (mstore_commit(mb->st, errstr_r) == -1)
+			goto fail2;
+		mb->hms = fr.hms;
+		mb->uidnext = fr.uidnext;
+	}
+	for (i = 0; allow_expunge && i < mb->n; ) {
+		if (mb->v[i].gone)
+			snap_remove(mb, i, cb ? cb->expunged : NULL,
+			    cb ? cb->arg : NULL);
+		else
+			i++;
+	}
+	for (i = 0; cb != NULL && cb->flags != NULL && i < nchanged; i++) {
+		uint32_t seq = mbox_seq_of_uid(mb, changed[i]);
+
+		if (seq != 0)
+			cb->flags(cb->arg, seq);
+	}
+	if (added > 0 && cb != NULL && cb->exists != NULL) {
+		struct mbox_status ms;
+
+		mbox_status(mb, &ms);
+		cb->exists(cb->arg, ms.messages, ms.recent);
+	}
+	free(changed);
+	return 1;
+fail:
+	mstore_rollback(mb->st);
+fail2:
+	free(changed);
+	/* The snapshot may hold rows of the failed read: reload next time. */
+	return -1;
+}
+
+/* The current file of entry e, found again when renamed by others. */
+static int
+msg_path(struct mbox *mb, struct mmsg *e, int refind, char *path,
+    size_t pathsz)
+{
+	char found[NAME_MAX + 16], base[NAME_MAX + 1];
+	size_t bl;
+
+	if (refind) {
+		bl = md_base_len(e->file + 4);
+		if (bl >= sizeof(base))
+			return 0;
+		memcpy(base, e->file + 4, bl);
+		base[bl] = '\0';
+		if (!md_find(mb->dir, base, found, sizeof(found)))
+			return 0;
+		free(e->file);
+		e->file = xstrdup(found);
+	}
+	return (size_t)snprintf(path, pathsz, "%s/%s", mb->dir, e->file) <
+	    pathsz ? 1 : 0;
+}
+
+static int
+msg_open(struct mbox *mb, struct mmsg *e)
+{
+	char path[PATH_MAX];
+	int fd, pass;
+
+	for (pass = 0; pass < 2; pass++) {
+		if (!msg_path(mb, e, pass, path, sizeof(path)))
+			return -1;
+		if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) != -1)
+			return fd;
+		if (errno != ENOENT)
+			return -1;
+	}
+	return -1;
+}
+
+int
+mbox_read(struct mbox *mb, uint32_t seq, int header_only, struct buf *out,
+    const char **errstr_r)
+{
+	char b[65536];
+	size_t start = out->len;
+	ssize_t n;
+	int fd, cr = 0;
+
+	if (seq < 1 || seq > mb->n)
+		return set_err2(errstr_r, "no such message");
+	if ((fd = msg_open(mb, &mb->v[seq - 1])) == -1) {
+		if (errstr_r != NULL)
+			*errstr_r = "message vanished";
+		return 0;
+	}
+	while ((n = read(fd, b, sizeof(b))) > 0) {
+		if (md_crlf_append(out, b, (size_t)n, &cr) == -1) {
+			(void)close(fd);	/* read-only */
+			return set_err2(errstr_r, "message too large");
+		}
+		if (header_only) {
+			const char *h = out->data + start;
+			char *end;
+
+			if (out->len - start >= 2 && memcmp(h, "\r\n", 2) == 0) {
+				out->len = start + 2;
+				break;
+			}
+			if ((end = memmem(h, out->len - start, "\r\n\r\n",
+			    4)) != NULL) {
+				out->len = (size_t)(end - out->data) + 4;
+				break;
+			}
+		}
+	}
+	(void)close(fd);	/* read-only */
+	if (out->data != NULL)
+		out->data[out->len] = '\0';
+	if (n == -1)
+		return mstore_err(mb->st, errstr_r, "read: %s",
+		    strerror(errno));
+	return 1;
+}
+
+/* ------------------------------------------------------------ store */
+
+static int
+kw_has(const char *list, const char *w, size_t wl)
+{
+	const char *p = list;
+
+	while (*p != '\0') {
+		size_t l = strcspn(p, " ");
+
+		if (l == wl && strncasecmp(p, w, wl) == 0)
+			return 1;
+		p += l;
+		p += strspn(p, " ");
+	}
+	return 0;
+}
+
+/* The keyword list after op; malloc'd. */
+static char *
+kw_apply(const char *old, int op, const char *kw)
+{
+	struct buf b = BUF_INIT(0);
+	const char *p;
+
+	if (kw == NULL)
+		kw = "";
+	if (op == '=')
+		old = "";
+	/* Keep old words (minus removed ones), then add new ones. */
+	for (p = old; *p != '\0'; ) {
+		size_t l = strcspn(p, " ");
+
+		if (l > 0 && !(op == '-' && kw_has(kw, p, l)) &&
+		    !kw_has(buf_cstr(&b), p, l))
+			(void)buf_appendf(&b, "%s%.*s", b.len ? " " : "",
+			    (int)l, p);
+		p += l;
+		p += strspn(p, " ");
+	}
+	for (p = op == '-' ? "" : kw; *p != '\0'; ) {
+		size_t l = strcspn(p, " ");
+
+		if (l > 0 && !kw_has(buf_cstr(&b), p, l))
+			(void)buf_appendf(&b, "%s%.*s", b.len ? " " : "",
+			    (int)l, p);
+		p += l;
+		p += strspn(p, " ");
+	}
+	return b.data ? buf_steal(&b) : xstrdup("");
+}
+
+static int
+hms_bump(struct mstore *st, int64_t fid, uint64_t *hms_r)
+{
+	sqlite3_stmt *s;
+	int rc;
+
+	if ((s = mstore_prep(st, "UPDATE folders SET hms = hms + 1"
+	    " WHERE id = ? RETURNING hms")) == NULL)
+		return -1;
+	(void)sqlite3_bind_int64(s, 1, fid);
+	if ((rc = sqlite3_step(s)) == SQLITE_ROW)
+		*hms_r = (uint64_t)sqlite3_column_int64(s, 0);
+	sqlite3_finalize(s);
+	return rc == SQLITE_ROW ? 0 : -1;
+}
+
+struct row {
+	uint32_t	 flags;
+	char		*kw;
+	char		*file;
+	uint64_t	 modseq;
+};
+
+static int
+row_get(struct mbox *mb, uint32_t uid, struct row *r)
+{
+	sqlite3_stmt *s;
+	int rc;
+
+	memset(r, 0, sizeof(*r));
+	if ((s = mstore_prep(mb->st, "SELECT flags, keywords, file, modseq"
+	    " FROM msgs WHERE folder = ? AND uid = ?")) == NULL)
+		return -1;
+	(void)sqlite3_bind_int64(s, 1, mb->fid);
+	(void)sqlite3_bind_int64(s, 2, uid);
+	if ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		r->flags = (uint32_t)sqlite3_column_int64(s, 0);
+		r->kw = xstrdup((const char *)sqlite3_column_text(s, 1));
+		r->file = xstrdup((const char *)sqlite3_column_text(s, 2));
+		r->modseq = (uint64_t)sqlite3_column_int64(s, 3);
+	}
+	sqlite3_finalize(s);
+	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+}
+
+static void
+row_free(struct row *r)
+{
+	free(r->kw);
+	free(r->file);
+}
+
+/* Renames the file of e to carry flags; *file_r the new name. */
+static int
+flags_rename(struct mbox *mb, struct mmsg *e, const char *curfile,
+    uint32_t flags, char *file_r, size_t filesz)
+{
+	char from[PATH_MAX], to[PATH_MAX], base[NAME_MAX + 1];
+	size_t bl = md_base_len(curfile + 4);
+	int pass;
+
+	if (bl >= sizeof(base))
+		return -1;
+	memcpy(base, curfile + 4, bl);
+	base[bl] = '\0';
+	free(e->file);
+	e->file = xstrdup(curfile);
+	for (pass = 0; pass < 2; pass++) {
+		if (!msg_path(mb, e, pass, from, sizeof(from)) ||
+		    md_file_name(base, e->file, flags, file_r, filesz) == -1 ||
+		    (size_t)snprintf(to, sizeof(to), "%s/%s", mb->dir,
+		    file_r) >= sizeof(to))
+			return -1;
+		if (strcmp(from, to) == 0 || rename(from, to) == 0)
+			return 0;
+		if (errno != ENOENT)
+			return -1;
+	}
+	return -1;
+}
+
+int
+mbox_store(struct mbox *mb, uint32_t seq, int op, uint32_t flags,
+    const char *keywords, uint64_t unchanged_since, const char **errstr_r)
+{
+	char file[NAME_MAX + 16];
+	struct mmsg *e;
+	struct row r;
+	uint32_t nf;
+	char *nkw = NULL;
+	sqlite3_stmt *s;
+	uint64_t modseq;
+	int rc;
+
+	if (mb->ro)
+		return set_err2(errstr_r, "mailbox is read-only");
+	if (seq < 1 || seq > mb->n)
+		return set_err2(errstr_r, "no such message");
+	e = &mb->v[seq - 1];
+	flags &= MD_FLAGS;
+	if (mstore_begin(mb->st, errstr_r) == -1)
+		return -1;
+	if ((rc = row_get(mb, e->m.uid, &r)) != 1) {
+		mstore_rollback(mb->st);
+		return rc == 0 ? set_err2(errstr_r, "message expunged") :
+		    mb_err(mb, errstr_r, "index");
+	}
+	if (unchanged_since != 0 && r.modseq > unchanged_since) {
+		mstore_rollback(mb->st);
+		mmsg_set(e, r.flags, r.kw, r.modseq, r.file);
+		row_free(&r);
+		return 0;
+	}
+	nf = op == '+' ? r.flags | flags : op == '-' ? r.flags & ~flags :
+	    flags;
+	nkw = keywords == NULL && op != '=' ? xstrdup(r.kw) :
+	    kw_apply(r.kw, op, keywords);
+	if (nf == r.flags && strcmp(nkw, r.kw) == 0) {
+		mstore_rollback(mb->st);
+		mmsg_set(e, r.flags, r.kw, r.modseq, r.file);
+		goto done;
+	}
+	(void)ms_strlcpy(file, r.file, sizeof(file));
+	if ((nf & MD_FLAGS) != (r.flags & MD_FLAGS) &&
+	    flags_rename(mb, e, r.file, nf, file, sizeof(file)) == -1) {
+		mstore_rollback(mb->st);
+		rc = mstore_err(mb->st, errstr_r, "message file: %s",
+		    strerror(errno));
+		goto out;
+	}
+	if (hms_bump(mb->st, mb->fid, &modseq) == -1 ||
+	    (s = mstore_prep(mb->st, "UPDATE msgs SET file = ?, flags = ?,"
+	    " keywords = ?, modseq = ? WHERE folder = ? AND uid = ?")) == NULL) {
+		rc = mb_err(mb, errstr_r, "index");
+		mstore_rollback(mb->st);
+		goto out;
+	}
+	(void)sqlite3_bind_text(s, 1, file, -1, SQLITE_STATIC);
+	(void)sqlite3_bind_int64(s, 2, nf);
+	(void)sqlite3_bind_text(s, 3, nkw, -1, SQLITE_STATIC);
+	(void)sqlite3_bind_int64(s, 4, (sqlite3_int64)modseq);
+	(void)sqlite3_bind_int64(s, 5, mb->fid);
+	(void)sqlite3_bind_int64(s, 6, e->m.uid);
+	rc = sqlite3_step(s);
+	sqlite3_finalize(s);
+	if (rc != SQLITE_DONE) {
+		rc = mb_err(mb, errstr_r, "index");
+		mstore_rollback(mb->st);
+		goto out;
+	}
+	if (mstore_commit(mb->st, errstr_r) == -1) {
+		rc = -1;
+		goto out;
+	}
+	mmsg_set(e, nf, nkw, modseq, file);
+done:
+	rc = 1;
+out:
+	free(nkw);
+	row_free(&r);
+	return rc;
+}
+
+int
+mbox_copy(struct mbox *mb, uint32_t seq, const char *folder,
+    uint32_t *uidvalidity_r, uint32_t *uid_r, const char **errstr_r)
+{
+	struct buf b = BUF_INIT(0);
+	struct mmsg *e;
+	char chunk[65536];
+	ssize_t n;
+	int fd, rc;
+
+	if (seq < 1 || seq > mb->n)
+		return set_err2(errstr_r, "no such message");
+	e = &mb->v[seq - 1];
+	if (!mstore_folder_exists(mb->st, folder))
+		return set_no_folder(errstr_r);
+	if ((fd = msg_open(mb, e)) == -1)
+		return set_err2(errstr_r, "message vanished");
+	while ((n = read(fd, chunk, sizeof(chunk))) > 0)
+		if (buf_append(&b, chunk, (size_t)n) == -1)
+			break;
+	(void)close(fd);	/* read-only */
+	if (n != 0) {
+		buf_free(&b);
+		return mstore_err(mb->st, errstr_r, "read: %s",
+		    strerror(errno));
+	}
+	rc = mstore_add(mb->st, folder, b.data ? b.data : "", b.len,
+	    e->m.flags & MD_FLAGS, e->kw, e->m.internaldate, uidvalidity_r,
+	    uid_r, errstr_r);
+	buf_free(&b);
+	return rc;
+}
+
+static int
+uid_in(const uint32_t *uids, size_t n, uint32_t uid)
+{
+	size_t i;
+
+	if (uids == NULL)
+		return 1;
+	for (i = 0; i < n; i++)
+		if (uids[i] == uid)
+			return 1;
+	return 0;
+}
+
+int
+mbox_expunge(struct mbox *mb, const uint32_t *uids, size_t nuids,
+    void (*expunged)(void *arg, uint32_t seq), void *arg,
+    const char **errstr_r)
+{
+	char path[PATH_MAX];
+	uint32_t i;
+	uint64_t hms;
+	struct row r;
+	int rc, any = 0;
+
+	if (mb->ro)
+		return set_err2(errstr_r, "mailbox is read-only");
+	if (mstore_begin(mb->st, errstr_r) == -1)
+		return -1;
+	for (i = 0; i < mb->n; i++) {
+		struct mmsg *e = &mb->v[i];
+
+		if (e->gone || !uid_in(uids, nuids, e->m.uid))
+			continue;
+		if ((rc = row_get(mb, e->m.uid, &r)) == -1)
+			goto fail;
+		if (rc == 0) {
+			e->gone = 1;	/* expunged by another session */
+			continue;
+		}
+		if (r.flags & MSG_DELETED) {
+			free(e->file);
+			e->file = xstrdup(r.file);
+			if (msg_path(mb, e, 0, path, sizeof(path)) &&
+			    unlink(path) == -1 && errno == ENOENT &&
+			    msg_path(mb, e, 1, path, sizeof(path)))
+				(void)unlink(path);	/* gone is fine */
+			if (msg_gone(mb->st, mb->fid, e->m.uid) == -1) {
+				row_free(&r);
+				goto fail;
+			}
+			e->gone = 1;
+			any = 1;
+		}
+		row_free(&r);
+	}
+	if (any && hms_bump(mb->st, mb->fid, &hms) == -1)
+		goto fail;
+	if (mstore_commit(mb->st, errstr_r) == -1)
+		return -1;
+	for (i = 0; i < mb->n; ) {
+		if (mb->v[i].gone)
+			snap_remove(mb, i, expunged, arg);
+		else
+			i++;
+	}
+	return 1;
+fail:
+	(void)mb_err(mb, errstr_r, "index");
+	mstore_rollback(mb->st);
+	return -1;
+}
+
+/* ------------------------------------------------------------ cache */
+
+int
+mbox_cache_get(struct mbox *mb, uint32_t seq, const char *key,
+    struct buf *out)
+{
+	sqlite3_stmt *s;
+	int rc, found = 0;
+
+	if (seq < 1 || seq > mb->n)
+		return 0;
+	if ((s = mstore_prep(mb->st, "SELECT v FROM cache WHERE folder = ?"
+	    " AND uid = ? AND k = ?")) == NULL)
+		return 0;
+	(void)sqlite3_bind_int64(s, 1, mb->fid);
+	(void)sqlite3_bind_int64(s, 2, mb->v[seq - 1].m.uid);
+	(void)sqlite3_bind_text(s, 3, key, -1, SQLITE_STATIC);
+	if ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		const void *p = sqlite3_column_blob(s, 0);
+		int len = sqlite3_column_bytes(s, 0);
+
+		found = len == 0 || buf_append(out, p, (size_t)len) == 1;
+		if (out->data != NULL)
+			out->data[out->len] = '\0';
+	}
+	sqlite3_finalize(s);
+	return found;
+}
+
+void
+mbox_cache_set(struct mbox *mb, uint32_t seq, const char *key,
+    const char *data, size_t len)
+{
+	sqlite3_stmt *s;
+	int rc;
+
+	if (seq < 1 || seq > mb->n || len > INT32_MAX)
+		return;
+	if ((s = mstore_prep(mb->st, "INSERT OR REPLACE INTO cache"
+	    " VALUES(?, ?, ?, ?)")) == NULL) {
+		log_warn("store cache set failed: %s",
+		    sqlite3_errmsg(mb->st->db));
+		return;
+	}
+	(void)sqlite3_bind_int64(s, 1, mb->fid);
+	(void)sqlite3_bind_int64(s, 2, mb->v[seq - 1].m.uid);
+	(void)sqlite3_bind_text(s, 3, key, -1, SQLITE_STATIC);
+	(void)sqlite3_bind_blob(s, 4, data, (int)len, SQLITE_STATIC);
+	rc = sqlite3_step(s);
+	sqlite3_finalize(s);
+	if (rc != SQLITE_DONE)
+		log_warn("store cache set failed: %s",
+		    sqlite3_errmsg(mb->st->db));
+}

@@ -1,0 +1,1093 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * Copyright (c) 2026 The Estafeta developers
+ *
+ * Folders of the store (see mstore.h): the folders table of the index kept
+ * in step with the Maildir++ directories (a directory scan when new/ or cur/
+ * changed since the last one), delivery (mstore_add), create/delete/rename,
+ * subscriptions and STATUS. A folder is ".<name>" in the user directory; a
+ * \Noselect folder (a deleted parent) is such a directory without cur/.
+ */
+#include "config.h"
+
+#include <sys/stat.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "lib/buf.h"
+#include "lib/xalloc.h"
+#include "store/mstore.h"
+#include "store/mstore_priv.h"
+
+int
+folder_path(struct mstore *st, const char *canon, char *out, size_t outsz)
+{
+	size_t n;
+
+	if (strcmp(canon, "INBOX") == 0)
+		n = (size_t)snprintf(out, outsz, "%s", st->dir);
+	else
+		n = (size_t)snprintf(out, outsz, "%s/.%s", st->dir, canon);
+	return n < outsz ? 1 : -1;
+}
+
+static int
+sub_exists(const char *dir, const char *sub)
+{
+	char p[PATH_MAX];
+	struct stat sb;
+
+	return (size_t)snprintf(p, sizeof(p), "%s/%s", dir, sub) <
+	    sizeof(p) && stat(p, &sb) == 0 && S_ISDIR(sb.st_mode);
+}
+
+static int64_t
+mtime_ns(const char *dir, const char *sub)
+{
+	char p[PATH_MAX];
+	struct stat sb;
+
+	if ((size_t)snprintf(p, sizeof(p), "%s/%s", dir, sub) >= sizeof(p) ||
+	    stat(p, &sb) == -1)
+		return -1;
+	return (int64_t)sb.st_mtim.tv_sec * 1000000000 + sb.st_mtim.tv_nsec;
+}
+
+int
+folder_row_get(struct mstore *st, const char *canon, struct folder_row *fr)
+{
+	sqlite3_stmt *s;
+	int rc;
+
+	if ((s = mstore_prep(st, "SELECT id, uidvalidity, uidnext, hms,"
+	    " recent_uid, mt_new, mt_cur FROM folders WHERE name = ?")) ==
+	    NULL)
+		return -1;
+	(void)sqlite3_bind_text(s, 1, canon, -1, SQLITE_STATIC);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		fr->id = sqlite3_column_int64(s, 0);
+		fr->uidvalidity = (uint32_t)sqlite3_column_int64(s, 1);
+		fr->uidnext = (uint32_t)sqlite3_column_int64(s, 2);
+		fr->hms = (uint64_t)sqlite3_column_int64(s, 3);
+		fr->recent_uid = (uint32_t)sqlite3_column_int64(s, 4);
+		fr->mt_new = sqlite3_column_int64(s, 5);
+		fr->mt_cur = sqlite3_column_int64(s, 6);
+	}
+	sqlite3_finalize(s);
+	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+}
+
+int
+folder_row_write(struct mstore *st, const struct folder_row *fr)
+{
+	sqlite3_stmt *s;
+	int rc;
+
+	if ((s = mstore_prep(st, "UPDATE folders SET uidnext = ?, hms = ?,"
+	    " recent_uid = ?, mt_new = ?, mt_cur = ? WHERE id = ?")) == NULL)
+		return -1;
+	(void)sqlite3_bind_int64(s, 1, fr->uidnext);
+	(void)sqlite3_bind_int64(s, 2, (sqlite3_int64)fr->hms);
+	(void)sqlite3_bind_int64(s, 3, fr->recent_uid);
+	(void)sqlite3_bind_int64(s, 4, fr->mt_new);
+	(void)sqlite3_bind_int64(s, 5, fr->mt_cur);
+	(void)sqlite3_bind_int64(s, 6, fr->id);
+	rc = sqlite3_step(s);
+	sqlite3_finalize(s);
+	return rc == SQLITE_DONE ? 1 : -1;
+}
+
+/* A new UIDVALIDITY: the time, but always above every earlier one. */
+static int
+next_uidvalidity(struct mstore *st, uint32_t *uv_r)
+{
+	sqlite3_stmt *s;
+	int64_t last = 0, now = (int64_t)time(NULL);
+	int rc;
+
+	if ((s = mstore_prep(st, "SELECT v FROM meta WHERE k ="
+	    " 'uidvalidity'")) == NULL)
+		return -1;
+	if ((rc = sqlite3_step(s)) == SQLITE_ROW)
+		last = sqlite3_column_int64(s, 0);
+	sqlite3_finalize(s);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return -1;
+	if (now <= last)
+		now = last + 1;
+	if (now > UINT32_MAX || now < 1)
+		now = 1;
+	if ((s = mstore_prep(st, "INSERT OR REPLACE INTO meta VALUES"
+	    "('uidvalidity', ?)")) == NULL)
+		return -1;
+	(void)sqlite3_bind_int64(s, 1, now);
+	rc = sqlite3_step(s);
+	sqlite3_finalize(s);
+	*uv_r = (uint32_t)now;
+	return rc == SQLITE_DONE ? 1 : -1;
+}
+
+static int
+row_create(struct mstore *st, const char *canon, struct folder_row *fr)
+{
+	sqlite3_stmt *s;
+	int rc;
+
+	memset(fr, 0, sizeof(*fr));
+	if (next_uidvalidity(st, &fr->uidvalidity) == -1)
+		return -1;
+	fr->uidnext = 1;
+	fr->hms = 1;
+	fr->mt_new = fr->mt_cur = -1;
+	if ((s = mstore_prep(st, "INSERT INTO folders(name, uidvalidity,"
+	    " uidnext, hms, recent_uid, mt_new, mt_cur)"
+	    " VALUES(?, ?, 1, 1, 0, -1, -1)")) == NULL)
+		return -1;
+	(void)sqlite3_bind_text(s, 1, canon, -1, SQLITE_STATIC);
+	(void)sqlite3_bind_int64(s, 2, fr->uidvalidity);
+	rc = sqlite3_step(s);
+	sqlite3_finalize(s);
+	fr->id = sqlite3_last_insert_rowid(st->db);
+	return rc == SQLITE_DONE ? 1 : -1;
+}
+
+/* ------------------------------------------------------------ scan */
+
+struct scan_ent {
+	char	*file;		/* "new/x" or "cur/x:2,S" */
+	size_t	 blen;		/* base length (after the 4-byte dir) */
+};
+
+struct scan_row {
+	uint32_t uid;
+	uint32_t flags;
+	char	*base;
+	char	*file;
+};
+
+static int
+base_cmp(const char *a, size_t al, const char *b, size_t bl)
+{
+	int c = memcmp(a, b, al < bl ? al : bl);
+
+	if (c != 0)
+		return c;
+	return al < bl ? -1 : al > bl;
+}
+
+static int
+ent_cmp(const void *pa, const void *pb)
+{
+	const struct scan_ent *a = pa, *b = pb;
+	int c = base_cmp(a->file + 4, a->blen, b->file + 4, b->blen);
+
+	/* Same base in both: cur/ first, the copy that is kept. */
+	return c != 0 ? c : -strcmp(a->file, b->file);
+}
+
+static int
+scan_dir(const char *dir, const char *sub, struct scan_ent **ents,
+    size_t *n, size_t *cap)
+{
+	char p[PATH_MAX];
+	struct dirent *de;
+	DIR *d;
+
+	if ((size_t)snprintf(p, sizeof(p), "%s/%s", dir, sub) >= sizeof(p) ||
+	    (d = opendir(p)) == NULL)
+		return -1;
+	while ((de = readdir(d)) != NULL) {
+		struct buf b = BUF_INIT(0);
+
+		if (de->d_name[0] == '.')
+			continue;
+		if (*n == *cap) {
+			*cap = *cap ? *cap * 2 : 64;
+			*ents = xrealloc(*ents, *cap * sizeof(**ents));
+		}
+		if (buf_appendf(&b, "%s/%s", sub, de->d_name) == -1) {
+			buf_free(&b);
+			continue;
+		}
+		(*ents)[*n].file = buf_steal(&b);
+		(*ents)[*n].blen = md_base_len(de->d_name);
+		(*n)++;
+	}
+	(void)closedir(d);	/* read-only */
+	return 0;
+}
+
+static int
+rows_load(struct mstore *st, int64_t fid, struct scan_row **rows_r,
+    size_t *n_r)
+{
+	struct scan_row *rows = NULL;
+	size_t n = 0, cap = 0;
+	sqlite3_stmt *s;
+	int rc;
+
+	if ((s = mstore_prep(st, "SELECT uid, flags, base, file FROM msgs"
+	    " WHERE folder = ? ORDER BY base")) == NULL)
+		return -1;
+	(void)sqlite3_bind_int64(s, 1, fid);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		if (n == cap) {
+			cap = cap ? cap * 2 : 64;
+			rows = xrealloc(rows, cap * sizeof(*rows));
+		}
+		rows[n].uid = (uint32_t)sqlite3_column_int64(s, 0);
+		rows[n].flags = (uint32_t)sqlite3_column_int64(s, 1);
+		rows[n].base = xstrdup((const char *)
+		    sqlite3_column_text(s, 2));
+		rows[n].file = xstrdup((const char *)
+		    sqlite3_column_text(s, 3));
+		n++;
+	}
+	sqlite3_finalize(s);
+	*rows_r = rows;
+	*n_r = n;
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
+int
+msg_gone(struct mstore *st, int64_t fid, uint32_t uid)
+{
+	sqlite3_stmt *s;
+	int rc = -1;
+	int i;
+
+	for (i = 0; i < 2; i++) {
+		if ((s = mstore_prep(st, i == 0 ?
+		    "DELETE FROM msgs WHERE folder = ? AND uid = ?" :
+		    "DELETE FROM cache WHERE folder = ? AND uid = ?")) == NULL)
+			return -1;
+		(void)sqlite3_bind_int64(s, 1, fid);
+		(void)sqlite3_bind_int64(s, 2, uid);
+		rc = sqlite3_step(s) == SQLITE_DONE ? 0 : -1;
+		sqlite3_finalize(s);
+		if (rc == -1)
+			return -1;
+	}
+	return rc;
+}
+
+static int
+msg_moved(struct mstore *st, int64_t fid, const struct scan_row *r,
+    const char *file, struct folder_row *fr)
+{
+	uint32_t flags = (r->flags & ~MD_FLAGS) | md_flags_of(file);
+	sqlite3_stmt *s;
+	int rc;
+
+	if ((s = mstore_prep(st, flags == r->flags ?
+	    "UPDATE msgs SET file = ?3 WHERE folder = ?1 AND uid = ?2" :
+	    "UPDATE msgs SET file = ?3, flags = ?4, modseq = ?5"
+	    " WHERE folder = ?1 AND uid = ?2")) == NULL)
+		return -1;
+	(void)sqlite3_bind_int64(s, 1, fid);
+	(void)sqlite3_bind_int64(s, 2, r->uid);
+	(void)sqlite3_bind_text(s, 3, file, -1, SQLITE_STATIC);
+	if (flags != r->flags) {
+		(void)sqlite3_bind_int64(s, 4, flags);
+		(void)sqlite3_bind_int64(s, 5, (sqlite3_int64)++fr->hms);
+	}
+	rc = sqlite3_step(s);
+	sqlite3_finalize(s);
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
+int
+msg_insert(struct mstore *st, struct folder_row *fr, const char *base,
+    const char *file, uint32_t flags, const char *kw, time_t idate,
+    uint64_t size, uint32_t *uid_r)
+{
+	sqlite3_stmt *s;
+	int rc;
+
+	if (fr->uidnext == UINT32_MAX)
+		return -1;	/* RFC 3501: then a new UIDVALIDITY */
+	if ((s = mstore_prep(st, "INSERT INTO msgs(folder, uid, base, file,"
+	    " flags, keywords, idate, size, modseq)"
+	    " VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?)")) == NULL)
+		return -1;
+	(void)sqlite3_bind_int64(s, 1, fr->id);
+	(void)sqlite3_bind_int64(s, 2, fr->uidnext);
+	(void)sqlite3_bind_text(s, 3, base, -1, SQLITE_STATIC);
+	(void)sqlite3_bind_text(s, 4, file, -1, SQLITE_STATIC);
+	(void)sqlite3_bind_int64(s, 5, flags & MD_FLAGS);
+	(void)sqlite3_bind_text(s, 6, kw ? kw : "", -1, SQLITE_STATIC);
+	(void)sqlite3_bind_int64(s, 7, (sqlite3_int64)idate);
+	(void)sqlite3_bind_int64(s, 8, (sqlite3_int64)size);
+	(void)sqlite3_bind_int64(s, 9, (sqlite3_int64)fr->hms + 1);
+	rc = sqlite3_step(s);
+	sqlite3_finalize(s);
+	if (rc != SQLITE_DONE)
+		return -1;
+	fr->hms++;
+	if (uid_r != NULL)
+		*uid_r = fr->uidnext;
+	fr->uidnext++;
+	return 0;
+}
+
+/* A file found in the Maildir that the index does not know. */
+static int
+scan_new(struct mstore *st, const char *dir, struct folder_row *fr,
+    const struct scan_ent *e)
+{
+	char path[PATH_MAX], base[NAME_MAX + 1];
+	const char *w;
+	struct stat sb;
+	uint64_t size = 0;
+
+	if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, e->file) >=
+	    sizeof(path) || e->blen >= sizeof(base) ||
+	    stat(path, &sb) == -1 || !S_ISREG(sb.st_mode))
+		return 0;	/* vanished or odd: not a message */
+	memcpy(base, e->file + 4, e->blen);
+	base[e->blen] = '\0';
+	if ((w = strstr(base, ",W=")) != NULL)
+		size = strtoull(w + 3, NULL, 10);
+	if ((w == NULL || size == 0) && md_file_size(path, &size) == -1)
+		return 0;
+	return msg_insert(st, fr, base, e->file, md_flags_of(e->file), "",
+	    sb.st_mtim.tv_sec, size, NULL);
+}
+
+static int
+scan_merge(struct mstore *st, const char *dir, struct folder_row *fr)
+{
+	struct scan_ent *ents = NULL;
+	struct scan_row *rows = NULL;
+	size_t ne = 0, cap = 0, nr = 0, i = 0, j = 0, k;
+	int rc = 0;
+
+	if (scan_dir(dir, "new", &ents, &ne, &cap) == -1 ||
+	    scan_dir(dir, "cur", &ents, &ne, &cap) == -1 ||
+	    rows_load(st, fr->id, &rows, &nr) == -1) {
+		rc = -1;
+		goto out;
+	}
+	if (ne > 0)
+		qsort(ents, ne, sizeof(*ents), ent_cmp);
+	while (rc == 0 && (i < ne || j < nr)) {
+		int c;
+
+		/* Skip the new/ twin of a file seen in cur/ too. */
+		if (i > 0 && i < ne && base_cmp(ents[i].file + 4,
+		    ents[i].blen, ents[i - 1].file + 4, ents[i - 1].blen) ==
+		    0) {
+			i++;
+			continue;
+		}
+		if (i == ne)
+			c = 1;
+		else if (j == nr)
+			c = -1;
+		else
+			c = base_cmp(ents[i].file + 4, ents[i].blen,
+			    rows[j].base, strlen(rows[j].base));
+		if (c > 0) {
+			rc = msg_gone(st, fr->id, rows[j].uid);
+			fr->hms++;
+			j++;
+		} else if (c < 0) {
+			rc = scan_new(st, dir, fr, &ents[i]);
+			i++;
+		} else {
+			if (strcmp(ents[i].file, rows[j].file) != 0)
+				rc = msg_moved(st, fr->id, &rows[j],
+				    ents[i].file, fr);
+			i++;
+			j++;
+		}
+	}
+out:
+	for (k = 0; k < ne; k++)
+		free(ents[k].file);
+	for (k = 0; k < nr; k++) {
+		free(rows[k].base);
+		free(rows[k].file);
+	}
+	free(ents);
+	free(rows);
+	return rc;
+}
+
+int
+folder_sync(struct mstore *st, const char *canon, int intxn,
+    struct folder_row *fr, const char **errstr_r)
+{
+	char dir[PATH_MAX];
+	int64_t mn, mc, old;
+	int rc;
+
+	if (folder_path(st, canon, dir, sizeof(dir)) == -1)
+		return mstore_err(st, errstr_r, "store path too long");
+	if (!sub_exists(dir, "cur"))
+		return mstore_err(st, errstr_r, "no such mailbox"), 0;
+	mn = mtime_ns(dir, "new");
+	mc = mtime_ns(dir, "cur");
+	/*
+	 * Unchanged directories need no scan; but a change in the same clock
+	 * tick as the last scan leaves the mtime alone, so a directory
+	 * changed in the last 2 seconds is scanned every time.
+	 */
+	old = ((int64_t)time(NULL) - 2) * 1000000000;
+	if ((rc = folder_row_get(st, canon, fr)) == -1)
+		return mstore_err(st, errstr_r, "index: %s",
+		    sqlite3_errmsg(st->db));
+	if (rc == 1 && fr->mt_new == mn && fr->mt_cur == mc && mn < old &&
+	    mc < old)
+		return 1;
+	if (!intxn && mstore_begin(st, errstr_r) == -1)
+		return -1;
+	if ((rc = folder_row_get(st, canon, fr)) == 0)
+		rc = row_create(st, canon, fr);
+	if (rc == -1)
+		goto fail;
+	if (!(fr->mt_new == mn && fr->mt_cur == mc && mn < old && mc < old)) {
+		if (scan_merge(st, dir, fr) == -1)
+			goto fail;
+		fr->mt_new = mn;
+		fr->mt_cur = mc;
+		if (folder_row_write(st, fr) == -1)
+			goto fail;
+	}
+	if (!intxn && mstore_commit(st, errstr_r) == -1)
+		return -1;
+	return 1;
+fail:
+	(void)mstore_err(st, errstr_r, "index sync: %s",
+	    sqlite3_errmsg(st->db));
+	if (!intxn)
+		mstore_rollback(st);
+	return -1;
+}
+
+int
+mstore_folder_sync(struct mstore *st, const char *name,
+    struct folder_row *fr_r, const char **errstr_r)
+{
+	char canon[MSTORE_NAME_MAX + 1];
+	struct folder_row fr;
+
+	if (!mstore_name_ok(name, errstr_r))
+		return 0;
+	mstore_name_canon(name, canon, sizeof(canon));
+	return folder_sync(st, canon, 0, fr_r ? fr_r : &fr, errstr_r);
+}
+
+/* ------------------------------------------------------------ add */
+
+int
+mstore_add(struct mstore *st, const char *folder, const char *data,
+    size_t len, uint32_t flags, const char *keywords, time_t internaldate,
+    uint32_t *uidvalidity_r, uint32_t *uid_r, const char **errstr_r)
+{
+	char canon[MSTORE_NAME_MAX + 1], dir[PATH_MAX], base[NAME_MAX + 1];
+	char file[NAME_MAX + 16], from[PATH_MAX], to[PATH_MAX];
+	struct folder_row fr;
+	uint64_t size;
+	int rc;
+
+	if (!mstore_name_ok(folder, errstr_r))
+		return 0;
+	mstore_name_canon(folder, canon, sizeof(canon));
+	if (folder_path(st, canon, dir, sizeof(dir)) == -1)
+		return mstore_err(st, errstr_r, "store path too long");
+	if (!sub_exists(dir, "cur"))
+		return set_no_folder(errstr_r);
+	if (internaldate == 0)
+		internaldate = time(NULL);
+	if (md_deliver_tmp(st, dir, data, len, internaldate, base,
+	    sizeof(base), &size, errstr_r) == -1)
+		return -1;
+	if (md_file_name(base, NULL, flags & MD_FLAGS, file,
+	    sizeof(file)) == -1 ||
+	    (size_t)snprintf(from, sizeof(from), "%s/tmp/%s", dir, base) >=
+	    sizeof(from) ||
+	    (size_t)snprintf(to, sizeof(to), "%s/%s", dir, file) >=
+	    sizeof(to)) {
+		rc = mstore_err(st, errstr_r, "store path too long");
+		goto unlink_tmp;
+	}
+	if (mstore_begin(st, errstr_r) == -1) {
+		rc = -1;
+		goto unlink_tmp;
+	}
+	if ((rc = folder_sync(st, canon, 1, &fr, errstr_r)) != 1)
+		goto rollback;
+	if (rename(from, to) == -1) {
+		rc = mstore_err(st, errstr_r, "rename: %s", strerror(errno));
+		goto rollback;
+	}
+	to[strlen(dir) + 4] = '\0';	/* dir/new or dir/cur */
+	if (fsync_dir(to) == -1 || msg_insert(st, &fr, base, file, flags,
+	    keywords, internaldate, size, uid_r) == -1 ||
+	    folder_row_write(st, &fr) == -1) {
+		rc = mstore_err(st, errstr_r, "index add: %s",
+		    sqlite3_errmsg(st->db));
+		to[strlen(dir) + 4] = '/';
+		(void)unlink(to);	/* nobody saw it: no UID given */
+		goto rollback;
+	}
+	if (mstore_commit(st, errstr_r) == -1) {
+		to[strlen(dir) + 4] = '/';
+		(void)unlink(to);	/* see above */
+		return -1;
+	}
+	if (uidvalidity_r != NULL)
+		*uidvalidity_r = fr.uidvalidity;
+	return 1;
+rollback:
+	mstore_rollback(st);
+unlink_tmp:
+	(void)unlink(from);	/* gone already after a rename */
+	return rc;
+}
+
+/* ------------------------------------------------------------ folders */
+
+int
+mstore_folder_exists(struct mstore *st, const char *name)
+{
+	char canon[MSTORE_NAME_MAX + 1], dir[PATH_MAX];
+	struct stat sb;
+
+	if (!mstore_name_ok(name, NULL))
+		return 0;
+	mstore_name_canon(name, canon, sizeof(canon));
+	if (strcmp(canon, "INBOX") == 0)
+		return 1;
+	return folder_path(st, canon, dir, sizeof(dir)) == 1 &&
+	    lstat(dir, &sb) == 0 && S_ISDIR(sb.st_mode);
+}
+
+static int
+folder_make(struct mstore *st, const char *canon)
+{
+	char dir[PATH_MAX];
+	int fd;
+
+	if (folder_path(st, canon, dir, sizeof(dir)) == -1 ||
+	    maildir_make(dir) == -1)
+		return -1;
+	if (strcmp(canon, "INBOX") == 0)
+		return 0;
+	/* Maildir++: marks a folder for delivery agents that look. */
+	if (ms_strlcat(dir, "/maildirfolder", sizeof(dir)) >= sizeof(dir))
+		return -1;
+	if ((fd = open(dir, O_WRONLY | O_CREAT | O_CLOEXEC, 0600)) == -1)
+		return -1;
+	(void)close(fd);	/* empty file */
+	return 0;
+}
+
+/* Creates every missing parent of canon ("a" and "a.b" for "a.b.c"). */
+static int
+parents_make(struct mstore *st, const char *canon)
+{
+	char p[MSTORE_NAME_MAX + 1];
+	char *dot;
+
+	(void)ms_strlcpy(p, canon, sizeof(p));
+	for (dot = strchr(p, '.'); dot != NULL; dot = strchr(dot + 1, '.')) {
+		*dot = '\0';
+		if (strcmp(p, "INBOX") != 0 && !mstore_folder_exists(st, p) &&
+		    folder_make(st, p) == -1)
+			return -1;
+		*dot = '.';
+	}
+	return 0;
+}
+
+int
+mstore_folder_create(struct mstore *st, const char *name,
+    const char **errstr_r)
+{
+	char canon[MSTORE_NAME_MAX + 1], dir[PATH_MAX];
+
+	if (!mstore_name_ok(name, errstr_r))
+		return -1;
+	mstore_name_canon(name, canon, sizeof(canon));
+	if (folder_path(st, canon, dir, sizeof(dir)) == -1)
+		return mstore_err(st, errstr_r, "store path too long");
+	if (strcmp(canon, "INBOX") == 0 || sub_exists(dir, "cur"))
+		return set_err2(errstr_r, "mailbox exists");
+	if (parents_make(st, canon) == -1 || folder_make(st, canon) == -1 ||
+	    fsync_dir(st->dir) == -1)
+		return mstore_err(st, errstr_r, "create: %s",
+		    strerror(errno));
+	return 1;
+}
+
+static int
+name_has_children(struct mstore *st, const char *canon)
+{
+	char pre[MSTORE_NAME_MAX + 3];
+	struct dirent *de;
+	size_t n;
+	DIR *d;
+	int found = 0;
+
+	n = (size_t)snprintf(pre, sizeof(pre), ".%s.", canon);
+	if (n >= sizeof(pre) || (d = opendir(st->dir)) == NULL)
+		return 0;
+	while ((de = readdir(d)) != NULL)
+		if (strncmp(de->d_name, pre, n) == 0) {
+			found = 1;
+			break;
+		}
+	(void)closedir(d);	/* read-only */
+	return found;
+}
+
+static int
+rows_drop(struct mstore *st, const char *canon)
+{
+	static const char *const sql[] = {
+		"DELETE FROM msgs WHERE folder IN"
+		" (SELECT id FROM folders WHERE name = ?1)",
+		"DELETE FROM cache WHERE folder IN"
+		" (SELECT id FROM folders WHERE name = ?1)",
+		"DELETE FROM folders WHERE name = ?1",
+	};
+	sqlite3_stmt *s;
+	size_t i;
+	int rc;
+
+	for (i = 0; i < 3; i++) {
+		if ((s = mstore_prep(st, sql[i])) == NULL)
+			return -1;
+		(void)sqlite3_bind_text(s, 1, canon, -1, SQLITE_STATIC);
+		rc = sqlite3_step(s);
+		sqlite3_finalize(s);
+		if (rc != SQLITE_DONE)
+			return -1;
+	}
+	return 0;
+}
+
+int
+mstore_folder_delete(struct mstore *st, const char *name,
+    const char **errstr_r)
+{
+	char canon[MSTORE_NAME_MAX + 1], dir[PATH_MAX], p[PATH_MAX];
+	static const char *const subs[] = { "new", "cur", "tmp",
+	    "maildirfolder" };
+	size_t i;
+	int rc = 0;
+
+	if (!mstore_name_ok(name, errstr_r))
+		return 0;
+	mstore_name_canon(name, canon, sizeof(canon));
+	if (strcmp(canon, "INBOX") == 0)
+		return set_err2(errstr_r, "cannot delete INBOX");
+	if (!mstore_folder_exists(st, canon))
+		return set_no_folder(errstr_r);
+	if (folder_path(st, canon, dir, sizeof(dir)) == -1)
+		return mstore_err(st, errstr_r, "store path too long");
+	if (mstore_begin(st, errstr_r) == -1)
+		return -1;
+	if (name_has_children(st, canon)) {
+		if (!sub_exists(dir, "cur")) {
+			mstore_rollback(st);
+			return set_err2(errstr_r, "mailbox has children");
+		}
+		for (i = 0; i < 4 && rc == 0; i++) {
+			if ((size_t)snprintf(p, sizeof(p), "%s/%s", dir,
+			    subs[i]) >= sizeof(p))
+				rc = -1;
+			else if (i == 3)
+				rc = unlink(p) == 0 || errno == ENOENT ? 0 : -1;
+			else
+				rc = md_rmtree(p);
+		}
+	} else
+		rc = md_rmtree(dir);
+	if (rc == -1 || rows_drop(st, canon) == -1) {
+		mstore_rollback(st);
+		return mstore_err(st, errstr_r, "delete failed: %s",
+		    strerror(errno));
+	}
+	return mstore_commit(st, errstr_r);
+}
+
+struct name_list {
+	char	**v;
+	int	 *noselect;
+	size_t	  n;
+	size_t	  cap;
+};
+
+static void
+names_free(struct name_list *l)
+{
+	size_t i;
+
+	for (i = 0; i < l->n; i++)
+		free(l->v[i]);
+	free(l->v);
+	free(l->noselect);
+	memset(l, 0, sizeof(*l));
+}
+
+static int
+str_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Every folder directory with a valid name, sorted. */
+static int
+names_load(struct mstore *st, struct name_list *l)
+{
+	struct dirent *de;
+	DIR *d;
+	size_t i;
+
+	memset(l, 0, sizeof(*l));
+	if ((d = opendir(st->dir)) == NULL)
+		return -1;
+	while ((de = readdir(d)) != NULL) {
+		if (de->d_name[0] != '.' || !mstore_name_ok(de->d_name + 1,
+		    NULL) || mstore_is_inbox(de->d_name + 1))
+			continue;
+		if (!mstore_folder_exists(st, de->d_name + 1))
+			continue;
+		if (l->n == l->cap) {
+			l->cap = l->cap ? l->cap * 2 : 16;
+			l->v = xrealloc(l->v, l->cap * sizeof(*l->v));
+		}
+		l->v[l->n++] = xstrdup(de->d_name + 1);
+	}
+	(void)closedir(d);	/* read-only */
+	if (l->n > 0)
+		qsort(l->v, l->n, sizeof(*l->v), str_cmp);
+	l->noselect = xcalloc(l->n + 1, sizeof(int));
+	for (i = 0; i < l->n; i++) {
+		char dir[PATH_MAX];
+
+		l->noselect[i] = folder_path(st, l->v[i], dir,
+		    sizeof(dir)) == -1 || !sub_exists(dir, "cur");
+	}
+	return 0;
+}
+
+static int
+list_has_children(const struct name_list *l, const char *name)
+{
+	size_t i, n = strlen(name);
+
+	for (i = 0; i < l->n; i++)
+		if (strncmp(l->v[i], name, n) == 0 && l->v[i][n] == '.')
+			return 1;
+	return 0;
+}
+
+int
+mstore_folder_foreach(struct mstore *st,
+    int (*fn)(void *arg, const char *name, int noselect, int has_children),
+    void *arg)
+{
+	struct name_list l;
+	size_t i;
+	int count = 1;
+
+	if (names_load(st, &l) == -1)
+		return -1;
+	if (fn(arg, "INBOX", 0, list_has_children(&l, "INBOX")) == -1)
+		goto out;
+	for (i = 0; i < l.n; i++, count++)
+		if (fn(arg, l.v[i], l.noselect[i],
+		    list_has_children(&l, l.v[i])) == -1)
+			break;
+out:
+	names_free(&l);
+	return count;
+}
+
+static int
+rename_one(struct mstore *st, const char *from, const char *to)
+{
+	char a[PATH_MAX], b[PATH_MAX];
+	sqlite3_stmt *s;
+	int rc;
+
+	if (folder_path(st, from, a, sizeof(a)) == -1 ||
+	    folder_path(st, to, b, sizeof(b)) == -1 || rename(a, b) == -1)
+		return -1;
+	if ((s = mstore_prep(st, "UPDATE folders SET name = ? WHERE"
+	    " name = ?")) == NULL)
+		return -1;
+	(void)sqlite3_bind_text(s, 1, to, -1, SQLITE_STATIC);
+	(void)sqlite3_bind_text(s, 2, from, -1, SQLITE_STATIC);
+	rc = sqlite3_step(s);
+	sqlite3_finalize(s);
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
+/* RFC 3501 6.3.5: INBOX's messages move to "to"; INBOX stays, empty. */
+static int
+rename_inbox(struct mstore *st, const char *to, const char **errstr_r)
+{
+	struct folder_row in, out;
+	char dir[PATH_MAX], a[PATH_MAX], b[PATH_MAX];
+	sqlite3_stmt *s;
+	int rc, i;
+
+	if (folder_make(st, to) == -1 ||
+	    folder_sync(st, "INBOX", 1, &in, errstr_r) != 1 ||
+	    folder_sync(st, to, 1, &out, errstr_r) != 1 ||
+	    folder_path(st, to, dir, sizeof(dir)) == -1)
+		return -1;
+	if ((s = mstore_prep(st, "SELECT file FROM msgs WHERE folder = ?")) ==
+	    NULL)
+		return -1;
+	(void)sqlite3_bind_int64(s, 1, in.id);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		const char *f = (const char *)sqlite3_column_text(s, 0);
+
+		if ((size_t)snprintf(a, sizeof(a), "%s/%s", st->dir, f) >=
+		    sizeof(a) || (size_t)snprintf(b, sizeof(b), "%s/%s", dir,
+		    f) >= sizeof(b) || (rename(a, b) == -1 && errno != ENOENT))
+			break;
+	}
+	sqlite3_finalize(s);
+	if (rc != SQLITE_DONE)
+		return -1;
+	for (i = 0; i < 2; i++) {
+		if ((s = mstore_prep(st, i == 0 ?
+		    "UPDATE msgs SET folder = ?2 WHERE folder = ?1" :
+		    "UPDATE cache SET folder = ?2 WHERE folder = ?1")) == NULL)
+			return -1;
+		(void)sqlite3_bind_int64(s, 1, in.id);
+		(void)sqlite3_bind_int64(s, 2, out.id);
+		rc = sqlite3_step(s);
+		sqlite3_finalize(s);
+		if (rc != SQLITE_DONE)
+			return -1;
+	}
+	out.uidnext = in.uidnext;
+	out.hms = in.hms + 1;
+	in.hms++;
+	/* Both directories changed: make the next sync rescan them. */
+	in.mt_new = in.mt_cur = out.mt_new = out.mt_cur = -1;
+	if (folder_row_write(st, &in) == -1 || folder_row_write(st, &out) == -1)
+		return -1;
+	return 0;
+}
+
+int
+mstore_folder_rename(struct mstore *st, const char *from, const char *to,
+    const char **errstr_r)
+{
+	char cf[MSTORE_NAME_MAX + 1], ct[MSTORE_NAME_MAX + 1];
+	char nn[MSTORE_NAME_MAX + 2];
+	struct name_list l;
+	size_t i, fl;
+	int rc = 0;
+
+	if (!mstore_name_ok(from, errstr_r))
+		return 0;
+	if (!mstore_name_ok(to, errstr_r))
+		return -1;
+	mstore_name_canon(from, cf, sizeof(cf));
+	mstore_name_canon(to, ct, sizeof(ct));
+	if (!mstore_folder_exists(st, cf))
+		return set_no_folder(errstr_r);
+	if (mstore_folder_exists(st, ct))
+		return set_err2(errstr_r, "mailbox exists");
+	fl = strlen(cf);
+	if (strcmp(cf, "INBOX") != 0 && strncmp(ct, cf, fl) == 0 &&
+	    ct[fl] == '.')
+		return set_err2(errstr_r, "cannot rename a mailbox into"
+		    " itself");
+	if (mstore_begin(st, errstr_r) == -1)
+		return -1;
+	if (parents_make(st, ct) == -1)
+		rc = -1;
+	else if (strcmp(cf, "INBOX") == 0)
+		rc = rename_inbox(st, ct, errstr_r);
+	else if (names_load(st, &l) == -1)
+		rc = -1;
+	else {
+		for (i = 0; i < l.n && rc == 0; i++) {
+			if (strncmp(l.v[i], cf, fl) != 0 ||
+			    (l.v[i][fl] != '\0' && l.v[i][fl] != '.'))
+				continue;
+			if ((size_t)snprintf(nn, sizeof(nn), "%s%s", ct,
+			    l.v[i] + fl) > MSTORE_NAME_MAX)
+				rc = -1;
+			else
+				rc = rename_one(st, l.v[i], nn);
+		}
+		names_free(&l);
+	}
+	if (rc == -1) {
+		mstore_rollback(st);
+		return mstore_err(st, errstr_r, "rename failed: %s",
+		    strerror(errno));
+	}
+	if (fsync_dir(st->dir) == -1) {
+		mstore_rollback(st);
+		return mstore_err(st, errstr_r, "rename: %s", strerror(errno));
+	}
+	return mstore_commit(st, errstr_r);
+}
+
+/* ------------------------------------------------------- subscriptions */
+
+static int
+subs_load(struct mstore *st, struct name_list *l)
+{
+	char p[PATH_MAX], line[MSTORE_NAME_MAX + 2];
+	FILE *f;
+
+	memset(l, 0, sizeof(*l));
+	if ((size_t)snprintf(p, sizeof(p), "%s/subscriptions", st->dir) >=
+	    sizeof(p))
+		return -1;
+	if ((f = fopen(p, "re")) == NULL)
+		return errno == ENOENT ? 0 : -1;
+	while (fgets(line, sizeof(line), f) != NULL) {
+		line[strcspn(line, "\n")] = '\0';
+		if (!mstore_name_ok(line, NULL))
+			continue;
+		if (l->n == l->cap) {
+			l->cap = l->cap ? l->cap * 2 : 16;
+			l->v = xrealloc(l->v, l->cap * sizeof(*l->v));
+		}
+		l->v[l->n++] = xstrdup(line);
+	}
+	(void)fclose(f);	/* read-only */
+	return 0;
+}
+
+static int
+subs_save(struct mstore *st, const struct name_list *l)
+{
+	char p[PATH_MAX], t[PATH_MAX];
+	size_t i;
+	FILE *f;
+	int bad = 0;
+
+	if ((size_t)snprintf(p, sizeof(p), "%s/subscriptions", st->dir) >=
+	    sizeof(p) || (size_t)snprintf(t, sizeof(t), "%s/.subscriptions.tmp",
+	    st->dir) >= sizeof(t) || (f = fopen(t, "we")) == NULL)
+		return -1;
+	for (i = 0; i < l->n; i++)
+		if (l->v[i] != NULL && fprintf(f, "%s\n", l->v[i]) < 0)
+			bad = 1;
+	if (fflush(f) == EOF || fsync(fileno(f)) == -1)
+		bad = 1;
+	if (fclose(f) == EOF || bad || rename(t, p) == -1) {
+		(void)unlink(t);
+		return -1;
+	}
+	return 0;
+}
+
+int
+mstore_subscribe(struct mstore *st, const char *name, int on,
+    const char **errstr_r)
+{
+	char canon[MSTORE_NAME_MAX + 1];
+	struct name_list l;
+	size_t i;
+	int found = 0, rc;
+
+	if (!mstore_name_ok(name, errstr_r))
+		return -1;
+	mstore_name_canon(name, canon, sizeof(canon));
+	/* The index lock serializes writers of the file too. */
+	if (mstore_begin(st, errstr_r) == -1)
+		return -1;
+	if (subs_load(st, &l) == -1) {
+		mstore_rollback(st);
+		return mstore_err(st, errstr_r, "subscriptions: %s",
+		    strerror(errno));
+	}
+	for (i = 0; i < l.n; i++)
+		if (strcmp(l.v[i], canon) == 0) {
+			found = 1;
+			if (!on) {
+				free(l.v[i]);
+				l.v[i] = NULL;
+			}
+		}
+	if (on && !found) {
+		if (l.n == l.cap) {
+			l.cap = l.cap ? l.cap * 2 : 16;
+			l.v = xrealloc(l.v, l.cap * sizeof(*l.v));
+		}
+		l.v[l.n++] = xstrdup(canon);
+	}
+	rc = (on && found) || (!on && !found) ? 0 : subs_save(st, &l);
+	names_free(&l);
+	mstore_rollback(st);	/* nothing written to the index */
+	if (rc == -1)
+		return mstore_err(st, errstr_r, "subscriptions: %s",
+		    strerror(errno));
+	return 1;
+}
+
+int
+mstore_subscription_foreach(struct mstore *st,
+    int (*fn)(void *arg, const char *name), void *arg)
+{
+	struct name_list l;
+	size_t i;
+	int count = 0;
+
+	if (subs_load(st, &l) == -1)
+		return -1;
+	if (l.n > 0)
+		qsort(l.v, l.n, sizeof(*l.v), str_cmp);
+	for (i = 0; i < l.n; i++, count++)
+		if (fn(arg, l.v[i]) == -1)
+			break;
+	names_free(&l);
+	return count;
+}
+
+int
+mstore_folder_status(struct mstore *st, const char *name,
+    struct mbox_status *ms, const char **errstr_r)
+{
+	struct folder_row fr;
+	sqlite3_stmt *s;
+	int rc;
+
+	memset(ms, 0, sizeof(*ms));
+	if ((rc = mstore_folder_sync(st, name, &fr, errstr_r)) != 1)
+		return rc;
+	if ((s = mstore_prep(st, "SELECT count(*), total((flags & 1) = 0),"
+	    " total(uid > ?2) FROM msgs WHERE folder = ?1")) == NULL)
+		return mstore_err(st, errstr_r, "index: %s",
+		    sqlite3_errmsg(st->db));
+	(void)sqlite3_bind_int64(s, 1, fr.id);
+	(void)sqlite3_bind_int64(s, 2, fr.recent_uid);
+	if ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		ms->messages = (uint32_t)sqlite3_column_int64(s, 0);
+		ms->unseen = (uint32_t)sqlite3_column_double(s, 1);
+		ms->recent = (uint32_t)sqlite3_column_double(s, 2);
+	}
+	sqlite3_finalize(s);
+	if (rc != SQLITE_ROW)
+		return mstore_err(st, errstr_r, "index: %s",
+		    sqlite3_errmsg(st->db));
+	ms->uidnext = fr.uidnext;
+	ms->uidvalidity = fr.uidvalidity;
+	ms->highestmodseq = fr.hms;
+	return 1;
+}

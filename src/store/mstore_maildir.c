@@ -1,0 +1,347 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * Copyright (c) 2026 The Estafeta developers
+ *
+ * Maildir files for the store (see mstore_priv.h): unique names
+ * "<sec>.M<usec>P<pid>Q<n>R<rand>.<host>,S=<octets>,W=<crlf octets>", the
+ * ":2,<letters>" flag suffix (D draft, F flagged, R answered, S seen,
+ * T deleted; other letters are kept as found), LF <-> CRLF conversion and
+ * durable delivery into tmp/. Nothing here touches the index.
+ */
+#include "config.h"
+
+#include <sys/stat.h>
+#include <sys/time.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <openssl/rand.h>
+
+#include "lib/buf.h"
+#include "store/mstore.h"
+#include "store/mstore_priv.h"
+
+static const struct {
+	char		 letter;
+	uint32_t	 flag;
+} md_letters[] = {
+	{ 'D', MSG_DRAFT },
+	{ 'F', MSG_FLAGGED },
+	{ 'R', MSG_ANSWERED },
+	{ 'S', MSG_SEEN },
+	{ 'T', MSG_DELETED },
+};
+#define MD_NLETTERS	(sizeof(md_letters) / sizeof(md_letters[0]))
+
+static uint32_t
+md_letter_flag(char c)
+{
+	size_t i;
+
+	for (i = 0; i < MD_NLETTERS; i++)
+		if (md_letters[i].letter == c)
+			return md_letters[i].flag;
+	return 0;
+}
+
+size_t
+md_base_len(const char *name)
+{
+	return strcspn(name, ":");
+}
+
+uint32_t
+md_flags_of(const char *file)
+{
+	const char *info = strstr(file, ":2,");
+	uint32_t f = 0;
+
+	if (info == NULL)
+		return 0;
+	for (info += 3; *info != '\0'; info++)
+		f |= md_letter_flag(*info);
+	return f;
+}
+
+int
+md_file_name(const char *base, const char *oldfile, uint32_t flags,
+    char *out, size_t outsz)
+{
+	char letters[64];
+	const char *info = oldfile ? strstr(oldfile, ":2,") : NULL;
+	size_t n = 0, i;
+	int c;
+
+	/* Every letter, ours from flags and foreign ones kept, in order. */
+	for (c = 33; c < 127; c++) {
+		uint32_t f = md_letter_flag((char)c);
+		int on = f != 0 ? (flags & f) != 0 :
+		    info != NULL && strchr(info + 3, c) != NULL;
+
+		if (on && n < sizeof(letters) - 1)
+			letters[n++] = (char)c;
+	}
+	letters[n] = '\0';
+	if (n == 0 && (oldfile == NULL || strncmp(oldfile, "new/", 4) == 0))
+		i = (size_t)snprintf(out, outsz, "new/%s", base);
+	else
+		i = (size_t)snprintf(out, outsz, "cur/%s:2,%s", base, letters);
+	return i < outsz ? 1 : -1;
+}
+
+static size_t
+crlf_count(const char *p, size_t n, int *cr)
+{
+	size_t i, out = n;
+
+	for (i = 0; i < n; i++) {
+		if (p[i] == '\n' && !*cr)
+			out++;
+		*cr = p[i] == '\r';
+	}
+	return out;
+}
+
+int
+md_crlf_append(struct buf *out, const char *p, size_t n, int *cr)
+{
+	size_t i, start = 0;
+
+	for (i = 0; i < n; i++) {
+		if (p[i] == '\n' && !*cr) {
+			if (buf_append(out, p + start, i - start) == -1 ||
+			    buf_appendc(out, '\r') == -1)
+				return -1;
+			start = i;
+		}
+		*cr = p[i] == '\r';
+	}
+	return buf_append(out, p + start, n - start);
+}
+
+int
+md_file_size(const char *path, uint64_t *size_r)
+{
+	char b[65536];
+	ssize_t n;
+	int fd, cr = 0;
+
+	*size_r = 0;
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) == -1)
+		return -1;
+	while ((n = read(fd, b, sizeof(b))) > 0)
+		*size_r += crlf_count(b, (size_t)n, &cr);
+	(void)close(fd);	/* read-only */
+	return n == 0 ? 1 : -1;
+}
+
+static int
+write_all(int fd, const char *p, size_t n)
+{
+	ssize_t w;
+
+	while (n > 0) {
+		if ((w = write(fd, p, n)) == -1) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+/* Writes data with every CR that precedes an LF removed. */
+static int
+write_lf(int fd, const char *data, size_t len, size_t *stored_r)
+{
+	char b[65536];
+	size_t i, n = 0;
+
+	*stored_r = 0;
+	for (i = 0; i < len; i++) {
+		if (data[i] == '\r' && i + 1 < len && data[i + 1] == '\n')
+			continue;
+		b[n++] = data[i];
+		if (n == sizeof(b)) {
+			if (write_all(fd, b, n) == -1)
+				return -1;
+			*stored_r += n;
+			n = 0;
+		}
+	}
+	*stored_r += n;
+	return write_all(fd, b, n);
+}
+
+static uint64_t
+lf_crlf_size(const char *data, size_t len)
+{
+	uint64_t n = 0;
+	size_t i;
+	int prev_cr = 0;
+
+	/* The size md_crlf_append gives for what write_lf stores. */
+	for (i = 0; i < len; i++) {
+		if (data[i] == '\r' && i + 1 < len && data[i + 1] == '\n')
+			continue;
+		n++;
+		if (data[i] == '\n' && !prev_cr)
+			n++;
+		prev_cr = data[i] == '\r';
+	}
+	return n;
+}
+
+int
+md_deliver_tmp(struct mstore *st, const char *dir, const char *data,
+    size_t len, time_t idate, char *base, size_t basesz, uint64_t *size_r,
+    const char **errstr_r)
+{
+	char host[64], path[PATH_MAX];
+	struct timespec ts[2];
+	struct timeval tv;
+	uint32_t rnd = 0;
+	uint64_t size;
+	size_t stored, i;
+	int fd;
+
+	if (gethostname(host, sizeof(host)) == -1)
+		(void)ms_strlcpy(host, "localhost", sizeof(host));
+	host[sizeof(host) - 1] = '\0';
+	for (i = 0; host[i] != '\0'; i++)
+		if (host[i] == '/' || host[i] == ':' || host[i] == ',')
+			host[i] = '_';
+	(void)gettimeofday(&tv, NULL);
+	if (RAND_bytes((unsigned char *)&rnd, sizeof(rnd)) != 1)
+		rnd = (uint32_t)tv.tv_usec ^ (uint32_t)getpid();
+	size = lf_crlf_size(data, len);
+	if ((size_t)snprintf(base, basesz, "%lld.M%06ldP%dQ%uR%08x.%s,S=%zu,"
+	    "W=%llu", (long long)tv.tv_sec, (long)tv.tv_usec, (int)getpid(),
+	    ++st->counter, rnd, host, len, (unsigned long long)size) >=
+	    basesz ||
+	    (size_t)snprintf(path, sizeof(path), "%s/tmp/%s", dir, base) >=
+	    sizeof(path))
+		return mstore_err(st, errstr_r, "store path too long");
+	if ((fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC |
+	    O_NOFOLLOW, 0600)) == -1)
+		return mstore_err(st, errstr_r, "create %s: %s", path,
+		    strerror(errno));
+	ts[0].tv_sec = ts[1].tv_sec = idate;
+	ts[0].tv_nsec = ts[1].tv_nsec = 0;
+	if (write_lf(fd, data, len, &stored) == -1 ||
+	    futimens(fd, ts) == -1 || fsync(fd) == -1) {
+		int e = errno;
+
+		(void)close(fd);	/* failed anyway */
+		(void)unlink(path);
+		return mstore_err(st, errstr_r, "write %s: %s", path,
+		    strerror(e));
+	}
+	if (close(fd) == -1) {
+		(void)unlink(path);
+		return mstore_err(st, errstr_r, "close: %s", strerror(errno));
+	}
+	/* S= is the stored size: fix the name if it differed from len. */
+	if (stored != len) {
+		char base2[NAME_MAX + 1], path2[PATH_MAX];
+
+		if ((size_t)snprintf(base2, sizeof(base2), "%.*s,S=%zu,W=%llu",
+		    (int)(strstr(base, ",S=") - base), base, stored,
+		    (unsigned long long)size) >= sizeof(base2) ||
+		    (size_t)snprintf(path2, sizeof(path2), "%s/tmp/%s", dir,
+		    base2) >= sizeof(path2) || rename(path, path2) == -1) {
+			(void)unlink(path);
+			return mstore_err(st, errstr_r, "rename in tmp failed");
+		}
+		(void)ms_strlcpy(base, base2, basesz);
+	}
+	*size_r = size;
+	return 1;
+}
+
+static int
+find_in(const char *dir, const char *sub, const char *base, char *file_r,
+    size_t filesz)
+{
+	char p[PATH_MAX];
+	struct dirent *de;
+	size_t bl = strlen(base);
+	DIR *d;
+	int found = 0;
+
+	if ((size_t)snprintf(p, sizeof(p), "%s/%s", dir, sub) >= sizeof(p) ||
+	    (d = opendir(p)) == NULL)
+		return 0;
+	while ((de = readdir(d)) != NULL) {
+		if (md_base_len(de->d_name) == bl &&
+		    memcmp(de->d_name, base, bl) == 0 &&
+		    (size_t)snprintf(file_r, filesz, "%s/%s", sub,
+		    de->d_name) < filesz) {
+			found = 1;
+			break;
+		}
+	}
+	(void)closedir(d);	/* read-only */
+	return found;
+}
+
+int
+md_find(const char *dir, const char *base, char *file_r, size_t filesz)
+{
+	/* cur/ after new/: a concurrent new->cur move is then not missed. */
+	if (find_in(dir, "new", base, file_r, filesz))
+		return 1;
+	return find_in(dir, "cur", base, file_r, filesz);
+}
+
+static int
+rmtree_at(int dfd)
+{
+	struct dirent *de;
+	DIR *d;
+	int rc = 0, fd;
+
+	if ((d = fdopendir(dfd)) == NULL) {
+		(void)close(dfd);
+		return -1;
+	}
+	while ((de = readdir(d)) != NULL) {
+		if (strcmp(de->d_name, ".") == 0 ||
+		    strcmp(de->d_name, "..") == 0)
+			continue;
+		if (unlinkat(dirfd(d), de->d_name, 0) == 0)
+			continue;
+		if (errno != EISDIR && errno != EPERM) {
+			rc = -1;
+			continue;
+		}
+		if ((fd = openat(dirfd(d), de->d_name, O_RDONLY |
+		    O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) == -1 ||
+		    rmtree_at(fd) == -1 ||
+		    unlinkat(dirfd(d), de->d_name, AT_REMOVEDIR) == -1)
+			rc = -1;
+	}
+	(void)closedir(d);	/* closes dfd */
+	return rc;
+}
+
+int
+md_rmtree(const char *dir)
+{
+	int fd;
+
+	if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+	    O_CLOEXEC)) == -1)
+		return errno == ENOENT ? 0 : -1;
+	if (rmtree_at(fd) == -1)
+		return -1;
+	return rmdir(dir) == 0 || errno == ENOENT ? 0 : -1;
+}

@@ -1,0 +1,138 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * Copyright (c) 2026 The Estafeta developers
+ *
+ * Internals shared by mstore.c (handle, names, index), mstore_maildir.c
+ * (files: unique names, flag letters, line ends, directory scans),
+ * mstore_folder.c (folders, subscriptions, status) and mbox.c (snapshots).
+ */
+#ifndef EST_MSTORE_PRIV_H
+#define EST_MSTORE_PRIV_H
+
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <stdint.h>
+#include <time.h>
+
+#include <sqlite3.h>
+
+struct buf;
+
+struct mstore {
+	char		*dir;		/* the user's Maildir (INBOX) */
+	sqlite3		*db;
+	int		 lockfd;	/* POP3 flock, -1 */
+	int		 watchfd;	/* inotify, -1 */
+	unsigned	 counter;	/* unique names: Q<n> */
+	char		 errbuf[512];
+};
+
+/* A row of the folders table. */
+struct folder_row {
+	int64_t		 id;
+	uint32_t	 uidvalidity;
+	uint32_t	 uidnext;
+	uint32_t	 recent_uid;	/* highest UID a read-write session saw */
+	uint64_t	 hms;		/* HIGHESTMODSEQ */
+	int64_t		 mt_new;	/* mtimes (ns) of new/, cur/ at scan */
+	int64_t		 mt_cur;
+};
+
+int	 mstore_err(struct mstore *, const char **errstr_r, const char *fmt,
+	    ...) __attribute__((format(printf, 3, 4)));
+int	 mstore_exec(struct mstore *, const char *sql);
+int	 mstore_begin(struct mstore *, const char **errstr_r);
+int	 mstore_commit(struct mstore *, const char **errstr_r);
+void	 mstore_rollback(struct mstore *);
+sqlite3_stmt *mstore_prep(struct mstore *, const char *sql);
+int	 fsync_dir(const char *path);
+int	 maildir_make(const char *path);
+int	 mstore_is_inbox(const char *name);
+void	 mstore_name_canon(const char *name, char *out, size_t outsz);
+/* %XX-escapes s[0..n) into out as a path component (see mstore.h). */
+int	 mstore_addr_escape(const char *s, size_t n, struct buf *out);
+const char *mstore_dir(const struct mstore *);
+
+/* The directory of canonical folder name (the user dir for INBOX). */
+int	 folder_path(struct mstore *, const char *canon, char *out,
+	    size_t outsz);
+/*
+ * Reads (creating when the directory exists) the folder's row and brings it
+ * up to date with the Maildir; inside a transaction the caller holds
+ * (intxn) or in its own. 0 "no such mailbox" (also \Noselect).
+ */
+int	 folder_sync(struct mstore *, const char *canon, int intxn,
+	    struct folder_row *, const char **errstr_r);
+/* Reads the row of canon: 1, 0 none, -1 error. */
+int	 folder_row_get(struct mstore *, const char *canon,
+	    struct folder_row *);
+/* Deletes message uid's index and cache rows. */
+int	 msg_gone(struct mstore *, int64_t fid, uint32_t uid);
+int	 folder_row_write(struct mstore *, const struct folder_row *);
+/* Public-ish: sync by (any-case) name; fr may be NULL. */
+int	 mstore_folder_sync(struct mstore *, const char *name,
+	    struct folder_row *, const char **errstr_r);
+
+int	 msg_insert(struct mstore *, struct folder_row *, const char *base,
+	    const char *file, uint32_t flags, const char *kw, time_t idate,
+	    uint64_t size, uint32_t *uid_r);
+
+static inline int
+set_no_folder(const char **errstr_r)
+{
+	if (errstr_r != NULL)
+		*errstr_r = "no such mailbox";
+	return 0;
+}
+
+static inline int
+set_err2(const char **errstr_r, const char *s)
+{
+	if (errstr_r != NULL)
+		*errstr_r = s;
+	return -1;
+}
+
+/* strlcpy/strlcat: glibc before 2.38 has neither. */
+static inline size_t
+ms_strlcpy(char *dst, const char *src, size_t sz)
+{
+	int n = snprintf(dst, sz, "%s", src);
+
+	return n < 0 ? sz : (size_t)n;
+}
+
+static inline size_t
+ms_strlcat(char *dst, const char *src, size_t sz)
+{
+	size_t l = strnlen(dst, sz);
+
+	return l == sz ? sz + strlen(src) : l + ms_strlcpy(dst + l, src, sz - l);
+}
+
+/* Maildir files. */
+#define MD_FLAGS	(MSG_SEEN | MSG_ANSWERED | MSG_FLAGGED | MSG_DELETED | \
+			    MSG_DRAFT)
+uint32_t md_flags_of(const char *file);
+/* "cur/<base>:2,<letters>" or "new/<base>" for flags 0 from new. */
+int	 md_file_name(const char *base, const char *oldfile, uint32_t flags,
+	    char *out, size_t outsz);
+/* Base name: the file name without "new/"/"cur/" and ":2,...". */
+size_t	 md_base_len(const char *name);
+/* Writes data (to LF) into dir/tmp, fsyncs; returns the base name. */
+int	 md_deliver_tmp(struct mstore *, const char *dir, const char *data,
+	    size_t len, time_t idate, char *base, size_t basesz,
+	    uint64_t *size_r, const char **errstr_r);
+/* IMAP size (CRLF) of a stored file, reading it. -1 on error. */
+int	 md_file_size(const char *path, uint64_t *size_r);
+/* Looks for base in dir/new and dir/cur; file_r "new/.." 1, 0 none. */
+int	 md_find(const char *dir, const char *base, char *file_r,
+	    size_t filesz);
+/* LF->CRLF: appends p[0..n) to out; *cr carries state across calls. */
+int	 md_crlf_append(struct buf *out, const char *p, size_t n, int *cr);
+/* Removes dir recursively (a folder's Maildir). */
+int	 md_rmtree(const char *dir);
+
+#endif

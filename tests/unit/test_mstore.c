@@ -1,0 +1,666 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * Copyright (c) 2026 The Estafeta developers
+ *
+ * Unit tests for the mail store (mstore.h) in a temporary directory: CRLF
+ * round trip and sizes, UIDs across reopen, two handles on one user (as two
+ * processes) seeing each other's flag changes and expunges with the right
+ * sequence numbers, Maildir changes by another program, folder names
+ * (traversal, modified UTF-7), INBOX rename, delete with children, the
+ * POP3 lock, subscriptions, status and the cache.
+ */
+#include "config.h"
+
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "lib/buf.h"
+#include "store/mstore.h"
+
+#define USER	"Alice@Example.TEST"
+
+struct fx {
+	char		 root[64];
+	char		 udir[128];
+	struct mstore	*st;
+};
+
+static int
+rm_rf(const char *path)
+{
+	char cmd[256];
+
+	(void)snprintf(cmd, sizeof(cmd), "rm -rf '%s'", path);
+	return system(cmd);
+}
+
+static int
+setup(void **state)
+{
+	struct fx *f = calloc(1, sizeof(*f));
+	const char *err = NULL;
+
+	assert_non_null(f);
+	(void)snprintf(f->root, sizeof(f->root), "/tmp/test_mstore.XXXXXX");
+	assert_non_null(mkdtemp(f->root));
+	(void)snprintf(f->udir, sizeof(f->udir), "%s/example.test/alice",
+	    f->root);
+	assert_int_equal(mstore_open(f->root, USER, 1, &f->st, &err), 1);
+	*state = f;
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	struct fx *f = *state;
+
+	mstore_close(&f->st);
+	assert_null(f->st);
+	assert_int_equal(rm_rf(f->root), 0);
+	free(f);
+	return 0;
+}
+
+static uint32_t
+add(struct mstore *st, const char *folder, const char *msg)
+{
+	const char *err = NULL;
+	uint32_t uid = 0, uv = 0;
+
+	assert_int_equal(mstore_add(st, folder, msg, strlen(msg), 0, NULL, 0,
+	    &uv, &uid, &err), 1);
+	assert_true(uv > 0);
+	return uid;
+}
+
+static int
+count_files(const char *dir)
+{
+	struct dirent *de;
+	DIR *d = opendir(dir);
+	int n = 0;
+
+	if (d == NULL)
+		return -1;
+	while ((de = readdir(d)) != NULL)
+		n += de->d_name[0] != '.';
+	closedir(d);
+	return n;
+}
+
+static void
+test_open_layout(void **state)
+{
+	struct fx *f = *state;
+	struct mstore *st = NULL;
+	const char *err = NULL;
+	char p[256];
+	struct stat sb;
+
+	(void)snprintf(p, sizeof(p), "%s/new", f->udir);
+	assert_int_equal(stat(p, &sb), 0);
+	assert_true(S_ISDIR(sb.st_mode));
+	(void)snprintf(p, sizeof(p), "%s/index.db", f->udir);
+	assert_int_equal(stat(p, &sb), 0);
+	/* Not there and not created: 0. */
+	assert_int_equal(mstore_open(f->root, "bob@example.test", 0, &st,
+	    &err), 0);
+	assert_null(st);
+	/* Escaping: nothing outside root. */
+	assert_int_equal(mstore_open(f->root, "../../x@..", 1, &st, &err), 1);
+	mstore_close(&st);
+	(void)snprintf(p, sizeof(p), "%s/%%2e./%%2e.%%2f..%%2fx",
+	    f->root);
+	assert_int_equal(stat(p, &sb), 0);
+	assert_int_equal(mstore_open(f->root, "nobody", 1, &st, &err), -1);
+	assert_int_equal(mstore_open("relative", USER, 1, &st, &err), -1);
+}
+
+static void
+test_add_read_crlf(void **state)
+{
+	struct fx *f = *state;
+	const char *msg = "Subject: hi\r\nX: y\r\n\r\nline1\r\nline2\n.\r\n";
+	struct buf b = BUF_INIT(0);
+	struct mbox *mb = NULL;
+	const struct mbox_msg *m;
+	const char *err = NULL;
+	char p[512], raw[256];
+	struct dirent *de;
+	DIR *d;
+	int fd;
+	ssize_t n;
+
+	assert_int_equal(add(f->st, "INBOX", msg), 1);
+	/* Stored with LF in new/. */
+	(void)snprintf(p, sizeof(p), "%s/new", f->udir);
+	assert_non_null(d = opendir(p));
+	while ((de = readdir(d)) != NULL && de->d_name[0] == '.')
+		;
+	assert_non_null(de);
+	(void)snprintf(p, sizeof(p), "%s/new/%s", f->udir, de->d_name);
+	closedir(d);
+	assert_true((fd = open(p, O_RDONLY)) != -1);
+	n = read(fd, raw, sizeof(raw));
+	close(fd);
+	assert_int_equal(n, 32);
+	assert_memory_equal(raw, "Subject: hi\nX: y\n\nline1\nline2\n.\n", 32);
+
+	assert_int_equal(mbox_open(f->st, "inbox", 0, &mb, &err), 1);
+	assert_int_equal(mbox_count(mb), 1);
+	m = mbox_msg(mb, 1);
+	assert_int_equal(m->uid, 1);
+	assert_int_equal(m->size, 38);
+	assert_true(m->flags & MSG_RECENT);
+	assert_string_equal(m->keywords, "");
+	assert_int_equal(mbox_read(mb, 1, 0, &b, &err), 1);
+	assert_int_equal(b.len, 38);
+	assert_string_equal(buf_cstr(&b),
+	    "Subject: hi\r\nX: y\r\n\r\nline1\r\nline2\r\n.\r\n");
+	buf_reset(&b);
+	assert_int_equal(mbox_read(mb, 1, 1, &b, &err), 1);
+	assert_string_equal(buf_cstr(&b), "Subject: hi\r\nX: y\r\n\r\n");
+	buf_reset(&b);
+	assert_int_equal(mbox_read(mb, 2, 0, &b, &err), -1);
+	buf_free(&b);
+	mbox_close(&mb);
+	assert_null(mb);
+	/* Recent only for the first read-write session. */
+	assert_int_equal(mbox_open(f->st, "INBOX", 0, &mb, &err), 1);
+	assert_false(mbox_msg(mb, 1)->flags & MSG_RECENT);
+	mbox_close(&mb);
+}
+
+static void
+test_uids_reopen(void **state)
+{
+	struct fx *f = *state;
+	struct mbox_status ms;
+	const char *err = NULL;
+	uint32_t uv1, uv2;
+
+	assert_int_equal(add(f->st, "INBOX", "a\n"), 1);
+	assert_int_equal(add(f->st, "INBOX", "b\n"), 2);
+	assert_int_equal(mstore_folder_status(f->st, "INBOX", &ms, &err), 1);
+	uv1 = ms.uidvalidity;
+	assert_int_equal(ms.messages, 2);
+	assert_int_equal(ms.recent, 2);
+	assert_int_equal(ms.unseen, 2);
+	assert_int_equal(ms.uidnext, 3);
+	mstore_close(&f->st);
+	assert_int_equal(mstore_open(f->root, USER, 0, &f->st, &err), 1);
+	assert_int_equal(add(f->st, "INBOX", "c\n"), 3);
+	assert_int_equal(mstore_folder_status(f->st, "INBOX", &ms, &err), 1);
+	uv2 = ms.uidvalidity;
+	assert_int_equal(uv1, uv2);
+	assert_int_equal(ms.uidnext, 4);
+	assert_true(ms.highestmodseq >= 4);
+}
+
+struct events {
+	char	log[512];
+};
+
+static void
+ev_exp(void *arg, uint32_t seq)
+{
+	struct events *e = arg;
+	size_t l = strlen(e->log);
+
+	(void)snprintf(e->log + l, sizeof(e->log) - l, "X%u ", seq);
+}
+
+static void
+ev_flags(void *arg, uint32_t seq)
+{
+	struct events *e = arg;
+	size_t l = strlen(e->log);
+
+	(void)snprintf(e->log + l, sizeof(e->log) - l, "F%u ", seq);
+}
+
+static void
+ev_exists(void *arg, uint32_t count, uint32_t recent)
+{
+	struct events *e = arg;
+	size_t l = strlen(e->log);
+
+	(void)snprintf(e->log + l, sizeof(e->log) - l, "E%u/%u ", count,
+	    recent);
+}
+
+static void
+test_two_handles(void **state)
+{
+	struct fx *f = *state;
+	struct mstore *st2 = NULL;
+	struct mbox *a = NULL, *b = NULL;
+	struct events ev;
+	struct mbox_sync_cb cb = { ev_exp, ev_flags, ev_exists, &ev };
+	const char *err = NULL;
+	int i;
+
+	for (i = 0; i < 5; i++)
+		(void)add(f->st, "INBOX", "m\n");
+	assert_int_equal(mstore_open(f->root, USER, 0, &st2, &err), 1);
+	assert_int_equal(mbox_open(f->st, "INBOX", 0, &a, &err), 1);
+	assert_int_equal(mbox_open(st2, "INBOX", 0, &b, &err), 1);
+	assert_int_equal(mbox_count(b), 5);
+	/* a: \Seen on 2, \Deleted on 2 and 4, expunge. */
+	assert_int_equal(mbox_store(a, 2, '+', MSG_SEEN, "$Junk work", 0,
+	    &err), 1);
+	assert_int_equal(mbox_store(a, 3, '+', MSG_FLAGGED, NULL, 0, &err),
+	    1);
+	memset(&ev, 0, sizeof(ev));
+	assert_int_equal(mbox_sync(b, 1, &cb, &err), 1);
+	assert_string_equal(ev.log, "F2 F3 ");
+	assert_int_equal(mbox_msg(b, 2)->flags, MSG_SEEN);
+	assert_string_equal(mbox_msg(b, 2)->keywords, "$Junk work");
+	assert_int_equal(mbox_store(a, 2, '+', MSG_DELETED, NULL, 0, &err),
+	    1);
+	assert_int_equal(mbox_store(a, 4, '+', MSG_DELETED, NULL, 0, &err),
+	    1);
+	memset(&ev, 0, sizeof(ev));
+	assert_int_equal(mbox_expunge(a, NULL, 0, ev_exp, &ev, &err), 1);
+	assert_string_equal(ev.log, "X2 X3 ");
+	assert_int_equal(mbox_count(a), 3);
+	/* b defers expunges when told to, then reports them. */
+	(void)add(f->st, "INBOX", "new\n");
+	memset(&ev, 0, sizeof(ev));
+	assert_int_equal(mbox_sync(b, 0, &cb, &err), 1);
+	assert_string_equal(ev.log, "E6/1 ");
+	assert_int_equal(mbox_count(b), 6);
+	memset(&ev, 0, sizeof(ev));
+	assert_int_equal(mbox_sync(b, 1, &cb, &err), 1);
+	assert_string_equal(ev.log, "X2 X3 ");
+	assert_int_equal(mbox_count(b), 4);
+	assert_int_equal(mbox_msg(b, 4)->uid, 6);
+	assert_int_equal(mbox_seq_of_uid(b, 5), 3);
+	assert_int_equal(mbox_seq_of_uid(b, 2), 0);
+	/* Nothing new: no callbacks. */
+	memset(&ev, 0, sizeof(ev));
+	assert_int_equal(mbox_sync(b, 1, &cb, &err), 1);
+	assert_string_equal(ev.log, "");
+	/* a sees the new one as recent? b claimed it first: no. */
+	memset(&ev, 0, sizeof(ev));
+	assert_int_equal(mbox_sync(a, 1, &cb, &err), 1);
+	assert_string_equal(ev.log, "E4/3 ");
+	/* UNCHANGEDSINCE. */
+	assert_int_equal(mbox_store(a, 1, '+', MSG_ANSWERED, NULL, 1, &err),
+	    0);
+	assert_int_equal(mbox_store(a, 1, '=', MSG_ANSWERED, "x", 0, &err),
+	    1);
+	assert_int_equal(mbox_msg(a, 1)->flags, MSG_ANSWERED | MSG_RECENT);
+	assert_int_equal(mbox_store(a, 1, '-', 0, "x", 0, &err), 1);
+	assert_string_equal(mbox_msg(a, 1)->keywords, "");
+	mbox_close(&a);
+	mbox_close(&b);
+	mstore_close(&st2);
+}
+
+static void
+test_readonly(void **state)
+{
+	struct fx *f = *state;
+	struct mbox *mb = NULL;
+	const char *err = NULL;
+	struct mbox_status ms;
+
+	(void)add(f->st, "INBOX", "m\n");
+	assert_int_equal(mbox_open(f->st, "INBOX", 1, &mb, &err), 1);
+	assert_false(mbox_msg(mb, 1)->flags & MSG_RECENT);
+	assert_int_equal(mbox_store(mb, 1, '+', MSG_SEEN, NULL, 0, &err), -1);
+	assert_int_equal(mbox_expunge(mb, NULL, 0, NULL, NULL, &err), -1);
+	mbox_close(&mb);
+	assert_int_equal(mstore_folder_status(f->st, "INBOX", &ms, &err), 1);
+	assert_int_equal(ms.recent, 1);
+}
+
+static void
+test_external_changes(void **state)
+{
+	struct fx *f = *state;
+	struct mbox *mb = NULL;
+	struct events ev;
+	struct mbox_sync_cb cb = { ev_exp, ev_flags, ev_exists, &ev };
+	const char *err = NULL;
+	struct buf b = BUF_INIT(0);
+	char p[256], q[256];
+	FILE *fp;
+
+	(void)add(f->st, "INBOX", "one\n");
+	(void)add(f->st, "INBOX", "two\n");
+	assert_int_equal(mbox_open(f->st, "INBOX", 0, &mb, &err), 1);
+	assert_int_equal(mbox_count(mb), 2);
+	/* Another program drops a file into new/ and one into cur/. */
+	(void)snprintf(p, sizeof(p), "%s/new/100.ext1.host", f->udir);
+	assert_non_null(fp = fopen(p, "w"));
+	fputs("Subject: ext\n\nbody\n", fp);
+	fclose(fp);
+	(void)snprintf(p, sizeof(p), "%s/cur/101.ext2.host:2,FS", f->udir);
+	assert_non_null(fp = fopen(p, "w"));
+	fputs("x\r\n", fp);
+	fclose(fp);
+	memset(&ev, 0, sizeof(ev));
+	assert_int_equal(mbox_sync(mb, 1, &cb, &err), 1);
+	assert_string_equal(ev.log, "E4/4 ");
+	assert_int_equal(mbox_msg(mb, 3)->uid, 3);
+	assert_int_equal(mbox_msg(mb, 3)->size, 22);
+	assert_int_equal(mbox_msg(mb, 4)->flags, MSG_SEEN | MSG_FLAGGED |
+	    MSG_RECENT);
+	assert_int_equal(mbox_msg(mb, 4)->size, 3);
+	assert_int_equal(mbox_read(mb, 4, 0, &b, &err), 1);
+	assert_string_equal(buf_cstr(&b), "x\r\n");
+	/* It renames a flag letter away, then removes the first file. */
+	(void)snprintf(q, sizeof(q), "%s/cur/101.ext2.host:2,S", f->udir);
+	assert_int_equal(rename(p, q), 0);
+	(void)snprintf(p, sizeof(p), "%s/new/100.ext1.host", f->udir);
+	assert_int_equal(unlink(p), 0);
+	memset(&ev, 0, sizeof(ev));
+	assert_int_equal(mbox_sync(mb, 1, &cb, &err), 1);
+	assert_string_equal(ev.log, "X3 F3 ");
+	assert_int_equal(mbox_msg(mb, 3)->flags, MSG_SEEN | MSG_RECENT);
+	/* Rename behind our back, then read: found again. */
+	(void)snprintf(p, sizeof(p), "%s/cur/101.ext2.host:2,ST", f->udir);
+	assert_int_equal(rename(q, p), 0);
+	buf_reset(&b);
+	assert_int_equal(mbox_read(mb, 3, 0, &b, &err), 1);
+	assert_int_equal(unlink(p), 0);
+	buf_reset(&b);
+	assert_int_equal(mbox_read(mb, 3, 0, &b, &err), 0);
+	assert_string_equal(err, "message vanished");
+	buf_free(&b);
+	mbox_close(&mb);
+	/* A fresh index is rebuilt from the Maildir. */
+	mstore_close(&f->st);
+	(void)snprintf(p, sizeof(p), "%s/index.db", f->udir);
+	assert_int_equal(unlink(p), 0);
+	(void)snprintf(p, sizeof(p), "%s/index.db-wal", f->udir);
+	(void)unlink(p);
+	(void)snprintf(p, sizeof(p), "%s/index.db-shm", f->udir);
+	(void)unlink(p);
+	assert_int_equal(mstore_open(f->root, USER, 0, &f->st, &err), 1);
+	assert_int_equal(mbox_open(f->st, "INBOX", 0, &mb, &err), 1);
+	assert_int_equal(mbox_count(mb), 2);
+	mbox_close(&mb);
+}
+
+static void
+test_names(void **state)
+{
+	struct fx *f = *state;
+	static const char *const bad[] = {
+		"", "..", ".", "a..b", ".a", "a.", "a/b", "/etc", "a\\b",
+		"a\tb", "a\x7f", "caf\xc3\xa9", "&", "&Jjo", "&AGE",
+		"&-&ZZZ-", "&AGEA-", "&AEE-", "a*", "%", "../../etc/passwd",
+	};
+	static const char *const good[] = {
+		"INBOX", "inbox", "Sent", "Work.Projects", "caf&AOk-",
+		"&-amp", "a b", "&Jjo-!", "&2D3cAA-",
+	};
+	const char *err = NULL;
+	char big[300];
+	size_t i;
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		err = NULL;
+		assert_int_equal(mstore_name_ok(bad[i], &err), 0);
+		assert_non_null(err);
+		assert_int_equal(strncmp(err, "invalid mailbox name", 20), 0);
+		assert_int_equal(mstore_folder_create(f->st, bad[i], &err),
+		    -1);
+	}
+	for (i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+		assert_int_equal(mstore_name_ok(good[i], &err), 1);
+	memset(big, 'a', sizeof(big));
+	big[256] = '\0';
+	assert_int_equal(mstore_name_ok(big, &err), 0);
+	assert_int_equal(mstore_name_ok(NULL, &err), 0);
+	/* Nothing was created outside the user directory. */
+	assert_int_equal(count_files(f->root), 1);
+}
+
+static int
+collect(void *arg, const char *name, int noselect, int has_children)
+{
+	struct buf *b = arg;
+
+	(void)buf_appendf(b, "%s%s%s ", name, noselect ? "/n" : "",
+	    has_children ? "/c" : "");
+	return 0;
+}
+
+static void
+test_folders(void **state)
+{
+	struct fx *f = *state;
+	struct buf b = BUF_INIT(0);
+	const char *err = NULL;
+	struct mbox *mb = NULL;
+
+	assert_int_equal(mstore_folder_create(f->st, "Work.Projects.X", &err),
+	    1);
+	assert_int_equal(mstore_folder_create(f->st, "Work", &err), -1);
+	assert_string_equal(err, "mailbox exists");
+	assert_int_equal(mstore_folder_create(f->st, "INBOX", &err), -1);
+	assert_int_equal(mstore_folder_create(f->st, "Sent", &err), 1);
+	assert_int_equal(mstore_folder_foreach(f->st, collect, &b), 5);
+	assert_string_equal(buf_cstr(&b), "INBOX Sent Work/c Work.Projects/c "
+	    "Work.Projects.X ");
+	(void)add(f->st, "Work", "w\n");
+	/* Delete with children: \Noselect, messages gone. */
+	assert_int_equal(mstore_folder_delete(f->st, "Work", &err), 1);
+	assert_int_equal(mbox_open(f->st, "Work", 0, &mb, &err), 0);
+	assert_int_equal(mstore_add(f->st, "Work", "x", 1, 0, NULL, 0, NULL,
+	    NULL, &err), 0);
+	assert_int_equal(mstore_folder_delete(f->st, "Work", &err), -1);
+	assert_string_equal(err, "mailbox has children");
+	buf_reset(&b);
+	assert_int_equal(mstore_folder_foreach(f->st, collect, &b), 5);
+	assert_string_equal(buf_cstr(&b), "INBOX Sent Work/n/c "
+	    "Work.Projects/c Work.Projects.X ");
+	assert_int_equal(mstore_folder_delete(f->st, "INBOX", &err), -1);
+	assert_int_equal(mstore_folder_delete(f->st, "Nope", &err), 0);
+	/* Recreating a \Noselect folder makes it selectable, new UIDs. */
+	assert_int_equal(mstore_folder_create(f->st, "Work", &err), 1);
+	assert_int_equal(add(f->st, "Work", "w\n"), 1);
+	/* Rename with children. */
+	assert_int_equal(mstore_folder_rename(f->st, "Work", "Old.Work", &err),
+	    1);
+	assert_int_equal(mstore_folder_rename(f->st, "Sent", "Old", &err), -1);
+	assert_int_equal(mstore_folder_rename(f->st, "Nope", "X", &err), 0);
+	assert_int_equal(mstore_folder_rename(f->st, "Sent", "Sent.Sub",
+	    &err), -1);
+	buf_reset(&b);
+	assert_int_equal(mstore_folder_foreach(f->st, collect, &b), 6);
+	assert_string_equal(buf_cstr(&b), "INBOX Old/c Old.Work/c "
+	    "Old.Work.Projects/c Old.Work.Projects.X Sent ");
+	assert_int_equal(mbox_open(f->st, "Old.Work", 0, &mb, &err), 1);
+	assert_int_equal(mbox_count(mb), 1);
+	mbox_close(&mb);
+	assert_int_equal(mstore_folder_exists(f->st, "old.work"), 0);
+	assert_int_equal(mstore_folder_exists(f->st, "Old.Work"), 1);
+	buf_free(&b);
+}
+
+static void
+test_rename_inbox(void **state)
+{
+	struct fx *f = *state;
+	struct mbox_status ms;
+	const char *err = NULL;
+	struct mbox *mb = NULL;
+	struct buf b = BUF_INIT(0);
+
+	(void)add(f->st, "INBOX", "1\n");
+	(void)add(f->st, "INBOX", "2\n");
+	assert_int_equal(mstore_folder_rename(f->st, "INBOX", "Archive",
+	    &err), 1);
+	assert_int_equal(mstore_folder_status(f->st, "INBOX", &ms, &err), 1);
+	assert_int_equal(ms.messages, 0);
+	assert_int_equal(ms.uidnext, 3);	/* never reused */
+	assert_int_equal(mbox_open(f->st, "Archive", 0, &mb, &err), 1);
+	assert_int_equal(mbox_count(mb), 2);
+	assert_int_equal(mbox_read(mb, 2, 0, &b, &err), 1);
+	assert_string_equal(buf_cstr(&b), "2\r\n");
+	mbox_close(&mb);
+	assert_int_equal(add(f->st, "INBOX", "3\n"), 3);
+	assert_int_equal(mstore_folder_rename(f->st, "Archive", "INBOX",
+	    &err), -1);
+	buf_free(&b);
+}
+
+static void
+test_copy_usage(void **state)
+{
+	struct fx *f = *state;
+	struct mbox *mb = NULL;
+	const char *err = NULL;
+	uint32_t uid = 0, uv = 0;
+	uint64_t used = 0;
+
+	assert_int_equal(mstore_add(f->st, "INBOX", "ab\r\n", 4, MSG_SEEN,
+	    "k1", 1000000, NULL, NULL, &err), 1);
+	assert_int_equal(mstore_folder_create(f->st, "Copy", &err), 1);
+	assert_int_equal(mbox_open(f->st, "INBOX", 0, &mb, &err), 1);
+	assert_int_equal(mbox_msg(mb, 1)->internaldate, 1000000);
+	assert_int_equal(mbox_msg(mb, 1)->flags, MSG_SEEN | MSG_RECENT);
+	assert_int_equal(mbox_copy(mb, 1, "Copy", &uv, &uid, &err), 1);
+	assert_int_equal(uid, 1);
+	assert_int_equal(mbox_copy(mb, 1, "Nope", &uv, &uid, &err), 0);
+	mbox_close(&mb);
+	assert_int_equal(mbox_open(f->st, "Copy", 1, &mb, &err), 1);
+	assert_int_equal(mbox_msg(mb, 1)->flags, MSG_SEEN);
+	assert_string_equal(mbox_msg(mb, 1)->keywords, "k1");
+	assert_int_equal(mbox_msg(mb, 1)->internaldate, 1000000);
+	mbox_close(&mb);
+	assert_int_equal(mstore_usage(f->st, &used, &err), 1);
+	assert_int_equal(used, 8);
+}
+
+static void
+test_lock(void **state)
+{
+	struct fx *f = *state;
+	struct mstore *st2 = NULL;
+	const char *err = NULL;
+	pid_t pid;
+	int status;
+
+	assert_int_equal(mstore_lock_inbox(f->st, &err), 1);
+	assert_int_equal(mstore_open(f->root, USER, 0, &st2, &err), 1);
+	assert_int_equal(mstore_lock_inbox(st2, &err), 0);
+	/* Another process too. */
+	pid = fork();
+	assert_true(pid != -1);
+	if (pid == 0) {
+		struct mstore *st3 = NULL;
+
+		if (mstore_open(f->root, USER, 0, &st3, &err) != 1)
+			_exit(2);
+		_exit(mstore_lock_inbox(st3, &err) == 0 ? 0 : 1);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_int_equal(WEXITSTATUS(status), 0);
+	mstore_close(&f->st);
+	assert_int_equal(mstore_lock_inbox(st2, &err), 1);
+	mstore_close(&st2);
+	assert_int_equal(mstore_open(f->root, USER, 0, &f->st, &err), 1);
+}
+
+static int
+collect_sub(void *arg, const char *name)
+{
+	return buf_appends(arg, name) == 1 ? 0 : -1;
+}
+
+static void
+test_cache_subs_watch(void **state)
+{
+	struct fx *f = *state;
+	struct buf b = BUF_INIT(0);
+	struct mbox *mb = NULL;
+	const char *err = NULL;
+	struct pollfd pfd;
+	int fd;
+
+	(void)add(f->st, "INBOX", "m\n");
+	assert_int_equal(mbox_open(f->st, "INBOX", 0, &mb, &err), 1);
+	assert_int_equal(mbox_cache_get(mb, 1, "env", &b), 0);
+	mbox_cache_set(mb, 1, "env", "(NIL)", 5);
+	assert_int_equal(mbox_cache_get(mb, 1, "env", &b), 1);
+	assert_string_equal(buf_cstr(&b), "(NIL)");
+	mbox_cache_set(mb, 1, "env", "(X)", 3);
+	buf_reset(&b);
+	assert_int_equal(mbox_cache_get(mb, 1, "env", &b), 1);
+	assert_string_equal(buf_cstr(&b), "(X)");
+	assert_int_equal(mbox_cache_get(mb, 2, "env", &b), 0);
+
+	assert_true((fd = mstore_watch_fd(f->st, &err)) >= 0);
+	mstore_watch_drain(f->st);
+	pfd.fd = fd;
+	pfd.events = POLLIN;
+	assert_int_equal(poll(&pfd, 1, 0), 0);
+	(void)add(f->st, "INBOX", "m2\n");
+	assert_int_equal(poll(&pfd, 1, 1000), 1);
+	mstore_watch_drain(f->st);
+	mbox_close(&mb);
+
+	assert_int_equal(mstore_subscribe(f->st, "Sent", 1, &err), 1);
+	assert_int_equal(mstore_subscribe(f->st, "inbox", 1, &err), 1);
+	assert_int_equal(mstore_subscribe(f->st, "Sent", 1, &err), 1);
+	assert_int_equal(mstore_subscribe(f->st, "A.B", 1, &err), 1);
+	assert_int_equal(mstore_subscribe(f->st, "../x", 1, &err), -1);
+	assert_int_equal(mstore_subscribe(f->st, "A.B", 0, &err), 1);
+	buf_reset(&b);
+	assert_int_equal(mstore_subscription_foreach(f->st, collect_sub, &b),
+	    2);
+	assert_string_equal(buf_cstr(&b), "INBOXSent");
+	buf_free(&b);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_open_layout, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_add_read_crlf, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_uids_reopen, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_two_handles, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_readonly, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_external_changes, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_names, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_folders, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_rename_inbox, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_copy_usage, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_lock, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cache_subs_watch, setup,
+		    teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
