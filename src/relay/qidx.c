@@ -32,6 +32,8 @@ struct qidx {
 	int		 version;	/* schema of the file as opened */
 	sqlite3_stmt	*has, *add_msg, *add_rcpt, *del_msg, *del_rcpt;
 	sqlite3_stmt	*add_att, *trim_att, *del_att;
+	/* The scheduler's statements, run for every delivery. */
+	sqlite3_stmt	*due, *upd_rcpt, *done;
 };
 
 static const char qidx_schema[] =
@@ -69,6 +71,10 @@ static const char *const qidx_migrations[] = {
 	" key TEXT PRIMARY KEY, lim INTEGER NOT NULL, pace INTEGER NOT NULL,"
 	" ok INTEGER NOT NULL, updated INTEGER NOT NULL, reason TEXT)"
 	" WITHOUT ROWID",
+	/* The scheduler's due scan, in its ORDER BY: reading the first N
+	 * due rows costs N lookups, not a sort of the whole queue. */
+	"CREATE INDEX IF NOT EXISTS rcpt_todo ON rcpt(next_try, id, idx)"
+	" WHERE state IN (0, 1)",
 };
 
 #define QIDX_STR2(x)	#x
@@ -146,7 +152,17 @@ qidx_open(const char *path, int readonly, struct qidx **qp,
 	    qidx_prep(q, "INSERT OR IGNORE INTO rcpt(id, idx, addr, domain)"
 	    " VALUES(?, ?, ?, ?)", &q->add_rcpt) == -1 ||
 	    qidx_prep(q, "DELETE FROM msg WHERE id = ?", &q->del_msg) == -1 ||
-	    qidx_prep(q, "DELETE FROM rcpt WHERE id = ?", &q->del_rcpt) == -1))
+	    qidx_prep(q, "DELETE FROM rcpt WHERE id = ?", &q->del_rcpt) == -1 ||
+	    qidx_prep(q, "SELECT r.id, r.idx, r.addr, r.domain, r.attempts,"
+	    " m.arrival, m.warned, m.nrcpt FROM rcpt r INDEXED BY rcpt_todo"
+	    " JOIN msg m ON m.id = r.id WHERE r.state IN (0, 1) AND"
+	    " r.next_try <= ? AND m.hold = 0 ORDER BY r.next_try, r.id, r.idx"
+	    " LIMIT ?", &q->due) == -1 ||
+	    qidx_prep(q, "UPDATE rcpt SET state = ?3, attempts = ?4,"
+	    " next_try = ?5, last_reply = ?6 WHERE id = ?1 AND idx = ?2",
+	    &q->upd_rcpt) == -1 ||
+	    qidx_prep(q, "SELECT count(*) FROM rcpt WHERE id = ? AND state"
+	    " IN (0, 1)", &q->done) == -1))
 		goto fail;
 	*qp = q;
 	return 1;
@@ -177,6 +193,9 @@ qidx_close(struct qidx **qp)
 	sqlite3_finalize(q->add_att);
 	sqlite3_finalize(q->trim_att);
 	sqlite3_finalize(q->del_att);
+	sqlite3_finalize(q->due);
+	sqlite3_finalize(q->upd_rcpt);
+	sqlite3_finalize(q->done);
 	(void)sqlite3_close(q->db);	/* statements finalized above */
 	free(q);
 	*qp = NULL;
@@ -362,16 +381,12 @@ int
 qidx_foreach_due(struct qidx *q, long long now, int limit,
     int (*fn)(void *, const struct qidx_due *), void *arg)
 {
-	sqlite3_stmt *st;
+	sqlite3_stmt *st = q->due;
 	struct qidx_due d;
 	int r, n = 0;
 
-	if (sqlite3_prepare_v2(q->db, "SELECT r.id, r.idx, r.addr, r.domain,"
-	    " r.attempts, m.arrival, m.warned FROM rcpt r JOIN msg m ON"
-	    " m.id = r.id WHERE r.state IN (0, 1) AND r.next_try <= ? AND"
-	    " m.hold = 0 ORDER BY r.next_try, r.id, r.idx LIMIT ?", -1, &st,
-	    NULL) != SQLITE_OK)
-		return -1;
+	if (st == NULL)
+		return -1;	/* read-only */
 	(void)sqlite3_bind_int64(st, 1, now);
 	(void)sqlite3_bind_int(st, 2, limit);
 	while ((r = sqlite3_step(st)) == SQLITE_ROW) {
@@ -382,11 +397,12 @@ qidx_foreach_due(struct qidx *q, long long now, int limit,
 		d.attempts = sqlite3_column_int(st, 4);
 		d.arrival = sqlite3_column_int64(st, 5);
 		d.warned = sqlite3_column_int(st, 6);
+		d.nrcpt = sqlite3_column_int(st, 7);
 		n++;
 		if (fn(arg, &d) == -1)
 			break;
 	}
-	sqlite3_finalize(st);
+	(void)sqlite3_reset(st);	/* error already in r */
 	return r == SQLITE_ROW || r == SQLITE_DONE ? n : -1;
 }
 
@@ -416,26 +432,31 @@ int
 qidx_rcpt_update(struct qidx *q, const char *id, int idx, int state,
     int attempts, long long next_try, const char *last_reply)
 {
-	const long long v[4] = { idx, state, attempts, next_try };
+	sqlite3_stmt *st = q->upd_rcpt;
 
-	return qidx_write(q, "UPDATE rcpt SET state = ?3, attempts = ?4,"
-	    " next_try = ?5, last_reply = ?6 WHERE id = ?1 AND idx = ?2", id,
-	    4, v, last_reply) == -1 ? -1 : 1;
+	if (st == NULL)
+		return -1;	/* read-only */
+	(void)sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+	(void)sqlite3_bind_int(st, 2, idx);
+	(void)sqlite3_bind_int(st, 3, state);
+	(void)sqlite3_bind_int(st, 4, attempts);
+	(void)sqlite3_bind_int64(st, 5, next_try);
+	(void)sqlite3_bind_text(st, 6, last_reply, -1, SQLITE_STATIC);
+	return qidx_step_done(st);
 }
 
 int
 qidx_msg_done(struct qidx *q, const char *id)
 {
-	sqlite3_stmt *st;
+	sqlite3_stmt *st = q->done;
 	int n = -1;
 
-	if (sqlite3_prepare_v2(q->db, "SELECT count(*) FROM rcpt WHERE id = ?"
-	    " AND state IN (0, 1)", -1, &st, NULL) != SQLITE_OK)
-		return -1;
+	if (st == NULL)
+		return -1;	/* read-only */
 	(void)sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
 	if (sqlite3_step(st) == SQLITE_ROW)
 		n = sqlite3_column_int(st, 0);
-	sqlite3_finalize(st);
+	(void)sqlite3_reset(st);	/* n stays -1 on error */
 	return n == -1 ? -1 : n == 0;
 }
 

@@ -101,6 +101,7 @@ struct qidx_due {
 	int		 attempts;
 	long long	 arrival;
 	int		 warned;	/* a delay notice was sent */
+	int		 nrcpt;		/* recipients of the message */
 };
 
 /* Calls fn for up to limit pending/deferred recipients with next_try <=

@@ -50,6 +50,7 @@ struct qs_worker {
 	size_t		 n;
 	long long	 arrival;
 	int		 warned;
+	int		 nrcpt;		/* recipients of the message */
 };
 
 struct qmgr_sched {
@@ -63,6 +64,7 @@ struct qmgr_sched {
 	long long		 next_run;	/* wall ms, 0 = now */
 	struct buf		 frame;
 	int			 audit_fd;	/* spool_dir/audit.log */
+	int			 in_tx;		/* results since the last commit */
 };
 
 struct qs_group {
@@ -73,6 +75,7 @@ struct qs_group {
 	size_t		 n;
 	long long	 arrival;
 	int		 warned;
+	int		 nrcpt;
 };
 
 struct qs_scan {
@@ -219,6 +222,7 @@ qs_collect(void *arg, const struct qidx_due *d)
 		g->domain = xstrdup(d->domain);
 		g->arrival = d->arrival;
 		g->warned = d->warned;
+		g->nrcpt = d->nrcpt;
 	}
 	g->idx[g->n] = d->idx;
 	g->attempts[g->n++] = d->attempts;
@@ -280,6 +284,7 @@ qs_dispatch(struct qs_worker *w, struct qs_group *g, const char *key)
 	w->n = g->n;
 	w->arrival = g->arrival;
 	w->warned = g->warned;
+	w->nrcpt = g->nrcpt;
 	w->busy = 1;
 	log_debug("%s qmgr dispatch to=%s rcpts=%zu next_hop=%s", w->id,
 	    w->domain, w->n, w->key);
@@ -639,7 +644,7 @@ qs_apply(struct qmgr_sched *s, struct qs_worker *w, struct qs_outcome *o,
 	const struct relay_cfg *cfg = s->cfg;
 	struct qs_outcome *fail, *delay;
 	long long now = time(NULL), next, until;
-	size_t i, k, nf = 0, nd = 0;
+	size_t i, k, nf = 0, nd = 0, nfinal = 0;
 	int state, attempts;
 	struct buf why = BUF_INIT(0), wn = BUF_INIT(0);
 	struct qidx_attempt at;
@@ -698,6 +703,7 @@ qs_apply(struct qmgr_sched *s, struct qs_worker *w, struct qs_outcome *o,
 			fail[nf++] = o[i];
 		else if (state == QIDX_DEFERRED)
 			delay[nd++] = o[i];
+		nfinal += state != QIDX_DEFERRED;
 	}
 	if (nf > 0 && qs_notify(s, w->id, DSN_FAILED, fail, nf, 0) == -1)
 		qs_notice_failed(s, w->id, fail, nf);
@@ -709,7 +715,10 @@ qs_apply(struct qmgr_sched *s, struct qs_worker *w, struct qs_outcome *o,
 			log_error("%s qmgr cannot record the delay notice: the "
 			    "sender may get another", w->id);
 	}
-	if (qidx_msg_done(s->idx, w->id) == 1)
+	/* A job that had every recipient of the message and made them all
+	 * final needs no look at the index (the common case). */
+	if ((nfinal == n && n == (size_t)w->nrcpt && nf == 0) ||
+	    qidx_msg_done(s->idx, w->id) == 1)
 		qs_remove(s, w->id, "every recipient final");
 	buf_free(&why);
 	buf_free(&wn);
@@ -803,12 +812,12 @@ qs_read_worker(struct qmgr_sched *s, size_t i)
 		qs_drop_worker(s, i);
 		return;
 	}
-	if (qidx_begin(s->idx) == -1)
+	/* One transaction for all the results of this poll round. */
+	if (!s->in_tx && qidx_begin(s->idx) == -1)
 		log_error("qmgr index begin failed");
+	s->in_tx = 1;
 	qs_apply(s, w, o, n, &tr);
 	qs_trace_free(&tr);
-	if (qidx_commit(s->idx) == -1)
-		log_error("qmgr index commit failed");
 	for (k = 0; k < n; k++) {
 		free(o[k].remote);
 		free(o[k].reply);
@@ -829,6 +838,9 @@ qmgr_sched_events(struct qmgr_sched *s, const struct pollfd *pfd, size_t n)
 		if (i - 1 < s->nw && pfd[i].fd == s->w[i - 1].fd &&
 		    (pfd[i].revents & (POLLIN | POLLHUP | POLLERR)))
 			qs_read_worker(s, i - 1);
+	if (s->in_tx && qidx_commit(s->idx) == -1)
+		log_error("qmgr index commit failed");
+	s->in_tx = 0;
 	if (n > 0 && (pfd[0].revents & POLLIN)) {
 		while ((fd = accept4(s->lfd, NULL, NULL, SOCK_NONBLOCK |
 		    SOCK_CLOEXEC)) != -1) {
