@@ -46,7 +46,8 @@ struct deliver {
 	int			 qfd;
 	struct spool		*spool;
 	struct dns		*dns;
-	struct tls_client	*tls;
+	struct tls_client	*tls;		/* made on first use */
+	int			 tls_tried;
 	struct smtpc		*sc;		/* kept for reuse */
 	struct buf		 sc_key;
 	long long		 sc_idle_since;
@@ -433,6 +434,29 @@ deliver_hops(struct deliver *d, const struct route *r, const char *domain,
 
 /* ------------------------------------------------------------ sending */
 
+/* The TLS client context, made when a route first wants TLS: loading
+ * the CA store costs each worker about a megabyte, for nothing when no
+ * route uses TLS. NULL when unavailable (then delivery is in clear text
+ * where the policy allows it; smtpc enforces encrypt/verify). */
+static struct tls_client *
+deliver_tls(struct deliver *d)
+{
+	const struct relay_cfg *cfg = d->cfg;
+	struct buf err = BUF_INIT(0);
+
+	if (d->tls == NULL && !d->tls_tried) {
+		d->tls_tried = 1;
+		if (tls_client_new(cfg->smtp_tls_ca_file[0] ?
+		    cfg->smtp_tls_ca_file : NULL, 0, &d->tls, &err) == -1) {
+			log_warn("deliver: TLS client unavailable, delivering "
+			    "without TLS: %s", buf_cstr(&err));
+			d->tls = NULL;
+		}
+	}
+	buf_free(&err);
+	return d->tls;
+}
+
 static void
 deliver_opts(struct deliver *d, const struct route *r, const char *name,
     struct smtpc_opts *o)
@@ -443,7 +467,7 @@ deliver_opts(struct deliver *d, const struct route *r, const char *name,
 	o->helo = cfg->hostname;
 	o->lmtp = r->kind == ROUTE_LMTP_UNIX || r->kind == ROUTE_LMTP_INET;
 	o->tls = o->lmtp ? SMTPC_TLS_NONE : (enum smtpc_tls)r->tls;
-	o->tls_ctx = o->tls != SMTPC_TLS_NONE ? d->tls : NULL;
+	o->tls_ctx = o->tls != SMTPC_TLS_NONE ? deliver_tls(d) : NULL;
 	if (o->tls_ctx == NULL)
 		o->tls = SMTPC_TLS_NONE;
 	o->tls_verify_name = name;
@@ -802,7 +826,7 @@ static void
 deliver_setup(struct deliver *d)
 {
 	const struct relay_cfg *cfg = d->cfg;
-	struct buf path = BUF_INIT(0), err = BUF_INIT(0);
+	struct buf path = BUF_INIT(0);
 	const char *errstr;
 	int i;
 
@@ -812,12 +836,6 @@ deliver_setup(struct deliver *d)
 	if (dns_open(cfg->dns_server, cfg->dns_timeout, &d->dns,
 	    &errstr) == -1)
 		log_fatal("deliver: DNS: %s", errstr);
-	if (tls_client_new(cfg->smtp_tls_ca_file[0] ? cfg->smtp_tls_ca_file :
-	    NULL, 0, &d->tls, &err) == -1) {
-		log_warn("deliver: TLS client unavailable, delivering without "
-		    "TLS: %s", buf_cstr(&err));
-		d->tls = NULL;
-	}
 	deliver_self_setup(d);
 	(void)buf_appendf(&path, "%s/deliver.sock", cfg->spool_dir);
 	/* A qmgr that was just restarted may not listen yet: a few tries. */
@@ -827,7 +845,6 @@ deliver_setup(struct deliver *d)
 		log_fatal("deliver: cannot reach qmgr at %s: %s", path.data,
 		    strerror(errno));
 	buf_free(&path);
-	buf_free(&err);
 }
 
 void
