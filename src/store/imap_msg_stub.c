@@ -2,9 +2,10 @@
 /*
  * Copyright (c) 2026 The Estafeta developers
  *
- * Weak placeholders for the message commands of imap_msg.h, so the IMAP
- * session links before (or without) the real handlers: each answers NO.
- * A strong definition in imap_fetch.c etc. replaces it at link time.
+ * Placeholders for the message commands of imap_msg.h not linked yet: each
+ * answers NO. Only the handlers still missing are here (a weak definition
+ * in the same static library as the real one can shadow it, depending on
+ * archive order); the file goes away when every handler exists.
  */
 #include "config.h"
 
@@ -19,7 +20,7 @@ imap_msg_missing(struct imap_session *s)
 }
 
 #define IMAP_MSG_STUB(fn)						\
-	__attribute__((weak)) void					\
+	void								\
 	fn(struct imap_session *s, const struct imap_arg *a, size_t n)	\
 	{								\
 		(void)a;						\
@@ -28,8 +29,4 @@ imap_msg_missing(struct imap_session *s)
 	}
 
 IMAP_MSG_STUB(imap_cmd_fetch)
-IMAP_MSG_STUB(imap_cmd_store)
 IMAP_MSG_STUB(imap_cmd_search)
-IMAP_MSG_STUB(imap_cmd_copy)
-IMAP_MSG_STUB(imap_cmd_move)
-IMAP_MSG_STUB(imap_cmd_expunge)
