@@ -629,7 +629,6 @@ imap_parser_feed(struct imap_parser *p, const char *data, size_t len,
 				return r;
 			}
 			if (p->litlen == 0) {
-				p->litdata = xmalloc(1);
 				if (p_literal_done(p) == -1)
 					ERR("too many arguments");
 				p->st = P_SEP;

@@ -227,6 +227,9 @@ test_literals(void **state)
 	check("a APPEND INBOX (\\Seen) {0}\r\n\r\n",
 	    "+0[a APPEND INBOX (\\Seen) L\"\"]");
 	check("a APPEND INBOX {0+}\r\n\r\n", "[a APPEND INBOX L\"\"]");
+	/* fuzz: a zero-length literal leaked its buffer */
+	check("a X {00}\r\n b\r\nc NOO)\r\n",
+	    "+0[a X L\"\" b]{BAD c: invalid command name}");
 	check("a X ({2}\r\n()) b\r\n", "+2[a X (L\"()\") b]");
 	check("a LOGIN {4}x\r\nb NOOP\r\n",
 	    "{BAD a: literal must end the line}[b NOOP]");
