@@ -19,6 +19,7 @@
  */
 #include "config.h"
 
+#include <fcntl.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -526,7 +527,11 @@ pop3_session(struct conn *c, const struct pop3_params *p, int implicit_tls)
 {
 	struct pop3_session *s = xcalloc(1, sizeof(*s));
 	socklen_t plen = sizeof(s->peer);
+	int fl;
 
+	/* Every wait is a poll() with the idle deadline: never block. */
+	if ((fl = fcntl(c->fd, F_GETFL)) != -1 && !(fl & O_NONBLOCK))
+		(void)fcntl(c->fd, F_SETFL, fl | O_NONBLOCK);
 	s->p = p;
 	s->conn = c;
 	s->state = POP3_ST_AUTH;

@@ -41,8 +41,8 @@ struct pop3_params {
 #define POP3_LINE_LIMIT		512
 
 /*
- * Serves one POP3 connection on c (an accepted, non-blocking socket,
- * conn_init'ed) until QUIT, a limit, a timeout or the peer leaving;
+ * Serves one POP3 connection on c (an accepted socket, conn_init'ed; made
+ * non-blocking here) until QUIT, a limit, a timeout or the peer leaving;
  * implicit_tls: the TLS handshake comes first (port 995, RFC 8314). Closes
  * nothing: the caller conn_close()s c afterwards. Logs a summary line.
  * Blocks.
