@@ -35,8 +35,8 @@ def table():
     src = open(SRC).read()
     body = src[src.index("relay_cfg_defs[] = {"):]
     ents = re.findall(
-        r'\{\s*"(\w+)",\s*(CFG_\w+),\s*("(?:[^"\\]|\\.)*"|LOCALSTATEDIR '
-        r'"[^"]*"|NULL),\s*([^,]+),\s*([^,]+),\s*OFF\(\w+\),\s*(\w+),\s*'
+        r'\{\s*"(\w+)",\s*(CFG_\w+),\s*((?:"(?:[^"\\]|\\.)*"\s*)+|'
+        r'LOCALSTATEDIR "[^"]*"|NULL),\s*([^,]+),\s*([^,]+),\s*OFF\(\w+\),\s*(\w+),\s*'
         r'((?:"(?:[^"\\]|\\.)*"\s*)+)\}', body, re.S)
     rows = ["| setting | type | default | range | meaning |",
             "|---|---|---|---|---|"]
@@ -44,8 +44,8 @@ def table():
         d = d.strip()
         if d.startswith("LOCALSTATEDIR"):
             d = "$localstatedir/spool/estafeta"
-        else:
-            d = d.strip('"') if d != "NULL" else ""
+        else:  # adjacent literals are one string, as in C
+            d = "".join(re.findall(r'"((?:[^"\\]|\\.)*)"', d))
         rng = ""
         if t in ("CFG_INT", "CFG_SIZE", "CFG_DURATION"):
             rng = f"{bound(t, mn)} – {bound(t, mx)}"

@@ -534,6 +534,34 @@ ctl_shape_age(void *arg, const char *key, int bucket, long long nmsg,
 	return 1;
 }
 
+/* One throttled destination (qmgr's adaptive throttling state). */
+static int
+ctl_print_dest(void *arg, const struct qidx_dest *d)
+{
+	struct ctl_shape *sh = arg;
+	struct ctl *c = sh->ctl;
+	long long cfg = c->cfg.deliver_dest_concurrency;
+	int lim = d->limit < cfg ? d->limit : (int)cfg;
+	char t[32];
+
+	if (c->json) {
+		printf("%s{\"destination\":%s,", sh->n++ ? "," : "",
+		    ctl_json(&c->tmp, d->key));
+		printf("\"concurrency\":%d,\"configured\":%lld,"
+		    "\"delay_ms\":%lld,\"since\":\"%s\",", lim, cfg,
+		    d->pace_ms, ctl_time(d->updated, t, sizeof(t)));
+		printf("\"reason\":%s}", ctl_json(&c->tmp, d->reason));
+		return 1;
+	}
+	if (sh->n++ == 0)
+		printf("\n%-40s %11s %8s  %-20s  %s\n", "throttled destination",
+		    "concurrency", "delay", "changed", "reason");
+	printf("%-40s %5d/%-5lld %7.1fs  %-20s  %s\n", d->key, lim, cfg,
+	    (double)d->pace_ms / 1000, ctl_time(d->updated, t, sizeof(t)),
+	    d->reason);
+	return 1;
+}
+
 /* Queued (pending or deferred) recipients by domain and by age. */
 static int
 ctl_queue_summary(struct ctl *c)
@@ -573,6 +601,11 @@ ctl_queue_summary(struct ctl *c)
 			printf("%-40s %10lld %10lld\n", ctl_ages[i],
 			    sh.msgs[i], sh.rcpts[i]);
 	}
+	if (c->json)
+		printf("],\"throttled\":[");
+	sh.n = 0;
+	if (qidx_foreach_dest(c->idx, ctl_print_dest, &sh) == -1)
+		goto fail;
 	if (c->json)
 		printf("]}\n");
 	return 0;

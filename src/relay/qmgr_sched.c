@@ -30,6 +30,7 @@
 #include "relay/relay_cfg.h"
 #include "relay/route.h"
 #include "relay/spool.h"
+#include "relay/throttle.h"
 
 #define QS_MAX_WORKERS		1000
 #define QS_SCAN_ROWS		2000
@@ -65,6 +66,7 @@ struct qmgr_sched {
 	struct buf		 frame;
 	int			 audit_fd;	/* spool_dir/audit.log */
 	int			 in_tx;		/* results since the last commit */
+	struct throttle		*thr;
 };
 
 struct qs_group {
@@ -105,6 +107,7 @@ qmgr_sched_new(const struct relay_cfg *cfg, struct spool *spool,
 	s->idx = idx;
 	s->audit_fd = -1;
 	buf_init(&s->frame, 0);
+	s->thr = throttle_new(cfg, idx);
 	(void)buf_appendf(&path, "%s/audit.log", cfg->spool_dir);
 	if ((s->audit_fd = open(path.data, O_WRONLY | O_APPEND | O_CREAT |
 	    O_CLOEXEC, 0600)) == -1)
@@ -159,6 +162,7 @@ qmgr_sched_free(struct qmgr_sched **sp)
 						 * buffered */
 	spool_close(&s->dsn_spool);
 	buf_free(&s->frame);
+	throttle_free(&s->thr);
 	free(s);
 	*sp = NULL;
 }
@@ -299,7 +303,7 @@ qmgr_sched_run(struct qmgr_sched *s)
 	struct route r;
 	struct buf key = BUF_INIT(0);
 	const char *errstr;
-	long long now = qs_now_ms(), next;
+	long long now = qs_now_ms(), next, wake = 0;
 	size_t i, same, idle, scan;
 
 	if (s->next_run != 0 && now < s->next_run)
@@ -329,10 +333,12 @@ qmgr_sched_run(struct qmgr_sched *s)
 		route_key(&r, sc.g[i].domain, &key);
 		route_free(&r);
 		if (qs_active(s, sc.g[i].id, sc.g[i].domain, key.data, &same) ||
-		    same >= (size_t)s->cfg->deliver_dest_concurrency)
+		    !throttle_allow(s->thr, key.data, same, now, &wake))
 			continue;
 		if (qs_dispatch(w, &sc.g[i], key.data) == -1)
 			log_error("qmgr cannot send a job: %s", strerror(errno));
+		else
+			throttle_started(s->thr, key.data, now);
 	}
 	/* Run again when the next recipient falls due, or when a worker
 	 * finishes (kick); at least once a second. */
@@ -340,6 +346,8 @@ qmgr_sched_run(struct qmgr_sched *s)
 	s->next_run = next > now ? next : now + 1000;
 	if (s->next_run > now + 1000)
 		s->next_run = now + 1000;
+	if (wake > now && wake < s->next_run)
+		s->next_run = wake;	/* a paused destination resumes */
 	for (i = 0; i < sc.n; i++)
 		free(sc.g[i].domain);
 	free(sc.g);
@@ -637,6 +645,32 @@ qs_why_next(const struct relay_cfg *cfg, const struct qs_outcome *o,
 	}
 }
 
+/* Feeds a job's outcome to the throttling of its destination: a
+ * connection that no address accepted, or a 421/451 saying the peer is
+ * overloaded, lowers it; delivered recipients raise it back. */
+static void
+qs_throttle(struct qmgr_sched *s, const char *key, const struct qs_outcome *o,
+    size_t n, const struct qs_trace *tr)
+{
+	const char *signal = NULL;
+	size_t i, ok = 0;
+
+	for (i = 0; i < n; i++) {
+		if (o[i].state == DELIVER_OK)
+			ok++;
+		else if (signal == NULL && throttle_reply_signals(
+		    s->cfg->deliver_throttle_patterns, o[i].reply))
+			signal = o[i].reply;
+	}
+	if (signal == NULL && tr->f[4] != NULL && strcmp(tr->f[4],
+	    "failed") == 0 && n > 0)
+		signal = o[0].reply;	/* no address took the connection */
+	/* Local decisions (routes to error:, discard) say nothing. */
+	if (tr->f[4] == NULL || strcmp(tr->f[4], "-") == 0)
+		return;
+	throttle_result(s->thr, key, signal, ok, qs_now_ms());
+}
+
 static void
 qs_apply(struct qmgr_sched *s, struct qs_worker *w, struct qs_outcome *o,
     size_t n, const struct qs_trace *tr)
@@ -705,6 +739,7 @@ qs_apply(struct qmgr_sched *s, struct qs_worker *w, struct qs_outcome *o,
 			delay[nd++] = o[i];
 		nfinal += state != QIDX_DEFERRED;
 	}
+	qs_throttle(s, w->key, o, n, tr);
 	if (nf > 0 && qs_notify(s, w->id, DSN_FAILED, fail, nf, 0) == -1)
 		qs_notice_failed(s, w->id, fail, nf);
 	if (nd > 0 && !w->warned && cfg->delay_warning_time > 0 &&

@@ -188,6 +188,27 @@ const struct cfg_def relay_cfg_defs[] = {
 	{ "smtp_reply_timeout", CFG_DURATION, "5m", 100, HOUR,
 	  OFF(smtp_reply_timeout), NULL,
 	  "outbound wait for a reply (10 min after the final dot)" },
+	{ "deliver_throttle", CFG_BOOL, "yes", 0, 0, OFF(deliver_throttle),
+	  NULL, "adapt each destination's concurrency and pace to its "
+	  "connection failures and 421/451 replies matching "
+	  "deliver_throttle_patterns" },
+	{ "deliver_throttle_patterns", CFG_STR, "too many connections, "
+	  "too many concurrent, too many sessions, rate limit, rate-limit, "
+	  "ratelimit, throttl, too busy, try again later", 0, 0,
+	  OFF(deliver_throttle_patterns), NULL,
+	  "comma-separated texts (case-insensitive) that make a 421 or 451 "
+	  "reply a throttling signal" },
+	{ "deliver_throttle_delay", CFG_DURATION, "1s", 0, 10 * MIN,
+	  OFF(deliver_throttle_delay), NULL,
+	  "pause between deliveries to a destination after its first "
+	  "throttling signal; doubles with each further signal" },
+	{ "deliver_throttle_delay_max", CFG_DURATION, "1m", 0, HOUR,
+	  OFF(deliver_throttle_delay_max), NULL,
+	  "longest pause between deliveries to a throttled destination" },
+	{ "deliver_throttle_recover", CFG_INT, "10", 1, 100000,
+	  OFF(deliver_throttle_recover), NULL,
+	  "successful deliveries to a throttled destination that raise its "
+	  "concurrency by one and halve its pause" },
 	{ "smtpd_conn_rate_limit", CFG_INT, "0", 0, 1000000,
 	  OFF(smtpd_conn_rate_limit), NULL,
 	  "connections per client address per minute (0: no limit)" },
@@ -284,6 +305,11 @@ relay_cfg_check(struct relay_cfg *cfg, const char *path, struct buf *err)
 		(void)buf_appendf(err, "%s: tls_cert_files has %zu entries but "
 		    "tls_key_files %zu: give one key per certificate\n", path,
 		    cfg->tls_cert_files.n, cfg->tls_key_files.n);
+		ok = 0;
+	}
+	if (cfg->deliver_throttle_delay_max < cfg->deliver_throttle_delay) {
+		(void)buf_appendf(err, "%s: deliver_throttle_delay_max is "
+		    "shorter than deliver_throttle_delay\n", path);
 		ok = 0;
 	}
 	if (cfg->listen_smtps.n > 0 && cfg->tls_cert_files.n == 0) {

@@ -95,6 +95,13 @@ struct relay_cfg {
 	long long	 smtp_connect_timeout;	/* ms */
 	long long	 smtp_reply_timeout;	/* ms */
 
+	/* Delivery: adaptive per-destination throttling. */
+	int		 deliver_throttle;
+	char		*deliver_throttle_patterns;	/* "a, b, ..." */
+	long long	 deliver_throttle_delay;	/* ms */
+	long long	 deliver_throttle_delay_max;	/* ms */
+	long long	 deliver_throttle_recover;	/* successes per step */
+
 	/* Rate limits (0 = off). */
 	long long	 smtpd_conn_rate_limit;		/* per address/min */
 	long long	 smtpd_conn_concurrency_limit;	/* per address */
