@@ -92,7 +92,7 @@ hdr_skip_quoted(const char *s, size_t len, size_t *i)
  * removed, quoted local parts kept as written.
  */
 static int
-hdr_mailbox(const char *s, size_t a, size_t b,
+hdr_mailbox(const char *s, size_t a, size_t b, unsigned flags,
     int (*fn)(void *, const char *, size_t), void *arg, int *count)
 {
 	char addr[HDR_MAX_ADDR];
@@ -153,7 +153,7 @@ hdr_mailbox(const char *s, size_t a, size_t b,
 	}
 	if (n == 0)
 		return 0;	/* empty member, e.g. "a@b, , c@d" */
-	if (!has_at)
+	if (!has_at && !(flags & HDR_ADDR_UNQUALIFIED))
 		return -1;
 	addr[n] = '\0';
 	(*count)++;
@@ -162,6 +162,13 @@ hdr_mailbox(const char *s, size_t a, size_t b,
 
 int
 hdr_addresses(const char *value, size_t len,
+    int (*fn)(void *, const char *, size_t), void *arg)
+{
+	return hdr_addresses_flags(value, len, 0, fn, arg);
+}
+
+int
+hdr_addresses_flags(const char *value, size_t len, unsigned flags,
     int (*fn)(void *, const char *, size_t), void *arg)
 {
 	size_t i, start = 0, q;
@@ -200,7 +207,8 @@ hdr_addresses(const char *value, size_t len,
 		else if (c == ':' && angle == 0)
 			start = i + 1;	/* group name: members follow */
 		else if ((c == ',' || c == ';') && angle == 0) {
-			r = hdr_mailbox(value, start, i, fn, arg, &count);
+			r = hdr_mailbox(value, start, i, flags, fn, arg,
+			    &count);
 			if (r == -1)
 				return -1;
 			if (r == -2)

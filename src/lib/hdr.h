@@ -35,4 +35,10 @@ int	hdr_field(const char *hdrs, size_t len, const char *name,
 int	hdr_addresses(const char *value, size_t len,
 	    int (*fn)(void *arg, const char *addr, size_t len), void *arg);
 
+/* hdr_addresses with flags: HDR_ADDR_UNQUALIFIED also passes addresses
+ * without '@' ("root", as local programs write them) to fn. */
+#define HDR_ADDR_UNQUALIFIED	0x01
+int	hdr_addresses_flags(const char *value, size_t len, unsigned flags,
+	    int (*fn)(void *arg, const char *addr, size_t len), void *arg);
+
 #endif

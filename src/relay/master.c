@@ -6,7 +6,8 @@
  * configuration, binds the listening sockets, creates the spool, writes the
  * pid file and forks every child (qmgr, smtpd workers), which drop to
  * run_user before they read a byte from the network. It never parses
- * network input itself.
+ * network input itself. It also creates the local submission socket
+ * (listen_local) with the mode and group that decide who may submit.
  *
  * Pool: smtpd workers report busy/idle on a status pipe; the master keeps
  * at least smtpd_workers_min and a couple idle, never more than
@@ -20,6 +21,7 @@
 
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 
 #include <netinet/in.h>
@@ -159,6 +161,88 @@ fail:
 }
 
 /*
+ * Gives the local submission socket its access rights: every local user
+ * (0666), or root and listen_local_group (0660). Run on every (re)load so
+ * that a changed group applies to the socket kept across a reload.
+ */
+static int
+master_local_perms(const char *path, const char *group, struct buf *err)
+{
+	struct group *gr = NULL;
+
+	if (group[0] != '\0' && (gr = getgrnam(group)) == NULL) {
+		(void)buf_appendf(err, "listen_local_group '%s' does not exist",
+		    group);
+		return -1;
+	}
+	if ((gr != NULL && chown(path, geteuid(), gr->gr_gid) == -1) ||
+	    chmod(path, gr != NULL ? 0660 : 0666) == -1) {
+		(void)buf_appendf(err, "cannot set the mode of %s: %s", path,
+		    strerror(errno));
+		return -1;
+	}
+	return 1;
+}
+
+/*
+ * Binds the local submission socket at path. A socket file left by a
+ * daemon that died is replaced; one a running daemon answers on is not.
+ * Created with mode 0600 (umask) and opened up by master_local_perms.
+ */
+static int
+master_bind_local(const char *path, struct buf *err)
+{
+	struct sockaddr_un sun;
+	struct stat st;
+	mode_t old;
+	int fd, probe, r;
+
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	if (strlen(path) >= sizeof(sun.sun_path)) {
+		(void)buf_appendf(err, "listen_local path too long: %s", path);
+		return -1;
+	}
+	memcpy(sun.sun_path, path, strlen(path) + 1);
+	if (lstat(path, &st) == 0) {
+		if (!S_ISSOCK(st.st_mode)) {
+			(void)buf_appendf(err, "listen_local %s exists and is "
+			    "not a socket", path);
+			return -1;
+		}
+		if ((probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) ==
+		    -1)
+			goto fail_nofd;
+		r = connect(probe, (struct sockaddr *)&sun, sizeof(sun));
+		(void)close(probe);	/* a probe: nothing was sent */
+		if (r == 0) {
+			(void)buf_appendf(err, "listen_local %s: another "
+			    "daemon is listening there", path);
+			return -1;
+		}
+		if (unlink(path) == -1 && errno != ENOENT)
+			goto fail_nofd;
+	}
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+	    0)) == -1)
+		goto fail_nofd;
+	old = umask(0177);
+	r = bind(fd, (struct sockaddr *)&sun, sizeof(sun));
+	(void)umask(old);
+	if (r == -1 || listen(fd, 1024) == -1) {
+		(void)buf_appendf(err, "cannot listen on %s: %s", path,
+		    strerror(errno));
+		(void)close(fd);
+		return -1;
+	}
+	return fd;
+fail_nofd:
+	(void)buf_appendf(err, "cannot listen on %s: %s", path,
+	    strerror(errno));
+	return -1;
+}
+
+/*
  * The master's own limit on listeners, checked with the configuration so
  * that -t reports it (relay_cfg checks each address; binding is left to
  * the start, so that -t works beside a running daemon holding the ports).
@@ -168,12 +252,13 @@ master_check_listen(const struct relay_cfg *cfg, const char *path,
     struct buf *err)
 {
 	size_t n = cfg->listen_mx.n + cfg->listen_submission.n +
-	    cfg->listen_smtps.n;
+	    cfg->listen_smtps.n + (cfg->listen_local[0] != '\0');
 
 	if (n <= MAX_LISTENERS)
 		return 1;
 	(void)buf_appendf(err, "%s: %zu listen addresses in listen_mx, "
-	    "listen_submission and listen_smtps: at most %d\n", path, n,
+	    "listen_submission and listen_smtps%s: at most %d\n", path, n,
+	    cfg->listen_local[0] != '\0' ? " (and listen_local)" : "",
 	    MAX_LISTENERS);
 	return -1;
 }
@@ -193,6 +278,12 @@ master_unlisten(struct listener *l)
 		    strerror(errno));
 	(void)close(l->fd);	/* a listening socket: nothing to flush */
 	l->fd = -1;
+	/* A client of the sendmail command now learns at once that nobody
+	 * listens (EX_TEMPFAIL), and the next start binds afresh. */
+	if (l->kind == LISTEN_LOCAL && unlink(l->addr) == -1 &&
+	    errno != ENOENT)
+		log_warn("master cannot remove %s: %s", l->addr,
+		    strerror(errno));
 }
 
 /* Brings the listener set in line with cfg, reusing sockets whose address
@@ -201,13 +292,15 @@ static int
 master_listeners(struct master *m, const struct relay_cfg *cfg,
     struct buf *err)
 {
-	const struct cfg_list *lists[3] = { &cfg->listen_mx,
-	    &cfg->listen_submission, &cfg->listen_smtps };
+	char *local[1] = { cfg->listen_local };
+	const struct cfg_list llocal = { cfg->listen_local[0] != '\0', local };
+	const struct cfg_list *lists[4] = { &cfg->listen_mx,
+	    &cfg->listen_submission, &cfg->listen_smtps, &llocal };
 	struct listener nls[MAX_LISTENERS];
 	size_t n = 0, i, j, k;
 	int kind;
 
-	for (kind = 0; kind < 3; kind++) {
+	for (kind = 0; kind < 4; kind++) {
 		for (i = 0; i < lists[kind]->n; i++) {
 			if (n == MAX_LISTENERS) {
 				(void)buf_appendf(err, "too many listen "
@@ -225,8 +318,13 @@ master_listeners(struct master *m, const struct relay_cfg *cfg,
 				}
 			n++;
 			if (nls[n - 1].fd == -1 &&
-			    (nls[n - 1].fd = master_bind(nls[n - 1].addr,
-			    err)) == -1)
+			    (nls[n - 1].fd = kind == LISTEN_LOCAL ?
+			    master_bind_local(nls[n - 1].addr, err) :
+			    master_bind(nls[n - 1].addr, err)) == -1)
+				goto fail;
+			if (kind == LISTEN_LOCAL && master_local_perms(
+			    nls[n - 1].addr, cfg->listen_local_group, err) ==
+			    -1)
 				goto fail;
 		}
 	}

@@ -56,6 +56,15 @@ const struct cfg_def relay_cfg_defs[] = {
 	  NULL, "addresses for submission with STARTTLS (587)" },
 	{ "listen_smtps", CFG_LIST, "", 0, 0, OFF(listen_smtps), NULL,
 	  "addresses for submission with implicit TLS (465)" },
+	{ "listen_local", CFG_STR, "", 0, 0, OFF(listen_local), NULL,
+	  "unix socket for local submission by estafeta-sendmail, e.g. "
+	  "/run/estafeta/submit.sock (empty: none)" },
+	{ "listen_local_group", CFG_STR, "", 0, 0, OFF(listen_local_group),
+	  NULL, "group that may submit through listen_local (socket mode "
+	  "0660); empty: every local user (mode 0666)" },
+	{ "local_sender_domain", CFG_STR, "", 0, 0, OFF(local_sender_domain),
+	  NULL, "domain estafeta-sendmail adds to unqualified addresses and to "
+	  "the login for the default sender (empty: hostname)" },
 	{ "smtpd_workers_min", CFG_INT, "4", 1, 1000, OFF(smtpd_workers_min),
 	  NULL, "smtpd processes kept ready" },
 	{ "smtpd_workers_max", CFG_INT, "100", 1, 10000,
@@ -261,6 +270,31 @@ relay_cfg_check_lists(const struct relay_cfg *cfg, const char *path,
 	return ok ? 1 : -1;
 }
 
+/* Local submission: an absolute socket path that fits sun_path, a
+ * domain without '@' or blanks. */
+static int
+relay_cfg_check_local(const struct relay_cfg *cfg, const char *path,
+    struct buf *err)
+{
+	const char *d = cfg->local_sender_domain;
+	int ok = 1;
+
+	if (cfg->listen_local[0] != '\0' && (cfg->listen_local[0] != '/' ||
+	    strlen(cfg->listen_local) >= RELAY_CFG_SUN_PATH_MAX)) {
+		(void)buf_appendf(err, "%s: listen_local: '%s' is not an "
+		    "absolute path shorter than %d octets\n", path,
+		    cfg->listen_local, RELAY_CFG_SUN_PATH_MAX);
+		ok = 0;
+	}
+	if (d[0] != '\0' && (strpbrk(d, "@ \t<>()[],;:\\\"") != NULL ||
+	    d[0] == '.' || d[strlen(d) - 1] == '.')) {
+		(void)buf_appendf(err, "%s: local_sender_domain: '%s' is not "
+		    "a domain name\n", path, d);
+		ok = 0;
+	}
+	return ok ? 1 : -1;
+}
+
 static int
 relay_cfg_check(struct relay_cfg *cfg, const char *path, struct buf *err)
 {
@@ -324,10 +358,13 @@ relay_cfg_check(struct relay_cfg *cfg, const char *path, struct buf *err)
 		free(cfg->users_db);
 		cfg->users_db = buf_steal(&b);
 	}
+	if (relay_cfg_check_local(cfg, path, err) == -1)
+		ok = 0;
 	if (cfg->listen_mx.n + cfg->listen_submission.n +
-	    cfg->listen_smtps.n == 0) {
-		(void)buf_appendf(err, "%s: no listen_mx, listen_submission or "
-		    "listen_smtps address: nothing to serve\n", path);
+	    cfg->listen_smtps.n == 0 && cfg->listen_local[0] == '\0') {
+		(void)buf_appendf(err, "%s: no listen_mx, listen_submission, "
+		    "listen_smtps or listen_local address: nothing to serve\n",
+		    path);
 		ok = 0;
 	}
 	return ok ? 1 : -1;

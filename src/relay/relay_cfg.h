@@ -29,6 +29,9 @@ struct relay_cfg {
 	struct cfg_list	 listen_mx;
 	struct cfg_list	 listen_submission;
 	struct cfg_list	 listen_smtps;
+	char		*listen_local;		/* unix socket path, or "" */
+	char		*listen_local_group;	/* "" = every local user */
+	char		*local_sender_domain;	/* "" = hostname */
 
 	long long	 smtpd_workers_min;
 	long long	 smtpd_workers_max;
@@ -108,6 +111,9 @@ struct relay_cfg {
 	long long	 smtpd_user_message_limit;	/* per user/hour */
 	long long	 smtpd_user_recipient_limit;	/* per user/hour */
 };
+
+/* sizeof(((struct sockaddr_un *)0)->sun_path) on Linux. */
+#define RELAY_CFG_SUN_PATH_MAX	108
 
 enum tls_version { TLS_VERSION_12 = 0, TLS_VERSION_13 };
 

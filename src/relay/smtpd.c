@@ -19,6 +19,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -190,7 +191,7 @@ smtpd_ehlo(struct smtpd_session *s, const char *arg, size_t len)
 	    "250-SMTPUTF8\r\n"
 	    "250-CHUNKING\r\n", s->cfg->hostname,
 	    s->cfg->message_size_limit);
-	if (s->ctx->tls != NULL && !s->tls)
+	if (s->ctx->tls != NULL && !s->tls && !s->local)
 		(void)buf_appends(&s->reply, "250-STARTTLS\r\n");
 	if (smtpd_auth_offered(s))
 		(void)buf_appends(&s->reply, "250-AUTH PLAIN LOGIN\r\n");
@@ -300,7 +301,11 @@ smtpd_env(struct smtpd_session *s, struct spool_env *e, struct buf *sender,
 	e->smtputf8 = s->mail.smtputf8;
 	e->helo = s->helo;
 	e->auth_user = s->auth_user;
-	(void)buf_appendf(client, "[%s]:%d", s->ip, s->port);
+	if (s->local)
+		(void)buf_appendf(client, "local uid=%u user=%s",
+		    (unsigned)s->local_uid, s->local_user);
+	else
+		(void)buf_appendf(client, "[%s]:%d", s->ip, s->port);
 	e->client = (char *)buf_cstr(client);
 }
 
@@ -330,8 +335,17 @@ smtpd_msg_begin(struct smtpd_session *s)
 		proto = s->esmtp ? "ESMTP" : "SMTP";
 	smtpd_rfc5322_date(date, sizeof(date));
 	(void)buf_appends(&hdr, "Received: from ");
-	smtpd_hdr_text(&hdr, s->helo, 0);
-	(void)buf_appendf(&hdr, " ([%s])\r\n", s->ip);
+	if (s->local) {
+		/* The uid is the kernel's word (SO_PEERCRED); EHLO from a
+		 * local program says nothing. */
+		(void)buf_appendf(&hdr, "local (uid %u ",
+		    (unsigned)s->local_uid);
+		smtpd_hdr_text(&hdr, s->local_user, 0);
+		(void)buf_appends(&hdr, ")\r\n");
+	} else {
+		smtpd_hdr_text(&hdr, s->helo, 0);
+		(void)buf_appendf(&hdr, " ([%s])\r\n", s->ip);
+	}
 	if (s->tls)
 		(void)buf_appendf(&hdr, "\t(using %s with cipher %s (%d bits))"
 		    "\r\n", conn_tls_version(&s->conn),
@@ -366,9 +380,10 @@ smtpd_log_accept(struct smtpd_session *s, unsigned long long size)
 	struct buf from = BUF_INIT(0);
 
 	(void)addr_format(s->mail.addr, &from);	/* unbounded */
-	log_info("%s smtp accept client=[%s] from=<%s> nrcpt=%zu size=%llu",
-	    s->qid, s->ip, smtpd_esc(s, buf_cstr(&from), from.len), s->nrcpt,
-	    size);
+	log_info("%s smtp accept client=[%s]%s%s from=<%s> nrcpt=%zu "
+	    "size=%llu", s->qid, s->ip, s->local ? " " : "",
+	    s->local ? s->local_key : "", smtpd_esc(s, buf_cstr(&from),
+	    from.len), s->nrcpt, size);
 	buf_free(&from);
 }
 
@@ -818,6 +833,41 @@ smtpd_read_command(struct smtpd_session *s)
 	return 1;
 }
 
+/*
+ * A session on the local submission socket: who is on the other end comes
+ * from the kernel (SO_PEERCRED), never from the client. A peer whose
+ * credentials cannot be read is recorded as uid 4294967295 ("?"): that
+ * does not happen on Linux for a connected unix socket.
+ */
+static void
+smtpd_local_peer(struct smtpd_session *s, int fd)
+{
+	struct ucred cr;
+	socklen_t len = sizeof(cr);
+	struct passwd pw, *pwp = NULL;
+	char pwbuf[4096];
+
+	memset(&cr, 0, sizeof(cr));
+	s->local = 1;
+	s->local_uid = (uid_t)-1;
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) == 0)
+		s->local_uid = cr.uid;
+	else
+		log_warn("%s smtp SO_PEERCRED: %s", s->sid, strerror(errno));
+	if (s->local_uid != (uid_t)-1 && getpwuid_r(s->local_uid, &pw, pwbuf,
+	    sizeof(pwbuf), &pwp) == 0 && pwp != NULL)
+		s->local_user = xstrdup(pw.pw_name);
+	else
+		s->local_user = xstrdup("?");
+	(void)snprintf(s->ip, sizeof(s->ip), "local");	/* fits */
+	(void)snprintf(s->local_key, sizeof(s->local_key), "uid:%u",
+	    (unsigned)s->local_uid);	/* at most 14 octets: fits */
+	log_info("%s smtp connect client=local uid=%u user=%s pid=%ld "
+	    "listener=%s", s->sid, (unsigned)s->local_uid,
+	    smtpd_esc(s, s->local_user, strlen(s->local_user)), (long)cr.pid,
+	    s->ls->addr);
+}
+
 static void
 smtpd_session(struct smtpd_ctx *ctx, const struct listener *ls, int fd,
     const struct sockaddr_storage *peer)
@@ -837,12 +887,17 @@ smtpd_session(struct smtpd_ctx *ctx, const struct listener *ls, int fd,
 	buf_init(&s->esc, 0);
 	(void)snprintf(s->sid, sizeof(s->sid), "s%05x%04lx",
 	    (unsigned)getpid() & 0xfffff, ++smtpd_session_seq & 0xffff);
-	netaddr_ntop((const struct sockaddr *)peer, s->ip, sizeof(s->ip),
-	    &s->port);
-	s->trusted = netaddr_in_list((const struct sockaddr *)peer,
-	    &cfg->trusted_networks);
-	log_info("%s smtp connect client=[%s]:%d listener=%s%s", s->sid,
-	    s->ip, s->port, ls->addr, s->trusted ? " trusted=yes" : "");
+	if (ls->kind == LISTEN_LOCAL)
+		smtpd_local_peer(s, fd);
+	else {
+		netaddr_ntop((const struct sockaddr *)peer, s->ip,
+		    sizeof(s->ip), &s->port);
+		s->trusted = netaddr_in_list((const struct sockaddr *)peer,
+		    &cfg->trusted_networks);
+		log_info("%s smtp connect client=[%s]:%d listener=%s%s",
+		    s->sid, s->ip, s->port, ls->addr, s->trusted ?
+		    " trusted=yes" : "");
+	}
 	s->session_end = conn_now_ms() + cfg->smtpd_session_timeout;
 
 	/* Limits come first: a flood of TLS handshakes is refused too. On
@@ -892,6 +947,7 @@ smtpd_session(struct smtpd_ctx *ctx, const struct listener *ls, int fd,
 	conn_close(&s->conn);
 	free(s->helo);
 	free(s->auth_user);
+	free(s->local_user);
 	buf_free(&s->reply);
 	buf_free(&s->esc);
 	free(s);

@@ -18,6 +18,7 @@ enum listener_kind {
 	LISTEN_MX = 0,
 	LISTEN_SUBMISSION,
 	LISTEN_SMTPS,
+	LISTEN_LOCAL,		/* unix socket of the sendmail command */
 };
 
 struct listener {

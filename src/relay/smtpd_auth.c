@@ -78,7 +78,7 @@ smtpd_starttls(struct smtpd_session *s, const char *arg, size_t len)
 		smtpd_reply(s, "503 5.5.1 Error: TLS already active");
 		return;
 	}
-	if (s->ctx->tls == NULL || s->ls->kind == LISTEN_SMTPS) {
+	if (s->ctx->tls == NULL || s->ls->kind == LISTEN_SMTPS || s->local) {
 		smtpd_reply(s, "454 4.7.0 TLS not available");
 		return;
 	}

@@ -36,7 +36,8 @@ smtpd_policy_log(struct smtpd_session *s, const char *rule, const char *what,
 {
 	log_info("%s smtp reject rule=%s client=[%s]%s%s%s%s reply=\"%s\"",
 	    s->qid[0] ? s->qid : s->sid, rule, s->ip,
-	    s->auth_user ? " user=" : "", s->auth_user ? s->auth_user : "",
+	    s->auth_user ? " user=" : s->local ? " " : "",
+	    s->auth_user ? s->auth_user : s->local ? s->local_key : "",
 	    what, addr ? smtpd_esc(s, addr, strlen(addr)) : "",
 	    s->reply.data ? s->reply.data : "");
 }
@@ -49,7 +50,7 @@ smtpd_policy_connect(struct smtpd_session *s)
 	long long n = 0;
 
 	if (cfg->smtpd_conn_rate_limit > 0 && ctx->rl != NULL &&
-	    ratelimit_hit(ctx->rl, "conn", s->ip, MINUTE_MS,
+	    ratelimit_hit(ctx->rl, "conn", SMTPD_CLIENT_KEY(s), MINUTE_MS,
 	    cfg->smtpd_conn_rate_limit, 1, conn_now_ms(), &n) == 0) {
 		smtpd_reply(s, "421 4.7.0 %s Error: too many connections from "
 		    "%s; try again later", cfg->hostname, s->ip);
@@ -57,7 +58,7 @@ smtpd_policy_connect(struct smtpd_session *s)
 		return -1;
 	}
 	if (cfg->smtpd_conn_concurrency_limit > 0 && ctx->rl != NULL) {
-		if (ratelimit_enter(ctx->rl, ctx->slot, s->ip,
+		if (ratelimit_enter(ctx->rl, ctx->slot, SMTPD_CLIENT_KEY(s),
 		    cfg->smtpd_conn_concurrency_limit) == 0) {
 			smtpd_reply(s, "421 4.7.0 %s Error: too many "
 			    "concurrent sessions from %s; try again later",
@@ -85,6 +86,24 @@ smtpd_is_submission(const struct smtpd_session *s)
 	return s->ls->kind == LISTEN_SUBMISSION || s->ls->kind == LISTEN_SMTPS;
 }
 
+/* Local submission: any sender (the uid is recorded in Received and the
+ * log), the per-user hourly message limit counted per uid. */
+static int
+smtpd_policy_local_mail(struct smtpd_session *s)
+{
+	const struct relay_cfg *cfg = s->cfg;
+
+	if (cfg->smtpd_user_message_limit > 0 && s->ctx->rl != NULL &&
+	    ratelimit_hit(s->ctx->rl, "umsg", s->local_key, HOUR_MS,
+	    cfg->smtpd_user_message_limit, 1, conn_now_ms(), NULL) == 0) {
+		smtpd_reply(s, "451 4.7.1 Error: message rate limit exceeded "
+		    "for uid %u; try again later", (unsigned)s->local_uid);
+		smtpd_policy_log(s, "smtpd_user_message_limit", "", NULL);
+		return -1;
+	}
+	return 1;
+}
+
 int
 smtpd_policy_mail(struct smtpd_session *s, const struct addr *sender)
 {
@@ -98,6 +117,8 @@ smtpd_policy_mail(struct smtpd_session *s, const struct addr *sender)
 		smtpd_policy_log(s, "submission_auth", "", NULL);
 		return -1;
 	}
+	if (s->local)
+		return smtpd_policy_local_mail(s);
 	if (s->auth_user == NULL)
 		return 1;
 	(void)addr_format(sender, &fa);	/* unbounded */
@@ -251,19 +272,23 @@ smtpd_policy_rcpt(struct smtpd_session *s, const struct addr *a,
 		rule = "relay_domains";
 	} else if (s->auth_user != NULL)
 		rule = "authenticated";
+	else if (s->local)
+		rule = "local_submission";
 	else if (s->trusted)
 		rule = "trusted_networks";
 	else {
 		rule = "relay_access";
 		goto deny;
 	}
-	if (s->auth_user != NULL && cfg->smtpd_user_recipient_limit > 0 &&
-	    s->ctx->rl != NULL) {
-		r = ratelimit_hit(s->ctx->rl, "urcpt", s->auth_user, HOUR_MS,
-		    cfg->smtpd_user_recipient_limit, 1, conn_now_ms(), NULL);
+	if ((s->auth_user != NULL || s->local) &&
+	    cfg->smtpd_user_recipient_limit > 0 && s->ctx->rl != NULL) {
+		r = ratelimit_hit(s->ctx->rl, "urcpt", s->local ? s->local_key :
+		    s->auth_user, HOUR_MS, cfg->smtpd_user_recipient_limit, 1,
+		    conn_now_ms(), NULL);
 		if (r == 0) {
 			smtpd_reply(s, "451 4.7.1 Error: recipient rate limit "
-			    "exceeded for %s; try again later", s->auth_user);
+			    "exceeded for %s; try again later", s->local ?
+			    s->local_key : s->auth_user);
 			smtpd_policy_log(s, "smtpd_user_recipient_limit",
 			    " rcpt=", fa);
 			return -1;

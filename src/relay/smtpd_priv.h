@@ -11,6 +11,7 @@
 #define EST_SMTPD_PRIV_H
 
 #include <sys/socket.h>
+#include <sys/types.h>
 
 #include <stddef.h>
 
@@ -72,6 +73,12 @@ struct smtpd_session {
 	char			*auth_user;	/* authenticated login */
 	unsigned		 auth_failures;
 	int			 rl_entered;	/* holds a concurrency slot */
+	/* Local submission (listen_local): the peer's credentials from
+	 * SO_PEERCRED; trusted to relay like an authenticated client. */
+	int			 local;
+	uid_t			 local_uid;
+	char			*local_user;	/* login of local_uid, or "?" */
+	char			 local_key[32];	/* "uid:N", rate-limit key */
 
 	enum smtpd_state	 state;
 	char			*helo;
@@ -109,6 +116,10 @@ void	smtpd_reply(struct smtpd_session *, const char *, ...)
 const char *smtpd_esc(struct smtpd_session *, const char *, size_t);
 /* Forgets the transaction (MAIL, RCPTs, message in progress). */
 void	smtpd_tx_reset(struct smtpd_session *);
+
+/* The key connection limits count: the client address, or the uid of a
+ * local submission. */
+#define SMTPD_CLIENT_KEY(s)	((s)->local ? (s)->local_key : (s)->ip)
 
 /* smtpd_policy.c */
 /* Connection-time limits; -1 with the reply set (the session must end). */

@@ -100,6 +100,23 @@ test_addresses(void **state)
 	buf_free(&out);
 }
 
+/* HDR_ADDR_UNQUALIFIED: bare local parts pass (estafeta-sendmail -t);
+ * without the flag the same list is malformed. */
+static void
+test_unqualified(void **state)
+{
+	static const char v[] = "root, Web <www-data>, \"a b\", x@y.example";
+	struct collect c = { BUF_INIT(0), 0 };
+
+	(void)state;
+	assert_int_equal(hdr_addresses_flags(v, strlen(v),
+	    HDR_ADDR_UNQUALIFIED, collect, &c), 4);
+	assert_string_equal(buf_cstr(&c.b),
+	    "root|www-data|\"a b\"|x@y.example");
+	assert_int_equal(hdr_addresses(v, strlen(v), collect, &c), -1);
+	buf_free(&c.b);
+}
+
 static void
 test_truncations(void **state)
 {
@@ -164,6 +181,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_addresses),
+		cmocka_unit_test(test_unqualified),
 		cmocka_unit_test(test_truncations),
 		cmocka_unit_test(test_field),
 	};
