@@ -21,6 +21,7 @@
 #include "lib/buf.h"
 #include "lib/log.h"
 #include "lib/xalloc.h"
+#include "store/imap_msg.h"
 #include "store/imap_priv.h"
 #include "store/mstore.h"
 
@@ -576,46 +577,6 @@ imap_parse_datetime(const char *p, size_t len, time_t *t_r)
 	return 1;
 }
 
-/* The flag list of APPEND into *flags_r and keywords (space-separated).
- * 1 or 0. */
-static int
-imap_parse_flags(const struct imap_arg *list, uint32_t *flags_r,
-    struct buf *kw)
-{
-	static const struct {
-		const char	*name;
-		uint32_t	 bit;
-	} sys[] = {
-		{ "\\Seen", MSG_SEEN }, { "\\Answered", MSG_ANSWERED },
-		{ "\\Flagged", MSG_FLAGGED }, { "\\Deleted", MSG_DELETED },
-		{ "\\Draft", MSG_DRAFT },
-	};
-	size_t i, j;
-	const struct imap_arg *a;
-
-	*flags_r = 0;
-	for (i = 0; i < list->nlist; i++) {
-		a = &list->list[i];
-		if (a->type != IMAP_ARG_ATOM || a->len > 64)
-			return 0;
-		if (a->str[0] == '\\') {
-			for (j = 0; j < sizeof(sys) / sizeof(sys[0]); j++)
-				if (imap_arg_is(a, sys[j].name))
-					break;
-			if (j == sizeof(sys) / sizeof(sys[0]))
-				return 0;	/* \Recent or unknown */
-			*flags_r |= sys[j].bit;
-			continue;
-		}
-		if (strpbrk(a->str, "[]%*") != NULL)
-			return 0;
-		if (kw->len > 0)
-			(void)buf_appendc(kw, ' ');
-		(void)buf_append(kw, a->str, a->len);
-	}
-	return 1;
-}
-
 void
 imap_cmd_append(struct imap_session *s, const struct imap_arg *args,
     size_t nargs)
@@ -635,8 +596,9 @@ imap_cmd_append(struct imap_session *s, const struct imap_arg *args,
 		return;
 	}
 	if (args[i].type == IMAP_ARG_LIST) {
-		if (!imap_parse_flags(&args[i], &flags, &kw)) {
-			imap_reply(s, IMAP_BAD, "Invalid flags");
+		if (imap_flags_parse(args[i].list, args[i].nlist, &flags,
+		    &kw, &errstr) == -1) {
+			imap_reply(s, IMAP_BAD, "Invalid flags: %s", errstr);
 			goto out0;
 		}
 		i++;

@@ -227,6 +227,10 @@ test_literals(void **state)
 	check("a APPEND INBOX (\\Seen) {0}\r\n\r\n",
 	    "+0[a APPEND INBOX (\\Seen) L\"\"]");
 	check("a APPEND INBOX {0+}\r\n\r\n", "[a APPEND INBOX L\"\"]");
+	check("a1 APPEND INBOX (\\Seen $Work) \" 7-Jul-2026 10:00:00 "
+	    "+0200\" {3}\r\nabc\r\n",
+	    "+3[a1 APPEND INBOX (\\Seen $Work) \" 7-Jul-2026 10:00:00 "
+	    "+0200\" L\"abc\"]");
 	/* fuzz: a zero-length literal leaked its buffer */
 	check("a X {00}\r\n b\r\nc NOO)\r\n",
 	    "+0[a X L\"\" b]{BAD c: invalid command name}");
