@@ -65,6 +65,14 @@ def summary(inst):
     return json.loads(inst.ctl("queue", "summary", "--json").stdout)
 
 
+def throttled(inst, concurrency, delay_ms):
+    """Waits for the index (qmgr logs before its transaction commits)."""
+    return wait_for(lambda: [(t["concurrency"], t["delay_ms"]) for t in
+                             summary(inst)["throttled"]] ==
+                    [(concurrency, delay_ms)],
+                    f"throttled to {concurrency} with {delay_ms} ms")
+
+
 def main():
     if not os.access(SINK, os.X_OK):
         raise TestFailure(f"{SINK} missing (contrib/setup-debian.sh)")
@@ -85,10 +93,12 @@ def main():
     relay.wait_log(f"{qid} qmgr deferred")
     relay.wait_log(f"qmgr throttle dest={dest} lowered concurrency=2 "
                    "delay=100ms")
+    throttled(relay, 2, 100)
     relay.ctl("queue", "flush")
     relay.wait_log(f"{qid} qmgr deferred", count=2)
     relay.wait_log(f"qmgr throttle dest={dest} lowered concurrency=1 "
                    "delay=200ms")
+    throttled(relay, 1, 200)
     th = summary(relay)["throttled"]
     assert len(th) == 1, th
     assert th[0]["destination"] == dest, th
@@ -118,7 +128,7 @@ def main():
     relay.wait_log(f"{qid} qmgr delivered")
     relay.wait_log(f"qmgr throttle dest={dest} raised concurrency=2 "
                    "delay=100ms")
-    assert summary(relay)["throttled"][0]["concurrency"] == 2
+    throttled(relay, 2, 100)
     for i in range(2):
         q = send(relay.port, f"y{i}@busy.example", f"more{i}")
         relay.wait_log(f"{q} qmgr delivered")
@@ -126,7 +136,7 @@ def main():
                    "delay=50ms")
     relay.wait_log(f"qmgr throttle dest={dest} restored concurrency=4 "
                    "delay=0ms")
-    assert summary(relay)["throttled"] == []
+    wait_for(lambda: summary(relay)["throttled"] == [], "restored")
     assert "throttled destination" not in relay.ctl("queue",
                                                     "summary").stdout
 
