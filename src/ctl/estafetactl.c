@@ -18,6 +18,7 @@
 #include <fcntl.h>
 #include <pwd.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +29,7 @@
 
 #include "lib/addr.h"
 #include "lib/buf.h"
+#include "lib/cfg.h"
 #include "lib/ipc.h"
 #include "lib/log.h"
 #include "lib/users.h"
@@ -64,6 +66,7 @@ usage(void)
 	    "       estafetactl [-c file] user add|passwd ADDRESS\n"
 	    "       estafetactl [-c file] user del|disable|enable ADDRESS\n"
 	    "       estafetactl [-c file] user list [--json]\n"
+	    "       estafetactl [-c file] user quota ADDRESS SIZE (0: none)\n"
 	    "       estafetactl [-c file] alias add ALIAS TARGET\n"
 	    "       estafetactl [-c file] alias del ALIAS\n"
 	    "       estafetactl [-c file] alias list [--json]\n"
@@ -993,6 +996,36 @@ ctl_user_disable(struct ctl *c, char **args)
 	return ctl_user_able(c, args, 0);
 }
 
+/* The store's quota for one user (buzond's LMTP refuses mail over it). */
+static int
+ctl_user_quota(struct ctl *c, char **args)
+{
+	const char *errstr = NULL;
+	struct cfg_def def[2];
+	struct { long long v; } q;
+	struct buf err = BUF_INIT(0);
+	int r;
+
+	/* The size syntax of the configuration (100M, 2G, 0). */
+	memset(def, 0, sizeof(def));
+	def[0].name = "quota";
+	def[0].type = CFG_SIZE;
+	def[0].def = "0";
+	def[0].max = INT64_MAX;
+	if (cfg_defaults(def, &q, &err) == -1 ||
+	    cfg_set(def, &q, "quota", args[1], &err) == -1) {
+		fprintf(stderr, "estafetactl: user quota: %s", buf_cstr(&err));
+		buf_free(&err);
+		return 1;
+	}
+	buf_free(&err);
+	r = users_set_quota(c->users, args[0], (unsigned long long)q.v,
+	    &errstr);
+	buf_reset(&c->tmp);
+	(void)buf_appendf(&c->tmp, "user %s quota %lld", args[0], q.v);
+	return ctl_done(r, "user quota", args[0], errstr, c->tmp.data);
+}
+
 static int
 ctl_alias_add(struct ctl *c, char **args)
 {
@@ -1148,6 +1181,7 @@ static const struct ctl_ucmd {
 	{ "user", "disable", 1, UCMD_WRITE, ctl_user_disable },
 	{ "user", "enable", 1, UCMD_WRITE, ctl_user_enable },
 	{ "user", "list", 0, UCMD_LIST, ctl_user_list },
+	{ "user", "quota", 2, UCMD_WRITE, ctl_user_quota },
 	{ "alias", "add", 2, UCMD_WRITE, ctl_alias_add },
 	{ "alias", "del", 1, UCMD_WRITE, ctl_alias_del },
 	{ "alias", "list", 0, UCMD_LIST, ctl_alias_list },

@@ -14,6 +14,7 @@
 #include <crypt.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,6 +61,8 @@ enum users_sql {
 	SQL_USER_LIST,
 	SQL_ALIAS_LIST,
 	SQL_SENDER_LIST,
+	SQL_USER_QUOTA_GET,
+	SQL_USER_QUOTA_SET,
 	SQL_COUNT
 };
 
@@ -85,6 +88,10 @@ static const char *const users_sql_text[SQL_COUNT] = {
 	[SQL_USER_LIST] = "SELECT address, enabled FROM users"
 	    " ORDER BY address",
 	[SQL_ALIAS_LIST] = "SELECT alias, target FROM aliases ORDER BY alias",
+	[SQL_USER_QUOTA_GET] = "SELECT quota_bytes FROM users"
+	    " WHERE address = ?1 AND enabled = 1",
+	[SQL_USER_QUOTA_SET] = "UPDATE users SET quota_bytes = ?2"
+	    " WHERE address = ?1",
 	[SQL_SENDER_LIST] = "SELECT login, pattern FROM senders"
 	    " ORDER BY login, pattern",
 };
@@ -759,6 +766,43 @@ users_update(struct users *u, enum users_sql which, const char *address,
 		return 0;
 	}
 	return 1;
+}
+
+int
+users_quota(struct users *u, const char *address, unsigned long long *q_r)
+{
+	struct buf a = BUF_INIT(USERS_ADDR_MAX);
+	sqlite3_stmt *st;
+	sqlite3_int64 v;
+	int r = -1;
+
+	*q_r = 0;
+	if (users_canon(address, &a, NULL) == -1) {
+		buf_free(&a);
+		return 0;
+	}
+	if ((st = users_stmt(u, SQL_USER_QUOTA_GET)) != NULL &&
+	    users_bind(st, 1, a.data) != -1 && (r = users_step(st)) == 1) {
+		v = sqlite3_column_int64(st, 0);
+		*q_r = v > 0 ? (unsigned long long)v : 0;
+		(void)sqlite3_reset(st);	/* done with the row */
+	}
+	buf_free(&a);
+	return r;
+}
+
+int
+users_set_quota(struct users *u, const char *address,
+    unsigned long long bytes, const char **errstr_r)
+{
+	char v[32];
+
+	if (bytes > INT64_MAX) {
+		users_seterr(errstr_r, "quota too large");
+		return -1;
+	}
+	(void)snprintf(v, sizeof(v), "%llu", bytes);	/* fits */
+	return users_update(u, SQL_USER_QUOTA_SET, address, v, errstr_r);
 }
 
 int

@@ -83,6 +83,16 @@ int	 users_sender_ok(struct users *, const char *login,
  */
 int	 users_add(struct users *, const char *address, const char *pw,
 	    size_t pwlen, const char **errstr_r);
+/*
+ * Mailbox quota of an enabled user in octets (0: none set, the store's
+ * default applies): 1 with *q_r, 0 when address is not an enabled user, -1
+ * on a database error.
+ */
+int	 users_quota(struct users *, const char *address,
+	    unsigned long long *q_r);
+/* Sets it (0: none). 0 "no such user". */
+int	 users_set_quota(struct users *, const char *address,
+	    unsigned long long bytes, const char **errstr_r);
 /* Replaces address's password. 0 "no such user". */
 int	 users_passwd(struct users *, const char *address, const char *pw,
 	    size_t pwlen, const char **errstr_r);

@@ -31,6 +31,7 @@ SRCDIR = os.environ.get("SRCDIR") or os.path.abspath(
 BUILDDIR = os.environ.get("BUILDDIR") or SRCDIR
 ESTAFETAD = os.path.join(BUILDDIR, "src", "relay", "estafetad")
 ESTAFETACTL = os.path.join(BUILDDIR, "src", "ctl", "estafetactl")
+BUZOND = os.path.join(BUILDDIR, "src", "store", "buzond")
 DEFAULT_TIMEOUT = float(os.environ.get("E2E_TIMEOUT", "20"))
 
 
@@ -227,6 +228,126 @@ class Instance:
                 out.append(data[i + 5:i + 5 + n])
             i += 5 + n
         return b"".join(out)
+
+
+class Store(Instance):
+    """One buzond (the mail store) with a private directory: store_root,
+    users database, LMTP on a unix socket and on a free TCP port, POP3,
+    POP3S, IMAP, IMAPS on free ports, TLS from the test CA (tls=True).
+
+        st = Store()                       # settings=... override keys
+        st.add_user("alice@example.test", "pw")   # estafetactl user add
+        st.start()
+        smtplib.LMTP("127.0.0.1", st.lmtp_port)   # or st.lmtp_socket
+        st.maildir("alice@example.test")  # .../store/example.test/alice
+
+    users_db is read with estafetactl through st.ctl_conf (a relay
+    configuration naming the same users_db; nothing listens there). When
+    the tests run as root buzond's sessions run as "estafeta", and the
+    master hands users_db to that user as estafetad does.
+    """
+
+    def __init__(self, name="store", tls=True, **settings):
+        self.dir = tempfile.mkdtemp(prefix=f"estafeta-{name}-")
+        os.chmod(self.dir, 0o755)
+        self.conf = os.path.join(self.dir, "buzond.conf")
+        self.ctl_conf = os.path.join(self.dir, "estafetactl.conf")
+        self.log = os.path.join(self.dir, "buzond.log")
+        self.store_root = os.path.join(self.dir, "store")
+        self.users_db = os.path.join(self.dir, "users.db")
+        self.lmtp_socket = os.path.join(self.dir, "lmtp.sock")
+        self.lmtp_port = free_port()
+        self.pop3_port = free_port()
+        self.pop3s_port = free_port()
+        self.imap_port = free_port()
+        self.imaps_port = free_port()
+        self.port = self.lmtp_port
+        self.settings = {
+            "hostname": "mail.example.test",
+            "store_root": self.store_root,
+            "users_db": self.users_db,
+            "listen_lmtp": self.lmtp_socket,
+            "listen_lmtp_tcp": f"127.0.0.1:{self.lmtp_port}",
+            "listen_pop3": f"127.0.0.1:{self.pop3_port}",
+            "listen_imap": f"127.0.0.1:{self.imap_port}",
+            "log_target": "stderr",
+            "log_level": "info",
+        }
+        self.ca = None
+        if tls:
+            import testca  # noqa: E402 - same directory, imports us
+            self.ca = testca.TestCA(self.dir)
+            cert, key = self.ca.issue("mail.example.test",
+                                      ips=["127.0.0.1"])
+            self.settings.update({
+                "tls_cert_files": cert, "tls_key_files": key,
+                "listen_pop3s": f"127.0.0.1:{self.pop3s_port}",
+                "listen_imaps": f"127.0.0.1:{self.imaps_port}",
+            })
+        if os.geteuid() == 0:
+            self.settings["run_user"] = "estafeta"
+        self.settings.update({k: str(v) for k, v in settings.items()})
+        with open(self.ctl_conf, "w") as f:
+            f.write(f"spool_dir = {self.dir}/ctl-spool\n"
+                    f"users_db = {self.users_db}\n"
+                    f"listen_mx = 127.0.0.1:{free_port()}\n")
+        self.proc = None
+        self.logf = None
+        self.keep = bool(os.environ.get("E2E_KEEP"))
+        _instances.append(self)
+        self.write_config()
+
+    def start(self, wait=True):
+        self.logf = open(self.log, "ab")
+        self.proc = subprocess.Popen(
+            [BUZOND, "-f", "-c", self.conf], stdout=self.logf,
+            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            start_new_session=True)
+        if wait:
+            self.wait_ready()
+        return self
+
+    def wait_ready(self):
+        def ready():
+            if self.proc.poll() is not None:
+                raise TestFailure(
+                    f"buzond exited with {self.proc.returncode}:\n"
+                    + self.read_log())
+            return port_open(self.lmtp_port)
+        wait_for(ready, f"buzond to accept LMTP on {self.lmtp_port}")
+
+    def ctl(self, *args, check=True, stdin=None):
+        r = subprocess.run([ESTAFETACTL, "-c", self.ctl_conf] + list(args),
+                           capture_output=True, text=True, input=stdin)
+        if check and r.returncode != 0:
+            raise TestFailure(f"estafetactl {' '.join(args)} failed: "
+                              f"{r.returncode} {r.stderr}")
+        return r
+
+    def add_user(self, address, password="secret-pw", quota=None):
+        self.ctl("user", "add", address, stdin=password + "\n")
+        if quota is not None:
+            self.ctl("user", "quota", address, str(quota))
+
+    def maildir(self, user):
+        local, domain = user.lower().rsplit("@", 1)
+        return os.path.join(self.store_root, domain, local)
+
+    def messages(self, user, folder=""):
+        """Contents (bytes) of the files in new/ and cur/ of a folder
+        ("" = INBOX), sorted by file name."""
+        base = self.maildir(user)
+        if folder:
+            base = os.path.join(base, "." + folder)
+        out = []
+        for sub in ("new", "cur"):
+            d = os.path.join(base, sub)
+            if not os.path.isdir(d):
+                continue
+            for n in sorted(os.listdir(d)):
+                with open(os.path.join(d, n), "rb") as f:
+                    out.append(f.read())
+        return out
 
 
 class Raw:

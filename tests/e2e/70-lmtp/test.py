@@ -1,0 +1,201 @@
+# SPDX-License-Identifier: ISC
+"""buzond's LMTP server (RFC 2033) with Python's smtplib.LMTP and a raw
+socket, against real users made with estafetactl:
+
+  * one transaction with mixed per-recipient results: a known user, an
+    unknown one (550 5.1.1 at RCPT), "user+detail" (delivered to user, the
+    detail kept in Delivered-To), a user whose quota the message alone
+    exceeds (552 5.2.2) and one whose mailbox it would overfill (452
+    4.2.2): after the dot, one reply per accepted recipient, in order;
+  * the stored files: in new/ of the user's Maildir, LF line ends,
+    Return-Path, Delivered-To and Received on top, dot-stuffing undone;
+  * a full mailbox is refused already at RCPT (452 4.2.2);
+  * max_message_size: SIZE= over it is refused at MAIL (552 5.3.4), a
+    bigger message gets 552 5.3.4 for each recipient and is not stored;
+  * PIPELINING: every command of a transaction in one write, the replies
+    in order; the unix socket (listen_lmtp) works like the TCP port;
+  * refusals: HELO/EHLO (this is LMTP), VRFY, commands out of order, a
+    bare LF in a command line, a bare LF in the data (550 5.5.2).
+"""
+import os
+import smtplib
+import socket
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
+from estafeta_test import Store, TestFailure, run  # noqa: E402
+
+
+def check(cond, what):
+    if not cond:
+        raise TestFailure(what)
+
+
+def msg(subject, body, pad=0):
+    return (f"From: s@example.org\r\nTo: alice@example.test\r\n"
+            f"Subject: {subject}\r\n\r\n{body}\r\n" + "x" * pad +
+            "\r\n").encode()
+
+
+def data_replies(c, n, data):
+    """DATA, then one reply per accepted recipient (smtplib reads one)."""
+    replies = [c.data(data)]
+    for _ in range(n - 1):
+        replies.append(c.getreply())
+    return replies
+
+
+def raw(port_or_path, payload, nreplies):
+    if isinstance(port_or_path, int):
+        s = socket.create_connection(("127.0.0.1", port_or_path), 10)
+    else:
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.settimeout(10)
+        s.connect(port_or_path)
+    f = s.makefile("rb")
+    greeting = f.readline()
+    check(greeting.startswith(b"220 "), f"greeting {greeting!r}")
+    s.sendall(payload)
+    out = []
+    while len(out) < nreplies:
+        line = f.readline()
+        if not line:
+            break
+        out.append(line.decode().rstrip("\r\n"))
+    s.close()
+    return out
+
+
+def main():
+    st = Store("lmtp", tls=False, max_message_size="20k")
+    st.add_user("alice@example.test")
+    st.add_user("bob@example.test", quota=3000)
+    st.add_user("carol@example.test", quota=500)
+    st.add_user("dave@example.test", quota=100)
+    st.start()
+
+    # Fill bob's mailbox to about 2,000 of 3,000 octets.
+    c = smtplib.LMTP("127.0.0.1", st.lmtp_port)
+    c.ehlo_or_helo_if_needed()
+    c.mail("s@example.org")
+    c.rcpt("bob@example.test")
+    r = data_replies(c, 1, msg("fill", "fill", 1800))
+    check(r[0][0] == 250, f"fill bob: {r}")
+    c.quit()
+
+    # The mixed transaction.
+    c = smtplib.LMTP("127.0.0.1", st.lmtp_port)
+    code, text = c.ehlo()
+    check(code == 250, f"LHLO {code} {text}")
+    for ext in (b"PIPELINING", b"ENHANCEDSTATUSCODES", b"8BITMIME",
+                b"SIZE 20480"):
+        check(ext in text, f"LHLO lacks {ext}: {text}")
+    check(c.mail("s@example.org")[0] == 250, "MAIL")
+    accepted = []
+    for rcpt, want in (("alice@example.test", 250),
+                       ("nobody@example.test", 550),
+                       ("Alice+News@example.test", 250),
+                       ("carol@example.test", 250),
+                       ("bob@example.test", 250)):
+        code, text = c.rcpt(rcpt)
+        check(code == want, f"RCPT {rcpt}: {code} {text}")
+        if code == 250:
+            accepted.append(rcpt)
+        else:
+            check(text.startswith(b"5.1.1"), f"unknown user: {text}")
+    body = "line one\r\n.hidden starts with a dot\r\n..two dots"
+    r = data_replies(c, len(accepted), msg("mixed", body, 1000))
+    codes = [x[0] for x in r]
+    check(codes == [250, 250, 552, 452], f"per-recipient replies {r}")
+    check(r[2][1].startswith(b"5.2.2"), f"carol: {r[2]}")
+    check(r[3][1].startswith(b"4.2.2"), f"bob: {r[3]}")
+    check(b"stored as UID 1" in r[0][1] and b"UID 2" in r[1][1],
+          f"UIDs in replies {r}")
+    c.quit()
+
+    files = st.messages("alice@example.test")
+    check(len(files) == 2, f"alice has {len(files)} files")
+    check(os.listdir(os.path.join(st.maildir("alice@example.test"),
+                                  "new")), "not in new/")
+    for f in files:
+        check(b"\r" not in f, "CR stored on disk")
+        check(f.startswith(b"Return-Path: <s@example.org>\n"
+                           b"Delivered-To: "), f"top of file {f[:80]!r}")
+        check(b"\nReceived: from " in f and b"with LMTP id" in f,
+              "Received header")
+        check(b"\n.hidden starts with a dot\n..two dots\n" in f,
+              f"dot-stuffing not undone: {f!r}")
+    check(b"Delivered-To: alice@example.test\n" in files[0] or
+          b"Delivered-To: alice@example.test\n" in files[1], "plain rcpt")
+    check(any(b"Delivered-To: Alice+News@example.test\n" in f
+              for f in files), "detail kept in Delivered-To")
+    check(st.messages("carol@example.test") == [], "carol got mail")
+    check(len(st.messages("bob@example.test")) == 1, "bob over quota")
+    st.wait_log("detail=News")
+
+    # A full mailbox is refused at RCPT; dave's quota is below usage
+    # once he has one message (delivered without a quota check first).
+    st.ctl("user", "quota", "dave@example.test", "0")
+    c = smtplib.LMTP("127.0.0.1", st.lmtp_port)
+    c.ehlo()
+    c.mail("s@example.org")
+    c.rcpt("dave@example.test")
+    check(data_replies(c, 1, msg("d", "d", 200))[0][0] == 250, "dave")
+    c.quit()
+    st.ctl("user", "quota", "dave@example.test", "100")
+    c = smtplib.LMTP("127.0.0.1", st.lmtp_port)
+    c.ehlo()
+    c.mail("s@example.org")
+    code, text = c.rcpt("dave@example.test")
+    check(code == 452 and text.startswith(b"4.2.2"),
+          f"full mailbox at RCPT: {code} {text}")
+    # Size: at MAIL from SIZE=, and after the dot.
+    c.rset()
+    code, text = c.mail("s@example.org", ["SIZE=30000"])
+    check(code == 552 and text.startswith(b"5.3.4"), f"SIZE: {code} {text}")
+    c.mail("s@example.org")
+    c.rcpt("alice@example.test")
+    c.rcpt("bob@example.test")
+    r = data_replies(c, 2, msg("big", "big", 25000))
+    check([x[0] for x in r] == [552, 552] and
+          r[0][1].startswith(b"5.3.4"), f"too big: {r}")
+    c.quit()
+    check(len(st.messages("alice@example.test")) == 2, "big one stored")
+
+    # PIPELINING on TCP and on the unix socket.
+    for where in (st.lmtp_port, st.lmtp_socket):
+        out = raw(where, b"LHLO client.example\r\n"
+                  b"MAIL FROM:<>\r\n"
+                  b"RCPT TO:<alice@example.test>\r\n"
+                  b"RCPT TO:<ghost@example.test>\r\n"
+                  b"RCPT TO:<alice+x@example.test>\r\n"
+                  b"DATA\r\n"
+                  b"Subject: piped\r\n\r\nhello\r\n.\r\n"
+                  b"QUIT\r\n", 14)
+        codes = [x[:3] for x in out if x[3:4] == " "]
+        check(codes == ["250", "250", "250", "550", "250", "354", "250",
+                        "250", "221"], f"pipelined replies {out}")
+    files = st.messages("alice@example.test")
+    check(len(files) == 6, f"alice has {len(files)} files")
+    check(any(b"Return-Path: <>\n" in f for f in files), "null sender")
+
+    # Refusals.
+    out = raw(st.lmtp_port, b"EHLO x\r\nHELO x\r\nMAIL FROM:<>\r\n"
+              b"LHLO x\r\nVRFY alice\r\nRCPT TO:<alice@example.test>\r\n"
+              b"DATA\r\nNOOP\nRSET\r\nBDAT 1 LAST\r\nQUIT\r\n", 17)
+    firsts = [x for x in out if x[3:4] == " "]
+    check([x[:9] for x in firsts] == [
+        "500 5.5.1", "500 5.5.1", "503 5.5.1", "250 SIZE ", "502 5.5.1",
+        "503 5.5.1", "503 5.5.1", "500 5.5.2", "250 2.0.0", "500 5.5.2",
+        "221 2.0.0"], f"refusals {firsts}")
+    out = raw(st.lmtp_port, b"LHLO x\r\nMAIL FROM:<>\r\n"
+              b"RCPT TO:<alice@example.test>\r\nDATA\r\n"
+              b"Subject: bare\r\n\r\nbare\nlf\r\n.\r\nQUIT\r\n", 12)
+    check(any(x.startswith("550 5.5.2 <alice@example.test>: bare <LF>")
+              for x in out), f"bare LF in data {out}")
+    check(len(st.messages("alice@example.test")) == 6, "bare LF stored")
+    log = st.read_log()
+    check(log.count("lmtp delivered") == 8, "delivery log lines")
+
+
+run(main)
