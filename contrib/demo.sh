@@ -48,6 +48,8 @@ $user_line
 listen_mx = 127.0.0.1:2525
 listen_submission = 127.0.0.1:2587
 listen_smtps = 127.0.0.1:2465
+# Local submission: estafeta-sendmail -C $demo/estafetad.conf ...
+listen_local = $demo/submit.sock
 tls_cert_files = $demo/server.crt
 tls_key_files = $demo/server.key
 users_db = $demo/users.db
@@ -84,11 +86,15 @@ Estafeta demo: $demo
   MX/SMTP     127.0.0.1:2525  (STARTTLS)
   submission  127.0.0.1:2587  (STARTTLS, then AUTH)
   smtps       127.0.0.1:2465  (implicit TLS, then AUTH)
+  local       $demo/submit.sock  (estafeta-sendmail)
   local domain example.test, user alice@example.test password alice-demo-pw
   test CA     $demo/ca.crt
   try: swaks --server 127.0.0.1:2525 --to alice@example.test
        swaks --server 127.0.0.1:2587 -tls --auth-user alice@example.test \\
              --auth-password alice-demo-pw --to someone@example.org
+       printf 'Subject: hi\\n\\nfrom cron\\n' | \\
+         $top/build/src/ctl/estafeta-sendmail -C $demo/estafetad.conf \\
+         alice@example.test
        $top/build/src/ctl/estafetactl -c $demo/estafetad.conf queue list
 Ctrl-C stops it.
 MSG

@@ -200,6 +200,22 @@ def main():
     _, rcpts, _ = submit(inst, ["after-reload@example.test"], "x\n")
     assert rcpts == ["after-reload@example.test"], rcpts
 
+    # Rate limits count per uid: root's third message in the hour is
+    # deferred (EX_TEMPFAIL), nobody still may send.
+    lim = Instance("ratelimit", smtpd_user_message_limit="2")
+    lsock = os.path.join(lim.dir, "submit.sock")
+    lim.settings["listen_local"] = lsock
+    lim.write_config()
+    lim.start()
+    for i in range(2):
+        submit(lim, [f"r{i}@example.test"], "x\n")
+    expect_fail(lim, ["r3@example.test"], "x\n", EX_TEMPFAIL,
+                f"451 4.7.1 Error: message rate limit exceeded for uid "
+                f"{me.pw_uid}")
+    if root and me.pw_uid != 65534:
+        submit(lim, ["r4@example.test"], "x\n", as_nobody=True)
+    lim.stop()
+
     # Bad settings are configuration errors (estafetad -t).
     for kv, msg in (("listen_local=rel/submit.sock", "listen_local: 'rel/"
                      "submit.sock' is not an absolute path"),

@@ -65,6 +65,32 @@ def main():
         "audit@example.org", "dev@example.org", "ops@example.org"], m
     relay.wait_log("qmgr removed")
 
+    # A large message streams through (1 MiB, far past the command's
+    # 64 KiB buffer), with lines past the SMTP limit broken, not refused:
+    # a 3,000-octet header field (folded) and a 2,500-octet body line.
+    long_subject = "S" * 3000
+    body = "".join(f"{i:07d} " + "x" * 92 + "\n" for i in range(10000))
+    r = sendmail(relay.conf, ["big@example.org"], (
+        f"Subject: big {long_subject}\n\n" + "." + "y" * 2499 + "\n" + body),
+        as_nobody=False)
+    assert r.returncode == 0, (r.returncode, r.stderr)
+    got = wait_for(lambda: [c for c in contents(remote)
+                            if b"Subject: big" in c], "the big message")
+    c = got[0].decode()
+    head, got_body = c.split("\r\n\r\n", 1)
+    assert all(len(ln) <= 998 for ln in c.split("\r\n")), "long line"
+    subj = head[head.index("Subject: big "):].split("\r\n")
+    unfolded = subj[0] + "".join(ln[1:] for ln in subj[1:]
+                                  if ln.startswith(" "))
+    assert unfolded == "Subject: big " + long_subject, unfolded[:80]
+    first, rest = got_body.split("\r\n", 1)[0], got_body
+    assert first.startswith(".y") and len(first) <= 998, first[:20]
+    joined = rest.replace("\r\n", "")
+    assert joined.startswith("." + "y" * 2499 + "0000000 ")
+    assert joined.endswith(body.replace("\n", "")[-2000:]), joined[-50:]
+    assert got_body.endswith(body.replace("\n", "\r\n")[-5000:]), \
+        got_body[-100:]
+
     # Reload keeps the socket (same path): submissions go on.
     relay.signal(signal.SIGHUP)
     relay.wait_log("master reloaded")
