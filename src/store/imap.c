@@ -722,6 +722,7 @@ imap_run(struct conn *c, const struct imap_env *env, const char *ip,
 {
 	struct imap_session sess, *s = &sess;
 	struct imap_parser *p;
+	struct imap_limits lim;
 	struct buf cap = BUF_INIT(0);
 
 	memset(s, 0, sizeof(*s));
@@ -737,7 +738,11 @@ imap_run(struct conn *c, const struct imap_env *env, const char *ip,
 	(void)snprintf(s->ip, sizeof(s->ip), "%s", ip ? ip : "?");
 	log_info("%s imap connect client=[%s]%s", s->sid, s->ip,
 	    implicit_tls ? " tls=implicit" : "");
-	p = imap_parser_new(&env->limits);
+	/* A literal may be as big as the biggest message APPEND takes. */
+	lim = env->limits;
+	if (env->append_max > 0)
+		lim.literal_max = lim.total_max = env->append_max;
+	p = imap_parser_new(&lim);
 
 	if (implicit_tls && imap_tls_handshake(s) == -1)
 		imap_set_state(s, IMAP_ST_LOGOUT);

@@ -31,7 +31,8 @@ struct imap_env {
 	unsigned		 auth_fail_limit;	/* then BYE */
 	unsigned		 error_limit;		/* BAD replies, then BYE */
 	struct imap_limits	 limits;		/* parser limits */
-	size_t			 append_max;		/* APPEND octets */
+	size_t			 append_max;		/* APPEND octets; also
+							 * the literal limit */
 };
 
 #define IMAP_LOGIN_TIMEOUT_MS	(60 * 1000)
