@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,6 +50,29 @@ struct qmgr_pending {
 	int	 fd;
 	char	 id[SPOOL_ID_LEN + 1];
 	int	 reply;		/* 1: COMMIT wants an answer */
+	int	 ok;		/* durable and in queue/ */
+};
+
+/*
+ * The group commit runs in a thread of its own, so that a syncfs (several
+ * milliseconds on a journaled disk) never stalls scheduling and delivery
+ * results never delay a commit: while one syncfs runs, the next batch
+ * gathers. The thread touches only the spool directories and the smtpd
+ * sockets of its batch (under mu, so the main thread never closes one
+ * while it answers); the index stays the main thread's.
+ */
+struct qmgr_sync {
+	pthread_t		 th;
+	pthread_mutex_t		 mu;
+	pthread_cond_t		 cv;
+	struct qmgr_pending	*in;	/* waiting for the next syncfs */
+	size_t			 nin, capin;
+	struct qmgr_pending	*cur;	/* in the running syncfs */
+	size_t			 ncur, capcur;
+	struct qmgr_idlist	 done;	/* committed: for the main thread */
+	int			 wake[2];	/* thread -> main: done grew */
+	int			 stop;
+	int			 ifd, qfd;
 };
 
 struct qmgr {
@@ -64,6 +88,7 @@ struct qmgr {
 	struct qmgr_sched	*sched;		/* NULL: no delivery */
 	long long		 index_due;	/* ms; 0 = nothing waiting */
 	struct buf		 frame;
+	struct qmgr_sync	 sync;
 };
 
 static volatile sig_atomic_t qmgr_stop;
@@ -272,13 +297,24 @@ out:
 static void
 qmgr_drop_client(struct qmgr *q, size_t i)
 {
+	struct qmgr_sync *y = &q->sync;
+	int fd = q->pfd[i].fd;
 	size_t j;
 
-	(void)close(q->pfd[i].fd);
-	/* Pending entries of this client no longer get a reply. */
+	/* Pending entries of this client no longer get a reply; the commit
+	 * thread answers under mu, so the descriptor is closed under it. */
 	for (j = 0; j < q->npend; j++)
-		if (q->pend[j].fd == q->pfd[i].fd)
+		if (q->pend[j].fd == fd)
 			q->pend[j].reply = 0;
+	(void)pthread_mutex_lock(&y->mu);
+	for (j = 0; j < y->nin; j++)
+		if (y->in[j].fd == fd)
+			y->in[j].reply = 0;
+	for (j = 0; j < y->ncur; j++)
+		if (y->cur[j].fd == fd)
+			y->cur[j].reply = 0;
+	(void)close(fd);
+	(void)pthread_mutex_unlock(&y->mu);
 	q->pfd[i] = q->pfd[--q->npfd];
 }
 
@@ -325,42 +361,155 @@ qmgr_read_client(struct qmgr *q, size_t i)
 	}
 }
 
-/* One syncfs covers every COMMIT of the batch; then each is moved into
- * queue/, acknowledged, and all are indexed in one transaction. */
+/* The commit thread: one syncfs covers every COMMIT gathered since the
+ * last one; then each file is moved into queue/ and acknowledged, and the
+ * ids go to the main thread for indexing. */
+static void *
+qmgr_sync_main(void *arg)
+{
+	struct qmgr_sync *y = arg;
+	struct qmgr_pending *p, *t;
+	size_t i, tc;
+	int synced;
+	char c = 1;
+
+	(void)pthread_mutex_lock(&y->mu);
+	for (;;) {
+		while (y->nin == 0 && !y->stop)
+			(void)pthread_cond_wait(&y->cv, &y->mu);
+		if (y->nin == 0)
+			break;			/* stopping, nothing left */
+		t = y->cur;
+		y->cur = y->in;
+		y->in = t;
+		tc = y->capcur;
+		y->capcur = y->capin;
+		y->capin = tc;
+		y->ncur = y->nin;
+		y->nin = 0;
+		(void)pthread_mutex_unlock(&y->mu);
+
+		/* cur is ours now; only the reply flags may change. */
+		synced = syncfs(y->qfd) == 0;
+		if (!synced)
+			log_error("qmgr syncfs failed: %s", strerror(errno));
+		for (i = 0; i < y->ncur; i++) {
+			p = &y->cur[i];
+			p->ok = synced;
+			if (synced && renameat(y->ifd, p->id, y->qfd, p->id) ==
+			    -1 && (errno != ENOENT || faccessat(y->qfd, p->id,
+			    F_OK, 0) == -1)) {
+				log_error("%s qmgr cannot queue: %s", p->id,
+				    strerror(errno));
+				p->ok = 0;
+			}
+		}
+
+		(void)pthread_mutex_lock(&y->mu);
+		for (i = 0; i < y->ncur; i++) {
+			p = &y->cur[i];
+			/* A lost client retries. */
+			if (p->reply)
+				(void)ipc_send(p->fd, p->ok ? IPC_COMMIT_OK :
+				    IPC_COMMIT_FAIL, p->id, SPOOL_ID_LEN);
+			if (p->ok)
+				(void)qmgr_collect_id(&y->done, p->id);
+		}
+		y->ncur = 0;
+		(void)pthread_mutex_unlock(&y->mu);
+		if (write(y->wake[1], &c, 1) == -1 && errno != EAGAIN)
+			log_error("qmgr commit wake-up: %s", strerror(errno));
+		(void)pthread_mutex_lock(&y->mu);
+	}
+	(void)pthread_mutex_unlock(&y->mu);
+	return NULL;
+}
+
+static void
+qmgr_sync_start(struct qmgr *q)
+{
+	struct qmgr_sync *y = &q->sync;
+	int r;
+
+	y->ifd = spool_dirfd(q->spool, "incoming");
+	y->qfd = spool_dirfd(q->spool, "queue");
+	if (pipe2(y->wake, O_NONBLOCK | O_CLOEXEC) == -1)
+		log_fatal("qmgr: pipe: %s", strerror(errno));
+	if ((r = pthread_mutex_init(&y->mu, NULL)) != 0 ||
+	    (r = pthread_cond_init(&y->cv, NULL)) != 0 ||
+	    (r = pthread_create(&y->th, NULL, qmgr_sync_main, y)) != 0)
+		log_fatal("qmgr: commit thread: %s", strerror(r));
+}
+
+static void qmgr_sync_collect(struct qmgr *);
+
+/* Lets the thread finish what it has, joins it and takes its last ids. */
+static void
+qmgr_sync_stop(struct qmgr *q)
+{
+	struct qmgr_sync *y = &q->sync;
+
+	(void)pthread_mutex_lock(&y->mu);
+	y->stop = 1;
+	(void)pthread_cond_signal(&y->cv);
+	(void)pthread_mutex_unlock(&y->mu);
+	(void)pthread_join(y->th, NULL);
+	qmgr_sync_collect(q);
+	(void)pthread_cond_destroy(&y->cv);
+	(void)pthread_mutex_destroy(&y->mu);
+	(void)close(y->wake[0]);	/* exiting */
+	(void)close(y->wake[1]);
+	free(y->in);
+	free(y->cur);
+}
+
+/* Takes what the thread has committed into the to-index list. */
+static void
+qmgr_sync_collect(struct qmgr *q)
+{
+	struct qmgr_sync *y = &q->sync;
+	char drain[64];
+	size_t i;
+
+	while (read(y->wake[0], drain, sizeof(drain)) > 0)
+		;
+	(void)pthread_mutex_lock(&y->mu);
+	for (i = 0; i < y->done.n; i++)
+		(void)qmgr_collect_id(q->toindex, y->done.v[i]);
+	qmgr_idlist_free(&y->done);
+	(void)pthread_mutex_unlock(&y->mu);
+	if (q->toindex->n > 0 && q->index_due == 0)
+		q->index_due = qmgr_now_ms() + QMGR_INDEX_DELAY_MS;
+}
+
+/* COMMITs go to the commit thread; NOTIFYs (already durable and queued
+ * by smtpd itself) straight to indexing. */
 static void
 qmgr_commit_batch(struct qmgr *q)
 {
-	int ifd = spool_dirfd(q->spool, "incoming");
-	int qfd = spool_dirfd(q->spool, "queue");
+	struct qmgr_sync *y = &q->sync;
 	struct qmgr_pending *p;
-	int synced, need_sync = 0;
 	size_t i;
+	int handed = 0;
 
-	for (i = 0; i < q->npend; i++)
-		need_sync |= q->pend[i].reply;
-	synced = !need_sync || syncfs(qfd) == 0;
-	if (!synced)
-		log_error("qmgr syncfs failed: %s", strerror(errno));
+	(void)pthread_mutex_lock(&y->mu);
 	for (i = 0; i < q->npend; i++) {
 		p = &q->pend[i];
-		if (!p->reply)
+		if (!p->reply) {
+			(void)qmgr_collect_id(q->toindex, p->id);
 			continue;
-		if (synced && renameat(ifd, p->id, qfd, p->id) == -1 &&
-		    (errno != ENOENT || faccessat(qfd, p->id, F_OK, 0) == -1)) {
-			log_error("%s qmgr cannot queue: %s", p->id,
-			    strerror(errno));
-			synced = 0;
 		}
-		if (synced)
-			(void)ipc_send(p->fd, IPC_COMMIT_OK, p->id,
-			    SPOOL_ID_LEN);	/* a lost client retries */
-		else
-			(void)ipc_send(p->fd, IPC_COMMIT_FAIL, p->id,
-			    SPOOL_ID_LEN);
+		if (y->nin == y->capin) {
+			y->capin = y->capin ? y->capin * 2 : 64;
+			y->in = xrealloc(y->in, y->capin * sizeof(*y->in));
+		}
+		y->in[y->nin++] = *p;
+		handed = 1;
 	}
-	for (i = 0; i < q->npend; i++)
-		(void)qmgr_collect_id(q->toindex, q->pend[i].id);
-	if (q->index_due == 0)
+	if (handed)
+		(void)pthread_cond_signal(&y->cv);
+	(void)pthread_mutex_unlock(&y->mu);
+	if (q->toindex->n > 0 && q->index_due == 0)
 		q->index_due = qmgr_now_ms() + QMGR_INDEX_DELAY_MS;
 	q->npend = 0;
 }
@@ -440,13 +589,14 @@ qmgr_main(const struct relay_cfg *cfg, int status_fd, int recover)
 		log_fatal("qmgr: listen %s: %s", path.data, strerror(errno));
 	buf_free(&path);
 	buf_init(&q->frame, 0);
-	q->pfd = xcalloc(QMGR_MAX_CLIENTS + 1 + QMGR_MAX_SCHED_FDS,
+	q->pfd = xcalloc(QMGR_MAX_CLIENTS + 1 + QMGR_MAX_SCHED_FDS + 1,
 	    sizeof(*q->pfd));
 	q->pfd[0].fd = q->lfd;
 	q->pfd[0].events = POLLIN;
 	q->npfd = 1;
 
 	qmgr_reconcile(q, recover);
+	qmgr_sync_start(q);
 	if ((q->sched = qmgr_sched_new(cfg, q->spool, q->idx)) == NULL)
 		log_fatal("qmgr: cannot start the scheduler");
 	next_reconcile = time(NULL) * 1000LL + QMGR_RECONCILE_MS;
@@ -459,6 +609,7 @@ qmgr_main(const struct relay_cfg *cfg, int status_fd, int recover)
 	(void)close(status_fd);
 	while (!qmgr_stop) {
 		int wait = qmgr_sched_wait(q->sched);
+		short woken;
 		size_t ns;
 
 		if (q->index_due) {
@@ -472,7 +623,12 @@ qmgr_main(const struct relay_cfg *cfg, int status_fd, int recover)
 		 * smtpd clients moves that boundary. */
 		ns = qmgr_sched_pollfds(q->sched, q->pfd + q->npfd,
 		    QMGR_MAX_SCHED_FDS);
-		if (poll(q->pfd, (nfds_t)(q->npfd + ns), wait) > 0) {
+		/* Last: the commit thread's wake-up pipe. */
+		q->pfd[q->npfd + ns].fd = q->sync.wake[0];
+		q->pfd[q->npfd + ns].events = POLLIN;
+		q->pfd[q->npfd + ns].revents = 0;
+		if (poll(q->pfd, (nfds_t)(q->npfd + ns + 1), wait) > 0) {
+			woken = q->pfd[q->npfd + ns].revents;
 			qmgr_sched_events(q->sched, q->pfd + q->npfd, ns);
 			for (i = q->npfd; i-- > 1;)
 				if (q->pfd[i].revents & (POLLIN | POLLHUP |
@@ -480,6 +636,8 @@ qmgr_main(const struct relay_cfg *cfg, int status_fd, int recover)
 					qmgr_read_client(q, i);
 			if (q->pfd[0].revents & POLLIN)
 				qmgr_accept(q);
+			if (woken & POLLIN)
+				qmgr_sync_collect(q);
 		}
 		if (q->npend > 0)
 			qmgr_commit_batch(q);
@@ -493,6 +651,9 @@ qmgr_main(const struct relay_cfg *cfg, int status_fd, int recover)
 			    QMGR_RECONCILE_MS;
 		}
 	}
+	if (q->npend > 0)
+		qmgr_commit_batch(q);
+	qmgr_sync_stop(q);
 	qmgr_index_flush(q);
 	qmgr_sched_free(&q->sched);
 	for (i = 1; i < q->npfd; i++)

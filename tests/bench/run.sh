@@ -42,6 +42,8 @@
 #                      (default BUILDDIR/bench-results.log)
 #   BENCH_KEEP         1 keeps the work directory (logs, id lists)
 #   SMTP_SINK          path of smtp-sink (default /usr/sbin/smtp-sink)
+#   BENCH_ESTAFETAD    estafetad binary (default BUILDDIR/src/relay/estafetad;
+#                      another build for A/B comparisons)
 #   BENCH_SPOOL_SYNC   estafetad's spool_sync: group (default) or fsync
 #   BENCH_WORKERS_MIN  estafetad's smtpd_workers_min (default 60)
 #   BENCH_LOG_LEVEL    estafetad's log_level (default warn)
@@ -83,7 +85,7 @@ set -u
 SRCDIR=${1:?usage: run.sh SRCDIR BUILDDIR}
 BUILDDIR=${2:?usage: run.sh SRCDIR BUILDDIR}
 SMTPBENCH=$BUILDDIR/tests/bench/smtpbench
-ESTAFETAD=$BUILDDIR/src/relay/estafetad
+ESTAFETAD=${BENCH_ESTAFETAD:-$BUILDDIR/src/relay/estafetad}
 
 BENCH_TARGET=${BENCH_TARGET:-auto}
 BENCH_RUNS=${BENCH_RUNS:-"10:10000:1024 50:10000:1024 \
