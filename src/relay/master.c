@@ -184,6 +184,22 @@ master_local_perms(const char *path, const char *group, struct buf *err)
 	return 1;
 }
 
+/* Creates the socket's directory (one level, mode 0755, owned by the
+ * master) when it is missing, as for /run/estafeta after a reboot. */
+static void
+master_local_dir(const char *path)
+{
+	struct buf dir = BUF_INIT(0);
+	const char *slash = strrchr(path, '/');
+
+	if (slash == NULL || slash == path)
+		return;
+	(void)buf_append(&dir, path, (size_t)(slash - path));	/* unbounded */
+	if (mkdir(dir.data, 0755) == 0)
+		log_info("master created %s for listen_local", dir.data);
+	buf_free(&dir);	/* EEXIST and other errors: bind() will tell */
+}
+
 /*
  * Binds the local submission socket at path. A socket file left by a
  * daemon that died is replaced; one a running daemon answers on is not.
@@ -204,6 +220,7 @@ master_bind_local(const char *path, struct buf *err)
 		return -1;
 	}
 	memcpy(sun.sun_path, path, strlen(path) + 1);
+	master_local_dir(path);
 	if (lstat(path, &st) == 0) {
 		if (!S_ISSOCK(st.st_mode)) {
 			(void)buf_appendf(err, "listen_local %s exists and is "

@@ -88,12 +88,14 @@ def main():
     me = pwd.getpwuid(os.geteuid())
     inst = Instance("sendmail", local_sender_domain="local.example",
                     local_domains="users.example", message_size_limit="20K")
-    sock = os.path.join(inst.dir, "submit.sock")
+    # The master creates a missing directory for the socket (/run/...).
+    sock = os.path.join(inst.dir, "run", "submit.sock")
     inst.settings["listen_local"] = sock
     inst.write_config()
     inst.start()
     st = os.stat(sock)
     assert stat.S_ISSOCK(st.st_mode) and stat.S_IMODE(st.st_mode) == 0o666
+    assert stat.S_IMODE(os.stat(os.path.dirname(sock)).st_mode) == 0o755
 
     # -t: recipients from To, Cc and Bcc; Bcc gone; From/Date/Message-ID
     # added; -F names the sender; the daemon's Received has our uid.
@@ -174,6 +176,9 @@ def main():
                 EX_DATAERR, "bad sender address")
     expect_fail(inst, ["-Z", "a@example.test"], "x\n", EX_USAGE,
                 "unknown option -Z")
+    expect_fail(inst, ["-t"], "To: a@example.test\n" + "X-Pad: " + "p" * 900
+                + "\n" * 1 + ("X-Pad: " + "p" * 900 + "\n") * 1200,
+                EX_DATAERR, "header section too large")
     # All or nothing: one unknown local user and nobody gets it.
     expect_fail(inst, ["ok@example.test", "ghost@users.example"], "x\n",
                 EX_NOUSER, "ghost@users.example: 550 5.1.1")
