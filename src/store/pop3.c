@@ -557,6 +557,10 @@ pop3_session(struct conn *c, const struct pop3_params *p, int implicit_tls)
 		(void)conn_printf(c, "+OK %s POP3 ready\r\n", p->hostname);
 		pop3_loop(s);
 	}
+	/* The lock goes first: once the summary is logged, another session
+	 * may take the maildrop. Without QUIT nothing was deleted. */
+	if (s->state != POP3_ST_AUTH)
+		pop3_mail_close(s);
 	log_info("%s pop3 disconnect client=[%s] user=<%s> commands=%u/%u "
 	    "retrieved=%u retrieved_octets=%llu top=%u deleted=%u in=%llu "
 	    "out=%llu tls=%s outcome=%s", s->sid, s->ip,
@@ -565,8 +569,6 @@ pop3_session(struct conn *c, const struct pop3_params *p, int implicit_tls)
 	    s->expunged, c->bytes_in, c->bytes_out,
 	    s->tls ? conn_tls_version(c) : "no",
 	    s->outcome ? s->outcome : "lost");
-	if (s->state != POP3_ST_AUTH)
-		pop3_mail_close(s);	/* no QUIT: nothing deleted */
 	free(s->user_arg);
 	free(s->user);
 	buf_free(&s->reply);

@@ -324,6 +324,24 @@ inbox_count(const char *user)
 	return n;
 }
 
+/* Flags of message seq of user's INBOX. */
+static uint32_t
+inbox_flags(const char *user, uint32_t seq)
+{
+	struct mstore *st = NULL;
+	struct mbox *mb = NULL;
+	const char *err = NULL;
+	uint32_t flags;
+
+	assert_int_equal(mstore_open(F->root, user, 0, &st, &err), 1);
+	assert_int_equal(mbox_open(st, "INBOX", 1, &mb, &err), 1);
+	assert_true(seq <= mbox_count(mb));
+	flags = mbox_msg(mb, seq)->flags;
+	mbox_close(&mb);
+	mstore_close(&st);
+	return flags;
+}
+
 /* ------------------------------------------------------------ tests */
 
 static void
@@ -391,6 +409,9 @@ test_full_flow(void **state)
 	cli_expect(&c, "QUIT", "+OK Bye: 1 messages deleted");
 	cli_close(&c);
 	assert_int_equal(inbox_count(ALICE), 2);
+	/* RETR'd and kept: \Seen for IMAP; only listed: unchanged. */
+	assert_true(inbox_flags(ALICE, 2) & MSG_SEEN);
+	assert_false(inbox_flags(ALICE, 1) & MSG_SEEN);
 
 	/* UIDs (and so UIDL) survive: message 3 had UID 3. */
 	cli_login(&c, ALICE, ALICE_PW);
