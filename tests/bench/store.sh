@@ -36,6 +36,7 @@
 #
 # Environment (all optional):
 #   STORE_TARGETS          "buzond dovecot" (default; either alone works)
+#   STORE_TESTS            "pop3 imap idle" (default; any subset)
 #   STORE_POP_COUNT        1000        STORE_POP_SIZE   65536
 #   STORE_IMAP_COUNT       10000       STORE_IDLE_SESSIONS 50
 #   STORE_PORT             first loopback port to try (default 36143)
@@ -56,6 +57,7 @@ BUZOND=$BUILDDIR/src/store/buzond
 ESTAFETACTL=$BUILDDIR/src/ctl/estafetactl
 
 STORE_TARGETS=${STORE_TARGETS:-"buzond dovecot"}
+STORE_TESTS=${STORE_TESTS:-"pop3 imap idle"}
 STORE_POP_COUNT=${STORE_POP_COUNT:-1000}
 STORE_POP_SIZE=${STORE_POP_SIZE:-65536}
 STORE_IMAP_COUNT=${STORE_IMAP_COUNT:-10000}
@@ -218,6 +220,15 @@ copy_data()
 
 # ------------------------------------------------------------ measures
 
+# Is measurement $1 in STORE_TESTS?
+want()
+{
+	case " $STORE_TESTS " in
+	*" $1 "*) return 0 ;;
+	esac
+	return 1
+}
+
 record()
 {
 	local target=$1 line=$2
@@ -233,7 +244,7 @@ kv()
 measure()
 {
 	local target=$1 pop_port=$2 imap_port=$3 out base pss fifo idle_pid
-	if [ -n "$pop_port" ]; then
+	if want pop3; then
 		if out=$($CLIENT pop3 "$pop_port" pop@example.test \
 		    "$PASSWORD"); then
 			record "$target" "$out"
@@ -242,14 +253,15 @@ measure()
 			FAILED=1
 		fi
 	fi
-	[ -n "$imap_port" ] || return 0
-	if out=$($CLIENT imap "$imap_port" imap@example.test "$PASSWORD"); then
+	if want imap && out=$($CLIENT imap "$imap_port" imap@example.test \
+	    "$PASSWORD"); then
 		record "$target" "$out"
 		RESULT[$target.cold]=$(kv "$out" fetch_cold_msgs_per_sec)
 		RESULT[$target.warm]=$(kv "$out" fetch_warm_msgs_per_sec)
-	else
+	elif want imap; then
 		FAILED=1
 	fi
+	want idle || return 0
 	# Idle sessions: the PSS they add, per session.
 	base=$(tree_pss "$SERVER_PID")
 	fifo=$WORK/idle.fifo
@@ -283,34 +295,37 @@ measure()
 
 run_buzond()
 {
-	local dir=$WORK/buzond pop_port imap_port lmtp_port conf
+	local dir=$WORK/buzond pop_port imap_port conf u
 	if [ ! -x "$BUZOND" ]; then
 		log "buzond: $BUZOND not built: skipped"
 		FAILED=1
 		return
 	fi
 	mkdir -p "$dir" && copy_data "$dir/store" || { FAILED=1; return; }
-	pick_port && pop_port=$PICKED && pick_port && imap_port=$PICKED &&
-	    pick_port && lmtp_port=$PICKED || { FAILED=1; return; }
+	pick_port && pop_port=$PICKED && pick_port && imap_port=$PICKED ||
+	    { FAILED=1; return; }
 	conf=$dir/buzond.conf
 	cat >"$conf" <<EOF
 hostname = store.example.test
-store_dir = $dir/store
+store_root = $dir/store
 users_db = $dir/users.db
+listen_lmtp = $dir/lmtp.sock
 listen_pop3 = 127.0.0.1:$pop_port
 listen_imap = 127.0.0.1:$imap_port
-listen_lmtp = 127.0.0.1:$lmtp_port
 auth_cleartext_networks = 127.0.0.0/8
+max_sessions_per_ip = 400
 log_target = stderr
 log_level = warn
 EOF
 	[ "$(id -u)" = 0 ] && echo "run_user = $RUN_USER" >>"$conf"
+	# estafetactl reads the relay's configuration for users_db.
+	printf 'users_db = %s\nlisten_mx = 127.0.0.1:9\nspool_dir = %s\n' \
+	    "$dir/users.db" "$dir/spool" >"$dir/ctl.conf"
 	for u in pop@example.test imap@example.test; do
-		printf '%s\n' "$PASSWORD" | "$ESTAFETACTL" -c "$conf" user add \
-		    "$u" >/dev/null || { log "buzond: user add $u failed";
-		    FAILED=1; return; }
+		printf '%s\n' "$PASSWORD" | "$ESTAFETACTL" -c "$dir/ctl.conf" \
+		    user add "$u" >/dev/null || { log "buzond: user add $u" \
+		    "failed"; FAILED=1; return; }
 	done
-	[ "$(id -u)" = 0 ] && chown "$RUN_USER:" "$dir/users.db"*
 	"$BUZOND" -f -c "$conf" >"$dir/buzond.log" 2>&1 &
 	SERVER_PID=$!
 	if ! wait_listen "$SERVER_PID" "$pop_port" ||
@@ -393,6 +408,9 @@ passdb {
 userdb {
   driver = static
   args = uid=$uid gid=$gid home=$dir/home/%d/%n
+}
+protocol imap {
+  mail_max_userip_connections = 1000
 }
 service imap-login {
   inet_listener imap {
