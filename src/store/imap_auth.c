@@ -252,8 +252,8 @@ imap_cmd_authenticate(struct imap_session *s, const struct imap_arg *args,
 		goto out;
 	}
 	if (pl.authzid != NULL && strcmp(pl.authzid, pl.authcid) != 0) {
-		log_info("%s imap auth failed client=[%s] reason=authzid",
-		    s->sid, s->ip);
+		/* Counted and delayed like a bad password. */
+		imap_auth_failed(s, pl.authcid);
 		imap_reply(s, IMAP_NO, "[AUTHORIZATIONFAILED] Cannot act as "
 		    "another user");
 	} else
