@@ -35,6 +35,7 @@
 #include <openssl/rand.h>
 
 #include "lib/buf.h"
+#include "lib/log.h"
 #include "lib/xalloc.h"
 #include "relay/relay_cfg.h"
 #include "ctl/submit.h"
@@ -384,8 +385,11 @@ sm_header_block(struct sm *m)
 		(void)buf_appendf(&h, "Message-ID: <%s.%02x%02x%02x%02x%02x%02x"
 		    "%02x%02x@%s>\n", date, rnd[0], rnd[1], rnd[2], rnd[3],
 		    rnd[4], rnd[5], rnd[6], rnd[7], m->cfg.hostname);
-	for (p = h.data ? h.data : ""; *p != '\0'; p = nl + 1) {
-		nl = strchr(p, '\n');
+	/* Every line of h ends in LF; a NUL byte is text like any other. */
+	for (p = h.data; p != NULL && p < h.data + h.len; p = nl + 1) {
+		nl = memchr(p, '\n', (size_t)(h.data + h.len - p));
+		if (nl == NULL)
+			log_panic("header line without LF");
 		(void)submit_smtp_line(&m->out, p, (size_t)(nl - p));
 	}
 	(void)submit_smtp_line(&m->out, "", 0);
@@ -608,6 +612,7 @@ main(int argc, char *argv[])
 
 	memset(m, 0, sizeof(*m));
 	m->fd = -1;
+	log_init("estafeta-sendmail", LOG_TARGET_STDERR, LOG_LEVEL_WARN);
 	buf_init(&m->hdrs, SUBMIT_HDR_MAX);
 	buf_init(&m->reply, SM_REPLY_MAX);
 	(void)signal(SIGPIPE, SIG_IGN);

@@ -138,6 +138,12 @@ def main():
     assert header(c, "From") == ["MAILER-DAEMON@local.example"], c
     assert "\r\n\r\njust a body line\r\n" in c, c
 
+    # NUL bytes are text like any other (header and body), not an end.
+    _, _, c = submit(inst, ["nul@example.test"],
+                     b"Subject: a\0b\nX-After: yes\n\nbo\0dy\n")
+    assert "Subject: a\0b\r\nX-After: yes\r\n" in c, c
+    assert "\r\n\r\nbo\0dy\r\n" in c, c
+
     # Unprivileged: nobody may submit; the uid is recorded.
     root = os.geteuid() == 0
     sender, rcpts, c = submit(inst, ["-t"], "To: z@example.test\n\nhi\n",
