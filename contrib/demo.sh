@@ -81,6 +81,30 @@ if ! $ctl user list 2>/dev/null | grep -q '^alice@example.test'; then
 	printf 'alice-demo-pw\n' | $ctl user add alice@example.test >/dev/null
 fi
 
+# The mail store: buzond takes example.test's mail from the relay over LMTP
+# (127.0.0.1:2424, where local_transport points) and serves it over POP3 and
+# IMAP, with the same test certificate. Clear-text logins are allowed from
+# loopback so plain curl works: a demo convenience, not a production default.
+cat > "$demo/buzond.conf" <<CONF
+# buzond demo configuration (written by contrib/demo.sh).
+hostname = mail.example.test
+store_root = $demo/store
+users_db = $demo/users.db
+log_target = stderr
+log_level = info
+$user_line
+
+listen_lmtp = $demo/lmtp.sock
+listen_lmtp_tcp = 127.0.0.1:2424
+listen_pop3 = 127.0.0.1:2110
+listen_pop3s = 127.0.0.1:2995
+listen_imap = 127.0.0.1:2143
+listen_imaps = 127.0.0.1:2993
+tls_cert_files = $demo/server.crt
+tls_key_files = $demo/server.key
+auth_cleartext_networks = 127.0.0.0/8, ::1
+CONF
+
 cat <<MSG
 Estafeta demo: $demo
   MX/SMTP     127.0.0.1:2525  (STARTTLS)
@@ -88,14 +112,27 @@ Estafeta demo: $demo
   smtps       127.0.0.1:2465  (implicit TLS, then AUTH)
   local       $demo/submit.sock  (estafeta-sendmail)
   local domain example.test, user alice@example.test password alice-demo-pw
+  LMTP        127.0.0.1:2424  (buzond, the store; relay -> store)
+  POP3        127.0.0.1:2110 (STLS)   pop3s 127.0.0.1:2995
+  IMAP        127.0.0.1:2143 (STARTTLS)   imaps 127.0.0.1:2993
   test CA     $demo/ca.crt
   try: swaks --server 127.0.0.1:2525 --to alice@example.test
+       curl -u alice@example.test:alice-demo-pw 'imap://127.0.0.1:2143/INBOX;UID=1'
+       curl -u alice@example.test:alice-demo-pw pop3://127.0.0.1:2110/1
+       curl --cacert $demo/ca.crt -u alice@example.test:alice-demo-pw \\
+             'imaps://localhost:2993/INBOX;UID=1'
        swaks --server 127.0.0.1:2587 -tls --auth-user alice@example.test \\
              --auth-password alice-demo-pw --to someone@example.org
        printf 'Subject: hi\\n\\nfrom cron\\n' | \\
          $top/build/src/ctl/estafeta-sendmail -C $demo/estafetad.conf \\
          alice@example.test
        $top/build/src/ctl/estafetactl -c $demo/estafetad.conf queue list
-Ctrl-C stops it.
+Ctrl-C stops both daemons.
 MSG
-exec "$top/build/src/relay/estafetad" -f -c "$demo/estafetad.conf"
+# buzond in the background, estafetad in the foreground; when estafetad
+# ends (Ctrl-C), buzond is stopped too.
+"$top/build/src/store/buzond" -f -c "$demo/buzond.conf" &
+buzond_pid=$!
+trap 'kill -TERM $buzond_pid 2>/dev/null; wait $buzond_pid 2>/dev/null' EXIT
+trap 'exit 130' INT TERM
+"$top/build/src/relay/estafetad" -f -c "$demo/estafetad.conf" || true

@@ -565,7 +565,8 @@ reap(struct master *m)
 				break;
 		if (i == m->nch)
 			continue;
-		if (WIFSIGNALED(status) && WTERMSIG(status) != SIGTERM)
+		if (WIFSIGNALED(status) && WTERMSIG(status) != SIGTERM &&
+		    WTERMSIG(status) != SIGINT)
 			log_warn("master session pid=%ld client=%s killed by "
 			    "signal %d", (long)pid, m->ch[i].ip,
 			    WTERMSIG(status));
@@ -702,6 +703,7 @@ main(int argc, char *argv[])
 	int ch, print = 0, check = 0, no = 0, loaded;
 
 	memset(m, 0, sizeof(*m));
+	(void)umask(077);	/* mail, indexes, sockets: private by default */
 	m->cfg_path = SYSCONFDIR "/estafeta/buzond.conf";
 	m->overrides = xcalloc((size_t)argc + 1, sizeof(*m->overrides));
 	log_init("buzond", LOG_TARGET_STDERR, LOG_LEVEL_INFO);
