@@ -1,11 +1,18 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: ISC
-"""Regenerates the configuration reference table in README.md from the
-settings table in src/relay/relay_cfg.c (tests/e2e/60-docs checks that the
-two agree). Run from the top of the tree: python3 contrib/gen-cfgref.py"""
+"""Regenerates the configuration reference tables in README.md from the
+settings tables in src/relay/relay_cfg.c (estafetad) and
+src/store/buzond_cfg.c (buzond); tests/e2e/60-docs checks that they agree.
+Run from the top of the tree: python3 contrib/gen-cfgref.py"""
 import re
 
-SRC = "src/relay/relay_cfg.c"
+# (source, table array, the README table's header line)
+TABLES = (
+    ("src/relay/relay_cfg.c", "relay_cfg_defs",
+     "| setting | type | default | range | meaning |"),
+    ("src/store/buzond_cfg.c", "buzond_cfg_defs",
+     "| buzond setting | type | default | range | meaning |"),
+)
 TYPES = {"CFG_STR": "string", "CFG_INT": "integer", "CFG_BOOL": "yes/no",
          "CFG_SIZE": "size", "CFG_DURATION": "duration", "CFG_LIST": "list",
          "CFG_ENUM": "choice"}
@@ -31,19 +38,19 @@ def bound(t, v):
     return str(x)
 
 
-def table():
-    src = open(SRC).read()
-    body = src[src.index("relay_cfg_defs[] = {"):]
+def table(path, array, header):
+    src = open(path).read()
+    body = src[src.index(array + "[] = {"):]
     ents = re.findall(
         r'\{\s*"(\w+)",\s*(CFG_\w+),\s*((?:"(?:[^"\\]|\\.)*"\s*)+|'
         r'LOCALSTATEDIR "[^"]*"|NULL),\s*([^,]+),\s*([^,]+),\s*OFF\(\w+\),\s*(\w+),\s*'
         r'((?:"(?:[^"\\]|\\.)*"\s*)+)\}', body, re.S)
-    rows = ["| setting | type | default | range | meaning |",
+    rows = [header,
             "|---|---|---|---|---|"]
     for name, t, d, mn, mx, choices, hlp in ents:
         d = d.strip()
         if d.startswith("LOCALSTATEDIR"):
-            d = "$localstatedir/spool/estafeta"
+            d = "$localstatedir" + re.findall(r'"([^"]*)"', d)[0]
         else:  # adjacent literals are one string, as in C
             d = "".join(re.findall(r'"((?:[^"\\]|\\.)*)"', d))
         rng = ""
@@ -64,9 +71,11 @@ def table():
 
 def main():
     readme = open("README.md").read()
-    a = readme.index("| setting | type | default | range | meaning |")
-    b = readme.index("\n\n", a)
-    open("README.md", "w").write(readme[:a] + table() + readme[b:])
+    for path, array, header in TABLES:
+        a = readme.index(header + "\n")
+        b = readme.index("\n\n", a)
+        readme = readme[:a] + table(path, array, header) + readme[b:]
+    open("README.md", "w").write(readme)
 
 
 main()

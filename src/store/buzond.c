@@ -78,7 +78,7 @@ struct listener {
 
 struct child {
 	pid_t		 pid;
-	int		 counted;	/* TCP: counts toward the per-IP limit */
+	int		 counted;	/* TCP: counts for the per-IP limit */
 	char		 ip[64];
 };
 

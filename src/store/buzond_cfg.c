@@ -41,8 +41,8 @@ const struct cfg_def buzond_cfg_defs[] = {
 	  "user every session runs as when started as root; the same as "
 	  "estafetad's so both can read the users database" },
 	{ "store_root", CFG_STR, LOCALSTATEDIR "/lib/buzond", 0, 0,
-	  OFF(store_root), NULL, "mail store: <store_root>/<domain>/<local>/ "
-	  "Maildir++ plus index.db per user" },
+	  OFF(store_root), NULL, "mail store: one directory per user, "
+	  "store_root/domain/local/, a Maildir++ plus its index.db" },
 	{ "users_db", CFG_STR, LOCALSTATEDIR "/spool/estafeta/users.db", 0,
 	  0, OFF(users_db), NULL,
 	  "SQLite users database shared with estafetad (read-only here)" },

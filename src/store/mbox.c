@@ -41,7 +41,7 @@ struct mbox {
 	uint32_t	 uidvalidity;
 	uint32_t	 uidnext;
 	uint32_t	 lastuid;	/* highest UID in the snapshot */
-	uint64_t	 hms;		/* HIGHESTMODSEQ the snapshot reflects */
+	uint64_t	 hms;		/* HIGHESTMODSEQ of the snapshot */
 };
 
 static int
@@ -471,7 +471,8 @@ mbox_read(struct mbox *mb, uint32_t seq, int header_only, struct buf *out,
 			const char *h = out->data + start;
 			char *end;
 
-			if (out->len - start >= 2 && memcmp(h, "\r\n", 2) == 0) {
+			if (out->len - start >= 2 &&
+			    memcmp(h, "\r\n", 2) == 0) {
 				out->len = start + 2;
 				break;
 			}
@@ -675,7 +676,8 @@ mbox_store(struct mbox *mb, uint32_t seq, int op, uint32_t flags,
 	}
 	if (hms_bump(mb->st, mb->fid, &modseq) == -1 ||
 	    (s = mstore_prep(mb->st, "UPDATE msgs SET file = ?, flags = ?,"
-	    " keywords = ?, modseq = ? WHERE folder = ? AND uid = ?")) == NULL) {
+	    " keywords = ?, modseq = ? WHERE folder = ? AND uid = ?")) ==
+	    NULL) {
 		rc = mb_err(mb, errstr_r, "index");
 		mstore_rollback(mb->st);
 		goto out;

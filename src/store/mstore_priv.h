@@ -34,7 +34,7 @@ struct folder_row {
 	int64_t		 id;
 	uint32_t	 uidvalidity;
 	uint32_t	 uidnext;
-	uint32_t	 recent_uid;	/* highest UID a read-write session saw */
+	uint32_t	 recent_uid;	/* highest UID a rw session saw */
 	uint64_t	 hms;		/* HIGHESTMODSEQ */
 	int64_t		 mt_new;	/* mtimes (ns) of new/, cur/ at scan */
 	int64_t		 mt_cur;
@@ -109,7 +109,8 @@ ms_strlcat(char *dst, const char *src, size_t sz)
 {
 	size_t l = strnlen(dst, sz);
 
-	return l == sz ? sz + strlen(src) : l + ms_strlcpy(dst + l, src, sz - l);
+	return l == sz ? sz + strlen(src) :
+	    l + ms_strlcpy(dst + l, src, sz - l);
 }
 
 /* Maildir files. */
