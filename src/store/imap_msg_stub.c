@@ -29,4 +29,3 @@ imap_msg_missing(struct imap_session *s)
 	}
 
 IMAP_MSG_STUB(imap_cmd_fetch)
-IMAP_MSG_STUB(imap_cmd_search)

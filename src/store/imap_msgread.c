@@ -1,0 +1,122 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * Copyright (c) 2026 The Estafeta developers
+ *
+ * The IMAP commands that read messages (imap_msg.h): FETCH and SEARCH with
+ * their UID forms, on the mailbox selected in the session (imap_priv.h).
+ * They glue the pure parts (imap_fetch.c, imap_search.c) to the store
+ * (mstore.h) and the session's output: a message file is read only when an
+ * item or key needs it (the header alone when enough), ENVELOPE and
+ * BODYSTRUCTURE go through the store's per-message cache, and each FETCH
+ * response goes straight into the connection's output buffer. FETCH of a
+ * body section without .PEEK sets \Seen unless the mailbox is read-only.
+ */
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "lib/buf.h"
+#include "lib/log.h"
+#include "store/imap_msg.h"
+#include "store/imap_parse.h"
+#include "store/imap_priv.h"
+#include "store/imap_search.h"
+#include "store/mstore.h"
+
+#define MSG_TEXT_MAX	(1024u * 1024 * 1024)	/* one message in memory */
+
+/* Message text for the pure parts, read through the store. */
+struct loader {
+	struct mbox	*mb;
+	uint32_t	 seq;
+	struct buf	 text;
+	int		 whole;		/* text holds the whole message */
+	int		 have;		/* text is for seq */
+	int		 vanished;
+};
+
+static int
+load(void *arg, int whole, const char **data_r, size_t *len_r)
+{
+	struct loader *l = arg;
+	const char *err;
+	int r;
+
+	if (!l->have || (whole && !l->whole)) {
+		buf_reset(&l->text);
+		r = mbox_read(l->mb, l->seq, !whole, &l->text, &err);
+		if (r != 1) {
+			l->vanished = 1;
+			return r;
+		}
+		l->have = 1;
+		l->whole = whole;
+	}
+	*data_r = l->text.data != NULL ? l->text.data : "";
+	*len_r = l->text.len;
+	return 1;
+}
+
+static void
+loader_at(struct loader *l, uint32_t seq)
+{
+	l->seq = seq;
+	l->have = 0;
+	l->whole = 0;
+}
+
+/* ------------------------------------------------------------ SEARCH */
+
+void
+imap_cmd_search(struct imap_session *s, const struct imap_arg *args,
+    size_t nargs)
+{
+	struct imap_search *prog;
+	struct imap_search_msg sm;
+	struct loader l;
+	struct buf out = BUF_INIT(0);
+	const struct mbox_msg *m;
+	const char *err = NULL;
+	uint32_t count = mbox_count(s->mbox), seq;
+	int r;
+
+	r = imap_search_parse(args, nargs, &prog, &err);
+	if (r == 0) {
+		imap_reply(s, IMAP_NO, "[BADCHARSET (UTF-8 US-ASCII)] %s",
+		    err);
+		return;
+	}
+	if (r == -1) {
+		imap_reply(s, IMAP_BAD, "%s", err);
+		return;
+	}
+	imap_search_prepare(prog, count, imap_msg_maxuid(s->mbox));
+	memset(&l, 0, sizeof(l));
+	l.mb = s->mbox;
+	buf_init(&l.text, MSG_TEXT_MAX);
+	(void)buf_appends(&out, "* SEARCH");	/* no maximum */
+	for (seq = 1; seq <= count; seq++) {
+		m = mbox_msg(s->mbox, seq);
+		memset(&sm, 0, sizeof(sm));
+		sm.seq = seq;
+		sm.uid = m->uid;
+		sm.flags = m->flags;
+		sm.keywords = m->keywords;
+		sm.internaldate = m->internaldate;
+		sm.size = m->size;
+		sm.load = load;
+		sm.arg = &l;
+		loader_at(&l, seq);
+		if (imap_search_match(prog, &sm) == 1)
+			(void)buf_appendf(&out, " %u", s->uid ? m->uid : seq);
+		if (l.text.cap > 1024 * 1024)
+			buf_free(&l.text);
+	}
+	(void)buf_appends(&out, "\r\n");
+	imap_write(s, out.data, out.len);
+	buf_free(&out);
+	buf_free(&l.text);
+	imap_search_free(&prog);
+}
+
