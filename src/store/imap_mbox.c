@@ -347,6 +347,8 @@ struct imap_list_ctx {
 	const char		*pattern;
 	int			 lsub;
 	int			 n;
+	char			**names;	/* every name walked */
+	size_t			 nnames, cap;
 };
 
 static void
@@ -360,6 +362,69 @@ imap_list_line(struct imap_session *s, const char *what, const char *attrs,
 	buf_free(&b);
 }
 
+static void
+imap_list_keep(struct imap_list_ctx *lc, const char *name)
+{
+	if (lc->nnames == lc->cap) {
+		lc->cap = lc->cap ? lc->cap * 2 : 32;
+		lc->names = xrealloc(lc->names, lc->cap * sizeof(*lc->names));
+	}
+	lc->names[lc->nnames++] = xstrdup(name);
+}
+
+static int
+imap_list_known(char *const *v, size_t n, const char *name, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (strlen(v[i]) == len && strncmp(v[i], name, len) == 0)
+			return 1;
+	return 0;
+}
+
+/*
+ * RFC 3501 6.3.8/6.3.9: with "%", a level that is not a mailbox (or not
+ * subscribed) but has matching children below it is listed \Noselect.
+ */
+static void
+imap_list_parents(struct imap_list_ctx *lc)
+{
+	char **done = NULL, *prefix;
+	size_t ndone = 0, cap = 0, i, len;
+	const char *dot;
+
+	if (strchr(lc->pattern, '%') == NULL)
+		return;
+	for (i = 0; i < lc->nnames; i++) {
+		for (dot = strchr(lc->names[i], '.'); dot != NULL;
+		    dot = strchr(dot + 1, '.')) {
+			len = (size_t)(dot - lc->names[i]);
+			if (imap_list_known(lc->names, lc->nnames,
+			    lc->names[i], len))
+				continue;
+			prefix = xstrndup(lc->names[i], len);
+			if (!imap_list_known(done, ndone, prefix, len) &&
+			    imap_list_match(lc->pattern, prefix)) {
+				if (ndone == cap) {
+					cap = cap ? cap * 2 : 8;
+					done = xrealloc(done,
+					    cap * sizeof(*done));
+				}
+				imap_list_line(lc->s, lc->lsub ? "LSUB" :
+				    "LIST", lc->lsub ? "\\Noselect" :
+				    "\\Noselect \\HasChildren", prefix);
+				done[ndone++] = prefix;
+				prefix = NULL;
+			}
+			free(prefix);
+		}
+	}
+	for (i = 0; i < ndone; i++)
+		free(done[i]);
+	free(done);
+}
+
 static int
 imap_list_cb(void *arg, const char *name, int noselect, int has_children)
 {
@@ -367,6 +432,7 @@ imap_list_cb(void *arg, const char *name, int noselect, int has_children)
 	struct buf attrs = BUF_INIT(0);
 	const char *su;
 
+	imap_list_keep(lc, name);
 	if (!imap_list_match(lc->pattern, name))
 		return 0;
 	if (noselect)
@@ -386,6 +452,7 @@ imap_lsub_cb(void *arg, const char *name)
 {
 	struct imap_list_ctx *lc = arg;
 
+	imap_list_keep(lc, name);
 	if (!imap_list_match(lc->pattern, name))
 		return 0;
 	imap_list_line(lc->s, "LSUB",
@@ -457,7 +524,11 @@ imap_list(struct imap_session *s, const struct imap_arg *args,
 		log_error("%s imap %s failed user=%s", s->sid, s->cmd->name,
 		    s->user);
 		imap_reply(s, IMAP_NO, "[SERVERBUG] %s failed", s->cmd->name);
-	}
+	} else
+		imap_list_parents(&lc);
+	while (lc.nnames > 0)
+		free(lc.names[--lc.nnames]);
+	free(lc.names);
 	free(pattern);
 }
 
