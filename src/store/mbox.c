@@ -22,11 +22,23 @@
 #include "store/mstore.h"
 #include "store/mstore_priv.h"
 
+/*
+ * One message of the snapshot: 48 octets plus its keywords when it has
+ * any (10,000 messages: under 0.5 MiB per session). The file name is not
+ * kept: it is looked up in the index when the file is opened.
+ */
 struct mmsg {
-	struct mbox_msg	 m;
-	char		*kw;		/* m.keywords points here */
-	char		*file;		/* "new/.." or "cur/..:2,.." */
-	int		 gone;		/* expunged, not yet reported */
+	struct mbox_msg	 m;		/* m.keywords: kw_none or malloc'd */
+	uint32_t	 gone;		/* expunged, not yet reported */
+};
+
+#define CACHE_BATCH	256	/* cache writes per index transaction */
+
+struct cache_ent {
+	uint32_t	 uid;
+	char		*key;
+	char		*data;
+	size_t		 len;
 };
 
 struct mbox {
@@ -42,7 +54,14 @@ struct mbox {
 	uint32_t	 uidnext;
 	uint32_t	 lastuid;	/* highest UID in the snapshot */
 	uint64_t	 hms;		/* HIGHESTMODSEQ of the snapshot */
+	sqlite3_stmt	*st_file;	/* file name of a UID */
+	sqlite3_stmt	*st_cget;
+	sqlite3_stmt	*st_cset;
+	struct cache_ent cache[CACHE_BATCH];	/* writes not yet flushed */
+	size_t		 ncache;
 };
+
+static const char kw_none[] = "";
 
 static int
 mb_err(struct mbox *mb, const char **errstr_r, const char *what)
@@ -52,27 +71,65 @@ mb_err(struct mbox *mb, const char **errstr_r, const char *what)
 }
 
 static void
-mmsg_set(struct mmsg *e, uint32_t flags, const char *kw, uint64_t modseq,
-    const char *file)
+mmsg_free(struct mmsg *e)
 {
-	e->m.flags = (e->m.flags & MSG_RECENT) | (flags & ~MSG_RECENT);
-	if (kw != NULL && (e->kw == NULL || strcmp(e->kw, kw) != 0)) {
-		free(e->kw);
-		e->kw = xstrdup(kw);
-	}
-	e->m.keywords = e->kw;
-	e->m.modseq = modseq;
-	if (file != NULL && (e->file == NULL || strcmp(e->file, file) != 0)) {
-		free(e->file);
-		e->file = xstrdup(file);
-	}
+	if (e->m.keywords != kw_none && e->m.keywords != NULL)
+		free((char *)(uintptr_t)e->m.keywords);
+	e->m.keywords = kw_none;
 }
 
 static void
-mmsg_free(struct mmsg *e)
+mmsg_set(struct mmsg *e, uint32_t flags, const char *kw, uint64_t modseq)
 {
-	free(e->kw);
-	free(e->file);
+	e->m.flags = (e->m.flags & MSG_RECENT) | (flags & ~MSG_RECENT);
+	if (kw == NULL || *kw == '\0')
+		mmsg_free(e);
+	else if (e->m.keywords == NULL || strcmp(e->m.keywords, kw) != 0) {
+		mmsg_free(e);
+		e->m.keywords = xstrdup(kw);
+	}
+	e->m.modseq = modseq;
+}
+
+/* Writes the cache entries kept in memory in one transaction. */
+static void
+cache_flush(struct mbox *mb)
+{
+	const char *errstr = NULL;
+	size_t i;
+	int ok;
+
+	if (mb->ncache == 0)
+		return;
+	ok = mstore_begin(mb->st, &errstr) == 1;
+	if (ok && mb->st_cset == NULL)
+		mb->st_cset = mstore_prep(mb->st, "INSERT OR REPLACE INTO"
+		    " cache VALUES(?, ?, ?, ?)");
+	for (i = 0; i < mb->ncache; i++) {
+		struct cache_ent *c = &mb->cache[i];
+		sqlite3_stmt *s = mb->st_cset;
+
+		if (ok && s != NULL) {
+			(void)sqlite3_bind_int64(s, 1, mb->fid);
+			(void)sqlite3_bind_int64(s, 2, c->uid);
+			(void)sqlite3_bind_text(s, 3, c->key, -1,
+			    SQLITE_STATIC);
+			(void)sqlite3_bind_blob(s, 4, c->data, (int)c->len,
+			    SQLITE_STATIC);
+			ok = sqlite3_step(s) == SQLITE_DONE;
+			(void)sqlite3_reset(s);	/* the error is in ok */
+		}
+		free(c->key);
+		free(c->data);
+	}
+	mb->ncache = 0;
+	if (ok)
+		ok = mstore_commit(mb->st, &errstr) == 1;
+	else
+		mstore_rollback(mb->st);
+	if (!ok)
+		log_warn("store cache write failed: %s",
+		    errstr ? errstr : sqlite3_errmsg(mb->st->db));
 }
 
 /* Appends rows with uid > after; recent when uid > recent_uid (rw). */
@@ -84,7 +141,7 @@ snap_append(struct mbox *mb, uint32_t after, int claim, uint32_t recent_uid,
 	int rc;
 
 	*added_r = 0;
-	if ((s = mstore_prep(mb->st, "SELECT uid, file, flags, keywords,"
+	if ((s = mstore_prep(mb->st, "SELECT uid, flags, keywords,"
 	    " idate, size, modseq FROM msgs WHERE folder = ? AND uid > ?"
 	    " ORDER BY uid")) == NULL)
 		return -1;
@@ -99,15 +156,15 @@ snap_append(struct mbox *mb, uint32_t after, int claim, uint32_t recent_uid,
 		}
 		e = &mb->v[mb->n++];
 		memset(e, 0, sizeof(*e));
+		e->m.keywords = kw_none;
 		e->m.uid = (uint32_t)sqlite3_column_int64(s, 0);
-		e->m.internaldate = (time_t)sqlite3_column_int64(s, 4);
-		e->m.size = (uint64_t)sqlite3_column_int64(s, 5);
+		e->m.internaldate = (time_t)sqlite3_column_int64(s, 3);
+		e->m.size = (uint64_t)sqlite3_column_int64(s, 4);
 		if (claim && e->m.uid > recent_uid)
 			e->m.flags = MSG_RECENT;
-		mmsg_set(e, (uint32_t)sqlite3_column_int64(s, 2),
-		    (const char *)sqlite3_column_text(s, 3),
-		    (uint64_t)sqlite3_column_int64(s, 6),
-		    (const char *)sqlite3_column_text(s, 1));
+		mmsg_set(e, (uint32_t)sqlite3_column_int64(s, 1),
+		    (const char *)sqlite3_column_text(s, 2),
+		    (uint64_t)sqlite3_column_int64(s, 5));
 		mb->lastuid = e->m.uid;
 		(*added_r)++;
 	}
@@ -193,8 +250,12 @@ mbox_close(struct mbox **mbp)
 
 	if (mb == NULL)
 		return;
+	cache_flush(mb);
 	for (i = 0; i < mb->n; i++)
 		mmsg_free(&mb->v[i]);
+	sqlite3_finalize(mb->st_file);
+	sqlite3_finalize(mb->st_cget);
+	sqlite3_finalize(mb->st_cset);
 	free(mb->v);
 	free(mb);
 	*mbp = NULL;
@@ -311,7 +372,7 @@ snap_changes(struct mbox *mb, uint32_t **changed, uint32_t *nchanged)
 	sqlite3_stmt *s;
 	int rc;
 
-	if ((s = mstore_prep(mb->st, "SELECT uid, file, flags, keywords,"
+	if ((s = mstore_prep(mb->st, "SELECT uid, flags, keywords,"
 	    " modseq FROM msgs WHERE folder = ? AND uid <= ? AND modseq > ?"))
 	    == NULL)
 		return -1;
@@ -321,20 +382,19 @@ snap_changes(struct mbox *mb, uint32_t **changed, uint32_t *nchanged)
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
 		uint32_t seq = mbox_seq_of_uid(mb,
 		    (uint32_t)sqlite3_column_int64(s, 0));
-		uint32_t flags = (uint32_t)sqlite3_column_int64(s, 2);
-		const char *kw = (const char *)sqlite3_column_text(s, 3);
+		uint32_t flags = (uint32_t)sqlite3_column_int64(s, 1);
+		const char *kw = (const char *)sqlite3_column_text(s, 2);
 		struct mmsg *e;
 
 		if (seq == 0 || (e = &mb->v[seq - 1])->gone)
 			continue;
 		if ((e->m.flags & ~MSG_RECENT) != flags ||
-		    strcmp(e->kw, kw) != 0) {
+		    strcmp(e->m.keywords, kw) != 0) {
 			*changed = xrealloc(*changed, (*nchanged + 1) *
 			    sizeof(**changed));
 			(*changed)[(*nchanged)++] = e->m.uid;
 		}
-		mmsg_set(e, flags, kw, (uint64_t)sqlite3_column_int64(s, 4),
-		    (const char *)sqlite3_column_text(s, 1));
+		mmsg_set(e, flags, kw, (uint64_t)sqlite3_column_int64(s, 3));
 	}
 	sqlite3_finalize(s);
 	return rc == SQLITE_DONE ? 0 : -1;
@@ -348,6 +408,7 @@ mbox_sync(struct mbox *mb, int allow_expunge, const struct mbox_sync_cb *cb,
 	uint32_t *changed = NULL, nchanged = 0, added = 0, i;
 	int rc;
 
+	cache_flush(mb);
 	if ((rc = folder_sync(mb->st, mb->canon, 0, &fr, errstr_r)) != 1)
 		return rc == 0 ? mstore_err(mb->st, errstr_r,
 		    "mailbox was deleted") : -1;
@@ -406,37 +467,65 @@ fail2:
 	return -1;
 }
 
-/* The current file of entry e, found again when renamed by others. */
+/* The file name of uid from the index: 1, 0 no such row, -1 error. */
 static int
-msg_path(struct mbox *mb, struct mmsg *e, int refind, char *path,
-    size_t pathsz)
+msg_file(struct mbox *mb, uint32_t uid, char *file, size_t filesz)
+{
+	sqlite3_stmt *s;
+	int rc;
+
+	if (mb->st_file == NULL && (mb->st_file = mstore_prep(mb->st,
+	    "SELECT file FROM msgs WHERE folder = ? AND uid = ?")) == NULL)
+		return -1;
+	s = mb->st_file;
+	(void)sqlite3_bind_int64(s, 1, mb->fid);
+	(void)sqlite3_bind_int64(s, 2, uid);
+	if ((rc = sqlite3_step(s)) == SQLITE_ROW)
+		rc = (size_t)snprintf(file, filesz, "%s",
+		    (const char *)sqlite3_column_text(s, 0)) < filesz ? 1 : -1;
+	else
+		rc = rc == SQLITE_DONE ? 0 : -1;
+	(void)sqlite3_reset(s);	/* the result is in rc */
+	return rc;
+}
+
+/*
+ * The path of file (relative, "new/.." or "cur/..") in the folder; with
+ * refind, the file is looked for under its base name (renamed by another
+ * program since the index saw it) and file is updated. 1 or 0.
+ */
+static int
+msg_path(struct mbox *mb, char *file, size_t filesz, int refind,
+    char *path, size_t pathsz)
 {
 	char found[NAME_MAX + 16], base[NAME_MAX + 1];
 	size_t bl;
 
 	if (refind) {
-		bl = md_base_len(e->file + 4);
-		if (bl >= sizeof(base))
+		bl = md_base_len(file + 4);
+		if (strlen(file) < 5 || bl >= sizeof(base))
 			return 0;
-		memcpy(base, e->file + 4, bl);
+		memcpy(base, file + 4, bl);
 		base[bl] = '\0';
-		if (!md_find(mb->dir, base, found, sizeof(found)))
+		if (!md_find(mb->dir, base, found, sizeof(found)) ||
+		    (size_t)snprintf(file, filesz, "%s", found) >= filesz)
 			return 0;
-		free(e->file);
-		e->file = xstrdup(found);
 	}
-	return (size_t)snprintf(path, pathsz, "%s/%s", mb->dir, e->file) <
+	return (size_t)snprintf(path, pathsz, "%s/%s", mb->dir, file) <
 	    pathsz ? 1 : 0;
 }
 
 static int
 msg_open(struct mbox *mb, struct mmsg *e)
 {
-	char path[PATH_MAX];
+	char path[PATH_MAX], file[NAME_MAX + 16];
 	int fd, pass;
 
+	if (msg_file(mb, e->m.uid, file, sizeof(file)) != 1)
+		return -1;
 	for (pass = 0; pass < 2; pass++) {
-		if (!msg_path(mb, e, pass, path, sizeof(path)))
+		if (!msg_path(mb, file, sizeof(file), pass, path,
+		    sizeof(path)))
 			return -1;
 		if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) != -1)
 			return fd;
@@ -596,24 +685,25 @@ row_free(struct row *r)
 	free(r->file);
 }
 
-/* Renames the file of e to carry flags; *file_r the new name. */
+/* Renames curfile to carry flags; file_r gets the new name. */
 static int
-flags_rename(struct mbox *mb, struct mmsg *e, const char *curfile,
-    uint32_t flags, char *file_r, size_t filesz)
+flags_rename(struct mbox *mb, const char *curfile, uint32_t flags,
+    char *file_r, size_t filesz)
 {
 	char from[PATH_MAX], to[PATH_MAX], base[NAME_MAX + 1];
+	char cur[NAME_MAX + 16];
 	size_t bl = md_base_len(curfile + 4);
 	int pass;
 
-	if (bl >= sizeof(base))
+	if (bl >= sizeof(base) || (size_t)snprintf(cur, sizeof(cur), "%s",
+	    curfile) >= sizeof(cur))
 		return -1;
 	memcpy(base, curfile + 4, bl);
 	base[bl] = '\0';
-	free(e->file);
-	e->file = xstrdup(curfile);
 	for (pass = 0; pass < 2; pass++) {
-		if (!msg_path(mb, e, pass, from, sizeof(from)) ||
-		    md_file_name(base, e->file, flags, file_r, filesz) == -1 ||
+		if (!msg_path(mb, cur, sizeof(cur), pass, from,
+		    sizeof(from)) ||
+		    md_file_name(base, cur, flags, file_r, filesz) == -1 ||
 		    (size_t)snprintf(to, sizeof(to), "%s/%s", mb->dir,
 		    file_r) >= sizeof(to))
 			return -1;
@@ -644,6 +734,7 @@ mbox_store(struct mbox *mb, uint32_t seq, int op, uint32_t flags,
 		return set_err2(errstr_r, "no such message");
 	e = &mb->v[seq - 1];
 	flags &= MD_FLAGS;
+	cache_flush(mb);
 	if (mstore_begin(mb->st, errstr_r) == -1)
 		return -1;
 	if ((rc = row_get(mb, e->m.uid, &r)) != 1) {
@@ -653,7 +744,7 @@ mbox_store(struct mbox *mb, uint32_t seq, int op, uint32_t flags,
 	}
 	if (unchanged_since != 0 && r.modseq > unchanged_since) {
 		mstore_rollback(mb->st);
-		mmsg_set(e, r.flags, r.kw, r.modseq, r.file);
+		mmsg_set(e, r.flags, r.kw, r.modseq);
 		row_free(&r);
 		return 0;
 	}
@@ -663,12 +754,12 @@ mbox_store(struct mbox *mb, uint32_t seq, int op, uint32_t flags,
 	    kw_apply(r.kw, op, keywords);
 	if (nf == r.flags && strcmp(nkw, r.kw) == 0) {
 		mstore_rollback(mb->st);
-		mmsg_set(e, r.flags, r.kw, r.modseq, r.file);
+		mmsg_set(e, r.flags, r.kw, r.modseq);
 		goto done;
 	}
 	(void)ms_strlcpy(file, r.file, sizeof(file));
 	if ((nf & MD_FLAGS) != (r.flags & MD_FLAGS) &&
-	    flags_rename(mb, e, r.file, nf, file, sizeof(file)) == -1) {
+	    flags_rename(mb, r.file, nf, file, sizeof(file)) == -1) {
 		mstore_rollback(mb->st);
 		rc = mstore_err(mb->st, errstr_r, "message file: %s",
 		    strerror(errno));
@@ -699,7 +790,7 @@ mbox_store(struct mbox *mb, uint32_t seq, int op, uint32_t flags,
 		rc = -1;
 		goto out;
 	}
-	mmsg_set(e, nf, nkw, modseq, file);
+	mmsg_set(e, nf, nkw, modseq);
 done:
 	rc = 1;
 out:
@@ -721,6 +812,7 @@ mbox_copy(struct mbox *mb, uint32_t seq, const char *folder,
 	if (seq < 1 || seq > mb->n)
 		return set_err2(errstr_r, "no such message");
 	e = &mb->v[seq - 1];
+	cache_flush(mb);
 	if (!mstore_folder_exists(mb->st, folder))
 		return set_no_folder(errstr_r);
 	if ((fd = msg_open(mb, e)) == -1)
@@ -735,7 +827,8 @@ mbox_copy(struct mbox *mb, uint32_t seq, const char *folder,
 		    strerror(errno));
 	}
 	rc = mstore_add(mb->st, folder, b.data ? b.data : "", b.len,
-	    e->m.flags & MD_FLAGS, e->kw, e->m.internaldate, uidvalidity_r,
+	    e->m.flags & MD_FLAGS, e->m.keywords, e->m.internaldate,
+	    uidvalidity_r,
 	    uid_r, errstr_r);
 	buf_free(&b);
 	return rc;
@@ -759,7 +852,7 @@ mbox_expunge(struct mbox *mb, const uint32_t *uids, size_t nuids,
     void (*expunged)(void *arg, uint32_t seq), void *arg,
     const char **errstr_r)
 {
-	char path[PATH_MAX];
+	char path[PATH_MAX], file[NAME_MAX + 16];
 	uint32_t i;
 	uint64_t hms;
 	struct row r;
@@ -767,6 +860,7 @@ mbox_expunge(struct mbox *mb, const uint32_t *uids, size_t nuids,
 
 	if (mb->ro)
 		return set_err2(errstr_r, "mailbox is read-only");
+	cache_flush(mb);
 	if (mstore_begin(mb->st, errstr_r) == -1)
 		return -1;
 	for (i = 0; i < mb->n; i++) {
@@ -781,11 +875,11 @@ mbox_expunge(struct mbox *mb, const uint32_t *uids, size_t nuids,
 			continue;
 		}
 		if (r.flags & MSG_DELETED) {
-			free(e->file);
-			e->file = xstrdup(r.file);
-			if (msg_path(mb, e, 0, path, sizeof(path)) &&
-			    unlink(path) == -1 && errno == ENOENT &&
-			    msg_path(mb, e, 1, path, sizeof(path)))
+			(void)snprintf(file, sizeof(file), "%s", r.file);
+			if (msg_path(mb, file, sizeof(file), 0, path,
+			    sizeof(path)) && unlink(path) == -1 &&
+			    errno == ENOENT && msg_path(mb, file, sizeof(file),
+			    1, path, sizeof(path)))
 				(void)unlink(path);	/* gone is fine */
 			if (msg_gone(mb->st, mb->fid, e->m.uid) == -1) {
 				row_free(&r);
@@ -820,15 +914,27 @@ mbox_cache_get(struct mbox *mb, uint32_t seq, const char *key,
     struct buf *out)
 {
 	sqlite3_stmt *s;
+	uint32_t uid;
+	size_t i;
 	int rc, found = 0;
 
 	if (seq < 1 || seq > mb->n)
 		return 0;
-	if ((s = mstore_prep(mb->st, "SELECT v FROM cache WHERE folder = ?"
-	    " AND uid = ? AND k = ?")) == NULL)
+	uid = mb->v[seq - 1].m.uid;
+	for (i = mb->ncache; i > 0; i--) {
+		struct cache_ent *c = &mb->cache[i - 1];
+
+		if (c->uid == uid && strcmp(c->key, key) == 0)
+			return c->len == 0 ||
+			    buf_append(out, c->data, c->len) == 1;
+	}
+	if (mb->st_cget == NULL && (mb->st_cget = mstore_prep(mb->st,
+	    "SELECT v FROM cache WHERE folder = ? AND uid = ? AND k = ?")) ==
+	    NULL)
 		return 0;
+	s = mb->st_cget;
 	(void)sqlite3_bind_int64(s, 1, mb->fid);
-	(void)sqlite3_bind_int64(s, 2, mb->v[seq - 1].m.uid);
+	(void)sqlite3_bind_int64(s, 2, uid);
 	(void)sqlite3_bind_text(s, 3, key, -1, SQLITE_STATIC);
 	if ((rc = sqlite3_step(s)) == SQLITE_ROW) {
 		const void *p = sqlite3_column_blob(s, 0);
@@ -838,7 +944,7 @@ mbox_cache_get(struct mbox *mb, uint32_t seq, const char *key,
 		if (out->data != NULL)
 			out->data[out->len] = '\0';
 	}
-	sqlite3_finalize(s);
+	(void)sqlite3_reset(s);	/* the result is in rc */
 	return found;
 }
 
@@ -846,24 +952,18 @@ void
 mbox_cache_set(struct mbox *mb, uint32_t seq, const char *key,
     const char *data, size_t len)
 {
-	sqlite3_stmt *s;
-	int rc;
+	struct cache_ent *c;
 
 	if (seq < 1 || seq > mb->n || len > INT32_MAX)
 		return;
-	if ((s = mstore_prep(mb->st, "INSERT OR REPLACE INTO cache"
-	    " VALUES(?, ?, ?, ?)")) == NULL) {
-		log_warn("store cache set failed: %s",
-		    sqlite3_errmsg(mb->st->db));
-		return;
-	}
-	(void)sqlite3_bind_int64(s, 1, mb->fid);
-	(void)sqlite3_bind_int64(s, 2, mb->v[seq - 1].m.uid);
-	(void)sqlite3_bind_text(s, 3, key, -1, SQLITE_STATIC);
-	(void)sqlite3_bind_blob(s, 4, data, (int)len, SQLITE_STATIC);
-	rc = sqlite3_step(s);
-	sqlite3_finalize(s);
-	if (rc != SQLITE_DONE)
-		log_warn("store cache set failed: %s",
-		    sqlite3_errmsg(mb->st->db));
+	/* Kept in memory, written CACHE_BATCH at a time (or at the next
+	 * call that changes or syncs): one transaction, not one per set. */
+	if (mb->ncache == CACHE_BATCH)
+		cache_flush(mb);
+	c = &mb->cache[mb->ncache++];
+	c->uid = mb->v[seq - 1].m.uid;
+	c->key = xstrdup(key);
+	c->data = xmalloc(len + 1);
+	memcpy(c->data, data, len);
+	c->len = len;
 }

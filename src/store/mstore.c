@@ -348,6 +348,13 @@ store_db_open(struct mstore *st, int create, const char **errstr_r)
 	 * the file, so the result is ignored (any mode is correct anyway).
 	 */
 	(void)mstore_exec(st, "PRAGMA journal_mode=WAL");
+	/*
+	 * One process per session, many sessions: a small private page
+	 * cache, and the file read through a shared mapping (the kernel's
+	 * page cache, counted once for every session of the machine).
+	 */
+	(void)mstore_exec(st, "PRAGMA cache_size=-256");	/* advisory */
+	(void)mstore_exec(st, "PRAGMA mmap_size=268435456");	/* advisory */
 	if (mstore_exec(st, "PRAGMA synchronous=FULL") == -1 ||
 	    mstore_exec(st, mstore_schema) == -1)
 		return db_err(st, errstr_r, "schema");
