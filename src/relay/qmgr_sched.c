@@ -679,13 +679,21 @@ qs_apply(struct qmgr_sched *s, struct qs_worker *w, struct qs_outcome *o,
 	struct qs_outcome *fail, *delay;
 	long long now = time(NULL), next, until;
 	size_t i, k, nf = 0, nd = 0, nfinal = 0;
-	int state, attempts;
+	int state, attempts, whole;
 	struct buf why = BUF_INIT(0), wn = BUF_INIT(0);
 	struct qidx_attempt at;
 
 	fail = xcalloc(n, sizeof(*fail));
 	delay = xcalloc(n, sizeof(*delay));
 	until = w->arrival + cfg->queue_lifetime / 1000;
+	/* The common case: this job delivered every recipient of the
+	 * message. Remove it at once: its rows need no update and no
+	 * timeline entry first (if the removal fails, they get them). */
+	whole = n == (size_t)w->nrcpt;
+	for (i = 0; i < n; i++)
+		whole &= o[i].state == DELIVER_OK;
+	if (whole && qs_remove(s, w->id, "every recipient delivered") == -1)
+		whole = 0;
 	for (i = 0; i < n; i++) {
 		for (k = 0; k < w->n && w->idx[k] != o[i].idx; k++)
 			;
@@ -709,6 +717,8 @@ qs_apply(struct qmgr_sched *s, struct qs_worker *w, struct qs_outcome *o,
 			next = now + qs_backoff(cfg, attempts) / 1000;
 		}
 		o[i].attempts = attempts;
+		if (whole)
+			goto logged;
 		if (qidx_rcpt_update(s->idx, w->id, o[i].idx, state, attempts,
 		    next, why.data) == -1)
 			log_error("%s qmgr index update failed", w->id);
@@ -728,6 +738,7 @@ qs_apply(struct qmgr_sched *s, struct qs_worker *w, struct qs_outcome *o,
 		at.why = wn.data;
 		if (qidx_attempt_add(s->idx, w->id, &at) == -1)
 			log_error("%s qmgr cannot record the attempt", w->id);
+logged:
 		log_info("%s qmgr %s rcpt_idx=%d attempts=%d retry_in=%llds "
 		    "reply=\"%s\"", w->id, state == QIDX_DELIVERED ?
 		    "delivered" : state == QIDX_BOUNCED ? (o[i].expired ?
@@ -751,9 +762,9 @@ qs_apply(struct qmgr_sched *s, struct qs_worker *w, struct qs_outcome *o,
 			    "sender may get another", w->id);
 	}
 	/* A job that had every recipient of the message and made them all
-	 * final needs no look at the index (the common case). */
-	if ((nfinal == n && n == (size_t)w->nrcpt && nf == 0) ||
-	    qidx_msg_done(s->idx, w->id) == 1)
+	 * final needs no look at the index. */
+	if (!whole && ((nfinal == n && n == (size_t)w->nrcpt && nf == 0) ||
+	    qidx_msg_done(s->idx, w->id) == 1))
 		qs_remove(s, w->id, "every recipient final");
 	buf_free(&why);
 	buf_free(&wn);
