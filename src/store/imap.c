@@ -633,7 +633,7 @@ imap_bye(struct imap_session *s, const char *outcome, const char *text)
  * connection broke or timed out.
  */
 static int
-imap_step(struct imap_session *s, struct imap_parser *p)
+imap_step(struct imap_session *s, struct imap_parser *p, size_t lim_max)
 {
 	const struct imap_cmd *cmd;
 	struct imap_parse_err err;
@@ -644,6 +644,11 @@ imap_step(struct imap_session *s, struct imap_parser *p)
 
 	tmo = s->state == IMAP_ST_NOAUTH ? s->env->login_timeout_ms :
 	    s->env->idle_timeout_ms;
+	/* An unauthenticated client gets no big buffers. */
+	if (!imap_parser_busy(p))
+		imap_parser_literal_limit(p, s->state == IMAP_ST_NOAUTH &&
+		    lim_max > IMAP_PREAUTH_LITERAL_MAX ?
+		    IMAP_PREAUTH_LITERAL_MAX : lim_max);
 	conn_set_deadline(s->conn, tmo);
 	for (;;) {
 		data = conn_peek(s->conn, &avail);
@@ -752,7 +757,7 @@ imap_run(struct conn *c, const struct imap_env *env, const char *ip,
 		    buf_cstr(&cap));
 	}
 	while (s->state != IMAP_ST_LOGOUT) {
-		if (imap_step(s, p) == -1) {
+		if (imap_step(s, p, lim.literal_max) == -1) {
 			if (c->err == CONN_ETIMEOUT) {
 				imap_bye(s, "timeout",
 				    "Autologout; idle for too long");

@@ -40,6 +40,8 @@ struct imap_env {
 #define IMAP_AUTH_FAIL_LIMIT	3
 #define IMAP_ERROR_LIMIT	50
 #define IMAP_APPEND_MAX		(50u * 1024 * 1024)
+/* Literals before login (LOGIN, AUTHENTICATE): no mail to append yet. */
+#define IMAP_PREAUTH_LITERAL_MAX	8192
 
 /* Fills env with the defaults above (no users, no TLS, no store root). */
 void	 imap_env_default(struct imap_env *);

@@ -163,6 +163,12 @@ imap_parser_free(struct imap_parser **pp)
 	*pp = NULL;
 }
 
+void
+imap_parser_literal_limit(struct imap_parser *p, size_t max)
+{
+	p->lim.literal_max = p->lim.total_max = max;
+}
+
 int
 imap_parser_busy(const struct imap_parser *p)
 {

@@ -298,6 +298,9 @@ test_login_rules(void **state)
 	    "NO [PRIVACYREQUIRED]");
 	ASSERT_PREFIX(cmd(f, "c", "SELECT INBOX"), "BAD");
 	ASSERT_PREFIX(cmd(f, "d", "STARTTLS"), "NO");
+	/* Before login a literal may not be big. */
+	sendf(f, "t LOGIN {9000}\r\n");
+	ASSERT_PREFIX(until(f, "t"), "NO [TOOBIG]");
 	ASSERT_PREFIX(cmd(f, "e", "LOGOUT"), "OK");
 	ASSERT_HAS(f, "* BYE");
 	stop(f);
