@@ -644,11 +644,17 @@ imap_step(struct imap_session *s, struct imap_parser *p, size_t lim_max)
 
 	tmo = s->state == IMAP_ST_NOAUTH ? s->env->login_timeout_ms :
 	    s->env->idle_timeout_ms;
-	/* An unauthenticated client gets no big buffers. */
-	if (!imap_parser_busy(p))
-		imap_parser_literal_limit(p, s->state == IMAP_ST_NOAUTH &&
-		    lim_max > IMAP_PREAUTH_LITERAL_MAX ?
-		    IMAP_PREAUTH_LITERAL_MAX : lim_max);
+	/* An unauthenticated client gets no big buffers, and none at all
+	 * where it may not log in: a password literal is refused before
+	 * it is sent in clear text. */
+	if (!imap_parser_busy(p)) {
+		if (s->state == IMAP_ST_NOAUTH && !imap_auth_allowed(s))
+			lim_max = 0;
+		else if (s->state == IMAP_ST_NOAUTH &&
+		    lim_max > IMAP_PREAUTH_LITERAL_MAX)
+			lim_max = IMAP_PREAUTH_LITERAL_MAX;
+		imap_parser_literal_limit(p, lim_max);
+	}
 	conn_set_deadline(s->conn, tmo);
 	for (;;) {
 		data = conn_peek(s->conn, &avail);
@@ -682,8 +688,14 @@ imap_step(struct imap_session *s, struct imap_parser *p, size_t lim_max)
 				    "[TOOBIG] Literal too large");
 				return 1;
 			}
-			(void)conn_printf(s->conn, "%s NO [TOOBIG] Literal "
-			    "too large\r\n", err.tag ? err.tag : "*");
+			if (s->state == IMAP_ST_NOAUTH && !imap_auth_allowed(s))
+				(void)conn_printf(s->conn, "%s NO "
+				    "[PRIVACYREQUIRED] No literals before "
+				    "STARTTLS\r\n", err.tag ? err.tag : "*");
+			else
+				(void)conn_printf(s->conn, "%s NO [TOOBIG] "
+				    "Literal too large\r\n",
+				    err.tag ? err.tag : "*");
 			return 1;
 		case IMAP_PARSE_ERROR:
 			s->ncmd++;

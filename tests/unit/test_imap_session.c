@@ -298,9 +298,11 @@ test_login_rules(void **state)
 	    "NO [PRIVACYREQUIRED]");
 	ASSERT_PREFIX(cmd(f, "c", "SELECT INBOX"), "BAD");
 	ASSERT_PREFIX(cmd(f, "d", "STARTTLS"), "NO");
-	/* Before login a literal may not be big. */
-	sendf(f, "t LOGIN {9000}\r\n");
-	ASSERT_PREFIX(until(f, "t"), "NO [TOOBIG]");
+	/* Where logins are disabled, a password literal is refused
+	 * before it is sent. */
+	sendf(f, "t LOGIN {5}\r\n");
+	ASSERT_PREFIX(until(f, "t"), "NO [PRIVACYREQUIRED]");
+	ASSERT_LACKS(f, "+ Ready");
 	ASSERT_PREFIX(cmd(f, "e", "LOGOUT"), "OK");
 	ASSERT_HAS(f, "* BYE");
 	stop(f);
@@ -310,6 +312,9 @@ test_login_rules(void **state)
 	greeting(f, &line);
 	assert_null(strstr(buf_cstr(&line), "LOGINDISABLED"));
 	assert_non_null(strstr(buf_cstr(&line), "AUTH=PLAIN"));
+	/* Before login a literal may not be big. */
+	sendf(f, "t LOGIN {9000}\r\n");
+	ASSERT_PREFIX(until(f, "t"), "NO [TOOBIG]");
 	r = cmd(f, "a", "LOGIN " USER " wrong");
 	ASSERT_PREFIX(r, "NO [AUTHENTICATIONFAILED]");
 	r = cmd(f, "b", "LOGIN nobody@example.test \"" PASS "\"");

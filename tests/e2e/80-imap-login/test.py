@@ -4,7 +4,9 @@ socket, against users made with estafetactl:
 
   * port 143 before STARTTLS: the greeting's capabilities have STARTTLS
     and LOGINDISABLED and no AUTH=; LOGIN and AUTHENTICATE PLAIN get
-    NO [PRIVACYREQUIRED]; commands of the authenticated state get BAD;
+    NO [PRIVACYREQUIRED] (a password literal is refused before it is
+    sent: no "+" continuation); commands of the authenticated state get
+    BAD;
   * after STARTTLS (imaplib.starttls with the test CA): AUTH=PLAIN,
     LOGINDISABLED gone; LOGIN works; STARTTLS again is refused; a command
     pipelined behind STARTTLS in the same packet is dropped, not run
@@ -55,6 +57,11 @@ def main():
     check(typ == "NO" and "[PRIVACYREQUIRED]" in lines[-1], lines)
     typ, lines = c.cmd("b AUTHENTICATE PLAIN " + plain("", ALICE, PW))
     check(typ == "NO" and "[PRIVACYREQUIRED]" in lines[-1], lines)
+    # A password literal is refused before the client sends it.
+    c.send(f"p LOGIN {ALICE} {{{len(PW)}}}\r\n")
+    typ, lines = c.until("p")
+    check(typ == "NO" and "[PRIVACYREQUIRED]" in lines[-1] and
+          not has(lines, "+ "), lines)
     c.expect("c SELECT INBOX", "BAD")
     c.expect("d LIST \"\" *", "BAD")
     # STARTTLS with a command pipelined behind it: dropped.
