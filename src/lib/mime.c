@@ -60,6 +60,7 @@ struct mime_parser {
 	unsigned	 nl;		/* its line-end length: 0, 1 or 2 */
 	int		 line_8bit, line_nul, last_cr;
 	unsigned	 prev_nl;	/* line-end length of the previous line */
+	int		 prev_delim;	/* the previous line was a delimiter */
 	int		 first_line;
 
 	/* The header field being accumulated for cur. */
@@ -804,6 +805,7 @@ mime_line_boundary(struct mime_parser *p, size_t content)
 {
 	struct mime_part *a;
 	uint64_t end, next;
+	unsigned trim;
 	int close = 0;
 
 	if (p->kept < content || content < 3 || p->line[0] != '-' ||
@@ -818,9 +820,17 @@ mime_line_boundary(struct mime_parser *p, size_t content)
 	}
 	if (a == NULL)
 		return 0;
-	end = p->line_start - p->prev_nl;
+	/*
+	 * The line end before a boundary belongs to it (RFC 2046), unless
+	 * the previous line was itself a delimiter: then that line keeps
+	 * its line end (as Dovecot counts it), e.g. an inner close
+	 * delimiter right before the outer boundary ends the enclosing
+	 * message/rfc822 part with its CRLF.
+	 */
+	trim = p->prev_delim ? 0 : p->prev_nl;
+	end = p->line_start - trim;
 	while (p->cur != a)
-		mime_close(p, end, p->prev_nl);
+		mime_close(p, end, trim);
 	/* The boundary line is part of a's body. */
 	mime_count(p, p->nl, content, 0);
 	next = p->line_start + p->line_len;
@@ -936,8 +946,12 @@ mime_line(struct mime_parser *p)
 	size_t kept = p->kept < content ? p->kept : content;
 	struct mime_part *m;
 
-	if (mime_line_boundary(p, content) == 1)
-		goto done;
+	if (mime_line_boundary(p, content) == 1) {
+		p->first_line = 0;
+		p->prev_nl = p->nl;
+		p->prev_delim = 1;
+		return;
+	}
 	while (p->st[p->cur->depth] == ST_HEADER) {
 		if (mime_header_line(p, content, kept) == 1)
 			goto done;
@@ -955,6 +969,7 @@ mime_line(struct mime_parser *p)
 done:
 	p->first_line = 0;
 	p->prev_nl = p->nl;
+	p->prev_delim = 0;
 }
 
 /* ------------------------------------------------------------ feeding */
