@@ -18,6 +18,7 @@
 
 #include "lib/buf.h"
 #include "lib/log.h"
+#include "store/imap_fetch.h"
 #include "store/imap_msg.h"
 #include "store/imap_parse.h"
 #include "store/imap_priv.h"
@@ -64,6 +65,103 @@ loader_at(struct loader *l, uint32_t seq)
 	l->seq = seq;
 	l->have = 0;
 	l->whole = 0;
+}
+
+static int
+cache_get(void *arg, const char *key, struct buf *out)
+{
+	struct loader *l = arg;
+
+	return mbox_cache_get(l->mb, l->seq, key, out);
+}
+
+static void
+cache_set(void *arg, const char *key, const char *data, size_t len)
+{
+	struct loader *l = arg;
+
+	mbox_cache_set(l->mb, l->seq, key, data, len);
+}
+
+/* ------------------------------------------------------------ FETCH */
+
+void
+imap_cmd_fetch(struct imap_session *s, const struct imap_arg *args,
+    size_t nargs)
+{
+	struct imap_fetch f;
+	struct imap_fetch_msg fm;
+	struct loader l;
+	struct buf out = BUF_INIT(0), scratch = BUF_INIT(0);
+	const struct mbox_msg *m;
+	const char *err = NULL;
+	uint32_t *seqs;
+	size_t n, i;
+	unsigned vanished = 0;
+	int r;
+
+	if (nargs != 2) {
+		imap_reply(s, IMAP_BAD, "FETCH needs a sequence set and items");
+		return;
+	}
+	if (imap_msg_seqs(s, &args[0], &seqs, &n) == -1)
+		return;
+	if (imap_fetch_parse(&args[1], s->uid, &f, &err) == -1) {
+		imap_reply(s, IMAP_BAD, "%s", err);
+		free(seqs);
+		return;
+	}
+	memset(&l, 0, sizeof(l));
+	l.mb = s->mbox;
+	buf_init(&l.text, MSG_TEXT_MAX);
+	for (i = 0; i < n && s->conn->err == 0; i++) {
+		memset(&fm, 0, sizeof(fm));
+		if (f.sets_seen && !s->readonly &&
+		    !(mbox_msg(s->mbox, seqs[i])->flags & MSG_SEEN)) {
+			if (mbox_store(s->mbox, seqs[i], '+', MSG_SEEN, NULL, 0,
+			    &err) == 1)
+				fm.add_flags = 1;
+			else
+				log_warn("%s imap fetch seen=failed seq=%u "
+				    "error=\"%s\"", s->sid, seqs[i], err);
+		}
+		m = mbox_msg(s->mbox, seqs[i]);
+		fm.seq = seqs[i];
+		fm.uid = m->uid;
+		fm.flags = m->flags;
+		fm.keywords = m->keywords;
+		fm.internaldate = m->internaldate;
+		fm.size = m->size;
+		fm.load = load;
+		fm.cache_get = cache_get;
+		fm.cache_set = cache_set;
+		fm.arg = &l;
+		loader_at(&l, seqs[i]);
+		buf_reset(&out);
+		r = imap_fetch_render(&f, &fm, &out, &scratch);
+		if (r == 1)
+			imap_write(s, out.data, out.len);
+		else if (r == 0)
+			vanished++;
+		else {
+			log_error("%s imap fetch seq=%u error=\"response too "
+			    "large\"", s->sid, seqs[i]);
+			vanished++;
+		}
+		/* Big messages: do not keep their text between messages. */
+		if (l.text.cap > 1024 * 1024)
+			buf_free(&l.text);
+		if (out.cap > 1024 * 1024)
+			buf_free(&out);
+	}
+	if (vanished > 0)
+		imap_reply(s, IMAP_NO, "[EXPUNGEISSUED] %u of the messages "
+		    "could not be read (expunged?)", vanished);
+	buf_free(&l.text);
+	buf_free(&out);
+	buf_free(&scratch);
+	imap_fetch_free(&f);
+	free(seqs);
 }
 
 /* ------------------------------------------------------------ SEARCH */

@@ -2,11 +2,12 @@
 /*
  * Copyright (c) 2026 The Estafeta developers
  *
- * libFuzzer target for IMAP SEARCH programs. The input is "program LF
- * message": the program goes through the real command parser as
- * "t SEARCH program" and, when it parses, is evaluated on the message
+ * libFuzzer target for IMAP SEARCH programs and FETCH items. The input is
+ * "program LF message": the program goes through the real command parser
+ * as "t SEARCH program" and, when it parses, is evaluated on the message
  * (CRLF line ends made from the input), loading header or whole text on
- * demand. Must never crash, leak or read out of bounds.
+ * demand; the same arguments are also tried as a FETCH item list and
+ * rendered. Must never crash, leak or read out of bounds.
  */
 #include "config.h"
 
@@ -15,6 +16,7 @@
 #include <string.h>
 
 #include "lib/buf.h"
+#include "store/imap_fetch.h"
 #include "store/imap_parse.h"
 #include "store/imap_search.h"
 #include "store/mstore.h"
@@ -32,6 +34,31 @@ load(void *arg, int whole, const char **data_r, size_t *len_r)
 	*data_r = m->text.data != NULL ? m->text.data : "";
 	*len_r = whole ? m->text.len : m->hdrlen;
 	return 1;
+}
+
+static void
+run_fetch(const struct imap_cmd *cmd, struct msg *m)
+{
+	struct imap_fetch f;
+	struct imap_fetch_msg fm;
+	struct buf out = BUF_INIT(1 << 24), scratch = BUF_INIT(1 << 24);
+	const char *err;
+
+	if (cmd->nargs == 0 ||
+	    imap_fetch_parse(&cmd->args[0], 1, &f, &err) != 1)
+		return;
+	memset(&fm, 0, sizeof(fm));
+	fm.seq = 1;
+	fm.uid = 7;
+	fm.flags = MSG_SEEN;
+	fm.keywords = "$x";
+	fm.size = m->text.len;
+	fm.load = load;
+	fm.arg = m;
+	(void)imap_fetch_render(&f, &fm, &out, &scratch);
+	buf_free(&out);
+	buf_free(&scratch);
+	imap_fetch_free(&f);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -89,6 +116,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			(void)imap_search_match(s, &sm);
 			imap_search_free(&s);
 		}
+		run_fetch(cmd, &m);
 	}
 	imap_parser_free(&parser);
 	buf_free(&line);
