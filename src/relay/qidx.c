@@ -33,7 +33,7 @@ struct qidx {
 	sqlite3_stmt	*has, *add_msg, *add_rcpt, *del_msg, *del_rcpt;
 	sqlite3_stmt	*add_att, *trim_att, *del_att;
 	/* The scheduler's statements, run for every delivery. */
-	sqlite3_stmt	*due, *upd_rcpt, *done;
+	sqlite3_stmt	*due, *upd_rcpt, *done, *next;
 };
 
 static const char qidx_schema[] =
@@ -162,7 +162,10 @@ qidx_open(const char *path, int readonly, struct qidx **qp,
 	    " next_try = ?5, last_reply = ?6 WHERE id = ?1 AND idx = ?2",
 	    &q->upd_rcpt) == -1 ||
 	    qidx_prep(q, "SELECT count(*) FROM rcpt WHERE id = ? AND state"
-	    " IN (0, 1)", &q->done) == -1))
+	    " IN (0, 1)", &q->done) == -1 ||
+	    qidx_prep(q, "SELECT r.next_try FROM rcpt r INDEXED BY rcpt_todo"
+	    " JOIN msg m ON m.id = r.id WHERE r.state IN (0, 1) AND"
+	    " m.hold = 0 ORDER BY r.next_try LIMIT 1", &q->next) == -1))
 		goto fail;
 	*qp = q;
 	return 1;
@@ -196,6 +199,7 @@ qidx_close(struct qidx **qp)
 	sqlite3_finalize(q->due);
 	sqlite3_finalize(q->upd_rcpt);
 	sqlite3_finalize(q->done);
+	sqlite3_finalize(q->next);
 	(void)sqlite3_close(q->db);	/* statements finalized above */
 	free(q);
 	*qp = NULL;
@@ -480,16 +484,16 @@ qidx_flush(struct qidx *q, const char *id)
 long long
 qidx_next_due(struct qidx *q)
 {
-	sqlite3_stmt *st;
+	sqlite3_stmt *st = q->next;
 	long long t = 0;
 
-	if (sqlite3_prepare_v2(q->db, "SELECT min(r.next_try) FROM rcpt r"
-	    " JOIN msg m ON m.id = r.id WHERE r.state IN (0, 1) AND"
-	    " m.hold = 0", -1, &st, NULL) != SQLITE_OK)
-		return 0;
+	/* The first row of rcpt_todo that is not held: no scan of the
+	 * pending rows (min() over a join read them all). */
+	if (st == NULL)
+		return 0;	/* read-only */
 	if (sqlite3_step(st) == SQLITE_ROW)
 		t = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
+	(void)sqlite3_reset(st);	/* 0 on error: run again soon */
 	return t;
 }
 
