@@ -59,7 +59,8 @@ struct qmgr_pending {
  * results never delay a commit: while one syncfs runs, the next batch
  * gathers. The thread touches only the spool directories and the smtpd
  * sockets of its batch (under mu, so the main thread never closes one
- * while it answers); the index stays the main thread's.
+ * while it answers); the index stays the main thread's. It also unlinks
+ * the files of delivered messages (already out of the index).
  */
 struct qmgr_sync {
 	pthread_t		 th;
@@ -70,6 +71,9 @@ struct qmgr_sync {
 	struct qmgr_pending	*cur;	/* in the running syncfs */
 	size_t			 ncur, capcur;
 	struct qmgr_idlist	 done;	/* committed: for the main thread */
+	struct qmgr_idlist	 unl;	/* queue/ files to unlink */
+	int			 unl_busy;	/* unlinking outside mu */
+	pthread_cond_t		 idle;	/* unl empty and not busy */
 	int			 wake[2];	/* thread -> main: done grew */
 	int			 stop;
 	int			 ifd, qfd;
@@ -369,16 +373,39 @@ qmgr_sync_main(void *arg)
 {
 	struct qmgr_sync *y = arg;
 	struct qmgr_pending *p, *t;
+	struct qmgr_idlist unl;
 	size_t i, tc;
 	int synced;
 	char c = 1;
 
 	(void)pthread_mutex_lock(&y->mu);
 	for (;;) {
-		while (y->nin == 0 && !y->stop)
+		while (y->nin == 0 && y->unl.n == 0 && !y->stop)
 			(void)pthread_cond_wait(&y->cv, &y->mu);
-		if (y->nin == 0)
-			break;			/* stopping, nothing left */
+		if (y->unl.n > 0) {
+			unl = y->unl;
+			y->unl.v = NULL;
+			y->unl.n = 0;
+			y->unl_busy = 1;
+			(void)pthread_mutex_unlock(&y->mu);
+			for (i = 0; i < unl.n; i++)
+				if (unlinkat(y->qfd, unl.v[i], 0) == -1 &&
+				    errno != ENOENT)
+					log_error("%s qmgr cannot remove the "
+					    "delivered message (it will be "
+					    "delivered again): %s", unl.v[i],
+					    strerror(errno));
+			qmgr_idlist_free(&unl);
+			(void)pthread_mutex_lock(&y->mu);
+			y->unl_busy = 0;
+			if (y->unl.n == 0)
+				(void)pthread_cond_broadcast(&y->idle);
+		}
+		if (y->nin == 0) {
+			if (y->stop && y->unl.n == 0)
+				break;		/* stopping, nothing left */
+			continue;
+		}
 		t = y->cur;
 		y->cur = y->in;
 		y->in = t;
@@ -437,6 +464,7 @@ qmgr_sync_start(struct qmgr *q)
 		log_fatal("qmgr: pipe: %s", strerror(errno));
 	if ((r = pthread_mutex_init(&y->mu, NULL)) != 0 ||
 	    (r = pthread_cond_init(&y->cv, NULL)) != 0 ||
+	    (r = pthread_cond_init(&y->idle, NULL)) != 0 ||
 	    (r = pthread_create(&y->th, NULL, qmgr_sync_main, y)) != 0)
 		log_fatal("qmgr: commit thread: %s", strerror(r));
 }
@@ -456,11 +484,38 @@ qmgr_sync_stop(struct qmgr *q)
 	(void)pthread_join(y->th, NULL);
 	qmgr_sync_collect(q);
 	(void)pthread_cond_destroy(&y->cv);
+	(void)pthread_cond_destroy(&y->idle);
 	(void)pthread_mutex_destroy(&y->mu);
 	(void)close(y->wake[0]);	/* exiting */
 	(void)close(y->wake[1]);
 	free(y->in);
 	free(y->cur);
+}
+
+/* The scheduler's unlinker: a delivered message's file, off the main
+ * thread. */
+static void
+qmgr_unlink_later(void *arg, const char *id)
+{
+	struct qmgr_sync *y = arg;
+
+	(void)pthread_mutex_lock(&y->mu);
+	(void)qmgr_collect_id(&y->unl, id);
+	(void)pthread_cond_signal(&y->cv);
+	(void)pthread_mutex_unlock(&y->mu);
+}
+
+/* Waits until the thread has unlinked every file handed to it, so that a
+ * scan of queue/ sees no file whose index rows are gone already. */
+static void
+qmgr_unlink_wait(struct qmgr *q)
+{
+	struct qmgr_sync *y = &q->sync;
+
+	(void)pthread_mutex_lock(&y->mu);
+	while (y->unl.n > 0 || y->unl_busy)
+		(void)pthread_cond_wait(&y->idle, &y->mu);
+	(void)pthread_mutex_unlock(&y->mu);
 }
 
 /* Takes what the thread has committed into the to-index list. */
@@ -599,6 +654,7 @@ qmgr_main(const struct relay_cfg *cfg, int status_fd, int recover)
 	qmgr_sync_start(q);
 	if ((q->sched = qmgr_sched_new(cfg, q->spool, q->idx)) == NULL)
 		log_fatal("qmgr: cannot start the scheduler");
+	qmgr_sched_set_unlinker(q->sched, qmgr_unlink_later, &q->sync);
 	next_reconcile = time(NULL) * 1000LL + QMGR_RECONCILE_MS;
 	log_info("qmgr ready spool=%s sync=%s", cfg->spool_dir,
 	    cfg->spool_sync == SPOOL_SYNC_GROUP ? "group" : "fsync");
@@ -646,6 +702,7 @@ qmgr_main(const struct relay_cfg *cfg, int status_fd, int recover)
 			qmgr_index_flush(q);
 		qmgr_sched_run(q->sched);
 		if (time(NULL) * 1000LL >= next_reconcile) {
+			qmgr_unlink_wait(q);
 			qmgr_reconcile(q, 0);
 			next_reconcile = time(NULL) * 1000LL +
 			    QMGR_RECONCILE_MS;

@@ -66,6 +66,8 @@ struct qmgr_sched {
 	struct buf		 frame;
 	int			 audit_fd;	/* spool_dir/audit.log */
 	int			 in_tx;		/* results since the last commit */
+	void			(*unlinker)(void *, const char *);
+	void			*unlinker_arg;
 	struct throttle		*thr;
 };
 
@@ -191,6 +193,14 @@ qmgr_sched_wait(struct qmgr_sched *s)
 	if (s->next_run == 0 || left <= 0)
 		return 0;
 	return left > 1000 ? 1000 : (int)left;
+}
+
+void
+qmgr_sched_set_unlinker(struct qmgr_sched *s,
+    void (*fn)(void *, const char *), void *arg)
+{
+	s->unlinker = fn;
+	s->unlinker_arg = arg;
 }
 
 void
@@ -605,10 +615,21 @@ qs_backoff(const struct relay_cfg *cfg, int attempts)
 	return d < cfg->queue_retry_max ? d : cfg->queue_retry_max;
 }
 
-/* Removes a message: spool file, then its index rows. 1 or -1. */
+/* Removes a message: spool file, then its index rows. 1 or -1. With
+ * later (a delivered message) and an unlinker, the file goes afterwards,
+ * off the scheduling path: a crash in between delivers it again. */
 static int
-qs_remove(struct qmgr_sched *s, const char *id, const char *why)
+qs_remove(struct qmgr_sched *s, const char *id, const char *why, int later)
 {
+	if (later && s->unlinker != NULL) {
+		if (qidx_remove(s->idx, id) == -1) {
+			log_error("%s qmgr cannot remove from the index", id);
+			return -1;
+		}
+		s->unlinker(s->unlinker_arg, id);
+		log_info("%s qmgr removed (%s)", id, why);
+		return 1;
+	}
 	if (unlinkat(spool_dirfd(s->spool, "queue"), id, 0) == -1 &&
 	    errno != ENOENT) {
 		log_error("%s qmgr cannot remove: %s", id, strerror(errno));
@@ -692,7 +713,7 @@ qs_apply(struct qmgr_sched *s, struct qs_worker *w, struct qs_outcome *o,
 	whole = n == (size_t)w->nrcpt;
 	for (i = 0; i < n; i++)
 		whole &= o[i].state == DELIVER_OK;
-	if (whole && qs_remove(s, w->id, "every recipient delivered") == -1)
+	if (whole && qs_remove(s, w->id, "every recipient delivered", 1) == -1)
 		whole = 0;
 	for (i = 0; i < n; i++) {
 		for (k = 0; k < w->n && w->idx[k] != o[i].idx; k++)
@@ -765,7 +786,7 @@ logged:
 	 * final needs no look at the index. */
 	if (!whole && ((nfinal == n && n == (size_t)w->nrcpt && nf == 0) ||
 	    qidx_msg_done(s->idx, w->id) == 1))
-		qs_remove(s, w->id, "every recipient final");
+		qs_remove(s, w->id, "every recipient final", 0);
 	buf_free(&why);
 	buf_free(&wn);
 	free(fail);
@@ -1133,7 +1154,7 @@ qs_bounce(struct qmgr_sched *s, const char *id)
 		rc = -1;
 	}
 	if (rc == 1 && qidx_msg_done(s->idx, id) == 1)
-		rc = qs_remove(s, id, "bounced by the administrator");
+		rc = qs_remove(s, id, "bounced by the administrator", 0);
 	free(op.o);
 	free(op.attempts);
 	return rc;
@@ -1213,7 +1234,7 @@ qs_act(struct qmgr_sched *s, const char *verb, const char *id)
 	if (qs_busy(s, id))
 		return 0;
 	if (strcmp(verb, "delete") == 0)
-		return qs_remove(s, id, "deleted by the administrator");
+		return qs_remove(s, id, "deleted by the administrator", 0);
 	if (strcmp(verb, "requeue") == 0)
 		return qs_requeue(s, id);
 	return qs_bounce(s, id);

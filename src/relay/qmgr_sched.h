@@ -34,6 +34,10 @@ void	qmgr_sched_events(struct qmgr_sched *, const struct pollfd *, size_t n);
 int	qmgr_sched_wait(struct qmgr_sched *);
 /* Dispatches due work to idle workers. Cheap when nothing is due. */
 void	qmgr_sched_run(struct qmgr_sched *);
+/* Delivered messages' spool files are then removed by fn(arg, id) (qmgr
+ * unlinks them in its commit thread) instead of at once. */
+void	qmgr_sched_set_unlinker(struct qmgr_sched *,
+	    void (*fn)(void *, const char *), void *arg);
 /* New messages were indexed: look for work now. */
 void	qmgr_sched_kick(struct qmgr_sched *);
 /* An estafetactl command: "flush [ID]", or "hold", "release", "delete",
