@@ -237,6 +237,38 @@ done:
 /* ------------------------------------------------------------ COPY/MOVE */
 
 /*
+ * Removes the copies dst[0..n) from folder again after a COPY failed
+ * halfway (RFC 3501 6.4.7: the destination must be restored). Best
+ * effort: a failure is logged.
+ */
+static void
+copy_rollback(struct imap_session *s, const char *folder,
+    const uint32_t *dst, size_t n)
+{
+	struct mbox *mb = NULL;
+	const char *err = NULL;
+	uint32_t seq;
+	size_t i;
+
+	if (mbox_open(s->store, folder, 0, &mb, &err) != 1)
+		goto fail;
+	for (i = 0; i < n; i++)
+		if ((seq = mbox_seq_of_uid(mb, dst[i])) != 0 &&
+		    mbox_store(mb, seq, '+', MSG_DELETED, NULL, 0, &err) != 1)
+			goto fail;
+	if (mbox_expunge(mb, dst, n, NULL, NULL, &err) == -1)
+		goto fail;
+	mbox_close(&mb);
+	return;
+fail:
+	log_error("%s imap copy rollback failed mailbox=%s error=\"%s\"",
+	    s->sid, imap_esc(s, folder, strlen(folder)),
+	    err != NULL ? err : "?");
+	if (mb != NULL)
+		mbox_close(&mb);
+}
+
+/*
  * Copies seqs[0..n) to the folder named by args[1]; on success fills
  * COPYUID data into code ("[COPYUID v src dst]") and returns 1; else
  * replies NO/BAD and returns -1.
@@ -275,14 +307,15 @@ copy_msgs(struct imap_session *s, const struct imap_arg *a,
 		if (r != 1)
 			break;
 	}
+	if (r != 1 && i > 0)
+		copy_rollback(s, name, dst, i);
 	if (r == 0)
 		imap_reply(s, IMAP_NO, "[TRYCREATE] no such mailbox");
 	else if (r == -1) {
 		log_error("%s imap copy seq=%u error=\"%s\"", s->sid, seqs[i],
 		    err != NULL ? err : "?");
-		imap_reply(s, IMAP_NO, "%s%s", i > 0 ? "[ALERT] some "
-		    "messages were copied before: " : "",
-		    err != NULL ? err : "copy failed");
+		imap_reply(s, IMAP_NO, "copy failed: %s",
+		    err != NULL ? err : "error");
 	} else {
 		(void)buf_appendf(code, "[COPYUID %u ", uidv);
 		(void)imap_seqset_format(src, n, code);

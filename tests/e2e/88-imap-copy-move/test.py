@@ -6,7 +6,7 @@ and UID MOVE (RFC 6851) send the COPYUID in an untagged OK, then the
 EXPUNGEs; EXPUNGE reports sequence numbers as RFC 3501 7.4.1 wants (each
 accounting for the previous ones); UID EXPUNGE (UIDPLUS) removes only the
 given \\Deleted messages; a read-only mailbox refuses EXPUNGE and MOVE
-but allows COPY."""
+but allows COPY; a COPY failing halfway leaves the target unchanged."""
 import os
 import re
 import sys
@@ -27,6 +27,11 @@ def bodies(c, mailbox):
     for r in M.fetch(c, "1:*", "BODY.PEEK[TEXT]"):
         out.append(r.split("\r\n", 1)[1].split("\r\n")[0])
     return out
+
+
+def archive_count(c):
+    data = M.ok(c.status("Archive", "(MESSAGES)"))[0].decode()
+    return int(re.search(r"MESSAGES (\d+)", data).group(1))
 
 
 def uids(c):
@@ -131,6 +136,28 @@ def main():
     typ, data = c.copy("1", "Archive")
     assert typ == "OK", (typ, data)
     assert len(uids(c)) == 1
+    c.logout()
+
+    # a COPY that fails halfway (a message file removed by another
+    # program) leaves the target as it was (RFC 3501 6.4.7)
+    for i in (8, 9, 10):
+        M.deliver(st, USER, M.PLAIN.replace("short", f"message {i}"))
+    c = M.connect(st)
+    M.ok(c.select("INBOX"))
+    assert len(uids(c)) == 4
+    before = archive_count(c)
+    gone = 0
+    for sub in ("new", "cur"):
+        d = os.path.join(st.maildir(USER), sub)
+        for n in os.listdir(d):
+            with open(os.path.join(d, n), "rb") as f:
+                if b"message 9" in f.read():
+                    os.unlink(os.path.join(d, n))
+                    gone += 1
+    assert gone == 1
+    typ, data = c.copy("2:4", "Archive")
+    assert typ == "NO", (typ, data)
+    assert archive_count(c) == before, (archive_count(c), before)
     c.logout()
 
 
