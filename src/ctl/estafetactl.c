@@ -503,39 +503,7 @@ static const char *const ctl_ages[QIDX_AGE_BUCKETS] = {
 struct ctl_shape {
 	struct ctl	*ctl;
 	int		 n;
-	long long	 msgs[QIDX_AGE_BUCKETS], rcpts[QIDX_AGE_BUCKETS];
 };
-
-static int
-ctl_shape_domain(void *arg, const char *key, int bucket, long long nmsg,
-    long long nrcpt)
-{
-	struct ctl_shape *sh = arg;
-
-	(void)bucket;
-	if (sh->ctl->json) {
-		printf("%s{\"domain\":%s,", sh->n ? "," : "",
-		    ctl_json(&sh->ctl->tmp, key));
-		printf("\"messages\":%lld,\"recipients\":%lld}", nmsg, nrcpt);
-	} else
-		printf("%-40s %10lld %10lld\n", key, nmsg, nrcpt);
-	sh->n++;
-	return 1;
-}
-
-static int
-ctl_shape_age(void *arg, const char *key, int bucket, long long nmsg,
-    long long nrcpt)
-{
-	struct ctl_shape *sh = arg;
-
-	(void)key;
-	if (bucket >= 0 && bucket < QIDX_AGE_BUCKETS) {
-		sh->msgs[bucket] = nmsg;
-		sh->rcpts[bucket] = nrcpt;
-	}
-	return 1;
-}
 
 /* One throttled destination (qmgr's adaptive throttling state). */
 static int
@@ -565,22 +533,21 @@ ctl_print_dest(void *arg, const struct qidx_dest *d)
 	return 1;
 }
 
-/* Queued (pending or deferred) recipients by domain and by age. */
+/* Queued (pending or deferred) recipients by domain and by age, and
+ * the throttled destinations. */
 static int
 ctl_queue_summary(struct ctl *c)
 {
-	struct ctl_shape sh;
+	struct qidx_shape qs;
+	struct ctl_shape sh = { c, 0 };
 	long long tm = 0, tr = 0;
-	int i;
+	size_t i;
 
-	memset(&sh, 0, sizeof(sh));
-	sh.ctl = c;
-	if (qidx_foreach_shape(c->idx, 1, (long long)time(NULL),
-	    ctl_shape_age, &sh) == -1)
+	if (qidx_shape(c->idx, (long long)time(NULL), &qs) == -1)
 		goto fail;
 	for (i = 0; i < QIDX_AGE_BUCKETS; i++) {
-		tm += sh.msgs[i];
-		tr += sh.rcpts[i];
+		tm += qs.age_msg[i];
+		tr += qs.age_rcpt[i];
 	}
 	if (c->json)
 		printf("{\"messages\":%lld,\"recipients\":%lld,\"domains\":[",
@@ -588,8 +555,16 @@ ctl_queue_summary(struct ctl *c)
 	else
 		printf("%-40s %10s %10s\n", "domain", "messages",
 		    "recipients");
-	if (qidx_foreach_shape(c->idx, 0, 0, ctl_shape_domain, &sh) == -1)
-		goto fail;
+	for (i = 0; i < qs.ndom; i++) {
+		if (c->json) {
+			printf("%s{\"domain\":%s,", i ? "," : "",
+			    ctl_json(&c->tmp, qs.dom[i].domain));
+			printf("\"messages\":%lld,\"recipients\":%lld}",
+			    qs.dom[i].nmsg, qs.dom[i].nrcpt);
+		} else
+			printf("%-40s %10lld %10lld\n", qs.dom[i].domain,
+			    qs.dom[i].nmsg, qs.dom[i].nrcpt);
+	}
 	if (c->json)
 		printf("],\"ages\":[");
 	else
@@ -599,14 +574,14 @@ ctl_queue_summary(struct ctl *c)
 		if (c->json)
 			printf("%s{\"age\":\"%s\",\"messages\":%lld,"
 			    "\"recipients\":%lld}", i ? "," : "", ctl_ages[i],
-			    sh.msgs[i], sh.rcpts[i]);
+			    qs.age_msg[i], qs.age_rcpt[i]);
 		else
 			printf("%-40s %10lld %10lld\n", ctl_ages[i],
-			    sh.msgs[i], sh.rcpts[i]);
+			    qs.age_msg[i], qs.age_rcpt[i]);
 	}
+	qidx_shape_free(&qs);
 	if (c->json)
 		printf("],\"throttled\":[");
-	sh.n = 0;
 	if (qidx_foreach_dest(c->idx, ctl_print_dest, &sh) == -1)
 		goto fail;
 	if (c->json)

@@ -115,6 +115,13 @@ qidx_open(const char *path, int readonly, struct qidx **qp,
 	    NULL) != SQLITE_OK)
 		goto fail;
 	(void)sqlite3_busy_timeout(q->db, 5000);
+	/* Readers (estafetactl) scan whole tables for queue summary: map
+	 * the file rather than read it page by page through a small cache
+	 * (100,000 messages: 280,000 pread calls, 0.16 s of system time).
+	 * Advisory: SQLite may refuse it, which only costs speed. */
+	if (readonly)
+		(void)sqlite3_exec(q->db, "PRAGMA mmap_size=1073741824", NULL,
+		    NULL, NULL);
 	if (!readonly && (sqlite3_exec(q->db, "PRAGMA journal_mode=WAL;"
 	    "PRAGMA synchronous=NORMAL;", NULL, NULL, NULL) != SQLITE_OK ||
 	    sqlite3_exec(q->db, qidx_schema, NULL, NULL, NULL) != SQLITE_OK))
@@ -579,40 +586,140 @@ qidx_foreach_match(struct qidx *q, const struct qidx_filter *f,
 	return r == SQLITE_ROW || r == SQLITE_DONE ? n : -1;
 }
 
-int
-qidx_foreach_shape(struct qidx *q, int by_age, long long now,
-    int (*fn)(void *, const char *, int, long long, long long), void *arg)
+/* The age bucket of a message that arrived age seconds ago. */
+static int
+qidx_age_bucket(long long age)
 {
-	sqlite3_stmt *st;
-	int r, n = 0;
+	long long limit = 300;
+	int b;
 
-	/* Buckets as in Postfix's qshape: < 5m, 10m, 20m, ... 640m, more. */
-	if (sqlite3_prepare_v2(q->db, by_age ?
-	    "SELECT NULL, CASE WHEN ?1 - m.arrival < 300 THEN 0"
-	    " WHEN ?1 - m.arrival < 600 THEN 1"
-	    " WHEN ?1 - m.arrival < 1200 THEN 2"
-	    " WHEN ?1 - m.arrival < 2400 THEN 3"
-	    " WHEN ?1 - m.arrival < 4800 THEN 4"
-	    " WHEN ?1 - m.arrival < 9600 THEN 5"
-	    " WHEN ?1 - m.arrival < 19200 THEN 6"
-	    " WHEN ?1 - m.arrival < 38400 THEN 7 ELSE 8 END AS b,"
-	    " count(DISTINCT r.id), count(*) FROM rcpt r JOIN msg m ON"
-	    " m.id = r.id WHERE r.state IN (0, 1) GROUP BY b ORDER BY b" :
-	    "SELECT r.domain, 0, count(DISTINCT r.id), count(*) FROM rcpt r"
-	    " WHERE r.state IN (0, 1) GROUP BY r.domain ORDER BY count(*)"
-	    " DESC, r.domain", -1, &st, NULL) != SQLITE_OK)
+	for (b = 0; b < QIDX_AGE_BUCKETS - 1 && age >= limit; b++)
+		limit *= 2;
+	return b;
+}
+
+/* Domains of the shape, by name: open addressing, FNV-1a. */
+struct qidx_dommap {
+	size_t		*slot;		/* index into dom + 1; 0 = empty */
+	size_t		 cap;
+};
+
+static size_t
+qidx_hash(const char *s)
+{
+	size_t h = 2166136261u;
+
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 16777619u;
+	return h;
+}
+
+static struct qidx_shape_domain *
+qidx_dom_get(struct qidx_shape *sh, struct qidx_dommap *m, const char *d)
+{
+	size_t i, k;
+
+	if (2 * (sh->ndom + 1) > m->cap) {
+		size_t ncap = m->cap ? m->cap * 2 : 256, *ns;
+
+		ns = xcalloc(ncap, sizeof(*ns));
+		for (k = 0; k < m->cap; k++) {
+			if (m->slot[k] == 0)
+				continue;
+			for (i = qidx_hash(sh->dom[m->slot[k] - 1].domain) &
+			    (ncap - 1); ns[i] != 0; i = (i + 1) & (ncap - 1))
+				;
+			ns[i] = m->slot[k];
+		}
+		free(m->slot);
+		m->slot = ns;
+		m->cap = ncap;
+		sh->dom = xrealloc(sh->dom, (ncap / 2) * sizeof(*sh->dom));
+	}
+	for (i = qidx_hash(d) & (m->cap - 1); m->slot[i] != 0;
+	    i = (i + 1) & (m->cap - 1))
+		if (strcmp(sh->dom[m->slot[i] - 1].domain, d) == 0)
+			return &sh->dom[m->slot[i] - 1];
+	sh->dom[sh->ndom].domain = xstrdup(d);
+	sh->dom[sh->ndom].nmsg = sh->dom[sh->ndom].nrcpt = 0;
+	m->slot[i] = ++sh->ndom;
+	return &sh->dom[sh->ndom - 1];
+}
+
+static int
+qidx_dom_cmp(const void *a, const void *b)
+{
+	const struct qidx_shape_domain *x = a, *y = b;
+
+	if (x->nrcpt != y->nrcpt)
+		return x->nrcpt > y->nrcpt ? -1 : 1;
+	return strcmp(x->domain, y->domain);
+}
+
+int
+qidx_shape(struct qidx *q, long long now, struct qidx_shape *sh)
+{
+	struct qidx_dommap map = { NULL, 0 };
+	struct qidx_shape_domain *d;
+	size_t *seen = NULL, di;
+	sqlite3_stmt *st;
+	char prev[SPOOL_ID_LEN + 1] = "";
+	const char *id;
+	size_t nseen = 0, capseen = 0, k;
+	int r, b = 0;
+
+	memset(sh, 0, sizeof(*sh));
+	/* CROSS JOIN keeps msg the outer loop: the rows of one message
+	 * come together, so per-message counts need no set of ids. */
+	if (sqlite3_prepare_v2(q->db, "SELECT m.id, m.arrival, r.domain FROM"
+	    " msg m CROSS JOIN rcpt r ON r.id = m.id WHERE r.state IN (0, 1)",
+	    -1, &st, NULL) != SQLITE_OK)
 		return -1;
-	if (by_age)
-		(void)sqlite3_bind_int64(st, 1, now);
 	while ((r = sqlite3_step(st)) == SQLITE_ROW) {
-		n++;
-		if (fn(arg, by_age ? NULL : qidx_col(st, 0),
-		    sqlite3_column_int(st, 1), sqlite3_column_int64(st, 2),
-		    sqlite3_column_int64(st, 3)) == -1)
-			break;
+		id = qidx_col(st, 0);
+		if (strcmp(id, prev) != 0) {
+			(void)snprintf(prev, sizeof(prev), "%s", id);
+			b = qidx_age_bucket(now - sqlite3_column_int64(st, 1));
+			sh->age_msg[b]++;
+			nseen = 0;
+		}
+		sh->age_rcpt[b]++;
+		/* Indexes, not pointers: sh->dom moves as it grows. */
+		d = qidx_dom_get(sh, &map, qidx_col(st, 2));
+		d->nrcpt++;
+		di = (size_t)(d - sh->dom);
+		for (k = 0; k < nseen && seen[k] != di; k++)
+			;
+		if (k < nseen)
+			continue;
+		d->nmsg++;
+		if (nseen == capseen) {
+			capseen = capseen ? capseen * 2 : 16;
+			seen = xrealloc(seen, capseen * sizeof(*seen));
+		}
+		seen[nseen++] = di;
 	}
 	sqlite3_finalize(st);
-	return r == SQLITE_ROW || r == SQLITE_DONE ? n : -1;
+	free(seen);
+	free(map.slot);
+	if (r != SQLITE_DONE) {
+		qidx_shape_free(sh);
+		return -1;
+	}
+	if (sh->ndom > 1)
+		qsort(sh->dom, sh->ndom, sizeof(*sh->dom), qidx_dom_cmp);
+	return 1;
+}
+
+void
+qidx_shape_free(struct qidx_shape *sh)
+{
+	size_t i;
+
+	for (i = 0; i < sh->ndom; i++)
+		free(sh->dom[i].domain);
+	free(sh->dom);
+	memset(sh, 0, sizeof(*sh));
 }
 
 int

@@ -81,13 +81,27 @@ int	qidx_foreach_rcpt(struct qidx *, const char *id,
 /* Like qidx_foreach_msg for the messages matching f, oldest first. */
 int	qidx_foreach_match(struct qidx *, const struct qidx_filter *f,
 	    int (*fn)(void *, const struct qidx_msg *), void *arg);
-/* Queue shape over pending/deferred recipients, grouped by recipient
- * domain (by_age 0; key = domain) or by age bucket at now (by_age 1;
- * bucket 0..QIDX_AGE_BUCKETS-1, key NULL). Returns groups seen, or -1. */
+/*
+ * Queue shape over pending/deferred recipients (held messages included),
+ * in one pass: messages and recipients by age bucket at now (< 5m, 10m,
+ * 20m, ... 640m, older, as Postfix's qshape) and by recipient domain (a
+ * message counts once per domain it has recipients at), domains sorted by
+ * recipients, most first, then by name. 1 with *out filled (release with
+ * qidx_shape_free), or -1.
+ */
 #define QIDX_AGE_BUCKETS	9
-int	qidx_foreach_shape(struct qidx *, int by_age, long long now,
-	    int (*fn)(void *, const char *key, int bucket, long long nmsg,
-	    long long nrcpt), void *arg);
+struct qidx_shape_domain {
+	char		*domain;
+	long long	 nmsg, nrcpt;
+};
+struct qidx_shape {
+	long long			 age_msg[QIDX_AGE_BUCKETS];
+	long long			 age_rcpt[QIDX_AGE_BUCKETS];
+	struct qidx_shape_domain	*dom;
+	size_t				 ndom;
+};
+int	qidx_shape(struct qidx *, long long now, struct qidx_shape *out);
+void	qidx_shape_free(struct qidx_shape *);
 /* Every indexed id, for reconciliation: fn(arg, id). */
 int	qidx_foreach_id(struct qidx *, int (*fn)(void *, const char *),
 	    void *arg);

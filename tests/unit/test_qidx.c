@@ -263,6 +263,93 @@ test_upgrade(void **state)
 	qidx_close(&q);
 }
 
+static void
+test_shape(void **state)
+{
+	struct env *e = *state;
+	struct qidx_shape sh;
+	struct qidx *q;
+	const char *errstr;
+	int b;
+
+	assert_int_equal(qidx_open(e->path, 0, &q, &errstr), 1);
+	add_msg(q, ID, 4);			/* a b @x, c d @y */
+	add_msg(q, "1123456789abcdef0123", 1);	/* a @x */
+	assert_int_equal(qidx_rcpt_update(q, ID, 1, QIDX_DELIVERED, 1, 0,
+	    "250"), 1);
+	assert_int_equal(qidx_hold(q, ID, 1), 1);	/* still counted */
+	qidx_close(&q);
+	assert_int_equal(qidx_open(e->path, 1, &q, &errstr), 1);
+	assert_int_equal(qidx_shape(q, 1000 + 400, &sh), 1);
+	for (b = 0; b < QIDX_AGE_BUCKETS; b++) {
+		assert_int_equal(sh.age_msg[b], b == 1 ? 2 : 0);
+		assert_int_equal(sh.age_rcpt[b], b == 1 ? 4 : 0);
+	}
+	assert_int_equal(sh.ndom, 2);
+	assert_string_equal(sh.dom[0].domain, "x.example");	/* tie: name */
+	assert_int_equal(sh.dom[0].nmsg, 2);
+	assert_int_equal(sh.dom[0].nrcpt, 2);
+	assert_string_equal(sh.dom[1].domain, "y.example");
+	assert_int_equal(sh.dom[1].nmsg, 1);
+	assert_int_equal(sh.dom[1].nrcpt, 2);
+	qidx_shape_free(&sh);
+	/* Buckets double from 5 minutes; older than 640 minutes: the last. */
+	assert_int_equal(qidx_shape(q, 1000 + 299, &sh), 1);
+	assert_int_equal(sh.age_msg[0], 2);
+	qidx_shape_free(&sh);
+	assert_int_equal(qidx_shape(q, 1000 + 38399, &sh), 1);
+	assert_int_equal(sh.age_msg[7], 2);
+	qidx_shape_free(&sh);
+	assert_int_equal(qidx_shape(q, 1000 + 38400, &sh), 1);
+	assert_int_equal(sh.age_msg[8], 2);
+	qidx_shape_free(&sh);
+	qidx_close(&q);
+}
+
+/* Many domains: the table grows and keeps every count. */
+static void
+test_shape_many(void **state)
+{
+	struct env *e = *state;
+	struct qidx_shape sh;
+	struct spool_rcpt rc[3];
+	struct spool_env env;
+	struct qidx *q;
+	const char *errstr;
+	char a[3][64];
+	int i, k;
+
+	assert_int_equal(qidx_open(e->path, 0, &q, &errstr), 1);
+	assert_int_equal(qidx_begin(q), 1);
+	for (i = 0; i < 3000; i++) {
+		memset(&env, 0, sizeof(env));
+		(void)snprintf(env.id, sizeof(env.id), "%020d", i);
+		env.arrival = 1000;
+		env.sender = "s@example.org";
+		for (k = 0; k < 3; k++) {
+			(void)snprintf(a[k], sizeof(a[k]), "r%d@d%d.example", k,
+			    (i + k) % 1000);
+			memset(&rc[k], 0, sizeof(rc[k]));
+			rc[k].addr = a[k];
+		}
+		env.rcpts = rc;
+		env.nrcpt = 3;
+		assert_int_equal(qidx_add(q, &env), 1);
+	}
+	assert_int_equal(qidx_commit(q), 1);
+	assert_int_equal(qidx_shape(q, 1000, &sh), 1);
+	assert_int_equal(sh.ndom, 1000);
+	for (i = 0; i < 1000; i++) {
+		assert_int_equal(sh.dom[i].nmsg, 9);
+		assert_int_equal(sh.dom[i].nrcpt, 9);
+	}
+	assert_string_equal(sh.dom[0].domain, "d0.example");
+	assert_int_equal(sh.age_msg[0], 3000);
+	assert_int_equal(sh.age_rcpt[0], 9000);
+	qidx_shape_free(&sh);
+	qidx_close(&q);
+}
+
 int
 main(void)
 {
@@ -270,6 +357,9 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_timeline, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dest, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_upgrade, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_shape, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_shape_many, setup,
+		    teardown),
 	};
 
 	log_init("test_qidx", LOG_TARGET_STDERR, LOG_LEVEL_ERROR);
