@@ -173,49 +173,58 @@ pop3_uidl(uint32_t uidvalidity, uint32_t uid, char out[POP3_UIDL_LEN + 1])
 	(void)snprintf(out, POP3_UIDL_LEN + 1, "%08x%08x", uidvalidity, uid);
 }
 
-/* Appends one line (without its terminator) stuffed, with CRLF. */
-static int
-pop3_stuff_line(struct buf *out, const char *p, size_t n)
-{
-	if (n > 0 && p[0] == '.' && buf_appendc(out, '.') == -1)
-		return -1;
-	if (buf_append(out, p, n) == -1 || buf_append(out, "\r\n", 2) == -1)
-		return -1;
-	return 1;
-}
-
+/*
+ * The message goes out in spans copied as they are: a span ends only where
+ * the output must differ from the input (a "." to double at a line start,
+ * a bare LF to complete, a missing last line end) or where TOP stops. For
+ * a CRLF message without dotted lines that is one copy.
+ */
 int
 pop3_cmd_stuff(const char *msg, size_t len, long long lines,
     struct buf *out, size_t *octets_r)
 {
-	const char *p = msg, *end = msg + len, *nl;
-	size_t n, octets = 0;
+	const char *p = msg, *end = msg + len, *span = msg, *nl;
+	size_t before = out->len, dots = 0;
 	int in_body = 0;
 	long long body = 0;
 
-	/* Room for the usual case at once: a few stuffed dots aside, the
-	 * message grows only by the terminator. */
-	if (lines < 0 && buf_reserve(out, len + 8) == NULL)
+	if (buf_reserve(out, (lines < 0 ? len : 0) + 8) == NULL)
 		return -1;
 	while (p < end) {
 		if (in_body && lines >= 0 && body >= lines)
 			break;
+		if (*p == '.') {	/* p is at a line start */
+			if (buf_append(out, span, (size_t)(p - span)) == -1 ||
+			    buf_appendc(out, '.') == -1)
+				return -1;
+			dots++;
+			span = p;
+		}
 		nl = memchr(p, '\n', (size_t)(end - p));
-		n = nl != NULL ? (size_t)(nl - p) : (size_t)(end - p);
-		if (n > 0 && p[n - 1] == '\r')
-			n--;
-		if (pop3_stuff_line(out, p, n) == -1)
-			return -1;
-		octets += n + 2;
+		if (nl == NULL) {	/* a last line without (all of) its end */
+			if (buf_append(out, span, (size_t)(end - span)) == -1 ||
+			    (end[-1] == '\r' ? buf_appendc(out, '\n') :
+			    buf_append(out, "\r\n", 2)) == -1)
+				return -1;
+			span = p = end;
+			break;
+		}
+		if (nl == p || nl[-1] != '\r') {	/* bare LF */
+			if (buf_append(out, span, (size_t)(nl - span)) == -1 ||
+			    buf_append(out, "\r\n", 2) == -1)
+				return -1;
+			span = nl + 1;
+		}
 		if (in_body)
 			body++;
-		else if (n == 0)
-			in_body = 1;
-		p = nl != NULL ? nl + 1 : end;
+		else if (nl == p || (nl == p + 1 && *p == '\r'))
+			in_body = 1;	/* the blank line */
+		p = nl + 1;
 	}
-	if (buf_append(out, ".\r\n", 3) == -1)
+	if (buf_append(out, span, (size_t)(p - span)) == -1 ||
+	    buf_append(out, ".\r\n", 3) == -1)
 		return -1;
 	if (octets_r != NULL)
-		*octets_r = octets;
+		*octets_r = out->len - before - dots - 3;
 	return 1;
 }

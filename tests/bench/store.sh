@@ -11,10 +11,13 @@
 # then Dovecot) starts the server on free loopback ports and measures with
 # tests/bench/storebench.py:
 #
-#   pop3   LIST, then RETR of every message over one session: wall time and
-#          messages/s (each reply's octet count is checked);
+#   pop3   LIST, then RETR of every message over one session: wall time,
+#          messages/s (each reply's octet count is checked) and the CPU
+#          time of the server's whole process tree per message (login and
+#          LIST included; sessions are reaped, so their time counts);
 #   imap   SELECT INBOX (indexes the new files), then FETCH 1:* ENVELOPE
-#          twice: cold (envelopes parsed from the files) and warm (cached);
+#          twice: cold (envelopes parsed from the files) and warm (cached),
+#          and CPU per message as for pop3 (over both FETCHes);
 #   idle   STORE_IDLE_SESSIONS logged-in IMAP sessions with INBOX selected:
 #          (PSS of the server's process tree with them - PSS before) / N,
 #          the memory one more idle session costs.
@@ -67,6 +70,7 @@ STORE_KEEP=${STORE_KEEP:-0}
 BENCH_LOG=${BENCH_LOG:-$BUILDDIR/bench-results.log}
 PASSWORD=bench-Pa55word
 RUN_USER=estafeta
+CLK_TCK=$(getconf CLK_TCK)
 
 WORK=
 SERVER_PID=
@@ -105,6 +109,19 @@ proc_tree()
 		for (p in tree)
 			print p
 	}'
+}
+
+# CPU ticks (utime+stime, plus cutime+cstime: children already reaped,
+# such as finished sessions) of ROOT's process tree.
+tree_cpu()
+{
+	local p sum=0 t
+	for p in $(proc_tree "$1"); do
+		t=$(sed 's/^.*) //' "/proc/$p/stat" 2>/dev/null |
+		    awk '{ print $12 + $13 + $14 + $15 }')
+		sum=$((sum + ${t:-0}))
+	done
+	echo "$sum"
 }
 
 # Summed PSS in KiB of ROOT's process tree.
@@ -241,20 +258,36 @@ kv()
 	echo "$1" | tr ' ' '\n' | awk -F= -v k="$2" '$1 == k { print $2 }'
 }
 
+# "cpu_ms_per_msg=X": the server tree's CPU since T0 ticks over N messages
+# (robust on a loaded machine, where wall time is not).
+cpu_per_msg()
+{
+	local t1
+	t1=$(tree_cpu "$SERVER_PID")
+	awk -v a="$1" -v b="$t1" -v n="$2" -v hz="$CLK_TCK" \
+	    'BEGIN { printf "cpu_ms_per_msg=%.3f", (b - a) * 1000 / hz / n }'
+}
+
 measure()
 {
-	local target=$1 pop_port=$2 imap_port=$3 out base pss fifo idle_pid
+	local target=$1 pop_port=$2 imap_port=$3 out base pss fifo idle_pid t0
 	if want pop3; then
+		t0=$(tree_cpu "$SERVER_PID")
 		if out=$($CLIENT pop3 "$pop_port" pop@example.test \
 		    "$PASSWORD"); then
+			sleep 0.2	# let the session's process be reaped
+			out="$out $(cpu_per_msg "$t0" "$STORE_POP_COUNT")"
 			record "$target" "$out"
 			RESULT[$target.pop3]=$(kv "$out" msgs_per_sec)
 		else
 			FAILED=1
 		fi
 	fi
+	t0=$(tree_cpu "$SERVER_PID")
 	if want imap && out=$($CLIENT imap "$imap_port" imap@example.test \
 	    "$PASSWORD"); then
+		sleep 0.2	# let the session's process be reaped
+		out="$out $(cpu_per_msg "$t0" "$((STORE_IMAP_COUNT * 2))")"
 		record "$target" "$out"
 		RESULT[$target.cold]=$(kv "$out" fetch_cold_msgs_per_sec)
 		RESULT[$target.warm]=$(kv "$out" fetch_warm_msgs_per_sec)

@@ -289,8 +289,14 @@ static const struct stuff_case stuff_cases[] = {
 	{ "A: b\r\n\r\n1\r\n", 99, "A: b\r\n\r\n1\r\n.\r\n", 11 },
 	/* No blank line: everything is header. */
 	{ "A: b\r\n.C: d\r\n", 0, "A: b\r\n..C: d\r\n.\r\n", 13 },
-	/* A lone CR inside a line stays. */
+	/* A lone CR inside a line stays; a CR ending the message is the
+	 * start of its last line end. */
 	{ "A: b\rc\r\n", -1, "A: b\rc\r\n.\r\n", 8 },
+	{ "A: b\r\n\r\nx\r", -1, "A: b\r\n\r\nx\r\n.\r\n", 11 },
+	{ "A: b\r\n\r\n.x\r\r\n", -1, "A: b\r\n\r\n..x\r\r\n.\r\n", 13 },
+	/* Long runs of plain CRLF lines between dotted ones. */
+	{ "A: b\r\n\r\n1\r\n2\r\n.3\r\n4\r\n5\n.6", -1,
+	  "A: b\r\n\r\n1\r\n2\r\n..3\r\n4\r\n5\r\n..6\r\n.\r\n", 28 },
 };
 
 /* Undoes the stuffing: what a POP3 client reconstructs. */
