@@ -95,34 +95,54 @@ md_file_name(const char *base, const char *oldfile, uint32_t flags,
 	return i < outsz ? 1 : -1;
 }
 
+/*
+ * Both walk the lines with memchr (the hot path of RETR and FETCH BODY[]:
+ * stored messages have LF line ends, so every line needs its CR). *cr
+ * carries "the previous chunk ended with CR" across read() chunks.
+ */
 static size_t
 crlf_count(const char *p, size_t n, int *cr)
 {
-	size_t i, out = n;
+	const char *q = p, *end = p + n, *nl;
+	size_t out = n;
 
-	for (i = 0; i < n; i++) {
-		if (p[i] == '\n' && !*cr)
+	while ((nl = memchr(q, '\n', (size_t)(end - q))) != NULL) {
+		if (nl == p ? !*cr : nl[-1] != '\r')
 			out++;
-		*cr = p[i] == '\r';
+		q = nl + 1;
 	}
+	if (n > 0)
+		*cr = end[-1] == '\r';
 	return out;
 }
 
 int
 md_crlf_append(struct buf *out, const char *p, size_t n, int *cr)
 {
-	size_t i, start = 0;
+	const char *q = p, *end = p + n, *nl;
+	size_t total;
+	int c0 = *cr;
+	char *w;
 
-	for (i = 0; i < n; i++) {
-		if (p[i] == '\n' && !*cr) {
-			if (buf_append(out, p + start, i - start) == -1 ||
-			    buf_appendc(out, '\r') == -1)
-				return -1;
-			start = i;
+	total = crlf_count(p, n, &c0);
+	if ((w = buf_reserve(out, total)) == NULL)
+		return -1;
+	while ((nl = memchr(q, '\n', (size_t)(end - q))) != NULL) {
+		if (nl == p ? !*cr : nl[-1] != '\r') {
+			memcpy(w, q, (size_t)(nl - q));
+			w += nl - q;
+			*w++ = '\r';
+			q = nl;
 		}
-		*cr = p[i] == '\r';
+		memcpy(w, q, (size_t)(nl + 1 - q));
+		w += nl + 1 - q;
+		q = nl + 1;
 	}
-	return buf_append(out, p + start, n - start);
+	memcpy(w, q, (size_t)(end - q));
+	out->len += total;
+	out->data[out->len] = '\0';
+	*cr = c0;
+	return 1;
 }
 
 int
