@@ -216,8 +216,8 @@ const struct cfg_def relay_cfg_defs[] = {
 	  "longest pause between deliveries to a throttled destination" },
 	{ "deliver_throttle_recover", CFG_INT, "10", 1, 100000,
 	  OFF(deliver_throttle_recover), NULL,
-	  "successful deliveries to a throttled destination that raise its "
-	  "concurrency by one and halve its pause" },
+	  "delivered recipients that raise a throttled destination's "
+	  "concurrency by one (each delivering job also halves its pause)" },
 	{ "smtpd_conn_rate_limit", CFG_INT, "0", 0, 1000000,
 	  OFF(smtpd_conn_rate_limit), NULL,
 	  "connections per client address per minute (0: no limit)" },

@@ -224,18 +224,30 @@ throttle_lower(struct throttle *t, const char *key, const char *signal)
 	throttle_save(t, d, 0);
 }
 
+/*
+ * A job to a throttled destination delivered something: the pause halves
+ * at once (a destination that is back must not wait minutes per message
+ * for long), and every deliver_throttle_recover delivered recipients add
+ * one to the concurrency.
+ */
 static void
-throttle_raise(struct throttle *t, struct throttle_dest *d)
+throttle_raise(struct throttle *t, struct throttle_dest *d, size_t delivered)
 {
 	const struct relay_cfg *cfg = t->cfg;
-	int restored;
+	long long pace = d->pace_ms;
+	int limit = d->limit, restored;
 
-	d->ok = 0;
-	if (d->limit < cfg->deliver_dest_concurrency)
-		d->limit++;
+	d->ok += (int)delivered;
+	if (d->ok >= cfg->deliver_throttle_recover) {
+		d->ok = 0;
+		if (d->limit < cfg->deliver_dest_concurrency)
+			d->limit++;
+	}
 	d->pace_ms /= 2;
 	if (d->pace_ms < cfg->deliver_throttle_delay / 2 || d->pace_ms < 1)
 		d->pace_ms = 0;
+	if (d->limit == limit && d->pace_ms == pace)
+		return;		/* counting towards the next step */
 	d->updated = (long long)time(NULL);
 	restored = d->limit >= cfg->deliver_dest_concurrency &&
 	    d->pace_ms == 0;
@@ -263,7 +275,5 @@ throttle_result(struct throttle *t, const char *key, const char *signal,
 	}
 	if (delivered == 0 || (d = throttle_find(t, key)) == NULL)
 		return;
-	d->ok += (int)delivered;
-	if (d->ok >= t->cfg->deliver_throttle_recover)
-		throttle_raise(t, d);
+	throttle_raise(t, d, delivered);
 }

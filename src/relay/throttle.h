@@ -8,9 +8,10 @@
  * ("too many connections", "rate limited", ... deliver_throttle_patterns)
  * gets its concurrency halved (at least 1) and a pause between
  * deliveries (deliver_throttle_delay, doubling up to
- * deliver_throttle_delay_max); every deliver_throttle_recover successful
- * deliveries raise the concurrency by one and halve the pause, until it is
- * back at deliver_dest_concurrency without a pause. The state of
+ * deliver_throttle_delay_max); each job that delivers halves the pause and
+ * every deliver_throttle_recover delivered recipients raise the
+ * concurrency by one, until it is back at deliver_dest_concurrency
+ * without a pause. The state of
  * throttled destinations is kept in the queue index (table dest) so it
  * survives restarts. Never blocks; never talks to the network.
  */
