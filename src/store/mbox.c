@@ -10,6 +10,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -172,6 +173,26 @@ snap_append(struct mbox *mb, uint32_t after, int claim, uint32_t recent_uid,
 	return rc == SQLITE_DONE ? 0 : -1;
 }
 
+/* Sizes the snapshot for the folder's messages (one allocation). */
+static void
+snap_reserve(struct mbox *mb)
+{
+	sqlite3_stmt *s;
+	uint32_t n = 0;
+
+	if ((s = mstore_prep(mb->st, "SELECT count(*) FROM msgs WHERE"
+	    " folder = ?")) == NULL)
+		return;
+	(void)sqlite3_bind_int64(s, 1, mb->fid);
+	if (sqlite3_step(s) == SQLITE_ROW)
+		n = (uint32_t)sqlite3_column_int64(s, 0);
+	sqlite3_finalize(s);
+	if (n > mb->cap) {
+		mb->cap = n + 16;
+		mb->v = xrealloc(mb->v, mb->cap * sizeof(*mb->v));
+	}
+}
+
 int
 mbox_open(struct mstore *st, const char *folder, int readonly,
     struct mbox **mb_r, const char **errstr_r)
@@ -219,6 +240,7 @@ mbox_open(struct mstore *st, const char *folder, int readonly,
 	mb->uidnext = fr.uidnext;
 	mb->hms = fr.hms;
 	rc = -1;
+	snap_reserve(mb);
 	if (snap_append(mb, 0, !readonly, fr.recent_uid, &added) == -1) {
 		(void)mb_err(mb, errstr_r, "index read");
 		goto fail;
@@ -234,6 +256,12 @@ mbox_open(struct mstore *st, const char *folder, int readonly,
 		mbox_close(&mb);
 		return -1;
 	}
+	/*
+	 * The session now mostly waits: give SQLite's page cache and the
+	 * heap left free by loading a big folder back to the system.
+	 */
+	(void)sqlite3_db_release_memory(st->db);	/* advisory */
+	(void)malloc_trim(0);
 	*mb_r = mb;
 	return 1;
 fail:

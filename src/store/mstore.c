@@ -342,6 +342,9 @@ store_db_open(struct mstore *st, int create, const char **errstr_r)
 	if (sqlite3_open_v2(p, &st->db, flags, NULL) != SQLITE_OK)
 		return db_err(st, errstr_r, "open");
 	(void)sqlite3_busy_timeout(st->db, 10000);	/* always SQLITE_OK */
+	/* No lookaside arena: ~120 KiB per session that idles. */
+	(void)sqlite3_db_config(st->db, SQLITE_DBCONFIG_LOOKASIDE, NULL, 0,
+	    0);	/* advisory */
 	/*
 	 * Two processes opening a fresh index race for the journal mode
 	 * switch; the loser gets SQLITE_BUSY and the winner's mode is kept in

@@ -422,11 +422,15 @@ out:
 	return rc;
 }
 
+/* A directory mtime this old cannot change within its clock tick. */
+#define MT_SETTLE_NS	1500000000LL
+
 int
 folder_sync(struct mstore *st, const char *canon, int intxn,
     struct folder_row *fr, const char **errstr_r)
 {
 	char dir[PATH_MAX];
+	struct timespec now;
 	int64_t mn, mc, old;
 	int rc;
 
@@ -434,19 +438,21 @@ folder_sync(struct mstore *st, const char *canon, int intxn,
 		return mstore_err(st, errstr_r, "store path too long");
 	if (!sub_exists(dir, "cur"))
 		return mstore_err(st, errstr_r, "no such mailbox"), 0;
+	/*
+	 * Unchanged directories need no scan. The mtimes are recorded only
+	 * when they were older than MT_SETTLE_NS at the scan: a later change
+	 * then always gives a different mtime. A directory changed within
+	 * the clock tick of a scan is recorded as -1 and scanned again.
+	 */
+	(void)clock_gettime(CLOCK_REALTIME, &now);
+	old = (int64_t)now.tv_sec * 1000000000 + now.tv_nsec - MT_SETTLE_NS;
 	mn = mtime_ns(dir, "new");
 	mc = mtime_ns(dir, "cur");
-	/*
-	 * Unchanged directories need no scan; but a change in the same clock
-	 * tick as the last scan leaves the mtime alone, so a directory
-	 * changed in the last 2 seconds is scanned every time.
-	 */
-	old = ((int64_t)time(NULL) - 2) * 1000000000;
 	if ((rc = folder_row_get(st, canon, fr)) == -1)
 		return mstore_err(st, errstr_r, "index: %s",
 		    sqlite3_errmsg(st->db));
-	if (rc == 1 && fr->mt_new == mn && fr->mt_cur == mc && mn < old &&
-	    mc < old)
+	if (rc == 1 && fr->mt_new == mn && fr->mt_cur == mc && mn != -1 &&
+	    mc != -1)
 		return 1;
 	if (!intxn && mstore_begin(st, errstr_r) == -1)
 		return -1;
@@ -454,11 +460,11 @@ folder_sync(struct mstore *st, const char *canon, int intxn,
 		rc = row_create(st, canon, fr);
 	if (rc == -1)
 		goto fail;
-	if (!(fr->mt_new == mn && fr->mt_cur == mc && mn < old && mc < old)) {
+	if (!(fr->mt_new == mn && fr->mt_cur == mc && mn != -1 && mc != -1)) {
 		if (scan_merge(st, dir, fr) == -1)
 			goto fail;
-		fr->mt_new = mn;
-		fr->mt_cur = mc;
+		fr->mt_new = mn < old ? mn : -1;
+		fr->mt_cur = mc < old ? mc : -1;
 		if (folder_row_write(st, fr) == -1)
 			goto fail;
 	}

@@ -5,6 +5,11 @@ reads a byte (checked in /proc while LMTP, POP3 and IMAP sessions are
 open), the store and the delivered files belong to run_user with private
 modes, and the LMTP socket is not world-accessible. When the tests do not
 run as root, the same checks hold with the current user (no drop).
+
+Also the daemon's control: `buzond -t` reports every configuration error
+as file:line (exit 1) and accepts the running one (exit 0); SIGHUP rereads
+the configuration (a broken one is refused and the old one kept), and
+sessions keep working.
 """
 import os
 import poplib
@@ -16,7 +21,8 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
-from estafeta_test import Store, TestFailure, run, wait_for  # noqa: E402
+from estafeta_test import (BUZOND, Store, TestFailure, run,  # noqa: E402
+                           wait_for)
 
 
 def check(cond, what):
@@ -96,5 +102,33 @@ def main():
     i = ids(children(master)[0])
     check(i["Uid"] == [str(want.pw_uid)] * 4, f"POP3S child {i}")
     p.quit()
+
+    # -t on the running configuration, then on a broken one.
+    r = subprocess.run([BUZOND, "-t", "-c", st.conf], capture_output=True,
+                       text=True)
+    check(r.returncode == 0 and "configuration OK" in r.stdout, r.stdout)
+    bad = os.path.join(st.dir, "bad.conf")
+    with open(bad, "w") as f:
+        f.write("store_root = relative/path\nmax_sessions = 0\n"
+                "listen_imaps = 127.0.0.1:1\nno_such_key = 1\n")
+    r = subprocess.run([BUZOND, "-t", "-c", bad], capture_output=True,
+                       text=True)
+    check(r.returncode == 1, f"bad config accepted: {r.stdout}")
+    for text in ("bad.conf:2:", "bad.conf:4:", "no_such_key"):
+        check(text in r.stderr, f"-t output lacks {text!r}: {r.stderr}")
+    # SIGHUP: a good change is taken, a broken file is refused.
+    st.settings["log_level"] = "debug"
+    st.write_config()
+    st.signal(1)
+    st.wait_log("master reloaded")
+    with open(st.conf, "a") as f:
+        f.write("max_sessions = many\n")
+    st.signal(1)
+    st.wait_log("master reload failed")
+    c = smtplib.LMTP("127.0.0.1", st.lmtp_port)
+    check(c.ehlo()[0] == 250, "LMTP after reloads")
+    c.quit()
+    st.wait_log("lmtp connect from 127.0.0.1")   # debug level applied
+
 
 run(main)
