@@ -252,9 +252,11 @@ route_for(const struct relay_cfg *cfg, const char *domain, struct route *r,
 		if (route_parse(cfg->local_transport, r, errstr_r) == -1)
 			return -1;
 		r->rule = "local_transport";
-		r->tls_rule = r->kind == ROUTE_SMTP_MX ||
-		    r->kind == ROUTE_SMTP_HOST ? "local_transport (may)" :
-		    "no TLS over LMTP";
+		if (r->kind == ROUTE_SMTP_MX || r->kind == ROUTE_SMTP_HOST)
+			r->tls_rule = "local_transport (may)";
+		else if (r->kind == ROUTE_LMTP_UNIX ||
+		    r->kind == ROUTE_LMTP_INET)
+			r->tls_rule = "no TLS over LMTP";
 		return 1;
 	} else if (cfg->relayhost[0] != '\0') {
 		struct buf b = BUF_INIT(0);
@@ -277,7 +279,7 @@ route_for(const struct relay_cfg *cfg, const char *domain, struct route *r,
 	}
 	if (r->kind == ROUTE_SMTP_MX || r->kind == ROUTE_SMTP_HOST)
 		r->tls = route_tls_policy(cfg, domain, &r->tls_rule);
-	else
+	else if (r->kind == ROUTE_LMTP_UNIX || r->kind == ROUTE_LMTP_INET)
 		r->tls_rule = "no TLS over LMTP";
 	return 1;
 }

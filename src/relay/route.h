@@ -37,7 +37,8 @@ struct route {
 	int		 tls;		/* enum route_tls */
 	int		 relayhost;	/* via relayhost (AUTH may apply) */
 	const char	*rule;		/* what chose it, for logs */
-	const char	*tls_rule;	/* the setting that chose tls */
+	const char	*tls_rule;	/* the setting that chose tls (NULL
+					 * for error: and discard) */
 };
 
 /*

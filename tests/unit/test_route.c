@@ -115,6 +115,20 @@ check_route(const struct relay_cfg *cfg, const char *domain,
 	buf_free(&b);
 }
 
+/* Where the TLS policy came from (queue show's timeline names it). */
+static void
+check_tls_rule(const struct relay_cfg *cfg, const char *domain,
+    const char *tls_rule)
+{
+	struct route r;
+	const char *errstr;
+
+	assert_int_equal(route_for(cfg, domain, &r, &errstr), 1);
+	assert_non_null(r.tls_rule);
+	assert_string_equal(r.tls_rule, tls_rule);
+	route_free(&r);
+}
+
 static void
 test_order(void **state)
 {
@@ -146,6 +160,12 @@ test_order(void **state)
 	    "default_transport", ROUTE_TLS_VERIFY);
 	check_route(&cfg, "b.lax.example", "mx:b.lax.example:25",
 	    "default_transport", ROUTE_TLS_NONE);
+	check_tls_rule(&cfg, "secure.example", "smtp_tls_policies");
+	check_tls_rule(&cfg, "b.lax.example", "smtp_tls_policies");
+	check_tls_rule(&cfg, "corp.example", "smtp_tls");
+	check_tls_rule(&cfg, "special.example.org", "smtp_tls");
+	check_tls_rule(&cfg, "x.corp.example", "no TLS over LMTP");
+	check_tls_rule(&cfg, "example.test", "no TLS over LMTP");
 	relay_cfg_free(&cfg);
 
 	/* relayhost takes everything that is not local or ruled. */
@@ -157,6 +177,8 @@ test_order(void **state)
 	    "relayhost", ROUTE_TLS_ENCRYPT);
 	check_route(&cfg, "direct.example", "mx:direct.example:25",
 	    "transports", -1);
+	check_tls_rule(&cfg, "gmail.example", "relayhost_tls");
+	check_tls_rule(&cfg, "direct.example", "smtp_tls");
 	relay_cfg_free(&cfg);
 	buf_free(&err);
 }
