@@ -391,6 +391,125 @@ test_render_sections(void **state)
 	    "* 3 FETCH (BODY[5] {0}\r\n)\r\n");
 }
 
+static int
+load_text(void *arg, int whole, const char **data_r, size_t *len_r)
+{
+	const char *t = arg;
+
+	*data_r = t;
+	*len_r = whole ? strlen(t) : (size_t)(strstr(t, "\r\n\r\n") - t) + 4;
+	return 1;
+}
+
+/*
+ * Part paths in a nested message, and a message/rfc822 at the top: the
+ * expected octets are what Dovecot 2.3 answers for the same messages.
+ */
+static const char *
+section(struct fixture *f, const char *msg, const char *items)
+{
+	static struct buf out = BUF_INIT(0);
+	struct buf scratch = BUF_INIT(0);
+	struct imap_fetch fe;
+	struct imap_fetch_msg m;
+	const char *p;
+
+	assert_int_equal(parse(f, items, 0, &fe), 1);
+	memset(&m, 0, sizeof(m));
+	m.seq = 1;
+	m.uid = 1;
+	m.keywords = "";
+	m.load = load_text;
+	m.arg = (void *)msg;
+	buf_reset(&out);
+	assert_int_equal(imap_fetch_render(&fe, &m, &out, &scratch), 1);
+	buf_free(&scratch);
+	imap_fetch_free(&fe);
+	/* only the item's value: the literal, up to the final ")" */
+	p = strstr(out.data, " {") + 1;
+	out.len -= 3;
+	out.data[out.len] = '\0';
+	return p;
+}
+
+static const char nested[] =
+    "Subject: top\r\n"
+    "Content-Type: multipart/mixed; boundary=a\r\n"
+    "\r\n"
+    "--a\r\n"
+    "Content-Type: multipart/alternative; boundary=b\r\n"
+    "\r\n"
+    "--b\r\n"
+    "\r\n"
+    "one\r\n"
+    "--b\r\n"
+    "Content-Type: text/html\r\n"
+    "\r\n"
+    "two\r\n"
+    "--b--\r\n"
+    "--a\r\n"
+    "Content-Type: message/rfc822\r\n"
+    "\r\n"
+    "Subject: inner\r\n"
+    "\r\n"
+    "three\r\n"
+    "--a--\r\n";
+
+static const char toprfc822[] =
+    "Subject: wrapper\r\n"
+    "Content-Type: message/rfc822\r\n"
+    "\r\n"
+    "Subject: wrapped\r\n"
+    "Content-Type: multipart/mixed; boundary=z\r\n"
+    "\r\n"
+    "--z\r\n"
+    "\r\n"
+    "four\r\n"
+    "--z--\r\n";
+
+static void
+test_part_paths(void **state)
+{
+	struct fixture *f = *state;
+
+	assert_string_equal(section(f, nested, "BODY.PEEK[1.1]"),
+	    "{3}\r\none");
+	assert_string_equal(section(f, nested, "BODY.PEEK[1.2]"),
+	    "{3}\r\ntwo");
+	assert_string_equal(section(f, nested, "BODY.PEEK[1.2.MIME]"),
+	    "{27}\r\nContent-Type: text/html\r\n\r\n");
+	assert_string_equal(section(f, nested, "BODY.PEEK[1.1.MIME]"),
+	    "{2}\r\n\r\n");
+	assert_string_equal(section(f, nested, "BODY.PEEK[1.3]"), "{0}\r\n");
+	assert_string_equal(section(f, nested, "BODY.PEEK[1.1.1]"), "{0}\r\n");
+	assert_string_equal(section(f, nested, "BODY.PEEK[2.HEADER]"),
+	    "{18}\r\nSubject: inner\r\n\r\n");
+	assert_string_equal(section(f, nested, "BODY.PEEK[2.TEXT]"),
+	    "{5}\r\nthree");
+	assert_string_equal(section(f, nested, "BODY.PEEK[2.1]"),
+	    "{5}\r\nthree");
+	assert_string_equal(section(f, nested, "BODY.PEEK[2.2]"), "{0}\r\n");
+	assert_string_equal(section(f, nested,
+	    "BODY.PEEK[2.HEADER.FIELDS (subject)]"),
+	    "{18}\r\nSubject: inner\r\n\r\n");
+	/* HEADER/TEXT of a part that is not a message: nothing */
+	assert_string_equal(section(f, nested, "BODY.PEEK[1.HEADER]"),
+	    "{0}\r\n");
+	assert_string_equal(section(f, nested, "BODY.PEEK[1.1.TEXT]"),
+	    "{0}\r\n");
+	assert_string_equal(section(f, nested, "BODY.PEEK[3]"), "{0}\r\n");
+	/* a message/rfc822 message: 1 is the wrapped message, 1.1 its part */
+	assert_string_equal(section(f, toprfc822, "BODY.PEEK[1.1]"),
+	    "{4}\r\nfour");
+	assert_string_equal(section(f, toprfc822,
+	    "BODY.PEEK[1.HEADER.FIELDS (Subject)]"),
+	    "{20}\r\nSubject: wrapped\r\n\r\n");
+	assert_string_equal(section(f, toprfc822,
+	    "BODY.PEEK[HEADER.FIELDS (Subject)]"),
+	    "{20}\r\nSubject: wrapper\r\n\r\n");
+	assert_string_equal(section(f, toprfc822, "BODY.PEEK[1.2]"), "{0}\r\n");
+}
+
 static void
 test_cache(void **state)
 {
@@ -465,6 +584,7 @@ main(void)
 		cmocka_unit_test(test_render_simple),
 		cmocka_unit_test(test_render_text),
 		cmocka_unit_test(test_render_sections),
+		cmocka_unit_test(test_part_paths),
 		cmocka_unit_test(test_cache),
 		cmocka_unit_test(test_vanished),
 		cmocka_unit_test(test_date),
