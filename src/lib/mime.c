@@ -1266,7 +1266,9 @@ mime_encode_qp(const char *in, size_t len, int text, struct buf *out)
 			if (buf_append(out, "=\r\n", 3) == -1)
 				return -1;
 			col = 0;
-			if (c == '.' || (c == 'F' && len - i >= 5 &&
+			/* A '-' here could start a boundary delimiter line
+			 * that the input never had. */
+			if (c == '.' || c == '-' || (c == 'F' && len - i >= 5 &&
 			    memcmp(in + i, "From ", 5) == 0)) {
 				enc = 1;
 				w = 3;

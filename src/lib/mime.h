@@ -166,7 +166,9 @@ int	 mime_decode_base64(const char *in, size_t len, struct buf *out);
  * ends: input line ends (CRLF or bare LF) become CRLF hard breaks when
  * text is set, and are encoded (=0D=0A) otherwise; lines stay under 76
  * characters with soft breaks; trailing whitespace and a '.' or "From "
- * at the start of a line are encoded. Returns 1, or -1 when out refused.
+ * at the start of a line are encoded, and so is a '-' starting a line that
+ * a soft break made (it could form a multipart boundary delimiter line).
+ * Returns 1, or -1 when out refused.
  */
 int	 mime_encode_qp(const char *in, size_t len, int text, struct buf *out);
 

@@ -30,6 +30,7 @@
 #include "lib/netaddr.h"
 #include "lib/sasl.h"
 #include "lib/xalloc.h"
+#include "relay/downgrade.h"
 #include "relay/smtpc.h"
 #include "relay/spool.h"
 
@@ -932,20 +933,26 @@ smtpc_rcpt_cmd(struct smtpc *s, const struct spool_rcpt *rc, struct buf *b)
 /*
  * The local decisions made before MAIL. 1 to go on (recipients that cannot
  * be sent are RC_SKIP with their result), 0 when the whole transaction
- * fails (every result filled).
+ * fails (every result filled). RFC 6531: a message that needs SMTPUTF8
+ * (it came with SMTPUTF8, or its sender address is not ASCII) goes only
+ * to a peer offering it, and a non-ASCII recipient address only there.
  */
 static int
 smtpc_precheck(struct smtpc *s, const struct spool_env *env,
     struct smtpc_result *res, unsigned char *st)
 {
 	const char *enh = NULL;
-	char why[160];
+	char why[256];
 	size_t i;
 
-	if (env->smtputf8 && !s->caps.smtputf8) {
+	if ((env->smtputf8 || downgrade_has_8bit(env->sender,
+	    strlen(env->sender))) && !s->caps.smtputf8) {
 		enh = "5.6.7";
-		(void)snprintf(why, sizeof(why), "the message needs SMTPUTF8 "
-		    "but the peer does not offer it");
+		(void)snprintf(why, sizeof(why), "SMTPUTF8 required but not "
+		    "offered by the receiving server: %s (RFC 6531)",
+		    env->smtputf8 ? "the message was sent with SMTPUTF8 "
+		    "(internationalized addresses or header fields)" :
+		    "the sender address is not ASCII");
 	} else if (s->caps.size > 0 && env->size > s->caps.size) {
 		enh = "5.3.4";
 		(void)snprintf(why, sizeof(why), "message size %llu exceeds "
@@ -969,8 +976,145 @@ smtpc_precheck(struct smtpc *s, const struct spool_env *env,
 			smtpc_res_local(&res[i], 1, "5.1.3", "control "
 			    "characters in the recipient address");
 			st[i] = RC_SKIP;
+		} else if (!s->caps.smtputf8 && downgrade_has_8bit(
+		    env->rcpts[i].addr, strlen(env->rcpts[i].addr))) {
+			smtpc_res_local(&res[i], 1, "5.6.7", "SMTPUTF8 "
+			    "required but not offered by the receiving "
+			    "server: the recipient address is not ASCII "
+			    "(RFC 6531)");
+			st[i] = RC_SKIP;
 		}
 	return 1;
+}
+
+/* ------------------------------------------------------------ downgrade */
+
+/*
+ * A peer without 8BITMIME (RFC 6152) gets 7-bit content only: the whole
+ * message is read (it is in memory at the caller already: the message
+ * size limit bounds both copies) and converted by downgrade_8bit().
+ */
+struct smtpc_dg {
+	struct buf		 in;	/* the content as read */
+	struct buf		 out;	/* converted */
+	const struct buf	*send;	/* in or out */
+	int			 done;
+	struct spool_env	 env;	/* the envelope as sent */
+};
+
+static int
+smtpc_dg_read(void *arg, const char **p_r, size_t *n_r)
+{
+	struct smtpc_dg *dg = arg;
+
+	if (dg->done)
+		return 0;
+	dg->done = 1;
+	*p_r = buf_cstr(dg->send);
+	*n_r = dg->send->len;
+	return 1;
+}
+
+static void
+smtpc_dg_free(struct smtpc_dg *dg)
+{
+	buf_free(&dg->in);
+	buf_free(&dg->out);
+}
+
+/* Every recipient without a result yet fails with enh and why. */
+static void
+smtpc_res_all(const struct spool_env *env, struct smtpc_result *res,
+    int permanent, const char *enh, const char *why)
+{
+	size_t i;
+
+	for (i = 0; i < env->nrcpt; i++)
+		if (res[i].text == NULL)
+			smtpc_res_local(&res[i], permanent, enh, why);
+}
+
+/*
+ * The peer lacks 8BITMIME. Reads the content, converts it when it holds
+ * 8-bit octets and fills dg (the envelope to send: no BODY=8BITMIME, the
+ * new size; SMTPUTF8 for 8-bit header fields when the peer offers that).
+ * 1 to send dg->send with dg->env; 0 when the transaction fails here
+ * (every result filled): 5.6.7 for 8-bit header fields without SMTPUTF8
+ * at the peer, 5.6.3 when no conversion exists, 4.3.0 when read() failed.
+ */
+static int
+smtpc_downgrade(struct smtpc *s, const struct spool_env *env,
+    int (*read)(void *, const char **, size_t *), void *arg,
+    struct smtpc_dg *dg, struct smtpc_result *res)
+{
+	struct downgrade_info info;
+	struct buf esc = BUF_INIT(0), why = BUF_INIT(0);
+	const char *p;
+	size_t n;
+	int r;
+
+	while ((r = read(arg, &p, &n)) == 1)
+		if (buf_append(&dg->in, p, n) == -1)
+			log_panic("smtpc: content buffer");	/* unbounded */
+	if (r == -1) {
+		smtpc_res_all(env, res, 0, "4.3.0", "cannot read the message");
+		return 0;
+	}
+	dg->env = *env;
+	dg->env.body = SPOOL_BODY_7BIT;
+	dg->send = &dg->in;
+	downgrade_info_init(&info);
+	(void)log_escape(&esc, env->id, strlen(env->id), 64);
+	switch (downgrade_8bit(dg->in.data, dg->in.len, &dg->out, &info)) {
+	case DOWNGRADE_SAME:
+		if (env->body == SPOOL_BODY_8BITMIME)
+			log_info("%s smtpc downgrade peer=%s no 8BITMIME: "
+			    "content is 7-bit, sent as it is", esc.data,
+			    s->peer);
+		break;
+	case DOWNGRADE_DONE:
+		log_info("%s smtpc downgrade peer=%s no 8BITMIME: "
+		    "8bit->quoted-printable parts=%u (%s) size=%zu->%zu",
+		    esc.data, s->peer, info.nparts, buf_cstr(&info.parts),
+		    dg->in.len, dg->out.len);
+		dg->send = &dg->out;
+		dg->env.size = dg->out.len;
+		break;
+	case DOWNGRADE_HDR_8BIT:
+		if (s->caps.smtputf8) {
+			/* RFC 6531 3.1: such a peer takes 8-bit anyway. */
+			log_info("%s smtpc downgrade peer=%s no 8BITMIME: "
+			    "8-bit header fields, sent with SMTPUTF8",
+			    esc.data, s->peer);
+			dg->env.smtputf8 = 1;
+			break;
+		}
+		log_info("%s smtpc downgrade peer=%s refused: 8-bit header "
+		    "fields, peer offers neither 8BITMIME nor SMTPUTF8",
+		    esc.data, s->peer);
+		smtpc_res_all(env, res, 1, "5.6.7", "SMTPUTF8 required but "
+		    "not offered by the receiving server: the message has "
+		    "8-bit header fields (RFC 6532), which have no 7-bit "
+		    "form, and the server offers neither SMTPUTF8 nor "
+		    "8BITMIME");
+		r = 0;
+		goto out;
+	case DOWNGRADE_CANNOT:
+		log_info("%s smtpc downgrade peer=%s refused: %s", esc.data,
+		    s->peer, info.why);
+		(void)buf_appendf(&why, "conversion to 7 bits required (the "
+		    "receiving server does not offer 8BITMIME) but not "
+		    "possible: %s", info.why);
+		smtpc_res_all(env, res, 1, "5.6.3", why.data);
+		r = 0;
+		goto out;
+	}
+	r = 1;
+out:
+	downgrade_info_free(&info);
+	buf_free(&esc);
+	buf_free(&why);
+	return r;
 }
 
 /* ------------------------------------------------------------ transaction */
@@ -1257,6 +1401,7 @@ smtpc_send(struct smtpc *s, const struct spool_env *env,
     struct smtpc_result *results_r)
 {
 	struct smtpc_tx tx = { s, env, results_r, NULL, 0, 0, 0 };
+	struct smtpc_dg dg;
 	struct buf mail = BUF_INIT(0), cmds = BUF_INIT(0);
 	struct buf esc = BUF_INIT(0);
 	size_t i, nsend = 0;
@@ -1266,6 +1411,9 @@ smtpc_send(struct smtpc *s, const struct spool_env *env,
 	s->bare_lf = 0;
 	if (s->broken || s->closing || s->unusable)
 		return smtpc_send_refused(s, env, results_r);
+	memset(&dg, 0, sizeof(dg));
+	buf_init(&dg.in, 0);
+	buf_init(&dg.out, 0);
 	tx.st = xcalloc(env->nrcpt + 1, 1);
 	if ((r = smtpc_precheck(s, env, results_r, tx.st)) != 1)
 		goto out;
@@ -1273,6 +1421,21 @@ smtpc_send(struct smtpc *s, const struct spool_env *env,
 		nsend += tx.st[i] != RC_SKIP;
 	if (nsend == 0)
 		goto out;	/* r == 1: every recipient has its result */
+	if (!s->caps.eightbitmime) {
+		if ((r = smtpc_downgrade(s, env, read, arg, &dg,
+		    results_r)) != 1)
+			goto out;
+		tx.env = env = &dg.env;
+		read = smtpc_dg_read;
+		arg = &dg;
+		if (s->caps.size > 0 && env->size > s->caps.size) {
+			smtpc_res_all(env, results_r, 1, "5.3.4", "message "
+			    "size after conversion to 7 bits exceeds the "
+			    "peer's limit");
+			r = 0;
+			goto out;
+		}
+	}
 	s->need_rset = 1;
 	smtpc_mail_cmd(s, env, &mail);
 	if (s->caps.pipelining) {
@@ -1293,6 +1456,7 @@ out:
 	buf_free(&esc);
 	buf_free(&mail);
 	buf_free(&cmds);
+	smtpc_dg_free(&dg);
 	free(tx.st);
 	return r;
 }

@@ -13,8 +13,10 @@
  * deadlines of RFC 5321 4.5.3.2 (struct smtpc_timeouts). It never decides
  * what a failure means for the queue (retry, bounce, next MX): it reports
  * each recipient's outcome and the caller (the delivery worker) decides. It
- * never resolves names, never reads the spool, never converts content
- * (8BITMIME downgrade is the caller's job) and never logs secrets. Writes to
+ * never resolves names and never reads the spool. Content goes out as
+ * the caller gives it, except to a peer without 8BITMIME: then it is
+ * converted to 7 bits (downgrade.h) or refused. It never logs secrets.
+ * Writes to
  * a closed peer raise SIGPIPE: callers ignore it, as the daemons do.
  */
 #ifndef EST_SMTPC_H
@@ -163,10 +165,20 @@ const struct smtpc_caps *smtpc_caps(const struct smtpc *);
  * added; a bare CR passes as it is.
  *
  * MAIL carries SIZE=env->size when SIZE was offered, BODY=8BITMIME when the
- * message is 8BITMIME and the peer offers it (it is not converted: that is
- * the caller's job), SMTPUTF8 when env->smtputf8, and RET/ENVID only to a
- * DSN-capable peer; RCPT carries NOTIFY/ORCPT (xtext-encoded) only then.
- * With PIPELINING, MAIL, every RCPT and DATA go in one write.
+ * message is 8BITMIME and the peer offers it, SMTPUTF8 when env->smtputf8,
+ * and RET/ENVID only to a DSN-capable peer; RCPT carries NOTIFY/ORCPT
+ * (xtext-encoded) only then. With PIPELINING, MAIL, every RCPT and DATA go
+ * in one write.
+ *
+ * A peer that does not offer 8BITMIME (RFC 6152): the content is read
+ * whole first (held in memory, with its converted copy) and, when it has
+ * 8-bit octets, converted by downgrade_8bit(): 8-bit bodies become
+ * quoted-printable, SIZE= is the converted size, BODY= is not sent, and
+ * the decision is logged ("ID smtpc downgrade peer=... parts=N (1.2 2)").
+ * 8-bit header fields have no 7-bit form: with SMTPUTF8 at the peer the
+ * message goes as it is with SMTPUTF8 (RFC 6531 3.1 makes such a peer take
+ * 8-bit), else the transaction fails (5.6.7); 8-bit octets nothing may
+ * re-encode (preamble, an already-encoded body) fail it with 5.6.3.
  *
  * results_r has env->nrcpt entries (filled here, release each with
  * smtpc_result_free). SMTP: a recipient refused at RCPT gets that reply,
@@ -174,7 +186,9 @@ const struct smtpc_caps *smtpc_caps(const struct smtpc *);
  * gets its own reply after the dot.
  *
  * Local decisions, permanent, before anything is sent (code 0): the
- * message needs SMTPUTF8 and the peer lacks it (5.6.7); the message is
+ * message needs SMTPUTF8 (env->smtputf8 or a non-ASCII sender) and the
+ * peer lacks it (5.6.7; a non-ASCII recipient: that recipient alone); the
+ * 8BITMIME downgrade above is impossible (5.6.7, 5.6.3); the message is
  * larger than the peer's SIZE (5.3.4); BODY=BINARYMIME (5.6.1, DATA cannot
  * carry it); a sender (5.1.7) or recipient (5.1.3) holding control
  * characters (that recipient alone).

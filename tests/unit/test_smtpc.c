@@ -1562,8 +1562,10 @@ test_local_refusals(void **state)
 	env.smtputf8 = 1;
 	env.sender = "\xc3\xbc@example.test";
 	assert_int_equal(send_mem(s, &env, msg1, 0, res), 0);
-	expect_res(&res[0], 0, "5.6.7", 0, 1, "needs SMTPUTF8");
-	expect_res(&res[1], 0, "5.6.7", 0, 1, "needs SMTPUTF8");
+	expect_res(&res[0], 0, "5.6.7", 0, 1, "SMTPUTF8 required but not "
+	    "offered by the receiving server: the message was sent with "
+	    "SMTPUTF8");
+	expect_res(&res[1], 0, "5.6.7", 0, 1, "SMTPUTF8 required");
 	results_free(res, 2);
 
 	env_init(&env, 1, 5);
@@ -1630,6 +1632,90 @@ test_smtputf8(void **state)
 	smtpc_close(&s);
 	fake_ok(&f);
 	expect_data(&f, 0, "Subject: \xc3\xa9\r\n\r\nx\r\n");
+	fake_free(&f);
+	sc_free(&sc_);
+}
+
+/*
+ * A peer without 8BITMIME: the 8-bit body goes as quoted-printable with
+ * no BODY= and the converted SIZE; a 7-bit one as it is; 8-bit header
+ * fields and a non-ASCII recipient are refused with 5.6.7, a read error
+ * before anything is sent is temporary.
+ */
+static void
+test_downgrade(void **state)
+{
+	static const char m8[] = "Subject: t\r\nMIME-Version: 1.0\r\n"
+	    "Content-Type: text/plain; charset=utf-8\r\n"
+	    "Content-Transfer-Encoding: 8bit\r\n\r\ncaf\xc3\xa9\r\n";
+	static const char q8[] = "Subject: t\r\nMIME-Version: 1.0\r\n"
+	    "Content-Type: text/plain; charset=utf-8\r\n"
+	    "Content-Transfer-Encoding: quoted-printable\r\n\r\n"
+	    "caf=C3=A9\r\n";
+	struct smtpc_opts o = opts();
+	struct smtpc_result res[2];
+	struct spool_rcpt rc[2] = { { "a@example.test", NULL, 0 },
+	    { "\xc3\xa9@example.test", NULL, 0 } };
+	struct src bad = { m8, sizeof(m8) - 1, 0, 10, 20 };
+	struct spool_env env;
+	struct smtpc *s;
+	struct fake f;
+	struct sc sc_ = { .n = 0 };
+	char size[64];
+
+	(void)state;
+	(void)snprintf(size, sizeof(size), "< MAIL FROM:<s@example.test> "
+	    "SIZE=%zu", sizeof(q8) - 1);
+	sc_hello(&sc_, "SIZE 1000");
+	scl(&sc_, size, "> 250 ok",
+	    "< RCPT TO:<a@example.test>", "> 250 ok", "< DATA", "> 354 go", "<.",
+	    "> 250 ok", NULL);
+	scl(&sc_, "< MAIL FROM:<s@example.test> SIZE=25", "> 250 ok",
+	    "< RCPT TO:<a@example.test>", "> 250 ok", "< DATA", "> 354 go",
+	    "<.", "> 250 ok", NULL);
+	sc_quit(&sc_);
+	fake_start(&f, &sc_);
+	s = open_ok(&f, &o);
+	assert_int_equal(smtpc_caps(s)->eightbitmime, 0);
+	env_init(&env, 1, 0);
+	env.body = SPOOL_BODY_8BITMIME;
+	assert_int_equal(send_mem(s, &env, m8, 7, res), 1);
+	expect_res(&res[0], 250, "", 0, 0, "ok");
+	results_free(res, 1);
+	/* 7-bit content declared 8BITMIME: as it is, without BODY=. */
+	env_init(&env, 1, 0);
+	env.body = SPOOL_BODY_8BITMIME;
+	assert_int_equal(send_mem(s, &env, msg1, 0, res), 1);
+	results_free(res, 1);
+	/* 8-bit header fields: no 7-bit form, no SMTPUTF8 here. */
+	env_init(&env, 1, 0);
+	assert_int_equal(send_mem(s, &env, "Subject: \xc3\xa9\r\n\r\nx\r\n",
+	    0, res), 0);
+	expect_res(&res[0], 0, "5.6.7", 0, 1, "SMTPUTF8 required but not "
+	    "offered by the receiving server: the message has 8-bit header "
+	    "fields");
+	results_free(res, 1);
+	/* A preamble with 8-bit octets: no conversion. */
+	env_init(&env, 1, 0);
+	assert_int_equal(send_mem(s, &env, "Content-Type: multipart/mixed; "
+	    "boundary=b\r\n\r\n\xe9\r\n--b\r\n\r\nx\r\n--b--\r\n", 0,
+	    res), 0);
+	expect_res(&res[0], 0, "5.6.3", 0, 1, "conversion to 7 bits required "
+	    "(the receiving server does not offer 8BITMIME) but not possible");
+	results_free(res, 1);
+	/* A non-ASCII recipient alone is refused; a read error at once. */
+	env_init(&env, 2, 0);
+	env.rcpts = rc;
+	assert_int_equal(smtpc_send(s, &env, src_read, &bad, res), 0);
+	expect_res(&res[0], 0, "4.3.0", 1, 0, "cannot read the message");
+	expect_res(&res[1], 0, "5.6.7", 0, 1, "the recipient address is not "
+	    "ASCII");
+	results_free(res, 2);
+	assert_int_equal(smtpc_reusable(s), 1);
+	smtpc_close(&s);
+	fake_ok(&f);
+	expect_data(&f, 0, q8);
+	expect_data(&f, 1, msg1);
 	fake_free(&f);
 	sc_free(&sc_);
 }
@@ -1716,7 +1802,9 @@ test_read_error(void **state)
 	struct sc sc_ = { .n = 0 };
 
 	(void)state;
-	sc_hello(&sc_, "PIPELINING");
+	/* 8BITMIME: streamed (without it, read whole first: see
+	 * test_downgrade). */
+	sc_hello(&sc_, "PIPELINING\n8BITMIME");
 	scl(&sc_, "< MAIL FROM:<s@example.test>", "< RCPT TO:<a@example.test>",
 	    "< DATA", "> 250 ok\n250 ok\n354 go", "<.", NULL);
 	fake_start(&f, &sc_);
@@ -1985,7 +2073,7 @@ test_timeout_data_block(void **state)
 
 	(void)state;
 	o.to.data_block = SHORT_MS;
-	sc_hello(&sc_, "PIPELINING");
+	sc_hello(&sc_, "PIPELINING\n8BITMIME");	/* streamed */
 	scl(&sc_, M, R, D, "> 250 ok\n250 ok\n354 go", "~1500", NULL);
 	fake_start_opts(&f, AF_INET, 4096, &sc_);
 	s = open_ok(&f, &o);
@@ -3238,6 +3326,7 @@ main(void)
 		cmocka_unit_test(test_idle_421),
 		cmocka_unit_test(test_local_refusals),
 		cmocka_unit_test(test_smtputf8),
+		cmocka_unit_test(test_downgrade),
 		cmocka_unit_test(test_drop_after_dot),
 		cmocka_unit_test(test_drop_during_data),
 		cmocka_unit_test(test_read_error),
