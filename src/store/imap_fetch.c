@@ -515,8 +515,10 @@ computed_out(struct rctx *r, enum imap_fetch_type type, struct buf *out,
     struct buf *scratch)
 {
 	const struct imap_fetch_msg *m = r->m;
-	const char *key = type == IMAP_FI_ENVELOPE ? "env" :
-	    type == IMAP_FI_BODY ? "body" : "bs";
+	/* The digit is the format version: bump it when imap_body's output
+	 * changes, so that strings cached by an older buzond are not used. */
+	const char *key = type == IMAP_FI_ENVELOPE ? "env1" :
+	    type == IMAP_FI_BODY ? "body1" : "bs1";
 	int rv;
 
 	buf_reset(scratch);

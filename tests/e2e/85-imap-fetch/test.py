@@ -7,7 +7,8 @@ exact expected response (ENVELOPE, BODY, BODYSTRUCTURE, RFC822.*, body
 sections with part paths, HEADER.FIELDS[.NOT], MIME, TEXT and <partial>),
 the macros, UID FETCH, \\Seen set by BODY[] and RFC822 but not by
 BODY.PEEK[] nor in an EXAMINEd mailbox, errors, and that a second FETCH
-ENVELOPE comes from the cache and not from the message file."""
+ENVELOPE comes from the cache and not from the message file; a message
+file removed behind the server's back gives NO [EXPUNGEISSUED]."""
 import os
 import re
 import sys
@@ -295,6 +296,30 @@ def check_cache(st, c):
     assert "Quarterly REPORT" in r, r
 
 
+def check_vanished(st, c):
+    """A message file removed by another program: FETCH of its text
+    answers NO [EXPUNGEISSUED] (the others are still sent), FLAGS still
+    work until the next NOOP expunges it."""
+    gone = 0
+    for sub in ("new", "cur"):
+        d = os.path.join(st.maildir(USER), sub)
+        for n in os.listdir(d):
+            with open(os.path.join(d, n), "rb") as f:
+                if b"no date here" in f.read():
+                    os.unlink(os.path.join(d, n))
+                    gone += 1
+    assert gone == 1
+    M.untagged(c, "FETCH")
+    typ, data = c._simple_command("FETCH", "2:3", "(BODY.PEEK[HEADER])")
+    assert typ == "NO" and data[0].startswith(b"[EXPUNGEISSUED]"), \
+        (typ, data)
+    got = M.flat(M.untagged(c, "FETCH"))
+    assert len(got) == 1 and got[0].startswith(b"2 (BODY[HEADER]"), got
+    M.fetch(c, "3", "FLAGS")
+    M.ok(c.noop())
+    assert M.untagged(c, "EXPUNGE") == [b"3"]
+
+
 def main():
     st = M.start_store()
     c = M.connect(st)
@@ -310,6 +335,7 @@ def main():
     c = M.connect(st)
     M.ok(c.select("INBOX"))
     check_cache(st, c)
+    check_vanished(st, c)
     c.logout()
 
 
