@@ -318,6 +318,7 @@ qmgr_sched_run(struct qmgr_sched *s)
 
 	if (s->next_run != 0 && now < s->next_run)
 		return;
+	throttle_expire(s->thr, now / 1000);
 	if ((w = qs_idle(s)) == NULL) {
 		s->next_run = now + 1000;	/* a finished job kicks us */
 		return;

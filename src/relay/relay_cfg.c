@@ -218,6 +218,10 @@ const struct cfg_def relay_cfg_defs[] = {
 	  OFF(deliver_throttle_recover), NULL,
 	  "delivered recipients that raise a throttled destination's "
 	  "concurrency by one (each delivering job also halves its pause)" },
+	{ "deliver_throttle_forget", CFG_DURATION, "1h", 1 * MIN, 7 * DAY,
+	  OFF(deliver_throttle_forget), NULL,
+	  "a throttled destination whose state did not change for this long "
+	  "is restored (forgotten)" },
 	{ "smtpd_conn_rate_limit", CFG_INT, "0", 0, 1000000,
 	  OFF(smtpd_conn_rate_limit), NULL,
 	  "connections per client address per minute (0: no limit)" },

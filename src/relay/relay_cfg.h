@@ -104,6 +104,7 @@ struct relay_cfg {
 	long long	 deliver_throttle_delay;	/* ms */
 	long long	 deliver_throttle_delay_max;	/* ms */
 	long long	 deliver_throttle_recover;	/* successes per step */
+	long long	 deliver_throttle_forget;	/* ms */
 
 	/* Rate limits (0 = off). */
 	long long	 smtpd_conn_rate_limit;		/* per address/min */

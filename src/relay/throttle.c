@@ -32,6 +32,9 @@ struct throttle_dest {
 	char		*reason;
 };
 
+static void	throttle_save(struct throttle *, const struct throttle_dest *,
+		    int);
+
 struct throttle {
 	const struct relay_cfg	*cfg;
 	struct qidx		*idx;
@@ -114,6 +117,25 @@ throttle_free(struct throttle **tp)
 	free(t->d);
 	free(t);
 	*tp = NULL;
+}
+
+void
+throttle_expire(struct throttle *t, long long now)
+{
+	struct throttle_dest *d;
+	size_t i;
+
+	for (i = t->n; i-- > 0;) {
+		d = &t->d[i];
+		if (now - d->updated < t->cfg->deliver_throttle_forget / 1000)
+			continue;
+		log_info("qmgr throttle dest=%s forgotten after %llds without "
+		    "a change (was concurrency=%d delay=%lldms)", d->key,
+		    now - d->updated, d->limit, d->pace_ms);
+		throttle_save(t, d, 1);
+		throttle_dest_free(d);
+		*d = t->d[--t->n];
+	}
 }
 
 int

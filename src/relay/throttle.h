@@ -55,6 +55,14 @@ int	throttle_reply_signals(const char *patterns, const char *reply);
 void	throttle_result(struct throttle *, const char *key,
 	    const char *signal, size_t delivered, long long now_ms);
 
+/*
+ * Forgets (restores) destinations whose throttling state has not changed
+ * for deliver_throttle_forget: one that gets no more mail (its route
+ * changed, its queue drained) must not stay throttled, nor listed, for
+ * ever. now is unix time. Cheap: call it on every scheduler run.
+ */
+void	throttle_expire(struct throttle *, long long now);
+
 /* The current concurrency limit of key (deliver_dest_concurrency when it
  * is not throttled) and its pause in ms (0: none). */
 int	throttle_limit(const struct throttle *, const char *key,

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -199,6 +200,29 @@ test_lower_raise(void **state)
 }
 
 static void
+test_expire(void **state)
+{
+	struct env *e = *state;
+	struct throttle *t = throttle_new(&e->cfg, e->idx);
+	long long pace, now = (long long)time(NULL);
+	int n = 0;
+
+	throttle_result(t, KEY, "421 too many connections", 0, 1000);
+	throttle_result(t, "mx:other.example:25", "421 too many connections",
+	    0, 1000);
+	throttle_expire(t, now + 3600 - 5);	/* default forget: 1h */
+	assert_int_equal(throttle_limit(t, KEY, &pace), 4);
+	assert_int_equal(qidx_foreach_dest(e->idx, count_dest, &n), 2);
+	throttle_expire(t, now + 3600 + 5);
+	assert_int_equal(throttle_limit(t, KEY, &pace), 8);
+	assert_int_equal(pace, 0);
+	assert_int_equal(throttle_limit(t, "mx:other.example:25", &pace), 8);
+	n = 0;
+	assert_int_equal(qidx_foreach_dest(e->idx, count_dest, &n), 0);
+	throttle_free(&t);
+}
+
+static void
 test_disabled(void **state)
 {
 	struct env *e = *state;
@@ -219,6 +243,8 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_signals),
 		cmocka_unit_test_setup_teardown(test_lower_raise, env_setup,
+		    env_teardown),
+		cmocka_unit_test_setup_teardown(test_expire, env_setup,
 		    env_teardown),
 		cmocka_unit_test_setup_teardown(test_disabled, env_setup,
 		    env_teardown),
