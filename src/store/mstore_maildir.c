@@ -24,6 +24,7 @@
 #include <openssl/rand.h>
 
 #include "lib/buf.h"
+#include "lib/xalloc.h"
 #include "store/mstore.h"
 #include "store/mstore_priv.h"
 
@@ -120,13 +121,16 @@ int
 md_crlf_append(struct buf *out, const char *p, size_t n, int *cr)
 {
 	const char *q = p, *end = p + n, *nl;
-	size_t total;
+	size_t worst;
+	char *w, *w0;
 	int c0 = *cr;
-	char *w;
 
-	total = crlf_count(p, n, &c0);
-	if ((w = buf_reserve(out, total)) == NULL)
-		return -1;
+	/* Room for the worst case (every octet a bare LF) when the buffer's
+	 * limit allows, so one pass does it; else the exact size. */
+	if (!size_add(n, n, &worst) || (w = buf_reserve(out, worst)) == NULL)
+		if ((w = buf_reserve(out, crlf_count(p, n, &c0))) == NULL)
+			return -1;
+	w0 = w;
 	while ((nl = memchr(q, '\n', (size_t)(end - q))) != NULL) {
 		if (nl == p ? !*cr : nl[-1] != '\r') {
 			memcpy(w, q, (size_t)(nl - q));
@@ -139,9 +143,11 @@ md_crlf_append(struct buf *out, const char *p, size_t n, int *cr)
 		q = nl + 1;
 	}
 	memcpy(w, q, (size_t)(end - q));
-	out->len += total;
+	w += end - q;
+	out->len += (size_t)(w - w0);
 	out->data[out->len] = '\0';
-	*cr = c0;
+	if (n > 0)
+		*cr = end[-1] == '\r';
 	return 1;
 }
 
