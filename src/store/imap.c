@@ -676,6 +676,7 @@ imap_step(struct imap_session *s, struct imap_parser *p, size_t lim_max)
 			continue;
 		case IMAP_PARSE_DONE:
 			imap_dispatch(s, cmd);
+			imap_parser_release(p);	/* an APPEND's literal */
 			return 1;
 		case IMAP_PARSE_TOOBIG:
 			s->ncmd++;

@@ -164,6 +164,21 @@ imap_parser_free(struct imap_parser **pp)
 }
 
 void
+imap_parser_release(struct imap_parser *p)
+{
+	enum pstate keep = p->st;
+
+	if (!p->reset)
+		return;
+	p->reset = 0;
+	p_clear(p);
+	if (keep == P_SKIP || keep == P_SKIPLIT)
+		p->st = keep;
+	if (p->tok.cap > 4096)
+		buf_free(&p->tok);	/* a 64 KiB token: give it back */
+}
+
+void
 imap_parser_literal_limit(struct imap_parser *p, size_t max)
 {
 	p->lim.literal_max = p->lim.total_max = max;
@@ -172,6 +187,8 @@ imap_parser_literal_limit(struct imap_parser *p, size_t max)
 int
 imap_parser_busy(const struct imap_parser *p)
 {
+	if (p->st == P_SKIP || p->st == P_SKIPLIT)
+		return 1;	/* the rest of a failed command is to come */
 	return !p->reset && p->st != P_START;
 }
 
@@ -401,14 +418,7 @@ imap_parser_feed(struct imap_parser *p, const char *data, size_t len,
 
 	*cmd_r = NULL;
 	memset(err_r, 0, sizeof(*err_r));
-	if (p->reset) {
-		enum pstate keep = p->st;
-
-		p->reset = 0;
-		p_clear(p);
-		if (keep == P_SKIP || keep == P_SKIPLIT)
-			p->st = keep;
-	}
+	imap_parser_release(p);
 	while (i < len) {
 		if (p->st == P_LITDATA) {
 			n = p->litlen - p->litgot;

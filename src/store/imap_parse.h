@@ -120,6 +120,10 @@ enum imap_parse_result imap_parser_feed(struct imap_parser *,
 	    const char *data, size_t len, size_t *used_r,
 	    const struct imap_cmd **cmd_r, struct imap_parse_err *err_r);
 
+/* Frees the command returned last (its literals may be big) now rather
+ * than at the next feed; its pointers become invalid. */
+void	 imap_parser_release(struct imap_parser *);
+
 /* Changes literal_max and total_max from the next command on (e.g.
  * smaller before authentication). */
 void	 imap_parser_literal_limit(struct imap_parser *, size_t max);

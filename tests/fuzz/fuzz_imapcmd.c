@@ -132,6 +132,10 @@ run(const uint8_t *data, size_t size, int chunked, struct buf *out)
 		default:
 			check(0);
 		}
+		/* The session frees a finished command at once. */
+		if (chunked && r != IMAP_PARSE_MORE &&
+		    r != IMAP_PARSE_LITERAL)
+			imap_parser_release(p);
 	}
 	(void)buf_appendf(out, "busy=%d", imap_parser_busy(p));
 	imap_parser_free(&p);

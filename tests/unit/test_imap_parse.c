@@ -129,6 +129,9 @@ run(const char *in, size_t n, const struct imap_limits *lim, size_t split,
 				break;
 			}
 			ser_event(out, r, cmd, &err, p);
+			/* Releasing early changes nothing but memory. */
+			if (split % 2 == 1 && r != IMAP_PARSE_LITERAL)
+				imap_parser_release(p);
 		}
 		free(piece);
 		off += take;
