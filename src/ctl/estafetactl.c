@@ -1230,6 +1230,29 @@ out:
 	return rc;
 }
 
+/*
+ * Before reading the index: qmgr commits its index writes in batches (up
+ * to 20 ms); asking it to commit now makes list/show/summary see every
+ * change it has logged. Silent when qmgr is not running (or not ours to
+ * reach): the index is then as current as it gets.
+ */
+static void
+ctl_qmgr_commit(struct ctl *c)
+{
+	struct buf p = BUF_INIT(0), reply = BUF_INIT(0);
+	enum ipc_type type;
+	int fd;
+
+	(void)buf_appendf(&p, "%s/qmgr.sock", c->cfg.spool_dir);
+	if ((fd = ipc_connect(p.data)) != -1) {
+		if (ipc_send(fd, IPC_CTL, "commit", 6) == 1)
+			(void)ipc_recv(fd, 5000, &type, &reply);
+		(void)close(fd);	/* done */
+	}
+	buf_free(&p);
+	buf_free(&reply);
+}
+
 static int
 ctl_queue(struct ctl *c, int argc, char **argv)
 {
@@ -1259,6 +1282,7 @@ ctl_queue(struct ctl *c, int argc, char **argv)
 		return 1;
 	}
 	buf_reset(&p);
+	ctl_qmgr_commit(c);
 	(void)buf_appendf(&p, "%s/index.db", c->cfg.spool_dir);
 	if (qidx_open(p.data, 1, &c->idx, &errstr) == -1) {
 		fprintf(stderr, "estafetactl: cannot open the queue index %s: "

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <sqlite3.h>
 
@@ -34,6 +35,8 @@ struct qidx {
 	sqlite3_stmt	*add_att, *trim_att, *del_att;
 	/* The scheduler's statements, run for every delivery. */
 	sqlite3_stmt	*due, *upd_rcpt, *done, *next;
+	int		 batch;		/* the batch transaction is open */
+	long long	 batch_t0;	/* since (monotonic ms) */
 };
 
 static const char qidx_schema[] =
@@ -212,11 +215,57 @@ qidx_close(struct qidx **qp)
 	*qp = NULL;
 }
 
+static long long
+qidx_now_ms(void)
+{
+	struct timespec ts;
+
+	(void)clock_gettime(CLOCK_MONOTONIC, &ts);	/* cannot fail */
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 int
 qidx_begin(struct qidx *q)
 {
+	if (q->batch && qidx_batch_end(q, 0) == -1)
+		return -1;
 	return sqlite3_exec(q->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) ==
 	    SQLITE_OK ? 1 : -1;
+}
+
+int
+qidx_batch(struct qidx *q)
+{
+	if (q->batch)
+		return 1;
+	if (sqlite3_exec(q->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) !=
+	    SQLITE_OK)
+		return -1;
+	q->batch = 1;
+	q->batch_t0 = qidx_now_ms();
+	return 1;
+}
+
+int
+qidx_batch_end(struct qidx *q, int max_ms)
+{
+	if (!q->batch || (max_ms > 0 && qidx_now_ms() - q->batch_t0 <
+	    max_ms))
+		return 1;
+	q->batch = 0;
+	return sqlite3_exec(q->db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK ?
+	    1 : -1;
+}
+
+int
+qidx_batch_left(struct qidx *q, int max_ms)
+{
+	long long left;
+
+	if (!q->batch)
+		return -1;
+	left = q->batch_t0 + max_ms - qidx_now_ms();
+	return left < 0 ? 0 : (int)left;
 }
 
 int

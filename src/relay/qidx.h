@@ -62,9 +62,21 @@ int	qidx_open(const char *path, int readonly, struct qidx **,
 	    const char **errstr_r);
 void	qidx_close(struct qidx **);
 
-/* Transactions around batches of writes. 1 or -1. */
+/* Transactions around batches of writes. 1 or -1. qidx_begin first
+ * commits an open batch (below). */
 int	qidx_begin(struct qidx *);
 int	qidx_commit(struct qidx *);
+/*
+ * The batch transaction: writes from many rounds of work (indexing,
+ * delivery results) share one commit, so the WAL gets each page once per
+ * batch, not once per round (less for the spool's syncfs to write).
+ * qidx_batch joins the open batch or opens one; qidx_batch_end commits it
+ * once it has been open for max_ms (0: now). qidx_batch_left: ms until
+ * then, -1 when no batch is open. 1 or -1.
+ */
+int	qidx_batch(struct qidx *);
+int	qidx_batch_end(struct qidx *, int max_ms);
+int	qidx_batch_left(struct qidx *, int max_ms);
 
 /* 1 if the message is indexed, 0 if not, -1 on error. */
 int	qidx_has(struct qidx *, const char *id);

@@ -39,6 +39,11 @@
  * pages for the next syncfs to write), but never longer than this. */
 #define QMGR_INDEX_DELAY_MS	50
 #define QMGR_INDEX_BATCH	128
+/* Index writes (new messages, delivery results) are committed together
+ * at most this often: the WAL then holds each changed page once per
+ * commit instead of once per round, and every syncfs has that much less
+ * to write. The index is a cache of the spool: a crash loses nothing. */
+#define QMGR_INDEX_COMMIT_MS	20
 #define QMGR_MAX_SCHED_FDS	1001	/* deliver.sock + workers */
 
 struct qmgr_idlist {
@@ -577,12 +582,10 @@ qmgr_index_flush(struct qmgr *q)
 
 	if (q->toindex->n == 0)
 		return;
-	if (qidx_begin(q->idx) == -1)
+	if (qidx_batch(q->idx) == -1)
 		log_error("qmgr index begin failed");
 	for (i = 0; i < q->toindex->n; i++)
 		(void)qmgr_index_one(q, q->toindex->v[i]);	/* logs errors */
-	if (qidx_commit(q->idx) == -1)
-		log_error("qmgr index commit failed");
 	qmgr_idlist_free(q->toindex);
 	q->index_due = 0;
 	if (q->sched != NULL)
@@ -668,12 +671,16 @@ qmgr_main(const struct relay_cfg *cfg, int status_fd, int recover)
 		short woken;
 		size_t ns;
 
+		int txleft = qidx_batch_left(q->idx, QMGR_INDEX_COMMIT_MS);
+
 		if (q->index_due) {
 			long long left = q->index_due - qmgr_now_ms();
 
 			if (left < wait)
 				wait = left < 0 ? 0 : (int)left;
 		}
+		if (txleft >= 0 && txleft < wait)
+			wait = txleft;
 		/* The scheduler's descriptors follow the smtpd ones; its
 		 * events are handled first, before accepting or dropping
 		 * smtpd clients moves that boundary. */
@@ -701,6 +708,8 @@ qmgr_main(const struct relay_cfg *cfg, int status_fd, int recover)
 		    q->toindex->n >= QMGR_INDEX_BATCH))
 			qmgr_index_flush(q);
 		qmgr_sched_run(q->sched);
+		if (qidx_batch_end(q->idx, QMGR_INDEX_COMMIT_MS) == -1)
+			log_error("qmgr index commit failed");
 		if (time(NULL) * 1000LL >= next_reconcile) {
 			qmgr_unlink_wait(q);
 			qmgr_reconcile(q, 0);
@@ -712,6 +721,8 @@ qmgr_main(const struct relay_cfg *cfg, int status_fd, int recover)
 		qmgr_commit_batch(q);
 	qmgr_sync_stop(q);
 	qmgr_index_flush(q);
+	if (qidx_batch_end(q->idx, 0) == -1)
+		log_error("qmgr index commit failed");
 	qmgr_sched_free(&q->sched);
 	for (i = 1; i < q->npfd; i++)
 		(void)close(q->pfd[i].fd);	/* exiting */

@@ -65,7 +65,6 @@ struct qmgr_sched {
 	long long		 next_run;	/* wall ms, 0 = now */
 	struct buf		 frame;
 	int			 audit_fd;	/* spool_dir/audit.log */
-	int			 in_tx;		/* results since the last commit */
 	void			(*unlinker)(void *, const char *);
 	void			*unlinker_arg;
 	struct throttle		*thr;
@@ -880,10 +879,9 @@ qs_read_worker(struct qmgr_sched *s, size_t i)
 		qs_drop_worker(s, i);
 		return;
 	}
-	/* One transaction for all the results of this poll round. */
-	if (!s->in_tx && qidx_begin(s->idx) == -1)
+	/* Results join the batch transaction (qmgr commits it). */
+	if (qidx_batch(s->idx) == -1)
 		log_error("qmgr index begin failed");
-	s->in_tx = 1;
 	qs_apply(s, w, o, n, &tr);
 	qs_trace_free(&tr);
 	for (k = 0; k < n; k++) {
@@ -906,9 +904,6 @@ qmgr_sched_events(struct qmgr_sched *s, const struct pollfd *pfd, size_t n)
 		if (i - 1 < s->nw && pfd[i].fd == s->w[i - 1].fd &&
 		    (pfd[i].revents & (POLLIN | POLLHUP | POLLERR)))
 			qs_read_worker(s, i - 1);
-	if (s->in_tx && qidx_commit(s->idx) == -1)
-		log_error("qmgr index commit failed");
-	s->in_tx = 0;
 	if (n > 0 && (pfd[0].revents & POLLIN)) {
 		while ((fd = accept4(s->lfd, NULL, NULL, SOCK_NONBLOCK |
 		    SOCK_CLOEXEC)) != -1) {
@@ -1398,6 +1393,20 @@ qmgr_sched_ctl(struct qmgr_sched *s, const char *cmd, size_t len,
 	const char *err = NULL;
 	size_t i;
 
+	/* estafetactl reads the index after our answer: what is pending in
+	 * the batch transaction is committed first, and what this command
+	 * writes is committed before the answer (no batch is open now). */
+	if (qidx_batch_end(s->idx, 0) == -1) {
+		log_error("qmgr index commit failed");
+		if (len == 6 && strncmp(cmd, "commit", 6) == 0) {
+			(void)buf_appends(reply, "error: index commit failed");
+			return;
+		}
+	}
+	if (len == 6 && strncmp(cmd, "commit", 6) == 0) {
+		(void)buf_appends(reply, "ok: committed");
+		return;
+	}
 	if (len >= 5 && strncmp(cmd, "flush", 5) == 0 &&
 	    (len == 5 || cmd[5] == ' ')) {
 		qs_ctl_flush(s, cmd, len, reply);

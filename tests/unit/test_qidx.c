@@ -5,7 +5,8 @@
  * Unit tests for the queue index's timeline and throttling tables: the
  * upgrade of a schema-1 index in place (and reading one without it), the
  * sequence and the bound of each recipient's timeline, requeue, the
- * throttling rows, and that removing a message removes its timeline.
+ * throttling rows, and that removing a message removes its timeline;
+ * the batch transaction and the scheduler's due scan.
  */
 #include "config.h"
 
@@ -350,6 +351,63 @@ test_shape_many(void **state)
 	qidx_close(&q);
 }
 
+static int
+count_due(void *arg, const struct qidx_due *d)
+{
+	int *n = arg;
+
+	(*n)++;
+	assert_int_equal(d->nrcpt, 2);
+	return 1;
+}
+
+/* The batch transaction: invisible to another reader until it is
+ * committed; qidx_begin commits it first; the due scan and the next due
+ * time come from the rcpt_todo index and skip final recipients. */
+static void
+test_batch(void **state)
+{
+	struct env *e = *state;
+	struct qidx *q, *ro;
+	const char *errstr;
+	int n = 0;
+
+	assert_int_equal(qidx_open(e->path, 0, &q, &errstr), 1);
+	assert_int_equal(qidx_open(e->path, 1, &ro, &errstr), 1);
+	assert_int_equal(qidx_batch_left(q, 20), -1);
+	assert_int_equal(qidx_batch(q), 1);
+	assert_int_equal(qidx_batch(q), 1);		/* joins it */
+	assert_in_range(qidx_batch_left(q, 100000), 1, 100000);
+	add_msg(q, ID, 2);
+	assert_int_equal(qidx_has(q, ID), 1);		/* its own writes */
+	assert_int_equal(qidx_has(ro, ID), 0);
+	assert_int_equal(qidx_batch_end(q, 100000), 1);	/* not yet */
+	assert_int_equal(qidx_has(ro, ID), 0);
+	assert_int_equal(qidx_batch_end(q, 0), 1);
+	assert_int_equal(qidx_has(ro, ID), 1);
+	assert_int_equal(qidx_batch_left(q, 20), -1);
+
+	assert_int_equal(qidx_batch(q), 1);
+	assert_int_equal(qidx_rcpt_update(q, ID, 0, QIDX_DELIVERED, 1, 0,
+	    "250 ok"), 1);
+	assert_int_equal(qidx_rcpt_update(q, ID, 1, QIDX_DEFERRED, 1, 5000,
+	    "451 later"), 1);
+	assert_int_equal(qidx_msg_done(q, ID), 0);
+	assert_int_equal(qidx_foreach_due(q, 4999, 10, count_due, &n), 0);
+	assert_int_equal(qidx_next_due(q), 5000);
+	assert_int_equal(qidx_begin(q), 1);	/* commits the batch */
+	assert_int_equal(qidx_commit(q), 1);
+	assert_int_equal(qidx_next_due(ro), 0);	/* read-only: no statement */
+	assert_int_equal(qidx_foreach_due(q, 5000, 10, count_due, &n), 1);
+	assert_int_equal(n, 1);
+	assert_int_equal(qidx_rcpt_update(q, ID, 1, QIDX_DELIVERED, 2, 0,
+	    "250 ok"), 1);
+	assert_int_equal(qidx_msg_done(q, ID), 1);
+	assert_int_equal(qidx_next_due(q), 0);
+	qidx_close(&ro);
+	qidx_close(&q);
+}
+
 int
 main(void)
 {
@@ -360,6 +418,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_shape, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_shape_many, setup,
 		    teardown),
+		cmocka_unit_test_setup_teardown(test_batch, setup, teardown),
 	};
 
 	log_init("test_qidx", LOG_TARGET_STDERR, LOG_LEVEL_ERROR);
