@@ -31,6 +31,7 @@
 
 #define IMAP_IDLE_LINE_MAX	1024
 #define IMAP_IDLE_POLL_MS	1000	/* resync even without inotify */
+#define IMAP_WRITE_CHUNK	16384
 
 static unsigned long imap_session_seq;
 
@@ -126,8 +127,19 @@ imap_reply(struct imap_session *s, enum imap_status st, const char *fmt, ...)
 void
 imap_write(struct imap_session *s, const void *p, size_t len)
 {
-	/* A failure leaves c->err set; the loop ends the session. */
-	(void)conn_write(s->conn, p, len);
+	const char *c = p;
+	size_t n;
+
+	/* In pieces, so the connection's buffer (kept for the whole
+	 * session) never grows to the size of a big FETCH. A failure
+	 * leaves c->err set; the loop ends the session. */
+	while (len > 0) {
+		n = len > IMAP_WRITE_CHUNK ? IMAP_WRITE_CHUNK : len;
+		if (conn_write(s->conn, c, n) == -1)
+			return;
+		c += n;
+		len -= n;
+	}
 }
 
 void
