@@ -300,24 +300,37 @@ imap_cmd_unsubscribe(struct imap_session *s, const struct imap_arg *args,
 int
 imap_list_match(const char *pat, const char *name)
 {
-	for (; *pat != '\0'; pat++) {
-		if (*pat == '*' || *pat == '%') {
-			const char *n = name;
+	size_t n = strlen(name), j;
+	unsigned char *prev, *cur, *tmp;
+	int r;
 
-			/* Try every possible length, longest last. */
-			for (;;) {
-				if (imap_list_match(pat + 1, n))
-					return 1;
-				if (*n == '\0' || (*pat == '%' && *n == '.'))
-					return 0;
-				n++;
-			}
+	/*
+	 * prev[j]: the pattern so far matches name[0..j). Row by row over
+	 * the pattern: O(pattern x name) whatever the wildcards (a
+	 * recursive matcher takes exponential time on "*a*a*a...b").
+	 */
+	prev = xcalloc(n + 1, 1);
+	cur = xcalloc(n + 1, 1);
+	prev[0] = 1;
+	for (; *pat != '\0'; pat++) {
+		cur[0] = (*pat == '*' || *pat == '%') && prev[0];
+		for (j = 1; j <= n; j++) {
+			if (*pat == '*')
+				cur[j] = prev[j] || cur[j - 1];
+			else if (*pat == '%')
+				cur[j] = prev[j] ||
+				    (cur[j - 1] && name[j - 1] != '.');
+			else
+				cur[j] = prev[j - 1] && *pat == name[j - 1];
 		}
-		if (*pat != *name)
-			return 0;
-		name++;
+		tmp = prev;
+		prev = cur;
+		cur = tmp;
 	}
-	return *name == '\0';
+	r = prev[n];
+	free(prev);
+	free(cur);
+	return r;
 }
 
 /* Well-known top-level names and their RFC 6154 attribute. */

@@ -35,6 +35,7 @@
 #include "lib/log.h"
 #include "lib/users.h"
 #include "store/imap.h"
+#include "store/imap_priv.h"
 #include "store/mstore.h"
 
 #define USER	"alice@example.test"
@@ -709,6 +710,42 @@ test_error_limit(void **state)
 	buf_free(&line);
 }
 
+static void
+test_list_match(void **state)
+{
+	static const struct {
+		const char	*pat, *name;
+		int		 want;
+	} t[] = {
+		{ "*", "INBOX", 1 }, { "*", "a.b.c", 1 }, { "%", "a", 1 },
+		{ "%", "a.b", 0 }, { "a.%", "a.b", 1 }, { "a.%", "a.b.c", 0 },
+		{ "a.*", "a.b.c", 1 }, { "a.*", "a", 0 }, { "a*", "a", 1 },
+		{ "*c", "a.b.c", 1 }, { "%c", "a.b.c", 0 }, { "a%c", "abc", 1 },
+		{ "a%c", "a.c", 0 }, { "a*c", "a.c", 1 }, { "", "", 1 },
+		{ "", "a", 0 }, { "INBOX", "INBOX", 1 }, { "INBOX", "inbox", 0 },
+		{ "%.%", "a.b", 1 }, { "%.%", "a.b.c", 0 }, { "*.*", "a.b.c", 1 },
+		{ "%%%", "abc", 1 }, { "**", "a.b", 1 }, { "a", "ab", 0 },
+		{ "ab", "a", 0 }, { "W*s", "Work.Projects", 1 },
+	};
+	struct buf pat = BUF_INIT(0), name = BUF_INIT(0);
+	size_t i;
+
+	(void)state;
+	/* Many wildcards against a long name: must not backtrack forever. */
+	for (i = 0; i < 400; i++)
+		buf_appends(&pat, i % 2 ? "a" : (i % 4 ? "%" : "*"));
+	buf_appends(&pat, "b");
+	for (i = 0; i < 255; i++)
+		buf_appendc(&name, 'a');
+	assert_int_equal(imap_list_match(buf_cstr(&pat), buf_cstr(&name)), 0);
+	buf_free(&pat);
+	buf_free(&name);
+	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++)
+		if (imap_list_match(t[i].pat, t[i].name) != t[i].want)
+			fail_msg("match(\"%s\", \"%s\") != %d", t[i].pat,
+			    t[i].name, t[i].want);
+}
+
 int
 main(void)
 {
@@ -728,6 +765,7 @@ main(void)
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_error_limit, setup,
 		    teardown),
+		cmocka_unit_test(test_list_match),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
