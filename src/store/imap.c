@@ -601,7 +601,8 @@ imap_cmd_idle(struct imap_session *s, const struct imap_arg *args,
 		pfd[1].fd = wfd;
 		pfd[1].events = POLLIN;
 		pfd[0].revents = pfd[1].revents = 0;
-		if (wfd < 0 || left > IMAP_IDLE_POLL_MS * 30)
+		/* Without inotify, poll the store every second. */
+		if (left > (wfd < 0 ? IMAP_IDLE_POLL_MS : IMAP_IDLE_POLL_MS * 30))
 			left = wfd < 0 ? IMAP_IDLE_POLL_MS :
 			    IMAP_IDLE_POLL_MS * 30;
 		n = poll(pfd, wfd >= 0 ? 2 : 1, (int)left);
