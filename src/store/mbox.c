@@ -24,13 +24,20 @@
 #include "store/mstore_priv.h"
 
 /*
- * One message of the snapshot: 48 octets plus its keywords when it has
- * any (10,000 messages: under 0.5 MiB per session). The file name is not
- * kept: it is looked up in the index when the file is opened.
+ * The snapshot keeps per message its UID and one octet of flags (MSG_*
+ * and F_GONE): an idle session on 10,000 messages holds 50 KiB. Whole
+ * entries (struct mbox_msg: size, date, keywords, modseq) are read from
+ * the index BLK positions at a time when mbox_msg() asks for them, and
+ * dropped when a sync or an expunge renumbers (the contract's limit on
+ * the pointer's life). File names are looked up when a file is opened.
  */
-struct mmsg {
-	struct mbox_msg	 m;		/* m.keywords: kw_none or malloc'd */
-	uint32_t	 gone;		/* expunged, not yet reported */
+#define F_GONE		0x80	/* expunged, not yet reported */
+#define F_KEEP		(MSG_RECENT | F_GONE)	/* not in the index */
+#define BLK		64
+
+struct own_store {
+	uint32_t	 uid;
+	uint64_t	 modseq;
 };
 
 #define CACHE_BATCH	256	/* cache writes per index transaction */
@@ -48,14 +55,20 @@ struct mbox {
 	char		 dir[PATH_MAX];
 	int64_t		 fid;
 	int		 ro;
-	struct mmsg	*v;
+	uint32_t	*uids;
+	uint8_t		*fl;
 	uint32_t	 n;
 	uint32_t	 cap;
+	struct mbox_msg	**blk;		/* BLK positions each, NULL: not read */
+	uint32_t	 nblk;
+	struct own_store *own;		/* this session's stores since sync */
+	uint32_t	 nown;
 	uint32_t	 uidvalidity;
 	uint32_t	 uidnext;
 	uint32_t	 lastuid;	/* highest UID in the snapshot */
 	uint64_t	 hms;		/* HIGHESTMODSEQ of the snapshot */
 	sqlite3_stmt	*st_file;	/* file name of a UID */
+	sqlite3_stmt	*st_blk;	/* rows of a UID range */
 	sqlite3_stmt	*st_cget;
 	sqlite3_stmt	*st_cset;
 	struct cache_ent cache[CACHE_BATCH];	/* writes not yet flushed */
@@ -72,24 +85,111 @@ mb_err(struct mbox *mb, const char **errstr_r, const char *what)
 }
 
 static void
-mmsg_free(struct mmsg *e)
+ent_kw_free(struct mbox_msg *m)
 {
-	if (e->m.keywords != kw_none && e->m.keywords != NULL)
-		free((char *)(uintptr_t)e->m.keywords);
-	e->m.keywords = kw_none;
+	if (m->keywords != kw_none && m->keywords != NULL)
+		free((char *)(uintptr_t)m->keywords);
+	m->keywords = kw_none;
 }
 
 static void
-mmsg_set(struct mmsg *e, uint32_t flags, const char *kw, uint64_t modseq)
+ent_set(struct mbox_msg *m, uint32_t flags, const char *kw, uint64_t modseq)
 {
-	e->m.flags = (e->m.flags & MSG_RECENT) | (flags & ~MSG_RECENT);
+	m->flags = flags;
 	if (kw == NULL || *kw == '\0')
-		mmsg_free(e);
-	else if (e->m.keywords == NULL || strcmp(e->m.keywords, kw) != 0) {
-		mmsg_free(e);
-		e->m.keywords = xstrdup(kw);
+		ent_kw_free(m);
+	else if (m->keywords == NULL || strcmp(m->keywords, kw) != 0) {
+		ent_kw_free(m);
+		m->keywords = xstrdup(kw);
 	}
-	e->m.modseq = modseq;
+	m->modseq = modseq;
+}
+
+/* Forgets every loaded entry (the numbering changes). */
+static void
+blk_free_all(struct mbox *mb)
+{
+	uint32_t b, k;
+
+	for (b = 0; b < mb->nblk; b++) {
+		if (mb->blk[b] == NULL)
+			continue;
+		for (k = 0; k < BLK; k++)
+			ent_kw_free(&mb->blk[b][k]);
+		free(mb->blk[b]);
+		mb->blk[b] = NULL;
+	}
+}
+
+/* Reads block b's entries from the index (what it lacks stays empty). */
+static void
+blk_load(struct mbox *mb, uint32_t b)
+{
+	struct mbox_msg *e;
+	uint32_t first = b * BLK, last, k, uid;
+	sqlite3_stmt *s;
+
+	last = first + BLK < mb->n ? first + BLK : mb->n;
+	e = xcalloc(BLK, sizeof(*e));
+	for (k = first; k < last; k++) {
+		e[k - first].uid = mb->uids[k];
+		e[k - first].flags = mb->fl[k] & ~F_GONE;
+		e[k - first].keywords = kw_none;
+	}
+	mb->blk[b] = e;
+	if (mb->st_blk == NULL && (mb->st_blk = mstore_prep(mb->st,
+	    "SELECT uid, keywords, idate, size, modseq FROM msgs"
+	    " WHERE folder = ? AND uid >= ? AND uid <= ? ORDER BY uid")) ==
+	    NULL)
+		return;
+	s = mb->st_blk;
+	(void)sqlite3_bind_int64(s, 1, mb->fid);
+	(void)sqlite3_bind_int64(s, 2, mb->uids[first]);
+	(void)sqlite3_bind_int64(s, 3, mb->uids[last - 1]);
+	k = first;
+	while (sqlite3_step(s) == SQLITE_ROW) {
+		uid = (uint32_t)sqlite3_column_int64(s, 0);
+		while (k < last && mb->uids[k] < uid)
+			k++;
+		if (k == last)
+			break;
+		if (mb->uids[k] != uid)
+			continue;
+		e[k - first].internaldate = (time_t)sqlite3_column_int64(s, 2);
+		e[k - first].size = (uint64_t)sqlite3_column_int64(s, 3);
+		ent_set(&e[k - first], e[k - first].flags,
+		    (const char *)sqlite3_column_text(s, 1),
+		    (uint64_t)sqlite3_column_int64(s, 4));
+	}
+	(void)sqlite3_reset(s);	/* a failed read leaves empty entries */
+}
+
+/* Position pos's loaded entry, or NULL when its block is not read. */
+static struct mbox_msg *
+ent_loaded(struct mbox *mb, uint32_t pos)
+{
+	if (mb->blk == NULL || mb->blk[pos / BLK] == NULL)
+		return NULL;
+	return &mb->blk[pos / BLK][pos % BLK];
+}
+
+static void
+snap_grow(struct mbox *mb, uint32_t need)
+{
+	uint32_t nb;
+
+	if (need > mb->cap) {
+		mb->cap = need > mb->cap * 2 ? need : mb->cap * 2;
+		mb->uids = xrealloc(mb->uids, mb->cap * sizeof(*mb->uids));
+		mb->fl = xrealloc(mb->fl, mb->cap);
+	}
+	nb = (need + BLK - 1) / BLK;
+	if (nb > mb->nblk) {
+		mb->blk = xrealloc(mb->blk, nb * sizeof(*mb->blk));
+		memset(mb->blk + mb->nblk, 0,
+		    (nb - mb->nblk) * sizeof(*mb->blk));
+		mb->nblk = nb;
+	}
 }
 
 /* Writes the cache entries kept in memory in one transaction. */
@@ -139,34 +239,26 @@ snap_append(struct mbox *mb, uint32_t after, int claim, uint32_t recent_uid,
     uint32_t *added_r)
 {
 	sqlite3_stmt *s;
+	uint32_t uid;
 	int rc;
 
 	*added_r = 0;
-	if ((s = mstore_prep(mb->st, "SELECT uid, flags, keywords,"
-	    " idate, size, modseq FROM msgs WHERE folder = ? AND uid > ?"
-	    " ORDER BY uid")) == NULL)
+	if ((s = mstore_prep(mb->st, "SELECT uid, flags FROM msgs"
+	    " WHERE folder = ? AND uid > ? ORDER BY uid")) == NULL)
 		return -1;
 	(void)sqlite3_bind_int64(s, 1, mb->fid);
 	(void)sqlite3_bind_int64(s, 2, after);
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		struct mmsg *e;
-
-		if (mb->n == mb->cap) {
-			mb->cap = mb->cap ? mb->cap * 2 : 64;
-			mb->v = xrealloc(mb->v, mb->cap * sizeof(*mb->v));
-		}
-		e = &mb->v[mb->n++];
-		memset(e, 0, sizeof(*e));
-		e->m.keywords = kw_none;
-		e->m.uid = (uint32_t)sqlite3_column_int64(s, 0);
-		e->m.internaldate = (time_t)sqlite3_column_int64(s, 3);
-		e->m.size = (uint64_t)sqlite3_column_int64(s, 4);
-		if (claim && e->m.uid > recent_uid)
-			e->m.flags = MSG_RECENT;
-		mmsg_set(e, (uint32_t)sqlite3_column_int64(s, 1),
-		    (const char *)sqlite3_column_text(s, 2),
-		    (uint64_t)sqlite3_column_int64(s, 5));
-		mb->lastuid = e->m.uid;
+		if (mb->n == mb->cap || mb->n + 1 > mb->nblk * BLK)
+			snap_grow(mb, mb->n + 1);
+		uid = (uint32_t)sqlite3_column_int64(s, 0);
+		mb->uids[mb->n] = uid;
+		mb->fl[mb->n] = (uint8_t)(sqlite3_column_int64(s, 1) &
+		    MD_FLAGS);
+		if (claim && uid > recent_uid)
+			mb->fl[mb->n] |= MSG_RECENT;
+		mb->n++;
+		mb->lastuid = uid;
 		(*added_r)++;
 	}
 	sqlite3_finalize(s);
@@ -187,10 +279,7 @@ snap_reserve(struct mbox *mb)
 	if (sqlite3_step(s) == SQLITE_ROW)
 		n = (uint32_t)sqlite3_column_int64(s, 0);
 	sqlite3_finalize(s);
-	if (n > mb->cap) {
-		mb->cap = n + 16;
-		mb->v = xrealloc(mb->v, mb->cap * sizeof(*mb->v));
-	}
+	snap_grow(mb, n + 16);
 }
 
 int
@@ -274,17 +363,19 @@ void
 mbox_close(struct mbox **mbp)
 {
 	struct mbox *mb = *mbp;
-	uint32_t i;
 
 	if (mb == NULL)
 		return;
 	cache_flush(mb);
-	for (i = 0; i < mb->n; i++)
-		mmsg_free(&mb->v[i]);
+	blk_free_all(mb);
 	sqlite3_finalize(mb->st_file);
+	sqlite3_finalize(mb->st_blk);
 	sqlite3_finalize(mb->st_cget);
 	sqlite3_finalize(mb->st_cset);
-	free(mb->v);
+	free(mb->uids);
+	free(mb->fl);
+	free(mb->blk);
+	free(mb->own);
 	free(mb);
 	*mbp = NULL;
 }
@@ -297,9 +388,9 @@ mbox_status(struct mbox *mb, struct mbox_status *ms)
 	memset(ms, 0, sizeof(*ms));
 	ms->messages = mb->n;
 	for (i = 0; i < mb->n; i++) {
-		if (mb->v[i].m.flags & MSG_RECENT)
+		if (mb->fl[i] & MSG_RECENT)
 			ms->recent++;
-		if (!(mb->v[i].m.flags & MSG_SEEN))
+		if (!(mb->fl[i] & MSG_SEEN))
 			ms->unseen++;
 	}
 	ms->uidnext = mb->uidnext;
@@ -316,9 +407,14 @@ mbox_count(const struct mbox *mb)
 const struct mbox_msg *
 mbox_msg(const struct mbox *mb, uint32_t seq)
 {
+	struct mbox *m = (struct mbox *)(uintptr_t)mb;	/* a cache fill */
+	uint32_t pos = seq - 1;
+
 	if (seq < 1 || seq > mb->n)
 		return NULL;
-	return &mb->v[seq - 1].m;
+	if (m->blk[pos / BLK] == NULL)
+		blk_load(m, pos / BLK);
+	return &m->blk[pos / BLK][pos % BLK];
 }
 
 uint32_t
@@ -329,9 +425,9 @@ mbox_seq_of_uid(const struct mbox *mb, uint32_t uid)
 	while (lo < hi) {
 		uint32_t mid = lo + (hi - lo) / 2;
 
-		if (mb->v[mid].m.uid == uid)
+		if (mb->uids[mid] == uid)
 			return mid + 1;
-		if (mb->v[mid].m.uid < uid)
+		if (mb->uids[mid] < uid)
 			lo = mid + 1;
 		else
 			hi = mid;
@@ -344,8 +440,10 @@ static void
 snap_remove(struct mbox *mb, uint32_t i,
     void (*expunged)(void *, uint32_t), void *arg)
 {
-	mmsg_free(&mb->v[i]);
-	memmove(&mb->v[i], &mb->v[i + 1], (mb->n - i - 1) * sizeof(*mb->v));
+	blk_free_all(mb);	/* positions move */
+	memmove(&mb->uids[i], &mb->uids[i + 1], (mb->n - i - 1) *
+	    sizeof(*mb->uids));
+	memmove(&mb->fl[i], &mb->fl[i + 1], mb->n - i - 1);
 	mb->n--;
 	if (expunged != NULL)
 		expunged(arg, i + 1);
@@ -360,7 +458,7 @@ snap_mark_gone(struct mbox *mb)
 	int rc;
 
 	for (i = 0; i < mb->n; i++)
-		present += !mb->v[i].gone;
+		present += !(mb->fl[i] & F_GONE);
 	if ((s = mstore_prep(mb->st, "SELECT count(*) FROM msgs WHERE"
 	    " folder = ? AND uid <= ?")) == NULL)
 		return -1;
@@ -382,47 +480,62 @@ snap_mark_gone(struct mbox *mb)
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
 		uint32_t uid = (uint32_t)sqlite3_column_int64(s, 0);
 
-		for (; i < mb->n && mb->v[i].m.uid < uid; i++)
-			mb->v[i].gone = 1;
-		if (i < mb->n && mb->v[i].m.uid == uid)
+		for (; i < mb->n && mb->uids[i] < uid; i++)
+			mb->fl[i] |= F_GONE;
+		if (i < mb->n && mb->uids[i] == uid)
 			i++;
 	}
 	for (; i < mb->n; i++)
-		mb->v[i].gone = 1;
+		mb->fl[i] |= F_GONE;
 	sqlite3_finalize(s);
 	return rc == SQLITE_DONE ? 0 : -1;
 }
 
-/* Applies rows changed since the snapshot; their uids go to changed. */
+/* 1 when this session's own mbox_store gave uid this modseq. */
+static int
+own_change(const struct mbox *mb, uint32_t uid, uint64_t modseq)
+{
+	uint32_t i;
+
+	for (i = mb->nown; i > 0; i--)
+		if (mb->own[i - 1].uid == uid)
+			return mb->own[i - 1].modseq == modseq;
+	return 0;
+}
+
+/*
+ * Applies rows changed since the snapshot; the uids whose change the
+ * session has not seen (another session's, or a keyword change it did not
+ * make) go to changed.
+ */
 static int
 snap_changes(struct mbox *mb, uint32_t **changed, uint32_t *nchanged)
 {
 	sqlite3_stmt *s;
 	int rc;
 
-	if ((s = mstore_prep(mb->st, "SELECT uid, flags, keywords,"
-	    " modseq FROM msgs WHERE folder = ? AND uid <= ? AND modseq > ?"))
-	    == NULL)
+	if ((s = mstore_prep(mb->st, "SELECT uid, flags, modseq FROM msgs"
+	    " WHERE folder = ? AND uid <= ? AND modseq > ?")) == NULL)
 		return -1;
 	(void)sqlite3_bind_int64(s, 1, mb->fid);
 	(void)sqlite3_bind_int64(s, 2, mb->lastuid);
 	(void)sqlite3_bind_int64(s, 3, (sqlite3_int64)mb->hms);
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		uint32_t seq = mbox_seq_of_uid(mb,
-		    (uint32_t)sqlite3_column_int64(s, 0));
-		uint32_t flags = (uint32_t)sqlite3_column_int64(s, 1);
-		const char *kw = (const char *)sqlite3_column_text(s, 2);
-		struct mmsg *e;
+		uint32_t uid = (uint32_t)sqlite3_column_int64(s, 0);
+		uint32_t seq = mbox_seq_of_uid(mb, uid);
+		uint8_t flags = (uint8_t)(sqlite3_column_int64(s, 1) &
+		    MD_FLAGS);
+		uint8_t *f;
 
-		if (seq == 0 || (e = &mb->v[seq - 1])->gone)
+		if (seq == 0 || (*(f = &mb->fl[seq - 1]) & F_GONE))
 			continue;
-		if ((e->m.flags & ~MSG_RECENT) != flags ||
-		    strcmp(e->m.keywords, kw) != 0) {
+		if ((*f & MD_FLAGS) != flags || !own_change(mb, uid,
+		    (uint64_t)sqlite3_column_int64(s, 2))) {
 			*changed = xrealloc(*changed, (*nchanged + 1) *
 			    sizeof(**changed));
-			(*changed)[(*nchanged)++] = e->m.uid;
+			(*changed)[(*nchanged)++] = uid;
 		}
-		mmsg_set(e, flags, kw, (uint64_t)sqlite3_column_int64(s, 3));
+		*f = (uint8_t)((*f & F_KEEP) | flags);
 	}
 	sqlite3_finalize(s);
 	return rc == SQLITE_DONE ? 0 : -1;
@@ -465,9 +578,11 @@ mbox_sync(struct mbox *mb, int allow_expunge, const struct mbox_sync_cb *cb,
 			goto fail2;
 		mb->hms = fr.hms;
 		mb->uidnext = fr.uidnext;
+		mb->nown = 0;
+		blk_free_all(mb);	/* flags, keywords or numbering moved */
 	}
 	for (i = 0; allow_expunge && i < mb->n; ) {
-		if (mb->v[i].gone)
+		if (mb->fl[i] & F_GONE)
 			snap_remove(mb, i, cb ? cb->expunged : NULL,
 			    cb ? cb->arg : NULL);
 		else
@@ -544,12 +659,12 @@ msg_path(struct mbox *mb, char *file, size_t filesz, int refind,
 }
 
 static int
-msg_open(struct mbox *mb, struct mmsg *e)
+msg_open(struct mbox *mb, uint32_t uid)
 {
 	char path[PATH_MAX], file[NAME_MAX + 16];
 	int fd, pass;
 
-	if (msg_file(mb, e->m.uid, file, sizeof(file)) != 1)
+	if (msg_file(mb, uid, file, sizeof(file)) != 1)
 		return -1;
 	for (pass = 0; pass < 2; pass++) {
 		if (!msg_path(mb, file, sizeof(file), pass, path,
@@ -574,7 +689,7 @@ mbox_read(struct mbox *mb, uint32_t seq, int header_only, struct buf *out,
 
 	if (seq < 1 || seq > mb->n)
 		return set_err2(errstr_r, "no such message");
-	if ((fd = msg_open(mb, &mb->v[seq - 1])) == -1) {
+	if ((fd = msg_open(mb, mb->uids[seq - 1])) == -1) {
 		if (errstr_r != NULL)
 			*errstr_r = "message vanished";
 		return 0;
@@ -743,14 +858,25 @@ flags_rename(struct mbox *mb, const char *curfile, uint32_t flags,
 	return -1;
 }
 
+/* Position pos now has these flags (system flags only), keywords, modseq. */
+static void
+snap_set(struct mbox *mb, uint32_t pos, uint32_t flags, const char *kw,
+    uint64_t modseq)
+{
+	struct mbox_msg *m;
+
+	mb->fl[pos] = (uint8_t)((mb->fl[pos] & F_KEEP) | (flags & MD_FLAGS));
+	if ((m = ent_loaded(mb, pos)) != NULL)
+		ent_set(m, mb->fl[pos] & ~F_GONE, kw, modseq);
+}
+
 int
 mbox_store(struct mbox *mb, uint32_t seq, int op, uint32_t flags,
     const char *keywords, uint64_t unchanged_since, const char **errstr_r)
 {
 	char file[NAME_MAX + 16];
-	struct mmsg *e;
 	struct row r;
-	uint32_t nf;
+	uint32_t nf, uid, pos = seq - 1;
 	char *nkw = NULL;
 	sqlite3_stmt *s;
 	uint64_t modseq;
@@ -760,19 +886,19 @@ mbox_store(struct mbox *mb, uint32_t seq, int op, uint32_t flags,
 		return set_err2(errstr_r, "mailbox is read-only");
 	if (seq < 1 || seq > mb->n)
 		return set_err2(errstr_r, "no such message");
-	e = &mb->v[seq - 1];
+	uid = mb->uids[pos];
 	flags &= MD_FLAGS;
 	cache_flush(mb);
 	if (mstore_begin(mb->st, errstr_r) == -1)
 		return -1;
-	if ((rc = row_get(mb, e->m.uid, &r)) != 1) {
+	if ((rc = row_get(mb, uid, &r)) != 1) {
 		mstore_rollback(mb->st);
 		return rc == 0 ? set_err2(errstr_r, "message expunged") :
 		    mb_err(mb, errstr_r, "index");
 	}
 	if (unchanged_since != 0 && r.modseq > unchanged_since) {
 		mstore_rollback(mb->st);
-		mmsg_set(e, r.flags, r.kw, r.modseq);
+		snap_set(mb, pos, r.flags, r.kw, r.modseq);
 		row_free(&r);
 		return 0;
 	}
@@ -782,7 +908,7 @@ mbox_store(struct mbox *mb, uint32_t seq, int op, uint32_t flags,
 	    kw_apply(r.kw, op, keywords);
 	if (nf == r.flags && strcmp(nkw, r.kw) == 0) {
 		mstore_rollback(mb->st);
-		mmsg_set(e, r.flags, r.kw, r.modseq);
+		snap_set(mb, pos, r.flags, r.kw, r.modseq);
 		goto done;
 	}
 	(void)ms_strlcpy(file, r.file, sizeof(file));
@@ -806,7 +932,7 @@ mbox_store(struct mbox *mb, uint32_t seq, int op, uint32_t flags,
 	(void)sqlite3_bind_text(s, 3, nkw, -1, SQLITE_STATIC);
 	(void)sqlite3_bind_int64(s, 4, (sqlite3_int64)modseq);
 	(void)sqlite3_bind_int64(s, 5, mb->fid);
-	(void)sqlite3_bind_int64(s, 6, e->m.uid);
+	(void)sqlite3_bind_int64(s, 6, uid);
 	rc = sqlite3_step(s);
 	sqlite3_finalize(s);
 	if (rc != SQLITE_DONE) {
@@ -818,7 +944,10 @@ mbox_store(struct mbox *mb, uint32_t seq, int op, uint32_t flags,
 		rc = -1;
 		goto out;
 	}
-	mmsg_set(e, nf, nkw, modseq);
+	snap_set(mb, pos, nf, nkw, modseq);
+	mb->own = xrealloc(mb->own, (mb->nown + 1) * sizeof(*mb->own));
+	mb->own[mb->nown].uid = uid;
+	mb->own[mb->nown++].modseq = modseq;
 done:
 	rc = 1;
 out:
@@ -832,18 +961,18 @@ mbox_copy(struct mbox *mb, uint32_t seq, const char *folder,
     uint32_t *uidvalidity_r, uint32_t *uid_r, const char **errstr_r)
 {
 	struct buf b = BUF_INIT(0);
-	struct mmsg *e;
+	const struct mbox_msg *e;
 	char chunk[65536];
 	ssize_t n;
 	int fd, rc;
 
 	if (seq < 1 || seq > mb->n)
 		return set_err2(errstr_r, "no such message");
-	e = &mb->v[seq - 1];
+	e = mbox_msg(mb, seq);
 	cache_flush(mb);
 	if (!mstore_folder_exists(mb->st, folder))
 		return set_no_folder(errstr_r);
-	if ((fd = msg_open(mb, e)) == -1)
+	if ((fd = msg_open(mb, e->uid)) == -1)
 		return set_err2(errstr_r, "message vanished");
 	while ((n = read(fd, chunk, sizeof(chunk))) > 0)
 		if (buf_append(&b, chunk, (size_t)n) == -1)
@@ -855,8 +984,7 @@ mbox_copy(struct mbox *mb, uint32_t seq, const char *folder,
 		    strerror(errno));
 	}
 	rc = mstore_add(mb->st, folder, b.data ? b.data : "", b.len,
-	    e->m.flags & MD_FLAGS, e->m.keywords, e->m.internaldate,
-	    uidvalidity_r,
+	    e->flags & MD_FLAGS, e->keywords, e->internaldate, uidvalidity_r,
 	    uid_r, errstr_r);
 	buf_free(&b);
 	return rc;
@@ -892,14 +1020,14 @@ mbox_expunge(struct mbox *mb, const uint32_t *uids, size_t nuids,
 	if (mstore_begin(mb->st, errstr_r) == -1)
 		return -1;
 	for (i = 0; i < mb->n; i++) {
-		struct mmsg *e = &mb->v[i];
+		uint32_t uid = mb->uids[i];
 
-		if (e->gone || !uid_in(uids, nuids, e->m.uid))
+		if ((mb->fl[i] & F_GONE) || !uid_in(uids, nuids, uid))
 			continue;
-		if ((rc = row_get(mb, e->m.uid, &r)) == -1)
+		if ((rc = row_get(mb, uid, &r)) == -1)
 			goto fail;
 		if (rc == 0) {
-			e->gone = 1;	/* expunged by another session */
+			mb->fl[i] |= F_GONE;	/* expunged by another one */
 			continue;
 		}
 		if (r.flags & MSG_DELETED) {
@@ -909,11 +1037,11 @@ mbox_expunge(struct mbox *mb, const uint32_t *uids, size_t nuids,
 			    errno == ENOENT && msg_path(mb, file, sizeof(file),
 			    1, path, sizeof(path)))
 				(void)unlink(path);	/* gone is fine */
-			if (msg_gone(mb->st, mb->fid, e->m.uid) == -1) {
+			if (msg_gone(mb->st, mb->fid, uid) == -1) {
 				row_free(&r);
 				goto fail;
 			}
-			e->gone = 1;
+			mb->fl[i] |= F_GONE;
 			any = 1;
 		}
 		row_free(&r);
@@ -923,7 +1051,7 @@ mbox_expunge(struct mbox *mb, const uint32_t *uids, size_t nuids,
 	if (mstore_commit(mb->st, errstr_r) == -1)
 		return -1;
 	for (i = 0; i < mb->n; ) {
-		if (mb->v[i].gone)
+		if (mb->fl[i] & F_GONE)
 			snap_remove(mb, i, expunged, arg);
 		else
 			i++;
@@ -948,7 +1076,7 @@ mbox_cache_get(struct mbox *mb, uint32_t seq, const char *key,
 
 	if (seq < 1 || seq > mb->n)
 		return 0;
-	uid = mb->v[seq - 1].m.uid;
+	uid = mb->uids[seq - 1];
 	for (i = mb->ncache; i > 0; i--) {
 		struct cache_ent *c = &mb->cache[i - 1];
 
@@ -989,7 +1117,7 @@ mbox_cache_set(struct mbox *mb, uint32_t seq, const char *key,
 	if (mb->ncache == CACHE_BATCH)
 		cache_flush(mb);
 	c = &mb->cache[mb->ncache++];
-	c->uid = mb->v[seq - 1].m.uid;
+	c->uid = mb->uids[seq - 1];
 	c->key = xstrdup(key);
 	c->data = xmalloc(len + 1);
 	memcpy(c->data, data, len);

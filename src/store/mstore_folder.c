@@ -15,6 +15,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -161,6 +162,55 @@ row_create(struct mstore *st, const char *canon, struct folder_row *fr)
 
 /* ------------------------------------------------------------ scan */
 
+/*
+ * The names a scan reads live in 128 KiB chunks freed together at its end:
+ * a scan of a big folder then leaves no scattered small blocks behind in
+ * the heap of a session that goes back to waiting.
+ */
+#define ARENA_CHUNK	(128 * 1024)
+
+struct arena {
+	char	**chunks;
+	size_t	  n;
+	char	 *cur;
+	size_t	  left;
+};
+
+static char *
+arena_dup(struct arena *a, const char *s1, const char *s2)
+{
+	size_t l1 = strlen(s1), l2 = s2 ? strlen(s2) : 0, need = l1 + l2 + 1;
+	char *p;
+
+	if (need > a->left) {
+		size_t sz = need > ARENA_CHUNK ? need : ARENA_CHUNK;
+
+		a->chunks = xrealloc(a->chunks, (a->n + 1) *
+		    sizeof(*a->chunks));
+		a->chunks[a->n++] = a->cur = xmalloc(sz);
+		a->left = sz;
+	}
+	p = a->cur;
+	memcpy(p, s1, l1);
+	if (l2 > 0)
+		memcpy(p + l1, s2, l2);
+	p[l1 + l2] = '\0';
+	a->cur += need;
+	a->left -= need;
+	return p;
+}
+
+static void
+arena_free(struct arena *a)
+{
+	size_t i;
+
+	for (i = 0; i < a->n; i++)
+		free(a->chunks[i]);
+	free(a->chunks);
+	memset(a, 0, sizeof(*a));
+}
+
 struct scan_ent {
 	char	*file;		/* "new/x" or "cur/x:2,S" */
 	size_t	 blen;		/* base length (after the 4-byte dir) */
@@ -195,7 +245,7 @@ ent_cmp(const void *pa, const void *pb)
 
 static int
 scan_dir(const char *dir, const char *sub, struct scan_ent **ents,
-    size_t *n, size_t *cap)
+    size_t *n, size_t *cap, struct arena *a)
 {
 	char p[PATH_MAX];
 	struct dirent *de;
@@ -205,19 +255,14 @@ scan_dir(const char *dir, const char *sub, struct scan_ent **ents,
 	    (d = opendir(p)) == NULL)
 		return -1;
 	while ((de = readdir(d)) != NULL) {
-		struct buf b = BUF_INIT(0);
-
 		if (de->d_name[0] == '.')
 			continue;
 		if (*n == *cap) {
 			*cap = *cap ? *cap * 2 : 64;
 			*ents = xrealloc(*ents, *cap * sizeof(**ents));
 		}
-		if (buf_appendf(&b, "%s/%s", sub, de->d_name) == -1) {
-			buf_free(&b);
-			continue;
-		}
-		(*ents)[*n].file = buf_steal(&b);
+		(*ents)[*n].file = arena_dup(a, strcmp(sub, "new") == 0 ?
+		    "new/" : "cur/", de->d_name);
 		(*ents)[*n].blen = md_base_len(de->d_name);
 		(*n)++;
 	}
@@ -227,7 +272,7 @@ scan_dir(const char *dir, const char *sub, struct scan_ent **ents,
 
 static int
 rows_load(struct mstore *st, int64_t fid, struct scan_row **rows_r,
-    size_t *n_r)
+    size_t *n_r, struct arena *a)
 {
 	struct scan_row *rows = NULL;
 	size_t n = 0, cap = 0;
@@ -245,10 +290,10 @@ rows_load(struct mstore *st, int64_t fid, struct scan_row **rows_r,
 		}
 		rows[n].uid = (uint32_t)sqlite3_column_int64(s, 0);
 		rows[n].flags = (uint32_t)sqlite3_column_int64(s, 1);
-		rows[n].base = xstrdup((const char *)
-		    sqlite3_column_text(s, 2));
-		rows[n].file = xstrdup((const char *)
-		    sqlite3_column_text(s, 3));
+		rows[n].base = arena_dup(a, (const char *)
+		    sqlite3_column_text(s, 2), NULL);
+		rows[n].file = arena_dup(a, (const char *)
+		    sqlite3_column_text(s, 3), NULL);
 		n++;
 	}
 	sqlite3_finalize(s);
@@ -367,12 +412,14 @@ scan_merge(struct mstore *st, const char *dir, struct folder_row *fr)
 {
 	struct scan_ent *ents = NULL;
 	struct scan_row *rows = NULL;
-	size_t ne = 0, cap = 0, nr = 0, i = 0, j = 0, k;
+	struct arena a;
+	size_t ne = 0, cap = 0, nr = 0, i = 0, j = 0;
 	int rc = 0;
 
-	if (scan_dir(dir, "new", &ents, &ne, &cap) == -1 ||
-	    scan_dir(dir, "cur", &ents, &ne, &cap) == -1 ||
-	    rows_load(st, fr->id, &rows, &nr) == -1) {
+	memset(&a, 0, sizeof(a));
+	if (scan_dir(dir, "new", &ents, &ne, &cap, &a) == -1 ||
+	    scan_dir(dir, "cur", &ents, &ne, &cap, &a) == -1 ||
+	    rows_load(st, fr->id, &rows, &nr, &a) == -1) {
 		rc = -1;
 		goto out;
 	}
@@ -411,12 +458,7 @@ scan_merge(struct mstore *st, const char *dir, struct folder_row *fr)
 		}
 	}
 out:
-	for (k = 0; k < ne; k++)
-		free(ents[k].file);
-	for (k = 0; k < nr; k++) {
-		free(rows[k].base);
-		free(rows[k].file);
-	}
+	arena_free(&a);
 	free(ents);
 	free(rows);
 	return rc;
@@ -432,7 +474,7 @@ folder_sync(struct mstore *st, const char *canon, int intxn,
 	char dir[PATH_MAX];
 	struct timespec now;
 	int64_t mn, mc, old;
-	int rc;
+	int rc, scanned = 0;
 
 	if (folder_path(st, canon, dir, sizeof(dir)) == -1)
 		return mstore_err(st, errstr_r, "store path too long");
@@ -463,6 +505,7 @@ folder_sync(struct mstore *st, const char *canon, int intxn,
 	if (!(fr->mt_new == mn && fr->mt_cur == mc && mn != -1 && mc != -1)) {
 		if (scan_merge(st, dir, fr) == -1)
 			goto fail;
+		scanned = 1;
 		fr->mt_new = mn < old ? mn : -1;
 		fr->mt_cur = mc < old ? mc : -1;
 		if (folder_row_write(st, fr) == -1)
@@ -470,6 +513,11 @@ folder_sync(struct mstore *st, const char *canon, int intxn,
 	}
 	if (!intxn && mstore_commit(st, errstr_r) == -1)
 		return -1;
+	if (scanned && !intxn) {
+		/* A scan's memory goes back before the session waits. */
+		(void)sqlite3_db_release_memory(st->db);	/* advisory */
+		(void)malloc_trim(0);
+	}
 	return 1;
 fail:
 	(void)mstore_err(st, errstr_r, "index sync: %s",
