@@ -85,19 +85,64 @@ cache_set(void *arg, const char *key, const char *data, size_t len)
 
 /* ------------------------------------------------------------ FETCH */
 
+/*
+ * One message of a FETCH: sets \Seen first when the items want it, then
+ * writes the response. imap_fetch_render's result.
+ */
+static int
+fetch_one(struct imap_session *s, const struct imap_fetch *f, uint32_t seq,
+    struct loader *l, struct buf *out, struct buf *scratch)
+{
+	struct imap_fetch_msg fm;
+	const struct mbox_msg *m = mbox_msg(s->mbox, seq);
+	const char *err = NULL;
+	int r;
+
+	memset(&fm, 0, sizeof(fm));
+	if (f->sets_seen && !s->readonly && !(m->flags & MSG_SEEN)) {
+		if (mbox_store(s->mbox, seq, '+', MSG_SEEN, NULL, 0, &err) == 1)
+			fm.add_flags = 1;
+		else
+			log_warn("%s imap fetch seen=failed seq=%u error=\"%s\"",
+			    s->sid, seq, err != NULL ? err : "?");
+		m = mbox_msg(s->mbox, seq);
+	}
+	fm.seq = seq;
+	fm.uid = m->uid;
+	fm.flags = m->flags;
+	fm.keywords = m->keywords;
+	fm.internaldate = m->internaldate;
+	fm.size = m->size;
+	fm.load = load;
+	fm.cache_get = cache_get;
+	fm.cache_set = cache_set;
+	fm.arg = l;
+	loader_at(l, seq);
+	buf_reset(out);
+	if ((r = imap_fetch_render(f, &fm, out, scratch)) == 1)
+		imap_write(s, out->data, out->len);
+	else if (r == -1)
+		log_error("%s imap fetch seq=%u error=\"response too large\"",
+		    s->sid, seq);
+	/* Big messages: do not keep their text between messages. */
+	if (l->text.cap > 1024 * 1024)
+		buf_free(&l->text);	/* keeps its maximum */
+	if (out->cap > 1024 * 1024)
+		buf_free(out);
+	return r;
+}
+
 void
 imap_cmd_fetch(struct imap_session *s, const struct imap_arg *args,
     size_t nargs)
 {
 	struct imap_fetch f;
-	struct imap_fetch_msg fm;
 	struct loader l;
 	struct buf out = BUF_INIT(0), scratch = BUF_INIT(0);
-	const struct mbox_msg *m;
 	const char *err = NULL;
 	uint32_t *seqs;
 	size_t n, i;
-	unsigned vanished = 0;
+	unsigned vanished = 0, failed = 0;
 	int r;
 
 	if (nargs != 2) {
@@ -115,48 +160,17 @@ imap_cmd_fetch(struct imap_session *s, const struct imap_arg *args,
 	l.mb = s->mbox;
 	buf_init(&l.text, MSG_TEXT_MAX);
 	for (i = 0; i < n && s->conn->err == 0; i++) {
-		memset(&fm, 0, sizeof(fm));
-		if (f.sets_seen && !s->readonly &&
-		    !(mbox_msg(s->mbox, seqs[i])->flags & MSG_SEEN)) {
-			if (mbox_store(s->mbox, seqs[i], '+', MSG_SEEN, NULL, 0,
-			    &err) == 1)
-				fm.add_flags = 1;
-			else
-				log_warn("%s imap fetch seen=failed seq=%u "
-				    "error=\"%s\"", s->sid, seqs[i], err);
-		}
-		m = mbox_msg(s->mbox, seqs[i]);
-		fm.seq = seqs[i];
-		fm.uid = m->uid;
-		fm.flags = m->flags;
-		fm.keywords = m->keywords;
-		fm.internaldate = m->internaldate;
-		fm.size = m->size;
-		fm.load = load;
-		fm.cache_get = cache_get;
-		fm.cache_set = cache_set;
-		fm.arg = &l;
-		loader_at(&l, seqs[i]);
-		buf_reset(&out);
-		r = imap_fetch_render(&f, &fm, &out, &scratch);
-		if (r == 1)
-			imap_write(s, out.data, out.len);
-		else if (r == 0)
+		if ((r = fetch_one(s, &f, seqs[i], &l, &out, &scratch)) == 0)
 			vanished++;
-		else {
-			log_error("%s imap fetch seq=%u error=\"response too "
-			    "large\"", s->sid, seqs[i]);
-			vanished++;
-		}
-		/* Big messages: do not keep their text between messages. */
-		if (l.text.cap > 1024 * 1024)
-			buf_free(&l.text);
-		if (out.cap > 1024 * 1024)
-			buf_free(&out);
+		else if (r == -1)
+			failed++;
 	}
 	if (vanished > 0)
 		imap_reply(s, IMAP_NO, "[EXPUNGEISSUED] %u of the messages "
 		    "could not be read (expunged?)", vanished);
+	else if (failed > 0)
+		imap_reply(s, IMAP_NO, "[LIMIT] %u of the responses were too "
+		    "large", failed);
 	buf_free(&l.text);
 	buf_free(&out);
 	buf_free(&scratch);
@@ -209,7 +223,7 @@ imap_cmd_search(struct imap_session *s, const struct imap_arg *args,
 		if (imap_search_match(prog, &sm) == 1)
 			(void)buf_appendf(&out, " %u", s->uid ? m->uid : seq);
 		if (l.text.cap > 1024 * 1024)
-			buf_free(&l.text);
+			buf_free(&l.text);	/* keeps its maximum */
 	}
 	(void)buf_appends(&out, "\r\n");
 	imap_write(s, out.data, out.len);
