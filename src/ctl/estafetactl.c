@@ -95,23 +95,86 @@ ctl_time(long long t, char *out, size_t len)
 	return out;
 }
 
-/* JSON string escaping (RFC 8259) into b. */
+/* Length of the well-formed UTF-8 sequence at s (RFC 3629: no overlong
+ * forms, no surrogates, at most U+10FFFF), or 0. */
+static size_t
+ctl_utf8_len(const unsigned char *s)
+{
+	size_t n, i;
+	unsigned cp;
+
+	if (s[0] < 0x80)
+		return 1;
+	if (s[0] >= 0xc2 && s[0] <= 0xdf)
+		n = 2, cp = s[0] & 0x1f;
+	else if (s[0] >= 0xe0 && s[0] <= 0xef)
+		n = 3, cp = s[0] & 0x0f;
+	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
+		n = 4, cp = s[0] & 0x07;
+	else
+		return 0;
+	for (i = 1; i < n; i++) {
+		if ((s[i] & 0xc0) != 0x80)	/* also stops at the NUL */
+			return 0;
+		cp = cp << 6 | (s[i] & 0x3f);
+	}
+	if ((n == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
+	    (n == 4 && (cp < 0x10000 || cp > 0x10ffff)))
+		return 0;
+	return n;
+}
+
+/* JSON string escaping (RFC 8259) into b. Text from peers (replies) may
+ * hold any octets: a byte that is not well-formed UTF-8 becomes U+FFFD,
+ * so the output always parses. */
 static const char *
 ctl_json(struct buf *b, const char *s)
 {
+	const unsigned char *p = (const unsigned char *)s;
+	size_t n;
+
 	buf_reset(b);
 	(void)buf_appendc(b, '"');
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
-
-		if (c == '"' || c == '\\')
-			(void)buf_appendf(b, "\\%c", c);
-		else if (c < 0x20)
-			(void)buf_appendf(b, "\\u%04x", c);
-		else
-			(void)buf_appendc(b, (char)c);
+	while (*p) {
+		if (*p == '"' || *p == '\\')
+			(void)buf_appendf(b, "\\%c", *p);
+		else if (*p < 0x20 || *p == 0x7f)
+			(void)buf_appendf(b, "\\u%04x", *p);
+		else if ((n = ctl_utf8_len(p)) == 0) {
+			(void)buf_appends(b, "\\ufffd");
+			p++;
+			continue;
+		} else {
+			(void)buf_append(b, p, n);
+			p += n;
+			continue;
+		}
+		p++;
 	}
 	(void)buf_appendc(b, '"');
+	return buf_cstr(b);
+}
+
+/* Text for a terminal: octets that are not well-formed UTF-8, and
+ * control characters, become '?' (replies come from peers). */
+static const char *
+ctl_text(struct buf *b, const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t n;
+
+	buf_reset(b);
+	while (*p) {
+		n = ctl_utf8_len(p);
+		if (n == 0 || *p < 0x20 || *p == 0x7f || (n == 2 &&
+		    p[0] == 0xc2 && p[1] < 0xa0)) {		/* C1 controls */
+			(void)buf_appendc(b, '?');
+			p++;
+		} else {
+			(void)buf_append(b, p, n);
+			p += n;
+		}
+	}
 	return buf_cstr(b);
 }
 
@@ -151,15 +214,15 @@ ctl_print_attempt(void *arg, const struct qidx_attempt *a)
 		printf(" %d", a->attempt);
 	printf(" -> %s\n", qidx_state_name(a->state));
 	if (a->route[0])
-		printf("            route:  %s\n", a->route);
+		printf("            route:  %s\n", ctl_text(&c->tmp, a->route));
 	if (a->mx[0])
-		printf("            mx:     %s\n", a->mx);
+		printf("            mx:     %s\n", ctl_text(&c->tmp, a->mx));
 	if (a->tried[0])
-		printf("            tried:  %s\n", a->tried);
+		printf("            tried:  %s\n", ctl_text(&c->tmp, a->tried));
 	if (a->tls[0])
-		printf("            tls:    %s\n", a->tls);
+		printf("            tls:    %s\n", ctl_text(&c->tmp, a->tls));
 	if (a->reply[0])
-		printf("            reply:  %s\n", a->reply);
+		printf("            reply:  %s\n", ctl_text(&c->tmp, a->reply));
 	if (a->next_try)
 		printf("            next:   %s (%s)\n", ctl_time(a->next_try, t,
 		    sizeof(t)), a->why);
@@ -235,7 +298,8 @@ ctl_print_rcpt(void *arg, const struct qidx_rcpt *r)
 	if (r->state == QIDX_DEFERRED && r->next_try)
 		printf(" next_try=%s", ctl_time(r->next_try, t, sizeof(t)));
 	if (r->last_reply[0])
-		printf("\n        last reply: %s", r->last_reply);
+		printf("\n        last reply: %s", ctl_text(&c->tmp,
+		    r->last_reply));
 	printf("\n");
 	if (c->show) {
 		printf("        status: %s\n", ctl_next_reason(c, r, why,
@@ -529,7 +593,7 @@ ctl_print_dest(void *arg, const struct qidx_dest *d)
 		    "concurrency", "delay", "changed", "reason");
 	printf("%-40s %5d/%-5lld %7.1fs  %-20s  %s\n", d->key, lim, cfg,
 	    (double)d->pace_ms / 1000, ctl_time(d->updated, t, sizeof(t)),
-	    d->reason);
+	    ctl_text(&c->tmp, d->reason));
 	return 1;
 }
 
