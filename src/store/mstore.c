@@ -450,9 +450,10 @@ mstore_usage(struct mstore *st, uint64_t *bytes_r, const char **errstr_r)
 	int rc;
 
 	*bytes_r = 0;
-	/* Deliveries since the last sync of INBOX are counted too. */
-	if (mstore_folder_sync(st, "INBOX", NULL, errstr_r) == -1)
-		return -1;
+	/*
+	 * What the index knows: every delivery and session change; files
+	 * other programs dropped in count once a session has synced.
+	 */
 	if ((s = mstore_prep(st, "SELECT total(size) FROM msgs")) == NULL)
 		return db_err(st, errstr_r, "usage");
 	rc = sqlite3_step(s);

@@ -88,7 +88,10 @@ int	 mstore_open(const char *root, const char *user, int create,
 	    struct mstore **st_r, const char **errstr_r);
 void	 mstore_close(struct mstore **);
 
-/* Octets used by every folder of the store (for quota). */
+/*
+ * Octets used by every folder of the store (for quota), as the index
+ * knows them (files other programs added count after the next sync).
+ */
 int	 mstore_usage(struct mstore *, uint64_t *bytes_r,
 	    const char **errstr_r);
 

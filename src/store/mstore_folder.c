@@ -578,7 +578,16 @@ mstore_add(struct mstore *st, const char *folder, const char *data,
 		rc = -1;
 		goto unlink_tmp;
 	}
-	if ((rc = folder_sync(st, canon, 1, &fr, errstr_r)) != 1)
+	/*
+	 * A delivery needs the folder's row, not a scan: the next session
+	 * that syncs sees new/ changed and picks up anything else then.
+	 */
+	if ((rc = folder_row_get(st, canon, &fr)) == 0)
+		rc = folder_sync(st, canon, 1, &fr, errstr_r);
+	else if (rc == -1)
+		(void)mstore_err(st, errstr_r, "index: %s",
+		    sqlite3_errmsg(st->db));
+	if (rc != 1)
 		goto rollback;
 	if (rename(from, to) == -1) {
 		rc = mstore_err(st, errstr_r, "rename: %s", strerror(errno));
