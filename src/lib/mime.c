@@ -793,8 +793,9 @@ mime_boundary_match(const char *l, size_t n, const char *b, int *close_r)
 		*close_r = 1;
 		i += 2;
 	}
+	/* Transport padding; a stray CR (CR CR LF) is tolerated too. */
 	for (; i < n; i++)
-		if (l[i] != ' ' && l[i] != '\t')
+		if (l[i] != ' ' && l[i] != '\t' && l[i] != '\r')
 			return 0;
 	return 1;
 }

@@ -482,6 +482,13 @@ test_malformed(void **state)
 	assert_true(m->flags & MIME_F_NO_BLANK);
 	mime_parser_free(&p);
 
+	/* A stray CR after a boundary (CR CR LF) still makes a boundary. */
+	r = parse_str(&p, "Content-Type: multipart/mixed; boundary=b\r\n\r\n"
+	    "--b\r\r\n\r\nx\r\r\n--b--\r\r\n");
+	assert_int_equal(r->nchildren, 1);
+	assert_false(r->flags & MIME_F_NO_END);
+	mime_parser_free(&p);
+
 	/* Encoded message/rfc822 is not parsed as a message. */
 	r = parse_str(&p, "Content-Type: message/rfc822\n"
 	    "Content-Transfer-Encoding: base64\n\nU3ViamVjdDogeA==\n");
