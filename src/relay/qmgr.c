@@ -681,9 +681,7 @@ qmgr_main(const struct relay_cfg *cfg, int status_fd, int recover)
 		}
 		if (txleft >= 0 && txleft < wait)
 			wait = txleft;
-		/* The scheduler's descriptors follow the smtpd ones; its
-		 * events are handled first, before accepting or dropping
-		 * smtpd clients moves that boundary. */
+		/* The scheduler's descriptors follow the smtpd ones. */
 		ns = qmgr_sched_pollfds(q->sched, q->pfd + q->npfd,
 		    QMGR_MAX_SCHED_FDS);
 		/* Last: the commit thread's wake-up pipe. */
@@ -691,12 +689,20 @@ qmgr_main(const struct relay_cfg *cfg, int status_fd, int recover)
 		q->pfd[q->npfd + ns].events = POLLIN;
 		q->pfd[q->npfd + ns].revents = 0;
 		if (poll(q->pfd, (nfds_t)(q->npfd + ns + 1), wait) > 0) {
-			woken = q->pfd[q->npfd + ns].revents;
-			qmgr_sched_events(q->sched, q->pfd + q->npfd, ns);
-			for (i = q->npfd; i-- > 1;)
+			size_t base = q->npfd;
+
+			woken = q->pfd[base + ns].revents;
+			/* Commits first: the sessions wait for them. Dropping
+			 * a client only moves entries below base; accepting
+			 * one writes at npfd, so it comes after the
+			 * scheduler's events. */
+			for (i = base; i-- > 1;)
 				if (q->pfd[i].revents & (POLLIN | POLLHUP |
 				    POLLERR))
 					qmgr_read_client(q, i);
+			if (q->npend > 0)
+				qmgr_commit_batch(q);
+			qmgr_sched_events(q->sched, q->pfd + base, ns);
 			if (q->pfd[0].revents & POLLIN)
 				qmgr_accept(q);
 			if (woken & POLLIN)
