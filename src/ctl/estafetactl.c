@@ -36,6 +36,7 @@
 #include "lib/xalloc.h"
 #include "relay/qidx.h"
 #include "relay/relay_cfg.h"
+#include "relay/route.h"
 #include "relay/spool.h"
 
 struct ctl {
@@ -46,6 +47,8 @@ struct ctl {
 	int			 show;		/* queue show: timelines */
 	const char		*show_id;
 	int			 held;
+	struct qidx_dest	*dest;		/* queue show: throttled */
+	size_t			 ndest;
 	int			 nfilter;
 	struct buf		 tmp;
 };
@@ -249,33 +252,95 @@ ctl_print_timeline(struct ctl *c, const struct qidx_rcpt *r)
 		printf("        (no attempt yet)\n");
 }
 
-/* Why a queued recipient is still here and when it is tried next. */
-static const char *
-ctl_next_reason(const struct ctl *c, const struct qidx_rcpt *r, char *buf,
-    size_t len)
+/* Keeps a copy of a throttled destination for queue show. */
+static int
+ctl_keep_dest(void *arg, const struct qidx_dest *d)
+{
+	struct ctl *c = arg;
+	struct qidx_dest *k;
+
+	c->dest = xrealloc(c->dest, (c->ndest + 1) * sizeof(*c->dest));
+	k = &c->dest[c->ndest++];
+	*k = *d;
+	k->key = xstrdup(d->key);
+	k->reason = xstrdup(d->reason);
+	return 1;
+}
+
+static void
+ctl_free_dests(struct ctl *c)
+{
+	size_t i;
+
+	for (i = 0; i < c->ndest; i++) {
+		free((char *)c->dest[i].key);
+		free((char *)c->dest[i].reason);
+	}
+	free(c->dest);
+	c->dest = NULL;
+	c->ndest = 0;
+}
+
+/* The next hop of a recipient under the current configuration. */
+static void
+ctl_dest_key(const struct ctl *c, const char *addr, struct buf *key)
+{
+	const char *at = strrchr(addr, '@'), *errstr;
+	struct route r;
+
+	buf_reset(key);
+	if (route_for(&c->cfg, at ? at + 1 : "", &r, &errstr) == -1)
+		return;
+	route_key(&r, at ? at + 1 : "", key);
+	route_free(&r);
+}
+
+/*
+ * Why a queued recipient is still here and when it is tried next, into
+ * out; *dest_r is its destination's throttling state, or NULL.
+ */
+static void
+ctl_status(const struct ctl *c, const struct qidx_rcpt *r, const char *key,
+    struct buf *out, const struct qidx_dest **dest_r)
 {
 	char t[32];
-	long long now = (long long)time(NULL);
+	long long now = (long long)time(NULL), cfg;
+	size_t i;
 
-	if (r->state != QIDX_PENDING && r->state != QIDX_DEFERRED)
-		return "final";
-	if (c->held)
-		return "on hold: no delivery until released";
-	if (r->next_try <= now) {
-		(void)snprintf(buf, len, "due now%s", r->attempts ? "" :
-		    " (first attempt)");
-		return buf;
+	buf_reset(out);
+	*dest_r = NULL;
+	if (r->state != QIDX_PENDING && r->state != QIDX_DEFERRED) {
+		(void)buf_appends(out, "final");
+		return;
 	}
-	(void)snprintf(buf, len, "next try %s (in %llds)", ctl_time(
-	    r->next_try, t, sizeof(t)), r->next_try - now);
-	return buf;
+	if (c->held)
+		(void)buf_appends(out, "on hold: no delivery until released");
+	else if (r->next_try <= now)
+		(void)buf_appendf(out, "due now%s", r->attempts ? "" :
+		    " (first attempt)");
+	else
+		(void)buf_appendf(out, "next try %s (in %llds)", ctl_time(
+		    r->next_try, t, sizeof(t)), r->next_try - now);
+	for (i = 0; i < c->ndest; i++)
+		if (strcmp(c->dest[i].key, key) == 0)
+			*dest_r = &c->dest[i];
+	if (*dest_r == NULL)
+		return;
+	cfg = c->cfg.deliver_dest_concurrency;
+	(void)buf_appendf(out, "; destination %s throttled since %s: "
+	    "concurrency %lld/%lld, pause %.1fs", key, ctl_time(
+	    (*dest_r)->updated, t, sizeof(t)), (*dest_r)->limit < cfg ?
+	    (long long)(*dest_r)->limit : cfg, cfg,
+	    (double)(*dest_r)->pace_ms / 1000);
 }
 
 static int
 ctl_print_rcpt(void *arg, const struct qidx_rcpt *r)
 {
 	struct ctl *c = arg;
-	char t[32], why[128];
+	struct buf key = BUF_INIT(0), st = BUF_INIT(0);
+	const struct qidx_dest *d = NULL;
+	char t[32];
 
 	if (c->json) {
 		printf("%s{\"addr\":%s,\"state\":\"%s\",\"attempts\":%d,",
@@ -285,11 +350,18 @@ ctl_print_rcpt(void *arg, const struct qidx_rcpt *r)
 		    r->next_try ? ctl_time(r->next_try, t, sizeof(t)) : "",
 		    ctl_json(&c->tmp, r->last_reply));
 		if (c->show) {
+			ctl_dest_key(c, r->addr, &key);
+			ctl_status(c, r, buf_cstr(&key), &st, &d);
+			printf(",\"destination\":%s", ctl_json(&c->tmp,
+			    buf_cstr(&key)));
+			printf(",\"throttled\":%s", d ? "true" : "false");
 			printf(",\"status\":%s", ctl_json(&c->tmp,
-			    ctl_next_reason(c, r, why, sizeof(why))));
+			    buf_cstr(&st)));
 			ctl_print_timeline(c, r);
 		}
 		printf("}");
+		buf_free(&key);
+		buf_free(&st);
 		return 1;
 	}
 	printf("    %-40s %s", r->addr, qidx_state_name(r->state));
@@ -302,10 +374,16 @@ ctl_print_rcpt(void *arg, const struct qidx_rcpt *r)
 		    r->last_reply));
 	printf("\n");
 	if (c->show) {
-		printf("        status: %s\n", ctl_next_reason(c, r, why,
-		    sizeof(why)));
+		ctl_dest_key(c, r->addr, &key);
+		ctl_status(c, r, buf_cstr(&key), &st, &d);
+		printf("        status: %s\n", buf_cstr(&st));
+		if (d != NULL)
+			printf("        throttled by: %s\n", ctl_text(&c->tmp,
+			    d->reason));
 		ctl_print_timeline(c, r);
 	}
+	buf_free(&key);
+	buf_free(&st);
 	return 1;
 }
 
@@ -369,6 +447,9 @@ ctl_queue_show(struct ctl *c, const char *id)
 	}
 	c->show = 1;
 	c->show_id = id;
+	if (qidx_foreach_dest(c->idx, ctl_keep_dest, c) == -1)
+		fprintf(stderr, "estafetactl: cannot read the throttling "
+		    "state\n");
 	if (qidx_foreach_msg(c->idx, id, ctl_print_msg, &l) == -1 ||
 	    l.n == 0) {
 		fprintf(stderr, "estafetactl: %s: not in the queue\n", id);
@@ -1361,6 +1442,7 @@ ctl_queue(struct ctl *c, int argc, char **argv)
 		rc = ctl_queue_summary(c);
 	else
 		rc = ctl_queue_show(c, argv[2]);
+	ctl_free_dests(c);
 	qidx_close(&c->idx);
 	return rc;
 }

@@ -114,7 +114,14 @@ def main():
                      r" +1/4 +0\.2s .*" + re.escape(BUSY + " (d?j? vu)"),
                      text):
         raise TestFailure(f"summary lacks the throttled line:\n{text}")
-    assert "d?j? vu" in relay.ctl("queue", "show", qid).stdout
+    text = relay.ctl("queue", "show", qid).stdout
+    assert "throttled by: " + BUSY + " (d?j? vu)" in text, text
+    # queue show says the recipient waits for a throttled destination.
+    r = json.loads(relay.ctl("queue", "show", "--json", qid).stdout)[
+        "recipients"][0]
+    assert r["destination"] == dest and r["throttled"] is True, r
+    assert f"; destination {dest} throttled since " in r["status"], r
+    assert r["status"].endswith("concurrency 1/4, pause 0.2s"), r
     # The timeline names the 421 as the reply.
     m = json.loads(relay.ctl("queue", "show", "--json", qid).stdout)
     assert m["recipients"][0]["timeline"][1]["reply"].startswith(BUSY), m
