@@ -11,7 +11,11 @@ Mixed per-recipient results in one transaction: a peer (a second
 estafetad, backup MX for mixed.example verifying recipients at a primary
 that is Postfix's smtp-sink) answers RCPT with 250, 450 and 550 in one
 transaction; the relay delivers the first, retries the second and sends
-the sender a DSN for the third only."""
+the sender a DSN for the third only.
+
+Possibly delivered: a peer (smtp-sink -q .) that drops the connection
+after the final dot without a reply leaves the recipient deferred as
+"possibly delivered", and the timeline says the retry policy decided."""
 import email
 import email.policy
 import json
@@ -120,6 +124,26 @@ def mixed(relay, peer, home, pport):
     assert len(home.queue_ids()) == 1     # still one DSN
 
 
+def unsure(relay, sport):
+    p = sink(sport, "-q", ".")
+    try:
+        qid = send(relay.port, ["u@unsure.example"])
+        rows(relay, qid, [1])
+        r = show(relay, qid)["recipients"][0]
+        assert r["state"] == "deferred", r
+        assert r["last_reply"].startswith("possibly delivered"), r
+        t = r["timeline"][0]
+        assert t["why"].startswith("possibly delivered, policy retry: "
+                                   "backoff step 1"), t
+        assert t["tried"] == f"127.0.0.1:{sport}: connected", t
+        text = relay.ctl("queue", "show", qid).stdout
+        assert "reply:  possibly delivered (connection lost after the " \
+            "final dot)" in text, text
+    finally:
+        p.terminate()
+        p.wait()
+
+
 def show(inst, qid):
     return json.loads(inst.ctl("queue", "show", "--json", qid).stdout)
 
@@ -143,6 +167,7 @@ def rcpt(m, addr):
 
 def main():
     later_port, down_port, pport = free_port(), free_port(), free_port()
+    uport = free_port()
     home = Instance("home", relay_domains="example.org").start()
     peer = Instance("peer", relay_domains="mixed.example",
                     relay_verify_primary=f"127.0.0.1:{pport}").start()
@@ -152,9 +177,11 @@ def main():
         transports=(f"later.example=smtp:[127.0.0.1]:{later_port}, "
                     f"down.example=smtp:[127.0.0.1]:{down_port}, "
                     f"mixed.example=smtp:[127.0.0.1]:{peer.port}, "
-                    f"example.org=smtp:[127.0.0.1]:{home.port}"))
+                    f"example.org=smtp:[127.0.0.1]:{home.port}, "
+                    f"unsure.example=smtp:[127.0.0.1]:{uport}"))
     relay.start()
     mixed(relay, peer, home, pport)
+    unsure(relay, uport)
     qid = send(relay.port, ["a@later.example", "b@down.example"])
     rows(relay, qid, [1, 1])
 
