@@ -12,6 +12,7 @@
  */
 #include "config.h"
 
+#include <malloc.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -672,8 +673,14 @@ imap_step(struct imap_session *s, struct imap_parser *p, size_t lim_max)
 	for (;;) {
 		data = conn_peek(s->conn, &avail);
 		if (avail == 0) {
-			if (conn_flush(s->conn) == -1 ||
-			    conn_fill(s->conn) == -1)
+			if (conn_flush(s->conn) == -1)
+				return -1;
+			/* About to wait for the client, maybe for long: give
+			 * the pages freed by the last command (a SELECT's
+			 * scan, a FETCH's buffers) back to the system. */
+			if (!imap_parser_busy(p))
+				(void)malloc_trim(0);
+			if (conn_fill(s->conn) == -1)
 				return -1;
 			continue;
 		}
