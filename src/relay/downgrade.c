@@ -180,6 +180,12 @@ dg_composite(struct dg *d, const struct mime_part *p, const char *path)
 	 * binary, and only 7bit is true once the inside is converted. */
 	if (p->enc == MIME_ENC_8BIT || p->enc == MIME_ENC_BINARY)
 		dg_header(d, p, "7bit", 0);
+	else if (p->flags & MIME_F_NO_BLANK) {
+		/* Fields added to an embedded message right after would
+		 * join this header: end it first. */
+		dg_copy(d, p->hdr_end);
+		dg_put(d, "\r\n");
+	}
 	if ((p->flags & MIME_F_MESSAGE) && p->children != NULL) {
 		(void)buf_appends(&cp, path[0] ? path : "1");
 		r = dg_part(d, p->children, buf_cstr(&cp), 1);
@@ -193,6 +199,37 @@ dg_composite(struct dg *d, const struct mime_part *p, const char *path)
 		}
 	buf_free(&cp);
 	return r;
+}
+
+/* 1 when p[0..n) has an LF without a CR before it. */
+static int
+dg_bare_lf(const char *p, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (p[i] == '\n' && (i == 0 || p[i - 1] != '\r'))
+			return 1;
+	return 0;
+}
+
+/*
+ * A body declared quoted-printable that holds raw 8-bit octets (which
+ * lenient decoders, ours included, take as themselves): decoded and
+ * encoded again, so that it decodes to what it did and is valid QP. The
+ * header fields stay as they are.
+ */
+static void
+dg_requote(struct dg *d, const struct mime_part *p)
+{
+	struct buf dec = BUF_INIT(0);
+
+	dg_copy(d, p->body_start);
+	if (mime_decode_qp(d->msg + p->body_start, (size_t)(p->body_end -
+	    p->body_start), &dec) == -1 || mime_encode_qp(buf_cstr(&dec),
+	    dec.len, !dg_bare_lf(buf_cstr(&dec), dec.len), d->out) == -1)
+		d->err = 1;
+	buf_free(&dec);
 }
 
 /* Converts p and what it holds; path is its IMAP part number ("" for the
@@ -215,19 +252,24 @@ dg_part(struct dg *d, const struct mime_part *p, const char *path,
 		    "left unparsed (a nesting or size limit was reached)";
 		return DOWNGRADE_CANNOT;
 	}
-	if (p->enc != MIME_ENC_7BIT && p->enc != MIME_ENC_8BIT &&
+	if (p->enc == MIME_ENC_QP)
+		dg_requote(d, p);
+	else if (p->enc != MIME_ENC_7BIT && p->enc != MIME_ENC_8BIT &&
 	    p->enc != MIME_ENC_BINARY) {
 		d->info->why = "8-bit octets in a body already declared "
-		    "quoted-printable, base64 or another encoding";
+		    "base64 or another encoding";
 		return DOWNGRADE_CANNOT;
+	} else {
+		dg_header(d, p, "quoted-printable", msg_root);
+		dg_copy(d, p->body_start);
+		/* Text line ends become hard line breaks; a body with bare
+		 * LFs is encoded whole (=0D=0A, =0A) so that its octets
+		 * survive. */
+		if (mime_encode_qp(d->msg + p->body_start, (size_t)(
+		    p->body_end - p->body_start), !(p->flags &
+		    MIME_F_BARE_LF), d->out) == -1)
+			d->err = 1;
 	}
-	dg_header(d, p, "quoted-printable", msg_root);
-	dg_copy(d, p->body_start);
-	/* Text line ends become hard line breaks; a body with bare LFs is
-	 * encoded whole (=0D=0A, =0A) so that its octets survive. */
-	if (mime_encode_qp(d->msg + p->body_start, (size_t)(p->body_end -
-	    p->body_start), !(p->flags & MIME_F_BARE_LF), d->out) == -1)
-		d->err = 1;
 	d->pos = p->body_end;
 	if (msg_root)
 		(void)buf_appendf(&lp, "%s%s1", path, path[0] ? "." : "");

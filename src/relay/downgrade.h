@@ -8,7 +8,9 @@
  * in memory; every leaf part whose body has 8-bit octets and whose
  * Content-Transfer-Encoding is 7bit (lying), 8bit, binary or absent gets
  * its body quoted-printable encoded and its Content-Transfer-Encoding
- * field replaced (or added). Multipart structure, boundaries, preambles,
+ * field replaced (or added); a body declared quoted-printable that holds
+ * raw 8-bit octets is decoded and encoded again (it decodes to the same
+ * octets). Multipart structure, boundaries, preambles,
  * epilogues and every other octet stay as they are. message/rfc822 parts
  * are converted inside (their own encoding must stay 7bit, RFC 2046
  * 5.2.1: a declared 8bit/binary becomes 7bit, as does a multipart's). A
@@ -36,8 +38,8 @@ enum downgrade_result {
 				 * carry it, no conversion exists */
 	DOWNGRADE_CANNOT,	/* 8-bit octets nothing may re-encode: in
 				 * a multipart preamble/epilogue or
-				 * delimiter line, in a quoted-printable,
-				 * base64 or unknown-encoding body, in a
+				 * delimiter line, in a base64 or
+				 * unknown-encoding body, in a
 				 * composite part the parser left opaque
 				 * (a limit was hit); see why */
 };
@@ -62,7 +64,8 @@ int	 downgrade_has_8bit(const void *p, size_t n);
  * the converted message only for DOWNGRADE_DONE, with every octet < 0x80.
  * The decoded content of each converted body is exactly its original
  * octets (a body with bare LFs is encoded as binary, its line ends as
- * =0A, so that even those survive). Pure; never fails otherwise (xmalloc).
+ * =0A, so that even those survive; a re-encoded quoted-printable body
+ * decodes as the original did). Pure; never fails otherwise (xmalloc).
  */
 enum downgrade_result downgrade_8bit(const char *msg, size_t len,
 	    struct buf *out, struct downgrade_info *info);

@@ -238,6 +238,17 @@ test_message_leaf(void **state)
 	    "MIME-Version: 1.0\r\n"
 	    "Content-Type: text/plain; charset=unknown-8bit\r\n"
 	    "Content-Transfer-Encoding: quoted-printable\r\n\r\n=E9\r\n");
+	/* Neither the part's header nor the embedded message's ends with
+	 * a blank line (found by fuzz_downgrade): both get one, or the
+	 * added fields would join the outer header. */
+	conv("MIME-Version: 1.0\r\nContent-Type: message/rfc822\r\n-\n"
+	    "Subject: in\r\n\r\n\xe9\r\n", DOWNGRADE_DONE, &out, &info);
+	assert_string_equal(buf_cstr(&out), "MIME-Version: 1.0\r\n"
+	    "Content-Type: message/rfc822\r\n\r\n"
+	    "MIME-Version: 1.0\r\n"
+	    "Content-Type: text/plain; charset=unknown-8bit\r\n"
+	    "Content-Transfer-Encoding: quoted-printable\r\n\r\n"
+	    "-=0ASubject: in=0D=0A=0D=0A=E9=0D=0A");
 	downgrade_info_free(&info);
 	buf_free(&out);
 }
@@ -265,10 +276,27 @@ test_refusals(void **state)
 	/* Raw 8-bit in a body declared QP or base64. */
 	conv("MIME-Version: 1.0\r\nContent-Transfer-Encoding: base64\r\n\r\n"
 	    "\xe9\r\n", DOWNGRADE_CANNOT, &out, &info);
+	assert_non_null(strstr(info.why, "already declared base64"));
+	downgrade_info_free(&info);
+	buf_free(&out);
+}
+
+/* Raw 8-bit octets in a body declared QP: decoded and encoded again. */
+static void
+test_requote(void **state)
+{
+	struct buf out = BUF_INIT(0);
+	struct downgrade_info info;
+
+	(void)state;
+	downgrade_info_init(&info);
 	conv("MIME-Version: 1.0\r\n"
-	    "Content-Transfer-Encoding: quoted-printable\r\n\r\n\xe9\r\n",
-	    DOWNGRADE_CANNOT, &out, &info);
-	assert_non_null(strstr(info.why, "already declared"));
+	    "Content-Transfer-Encoding: quoted-printable\r\n\r\n"
+	    "caf\xe9 =E9t=\r\n=E9 \r\n", DOWNGRADE_DONE, &out, &info);
+	assert_string_equal(buf_cstr(&out), "MIME-Version: 1.0\r\n"
+	    "Content-Transfer-Encoding: quoted-printable\r\n\r\n"
+	    "caf=E9 =E9t=E9\r\n");
+	assert_string_equal(buf_cstr(&info.parts), "1");
 	downgrade_info_free(&info);
 	buf_free(&out);
 }
@@ -299,6 +327,7 @@ main(void)
 		cmocka_unit_test(test_nested),
 		cmocka_unit_test(test_message_leaf),
 		cmocka_unit_test(test_refusals),
+		cmocka_unit_test(test_requote),
 		cmocka_unit_test(test_checker),
 	};
 
