@@ -9,9 +9,12 @@
 2. By address: the best MX of a domain resolves (test DNS, dnsmasq) to
    our own listening address -> bounce 5.4.6; when only a worse MX is
    ours, the better one gets the mail; a [host]:port transport pointing
-   at our own listener bounces 5.4.6 at once."""
+   at our own listener bounces 5.4.6 at once. And when both MX hosts of
+   a domain are down, queue show lists the MX set in preference order and
+   each address tried with its failure."""
 import email
 import email.policy
+import json
 import os
 import re
 import smtplib
@@ -64,6 +67,9 @@ def main():
                            "MX 20 me.backup.example"],
         "primary.backup.example": ["A 127.0.0.5"],
         "me.backup.example": ["A 127.0.0.1"],
+        "down.example": ["MX 20 b.down.example", "MX 10 a.down.example"],
+        "a.down.example": ["A 127.0.0.6"],
+        "b.down.example": ["A 127.0.0.7"],
     }).start()
     primary = Instance("primary", relay_domains="backup.example",
                        listen_mx=f"127.0.0.5:{port}")
@@ -81,6 +87,7 @@ def main():
                        f"selfmx.example=smtp:selfmx.example:{port}, "
                        f"backup.example=smtp:backup.example:{port}, "
                        f"self.example=smtp:[127.0.0.1]:{port}, "
+                       f"down.example=smtp:down.example:{port}, "
                        f"example.org=smtp:[127.0.0.1]:{home.port}")})
     mine.write_config()
     mine.start()
@@ -124,6 +131,24 @@ def main():
     line = [ln for ln in mine.read_log().splitlines()
             if f"{qid} deliver to=<z@backup.example>" in ln][0]
     assert "state=d" in line, line
+
+    # 2d. Both MX hosts down: the timeline lists the MX set in preference
+    #     order and each address tried with its failure.
+    qid = send(port, "v@down.example", "downmx")
+
+    def timeline():
+        r = mine.ctl("queue", "show", "--json", qid, check=False)
+        return r.returncode == 0 and json.loads(r.stdout)["recipients"][0][
+            "timeline"]
+    t = wait_for(timeline, "the timeline of the MX attempt")[0]
+    assert t["route"] == f"transports: mx:down.example:{port}", t
+    assert t["mx"] == "a.down.example(10) b.down.example(20)", t
+    if not re.fullmatch(
+            rf"127\.0\.0\.6:{port} \(a\.down\.example\): 4\.4\.1 connect: "
+            rf"[^,]+, 127\.0\.0\.7:{port} \(b\.down\.example\): 4\.4\.1 "
+            r"connect: .+", t["tried"]):
+        raise TestFailure(f"tried: {t['tried']!r}")
+    assert t["state"] == "deferred", t
 
     # 2c. A [host]:port transport pointing at our own listener.
     send(port, "w@self.example", "selfhost")
