@@ -1008,24 +1008,52 @@ mime_end_line(struct mime_parser *p)
 	p->line_8bit = p->line_nul = 0;
 }
 
+/*
+ * Line statistics of s[0..n): 8-bit octets, NULs, CRs. Eight octets at a
+ * time; a word holding a NUL or CR is looked at octet by octet.
+ */
+static void
+mime_scan(struct mime_parser *p, const unsigned char *s, size_t n)
+{
+	const uint64_t ones = 0x0101010101010101ULL;
+	const uint64_t high = 0x8080808080808080ULL;
+	uint64_t w, cr, acc = 0;
+	size_t i = 0, k;
+
+	for (; i + 8 <= n; i += 8) {
+		memcpy(&w, s + i, 8);
+		acc |= w;
+		cr = w ^ (ones * '\r');
+		if ((((w - ones) & ~w) | ((cr - ones) & ~cr)) & high) {
+			for (k = i; k < i + 8; k++) {
+				p->line_nul |= s[k] == '\0';
+				p->line_crs += s[k] == '\r';
+			}
+		}
+	}
+	if (acc & high)
+		p->line_8bit = 1;
+	for (; i < n; i++) {
+		if (s[i] >= 0x80)
+			p->line_8bit = 1;
+		else if (s[i] == '\0')
+			p->line_nul = 1;
+		else if (s[i] == '\r')
+			p->line_crs++;
+	}
+}
+
 void
 mime_parser_feed(struct mime_parser *p, const void *data, size_t len)
 {
 	const unsigned char *s = data, *e;
-	size_t n, i, k;
+	size_t n, k;
 
 	ASSERT(!p->finished);
 	while (len > 0) {
 		e = memchr(s, '\n', len);
 		n = e ? (size_t)(e - s) + 1 : len;
-		for (i = 0; i < n; i++) {
-			if (s[i] >= 0x80)
-				p->line_8bit = 1;
-			else if (s[i] == '\0')
-				p->line_nul = 1;
-			else if (s[i] == '\r')
-				p->line_crs++;
-		}
+		mime_scan(p, s, n);
 		k = MIME_LINE_KEEP - p->kept;
 		if (k > n)
 			k = n;

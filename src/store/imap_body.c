@@ -31,7 +31,7 @@
 int
 imap_body_string(struct buf *out, const char *s, size_t n)
 {
-	size_t i;
+	size_t i, a;
 	int lit = 0;
 
 	if (s == NULL)
@@ -48,10 +48,14 @@ imap_body_string(struct buf *out, const char *s, size_t n)
 	}
 	if (buf_appendc(out, '"') == -1)
 		return -1;
-	for (i = 0; i < n; i++) {
-		if ((s[i] == '"' || s[i] == '\\') && buf_appendc(out, '\\') == -1)
+	for (i = 0; i < n; i = a) {
+		/* A run without '"' or '\\', then one escaped octet. */
+		for (a = i; a < n && s[a] != '"' && s[a] != '\\'; a++)
+			;
+		if (buf_append(out, s + i, a - i) == -1)
 			return -1;
-		if (buf_appendc(out, s[i]) == -1)
+		if (a < n && (buf_appendc(out, '\\') == -1 ||
+		    buf_appendc(out, s[a++]) == -1))
 			return -1;
 	}
 	return buf_appendc(out, '"');
@@ -357,8 +361,10 @@ ib_addresses(const char *v, size_t len, struct buf *out)
 	size_t i = 0, c;
 	int in_group = 0, r = 1;
 
-	tk = xcalloc(IB_MAX_TOKENS + 1, sizeof(*tk));
-	(void)ib_tokenize(v, len, tk, IB_MAX_TOKENS);
+	/* Each token takes at least one octet: len + 1 entries suffice. */
+	c = len < IB_MAX_TOKENS ? len + 1 : IB_MAX_TOKENS;
+	tk = xcalloc(c + 1, sizeof(*tk));
+	(void)ib_tokenize(v, len, tk, c);
 	while (tk[i].t != T_END && r == 1) {
 		if (ib_special(&tk[i], ',')) {
 			i++;
