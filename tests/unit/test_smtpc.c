@@ -1720,6 +1720,42 @@ test_downgrade(void **state)
 	sc_free(&sc_);
 }
 
+/*
+ * A peer offering SMTPUTF8 but not 8BITMIME (RFC 6531 3.1 says it takes
+ * 8-bit anyway): 8-bit header fields go as they are, with SMTPUTF8 and
+ * without BODY=.
+ */
+static void
+test_downgrade_utf8_peer(void **state)
+{
+	static const char m[] = "Subject: \xc3\xa9\r\n\r\ncaf\xc3\xa9\r\n";
+	struct smtpc_opts o = opts();
+	struct smtpc_result res[1];
+	struct spool_env env;
+	struct smtpc *s;
+	struct fake f;
+	struct sc sc_ = { .n = 0 };
+
+	(void)state;
+	sc_hello(&sc_, "SMTPUTF8");
+	scl(&sc_, "< MAIL FROM:<s@example.test> SMTPUTF8", "> 250 ok",
+	    "< RCPT TO:<a@example.test>", "> 250 ok", "< DATA", "> 354 go",
+	    "<.", "> 250 ok", NULL);
+	sc_quit(&sc_);
+	fake_start(&f, &sc_);
+	s = open_ok(&f, &o);
+	env_init(&env, 1, 0);
+	env.body = SPOOL_BODY_8BITMIME;
+	assert_int_equal(send_mem(s, &env, m, 0, res), 1);
+	expect_res(&res[0], 250, "", 0, 0, "ok");
+	results_free(res, 1);
+	smtpc_close(&s);
+	fake_ok(&f);
+	expect_data(&f, 0, m);
+	fake_free(&f);
+	sc_free(&sc_);
+}
+
 /* The connection drops after the final dot: possibly delivered (the
  * refused recipient keeps its own reply); and before it: not. */
 static void
@@ -3327,6 +3363,7 @@ main(void)
 		cmocka_unit_test(test_local_refusals),
 		cmocka_unit_test(test_smtputf8),
 		cmocka_unit_test(test_downgrade),
+		cmocka_unit_test(test_downgrade_utf8_peer),
 		cmocka_unit_test(test_drop_after_dot),
 		cmocka_unit_test(test_drop_during_data),
 		cmocka_unit_test(test_read_error),
