@@ -46,6 +46,7 @@
 #define POP3_AUTH_DELAY_STEP_MS	500
 #define POP3_AUTH_DELAY_MAX_MS	3000
 #define POP3_BYE_TIMEOUT_MS	1000		/* last words after a limit */
+#define POP3_TLS_TIMEOUT_MS	60000		/* a whole TLS handshake */
 
 typedef void pop3_handler(struct pop3_session *, const char *, size_t);
 
@@ -112,7 +113,10 @@ pop3_tls_handshake(struct pop3_session *s)
 {
 	const char *errstr, *sni;
 
-	conn_set_deadline(s->conn, s->p->idle_timeout_ms);
+	/* A handshake is machine work: it gets a minute, not the idle
+	 * timeout a person reading mail needs. */
+	conn_set_deadline(s->conn, s->p->idle_timeout_ms < POP3_TLS_TIMEOUT_MS ?
+	    s->p->idle_timeout_ms : POP3_TLS_TIMEOUT_MS);
 	if (conn_starttls_server(s->conn, s->p->tls, &errstr) == -1) {
 		log_info("%s pop3 tls handshake failed client=[%s] "
 		    "error=\"%s\"", s->sid, s->ip, errstr);
