@@ -780,6 +780,8 @@ match_header(struct ectx *e, const struct skey *k)
 		return 0;
 	if (k->len == 0)
 		return 1;
+	if (e->tmp.data == NULL)
+		return 0;	/* only empty values */
 	for (off = 0; off <= e->tmp.len; off += strlen(v) + 1) {
 		v = e->tmp.data + off;
 		buf_reset(&e->tmp2);
@@ -903,6 +905,7 @@ sent_day(struct ectx *e, int64_t *day_r)
 		buf_reset(&e->tmp);
 		e->have_sent = -1;
 		if (hdr_field(e->data, e->hdrlen, "Date", &e->tmp) > 0 &&
+		    e->tmp.data != NULL &&
 		    imap_date_hdr_parse(e->tmp.data, strlen(e->tmp.data),
 		    &e->sent_day) == 1)
 			e->have_sent = 1;

@@ -499,6 +499,33 @@ test_no_text_parts(void **state)
 	imap_search_free(&s);
 }
 
+/* Empty header fields, on a fresh program (no scratch storage yet). */
+static void
+test_empty_fields(void **state)
+{
+	struct fixture *f = *state;
+	struct imap_search *s = NULL;
+	struct imap_search_msg m;
+	const char *err;
+	char msg[] = "Subject:\r\nDate:\r\n\r\nbody\r\n";
+	static const char *const progs[] = { "SUBJECT x", "SENTON 1-Jan-2020",
+	    "NOT SENTBEFORE 1-Jan-2020", "HEADER Subject \"\"" };
+	static const int want[] = { 0, 0, 1, 1 };
+	size_t i;
+
+	memset(&m, 0, sizeof(m));
+	m.seq = m.uid = 1;
+	m.keywords = "";
+	m.load = load_fixed;
+	m.arg = msg;
+	for (i = 0; i < sizeof(progs) / sizeof(progs[0]); i++) {
+		assert_int_equal(parse(f, progs[i], &s, &err), 1);
+		imap_search_prepare(s, 1, 1);
+		assert_int_equal(imap_search_match(s, &m), want[i]);
+		imap_search_free(&s);
+	}
+}
+
 static void
 test_dates(void **state)
 {
@@ -539,6 +566,7 @@ main(void)
 		cmocka_unit_test(test_charset_and_errors),
 		cmocka_unit_test(test_depth),
 		cmocka_unit_test(test_no_text_parts),
+		cmocka_unit_test(test_empty_fields),
 		cmocka_unit_test(test_dates),
 	};
 
