@@ -498,6 +498,21 @@ pop3_lost(struct pop3_session *s)
 		s->outcome = "lost";
 }
 
+/* The one writer. A big reply (RETR) goes in pieces so that conn's
+ * write buffer, flushed as it fills, never holds a second copy of it. */
+static int
+pop3_send(struct pop3_session *s)
+{
+	size_t off, n;
+
+	for (off = 0; off < s->reply.len; off += n) {
+		n = s->reply.len - off < 65536 ? s->reply.len - off : 65536;
+		if (conn_write(s->conn, s->reply.data + off, n) == -1)
+			return -1;
+	}
+	return 1;
+}
+
 static void
 pop3_loop(struct pop3_session *s)
 {
@@ -506,8 +521,7 @@ pop3_loop(struct pop3_session *s)
 			pop3_lost(s);
 			break;
 		}
-		if (s->reply.len > 0 && conn_write(s->conn, s->reply.data,
-		    s->reply.len) == -1) {
+		if (pop3_send(s) == -1) {
 			s->outcome = "lost";
 			break;
 		}
