@@ -464,6 +464,7 @@ child_session(struct master *m, const struct listener *l, int fd,
 		imap_env_default(&ie);
 		ie.store_root = cfg->store_root;
 		ie.users = u = child_users(&ctx);
+		ie.users_release = &u;	/* closed after login */
 		ie.tls = m->tls;
 		ie.cleartext_auth = sa != NULL &&
 		    netaddr_in_list(sa, &cfg->auth_cleartext_networks) == 1;

@@ -24,6 +24,10 @@ struct users;
 struct imap_env {
 	const char		*store_root;
 	struct users		*users;		/* NULL: no logins possible */
+	/* Optional: the caller's handle of users; after a successful login
+	 * the session closes it (users_close: the caller's pointer becomes
+	 * NULL), so an idle session does not keep the database open. */
+	struct users		**users_release;
 	struct tls_server	*tls;		/* NULL: no STARTTLS */
 	int			 cleartext_auth; /* LOGIN/AUTH without TLS */
 	long long		 login_timeout_ms;	/* before auth */

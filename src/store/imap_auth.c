@@ -142,6 +142,9 @@ imap_auth_check(struct imap_session *s, const char *login, const char *pw,
 	}
 	s->user = user;
 	imap_set_state(s, IMAP_ST_AUTH);
+	/* No more logins in this session: the database can go. */
+	if (s->env->users_release != NULL)
+		users_close(s->env->users_release);
 	log_info("%s imap login client=[%s] user=%s tls=%s", s->sid, s->ip,
 	    imap_esc(s, user, strlen(user)), s->tls ? "yes" : "no");
 	imap_capability(s, &cap);

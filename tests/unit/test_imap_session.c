@@ -82,6 +82,7 @@ start(struct fx *f, int cleartext, size_t append_max)
 		if (users_open(f->db, 0, &u, &err) != 1)
 			_exit(3);
 		env.users = u;
+		env.users_release = &u;	/* closed at login: u becomes NULL */
 		env.store_root = f->root;
 		env.cleartext_auth = cleartext;
 		env.login_timeout_ms = 20000;
