@@ -680,6 +680,17 @@ ib_structure(const struct mime_part *m, const char *msg, int ext,
 		if (r == 1)
 			r = buf_appendf(out, " %llu",
 			    (unsigned long long)m->lines);
+	} else if (r == 1 && strcmp(m->type, "message") == 0 &&
+	    (strcmp(m->subtype, "rfc822") == 0 ||
+	    strcmp(m->subtype, "global") == 0)) {
+		/*
+		 * Not parsed (encoded, or past the depth limit): the grammar
+		 * still wants an envelope and a body; empty ones, as Dovecot.
+		 */
+		r = buf_appendf(out, " (NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL)"
+		    " (\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL"
+		    " \"7bit\" 0 0%s) %llu", ext ? " NIL NIL NIL NIL" : "",
+		    (unsigned long long)m->lines);
 	} else if (r == 1 && text)
 		r = buf_appendf(out, " %llu", (unsigned long long)m->lines);
 	if (ext && r == 1)

@@ -481,6 +481,38 @@ test_limit(void **state)
 	buf_free(&out);
 }
 
+/*
+ * message/rfc822 that is not parsed (base64 here) keeps the body-type-msg
+ * form with an empty envelope and body (Dovecot 2.3 answers the same,
+ * except that it counts the CRLF before the boundary in the size).
+ */
+static void
+test_opaque_message(void **state)
+{
+	static const char msg[] = "Content-Type: multipart/mixed; "
+	    "boundary=b\r\n\r\n--b\r\nContent-Type: message/rfc822\r\n"
+	    "Content-Transfer-Encoding: base64\r\n\r\n"
+	    "U3ViamVjdDogaGkNCg0KYm9keQ0K\r\n--b--\r\n";
+	struct buf out = BUF_INIT(0);
+
+	(void)state;
+	assert_int_equal(imap_body_structure(msg, sizeof(msg) - 1, 1, &out),
+	    1);
+	assert_string_equal(out.data, "((\"message\" \"rfc822\" NIL NIL NIL "
+	    "\"base64\" 28 (NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL) "
+	    "(\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" "
+	    "0 0 NIL NIL NIL NIL) 0 NIL NIL NIL NIL) \"mixed\" (\"boundary\" "
+	    "\"b\") NIL NIL NIL)");
+	buf_reset(&out);
+	assert_int_equal(imap_body_structure(msg, sizeof(msg) - 1, 0, &out),
+	    1);
+	assert_string_equal(out.data, "((\"message\" \"rfc822\" NIL NIL NIL "
+	    "\"base64\" 28 (NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL) "
+	    "(\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" "
+	    "0 0) 0) \"mixed\")");
+	buf_free(&out);
+}
+
 /* The structure of a part of an already-parsed tree. */
 static void
 test_part(void **state)
@@ -631,6 +663,7 @@ main(void)
 		cmocka_unit_test(test_addresses),
 		cmocka_unit_test(test_limit),
 		cmocka_unit_test(test_part),
+		cmocka_unit_test(test_opaque_message),
 		cmocka_unit_test(test_dovecot_samples),
 	};
 
