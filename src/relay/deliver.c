@@ -286,6 +286,37 @@ deliver_drop_ours(struct deliver_hop *h, size_t *n, unsigned ours)
 }
 
 /*
+ * Adds the addresses of the MX hosts (in preference order) that are
+ * better than ours; *ours_r becomes the best preference that is ours, by
+ * name (our hostname) or by address (one of our listeners), and *byaddr_r
+ * tells which. The MX set goes into the trace.
+ */
+static void
+deliver_mx_hosts(struct deliver *d, const struct dns_mx *mx, size_t nmx,
+    int port, struct deliver_hop **h, size_t *n, enum dns_status *as,
+    unsigned *ours_r, int *byaddr_r)
+{
+	size_t i, k, before;
+
+	for (i = 0; i < nmx; i++) {
+		(void)buf_appendf(&d->tr.mx, "%s%s(%u)", i ? " " : "",
+		    mx[i].host, mx[i].pref);
+		if (strcasecmp(mx[i].host, d->cfg->hostname) == 0 &&
+		    mx[i].pref < *ours_r)
+			*ours_r = mx[i].pref;
+	}
+	for (i = 0; i < nmx && mx[i].pref < *ours_r; i++) {
+		before = *n;
+		deliver_add_host(d, mx[i].host, port, mx[i].pref, h, n, as);
+		for (k = before; k < *n; k++)
+			if (deliver_is_self(d, &(*h)[k].addr)) {
+				*ours_r = mx[i].pref;
+				*byaddr_r = 1;
+			}
+	}
+}
+
+/*
  * Resolves an SMTP MX route. RFC 5321 5.1: MX in preference order, A/AAAA
  * of the domain when it has no MX, null MX (RFC 7505) refused at once;
  * never to ourselves or to an MX not better than ours (backup MX loop):
@@ -298,7 +329,7 @@ deliver_mx(struct deliver *d, const char *domain, int port,
     struct deliver_hop **h, size_t *n, char *state, struct buf *why)
 {
 	struct dns_mx *mx = NULL;
-	size_t nmx = 0, i, k, before;
+	size_t nmx = 0, k;
 	unsigned ours = (unsigned)-1;
 	enum dns_status s, as = DNS_OK;
 	int nullmx = 0, byaddr = 0;
@@ -335,25 +366,8 @@ deliver_mx(struct deliver *d, const char *domain, int port,
 				ours = 0;
 				byaddr = 1;
 			}
-	} else {
-		for (i = 0; i < nmx; i++) {
-			(void)buf_appendf(&d->tr.mx, "%s%s(%u)", i ? " " : "",
-			    mx[i].host, mx[i].pref);
-			if (strcasecmp(mx[i].host, d->cfg->hostname) == 0 &&
-			    mx[i].pref < ours)
-				ours = mx[i].pref;
-		}
-		for (i = 0; i < nmx && mx[i].pref < ours; i++) {
-			before = *n;
-			deliver_add_host(d, mx[i].host, port, mx[i].pref, h, n,
-			    &as);
-			for (k = before; k < *n; k++)
-				if (deliver_is_self(d, &(*h)[k].addr)) {
-					ours = mx[i].pref;
-					byaddr = 1;
-				}
-		}
-	}
+	} else
+		deliver_mx_hosts(d, mx, nmx, port, h, n, &as, &ours, &byaddr);
 	deliver_drop_ours(*h, n, ours);
 	if (ours != (unsigned)-1)
 		(void)buf_appendf(&d->tr.mx, "%sours: preference %u and up "
@@ -538,17 +552,66 @@ deliver_trace_tls(struct deliver *d, const struct route *r)
 		    " (STARTTLS not offered)");
 }
 
+/*
+ * Connects to the first of the hops that answers (d->sc), noting each
+ * address tried in the trace. 1 when connected; 0 when every one failed,
+ * with the last failure's state and reason (which decide).
+ */
+static int
+deliver_connect(struct deliver *d, const struct route *r, const char *id,
+    const char *domain, const struct deliver_hop *h, size_t nh,
+    const char *key, char *state, struct buf *why)
+{
+	struct smtpc_result err;
+	struct smtpc_opts o;
+	struct buf txt = BUF_INIT(0);
+	size_t i;
+
+	d->tr.conn = "failed";
+	for (i = 0; i < nh && d->sc == NULL; i++) {
+		deliver_opts(d, r, h[i].name, &o);
+		memset(&err, 0, sizeof(err));
+		if (d->tr.tried.len)
+			(void)buf_appends(&d->tr.tried, ", ");
+		deliver_hop_addr(&h[i], &d->tr.tried);
+		if (strcmp(h[i].name, r->host ? r->host : "") != 0 &&
+		    h[i].addr.ss_family != AF_UNIX)
+			(void)buf_appendf(&d->tr.tried, " (%s)", h[i].name);
+		d->sc = smtpc_open((const struct sockaddr *)&h[i].addr,
+		    h[i].len, &o, &err);
+		if (d->sc != NULL)
+			break;
+		deliver_reply_text(&err, &txt);
+		(void)buf_appendf(&d->tr.tried, ": %s", txt.data);
+		log_info("deliver %s to=%s host=%s failed: %s", id, domain,
+		    h[i].name, txt.data);
+		buf_reset(why);
+		(void)buf_appendf(why, "%s (%s)", txt.data, h[i].name);
+		*state = err.permanent ? DELIVER_PERM : DELIVER_TEMP;
+		smtpc_result_free(&err);
+	}
+	buf_free(&txt);
+	if (d->sc == NULL)
+		return 0;
+	d->tr.conn = "ok";
+	(void)buf_appends(&d->tr.tried, ": connected");
+	buf_reset(&d->sc_key);
+	(void)buf_appends(&d->sc_key, key);
+	buf_reset(&d->sc_tried);
+	deliver_hop_addr(&h[i], &d->sc_tried);
+	return 1;
+}
+
 /* Delivers env (the job's recipients) over the hops; fills res. */
 static void
 deliver_smtp(struct deliver *d, const struct route *r, const char *domain,
     struct spool_env *env, const struct buf *content, struct deliver_res *res)
 {
 	struct deliver_hop *h = NULL;
-	struct smtpc_result err, *sres;
-	struct smtpc_opts o;
+	struct smtpc_result *sres;
 	struct deliver_src src = { content, 0 };
 	struct buf why = BUF_INIT(0), key = BUF_INIT(0), txt = BUF_INIT(0);
-	size_t nh = 0, i, k;
+	size_t nh = 0, k;
 	char state = DELIVER_TEMP;
 	int sent;
 
@@ -566,50 +629,12 @@ deliver_smtp(struct deliver *d, const struct route *r, const char *domain,
 		    "reused)");
 		(void)buf_appendf(&d->tr.tried, "reused %s",
 		    buf_cstr(&d->sc_tried));
-	} else {
-		if (deliver_hops(d, r, domain, &h, &nh, &state, &why) == 0) {
-			deliver_set_all(res, env->nrcpt, state, NULL, why.data);
-			goto out;
-		}
-		d->tr.conn = "failed";
-		for (i = 0; i < nh && d->sc == NULL; i++) {
-			deliver_opts(d, r, h[i].name, &o);
-			memset(&err, 0, sizeof(err));
-			if (d->tr.tried.len)
-				(void)buf_appends(&d->tr.tried, ", ");
-			deliver_hop_addr(&h[i], &d->tr.tried);
-			if (strcmp(h[i].name, r->host ? r->host : "") != 0 &&
-			    h[i].addr.ss_family != AF_UNIX)
-				(void)buf_appendf(&d->tr.tried, " (%s)",
-				    h[i].name);
-			d->sc = smtpc_open((struct sockaddr *)&h[i].addr,
-			    h[i].len, &o, &err);
-			if (d->sc == NULL) {
-				deliver_reply_text(&err, &txt);
-				(void)buf_appendf(&d->tr.tried, ": %s",
-				    txt.data);
-				log_info("deliver %s to=%s host=%s failed: %s",
-				    env->id, domain, h[i].name, txt.data);
-				buf_reset(&why);
-				(void)buf_appendf(&why, "%s (%s)", txt.data,
-				    h[i].name);
-				state = err.permanent ? DELIVER_PERM :
-				    DELIVER_TEMP;
-				smtpc_result_free(&err);
-			} else {
-				d->tr.conn = "ok";
-				(void)buf_appends(&d->tr.tried, ": connected");
-				buf_reset(&d->sc_key);
-				(void)buf_appends(&d->sc_key, key.data);
-				buf_reset(&d->sc_tried);
-				deliver_hop_addr(&h[i], &d->sc_tried);
-			}
-		}
-		if (d->sc == NULL) {
-			/* Every host failed: the last reason decides. */
-			deliver_set_all(res, env->nrcpt, state, NULL, why.data);
-			goto out;
-		}
+	} else if (deliver_hops(d, r, domain, &h, &nh, &state, &why) == 0 ||
+	    deliver_connect(d, r, env->id, domain, h, nh, key.data, &state,
+	    &why) == 0) {
+		/* No hop, or every host failed: the last reason decides. */
+		deliver_set_all(res, env->nrcpt, state, NULL, why.data);
+		goto out;
 	}
 	deliver_trace_tls(d, r);
 	sent = smtpc_send(d->sc, env, deliver_read, &src, sres);
