@@ -13,6 +13,7 @@
  */
 #include "config.h"
 
+#include <ctype.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -734,9 +735,20 @@ dsn_text_rcpt(struct dsn_fold *f, struct buf *b, const struct dsn_rcpt *r,
 	buf_reset(&t);
 	if (r->diagnostic && *r->diagnostic) {
 		if (r->remote_mta && *r->remote_mta) {
-			if (buf_appends(&t, "The server ") == -1 ||
-			    dsn_clean(&t, r->remote_mta, utf8) == -1 ||
-			    buf_appends(&t, " said:") == -1)
+			/* A reply starts with its code; anything else is our
+			 * own decision about that server (SMTPUTF8 or
+			 * 8BITMIME missing, too large, connection lost). */
+			int said = strlen(r->diagnostic) > 3 &&
+			    r->diagnostic[0] >= '2' && r->diagnostic[0] <= '5' &&
+			    isdigit((unsigned char)r->diagnostic[1]) &&
+			    isdigit((unsigned char)r->diagnostic[2]) &&
+			    r->diagnostic[3] == ' ';
+
+			if (buf_appends(&t, said ? "The server " :
+			    "Our mail system, delivering to the server ") ==
+			    -1 || dsn_clean(&t, r->remote_mta, utf8) == -1 ||
+			    buf_appends(&t, said ? " said:" : ", reports:") ==
+			    -1)
 				f->err = 1;
 			dsn_para(f, b, "    ", buf_cstr(&t), 1);
 		}

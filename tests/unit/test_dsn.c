@@ -335,6 +335,29 @@ returned_part(const struct buf *m, const char *type)
 
 /* ------------------------------------------------------------ tests */
 
+/* A local decision about a server (no reply code) is not "said" by it. */
+static void
+test_bounce_local_decision(void **state)
+{
+	struct buf m = BUF_INIT(0);
+	struct dsn_params p;
+	struct dsn_rcpt r = rcpt_failed();
+
+	(void)state;
+	params_init(&p);
+	r.status = "5.6.7";
+	r.diagnostic = "5.6.7 SMTPUTF8 required but not offered by the "
+	    "receiving server";
+	assert_int_equal(build(&p, &r, 1, orig, strlen(orig), 0, &m), 1);
+	check_structure(&m, 3);
+	assert_null(strstr(m.data, "said:"));
+	assert_non_null(strstr(m.data, "Our mail system, delivering to the "
+	    "server mx.example.net, reports:"));
+	assert_true(has_line(&m, "Status: 5.6.7"));
+	assert_true(has_line(&m, "Remote-MTA: dns; mx.example.net"));
+	buf_free(&m);
+}
+
 static void
 test_bounce_one(void **state)
 {
@@ -364,6 +387,7 @@ test_bounce_one(void **state)
 	assert_true(has_line(&m, "Diagnostic-Code: smtp; 550 5.1.1 "
 	    "<bob@example.net>: unknown user"));
 	assert_true(has_line(&m, "Last-Attempt-Date: " D_ATTEMPT));
+	assert_non_null(strstr(m.data, "The server mx.example.net said:"));
 	assert_false(has_line_start(&m, "Original-Envelope-Id:"));
 	assert_false(has_line_start(&m, "Original-Recipient:"));
 	assert_false(has_line_start(&m, "Will-Retry-Until:"));
@@ -1309,6 +1333,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_bounce_one),
+		cmocka_unit_test(test_bounce_local_decision),
 		cmocka_unit_test(test_bounce_three_mixed),
 		cmocka_unit_test(test_ret_full_vs_hdrs),
 		cmocka_unit_test(test_too_big),

@@ -94,6 +94,10 @@ def check_dsn(dsn, rcpt, why):
             raise TestFailure(f"DSN lacks {field!r}:\n{dsn}")
     if rcpt not in dsn:
         raise TestFailure(f"DSN does not name {rcpt}:\n{dsn}")
+    # Our decision, not the sink's words, in the human-readable part.
+    if "Our mail system, delivering to the server" not in dsn or \
+            " said:" in dsn:
+        raise TestFailure(f"DSN text misattributes the reason:\n{dsn}")
 
 
 def main():
