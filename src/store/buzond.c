@@ -521,7 +521,7 @@ accept_one(struct master *m, const struct listener *l)
 	int fd, port;
 
 	if ((fd = accept4(l->fd, (struct sockaddr *)&ss, &len,
-	    SOCK_CLOEXEC)) == -1) {
+	    SOCK_CLOEXEC | SOCK_NONBLOCK)) == -1) {
 		if (errno != EAGAIN && errno != EINTR &&
 		    errno != ECONNABORTED)
 			log_warn("master accept on %s: %s", l->addr,

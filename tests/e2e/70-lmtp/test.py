@@ -15,7 +15,10 @@ socket, against real users made with estafetactl:
   * PIPELINING: every command of a transaction in one write, the replies
     in order; the unix socket (listen_lmtp) works like the TCP port;
   * refusals: HELO/EHLO (this is LMTP), VRFY, commands out of order, a
-    bare LF in a command line, a bare LF in the data (550 5.5.2).
+    bare LF in a command line, a bare LF in the data (550 5.5.2);
+  * buzond's limits: max_sessions_per_ip (TCP clients; the unix socket is
+    not counted) and max_sessions refuse with 421 4.3.2, lmtp_timeout
+    closes an idle session with 421 4.4.2.
 """
 import os
 import smtplib
@@ -196,6 +199,39 @@ def main():
     check(len(st.messages("alice@example.test")) == 6, "bare LF stored")
     log = st.read_log()
     check(log.count("lmtp delivered") == 8, "delivery log lines")
+
+    # Session limits and the idle timeout, on a second store.
+    lim = Store("lmtp-limits", tls=False, max_sessions="3",
+                max_sessions_per_ip="2", lmtp_timeout="1s")
+    lim.start()
+
+    def connect(where):
+        if isinstance(where, int):
+            s = socket.create_connection(("127.0.0.1", where), 10)
+        else:
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            s.settimeout(10)
+            s.connect(where)
+        return s, s.makefile("rb").readline()
+
+    a, ga = connect(lim.lmtp_port)
+    b, gb = connect(lim.lmtp_port)
+    c3, gc = connect(lim.lmtp_port)
+    check(ga.startswith(b"220 ") and gb.startswith(b"220 "), "2 sessions")
+    check(gc.startswith(b"421 4.3.2"), f"per-IP limit: {gc!r}")
+    u, gu = connect(lim.lmtp_socket)
+    check(gu.startswith(b"220 "), f"unix socket not per-IP: {gu!r}")
+    v, gv = connect(lim.lmtp_socket)
+    check(gv.startswith(b"421 4.3.2"), f"max_sessions: {gv!r}")
+    # The idle ones time out (lmtp_timeout = 1s) with 421 4.4.2.
+    for s in (a, b, u):
+        s.settimeout(10)
+        line = s.makefile("rb").readline()
+        check(line.startswith(b"421 4.4.2"), f"timeout reply {line!r}")
+    for s in (a, b, c3, u, v):
+        s.close()
+    lim.wait_log("rule=max_sessions_per_ip")
+    lim.wait_log("rule=max_sessions\n")
 
 
 run(main)
