@@ -247,6 +247,12 @@ imap_cmd_rename(struct imap_session *s, const struct imap_arg *args,
 		imap_reply(s, IMAP_NO, "[ALREADYEXISTS] INBOX always exists");
 		goto out;
 	}
+	if (strcmp(from, "INBOX") != 0 && strncmp(to, from, strlen(from)) ==
+	    0 && to[strlen(from)] == '.') {
+		imap_reply(s, IMAP_NO, "[CANNOT] Cannot move a mailbox into "
+		    "itself");
+		goto out;
+	}
 	r = mstore_folder_rename(s->store, from, to, &errstr);
 	if (r != 1)
 		imap_store_no(s, r, errstr);

@@ -454,6 +454,7 @@ test_mailboxes(void **state)
 	ASSERT_PREFIX(cmd(f, "r1", "RENAME work Other"), "OK");
 	ASSERT_PREFIX(cmd(f, "r2", "RENAME Nope X"), "NO [NONEXISTENT]");
 	ASSERT_PREFIX(cmd(f, "r3", "RENAME Other Sent"), "NO [ALREADYEXISTS]");
+	ASSERT_PREFIX(cmd(f, "r3b", "RENAME Other Other.Sub"), "NO [CANNOT]");
 	sendf(f, "p1 APPEND INBOX {5}\r\n");
 	until(f, "+");
 	sendf(f, "hello\r\n");
