@@ -17,6 +17,7 @@ import email.policy
 import json
 import os
 import re
+import signal
 import smtplib
 import sys
 
@@ -159,6 +160,13 @@ def main():
             raise TestFailure(f"self-host DSN lacks {want!r}:\n{status}")
     assert "selfhost" not in "".join(
         m["recipients"][0]["addr"] for m in primary.queue())
+    # Stop all at once: each one's delivery workers keep idle connections
+    # to the others open (reuse) until they exit, and a draining
+    # estafetad waits for its sessions.
+    for inst in (mine, other, primary, home):
+        inst.signal(signal.SIGTERM)
+    for inst in (mine, other, primary, home):
+        inst.stop()
 
 
 run(main)
