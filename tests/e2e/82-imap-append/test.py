@@ -11,11 +11,13 @@
     NO [TOOBIG] before any of it is sent (no "+"), and the session goes
     on; a larger {n+} literal (already on its way) ends the session with
     BYE [TOOBIG]; nothing is stored for either;
+  * curl -T uploads a message with APPEND;
   * the message appended to the selected mailbox shows up as EXISTS in
     that session and in another one at its next command.
 """
 import imaplib
 import os
+import subprocess
 import sys
 import time
 
@@ -102,6 +104,19 @@ def main():
     typ, data = m.select("INBOX")
     check(data == [b"4"], data)
     m.logout()
+
+    # curl uploads with APPEND too.
+    path = os.path.join(st.dir, "upload.eml")
+    with open(path, "wb") as f:
+        f.write(b"From: c@example.org\r\nSubject: curl\r\n\r\nvia curl\r\n")
+    r = subprocess.run(["curl", "-sS", "--cacert", st.ca.cert, "--resolve",
+                        f"mail.example.test:{st.imaps_port}:127.0.0.1",
+                        "-u", f"{ALICE}:{PW}", "-T", path,
+                        f"imaps://mail.example.test:{st.imaps_port}/INBOX"],
+                       capture_output=True, text=True, timeout=30)
+    check(r.returncode == 0, f"curl upload: {r.returncode} {r.stderr}")
+    check(any(b"Subject: curl\n\nvia curl\n" in m for m in
+              st.messages(ALICE)), "curl's message not stored")
 
 
 run(main)

@@ -14,6 +14,8 @@ sockets:
   * timeouts: a client that says nothing before logging in is
     disconnected with BYE after imap_login_timeout, an authenticated one
     after imap_idle_timeout (autologout), and buzond still serves others;
+  * clear text sent to the implicit-TLS port: handshake failure, closed,
+    logged (outcome=tls_failed), buzond unaffected;
   * no sanitizer report in the log (checked by the harness).
 """
 import os
@@ -100,11 +102,23 @@ def main():
     check(c1.closed(), "open after login timeout")
     check(c2.line().startswith("* BYE"), "no autologout")
     check(c2.closed(), "open after autologout")
+    # Clear text on the implicit-TLS port: the handshake fails, the
+    # connection closes, buzond goes on.
+    import socket
+    raw = socket.create_connection(("127.0.0.1", st.imaps_port), timeout=10)
+    raw.sendall(b"a LOGIN alice pw\r\n" * 20)
+    try:
+        while raw.recv(4096):
+            pass
+    except ConnectionResetError:
+        pass
+    raw.close()
     c3 = ImapRaw(st.imaps_port, ctx=ctx, implicit=True)
     c3.expect(f'l LOGIN {ALICE} "{PW}"', "OK")
     c3.expect("z LOGOUT", "OK")
     log = st.read_log()
     check("outcome=timeout" in log, "no timeout outcome in the log")
+    check("outcome=tls_failed" in log, "no tls_failed outcome in the log")
 
 
 run(main)
