@@ -314,6 +314,63 @@ test_two_handles(void **state)
 	mstore_close(&st2);
 }
 
+/* More messages than one block of loaded entries (64), changes on both. */
+static void
+test_many(void **state)
+{
+	struct fx *f = *state;
+	struct mstore *st2 = NULL;
+	struct mbox *a = NULL, *b = NULL;
+	struct events ev;
+	struct mbox_sync_cb cb = { ev_exp, ev_flags, ev_exists, &ev };
+	const char *err = NULL;
+	char body[32];
+	uint32_t i, uids[3] = { 3, 70, 140 };
+
+	for (i = 1; i <= 150; i++) {
+		(void)snprintf(body, sizeof(body), "m%u\n", i);
+		assert_int_equal(add(f->st, "INBOX", body), i);
+	}
+	assert_int_equal(mstore_open(f->root, USER, 0, &st2, &err), 1);
+	assert_int_equal(mbox_open(f->st, "INBOX", 0, &a, &err), 1);
+	assert_int_equal(mbox_open(st2, "INBOX", 0, &b, &err), 1);
+	for (i = 1; i <= 150; i++) {
+		assert_int_equal(mbox_msg(b, i)->uid, i);
+		assert_int_equal(mbox_msg(b, i)->size, i < 10 ? 4 : i < 100 ?
+		    5 : 6);
+	}
+	/* a: keywords on 70 (b must hear of it), \Deleted on 3, 70, 140. */
+	assert_int_equal(mbox_store(a, 70, '+', 0, "tag", 0, &err), 1);
+	memset(&ev, 0, sizeof(ev));
+	assert_int_equal(mbox_sync(b, 1, &cb, &err), 1);
+	assert_string_equal(ev.log, "F70 ");
+	assert_string_equal(mbox_msg(b, 70)->keywords, "tag");
+	/* b's own keyword change is not echoed back to b. */
+	assert_int_equal(mbox_store(b, 71, '+', 0, "mine", 0, &err), 1);
+	assert_string_equal(mbox_msg(b, 71)->keywords, "mine");
+	memset(&ev, 0, sizeof(ev));
+	assert_int_equal(mbox_sync(b, 1, &cb, &err), 1);
+	assert_string_equal(ev.log, "");
+	for (i = 0; i < 3; i++)
+		assert_int_equal(mbox_store(a, uids[i], '+', MSG_DELETED,
+		    NULL, 0, &err), 1);
+	memset(&ev, 0, sizeof(ev));
+	assert_int_equal(mbox_expunge(a, uids, 3, ev_exp, &ev, &err), 1);
+	assert_string_equal(ev.log, "X3 X69 X138 ");
+	memset(&ev, 0, sizeof(ev));
+	assert_int_equal(mbox_sync(b, 1, &cb, &err), 1);
+	assert_string_equal(ev.log, "X3 X69 X138 ");
+	assert_int_equal(mbox_count(b), 147);
+	assert_int_equal(mbox_msg(b, 69)->uid, 71);
+	assert_string_equal(mbox_msg(b, 69)->keywords, "mine");
+	assert_int_equal(mbox_msg(b, 147)->uid, 150);
+	assert_int_equal(mbox_seq_of_uid(b, 141), 138);
+	assert_null(mbox_msg(b, 148));
+	mbox_close(&a);
+	mbox_close(&b);
+	mstore_close(&st2);
+}
+
 static void
 test_readonly(void **state)
 {
@@ -647,6 +704,7 @@ main(void)
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_two_handles, setup,
 		    teardown),
+		cmocka_unit_test_setup_teardown(test_many, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_readonly, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_external_changes, setup,
