@@ -8,7 +8,8 @@
  * goes: a Content-Transfer-Encoding field (or an insertion at the end of a
  * part's header fields) and a leaf body (by its quoted-printable form). A
  * cursor (pos) marks how far the input has been copied; edits never go
- * backwards. A final scan of the output proves it 7-bit.
+ * backwards. A final scan of the output proves it 7-bit, and a second
+ * parse that it reads as the input did (same tree, same decoded bodies).
  */
 #include "config.h"
 
@@ -282,18 +283,72 @@ dg_part(struct dg *d, const struct mime_part *p, const char *path,
 	return DOWNGRADE_DONE;
 }
 
-/* 1 when a and b have the same structure (a safety net: an encoded
- * body must never add or hide a boundary). */
 static int
-dg_same_shape(const struct mime_part *a, const struct mime_part *b)
+dg_eq(const char *a, uint64_t as, uint64_t ae, const char *b, uint64_t bs,
+    uint64_t be)
+{
+	return ae - as == be - bs && (ae == as ||
+	    memcmp(a + as, b + bs, (size_t)(ae - as)) == 0);
+}
+
+/* 1 when the decoded bodies a (of in) and b (of out) are equal: a
+ * converted body decodes to the original octets (or, declared QP
+ * already, to what the original decodes to). */
+static int
+dg_same_body(const char *in, const struct mime_part *a, const char *out,
+    const struct mime_part *b)
+{
+	struct buf da = BUF_INIT(0), db = BUF_INIT(0);
+	int r;
+
+	if (!(a->flags & MIME_F_BODY_8BIT))
+		return dg_eq(in, a->body_start, a->body_end, out,
+		    b->body_start, b->body_end);
+	if (b->enc != MIME_ENC_QP)
+		return 0;
+	if (a->enc == MIME_ENC_QP)
+		(void)mime_decode_qp(in + a->body_start, (size_t)(a->body_end -
+		    a->body_start), &da);
+	else
+		(void)buf_append(&da, in + a->body_start, (size_t)(
+		    a->body_end - a->body_start));
+	(void)mime_decode_qp(out + b->body_start, (size_t)(b->body_end -
+	    b->body_start), &db);
+	r = da.len == db.len && (da.len == 0 || memcmp(da.data, db.data,
+	    da.len) == 0);
+	buf_free(&da);
+	buf_free(&db);
+	return r;
+}
+
+/*
+ * The safety net: the output, parsed again, must have the input's tree
+ * (the same types, nesting, preambles and epilogues) and bodies that
+ * decode to the input's. Pathological input (a boundary holding a CR, a
+ * header without its blank line) could otherwise be read differently
+ * once converted.
+ */
+static int
+dg_same_tree(const char *in, const struct mime_part *a, const char *out,
+    const struct mime_part *b)
 {
 	const unsigned f = MIME_F_MULTIPART | MIME_F_MESSAGE;
 
-	for (; a != NULL && b != NULL; a = a->next, b = b->next)
+	for (; a != NULL && b != NULL; a = a->next, b = b->next) {
 		if ((a->flags & f) != (b->flags & f) ||
 		    a->nchildren != b->nchildren ||
-		    !dg_same_shape(a->children, b->children))
+		    strcmp(a->type, b->type) != 0 ||
+		    strcmp(a->subtype, b->subtype) != 0)
 			return 0;
+		if ((a->flags & MIME_F_MULTIPART) && (!dg_eq(in,
+		    a->pre_start, a->pre_end, out, b->pre_start, b->pre_end) ||
+		    !dg_eq(in, a->epi_start, a->epi_end, out, b->epi_start,
+		    b->epi_end)))
+			return 0;
+		if (a->children != NULL ? !dg_same_tree(in, a->children, out,
+		    b->children) : !dg_same_body(in, a, out, b))
+			return 0;
+	}
 	return a == NULL && b == NULL;
 }
 
@@ -346,11 +401,12 @@ downgrade_8bit(const char *msg, size_t len, struct buf *out,
 	} else {
 		struct mime_parser *op = mime_parse(out->data, out->len, NULL);
 
-		r = dg_same_shape(root, mime_parser_finish(op)) ?
-		    DOWNGRADE_DONE : DOWNGRADE_CANNOT;
+		r = dg_same_tree(msg, root, out->data,
+		    mime_parser_finish(op)) ? DOWNGRADE_DONE :
+		    DOWNGRADE_CANNOT;
 		if (r == DOWNGRADE_CANNOT)
-			info->why = "the encoded text would change the MIME "
-			    "structure";
+			info->why = "the converted message would not read as "
+			    "the original (malformed MIME structure)";
 		mime_parser_free(&op);
 	}
 out:

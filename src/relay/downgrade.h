@@ -41,7 +41,9 @@ enum downgrade_result {
 				 * delimiter line, in a base64 or
 				 * unknown-encoding body, in a
 				 * composite part the parser left opaque
-				 * (a limit was hit); see why */
+				 * (a limit was hit), or input so
+				 * malformed that the converted form would
+				 * not parse into the same tree; see why */
 };
 
 struct downgrade_info {

@@ -301,6 +301,43 @@ test_requote(void **state)
 	buf_free(&out);
 }
 
+/*
+ * The safety net (found by fuzz_downgrade): a boundary holding a CR and a
+ * header without its blank line make the converted form parse into
+ * another tree; it is refused, never sent.
+ */
+static void
+test_safety_net(void **state)
+{
+	static const char m[] = "MIME-Versi2on: 1.0\r\n"
+	    "Content-Type: multipart/mixed; boundary=\"outer\r\"\n"
+	    "nCotent-Transfer-EncodinContent-MD5:re\r\n"
+	    "--outer\r\n"
+	    "--outer\r\n"
+	    "Content-Type: multipart/alternative; boundary=inner\r\n"
+	    "\r\n"
+	    "--i\n"
+	    "\rt-Type: multipart/\xba""iked; bo\n"
+	    "<p>x</p>\r\n"
+	    "--inContent-Type: mult>\r\n"
+	    "--inner--\r\n"
+	    "--outer\r\n"
+	    "CCzonte7bit\r\n"
+	    "-\n"
+	    "Subject: \x97""\x91""\xf2""\xf5""\xf2""oansfer-nsfer-Enn: 1.0";
+	struct buf out = BUF_INIT(0);
+	struct downgrade_info info;
+
+	(void)state;
+	downgrade_info_init(&info);
+	assert_int_equal(downgrade_8bit(m, sizeof(m) - 1, &out, &info),
+	    DOWNGRADE_CANNOT);
+	assert_non_null(strstr(info.why, "would not read as the original"));
+	assert_int_equal(out.len, 0);
+	downgrade_info_free(&info);
+	buf_free(&out);
+}
+
 /* The QP checker itself must catch what it claims to. */
 static void
 test_checker(void **state)
@@ -328,6 +365,7 @@ main(void)
 		cmocka_unit_test(test_message_leaf),
 		cmocka_unit_test(test_refusals),
 		cmocka_unit_test(test_requote),
+		cmocka_unit_test(test_safety_net),
 		cmocka_unit_test(test_checker),
 	};
 
