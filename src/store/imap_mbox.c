@@ -72,7 +72,7 @@ imap_select(struct imap_session *s, const struct imap_arg *args,
 	struct mbox_status st;
 	const char *errstr = NULL;
 	char *name;
-	uint32_t i, n, unseen = 0;
+	uint32_t i, n, unseen = 0, found;
 	struct mbox *mb = NULL;
 	int r;
 
@@ -100,11 +100,17 @@ imap_select(struct imap_session *s, const struct imap_arg *args,
 	imap_set_state(s, IMAP_ST_SELECTED);
 	mbox_status(mb, &st);
 	n = mbox_count(mb);
-	for (i = 1; i <= n && unseen == 0; i++) {
+	/*
+	 * The first unseen message. Unseen mail is usually the newest: scan
+	 * from the end and stop once every unseen message was passed.
+	 */
+	for (i = n, found = 0; i >= 1 && found < st.unseen; i--) {
 		const struct mbox_msg *m = mbox_msg(mb, i);
 
-		if (m != NULL && !(m->flags & MSG_SEEN))
+		if (m != NULL && !(m->flags & MSG_SEEN)) {
 			unseen = i;
+			found++;
+		}
 	}
 	imap_untagged(s, "FLAGS (\\Answered \\Flagged \\Deleted \\Seen "
 	    "\\Draft)");
