@@ -162,11 +162,14 @@ def pop3(port, user, pw):
             die(f"RETR {n}: {got} octets, LIST said {sizes[n - 1]}")
         total += got
     wall = time.monotonic() - t0
+    t0 = time.monotonic()
     c.send("QUIT")
-    c.line()
+    if not c.line().startswith(b"+OK"):
+        die("QUIT failed")
+    quit_s = time.monotonic() - t0
     print(f"pop3_retr messages={len(sizes)} octets={total} "
           f"wall_s={wall:.3f} msgs_per_sec={len(sizes) / wall:.1f} "
-          f"mib_per_sec={total / wall / 1048576:.1f}")
+          f"mib_per_sec={total / wall / 1048576:.1f} quit_s={quit_s:.3f}")
 
 
 class Imap(Conn):
