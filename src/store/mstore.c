@@ -92,10 +92,16 @@ mstore_exec(struct mstore *st, const char *sql)
 	    1 : -1;
 }
 
+/*
+ * Inside a batch (mstore_batch_begin) a transaction is a savepoint of the
+ * batch's: its commit is a RELEASE and only the batch's end writes (and
+ * syncs) anything.
+ */
 int
 mstore_begin(struct mstore *st, const char **errstr_r)
 {
-	if (mstore_exec(st, "BEGIN IMMEDIATE") == -1)
+	if (mstore_exec(st, st->batch ? "SAVEPOINT op" : "BEGIN IMMEDIATE") ==
+	    -1)
 		return db_err(st, errstr_r, "lock");
 	return 1;
 }
@@ -103,9 +109,9 @@ mstore_begin(struct mstore *st, const char **errstr_r)
 int
 mstore_commit(struct mstore *st, const char **errstr_r)
 {
-	if (mstore_exec(st, "COMMIT") == -1) {
+	if (mstore_exec(st, st->batch ? "RELEASE op" : "COMMIT") == -1) {
 		(void)db_err(st, errstr_r, "commit");
-		(void)mstore_exec(st, "ROLLBACK");	/* may be gone */
+		mstore_rollback(st);	/* may be gone */
 		return -1;
 	}
 	return 1;
@@ -115,7 +121,29 @@ void
 mstore_rollback(struct mstore *st)
 {
 	/* Fails only when no transaction is open: nothing to undo. */
-	(void)mstore_exec(st, "ROLLBACK");
+	if (st->batch) {
+		(void)mstore_exec(st, "ROLLBACK TO op");
+		(void)mstore_exec(st, "RELEASE op");
+	} else
+		(void)mstore_exec(st, "ROLLBACK");
+}
+
+int
+mstore_batch_begin(struct mstore *st, const char **errstr_r)
+{
+	ASSERT(!st->batch);
+	if (mstore_begin(st, errstr_r) == -1)
+		return -1;
+	st->batch = 1;
+	return 1;
+}
+
+int
+mstore_batch_end(struct mstore *st, const char **errstr_r)
+{
+	ASSERT(st->batch);
+	st->batch = 0;
+	return mstore_commit(st, errstr_r);
 }
 
 sqlite3_stmt *

@@ -162,6 +162,19 @@ int	 mstore_watch_fd(struct mstore *, const char **errstr_r);
 void	 mstore_watch_drain(struct mstore *);
 
 /*
+ * Groups the changes that follow (mbox_store, mbox_expunge, mstore_add...)
+ * into one index transaction: one commit and one sync at
+ * mstore_batch_end() instead of one per call (POP3's UPDATE, IMAP STORE
+ * on many messages). Each call keeps its own all-or-nothing effect on the
+ * index; a failed batch end undoes the index changes of the whole batch
+ * (file renames already done are picked up again by the next sync, as for
+ * any Maildir change). The index stays write-locked for other processes
+ * until the end: keep batches short. Batches do not nest.
+ */
+int	 mstore_batch_begin(struct mstore *, const char **errstr_r);
+int	 mstore_batch_end(struct mstore *, const char **errstr_r);
+
+/*
  * POP3's exclusive lock on INBOX (RFC 1939: one session at a time): 1 taken,
  * 0 held by another session (reply [IN-USE]), -1 error. Released by
  * mstore_close or the process ending.

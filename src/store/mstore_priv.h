@@ -26,6 +26,8 @@ struct mstore {
 	int		 lockfd;	/* POP3 flock, -1 */
 	int		 watchfd;	/* inotify, -1 */
 	unsigned	 counter;	/* unique names: Q<n> */
+	int		 batch;		/* mstore_batch_begin: inner
+					   transactions are savepoints */
 	char		 errbuf[512];
 };
 

@@ -296,8 +296,12 @@ pop3_mail_update(struct pop3_session *s)
 	const char *errstr = NULL;
 	uint32_t *uids, seq, n = 0;
 	unsigned failed = 0;
+	int batch;
 
 	uids = xcalloc(s->ndeleted + 1, sizeof(*uids));
+	/* One index commit for the whole update, not one per message (a
+	 * thousand fsyncs took seconds). Without a batch it still works. */
+	batch = mstore_batch_begin(s->st, &errstr) == 1;
 	for (seq = 1; seq <= s->nmsg; seq++) {
 		if (s->deleted[seq - 1]) {
 			if (mbox_store(s->mb, seq, '+', MSG_DELETED, NULL, 0,
@@ -314,6 +318,10 @@ pop3_mail_update(struct pop3_session *s)
 		failed = s->ndeleted;
 	else
 		s->expunged = n;
+	if (batch && mstore_batch_end(s->st, &errstr) == -1) {
+		failed = s->ndeleted;
+		s->expunged = 0;
+	}
 	free(uids);
 	if (failed > 0) {
 		log_error("%s pop3 update failed user=<%s> marked=%u "

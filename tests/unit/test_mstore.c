@@ -692,6 +692,59 @@ test_cache_subs_watch(void **state)
 	buf_free(&b);
 }
 
+/*
+ * A batch: many flag changes and an expunge in one index transaction. A
+ * failing call inside it (a message expunged by another handle) undoes
+ * only itself; a second handle sees nothing before the end, all after.
+ */
+static void
+test_batch(void **state)
+{
+	struct fx *f = *state;
+	struct mstore *st2 = NULL;
+	struct mbox *mb = NULL, *mb2 = NULL;
+	const char *err = NULL;
+	const uint32_t gone[] = { 2 };
+	uint32_t uids[] = { 3 }, seq;
+	struct mbox_status ms;
+	char path[256];
+	int n;
+
+	for (seq = 1; seq <= 4; seq++)
+		(void)add(f->st, "INBOX", "Subject: b\n\nbody\n");
+	assert_int_equal(mbox_open(f->st, "INBOX", 0, &mb, &err), 1);
+	assert_int_equal(mstore_open(f->root, USER, 0, &st2, &err), 1);
+	assert_int_equal(mbox_open(st2, "INBOX", 0, &mb2, &err), 1);
+	/* Message 2 goes away behind mb's back. */
+	assert_int_equal(mbox_store(mb2, 2, '+', MSG_DELETED, NULL, 0, &err),
+	    1);
+	assert_int_equal(mbox_expunge(mb2, gone, 1, NULL, NULL, &err), 1);
+
+	assert_int_equal(mstore_batch_begin(f->st, &err), 1);
+	assert_int_equal(mbox_store(mb, 1, '+', MSG_SEEN, NULL, 0, &err), 1);
+	assert_int_not_equal(mbox_store(mb, 2, '+', MSG_SEEN, NULL, 0, &err),
+	    1);
+	assert_int_equal(mbox_store(mb, 3, '+', MSG_DELETED, NULL, 0, &err),
+	    1);
+	assert_int_equal(mbox_expunge(mb, uids, 1, NULL, NULL, &err), 1);
+	assert_int_equal(mstore_batch_end(f->st, &err), 1);
+
+	assert_int_equal(mbox_sync(mb2, 1, NULL, &err), 1);
+	mbox_status(mb2, &ms);
+	assert_int_equal(ms.messages, 2);	/* 1 and 4 */
+	assert_int_equal(mbox_msg(mb2, 1)->uid, 1);
+	assert_true(mbox_msg(mb2, 1)->flags & MSG_SEEN);
+	assert_int_equal(mbox_msg(mb2, 2)->uid, 4);
+	assert_false(mbox_msg(mb2, 2)->flags & MSG_SEEN);
+	(void)snprintf(path, sizeof(path), "%s/cur", f->udir);
+	n = count_files(path);
+	(void)snprintf(path, sizeof(path), "%s/new", f->udir);
+	assert_int_equal(n + count_files(path), 2);
+	mbox_close(&mb2);
+	mstore_close(&st2);
+	mbox_close(&mb);
+}
+
 int
 main(void)
 {
@@ -718,6 +771,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_lock, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cache_subs_watch, setup,
 		    teardown),
+		cmocka_unit_test_setup_teardown(test_batch, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
