@@ -32,6 +32,7 @@
 #include "lib/tls.h"
 #include "lib/xalloc.h"
 #include "relay/deliver.h"
+#include "relay/jobtrace.h"
 #include "relay/relay_cfg.h"
 #include "relay/route.h"
 #include "relay/smtpc.h"
@@ -727,24 +728,12 @@ out:
 	buf_free(&content);
 }
 
-/* Appends f (control characters as blanks, at most 400 octets) and sep. */
-static void
-deliver_field(struct buf *out, const struct buf *f, char sep)
-{
-	const char *p = buf_cstr(f);
-	size_t i;
-
-	for (i = 0; p[i] != '\0' && i < 400; i++)
-		(void)buf_appendc(out, (unsigned char)p[i] < 0x20 ? ' ' : p[i]);
-	(void)buf_appendc(out, sep);
-}
-
 static int
 deliver_report(struct deliver *d, const struct deliver_job *j,
     struct deliver_res *res)
 {
 	struct buf out = BUF_INIT(IPC_MAX_PAYLOAD);
-	const char *p;
+	const char *p, *tf[JOBTRACE_FIELDS];
 	size_t i;
 	int r;
 
@@ -761,13 +750,13 @@ deliver_report(struct deliver *d, const struct deliver_job *j,
 			log_panic("deliver: result frame overflow");
 	}
 	/* The job's trace: one line, each field bounded. */
-	(void)buf_appends(&out, "T ");
-	deliver_field(&out, &d->tr.route, '\t');
-	deliver_field(&out, &d->tr.mx, '\t');
-	deliver_field(&out, &d->tr.tried, '\t');
-	deliver_field(&out, &d->tr.tls, '\t');
-	(void)buf_appends(&out, d->tr.conn ? d->tr.conn : "-");
-	if (buf_appendc(&out, '\n') == -1)
+	tf[JOBTRACE_ROUTE] = buf_cstr(&d->tr.route);
+	tf[JOBTRACE_MX] = buf_cstr(&d->tr.mx);
+	tf[JOBTRACE_TRIED] = buf_cstr(&d->tr.tried);
+	tf[JOBTRACE_TLS] = buf_cstr(&d->tr.tls);
+	tf[JOBTRACE_CONN] = d->tr.conn;
+	jobtrace_format(&out, tf);
+	if (out.data[out.len - 1] != '\n')	/* appends stop at the max */
 		log_panic("deliver: result frame overflow");
 	r = ipc_send(d->qfd, IPC_JOB_DONE, out.data, out.len);
 	buf_free(&out);

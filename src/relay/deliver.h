@@ -20,8 +20,9 @@
  * ROUTE "rule: next hop"; MX the MX set (or why none); TRIED the addresses
  * tried and how each went; TLS "policy (setting); result"; CONN ok,
  * reused, failed (no address answered), or "-" (none attempted). Each
- * field at most 400 octets, no control characters; qmgr keeps them in
- * the recipients' timelines and throttles on CONN failed.
+ * field at most 400 octets, no control characters (src/relay/jobtrace.h
+ * formats and parses it); qmgr keeps them in the recipients' timelines
+ * and throttles on CONN failed.
  */
 #ifndef EST_DELIVER_H
 #define EST_DELIVER_H

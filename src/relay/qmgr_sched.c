@@ -25,6 +25,7 @@
 #include "lib/xalloc.h"
 #include "relay/deliver.h"
 #include "relay/dsn.h"
+#include "relay/jobtrace.h"
 #include "relay/qidx.h"
 #include "relay/qmgr_sched.h"
 #include "relay/relay_cfg.h"
@@ -394,44 +395,6 @@ struct qs_outcome {
 	int		 attempts;	/* after this attempt */
 };
 
-/* A job's trace (deliver.h): route, MX set, addresses, TLS, connection. */
-#define QS_TRACE_FIELDS		5
-struct qs_trace {
-	char		*f[QS_TRACE_FIELDS];
-};
-
-static void
-qs_trace_free(struct qs_trace *t)
-{
-	size_t i;
-
-	for (i = 0; i < QS_TRACE_FIELDS; i++) {
-		free(t->f[i]);
-		t->f[i] = NULL;
-	}
-}
-
-/* "T a\tb\tc\td\te" (the line without its LF). 1 or -1. */
-static int
-qs_trace_parse(const char *p, const char *nl, struct qs_trace *t)
-{
-	const char *tab;
-	size_t i;
-
-	qs_trace_free(t);
-	p += 2;
-	for (i = 0; i < QS_TRACE_FIELDS; i++) {
-		tab = memchr(p, '\t', (size_t)(nl - p));
-		if ((tab == NULL) != (i == QS_TRACE_FIELDS - 1))
-			return -1;
-		if (tab == NULL)
-			tab = nl;
-		t->f[i] = xstrndup(p, (size_t)(tab - p));
-		p = tab + 1;
-	}
-	return 1;
-}
-
 struct qs_src {
 	const struct buf	*b;
 	int			 done;
@@ -671,9 +634,9 @@ qs_why_next(const struct relay_cfg *cfg, const struct qs_outcome *o,
  * overloaded, lowers it; delivered recipients raise it back. */
 static void
 qs_throttle(struct qmgr_sched *s, const char *key, const struct qs_outcome *o,
-    size_t n, const struct qs_trace *tr)
+    size_t n, const struct jobtrace *tr)
 {
-	const char *signal = NULL;
+	const char *signal = NULL, *conn = tr->f[JOBTRACE_CONN];
 	size_t i, ok = 0;
 
 	for (i = 0; i < n; i++) {
@@ -683,18 +646,17 @@ qs_throttle(struct qmgr_sched *s, const char *key, const struct qs_outcome *o,
 		    s->cfg->deliver_throttle_patterns, o[i].reply))
 			signal = o[i].reply;
 	}
-	if (signal == NULL && tr->f[4] != NULL && strcmp(tr->f[4],
-	    "failed") == 0 && n > 0)
-		signal = o[0].reply;	/* no address took the connection */
 	/* Local decisions (routes to error:, discard) say nothing. */
-	if (tr->f[4] == NULL || strcmp(tr->f[4], "-") == 0)
+	if (conn == NULL || strcmp(conn, "-") == 0)
 		return;
+	if (signal == NULL && strcmp(conn, "failed") == 0 && n > 0)
+		signal = o[0].reply;	/* no address took the connection */
 	throttle_result(s->thr, key, signal, ok, qs_now_ms());
 }
 
 static void
 qs_apply(struct qmgr_sched *s, struct qs_worker *w, struct qs_outcome *o,
-    size_t n, const struct qs_trace *tr)
+    size_t n, const struct jobtrace *tr)
 {
 	const struct relay_cfg *cfg = s->cfg;
 	struct qs_outcome *fail, *delay;
@@ -750,10 +712,10 @@ qs_apply(struct qmgr_sched *s, struct qs_worker *w, struct qs_outcome *o,
 		at.kind = "attempt";
 		at.attempt = attempts;
 		at.state = state;
-		at.route = tr->f[0];
-		at.mx = tr->f[1];
-		at.tried = tr->f[2];
-		at.tls = tr->f[3];
+		at.route = tr->f[JOBTRACE_ROUTE];
+		at.mx = tr->f[JOBTRACE_MX];
+		at.tried = tr->f[JOBTRACE_TRIED];
+		at.tls = tr->f[JOBTRACE_TLS];
 		at.reply = why.data;
 		at.next_try = next;
 		at.why = wn.data;
@@ -796,7 +758,7 @@ logged:
 /* "ID\n" then "IDX STATE REMOTE\tREPLY\n" lines. */
 static int
 qs_parse_done(const struct qs_worker *w, const struct buf *b,
-    struct qs_outcome *o, size_t *n, struct qs_trace *tr)
+    struct qs_outcome *o, size_t *n, struct jobtrace *tr)
 {
 	const char *p = buf_cstr(b), *end = p + b->len, *nl, *tab;
 	char *e;
@@ -810,7 +772,7 @@ qs_parse_done(const struct qs_worker *w, const struct buf *b,
 		if ((nl = memchr(p, '\n', (size_t)(end - p))) == NULL)
 			return -1;
 		if (p[0] == 'T' && p[1] == ' ') {
-			if (qs_trace_parse(p, nl, tr) == -1)
+			if (jobtrace_parse(p, (size_t)(nl - p), tr) == -1)
 				return -1;
 			continue;
 		}
@@ -849,7 +811,7 @@ qs_read_worker(struct qmgr_sched *s, size_t i)
 {
 	struct qs_worker *w = &s->w[i];
 	struct qs_outcome o[DELIVER_MAX_RCPTS];
-	struct qs_trace tr;
+	struct jobtrace tr;
 	enum ipc_type type;
 	size_t n = 0, k;
 	int r;
@@ -875,7 +837,7 @@ qs_read_worker(struct qmgr_sched *s, size_t i)
 			free(o[k].remote);
 			free(o[k].reply);
 		}
-		qs_trace_free(&tr);
+		jobtrace_free(&tr);
 		qs_drop_worker(s, i);
 		return;
 	}
@@ -883,7 +845,7 @@ qs_read_worker(struct qmgr_sched *s, size_t i)
 	if (qidx_batch(s->idx) == -1)
 		log_error("qmgr index begin failed");
 	qs_apply(s, w, o, n, &tr);
-	qs_trace_free(&tr);
+	jobtrace_free(&tr);
 	for (k = 0; k < n; k++) {
 		free(o[k].remote);
 		free(o[k].reply);
