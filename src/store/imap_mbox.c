@@ -639,7 +639,8 @@ static int
 imap_parse_datetime(const char *p, size_t len, time_t *t_r)
 {
 	static const char months[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
-	struct tm tm;
+	struct tm tm, check;
+	time_t t;
 	const char *m;
 	char buf[32];
 	int day, year, hh, mm, ss, zone, n = 0;
@@ -656,7 +657,12 @@ imap_parse_datetime(const char *p, size_t len, time_t *t_r)
 	    &hh, &mm, &ss, &sign, &zone, &n) != 8 || (size_t)n != len ||
 	    len != 26)
 		return 0;
-	if ((m = strstr(months, mon)) == NULL || (m - months) % 3 != 0 ||
+	/* ABNF literals ignore case: "jan" is "Jan". */
+	mon[0] = (char)(mon[0] >= 'a' && mon[0] <= 'z' ? mon[0] - 32 : mon[0]);
+	mon[1] = (char)(mon[1] >= 'A' && mon[1] <= 'Z' ? mon[1] + 32 : mon[1]);
+	mon[2] = (char)(mon[2] >= 'A' && mon[2] <= 'Z' ? mon[2] + 32 : mon[2]);
+	if (strlen(mon) != 3 || (m = strstr(months, mon)) == NULL ||
+	    (m - months) % 3 != 0 ||
 	    day < 1 || day > 31 || year < 1970 || year > 9999 || hh > 23 ||
 	    mm > 59 || ss > 60 || (sign != '+' && sign != '-') || zone < 0 ||
 	    zone % 100 > 59 || hh < 0 || mm < 0 || ss < 0)
@@ -669,7 +675,12 @@ imap_parse_datetime(const char *p, size_t len, time_t *t_r)
 	tm.tm_min = mm;
 	tm.tm_sec = ss;
 	off = (zone / 100) * 3600L + (zone % 100) * 60L;
-	*t_r = timegm(&tm) - (sign == '+' ? off : -off);
+	t = timegm(&tm);
+	/* timegm() normalizes: 31-Feb would become 3-Mar. */
+	if (gmtime_r(&t, &check) == NULL || check.tm_mday != day ||
+	    check.tm_mon != tm.tm_mon)
+		return 0;
+	*t_r = t - (sign == '+' ? off : -off);
 	return 1;
 }
 

@@ -524,7 +524,7 @@ test_append_select(void **state)
 
 	start(f, 1, 4096);
 	login(f);
-	sendf(f, "a1 APPEND INBOX (\\Seen $Work) \" 7-Jul-2026 10:00:00 "
+	sendf(f, "a1 APPEND INBOX (\\Seen $Work) \" 7-jUL-2026 10:00:00 "
 	    "+0200\" {19}\r\n");
 	ASSERT_PREFIX(until(f, "+"), "Ready");
 	sendf(f, "Subject: one\r\n\r\nx\r\n\r\n");
@@ -535,6 +535,12 @@ test_append_select(void **state)
 	    "BAD");
 	ASSERT_PREFIX(cmd(f, "a4", "APPEND INBOX \"bad date\" {1+}\r\nx"),
 	    "BAD");
+	ASSERT_PREFIX(cmd(f, "a4b", "APPEND INBOX \"31-Feb-2026 10:00:00 "
+	    "+0000\" {1+}\r\nx"), "BAD");
+	ASSERT_PREFIX(cmd(f, "a4c", "APPEND INBOX \" 1-Jan-2026 24:00:00 "
+	    "+0000\" {1+}\r\nx"), "BAD");
+	ASSERT_PREFIX(cmd(f, "a4d", "APPEND INBOX \"01-Jxn-2026 10:00:00 "
+	    "+0000\" {1+}\r\nx"), "BAD");
 	ASSERT_PREFIX(cmd(f, "a5", "APPEND Nope {1+}\r\nx"), "NO [TRYCREATE]");
 	/* Over the limit: refused before the client sends the literal. */
 	sendf(f, "a6 APPEND INBOX {5000}\r\n");
