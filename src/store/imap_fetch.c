@@ -319,10 +319,15 @@ parse_item(struct imap_fetch *f, const char *s, size_t len)
 	case IMAP_FI_RFC822:
 	case IMAP_FI_RFC822_TEXT:
 		f->sets_seen = 1;
+		f->literals = 1;
+		break;
+	case IMAP_FI_RFC822_HEADER:
+		f->literals = 1;
 		break;
 	case IMAP_FI_SECTION:
 		if (!it->peek)
 			f->sets_seen = 1;
+		f->literals = 1;
 		break;
 	case IMAP_FI_FLAGS:
 		f->has_flags = 1;
@@ -448,18 +453,37 @@ flags_out(struct buf *b, uint32_t flags, const char *kw)
 	return buf_appendc(b, ')');
 }
 
+struct rctx {
+	const struct imap_fetch_msg *m;
+	int		 loaded;	/* NEED_* */
+	const char	*data;
+	size_t		 len;
+	size_t		 hdrlen;
+	int		 vanished;
+	int		 emitted;	/* part of the response is sent */
+	struct mime_parser *mp;		/* parsed once, for part sections */
+};
+
+/* Writes s[0..n) as a literal: into b, or, when big, through emit. */
 static int
-literal_out(struct buf *b, const char *s, size_t n)
+literal_out(struct rctx *r, struct buf *b, const char *s, size_t n)
 {
 	if (buf_appendf(b, "{%zu}\r\n", n) == -1)
 		return -1;
-	return buf_append(b, s, n);
+	if (r->m->emit == NULL || n < IMAP_FETCH_STREAM_MIN)
+		return buf_append(b, s, n);
+	r->emitted = 1;
+	if (r->m->emit(r->m->arg, b->data, b->len) == -1 ||
+	    r->m->emit(r->m->arg, s, n) == -1)
+		return -1;
+	buf_reset(b);
+	return 1;
 }
 
 /* Applies <off.count> to s[0..n) and writes it as a literal. */
 static int
-partial_out(struct buf *b, const struct imap_fetch_item *it, const char *s,
-    size_t n)
+partial_out(struct rctx *r, struct buf *b, const struct imap_fetch_item *it,
+    const char *s, size_t n)
 {
 	if (it->partial) {
 		if (it->off >= n)
@@ -471,18 +495,8 @@ partial_out(struct buf *b, const struct imap_fetch_item *it, const char *s,
 				n = (size_t)it->count;
 		}
 	}
-	return literal_out(b, s, n);
+	return literal_out(r, b, s, n);
 }
-
-struct rctx {
-	const struct imap_fetch_msg *m;
-	int		 loaded;	/* NEED_* */
-	const char	*data;
-	size_t		 len;
-	size_t		 hdrlen;
-	int		 vanished;
-	struct mime_parser *mp;		/* parsed once, for part sections */
-};
 
 static int
 ensure(struct rctx *r, int level)
@@ -695,7 +709,7 @@ section_out(struct rctx *r, const struct imap_fetch_item *it,
 	if (rv == -1)
 		return -1;
 	/* No such part: an empty string, as Dovecot answers. */
-	return partial_out(out, it, rv == 1 ? s : "", rv == 1 ? n : 0);
+	return partial_out(r, out, it, rv == 1 ? s : "", rv == 1 ? n : 0);
 }
 
 static int
@@ -720,15 +734,15 @@ item_out(struct rctx *r, const struct imap_fetch_item *it, struct buf *out,
 	case IMAP_FI_RFC822:
 		if (!ensure(r, NEED_WHOLE))
 			return 0;
-		return literal_out(out, r->data, r->len);
+		return literal_out(r, out, r->data, r->len);
 	case IMAP_FI_RFC822_HEADER:
 		if (!ensure(r, NEED_HEADER))
 			return 0;
-		return literal_out(out, r->data, r->hdrlen);
+		return literal_out(r, out, r->data, r->hdrlen);
 	case IMAP_FI_RFC822_TEXT:
 		if (!ensure(r, NEED_WHOLE))
 			return 0;
-		return literal_out(out, r->data + r->hdrlen,
+		return literal_out(r, out, r->data + r->hdrlen,
 		    r->len - r->hdrlen);
 	case IMAP_FI_ENVELOPE:
 	case IMAP_FI_BODY:
@@ -750,18 +764,25 @@ imap_fetch_render(const struct imap_fetch *f, const struct imap_fetch_msg *m,
 
 	memset(&r, 0, sizeof(r));
 	r.m = m;
+	/* Before anything may be emitted, make sure the text is there. */
+	if (m->emit != NULL && f->literals && !ensure(&r, f->needs))
+		return 0;
 	if (buf_appendf(out, "* %u FETCH (", m->seq) == -1)
 		goto fail;
 	for (i = 0; i < f->n; i++) {
 		if (i > 0 && buf_appendc(out, ' ') == -1)
 			goto fail;
 		if ((rv = item_out(&r, &f->items[i], out, scratch)) != 1) {
-			out->len = start;
+			if (r.emitted)
+				rv = -1;	/* cannot be taken back */
+			out->len = r.emitted ? 0 : start;
 			if (out->data != NULL)
-				out->data[start] = '\0';
+				out->data[out->len] = '\0';
 			mime_parser_free(&r.mp);
 			return rv;
 		}
+		if (r.emitted)
+			start = 0;	/* out now holds only what follows */
 	}
 	if (m->add_flags && !f->has_flags &&
 	    (buf_appendc(out, ' ') == -1 ||
@@ -773,6 +794,8 @@ imap_fetch_render(const struct imap_fetch *f, const struct imap_fetch_msg *m,
 	return 1;
 fail:
 	mime_parser_free(&r.mp);
+	if (r.emitted)
+		start = 0;
 	out->len = start;
 	if (out->data != NULL)
 		out->data[start] = '\0';

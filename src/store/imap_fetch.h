@@ -70,6 +70,7 @@ struct imap_fetch {
 	struct imap_fetch_item	*items;
 	size_t			 n;
 	int			 sets_seen;	/* a non-PEEK body item */
+	int			 literals;	/* an item sends message text */
 	int			 needs;		/* 0 none, 1 header, 2 whole */
 	int			 has_flags, has_uid;
 };
@@ -103,13 +104,26 @@ struct imap_fetch_msg {
 			    struct buf *out);
 	void		(*cache_set)(void *arg, const char *key,
 			    const char *data, size_t len);
+	/*
+	 * Optional: sends octets straight to the client. When set, a
+	 * literal of IMAP_FETCH_STREAM_MIN octets or more is not copied into
+	 * out: out so far, then the literal, go through emit (out is reset)
+	 * and rendering goes on in out. The message text is then loaded
+	 * before anything is emitted, so a vanished message still leaves
+	 * nothing sent. Returns 1, or -1 (the render fails with -1).
+	 */
+	int		(*emit)(void *arg, const char *p, size_t n);
 	void		*arg;
 };
 
+#define IMAP_FETCH_STREAM_MIN	(64u * 1024)
+
 /*
- * Appends "* seq FETCH (...)" CRLF for m to out. Returns 1; 0 when the
- * message text was needed and vanished (nothing appended; the caller
- * answers NO at the end); -1 when out refused an append.
+ * Appends "* seq FETCH (...)" CRLF for m to out (see emit above for big
+ * literals). Returns 1; 0 when the message text was needed and vanished
+ * (nothing appended or emitted; the caller answers NO at the end); -1
+ * when out refused an append or emit failed (after an emit, what was
+ * sent cannot be taken back: the caller must end the session).
  */
 int	 imap_fetch_render(const struct imap_fetch *, const struct imap_fetch_msg *m,
 	    struct buf *out, struct buf *scratch);

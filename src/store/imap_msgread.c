@@ -29,6 +29,7 @@
 
 /* Message text for the pure parts, read through the store. */
 struct loader {
+	struct imap_session *s;		/* FETCH: where emit writes */
 	struct mbox	*mb;
 	uint32_t	 seq;
 	struct buf	 text;
@@ -65,6 +66,22 @@ loader_at(struct loader *l, uint32_t seq)
 	l->seq = seq;
 	l->have = 0;
 	l->whole = 0;
+}
+
+/* Big literals go to the connection in pieces, never copied whole. */
+static int
+emit(void *arg, const char *p, size_t n)
+{
+	struct loader *l = arg;
+	size_t k;
+
+	while (n > 0 && l->s->conn->err == 0) {
+		k = n < IMAP_FETCH_STREAM_MIN ? n : IMAP_FETCH_STREAM_MIN;
+		imap_write(l->s, p, k);
+		p += k;
+		n -= k;
+	}
+	return l->s->conn->err == 0 ? 1 : -1;
 }
 
 static int
@@ -116,11 +133,12 @@ fetch_one(struct imap_session *s, const struct imap_fetch *f, uint32_t seq,
 	fm.load = load;
 	fm.cache_get = cache_get;
 	fm.cache_set = cache_set;
+	fm.emit = emit;
 	fm.arg = l;
 	loader_at(l, seq);
 	buf_reset(out);
 	if ((r = imap_fetch_render(f, &fm, out, scratch)) == 1)
-		imap_write(s, out->data, out->len);
+		imap_write(s, out->data, out->len);	/* the rest */
 	else if (r == -1)
 		log_error("%s imap fetch seq=%u error=\"response too large\"",
 		    s->sid, seq);
@@ -157,6 +175,7 @@ imap_cmd_fetch(struct imap_session *s, const struct imap_arg *args,
 		return;
 	}
 	memset(&l, 0, sizeof(l));
+	l.s = s;
 	l.mb = s->mbox;
 	buf_init(&l.text, MSG_TEXT_MAX);
 	for (i = 0; i < n && s->conn->err == 0; i++) {

@@ -24,6 +24,7 @@
 struct msg {
 	struct buf	 text;
 	size_t		 hdrlen;
+	unsigned	 sum;
 };
 
 static int
@@ -36,8 +37,19 @@ load(void *arg, int whole, const char **data_r, size_t *len_r)
 	return 1;
 }
 
+static int
+emit(void *arg, const char *p, size_t n)
+{
+	struct msg *m = arg;
+
+	/* Touch every octet so ASan checks the range. */
+	while (n-- > 0)
+		m->sum += (unsigned char)*p++;
+	return 1;
+}
+
 static void
-run_fetch(const struct imap_cmd *cmd, struct msg *m)
+run_fetch(const struct imap_cmd *cmd, struct msg *m, int stream)
 {
 	struct imap_fetch f;
 	struct imap_fetch_msg fm;
@@ -54,6 +66,7 @@ run_fetch(const struct imap_cmd *cmd, struct msg *m)
 	fm.keywords = "$x";
 	fm.size = m->text.len;
 	fm.load = load;
+	fm.emit = stream ? emit : NULL;
 	fm.arg = m;
 	(void)imap_fetch_render(&f, &fm, &out, &scratch);
 	buf_free(&out);
@@ -116,7 +129,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			(void)imap_search_match(s, &sm);
 			imap_search_free(&s);
 		}
-		run_fetch(cmd, &m);
+		run_fetch(cmd, &m, 0);
+		run_fetch(cmd, &m, 1);
 	}
 	imap_parser_free(&parser);
 	buf_free(&line);

@@ -551,6 +551,111 @@ test_vanished(void **state)
 	f->vanish = 0;
 }
 
+struct big {
+	struct buf	 text;
+	struct buf	 sent;		/* what emit sent */
+	int		 vanish;
+	int		 emits;
+};
+
+static int
+big_load(void *arg, int whole, const char **data_r, size_t *len_r)
+{
+	struct big *b = arg;
+
+	if (b->vanish)
+		return 0;
+	*data_r = b->text.data;
+	*len_r = whole ? b->text.len :
+	    (size_t)(strstr(b->text.data, "\r\n\r\n") - b->text.data) + 4;
+	return 1;
+}
+
+static int
+big_emit(void *arg, const char *p, size_t n)
+{
+	struct big *b = arg;
+
+	b->emits++;
+	assert_int_equal(buf_append(&b->sent, p, n), 1);
+	return 1;
+}
+
+/* Renders items on the big message with or without emit: all output. */
+static int
+big_render(struct fixture *f, struct big *b, const char *items, int stream,
+    struct buf *all)
+{
+	struct buf out = BUF_INIT(0), scratch = BUF_INIT(0);
+	struct imap_fetch fe;
+	struct imap_fetch_msg m;
+	int r;
+
+	assert_int_equal(parse(f, items, 0, &fe), 1);
+	memset(&m, 0, sizeof(m));
+	m.seq = 1;
+	m.uid = 9;
+	m.keywords = "";
+	m.size = b->text.len;
+	m.load = big_load;
+	m.emit = stream ? big_emit : NULL;
+	m.arg = b;
+	buf_reset(&b->sent);
+	b->emits = 0;
+	r = imap_fetch_render(&fe, &m, &out, &scratch);
+	buf_reset(all);
+	assert_int_equal(buf_append(all, b->sent.data, b->sent.len), 1);
+	assert_int_equal(buf_append(all, out.data, out.len), 1);
+	buf_free(&out);
+	buf_free(&scratch);
+	imap_fetch_free(&fe);
+	return r;
+}
+
+/* Literals of 64 KiB and more go through emit, in order, uncopied. */
+static void
+test_stream(void **state)
+{
+	struct fixture *f = *state;
+	struct big b;
+	struct buf plain = BUF_INIT(0), streamed = BUF_INIT(0);
+	static const char *const items[] = {
+		"BODY.PEEK[]", "(UID BODY.PEEK[] FLAGS)",
+		"(BODY.PEEK[TEXT] BODY.PEEK[HEADER] RFC822.SIZE)",
+		"BODY.PEEK[]<10.70000>", "BODY.PEEK[]<10.100>",
+		"(ENVELOPE BODY.PEEK[1] BODY.PEEK[TEXT]<0.65536>)",
+	};
+	size_t i;
+
+	memset(&b, 0, sizeof(b));
+	buf_init(&b.text, 0);
+	buf_init(&b.sent, 0);
+	assert_int_equal(buf_appends(&b.text, "Subject: big\r\n\r\n"), 1);
+	for (i = 0; i < 3000; i++)
+		assert_int_equal(buf_appendf(&b.text, "line %04zu of a long "
+		    "message body.\r\n", i), 1);
+	for (i = 0; i < sizeof(items) / sizeof(items[0]); i++) {
+		assert_int_equal(big_render(f, &b, items[i], 0, &plain), 1);
+		assert_int_equal(b.emits, 0);
+		assert_int_equal(big_render(f, &b, items[i], 1, &streamed), 1);
+		assert_int_equal(plain.len, streamed.len);
+		assert_memory_equal(plain.data, streamed.data, plain.len);
+		if (i == 4)
+			assert_int_equal(b.emits, 0);	/* small: copied */
+		else
+			assert_true(b.emits >= 2);
+	}
+	/* vanished: nothing emitted, nothing in out */
+	b.vanish = 1;
+	assert_int_equal(big_render(f, &b, "(UID BODY[])", 1, &streamed), 0);
+	assert_int_equal(b.emits, 0);
+	assert_int_equal(streamed.len, 0);
+	buf_free(&b.text);
+	buf_free(&b.sent);
+	buf_free(&plain);
+	buf_free(&streamed);
+}
+
 static void
 test_date(void **state)
 {
@@ -587,6 +692,7 @@ main(void)
 		cmocka_unit_test(test_part_paths),
 		cmocka_unit_test(test_cache),
 		cmocka_unit_test(test_vanished),
+		cmocka_unit_test(test_stream),
 		cmocka_unit_test(test_date),
 	};
 

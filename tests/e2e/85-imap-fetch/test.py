@@ -296,6 +296,23 @@ def check_cache(st, c):
     assert "Quarterly REPORT" in r, r
 
 
+def check_big(c):
+    """A 400 KB message: its literals are streamed by the server, and
+    come back exactly, whole and partial, next to other items."""
+    body = "".join(f"line {i:05d} of a big message\n" for i in range(14000))
+    text = "From: big@example.test\nSubject: big\n\n" + body
+    M.append(c, text)
+    n = int(M.ok(c.select("INBOX"))[0])
+    raw = M.crlf(text).decode()
+    M.expect(M.fetch(c, str(n), "BODY.PEEK[]"),
+             [f"{n} FETCH (BODY[] {lit(raw)})"], "big BODY[]")
+    r = M.fetch(c, str(n), "(FLAGS BODY.PEEK[TEXT]<5.100000> RFC822.SIZE)")
+    hdr_len = raw.index("\r\n\r\n") + 4
+    want = raw[hdr_len + 5:hdr_len + 100005]
+    assert r[0].startswith(f"{n} FETCH (FLAGS (") and r[0].endswith(
+        f"BODY[TEXT]<5> {lit(want)} RFC822.SIZE {len(raw)})"), r[0][:200]
+
+
 def check_vanished(st, c):
     """A message file removed by another program: FETCH of its text
     answers NO [EXPUNGEISSUED] (the others are still sent), FLAGS still
@@ -335,6 +352,7 @@ def main():
     c = M.connect(st)
     M.ok(c.select("INBOX"))
     check_cache(st, c)
+    check_big(c)
     check_vanished(st, c)
     c.logout()
 
