@@ -230,7 +230,8 @@ ctl_print_attempt(void *arg, const struct qidx_attempt *a)
 		printf("            next:   %s (%s)\n", ctl_time(a->next_try, t,
 		    sizeof(t)), a->why);
 	else if (a->why[0])
-		printf("            next:   none (%s)\n", a->why);
+		printf("            next:   %s (%s)\n", strcmp(a->kind,
+		    "requeue") == 0 ? "now" : "none", a->why);
 	return 1;
 }
 

@@ -94,6 +94,9 @@ def main():
     assert t[0]["route"] == f"transports: smtp:[127.0.0.1]:{old_port}", t
     assert t[1]["route"] == f"transports: smtp:[127.0.0.1]:{new.port}", t
     assert "requeued by the administrator" in t[1]["why"], t
+    text = relay.ctl("queue", "show", qid).stdout
+    assert "requeue 1 -> deferred" not in text, text   # no attempt number
+    assert "next:   now (requeued by the administrator" in text, text
     assert t[2]["state"] == "delivered", t
     assert t[2]["route"] == f"transports: smtp:[127.0.0.1]:{new.port}", t
     # The other recipient of that message was made due too (and failed
