@@ -552,11 +552,23 @@ void
 mstore_watch_drain(struct mstore *st)
 {
 	char ev[4096] __attribute__((aligned(8)));
+	const struct inotify_event *ie;
+	ssize_t n, i;
+	int newdir = 0;
 
 	if (st->watchfd == -1)
 		return;
-	while (read(st->watchfd, ev, sizeof(ev)) > 0)
-		;
+	while ((n = read(st->watchfd, ev, sizeof(ev))) > 0)
+		for (i = 0; i + (ssize_t)sizeof(*ie) <= n;
+		    i += (ssize_t)sizeof(*ie) + ie->len) {
+			ie = (const struct inotify_event *)(ev + i);
+			if ((ie->mask & IN_ISDIR) &&
+			    (ie->mask & (IN_CREATE | IN_MOVED_TO)))
+				newdir = 1;
+		}
+	/* A folder created or renamed since: watch its new/ and cur/ too. */
+	if (newdir)
+		(void)mstore_folder_foreach(st, watch_folder, st);
 }
 
 int

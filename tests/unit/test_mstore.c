@@ -677,6 +677,23 @@ test_cache_subs_watch(void **state)
 	(void)add(f->st, "INBOX", "m2\n");
 	assert_int_equal(poll(&pfd, 1, 1000), 1);
 	mstore_watch_drain(f->st);
+	/* A folder made after the watch started is watched after a drain. */
+	assert_int_equal(mstore_folder_create(f->st, "Later", &err), 1);
+	assert_int_equal(poll(&pfd, 1, 1000), 1);
+	mstore_watch_drain(f->st);
+	assert_int_equal(poll(&pfd, 1, 0), 0);
+	{
+		char p[256];
+		FILE *fp;
+
+		(void)snprintf(p, sizeof(p), "%s/.Later/new/1.ext.host",
+		    f->udir);
+		assert_non_null(fp = fopen(p, "w"));
+		(void)fputs("x\n", fp);
+		(void)fclose(fp);
+	}
+	assert_int_equal(poll(&pfd, 1, 1000), 1);
+	mstore_watch_drain(f->st);
 	mbox_close(&mb);
 
 	assert_int_equal(mstore_subscribe(f->st, "Sent", 1, &err), 1);
