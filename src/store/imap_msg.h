@@ -46,8 +46,29 @@ int	imap_flags_parse(const struct imap_arg *args, size_t n,
  * highest UID in the selected mailbox, 0 when empty.
  */
 struct mbox;
+struct mstore;
 int	imap_msg_seqs(struct imap_session *, const struct imap_arg *,
 	    uint32_t **seqs_r, size_t *n_r);
 uint32_t imap_msg_maxuid(struct mbox *);
+
+/*
+ * Groups the index changes of a loop over many messages (STORE, \Seen by
+ * FETCH, MOVE) into store batches of at most IMAP_BATCH_MAX changes, so
+ * 10,000 changes are 40 commits, not 10,000, and the index is never
+ * write-locked for long. begin; step after each change; end returns 1,
+ * or -1 when a commit failed (those changes are undone: answer NO). When
+ * a batch cannot be started the changes simply commit one by one.
+ */
+#define IMAP_BATCH_MAX	256
+struct imap_batch {
+	struct mstore	*st;
+	unsigned	 n;
+	int		 open;
+	int		 failed;
+	const char	*err;
+};
+void	imap_batch_begin(struct imap_batch *, struct mstore *);
+void	imap_batch_step(struct imap_batch *);
+int	imap_batch_end(struct imap_batch *);
 
 #endif

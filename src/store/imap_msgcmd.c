@@ -67,6 +67,36 @@ imap_msg_seqs(struct imap_session *s, const struct imap_arg *a, uint32_t **seqs_
 	return 1;
 }
 
+/* ------------------------------------------------------------ batches */
+
+void
+imap_batch_begin(struct imap_batch *b, struct mstore *st)
+{
+	memset(b, 0, sizeof(*b));
+	b->st = st;
+	b->open = mstore_batch_begin(st, &b->err) == 1;
+}
+
+void
+imap_batch_step(struct imap_batch *b)
+{
+	if (!b->open || ++b->n < IMAP_BATCH_MAX)
+		return;
+	if (mstore_batch_end(b->st, &b->err) != 1)
+		b->failed = 1;
+	b->n = 0;
+	b->open = mstore_batch_begin(b->st, &b->err) == 1;
+}
+
+int
+imap_batch_end(struct imap_batch *b)
+{
+	if (b->open && mstore_batch_end(b->st, &b->err) != 1)
+		b->failed = 1;
+	b->open = 0;
+	return b->failed ? -1 : 1;
+}
+
 /* ------------------------------------------------------------ flags */
 
 static int
@@ -158,6 +188,7 @@ imap_cmd_store(struct imap_session *s, const struct imap_arg *args,
     size_t nargs)
 {
 	struct buf kw = BUF_INIT(8192), out = BUF_INIT(0);
+	struct imap_batch b;
 	const struct imap_arg *fl;
 	const struct mbox_msg *m;
 	const char *item, *err = NULL;
@@ -204,7 +235,9 @@ imap_cmd_store(struct imap_session *s, const struct imap_arg *args,
 		imap_reply(s, IMAP_NO, "[READ-ONLY] mailbox is read-only");
 		goto done;
 	}
+	imap_batch_begin(&b, s->store);
 	for (i = 0; i < n; i++) {
+		imap_batch_step(&b);
 		r = mbox_store(s->mbox, seqs[i], op, flags,
 		    kw.len ? kw.data : NULL, 0, &err);
 		if (r != 1) {
@@ -225,7 +258,11 @@ imap_cmd_store(struct imap_session *s, const struct imap_arg *args,
 		(void)buf_appends(&out, ")\r\n");
 		imap_write(s, out.data, out.len);
 	}
-	if (failed > 0)
+	if (imap_batch_end(&b) == -1) {
+		log_error("%s imap store error=\"%s\"", s->sid,
+		    b.err != NULL ? b.err : "?");
+		imap_reply(s, IMAP_NO, "flags could not be saved");
+	} else if (failed > 0)
 		imap_reply(s, IMAP_NO, "flags of %d message(s) could not be "
 		    "changed", failed);
 done:
@@ -277,42 +314,43 @@ static int
 copy_msgs(struct imap_session *s, const struct imap_arg *a,
     const uint32_t *seqs, size_t n, struct buf *code)
 {
+	struct imap_batch b;
 	uint32_t *src, *dst, uidv = 0;
-	const char *name, *err = NULL;
+	const char *err = NULL;
+	char *name;
 	size_t i;
 	int r = 1;
 
-	if (!imap_arg_cstr(a, &name)) {
-		imap_reply(s, IMAP_BAD, "invalid mailbox name");
+	if (!imap_mailbox_arg(s, a, &name))
 		return -1;
-	}
-	if (strcasecmp(name, "INBOX") != 0 && !mstore_name_ok(name, &err)) {
-		imap_reply(s, IMAP_NO, "%s", err);
-		return -1;
-	}
 	if (n == 0) {
 		/* Nothing to copy; still say whether the target exists. */
-		if (!mstore_folder_exists(s->store, name) &&
-		    strcasecmp(name, "INBOX") != 0) {
+		r = mstore_folder_exists(s->store, name) ? 1 : -1;
+		if (r == -1)
 			imap_reply(s, IMAP_NO, "[TRYCREATE] no such mailbox");
-			return -1;
-		}
-		return 1;
+		free(name);
+		return r;
 	}
 	src = xcalloc(n, sizeof(*src));
 	dst = xcalloc(n, sizeof(*dst));
+	imap_batch_begin(&b, s->store);
 	for (i = 0; i < n; i++) {
 		src[i] = mbox_msg(s->mbox, seqs[i])->uid;
 		r = mbox_copy(s->mbox, seqs[i], name, &uidv, &dst[i], &err);
 		if (r != 1)
 			break;
+		imap_batch_step(&b);
+	}
+	if (imap_batch_end(&b) == -1 && r == 1) {
+		r = -1;		/* the index rows of some copies are gone */
+		err = b.err;
 	}
 	if (r != 1 && i > 0)
-		copy_rollback(s, name, dst, i);
+		copy_rollback(s, name, dst, i < n ? i : n);
 	if (r == 0)
 		imap_reply(s, IMAP_NO, "[TRYCREATE] no such mailbox");
 	else if (r == -1) {
-		log_error("%s imap copy seq=%u error=\"%s\"", s->sid, seqs[i],
+		log_error("%s imap copy error=\"%s\"", s->sid,
 		    err != NULL ? err : "?");
 		imap_reply(s, IMAP_NO, "copy failed: %s",
 		    err != NULL ? err : "error");
@@ -325,6 +363,7 @@ copy_msgs(struct imap_session *s, const struct imap_arg *a,
 	}
 	free(src);
 	free(dst);
+	free(name);
 	return r == 1 ? 1 : -1;
 }
 
@@ -355,6 +394,7 @@ imap_cmd_move(struct imap_session *s, const struct imap_arg *args,
     size_t nargs)
 {
 	struct buf code = BUF_INIT(0);
+	struct imap_batch b;
 	const char *err = NULL;
 	uint32_t *seqs, *uids;
 	size_t n, i;
@@ -379,13 +419,18 @@ imap_cmd_move(struct imap_session *s, const struct imap_arg *args,
 		/* RFC 6851 3.3: COPYUID in an untagged OK before EXPUNGEs. */
 		imap_untagged(s, "OK %s moved", buf_cstr(&code));
 		uids = xcalloc(n, sizeof(*uids));
+		imap_batch_begin(&b, s->store);
 		for (i = 0; i < n; i++) {
 			uids[i] = mbox_msg(s->mbox, seqs[i])->uid;
 			if (mbox_store(s->mbox, seqs[i], '+', MSG_DELETED, NULL,
 			    0, &err) != 1)
 				log_warn("%s imap move seq=%u error=\"%s\"",
 				    s->sid, seqs[i], err != NULL ? err : "?");
+			imap_batch_step(&b);
 		}
+		if (imap_batch_end(&b) == -1)
+			log_error("%s imap move error=\"%s\"", s->sid,
+			    b.err != NULL ? b.err : "?");
 		if (mbox_expunge(s->mbox, uids, n, imap_expunged_cb, s,
 		    &err) == -1)
 			imap_reply(s, IMAP_NO, "copied, but the originals "

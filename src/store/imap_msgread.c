@@ -18,6 +18,7 @@
 
 #include "lib/buf.h"
 #include "lib/log.h"
+#include "lib/xalloc.h"
 #include "store/imap_fetch.h"
 #include "store/imap_msg.h"
 #include "store/imap_parse.h"
@@ -103,27 +104,49 @@ cache_set(void *arg, const char *key, const char *data, size_t len)
 /* ------------------------------------------------------------ FETCH */
 
 /*
- * One message of a FETCH: sets \Seen first when the items want it, then
- * writes the response. imap_fetch_render's result.
+ * Sets \Seen on seqs[0..n) that lack it, in store batches, before any
+ * response is written (so no index lock is held while the client reads);
+ * *set_r[i] tells which changed (their responses carry FLAGS).
  */
+static void
+fetch_set_seen(struct imap_session *s, const uint32_t *seqs, size_t n,
+    uint8_t **set_r)
+{
+	struct imap_batch b;
+	const char *err = NULL;
+	size_t i;
+
+	*set_r = xcalloc(n ? n : 1, 1);
+	imap_batch_begin(&b, s->store);
+	for (i = 0; i < n; i++) {
+		if (mbox_msg(s->mbox, seqs[i])->flags & MSG_SEEN)
+			continue;
+		if (mbox_store(s->mbox, seqs[i], '+', MSG_SEEN, NULL, 0,
+		    &err) == 1)
+			(*set_r)[i] = 1;
+		else
+			log_warn("%s imap fetch seen=failed seq=%u error=\"%s\"",
+			    s->sid, seqs[i], err != NULL ? err : "?");
+		imap_batch_step(&b);
+	}
+	if (imap_batch_end(&b) == -1) {
+		log_error("%s imap fetch seen=failed error=\"%s\"", s->sid,
+		    b.err != NULL ? b.err : "?");
+		memset(*set_r, 0, n);
+	}
+}
+
+/* One message of a FETCH: writes its response. imap_fetch_render's. */
 static int
 fetch_one(struct imap_session *s, const struct imap_fetch *f, uint32_t seq,
-    struct loader *l, struct buf *out, struct buf *scratch)
+    int add_flags, struct loader *l, struct buf *out, struct buf *scratch)
 {
 	struct imap_fetch_msg fm;
 	const struct mbox_msg *m = mbox_msg(s->mbox, seq);
-	const char *err = NULL;
 	int r;
 
 	memset(&fm, 0, sizeof(fm));
-	if (f->sets_seen && !s->readonly && !(m->flags & MSG_SEEN)) {
-		if (mbox_store(s->mbox, seq, '+', MSG_SEEN, NULL, 0, &err) == 1)
-			fm.add_flags = 1;
-		else
-			log_warn("%s imap fetch seen=failed seq=%u error=\"%s\"",
-			    s->sid, seq, err != NULL ? err : "?");
-		m = mbox_msg(s->mbox, seq);
-	}
+	fm.add_flags = add_flags;
 	fm.seq = seq;
 	fm.uid = m->uid;
 	fm.flags = m->flags;
@@ -161,6 +184,7 @@ imap_cmd_fetch(struct imap_session *s, const struct imap_arg *args,
 	uint32_t *seqs;
 	size_t n, i;
 	unsigned vanished = 0, failed = 0;
+	uint8_t *seen = NULL;
 	int r;
 
 	if (nargs != 2) {
@@ -174,12 +198,15 @@ imap_cmd_fetch(struct imap_session *s, const struct imap_arg *args,
 		free(seqs);
 		return;
 	}
+	if (f.sets_seen && !s->readonly)
+		fetch_set_seen(s, seqs, n, &seen);
 	memset(&l, 0, sizeof(l));
 	l.s = s;
 	l.mb = s->mbox;
 	buf_init(&l.text, MSG_TEXT_MAX);
 	for (i = 0; i < n && s->conn->err == 0; i++) {
-		if ((r = fetch_one(s, &f, seqs[i], &l, &out, &scratch)) == 0)
+		if ((r = fetch_one(s, &f, seqs[i], seen != NULL && seen[i], &l,
+		    &out, &scratch)) == 0)
 			vanished++;
 		else if (r == -1)
 			failed++;
@@ -194,6 +221,7 @@ imap_cmd_fetch(struct imap_session *s, const struct imap_arg *args,
 	buf_free(&out);
 	buf_free(&scratch);
 	imap_fetch_free(&f);
+	free(seen);
 	free(seqs);
 }
 
