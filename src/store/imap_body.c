@@ -97,6 +97,35 @@ ib_field(const char *hdr, size_t len, const char *name, struct buf *tmp,
 	return 1;
 }
 
+/*
+ * Like ib_field for an address field: every field of that name counts, as
+ * one list (a second To: or Cc: is common in old mail; Dovecot merges
+ * them too).
+ */
+static int
+ib_field_list(const char *hdr, size_t len, const char *name,
+    struct buf *tmp, const char **v, size_t *n)
+{
+	const char *s, *e;
+	size_t i;
+
+	buf_reset(tmp);
+	if (hdr_field(hdr, len, name, tmp) <= 0)
+		return 0;
+	for (i = 0; i < tmp->len; i++)
+		if (tmp->data[i] == '\0')
+			tmp->data[i] = ',';
+	s = tmp->data;
+	e = s + tmp->len;
+	while (s < e && ib_is_ws(*s))
+		s++;
+	while (e > s && ib_is_ws(e[-1]))
+		e--;
+	*v = s;
+	*n = (size_t)(e - s);
+	return 1;
+}
+
 /* ---------------------------------------------------------- addresses */
 
 enum ib_tt { T_END, T_ATOM, T_QS, T_COMMENT, T_DLIT, T_SPECIAL };
@@ -437,7 +466,7 @@ imap_body_envelope_hdr(const char *hdr, size_t len, struct buf *out)
 		r = buf_appendc(out, ' ');
 		if (r != 1)
 			break;
-		if (!ib_field(hdr, len, addrs[k], &tmp, &v, &n)) {
+		if (!ib_field_list(hdr, len, addrs[k], &tmp, &v, &n)) {
 			v = "";
 			n = 0;
 		}

@@ -531,8 +531,8 @@ computed_out(struct rctx *r, enum imap_fetch_type type, struct buf *out,
 	const struct imap_fetch_msg *m = r->m;
 	/* The digit is the format version: bump it when imap_body's output
 	 * changes, so that strings cached by an older buzond are not used. */
-	const char *key = type == IMAP_FI_ENVELOPE ? "env1" :
-	    type == IMAP_FI_BODY ? "body1" : "bs1";
+	const char *key = type == IMAP_FI_ENVELOPE ? "env2" :
+	    type == IMAP_FI_BODY ? "body2" : "bs2";
 	int rv;
 
 	buf_reset(scratch);

@@ -97,7 +97,7 @@ struct imap_fetch_msg {
 	/* As imap_search_msg's load (CRLF text, header or whole). */
 	int		(*load)(void *arg, int whole, const char **data_r,
 			    size_t *len_r);
-	/* Cache of computed items ("env1", "bs1", "body1"; the digit is a
+	/* Cache of computed items ("env2", "bs2", "body2"; the digit is a
 	 * format version): get appends and returns 1, or 0; either may be
 	 * NULL. */
 	int		(*cache_get)(void *arg, const char *key,

@@ -75,9 +75,9 @@ load(void *arg, int whole, const char **data_r, size_t *len_r)
 static struct buf *
 cache_slot(struct fixture *f, const char *key)
 {
-	if (strcmp(key, "env1") == 0)
+	if (strcmp(key, "env2") == 0)
 		return &f->cache_env;
-	if (strcmp(key, "bs1") == 0)
+	if (strcmp(key, "bs2") == 0)
 		return &f->cache_bs;
 	return NULL;
 }
