@@ -54,32 +54,35 @@ struct qmgr_idlist {
 struct qmgr_pending {
 	int	 fd;
 	char	 id[SPOOL_ID_LEN + 1];
-	int	 reply;		/* 1: COMMIT wants an answer */
 	int	 ok;		/* durable and in queue/ */
 };
 
 /*
- * The group commit runs in a thread of its own, so that a syncfs (several
- * milliseconds on a journaled disk) never stalls scheduling and delivery
- * results never delay a commit: while one syncfs runs, the next batch
- * gathers. The thread touches only the spool directories and the smtpd
- * sockets of its batch (under mu, so the main thread never closes one
- * while it answers); the index stays the main thread's. It also unlinks
- * the files of delivered messages (already out of the index).
+ * The group commit runs in a thread of its own with its own socket,
+ * spool_dir/commit.sock: smtpd's COMMIT requests never wait for
+ * scheduling or delivery results, and a syncfs (several milliseconds on a
+ * journaled disk) never stalls them; while one syncfs runs, the next batch
+ * gathers in the sockets. The thread owns that listener and its clients;
+ * it touches only the spool directories besides; the index stays the
+ * main thread's, which gets the committed ids through done (and a byte on
+ * wake). It also unlinks the files of delivered messages (already out of
+ * the index).
  */
 struct qmgr_sync {
 	pthread_t		 th;
 	pthread_mutex_t		 mu;
-	pthread_cond_t		 cv;
-	struct qmgr_pending	*in;	/* waiting for the next syncfs */
-	size_t			 nin, capin;
-	struct qmgr_pending	*cur;	/* in the running syncfs */
+	int			 lfd;	/* commit.sock */
+	struct pollfd		*pfd;	/* [0] kick, [1] lfd, then clients */
+	size_t			 npfd;
+	struct qmgr_pending	*cur;	/* the batch of the next syncfs */
 	size_t			 ncur, capcur;
+	struct buf		 frame;
 	struct qmgr_idlist	 done;	/* committed: for the main thread */
 	struct qmgr_idlist	 unl;	/* queue/ files to unlink */
 	int			 unl_busy;	/* unlinking outside mu */
 	pthread_cond_t		 idle;	/* unl empty and not busy */
 	int			 wake[2];	/* thread -> main: done grew */
+	int			 kick[2];	/* main -> thread: unl, stop */
 	int			 stop;
 	int			 ifd, qfd;
 };
@@ -91,8 +94,6 @@ struct qmgr {
 	int			 lfd;
 	struct pollfd		*pfd;	/* [0] = listener, then clients */
 	size_t			 npfd;
-	struct qmgr_pending	*pend;
-	size_t			 npend, cappend;
 	struct qmgr_idlist	*toindex;	/* queued, not yet indexed */
 	struct qmgr_sched	*sched;		/* NULL: no delivery */
 	long long		 index_due;	/* ms; 0 = nothing waiting */
@@ -306,32 +307,16 @@ out:
 static void
 qmgr_drop_client(struct qmgr *q, size_t i)
 {
-	struct qmgr_sync *y = &q->sync;
-	int fd = q->pfd[i].fd;
-	size_t j;
-
-	/* Pending entries of this client no longer get a reply; the commit
-	 * thread answers under mu, so the descriptor is closed under it. */
-	for (j = 0; j < q->npend; j++)
-		if (q->pend[j].fd == fd)
-			q->pend[j].reply = 0;
-	(void)pthread_mutex_lock(&y->mu);
-	for (j = 0; j < y->nin; j++)
-		if (y->in[j].fd == fd)
-			y->in[j].reply = 0;
-	for (j = 0; j < y->ncur; j++)
-		if (y->cur[j].fd == fd)
-			y->cur[j].reply = 0;
-	(void)close(fd);
-	(void)pthread_mutex_unlock(&y->mu);
+	(void)close(q->pfd[i].fd);
 	q->pfd[i] = q->pfd[--q->npfd];
 }
 
+/* qmgr.sock: NOTIFY (smtpd made a file durable and queued it itself)
+ * and estafetactl's CTL requests. */
 static void
 qmgr_read_client(struct qmgr *q, size_t i)
 {
 	enum ipc_type type;
-	struct qmgr_pending *p;
 	int r;
 
 	for (;;) {
@@ -348,7 +333,7 @@ qmgr_read_client(struct qmgr *q, size_t i)
 			buf_free(&reply);
 			continue;
 		}
-		if (r != 1 || (type != IPC_COMMIT && type != IPC_NOTIFY) ||
+		if (r != 1 || type != IPC_NOTIFY ||
 		    q->frame.len != SPOOL_ID_LEN ||
 		    !spool_valid_id(buf_cstr(&q->frame))) {
 			if (r == 1 || (r == -1 && errno == EPROTO))
@@ -357,103 +342,167 @@ qmgr_read_client(struct qmgr *q, size_t i)
 			qmgr_drop_client(q, i);
 			return;
 		}
-		if (q->npend == q->cappend) {
-			q->cappend = q->cappend ? q->cappend * 2 : 64;
-			q->pend = xrealloc(q->pend, q->cappend *
-			    sizeof(*q->pend));
+		(void)qmgr_collect_id(q->toindex, buf_cstr(&q->frame));
+		if (q->index_due == 0)
+			q->index_due = qmgr_now_ms() + QMGR_INDEX_DELAY_MS;
+	}
+}
+
+static void
+qmgr_sync_drop(struct qmgr_sync *y, size_t i)
+{
+	size_t j;
+
+	/* Its entries of the batch get no answer (a lost client retries,
+	 * or falls back to its own fsync). */
+	for (j = 0; j < y->ncur; j++)
+		if (y->cur[j].fd == y->pfd[i].fd)
+			y->cur[j].fd = -1;
+	(void)close(y->pfd[i].fd);
+	y->pfd[i] = y->pfd[--y->npfd];
+}
+
+/* Reads every COMMIT waiting on client i into the batch. */
+static void
+qmgr_sync_read(struct qmgr_sync *y, size_t i)
+{
+	struct qmgr_pending *p;
+	enum ipc_type type;
+	int r;
+
+	for (;;) {
+		r = ipc_recv(y->pfd[i].fd, 0, &type, &y->frame);
+		if (r == -1 && errno == EAGAIN)
+			return;
+		if (r != 1 || type != IPC_COMMIT ||
+		    y->frame.len != SPOOL_ID_LEN ||
+		    !spool_valid_id(buf_cstr(&y->frame))) {
+			if (r == 1 || (r == -1 && errno == EPROTO))
+				log_error("qmgr malformed commit request: "
+				    "dropping the connection");
+			qmgr_sync_drop(y, i);
+			return;
 		}
-		p = &q->pend[q->npend++];
-		p->fd = q->pfd[i].fd;
-		p->reply = type == IPC_COMMIT;
-		memcpy(p->id, q->frame.data, SPOOL_ID_LEN);
+		if (y->ncur == y->capcur) {
+			y->capcur = y->capcur ? y->capcur * 2 : 64;
+			y->cur = xrealloc(y->cur, y->capcur * sizeof(*y->cur));
+		}
+		p = &y->cur[y->ncur++];
+		p->fd = y->pfd[i].fd;
+		memcpy(p->id, y->frame.data, SPOOL_ID_LEN);
 		p->id[SPOOL_ID_LEN] = '\0';
 	}
 }
 
-/* The commit thread: one syncfs covers every COMMIT gathered since the
- * last one; then each file is moved into queue/ and acknowledged, and the
- * ids go to the main thread for indexing. */
+/* One syncfs covers the batch; then each file is moved into queue/ and
+ * acknowledged, and the ids go to the main thread for indexing. */
+static void
+qmgr_sync_batch(struct qmgr_sync *y)
+{
+	struct qmgr_pending *p;
+	size_t i;
+	int synced;
+	char c = 1;
+
+	synced = syncfs(y->qfd) == 0;
+	if (!synced)
+		log_error("qmgr syncfs failed: %s", strerror(errno));
+	for (i = 0; i < y->ncur; i++) {
+		p = &y->cur[i];
+		p->ok = synced;
+		if (synced && renameat(y->ifd, p->id, y->qfd, p->id) == -1 &&
+		    (errno != ENOENT || faccessat(y->qfd, p->id, F_OK, 0) ==
+		    -1)) {
+			log_error("%s qmgr cannot queue: %s", p->id,
+			    strerror(errno));
+			p->ok = 0;
+		}
+		/* A lost client retries. */
+		if (p->fd != -1)
+			(void)ipc_send(p->fd, p->ok ? IPC_COMMIT_OK :
+			    IPC_COMMIT_FAIL, p->id, SPOOL_ID_LEN);
+	}
+	(void)pthread_mutex_lock(&y->mu);
+	for (i = 0; i < y->ncur; i++)
+		if (y->cur[i].ok)
+			(void)qmgr_collect_id(&y->done, y->cur[i].id);
+	(void)pthread_mutex_unlock(&y->mu);
+	y->ncur = 0;
+	if (write(y->wake[1], &c, 1) == -1 && errno != EAGAIN)
+		log_error("qmgr commit wake-up: %s", strerror(errno));
+}
+
+/* Unlinks what the main thread handed over. */
+static void
+qmgr_sync_unlink(struct qmgr_sync *y)
+{
+	struct qmgr_idlist unl;
+	size_t i;
+
+	(void)pthread_mutex_lock(&y->mu);
+	unl = y->unl;
+	y->unl.v = NULL;
+	y->unl.n = 0;
+	y->unl_busy = unl.n > 0;
+	(void)pthread_mutex_unlock(&y->mu);
+	if (unl.n == 0)
+		return;
+	for (i = 0; i < unl.n; i++)
+		if (unlinkat(y->qfd, unl.v[i], 0) == -1 && errno != ENOENT)
+			log_error("%s qmgr cannot remove the delivered message "
+			    "(it will be delivered again): %s", unl.v[i],
+			    strerror(errno));
+	qmgr_idlist_free(&unl);
+	(void)pthread_mutex_lock(&y->mu);
+	y->unl_busy = 0;
+	if (y->unl.n == 0)
+		(void)pthread_cond_broadcast(&y->idle);
+	(void)pthread_mutex_unlock(&y->mu);
+}
+
 static void *
 qmgr_sync_main(void *arg)
 {
 	struct qmgr_sync *y = arg;
-	struct qmgr_pending *p, *t;
-	struct qmgr_idlist unl;
-	size_t i, tc;
-	int synced;
-	char c = 1;
+	char drain[64];
+	size_t i;
+	int fd, stop;
 
-	(void)pthread_mutex_lock(&y->mu);
 	for (;;) {
-		while (y->nin == 0 && y->unl.n == 0 && !y->stop)
-			(void)pthread_cond_wait(&y->cv, &y->mu);
-		if (y->unl.n > 0) {
-			unl = y->unl;
-			y->unl.v = NULL;
-			y->unl.n = 0;
-			y->unl_busy = 1;
-			(void)pthread_mutex_unlock(&y->mu);
-			for (i = 0; i < unl.n; i++)
-				if (unlinkat(y->qfd, unl.v[i], 0) == -1 &&
-				    errno != ENOENT)
-					log_error("%s qmgr cannot remove the "
-					    "delivered message (it will be "
-					    "delivered again): %s", unl.v[i],
-					    strerror(errno));
-			qmgr_idlist_free(&unl);
-			(void)pthread_mutex_lock(&y->mu);
-			y->unl_busy = 0;
-			if (y->unl.n == 0)
-				(void)pthread_cond_broadcast(&y->idle);
-		}
-		if (y->nin == 0) {
-			if (y->stop && y->unl.n == 0)
-				break;		/* stopping, nothing left */
-			continue;
-		}
-		t = y->cur;
-		y->cur = y->in;
-		y->in = t;
-		tc = y->capcur;
-		y->capcur = y->capin;
-		y->capin = tc;
-		y->ncur = y->nin;
-		y->nin = 0;
-		(void)pthread_mutex_unlock(&y->mu);
-
-		/* cur is ours now; only the reply flags may change. */
-		synced = syncfs(y->qfd) == 0;
-		if (!synced)
-			log_error("qmgr syncfs failed: %s", strerror(errno));
-		for (i = 0; i < y->ncur; i++) {
-			p = &y->cur[i];
-			p->ok = synced;
-			if (synced && renameat(y->ifd, p->id, y->qfd, p->id) ==
-			    -1 && (errno != ENOENT || faccessat(y->qfd, p->id,
-			    F_OK, 0) == -1)) {
-				log_error("%s qmgr cannot queue: %s", p->id,
-				    strerror(errno));
-				p->ok = 0;
+		if (poll(y->pfd, (nfds_t)y->npfd, 1000) == -1 &&
+		    errno != EINTR)
+			log_error("qmgr commit thread poll: %s",
+			    strerror(errno));
+		if (y->pfd[0].revents & POLLIN)
+			while (read(y->kick[0], drain, sizeof(drain)) > 0)
+				;
+		for (i = y->npfd; i-- > 2;)
+			if (y->pfd[i].revents & (POLLIN | POLLHUP | POLLERR))
+				qmgr_sync_read(y, i);
+		if (y->pfd[1].revents & POLLIN)
+			while ((fd = accept4(y->lfd, NULL, NULL,
+			    SOCK_NONBLOCK | SOCK_CLOEXEC)) != -1) {
+				if (y->npfd >= QMGR_MAX_CLIENTS + 2) {
+					log_error("qmgr too many smtpd "
+					    "connections");
+					(void)close(fd);
+					continue;
+				}
+				y->pfd[y->npfd].fd = fd;
+				y->pfd[y->npfd].events = POLLIN;
+				y->pfd[y->npfd++].revents = 0;
 			}
-		}
-
+		if (y->ncur > 0)
+			qmgr_sync_batch(y);
+		qmgr_sync_unlink(y);
 		(void)pthread_mutex_lock(&y->mu);
-		for (i = 0; i < y->ncur; i++) {
-			p = &y->cur[i];
-			/* A lost client retries. */
-			if (p->reply)
-				(void)ipc_send(p->fd, p->ok ? IPC_COMMIT_OK :
-				    IPC_COMMIT_FAIL, p->id, SPOOL_ID_LEN);
-			if (p->ok)
-				(void)qmgr_collect_id(&y->done, p->id);
-		}
-		y->ncur = 0;
+		stop = y->stop && y->unl.n == 0;
 		(void)pthread_mutex_unlock(&y->mu);
-		if (write(y->wake[1], &c, 1) == -1 && errno != EAGAIN)
-			log_error("qmgr commit wake-up: %s", strerror(errno));
-		(void)pthread_mutex_lock(&y->mu);
+		if (stop)
+			break;
 	}
-	(void)pthread_mutex_unlock(&y->mu);
+	for (i = 2; i < y->npfd; i++)
+		(void)close(y->pfd[i].fd);	/* exiting */
 	return NULL;
 }
 
@@ -465,18 +514,36 @@ qmgr_sync_start(struct qmgr *q)
 
 	y->ifd = spool_dirfd(q->spool, "incoming");
 	y->qfd = spool_dirfd(q->spool, "queue");
-	if (pipe2(y->wake, O_NONBLOCK | O_CLOEXEC) == -1)
+	buf_init(&y->frame, 0);
+	if (pipe2(y->wake, O_NONBLOCK | O_CLOEXEC) == -1 ||
+	    pipe2(y->kick, O_NONBLOCK | O_CLOEXEC) == -1)
 		log_fatal("qmgr: pipe: %s", strerror(errno));
+	y->pfd = xcalloc(QMGR_MAX_CLIENTS + 2, sizeof(*y->pfd));
+	y->pfd[0].fd = y->kick[0];
+	y->pfd[0].events = POLLIN;
+	y->pfd[1].fd = y->lfd;
+	y->pfd[1].events = POLLIN;
+	y->npfd = 2;
 	if ((r = pthread_mutex_init(&y->mu, NULL)) != 0 ||
-	    (r = pthread_cond_init(&y->cv, NULL)) != 0 ||
 	    (r = pthread_cond_init(&y->idle, NULL)) != 0 ||
 	    (r = pthread_create(&y->th, NULL, qmgr_sync_main, y)) != 0)
 		log_fatal("qmgr: commit thread: %s", strerror(r));
 }
 
+static void
+qmgr_sync_kick(struct qmgr_sync *y)
+{
+	char c = 1;
+
+	if (write(y->kick[1], &c, 1) == -1 && errno != EAGAIN)
+		log_error("qmgr commit thread wake-up: %s", strerror(errno));
+}
+
 static void qmgr_sync_collect(struct qmgr *);
 
-/* Lets the thread finish what it has, joins it and takes its last ids. */
+/* Lets the thread answer what it has read and finish its unlinks, joins
+ * it and takes its last ids. The master stops qmgr after the last smtpd,
+ * so no session waits for a commit any more. */
 static void
 qmgr_sync_stop(struct qmgr *q)
 {
@@ -484,17 +551,20 @@ qmgr_sync_stop(struct qmgr *q)
 
 	(void)pthread_mutex_lock(&y->mu);
 	y->stop = 1;
-	(void)pthread_cond_signal(&y->cv);
 	(void)pthread_mutex_unlock(&y->mu);
+	qmgr_sync_kick(y);
 	(void)pthread_join(y->th, NULL);
 	qmgr_sync_collect(q);
-	(void)pthread_cond_destroy(&y->cv);
 	(void)pthread_cond_destroy(&y->idle);
 	(void)pthread_mutex_destroy(&y->mu);
 	(void)close(y->wake[0]);	/* exiting */
 	(void)close(y->wake[1]);
-	free(y->in);
+	(void)close(y->kick[0]);
+	(void)close(y->kick[1]);
+	(void)close(y->lfd);
+	free(y->pfd);
 	free(y->cur);
+	buf_free(&y->frame);
 }
 
 /* The scheduler's unlinker: a delivered message's file, off the main
@@ -503,11 +573,14 @@ static void
 qmgr_unlink_later(void *arg, const char *id)
 {
 	struct qmgr_sync *y = arg;
+	int first;
 
 	(void)pthread_mutex_lock(&y->mu);
+	first = y->unl.n == 0;
 	(void)qmgr_collect_id(&y->unl, id);
-	(void)pthread_cond_signal(&y->cv);
 	(void)pthread_mutex_unlock(&y->mu);
+	if (first)
+		qmgr_sync_kick(y);
 }
 
 /* Waits until the thread has unlinked every file handed to it, so that a
@@ -540,38 +613,6 @@ qmgr_sync_collect(struct qmgr *q)
 	(void)pthread_mutex_unlock(&y->mu);
 	if (q->toindex->n > 0 && q->index_due == 0)
 		q->index_due = qmgr_now_ms() + QMGR_INDEX_DELAY_MS;
-}
-
-/* COMMITs go to the commit thread; NOTIFYs (already durable and queued
- * by smtpd itself) straight to indexing. */
-static void
-qmgr_commit_batch(struct qmgr *q)
-{
-	struct qmgr_sync *y = &q->sync;
-	struct qmgr_pending *p;
-	size_t i;
-	int handed = 0;
-
-	(void)pthread_mutex_lock(&y->mu);
-	for (i = 0; i < q->npend; i++) {
-		p = &q->pend[i];
-		if (!p->reply) {
-			(void)qmgr_collect_id(q->toindex, p->id);
-			continue;
-		}
-		if (y->nin == y->capin) {
-			y->capin = y->capin ? y->capin * 2 : 64;
-			y->in = xrealloc(y->in, y->capin * sizeof(*y->in));
-		}
-		y->in[y->nin++] = *p;
-		handed = 1;
-	}
-	if (handed)
-		(void)pthread_cond_signal(&y->cv);
-	(void)pthread_mutex_unlock(&y->mu);
-	if (q->toindex->n > 0 && q->index_due == 0)
-		q->index_due = qmgr_now_ms() + QMGR_INDEX_DELAY_MS;
-	q->npend = 0;
 }
 
 /* Indexes everything queued since the last flush, in one transaction. */
@@ -645,6 +686,10 @@ qmgr_main(const struct relay_cfg *cfg, int status_fd, int recover)
 	(void)buf_appendf(&path, "%s/qmgr.sock", cfg->spool_dir);
 	if ((q->lfd = ipc_listen(path.data)) == -1)
 		log_fatal("qmgr: listen %s: %s", path.data, strerror(errno));
+	buf_reset(&path);
+	(void)buf_appendf(&path, "%s/commit.sock", cfg->spool_dir);
+	if ((q->sync.lfd = ipc_listen(path.data)) == -1)
+		log_fatal("qmgr: listen %s: %s", path.data, strerror(errno));
 	buf_free(&path);
 	buf_init(&q->frame, 0);
 	q->pfd = xcalloc(QMGR_MAX_CLIENTS + 1 + QMGR_MAX_SCHED_FDS + 1,
@@ -692,24 +737,19 @@ qmgr_main(const struct relay_cfg *cfg, int status_fd, int recover)
 			size_t base = q->npfd;
 
 			woken = q->pfd[base + ns].revents;
-			/* Commits first: the sessions wait for them. Dropping
-			 * a client only moves entries below base; accepting
-			 * one writes at npfd, so it comes after the
+			/* Dropping a client only moves entries below base;
+			 * accepting one writes at npfd, so it comes after the
 			 * scheduler's events. */
 			for (i = base; i-- > 1;)
 				if (q->pfd[i].revents & (POLLIN | POLLHUP |
 				    POLLERR))
 					qmgr_read_client(q, i);
-			if (q->npend > 0)
-				qmgr_commit_batch(q);
 			qmgr_sched_events(q->sched, q->pfd + base, ns);
 			if (q->pfd[0].revents & POLLIN)
 				qmgr_accept(q);
 			if (woken & POLLIN)
 				qmgr_sync_collect(q);
 		}
-		if (q->npend > 0)
-			qmgr_commit_batch(q);
 		if (q->index_due && (qmgr_now_ms() >= q->index_due ||
 		    q->toindex->n >= QMGR_INDEX_BATCH))
 			qmgr_index_flush(q);
@@ -723,8 +763,6 @@ qmgr_main(const struct relay_cfg *cfg, int status_fd, int recover)
 			    QMGR_RECONCILE_MS;
 		}
 	}
-	if (q->npend > 0)
-		qmgr_commit_batch(q);
 	qmgr_sync_stop(q);
 	qmgr_index_flush(q);
 	if (qidx_batch_end(q->idx, 0) == -1)

@@ -36,10 +36,11 @@
 
 struct spool {
 	char	*path;
-	char	*sock;
+	char	*sock;		/* qmgr.sock: NOTIFY */
+	char	*csock;		/* commit.sock: COMMIT (qmgr's commit thread) */
 	int	 dirfd, incfd, queuefd, corruptfd;
 	int	 sync_mode;
-	int	 qmgr_fd;
+	int	 qmgr_fd, commit_fd;
 };
 
 struct spool_msg {
@@ -71,6 +72,7 @@ spool_open(const char *dir, int sync_mode, int create, struct spool **sp_r,
 	struct buf b = BUF_INIT(0);
 
 	sp->incfd = sp->queuefd = sp->corruptfd = sp->qmgr_fd = -1;
+	sp->commit_fd = -1;
 	sp->path = xstrdup(dir);
 	sp->sync_mode = sync_mode;
 	if (create && mkdir(dir, 0700) == -1 && errno != EEXIST) {
@@ -90,6 +92,8 @@ spool_open(const char *dir, int sync_mode, int create, struct spool **sp_r,
 	}
 	(void)buf_appendf(&b, "%s/qmgr.sock", dir);
 	sp->sock = buf_steal(&b);
+	(void)buf_appendf(&b, "%s/commit.sock", dir);
+	sp->csock = buf_steal(&b);
 	*sp_r = sp;
 	return 1;
 fail:
@@ -114,8 +118,11 @@ spool_close(struct spool **spp)
 		(void)close(sp->corruptfd);
 	if (sp->qmgr_fd >= 0)
 		(void)close(sp->qmgr_fd);
+	if (sp->commit_fd >= 0)
+		(void)close(sp->commit_fd);
 	free(sp->path);
 	free(sp->sock);
+	free(sp->csock);
 	free(sp);
 	*spp = NULL;
 }
@@ -343,12 +350,12 @@ spool_commit_group(struct spool_msg *m)
 	int attempt, r = -1;
 
 	for (attempt = 0; attempt < 2 && r == -1; attempt++) {
-		if (sp->qmgr_fd == -1 &&
-		    (sp->qmgr_fd = ipc_connect(sp->sock)) == -1)
+		if (sp->commit_fd == -1 &&
+		    (sp->commit_fd = ipc_connect(sp->csock)) == -1)
 			break;
-		if (ipc_send(sp->qmgr_fd, IPC_COMMIT, m->id,
+		if (ipc_send(sp->commit_fd, IPC_COMMIT, m->id,
 		    SPOOL_ID_LEN) == 1 &&
-		    ipc_recv(sp->qmgr_fd, SPOOL_COMMIT_TIMEOUT, &type,
+		    ipc_recv(sp->commit_fd, SPOOL_COMMIT_TIMEOUT, &type,
 		    &reply) == 1) {
 			if (type == IPC_COMMIT_OK && reply.len == SPOOL_ID_LEN &&
 			    memcmp(reply.data, m->id, SPOOL_ID_LEN) == 0)
@@ -359,8 +366,8 @@ spool_commit_group(struct spool_msg *m)
 				break;
 			}
 		} else {
-			(void)close(sp->qmgr_fd);	/* reconnect below */
-			sp->qmgr_fd = -1;
+			(void)close(sp->commit_fd);	/* reconnect below */
+			sp->commit_fd = -1;
 		}
 	}
 	buf_free(&reply);

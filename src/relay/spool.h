@@ -68,7 +68,8 @@ struct spool_msg;
 
 /*
  * Opens the spool at dir (creating the subdirectories when create is set).
- * sync_mode is enum spool_sync_mode. The qmgr socket is spool_dir/qmgr.sock.
+ * sync_mode is enum spool_sync_mode. COMMIT goes to spool_dir/commit.sock
+ * (qmgr's commit thread), NOTIFY to spool_dir/qmgr.sock.
  * 1, or -1 with *errstr_r. Not thread-safe; one per process.
  */
 int	 spool_open(const char *dir, int sync_mode, int create,
