@@ -90,7 +90,6 @@ struct master {
 	long long		 smtpd_backoff_ms, smtpd_fork_at;
 	long long		 drain_deadline;
 	int			 draining;
-	int			 qmgr_started;	/* a qmgr ran before */
 	int			 qmgr_ready;
 	long long		 start_deadline;
 	struct tls_server	*tls;		/* NULL: no certificates */
@@ -470,7 +469,7 @@ master_new_child(struct master *m, int kind)
 			log_init("estafetad/qmgr", m->foreground ?
 			    LOG_TARGET_STDERR : m->cfg->log_target,
 			    m->cfg->log_level);
-			qmgr_main(m->cfg, status_w, !m->qmgr_started);
+			qmgr_main(m->cfg, status_w);
 		}
 		if (kind == CHILD_DELIVER) {
 			master_child_setup(m, 0, &mask);
@@ -591,8 +590,7 @@ master_start_qmgr(struct master *m)
 	for (i = 0; i < m->nch; i++)
 		if (m->ch[i].kind == CHILD_QMGR)
 			return;
-	if (master_new_child(m, CHILD_QMGR) != NULL)
-		m->qmgr_started = 1;
+	(void)master_new_child(m, CHILD_QMGR);	/* NULL: retried next round */
 }
 
 static const char *

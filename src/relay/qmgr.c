@@ -6,6 +6,7 @@
  */
 #include "config.h"
 
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 
@@ -210,13 +211,49 @@ qmgr_scan(struct qmgr *q, const char *sub, struct qmgr_idlist *l)
 	return 1;
 }
 
-/* incoming/: complete files may have been acknowledged -> queue them;
- * incomplete ones older than QMGR_STALE_INCOMING were abandoned. */
+/*
+ * 1 when incoming/<id> is complete and its writer is gone (its flock
+ * could be taken), and then moves it into queue/; 0 otherwise, with
+ * *errstr_r set when the file is incomplete (NULL: locked or vanished).
+ *
+ * Such a file was never acknowledged unless the machine crashed (the
+ * 250 follows the rename into queue/, which only a crash can undo), but
+ * a duplicate is the lesser harm: the same rule serves the first start
+ * after a crash, qmgr restarts and the periodic reconciliation, and a
+ * live session (it holds the lock until its file is queued) is never
+ * raced. The moved file is made durable by the caller's syncfs().
+ */
+static int
+qmgr_recover_one(int ifd, int qfd, const char *id, const char **errstr_r)
+{
+	struct spool_env *e;
+	int fd, r = 0;
+
+	*errstr_r = NULL;
+	if ((fd = openat(ifd, id, O_RDONLY | O_CLOEXEC)) == -1)
+		return 0;		/* committed or removed meanwhile */
+	if (flock(fd, LOCK_EX | LOCK_NB) == -1) {
+		(void)close(fd);	/* read-only; a live writer */
+		return 0;
+	}
+	if (spool_read(ifd, id, &e, NULL, errstr_r) == 1) {
+		spool_env_free(&e);
+		if (renameat(ifd, id, qfd, id) == 0)
+			r = 1;
+		else if (errno != ENOENT)
+			log_error("%s qmgr cannot recover from incoming/: %s",
+			    id, strerror(errno));
+	}
+	(void)close(fd);		/* read-only; releases the lock */
+	return r;
+}
+
+/* incoming/: complete files whose writer died are queued; incomplete ones
+ * older than QMGR_STALE_INCOMING were abandoned. */
 static void
-qmgr_reconcile_incoming(struct qmgr *q, int recover)
+qmgr_reconcile_incoming(struct qmgr *q)
 {
 	struct qmgr_idlist l = { NULL, 0 };
-	struct spool_env *e;
 	struct stat st;
 	const char *errstr;
 	int ifd = spool_dirfd(q->spool, "incoming");
@@ -226,20 +263,13 @@ qmgr_reconcile_incoming(struct qmgr *q, int recover)
 	if (qmgr_scan(q, "incoming", &l) == -1)
 		return;
 	for (i = 0; i < l.n; i++) {
-		if (spool_read(ifd, l.v[i], &e, NULL, &errstr) == 1) {
-			spool_env_free(&e);
-			/* Only before any smtpd runs: a live one may be
-			 * about to COMMIT this very file. */
-			if (!recover)
-				continue;
-			if (renameat(ifd, l.v[i], qfd, l.v[i]) == 0) {
-				log_info("%s qmgr recovered complete file from "
-				    "incoming/", l.v[i]);
-				moved++;
-			}
+		if (qmgr_recover_one(ifd, qfd, l.v[i], &errstr) == 1) {
+			log_info("%s qmgr recovered complete file from "
+			    "incoming/", l.v[i]);
+			moved++;
 			continue;
 		}
-		if (fstatat(ifd, l.v[i], &st, 0) == 0 &&
+		if (errstr != NULL && fstatat(ifd, l.v[i], &st, 0) == 0 &&
 		    time(NULL) - st.st_mtime > QMGR_STALE_INCOMING) {
 			log_info("%s qmgr removing abandoned incomplete file "
 			    "error=\"%s\"", l.v[i], errstr);
@@ -258,13 +288,13 @@ qmgr_idcmp(const void *a, const void *b)
 }
 
 static void
-qmgr_reconcile(struct qmgr *q, int recover)
+qmgr_reconcile(struct qmgr *q)
 {
 	struct qmgr_idlist files = { NULL, 0 }, rows = { NULL, 0 };
 	size_t i, added = 0, failed = 0, dropped = 0;
 	int r;
 
-	qmgr_reconcile_incoming(q, recover);
+	qmgr_reconcile_incoming(q);
 	if (qmgr_scan(q, "queue", &files) == -1)
 		return;
 	if (qidx_foreach_id(q->idx, qmgr_collect_id, &rows) == -1) {
@@ -652,7 +682,7 @@ qmgr_accept(struct qmgr *q)
 }
 
 void
-qmgr_main(const struct relay_cfg *cfg, int status_fd, int recover)
+qmgr_main(const struct relay_cfg *cfg, int status_fd)
 {
 	struct smtpd_status ready;
 	struct qmgr_idlist toindex = { NULL, 0 };
@@ -698,7 +728,7 @@ qmgr_main(const struct relay_cfg *cfg, int status_fd, int recover)
 	q->pfd[0].events = POLLIN;
 	q->npfd = 1;
 
-	qmgr_reconcile(q, recover);
+	qmgr_reconcile(q);
 	qmgr_sync_start(q);
 	if ((q->sched = qmgr_sched_new(cfg, q->spool, q->idx)) == NULL)
 		log_fatal("qmgr: cannot start the scheduler");
@@ -758,7 +788,7 @@ qmgr_main(const struct relay_cfg *cfg, int status_fd, int recover)
 			log_error("qmgr index commit failed");
 		if (time(NULL) * 1000LL >= next_reconcile) {
 			qmgr_unlink_wait(q);
-			qmgr_reconcile(q, 0);
+			qmgr_reconcile(q);
 			next_reconcile = time(NULL) * 1000LL +
 			    QMGR_RECONCILE_MS;
 		}

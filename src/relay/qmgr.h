@@ -21,12 +21,11 @@ struct relay_cfg;
 #define QMGR_STATUS_READY	2
 
 /*
- * Runs until SIGTERM/SIGINT; never returns. recover: this is the first
- * qmgr since estafetad started, no smtpd is running yet, so complete files
- * in incoming/ are queued (they may have been acknowledged before a crash).
- * Reports readiness on status_fd.
+ * Runs until SIGTERM/SIGINT; never returns. Every start (and every
+ * periodic reconciliation) queues the complete files in incoming/ whose
+ * writer is gone (see spool.h). Reports readiness on status_fd.
  */
-void	qmgr_main(const struct relay_cfg *, int status_fd, int recover)
+void	qmgr_main(const struct relay_cfg *, int status_fd)
 	    __attribute__((noreturn));
 
 #endif

@@ -8,6 +8,7 @@
  */
 #include "config.h"
 
+#include <sys/file.h>
 #include <sys/stat.h>
 
 #include <errno.h>
@@ -46,7 +47,7 @@ struct spool {
 struct spool_msg {
 	struct spool	*sp;
 	char		 id[SPOOL_ID_LEN + 1];
-	int		 fd;
+	int		 fd;		/* holds the writer's flock */
 	struct buf	 out;		/* encoded records not yet written */
 	struct buf	 chunk;		/* content for the next 'D' record */
 	unsigned long long total;
@@ -256,6 +257,14 @@ spool_begin(struct spool *sp, const struct spool_env *env,
 		free(m);
 		return NULL;
 	}
+	/* Held until the file is queued or removed: qmgr leaves a locked
+	 * file alone and recovers a complete one whose writer died. It may
+	 * wait only for qmgr's short probe of this new, empty file. */
+	if (flock(m->fd, LOCK_EX) == -1) {
+		*errstr_r = "cannot lock spool file";
+		spool_abort(&m);
+		return NULL;
+	}
 	(void)buf_append(&m->out, SPOOL_MAGIC, SPOOL_MAGIC_LEN);
 	spool_recs(&m->out, 'I', env->id);
 	spool_recf(&m->out, 'T', env->arrival);
@@ -322,8 +331,10 @@ spool_msg_free(struct spool_msg **mp)
 {
 	struct spool_msg *m = *mp;
 
+	/* Releases the lock once the file is in queue/ or unlinked; its
+	 * durability came from fsync or qmgr's syncfs, not from close. */
 	if (m->fd >= 0)
-		(void)close(m->fd);	/* error path: file is unlinked */
+		(void)close(m->fd);
 	buf_free(&m->out);
 	buf_free(&m->chunk);
 	free(m);
@@ -427,7 +438,7 @@ spool_commit(struct spool_msg **mp, const char **errstr_r)
 {
 	struct spool_msg *m = *mp;
 	unsigned char z[8];
-	int i, fd;
+	int i;
 
 	for (i = 0; i < 8; i++)
 		z[i] = (unsigned char)(m->total >> (56 - 8 * i));
@@ -435,14 +446,9 @@ spool_commit(struct spool_msg **mp, const char **errstr_r)
 		spool_rec(&m->out, 'D', m->chunk.data, m->chunk.len);
 	buf_reset(&m->chunk);
 	spool_rec(&m->out, 'Z', z, sizeof(z));
-	fd = m->fd;
-	m->fd = -1;
-	if (m->failed || spool_writeall(fd, m->out.data, m->out.len) == -1 ||
-	    (m->sp->sync_mode == SPOOL_SYNC_FSYNC && fsync(fd) == -1)) {
-		(void)close(fd);	/* failing anyway */
-		goto fail;
-	}
-	if (close(fd) == -1)
+	/* The descriptor stays open (and locked) until the file is queued. */
+	if (m->failed || spool_writeall(m->fd, m->out.data, m->out.len) ==
+	    -1 || (m->sp->sync_mode == SPOOL_SYNC_FSYNC && fsync(m->fd) == -1))
 		goto fail;
 	if (m->sp->sync_mode == SPOOL_SYNC_GROUP &&
 	    spool_commit_group(m) == 1) {

@@ -13,9 +13,12 @@
  * the file is on stable storage: either qmgr's group commit (one syncfs()
  * covering every message committed meanwhile, then renames into queue/) or,
  * in fsync mode or when qmgr cannot be reached, the caller's own fsync of
- * file and directories. A complete file left in incoming/ by a crash may
- * have been acknowledged, so qmgr moves it into queue/ at start-up
- * (at-least-once); an incomplete one was never acknowledged and is removed.
+ * file and directories. The writer holds an exclusive flock() on
+ * incoming/ID from creation until the file is in queue/ or unlinked, so a
+ * file in incoming/ whose lock can be taken has lost its writer. qmgr
+ * moves such a file into queue/ when it is complete (at-least-once: after
+ * a crash it may have been acknowledged; see qmgr.c) and removes an
+ * incomplete one once it is old (it was never acknowledged).
  *
  * File format (version 1): the magic line "ESTAFETA-SPOOL 1\n", then records
  * of 1 type byte, 4-byte big-endian length and data: envelope records, then
