@@ -99,6 +99,7 @@ def main():
     r.send("RETR 1\r\n")
     closed_with(r, "-ERR Too many errors, closing")
     r.close()
+    st.wait_log("outcome=errors")
 
     # Failed logins: same reply for unknown user and bad password; the
     # second failure ends the session.
@@ -111,6 +112,14 @@ def main():
                 "closing")
     check(a == b"-ERR [AUTH] Authentication failed", f"reply {a!r}")
     r.close()
+    st.wait_log("outcome=auth_limit")
+    # One line per failure, for fail2ban; the password never.
+    log = st.read_log()
+    check("pop3 auth failed client=[127.0.0.1] user=<nobody@example.test>"
+          in log and f"pop3 auth failed client=[127.0.0.1] user=<{ALICE}>"
+          in log, "no auth failure lines")
+    check("PASS wrong" not in log and "whatever" not in log,
+          "a password in the log")
 
     # STLS with a pipelined command behind it.
     r = PopRaw(st.pop3_port)
