@@ -21,6 +21,7 @@ file another program drops into her Maildir's new/. Then:
     maildrop gets -ERR [IN-USE];
   * implicit TLS on the pop3s port with poplib.POP3_SSL (certificate
     verified against the test CA);
+  * UIDLs are the same after buzond restarts;
   * the disconnect summary line names the user, the retrieved and deleted
     counts and the TLS version.
 """
@@ -207,6 +208,16 @@ def main():
     check(b"\r\n".join(ps.retr(2)[1]) + b"\r\n" == allmsgs[3],
           "pop3s RETR")
     ps.quit()
+
+    # -- UIDLs survive a restart of buzond (they come from the index).
+    st.stop()
+    st.start()
+    p = POP3(st.pop3_port)
+    p.stls(ctx)
+    p.user(ALICE)
+    p.pass_(ALICE_PW)
+    check(uidls(p) == [ids[1], ids[3]], "UIDLs changed across a restart")
+    p.quit()
 
     log = st.read_log()
     check(f"pop3 login client=[127.0.0.1] user=<{ALICE}> mech=PLAIN" in
