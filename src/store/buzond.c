@@ -47,6 +47,7 @@
 #include "lib/buf.h"
 #include "lib/conn.h"
 #include "lib/log.h"
+#include "lib/ratelimit.h"
 #include "lib/netaddr.h"
 #include "lib/tls.h"
 #include "lib/users.h"
@@ -94,6 +95,7 @@ struct master {
 	struct listener		 ls[MAX_LISTENERS];
 	size_t			 nls;
 	struct tls_server	*tls;
+	struct ratelimit	*rl;		/* failed logins per address */
 	struct child		*ch;
 	size_t			 nch;
 };
@@ -457,6 +459,9 @@ child_session(struct master *m, const struct listener *l, int fd,
 		pp.error_limit = (unsigned)cfg->pop3_error_limit;
 		pp.auth_fail_limit = (unsigned)cfg->pop3_auth_fail_limit;
 		pp.line_limit = (size_t)cfg->pop3_command_line_limit;
+		pp.rl = m->rl;
+		pp.fail_ip_limit = cfg->auth_fail_ip_limit;
+		pp.fail_ip_window_ms = cfg->auth_fail_ip_window;
 		pop3_session(&c, &pp, ctx.tls_implicit);
 		break;
 	case K_IMAP:
@@ -777,6 +782,11 @@ main(int argc, char *argv[])
 	}
 	if (listeners_open(m, &err) == -1)
 		log_fatal("%s", buf_cstr(&err));
+	/* Shared with every session forked from now on; a failure only
+	 * leaves the per-session limits. */
+	if ((m->rl = ratelimit_new(65536, 0)) == NULL)
+		log_warn("ratelimit: %s: failed logins are limited per "
+		    "session only", strerror(errno));
 	m->ch = xcalloc(100001, sizeof(*m->ch));
 	if (!m->foreground && daemon(0, 0) == -1)
 		log_fatal("daemon: %s", strerror(errno));
@@ -787,6 +797,7 @@ main(int argc, char *argv[])
 	    "(unchanged)", m->cfg->store_root);
 	serve(m);
 	shutdown_all(m);
+	ratelimit_free(&m->rl);
 	tls_server_free(&m->tls);
 	buzond_cfg_free(m->cfg);
 	free(m->cfg);

@@ -99,6 +99,13 @@ const struct cfg_def buzond_cfg_defs[] = {
 	  OFF(auth_cleartext_networks), NULL,
 	  "client networks that may log in to POP3/IMAP without TLS (CIDR); "
 	  "empty: credentials only over TLS" },
+	{ "auth_fail_ip_limit", CFG_INT, "10", 1, 100000,
+	  OFF(auth_fail_ip_limit), NULL,
+	  "failed POP3 logins from one client address, over all its "
+	  "sessions, before its logins are refused for auth_fail_ip_window" },
+	{ "auth_fail_ip_window", CFG_DURATION, "10m", 1 * SEC, DAY,
+	  OFF(auth_fail_ip_window), NULL,
+	  "how long failed logins are remembered per client address" },
 	{ "pop3_idle_timeout", CFG_DURATION, "10m", 1 * SEC, DAY,
 	  OFF(pop3_idle_timeout), NULL,
 	  "POP3: autologout after this long without a command (RFC 1939: "

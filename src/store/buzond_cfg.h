@@ -45,6 +45,8 @@ struct buzond_cfg {
 	long long	 lmtp_recipient_limit;
 
 	struct cfg_list	 auth_cleartext_networks;
+	long long	 auth_fail_ip_limit;
+	long long	 auth_fail_ip_window;	/* ms */
 	long long	 pop3_idle_timeout;	/* ms */
 	long long	 pop3_error_limit;
 	long long	 pop3_auth_fail_limit;

@@ -14,8 +14,9 @@
  *
  * Credentials are accepted only over TLS (STLS or port 995) unless the
  * client is in cleartext_networks. Each failed login waits a growing delay
- * and the session ends after auth_fail_limit failures. Passwords are never
- * logged.
+ * and the session ends after auth_fail_limit failures; over all sessions,
+ * an address with fail_ip_limit failures in fail_ip_window_ms gets no
+ * login checked at all until they age out. Passwords are never logged.
  */
 #include "config.h"
 
@@ -33,6 +34,7 @@
 #include "lib/conn.h"
 #include "lib/log.h"
 #include "lib/netaddr.h"
+#include "lib/ratelimit.h"
 #include "lib/sasl.h"
 #include "lib/tls.h"
 #include "lib/users.h"
@@ -171,17 +173,38 @@ pop3_stls(struct pop3_session *s, const char *arg, size_t len)
 
 /* ------------------------------------------------------------ login */
 
+/* 1 when the client's address has used up its failed logins. */
+static int
+pop3_ip_throttled(struct pop3_session *s)
+{
+	const struct pop3_params *p = s->p;
+
+	if (p->rl == NULL)
+		return 0;
+	if (ratelimit_peek(p->rl, "authfail", s->ip, p->fail_ip_window_ms,
+	    conn_now_ms()) < p->fail_ip_limit)
+		return 0;
+	log_info("%s pop3 reject rule=auth_fail_ip_limit client=[%s] "
+	    "reply=\"-ERR [AUTH]\"", s->sid, s->ip);
+	pop3_reply(s, "-ERR [AUTH] Too many failed logins from your address; "
+	    "try again later");
+	return 1;
+}
+
 /* Counts a failed login, waits a growing delay, sets the reply. */
 static void
 pop3_auth_failed(struct pop3_session *s, const char *login,
     const char *mech)
 {
-	long long delay;
+	long long delay, n = 0;
 
 	s->auth_failures++;
+	if (s->p->rl != NULL)
+		(void)ratelimit_hit(s->p->rl, "authfail", s->ip,
+		    s->p->fail_ip_window_ms, 1LL << 40, 1, conn_now_ms(), &n);
 	log_info("%s pop3 auth failed client=[%s] user=<%s> mech=%s "
-	    "failures=%u", s->sid, s->ip, pop3_esc(s, login, strlen(login)),
-	    mech, s->auth_failures);
+	    "failures=%u address_failures=%lld", s->sid, s->ip,
+	    pop3_esc(s, login, strlen(login)), mech, s->auth_failures, n);
 	/* A password guesser's rate drops; a typo costs half a second. */
 	delay = (long long)s->auth_failures * POP3_AUTH_DELAY_STEP_MS;
 	if (delay > POP3_AUTH_DELAY_MAX_MS)
@@ -212,6 +235,8 @@ pop3_login(struct pop3_session *s, const char *login, const char *pw,
 		    "unavailable");
 		return;
 	}
+	if (pop3_ip_throttled(s))
+		return;
 	r = users_verify(s->p->users, login, pw, pwlen);
 	if (r == 0) {
 		pop3_auth_failed(s, login, mech);

@@ -16,6 +16,7 @@
 
 struct cfg_list;
 struct conn;
+struct ratelimit;
 struct tls_server;
 struct users;
 
@@ -32,6 +33,11 @@ struct pop3_params {
 	unsigned		 error_limit;	/* bad commands, then closed */
 	unsigned		 auth_fail_limit;	/* per session */
 	size_t			 line_limit;	/* command line, CRLF incl. */
+	/* Failed logins per client address over all sessions, in the
+	 * region buzond's master shares (NULL: per session only). */
+	struct ratelimit	*rl;
+	long long		 fail_ip_limit;
+	long long		 fail_ip_window_ms;
 };
 
 /* Defaults that match the documented configuration. */

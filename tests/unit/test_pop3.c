@@ -10,7 +10,8 @@
  * and AUTH PLAIN (initial response, continuation, cancel, authzid), STAT,
  * LIST, UIDL, TOP, RETR (byte-exact dot-stuffing), DELE/RSET with removal
  * only at QUIT, a dropped session deleting nothing, the [IN-USE] lock, the
- * [AUTH] codes and the failure limit, the error limit, the line limit and
+ * [AUTH] codes and the failure limits (per session and, through a shared
+ * ratelimit region, per client address), the error limit, the line limit and
  * the idle timeout. The daemon around it is tested end to end in
  * tests/e2e/75-77.
  */
@@ -42,6 +43,7 @@
 #include "lib/cfg.h"
 #include "lib/conn.h"
 #include "lib/log.h"
+#include "lib/ratelimit.h"
 #include "lib/users.h"
 #include "store/mstore.h"
 #include "store/pop3.h"
@@ -606,6 +608,36 @@ test_idle_timeout(void **state)
 	assert_int_equal(inbox_count(ALICE), 3);
 }
 
+static void
+test_ip_limit(void **state)
+{
+	struct cli c;
+
+	(void)state;
+	F->p.rl = ratelimit_new(64, 0);
+	assert_non_null(F->p.rl);
+	F->p.fail_ip_limit = 2;
+	F->p.fail_ip_window_ms = 60000;
+	cli_open(&c);
+	cli_expect(&c, NULL, "+OK pop.example.test POP3 ready");
+	cli_expect(&c, "USER " ALICE, "+OK Send PASS");
+	cli_expect(&c, "PASS nope", "-ERR [AUTH] Authentication failed");
+	cli_expect(&c, "QUIT", "+OK Bye");
+	cli_close(&c);
+	cli_open(&c);
+	cli_expect(&c, NULL, "+OK pop.example.test POP3 ready");
+	cli_expect(&c, "USER " BOB, "+OK Send PASS");
+	cli_expect(&c, "PASS nope", "-ERR [AUTH] Authentication failed");
+	/* The address used up its failures: even the right password of
+	 * another user is not checked. */
+	cli_expect(&c, "USER " ALICE, "+OK Send PASS");
+	cli_expect(&c, "PASS " ALICE_PW, "-ERR [AUTH] Too many failed logins "
+	    "from your address; try again later");
+	cli_expect(&c, "QUIT", "+OK Bye");
+	cli_close(&c);
+	ratelimit_free(&F->p.rl);
+}
+
 int
 main(void)
 {
@@ -628,6 +660,7 @@ main(void)
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_idle_timeout, setup,
 		    teardown),
+		cmocka_unit_test_setup_teardown(test_ip_limit, setup, teardown),
 	};
 
 	log_init("test_pop3", LOG_TARGET_STDERR, getenv("TEST_LOG_DEBUG") ? LOG_LEVEL_DEBUG : LOG_LEVEL_WARN);

@@ -12,7 +12,9 @@ setting documents).
     12288) still works;
   * three bad commands end the session with -ERR Too many errors;
   * two failed logins end it with -ERR [AUTH] ... closing; an unknown user
-    and a wrong password get the same reply;
+    and a wrong password get the same reply; with auth_fail_ip_limit = 3
+    a third failure in another session uses up the address's allowance
+    and even the right password is refused;
   * an idle session is closed with -ERR Disconnected for inactivity and
     what it marked with DELE stays;
   * STLS with a command pipelined behind it in clear text: the command is
@@ -49,7 +51,7 @@ def closed_with(r, text):
 
 def main():
     st = Store(name="pop3-limits", pop3_error_limit=3, pop3_auth_fail_limit=2,
-               pop3_command_line_limit=300,
+               pop3_command_line_limit=300, auth_fail_ip_limit=3,
                auth_cleartext_networks="127.0.0.0/8")
     st.add_user(ALICE, ALICE_PW)
     st.add_user(CAROL, LONG_PW)
@@ -120,6 +122,17 @@ def main():
           in log, "no auth failure lines")
     check("PASS wrong" not in log and "whatever" not in log,
           "a password in the log")
+    # The third failure from this address, in a new session, uses up
+    # auth_fail_ip_limit: then not even the right password is checked.
+    r = PopRaw(st.pop3_port)
+    r.ok(f"USER {ALICE}")
+    r.err("PASS third-guess", b"-ERR [AUTH] Authentication failed")
+    r.ok(f"USER {ALICE}")
+    r.err(f"PASS {ALICE_PW}", b"-ERR [AUTH] Too many failed logins from "
+          b"your address")
+    r.ok("QUIT")
+    r.close()
+    st.wait_log("rule=auth_fail_ip_limit")
 
     # STLS with a pipelined command behind it.
     r = PopRaw(st.pop3_port)
