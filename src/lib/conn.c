@@ -48,6 +48,7 @@ conn_init(struct conn *c, int fd)
 {
 	memset(c, 0, sizeof(*c));
 	c->fd = fd;
+	c->stop_fd = -1;
 	/* The read buffer never holds more than one chunk beyond a line. */
 	buf_init(&c->rbuf, 0);
 	buf_init(&c->wbuf, 0);
@@ -102,7 +103,8 @@ conn_set_deadline(struct conn *c, long long ms)
 static int
 conn_wait(struct conn *c, short ev)
 {
-	struct pollfd pfd = { c->fd, ev, 0 };
+	struct pollfd pfd[2] = { { c->fd, ev, 0 }, { c->stop_fd, POLLIN, 0 } };
+	nfds_t n = (ev & POLLIN) && c->stop_fd >= 0 ? 2 : 1;
 	long long left;
 	int r;
 
@@ -112,7 +114,11 @@ conn_wait(struct conn *c, short ev)
 			c->err = CONN_ETIMEOUT;
 			return -1;
 		}
-		r = poll(&pfd, 1, left > 0x7fffffff ? 0x7fffffff : (int)left);
+		r = poll(pfd, n, left > 0x7fffffff ? 0x7fffffff : (int)left);
+		if (r > 0 && n == 2 && pfd[1].revents != 0) {
+			c->err = CONN_ESTOP;
+			return -1;
+		}
 		if (r > 0)
 			return 1;
 		if (r == -1 && errno != EINTR) {
@@ -416,6 +422,8 @@ conn_errname(enum conn_err err)
 		return "i/o error";
 	case CONN_EOF:
 		return "eof";
+	case CONN_ESTOP:
+		return "stopped";
 	}
 	return "?";
 }

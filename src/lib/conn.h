@@ -29,6 +29,7 @@ enum conn_err {
 	CONN_ETIMEOUT,
 	CONN_EIO,
 	CONN_EOF,
+	CONN_ESTOP,	/* stop_fd became readable while waiting for input */
 };
 
 struct conn {
@@ -44,6 +45,10 @@ struct conn {
 	int		 tls_up;	/* the handshake succeeded */
 	int		 tls_dead;	/* fatal TLS error: no close_notify */
 	struct buf	 tls_err;	/* text behind the last TLS *errstr_r */
+	/* -1 (conn_init), or a descriptor (a self-pipe) that becomes readable
+	 * when the owner must stop: a wait for input then fails at once
+	 * with CONN_ESTOP. Waits to write are not affected. */
+	int		 stop_fd;
 };
 
 /* Monotonic clock in milliseconds. */

@@ -14,8 +14,9 @@
  * smtpd_workers_max. Dead children are replaced, with a growing delay when
  * they die abnormally. SIGHUP: parse the configuration into a new struct;
  * on success swap it, rebind changed listeners, let old workers finish
- * their sessions and start new ones. SIGTERM/SIGINT: stop accepting, let
- * sessions finish (up to shutdown_timeout), then stop qmgr last.
+ * their sessions and start new ones. SIGTERM/SIGINT: stop accepting, have
+ * sessions idle between transactions told 421, let the others finish
+ * their transaction (up to shutdown_timeout), then stop qmgr last.
  */
 #include "config.h"
 
@@ -696,6 +697,22 @@ master_signal_all(struct master *m, int kind, int sig)
 		}
 }
 
+/* Stopping: SIGTERM with a value that tells smtpd workers to end idle
+ * sessions at once (a plain SIGTERM lets every session go on). */
+static void
+master_drain_smtpd(struct master *m)
+{
+	union sigval v = { .sival_int = SMTPD_SIGVAL_DRAIN };
+	size_t i;
+
+	for (i = 0; i < m->nch; i++)
+		if (m->ch[i].kind == CHILD_SMTPD) {
+			/* ESRCH: it died and is reaped soon. */
+			(void)sigqueue(m->ch[i].pid, SIGTERM, v);
+			m->ch[i].stopping = 1;
+		}
+}
+
 /* ----------------------------------------------------------- reload */
 
 /* Loads the certificates of cfg (as root: keys are read now, never by
@@ -939,7 +956,7 @@ master_handle_signals(struct master *m)
 				master_unlisten(&m->ls[i]);
 			m->draining = 1;
 			m->drain_deadline = conn_now_ms() + SHUTDOWN_TIMEOUT_MS;
-			master_signal_all(m, CHILD_SMTPD, SIGTERM);
+			master_drain_smtpd(m);
 			master_signal_all(m, CHILD_DELIVER, SIGTERM);
 			break;
 		}

@@ -62,6 +62,9 @@ struct smtpd_cmd {
 };
 
 static volatile sig_atomic_t smtpd_stop;
+/* Drain: SIGTERM with SMTPD_SIGVAL_DRAIN makes this self-pipe readable,
+ * which ends a session's wait for a command outside a transaction. */
+static int smtpd_stop_pipe[2] = { -1, -1 };
 static unsigned long smtpd_session_seq;
 
 /* ------------------------------------------------------------ helpers */
@@ -488,7 +491,14 @@ smtpd_timeout_close(struct smtpd_session *s, const char *what,
     const char *limit)
 {
 	s->outcome = s->conn.err == CONN_ETIMEOUT ? "timeout" : "lost";
-	if (s->conn.err == CONN_ETIMEOUT) {
+	if (s->conn.err == CONN_ESTOP) {
+		s->outcome = "shutdown";
+		log_info("%s smtp shutdown after %s client=[%s]",
+		    s->qid[0] ? s->qid : s->sid, what, s->ip);
+		(void)conn_printf(&s->conn, "421 4.3.2 %s Error: shutting "
+		    "down\r\n", s->cfg->hostname);
+		(void)conn_flush(&s->conn);	/* closing anyway */
+	} else if (s->conn.err == CONN_ETIMEOUT) {
 		if (conn_now_ms() >= s->session_end)
 			limit = "smtpd_session_timeout";
 		log_info("%s smtp timeout after %s client=[%s] limit=%s",
@@ -801,9 +811,14 @@ smtpd_read_command(struct smtpd_session *s)
 		return -1;
 	/* AUTH with an initial response may be up to 12288 octets (RFC 4954
 	 * 4); every other command keeps smtpd_command_line_limit. */
+	/* Draining: a session without a transaction in progress is told at
+	 * once; one with MAIL given may still finish its message. */
+	if (s->state & (ST_CONNECTED | ST_GREETED))
+		s->conn.stop_fd = smtpd_stop_pipe[0];
 	r = conn_getline(&s->conn, SMTPD_AUTH_LINE_MAX > (size_t)s->cfg->
 	    smtpd_command_line_limit ? SMTPD_AUTH_LINE_MAX :
 	    (size_t)s->cfg->smtpd_command_line_limit, &line, &len);
+	s->conn.stop_fd = -1;
 	if (r == 1 && len > (size_t)s->cfg->smtpd_command_line_limit &&
 	    (len < 5 || strncasecmp(line, "AUTH ", 5) != 0))
 		r = CONN_TOOLONG;
@@ -956,10 +971,18 @@ smtpd_session(struct smtpd_ctx *ctx, const struct listener *ls, int fd,
 /* ------------------------------------------------------------ worker */
 
 static void
-smtpd_on_signal(int sig)
+smtpd_on_signal(int sig, siginfo_t *si, void *uc)
 {
+	int saved = errno;
+
 	(void)sig;
+	(void)uc;
 	smtpd_stop = 1;
+	/* A full pipe is readable already. */
+	if (si != NULL && si->si_code == SI_QUEUE &&
+	    si->si_value.sival_int == SMTPD_SIGVAL_DRAIN)
+		(void)!write(smtpd_stop_pipe[1], "", 1);
+	errno = saved;
 }
 
 static void
@@ -1017,10 +1040,14 @@ smtpd_worker(const struct smtpd_worker_args *wa)
 	size_t i;
 	int ep, n, fd;
 
+	if (pipe2(smtpd_stop_pipe, O_NONBLOCK | O_CLOEXEC) == -1)
+		log_fatal("smtpd: pipe2: %s", strerror(errno));
 	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = smtpd_on_signal;
+	sa.sa_sigaction = smtpd_on_signal;
+	sa.sa_flags = SA_SIGINFO;
 	(void)sigaction(SIGTERM, &sa, NULL);
 	(void)sigaction(SIGINT, &sa, NULL);
+	sa.sa_flags = 0;
 	sa.sa_handler = SIG_IGN;
 	(void)sigaction(SIGPIPE, &sa, NULL);
 	(void)sigaction(SIGHUP, &sa, NULL);

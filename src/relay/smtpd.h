@@ -48,10 +48,18 @@ struct smtpd_worker_args {
 };
 
 /*
+ * The value the master sends with SIGTERM (sigqueue) when estafetad is
+ * stopping rather than replacing workers (a reload).
+ */
+#define SMTPD_SIGVAL_DRAIN	0x445241	/* "DRA" */
+
+/*
  * Worker main loop: accepts and serves sessions until it has served
  * smtpd_sessions_per_worker or is told to stop (SIGTERM/SIGINT: finish the
- * current session, then exit). Reports busy/idle on status_fd. Never
- * returns.
+ * current session, then exit). A SIGTERM carrying SMTPD_SIGVAL_DRAIN also
+ * ends a session waiting for a command outside a transaction, with "421
+ * 4.3.2"; one in a transaction may finish it first. Reports busy/idle on
+ * status_fd. Never returns.
  */
 void	smtpd_worker(const struct smtpd_worker_args *)
 	    __attribute__((noreturn));

@@ -3,7 +3,8 @@
 everything at once.
 
   1. Two clients are parked mid-transaction (one after RCPT, one in the
-     middle of DATA) when the master gets SIGTERM. New connections are
+     middle of DATA) when the master gets SIGTERM (sessions without a
+     transaction get 421 at once: 39-drain-idle). New connections are
      refused from then on (no client waits for a greeting that will never
      come), while both parked clients complete their
      message (250) and QUIT (221); only then does the master exit, with
@@ -42,7 +43,11 @@ def finish(r, name, in_data):
         r.send(f"Subject: {name}\r\n\r\n")
     r.send("finished after SIGTERM\r\n.\r\n")
     qid = r.expect(None, 250).rsplit(" ", 1)[1]
-    r.expect("QUIT", 221)
+    # Back in a command wait while draining: smtpd may say 421 (tested in
+    # 39-drain-idle) before our QUIT arrives.
+    code, text = r.cmd("QUIT")
+    if code != 221 and not (code == 421 and " 4.3.2 " in text):
+        raise TestFailure(f"{name}: QUIT after the message: {text!r}")
     if not r.closed():
         raise TestFailure(f"{name}: connection left open after QUIT")
     r.close()
