@@ -53,7 +53,9 @@ const struct cfg_def relay_cfg_defs[] = {
 	{ "listen_mx", CFG_LIST, "", 0, 0, OFF(listen_mx), NULL,
 	  "addresses for inbound MX traffic, e.g. 0.0.0.0:25, [::]:25" },
 	{ "listen_submission", CFG_LIST, "", 0, 0, OFF(listen_submission),
-	  NULL, "addresses for submission with STARTTLS (587)" },
+	  NULL, "addresses for submission with STARTTLS (587); mail only "
+	  "after AUTH, so it needs tls_cert_files or "
+	  "smtpd_auth_cleartext_networks" },
 	{ "listen_smtps", CFG_LIST, "", 0, 0, OFF(listen_smtps), NULL,
 	  "addresses for submission with implicit TLS (465)" },
 	{ "listen_local", CFG_STR, "", 0, 0, OFF(listen_local), NULL,
@@ -353,6 +355,16 @@ relay_cfg_check(struct relay_cfg *cfg, const char *path, struct buf *err)
 	if (cfg->listen_smtps.n > 0 && cfg->tls_cert_files.n == 0) {
 		(void)buf_appendf(err, "%s: listen_smtps needs tls_cert_files "
 		    "and tls_key_files\n", path);
+		ok = 0;
+	}
+	/* Submission takes mail only after AUTH, offered only over TLS or
+	 * to smtpd_auth_cleartext_networks: without either it is useless. */
+	if (cfg->listen_submission.n > 0 && cfg->tls_cert_files.n == 0 &&
+	    cfg->smtpd_auth_cleartext_networks.n == 0) {
+		(void)buf_appendf(err, "%s: listen_submission could never take "
+		    "mail: it requires AUTH, which needs TLS (tls_cert_files "
+		    "and tls_key_files) or smtpd_auth_cleartext_networks\n",
+		    path);
 		ok = 0;
 	}
 	if (cfg->users_db[0] == '\0') {
