@@ -26,6 +26,7 @@
 #include "relay/deliver.h"
 #include "relay/dsn.h"
 #include "relay/jobtrace.h"
+#include "relay/qctl_req.h"
 #include "relay/qidx.h"
 #include "relay/qmgr_sched.h"
 #include "relay/relay_cfg.h"
@@ -884,154 +885,10 @@ qmgr_sched_events(struct qmgr_sched *s, const struct pollfd *pfd, size_t n)
 #define QS_CTL_MAX_IDS		1000	/* ids listed in one reply */
 #define QS_BOUNCE_REPLY		"5.0.0 bounced by the administrator"
 
-/*
- * A queue action from estafetactl, one line each:
- *   VERB [ID]
- *   key=value		(filters: sender rcpt domain state older-than
- *			 reply; and dry-run=1)
- * Either an ID or at least one filter.
- */
-struct qs_req {
-	char			 verb[16];
-	char			 id[SPOOL_ID_LEN + 1];
-	int			 dry;
-	int			 nfilter;
-	struct qidx_filter	 f;
-	char			*line[8];	/* owned key=value lines */
-	size_t			 nline;
-};
-
 struct qs_ids {
 	char		(*id)[SPOOL_ID_LEN + 1];
 	size_t		 n, cap;
 };
-
-static const struct {
-	const char	*name;
-	int		 state;
-} qs_states[] = {
-	{ "pending", QIDX_PENDING }, { "deferred", QIDX_DEFERRED },
-	{ "delivered", QIDX_DELIVERED }, { "bounced", QIDX_BOUNCED },
-	{ "held", QIDX_HELD },
-};
-
-static int
-qs_key(const char *line, size_t kl, const char *key)
-{
-	return kl == strlen(key) && strncmp(line, key, kl) == 0;
-}
-
-/* One "key=value" line into r->f (values point into the owned line,
- * which stays whole for the audit log). */
-static int
-qs_req_filter(struct qs_req *r, const char *line, const char **err_r)
-{
-	const char *v = strchr(line, '=');
-	char *e;
-	long long n;
-	size_t i, kl;
-
-	if (v == NULL || v[1] == '\0') {
-		*err_r = "bad filter: expected key=value";
-		return -1;
-	}
-	kl = (size_t)(v++ - line);
-	if (qs_key(line, kl, "dry-run") && strcmp(v, "1") == 0) {
-		r->dry = 1;
-		return 1;
-	}
-	r->nfilter++;
-	if (qs_key(line, kl, "sender") && !r->f.sender)
-		r->f.sender = strcmp(v, "<>") == 0 ? "" : v;
-	else if (qs_key(line, kl, "rcpt") && !r->f.rcpt)
-		r->f.rcpt = v;
-	else if (qs_key(line, kl, "domain") && !r->f.domain)
-		r->f.domain = v;
-	else if (qs_key(line, kl, "reply") && !r->f.reply)
-		r->f.reply = v;
-	else if (qs_key(line, kl, "state") && r->f.state == -1) {
-		for (i = 0; i < sizeof(qs_states) / sizeof(*qs_states); i++)
-			if (strcmp(v, qs_states[i].name) == 0)
-				r->f.state = qs_states[i].state;
-		if (r->f.state == -1) {
-			*err_r = "bad state: pending, deferred, delivered, "
-			    "bounced or held";
-			return -1;
-		}
-	} else if (qs_key(line, kl, "older-than") && !r->f.before) {
-		errno = 0;
-		n = strtoll(v, &e, 10);
-		if (errno || *e != '\0' || n < 0 || n > 100LL * 365 * 86400) {
-			*err_r = "bad older-than: seconds expected";
-			return -1;
-		}
-		r->f.before = (long long)time(NULL) - n;
-	} else {
-		*err_r = "unknown or repeated filter";
-		return -1;
-	}
-	return 1;
-}
-
-static void
-qs_req_free(struct qs_req *r)
-{
-	size_t i;
-
-	for (i = 0; i < r->nline; i++)
-		free(r->line[i]);
-	r->nline = 0;
-}
-
-static int
-qs_req_parse(struct qs_req *r, const char *cmd, size_t len,
-    const char **err_r)
-{
-	const char *p = cmd, *end = cmd + len, *nl, *sp;
-	size_t n;
-
-	memset(r, 0, sizeof(*r));
-	r->f.state = -1;
-	if (memchr(cmd, '\0', len) != NULL) {
-		*err_r = "bad command";
-		return -1;
-	}
-	nl = memchr(p, '\n', len);
-	n = (size_t)((nl ? nl : end) - p);
-	sp = memchr(p, ' ', n);
-	if ((size_t)((sp ? sp : p + n) - p) >= sizeof(r->verb)) {
-		*err_r = "unknown command";
-		return -1;
-	}
-	memcpy(r->verb, p, (size_t)((sp ? sp : p + n) - p));
-	if (sp != NULL) {
-		if ((size_t)(p + n - sp - 1) != SPOOL_ID_LEN) {
-			*err_r = "bad queue id";
-			return -1;
-		}
-		memcpy(r->id, sp + 1, SPOOL_ID_LEN);
-		if (!spool_valid_id(r->id)) {
-			*err_r = "bad queue id";
-			return -1;
-		}
-	}
-	for (p = nl ? nl + 1 : end; p < end; p = nl ? nl + 1 : end) {
-		nl = memchr(p, '\n', (size_t)(end - p));
-		if (r->nline == sizeof(r->line) / sizeof(*r->line)) {
-			*err_r = "too many filters";
-			return -1;
-		}
-		r->line[r->nline] = xstrndup(p, (size_t)((nl ? nl : end) - p));
-		if (qs_req_filter(r, r->line[r->nline++], err_r) == -1)
-			return -1;
-	}
-	if ((r->id[0] != '\0') == (r->nfilter > 0)) {
-		*err_r = r->id[0] ? "give an ID or filters, not both" :
-		    "give a queue ID or at least one filter";
-		return -1;
-	}
-	return 1;
-}
 
 static int
 qs_ids_add(void *arg, const struct qidx_msg *m)
@@ -1200,7 +1057,7 @@ qs_act(struct qmgr_sched *s, const char *verb, const char *id)
 
 /* Appends "TIME VERB [filters] ids=A,B" to the audit log. */
 static void
-qs_audit(struct qmgr_sched *s, const struct qs_req *r,
+qs_audit(struct qmgr_sched *s, const struct qctl_req *r,
     const struct qs_ids *done)
 {
 	struct buf b = BUF_INIT(0), esc = BUF_INIT(0);
@@ -1246,7 +1103,7 @@ qs_reply_ids(struct buf *reply, const char *what, const struct qs_ids *ids)
 
 /* hold, release, delete, bounce: on one ID or on a filter. */
 static void
-qs_ctl_action(struct qmgr_sched *s, const struct qs_req *r,
+qs_ctl_action(struct qmgr_sched *s, const struct qctl_req *r,
     struct buf *reply)
 {
 	struct qs_ids sel = { NULL, 0, 0 }, done = { NULL, 0, 0 },
@@ -1351,7 +1208,7 @@ qmgr_sched_ctl(struct qmgr_sched *s, const char *cmd, size_t len,
 	static const char *const actions[] = {
 		"hold", "release", "delete", "bounce", "requeue",
 	};
-	struct qs_req r;
+	struct qctl_req r;
 	const char *err = NULL;
 	size_t i;
 
@@ -1374,9 +1231,10 @@ qmgr_sched_ctl(struct qmgr_sched *s, const char *cmd, size_t len,
 		qs_ctl_flush(s, cmd, len, reply);
 		return;
 	}
-	if (qs_req_parse(&r, cmd, len, &err) == -1) {
+	if (qctl_req_parse(&r, cmd, len, (long long)time(NULL), &err) ==
+	    -1) {
 		(void)buf_appendf(reply, "error: %s", err);
-		qs_req_free(&r);
+		qctl_req_free(&r);
 		return;
 	}
 	for (i = 0; i < sizeof(actions) / sizeof(*actions); i++)
@@ -1386,5 +1244,5 @@ qmgr_sched_ctl(struct qmgr_sched *s, const char *cmd, size_t len,
 		(void)buf_appends(reply, "error: unknown command");
 	else
 		qs_ctl_action(s, &r, reply);
-	qs_req_free(&r);
+	qctl_req_free(&r);
 }
