@@ -198,12 +198,28 @@ port_listening()
 	return 1
 }
 
-# First port from $1 on that nobody listens on (20 tries).
+# Is 127.0.0.1/[::1]:PORT bound by any TCP socket (listening, connected
+# or in TIME_WAIT)?  The default ports lie in the ephemeral range: after a
+# run of thousands of connections one may be taken by a client socket,
+# and bind(2) would fail.
+port_in_use()
+{
+	local hex f
+	hex=$(printf '%04X' "$1")
+	for f in /proc/net/tcp /proc/net/tcp6; do
+		[ -r "$f" ] || continue
+		awk -v p=":$hex" 'substr($2, length($2) - 4) == p { found = 1 }
+		    END { exit !found }' "$f" && return 0
+	done
+	return 1
+}
+
+# First port from $1 on that no socket uses (50 tries).
 pick_port()
 {
 	local port=$1
-	for _ in $(seq 20); do
-		if ! port_listening "$port"; then
+	for _ in $(seq 50); do
+		if ! port_in_use "$port"; then
 			echo "$port"
 			return 0
 		fi
