@@ -463,8 +463,9 @@ deliver_tls(struct deliver *d)
 		d->tls_tried = 1;
 		if (tls_client_new(cfg->smtp_tls_ca_file[0] ?
 		    cfg->smtp_tls_ca_file : NULL, 0, &d->tls, &err) == -1) {
-			log_warn("deliver: TLS client unavailable, delivering "
-			    "without TLS: %s", buf_cstr(&err));
+			log_warn("deliver: TLS client unavailable: %s; routes "
+			    "with TLS policy may go in clear text, encrypt "
+			    "and verify routes are deferred", buf_cstr(&err));
 			d->tls = NULL;
 		}
 	}
@@ -472,7 +473,12 @@ deliver_tls(struct deliver *d)
 	return d->tls;
 }
 
-static void
+/*
+ * Fills the client options for one hop. -1 when the route requires TLS
+ * (encrypt, verify) and no TLS client context can be made: the hop must
+ * not be tried in clear text (the caller defers).
+ */
+static int
 deliver_opts(struct deliver *d, const struct route *r, const char *name,
     struct smtpc_opts *o)
 {
@@ -483,8 +489,11 @@ deliver_opts(struct deliver *d, const struct route *r, const char *name,
 	o->lmtp = r->kind == ROUTE_LMTP_UNIX || r->kind == ROUTE_LMTP_INET;
 	o->tls = o->lmtp ? SMTPC_TLS_NONE : (enum smtpc_tls)r->tls;
 	o->tls_ctx = o->tls != SMTPC_TLS_NONE ? deliver_tls(d) : NULL;
-	if (o->tls_ctx == NULL)
+	if (o->tls_ctx == NULL) {
+		if (o->tls == SMTPC_TLS_ENCRYPT || o->tls == SMTPC_TLS_VERIFY)
+			return -1;
 		o->tls = SMTPC_TLS_NONE;
+	}
 	o->tls_verify_name = name;
 	if (r->relayhost && d->relay_user != NULL) {
 		o->auth_user = d->relay_user;
@@ -497,6 +506,7 @@ deliver_opts(struct deliver *d, const struct route *r, const char *name,
 	o->to.data_block = cfg->smtp_reply_timeout;
 	o->to.data_done = cfg->smtp_reply_timeout * 2;
 	o->to.quit = 10000;
+	return 1;
 }
 
 static char
@@ -570,7 +580,6 @@ deliver_connect(struct deliver *d, const struct route *r, const char *id,
 
 	d->tr.conn = "failed";
 	for (i = 0; i < nh && d->sc == NULL; i++) {
-		deliver_opts(d, r, h[i].name, &o);
 		memset(&err, 0, sizeof(err));
 		if (d->tr.tried.len)
 			(void)buf_appends(&d->tr.tried, ", ");
@@ -578,6 +587,17 @@ deliver_connect(struct deliver *d, const struct route *r, const char *id,
 		if (strcmp(h[i].name, r->host ? r->host : "") != 0 &&
 		    h[i].addr.ss_family != AF_UNIX)
 			(void)buf_appendf(&d->tr.tried, " (%s)", h[i].name);
+		if (deliver_opts(d, r, h[i].name, &o) == -1) {
+			/* Never clear text where the policy requires TLS. */
+			(void)buf_appends(&d->tr.tried,
+			    ": not tried, TLS required and unavailable");
+			buf_reset(why);
+			(void)buf_appendf(why, "4.7.5 TLS required by policy "
+			    "but the TLS client is unavailable (%s)",
+			    h[i].name);
+			*state = DELIVER_TEMP;
+			continue;
+		}
 		d->sc = smtpc_open((const struct sockaddr *)&h[i].addr,
 		    h[i].len, &o, &err);
 		if (d->sc != NULL)

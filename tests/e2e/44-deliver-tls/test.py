@@ -3,7 +3,9 @@
 certificate from the test CA for its name, so mail goes over verified TLS;
 wrong.test's MX is the same server, whose certificate does not carry that
 name: the delivery is deferred with the verification error and never
-falls back to clear text. `may` (the default) uses TLS when offered."""
+falls back to clear text. `may` (the default) uses TLS when offered.
+A relay whose TLS client cannot be made (a CA file that is not PEM)
+defers `encrypt` routes instead of sending them in clear text."""
 import os
 import smtplib
 import sys
@@ -76,6 +78,27 @@ def main():
                             if b"Subject: opportunistic" in
                             remote.spooled_content(i)], "it at the MX")
     assert b"with ESMTPS" in remote.spooled_content(got[0])
+
+    bad_ca = os.path.join(remote.dir, "not-a-ca.pem")
+    with open(bad_ca, "w") as f:
+        f.write("this is not a certificate\n")
+    os.chmod(bad_ca, 0o644)
+    broken = Instance("tlsbroken", relay_domains="",
+                      trusted_networks="127.0.0.0/8", deliver_workers=1,
+                      dns_server=dns.server, queue_retry_min="1h",
+                      delay_warning_time="0",
+                      smtp_tls_policies="secure.test=encrypt",
+                      smtp_tls_ca_file=bad_ca)
+    broken.start()
+    qid = send(broken.port, "d@secure.test", "no clear text")
+    broken.wait_log(f"{qid} qmgr deferred")
+    q = {m["id"]: m for m in broken.queue()}[qid]
+    reply = q["recipients"][0]["last_reply"]
+    assert q["recipients"][0]["state"] == "deferred", q
+    if "TLS required" not in reply:
+        raise TestFailure(f"deferral does not say TLS is required: {reply}")
+    assert not [i for i in remote.queue_ids()
+                if b"Subject: no clear text" in remote.spooled_content(i)]
 
 
 run(main)
