@@ -539,6 +539,19 @@ imap_cmd_unselect(struct imap_session *s, const struct imap_arg *args,
 	imap_deselect(s);
 }
 
+/*
+ * The session is about to wait for its client: the message entries the last
+ * command read (a FETCH 1:* reads them all, ~50 octets each) and the heap it
+ * left free go back, so an idle session costs its snapshot only.
+ */
+static void
+imap_rest(struct imap_session *s)
+{
+	if (s->mbox != NULL)
+		mbox_release(s->mbox);
+	(void)malloc_trim(0);
+}
+
 /* ---------------------------------------------------------------- IDLE */
 
 /* One line from the client during IDLE: 1 DONE, 0 something else, -1
@@ -567,7 +580,7 @@ imap_cmd_idle(struct imap_session *s, const struct imap_arg *args,
 	struct pollfd pfd[2];
 	const char *errstr;
 	long long end, left;
-	int wfd = -1, n, r;
+	int wfd = -1, n, r, rested = 0;
 
 	(void)args;
 	if (!imap_noargs(s, nargs))
@@ -606,13 +619,19 @@ imap_cmd_idle(struct imap_session *s, const struct imap_arg *args,
 		if (left > (wfd < 0 ? IMAP_IDLE_POLL_MS : IMAP_IDLE_POLL_MS * 30))
 			left = wfd < 0 ? IMAP_IDLE_POLL_MS :
 			    IMAP_IDLE_POLL_MS * 30;
+		if (!rested) {
+			imap_rest(s);
+			rested = 1;
+		}
 		n = poll(pfd, wfd >= 0 ? 2 : 1, (int)left);
 		if (n == -1)
 			continue;	/* EINTR */
 		if (pfd[1].revents & POLLIN)
 			mstore_watch_drain(s->store);
-		if (s->mbox != NULL && (n == 0 || (pfd[1].revents & POLLIN)))
+		if (s->mbox != NULL && (n == 0 || (pfd[1].revents & POLLIN))) {
 			imap_sync(s, 1);
+			rested = 0;
+		}
 		if (pfd[0].revents & (POLLIN | POLLHUP | POLLERR)) {
 			conn_set_deadline(s->conn, end - conn_now_ms());
 			if ((r = imap_idle_line(s)) == -1)
@@ -675,11 +694,12 @@ imap_step(struct imap_session *s, struct imap_parser *p, size_t lim_max)
 		if (avail == 0) {
 			if (conn_flush(s->conn) == -1)
 				return -1;
-			/* About to wait for the client, maybe for long: give
-			 * the pages freed by the last command (a SELECT's
-			 * scan, a FETCH's buffers) back to the system. */
+			/* About to wait for the client, maybe for long: keep
+			 * only the snapshot and give the pages freed by the
+			 * last command (a SELECT's scan, a FETCH's buffers,
+			 * the entries it read) back to the system. */
 			if (!imap_parser_busy(p))
-				(void)malloc_trim(0);
+				imap_rest(s);
 			if (conn_fill(s->conn) == -1)
 				return -1;
 			continue;

@@ -72,7 +72,7 @@ imap_select(struct imap_session *s, const struct imap_arg *args,
 	struct mbox_status st;
 	const char *errstr = NULL;
 	char *name;
-	uint32_t i, n, unseen = 0, found;
+	uint32_t i, n, unseen = 0;
 	struct mbox *mb = NULL;
 	int r;
 
@@ -101,17 +101,15 @@ imap_select(struct imap_session *s, const struct imap_arg *args,
 	mbox_status(mb, &st);
 	n = mbox_count(mb);
 	/*
-	 * The first unseen message. Unseen mail is usually the newest: scan
-	 * from the end and stop once every unseen message was passed.
+	 * The first unseen message, from the snapshot's flags: mbox_msg()
+	 * would read whole entries from the index (all of them when nothing
+	 * is seen), kept by the idle session until its next sync.
 	 */
-	for (i = n, found = 0; i >= 1 && found < st.unseen; i--) {
-		const struct mbox_msg *m = mbox_msg(mb, i);
-
-		if (m != NULL && !(m->flags & MSG_SEEN)) {
+	for (i = 1; i <= n && st.unseen > 0; i++)
+		if (!(mbox_flags(mb, i) & MSG_SEEN)) {
 			unseen = i;
-			found++;
+			break;
 		}
-	}
 	imap_untagged(s, "FLAGS (\\Answered \\Flagged \\Deleted \\Seen "
 	    "\\Draft)");
 	if (readonly)

@@ -418,6 +418,22 @@ mbox_msg(const struct mbox *mb, uint32_t seq)
 }
 
 uint32_t
+mbox_flags(const struct mbox *mb, uint32_t seq)
+{
+	if (seq < 1 || seq > mb->n)
+		return 0;
+	return mb->fl[seq - 1] & ~F_GONE;
+}
+
+void
+mbox_release(struct mbox *mb)
+{
+	blk_free_all(mb);
+	cache_flush(mb);	/* its copies are heap too */
+	(void)sqlite3_db_release_memory(mb->st->db);	/* advisory */
+}
+
+uint32_t
 mbox_seq_of_uid(const struct mbox *mb, uint32_t uid)
 {
 	uint32_t lo = 0, hi = mb->n;

@@ -194,8 +194,18 @@ int	 mbox_open(struct mstore *, const char *folder, int readonly,
 void	 mbox_close(struct mbox **);
 void	 mbox_status(struct mbox *, struct mbox_status *);
 uint32_t mbox_count(const struct mbox *);
-/* seq 1..mbox_count(); the pointer is valid until the next sync/expunge. */
+/* seq 1..mbox_count(); the pointer is valid until the next sync/expunge
+ * or mbox_release(). */
 const struct mbox_msg *mbox_msg(const struct mbox *, uint32_t seq);
+/* seq's flags (MSG_*) from the snapshot, without reading the index as
+ * mbox_msg() does; 0 for a seq out of range. */
+uint32_t mbox_flags(const struct mbox *, uint32_t seq);
+/*
+ * Forgets the entries mbox_msg() read (they are read again when asked for),
+ * so a session about to wait for its client keeps only the snapshot: uid and
+ * flags, 5 octets a message. Invalidates every mbox_msg() pointer.
+ */
+void	 mbox_release(struct mbox *);
 /* Sequence number of uid, or 0 if not in the snapshot. */
 uint32_t mbox_seq_of_uid(const struct mbox *, uint32_t uid);
 

@@ -366,6 +366,20 @@ test_many(void **state)
 	assert_int_equal(mbox_msg(b, 147)->uid, 150);
 	assert_int_equal(mbox_seq_of_uid(b, 141), 138);
 	assert_null(mbox_msg(b, 148));
+	/* Flags from the snapshot alone; released entries read again. */
+	assert_int_equal(mbox_store(b, 100, '+', MSG_SEEN | MSG_FLAGGED,
+	    NULL, 0, &err), 1);
+	for (i = 1; i <= 147; i++)
+		assert_int_equal(mbox_flags(b, i), mbox_msg(b, i)->flags);
+	assert_int_equal(mbox_flags(b, 100), MSG_SEEN | MSG_FLAGGED);
+	assert_int_equal(mbox_flags(b, 0), 0);
+	assert_int_equal(mbox_flags(b, 148), 0);
+	mbox_release(b);
+	assert_int_equal(mbox_msg(b, 100)->flags, MSG_SEEN | MSG_FLAGGED);
+	assert_int_equal(mbox_msg(b, 100)->uid, 102);
+	assert_int_equal(mbox_msg(b, 100)->size, 6);
+	assert_string_equal(mbox_msg(b, 69)->keywords, "mine");
+	assert_int_equal(mbox_flags(b, 100), MSG_SEEN | MSG_FLAGGED);
 	mbox_close(&a);
 	mbox_close(&b);
 	mstore_close(&st2);
