@@ -101,8 +101,9 @@ const struct cfg_def buzond_cfg_defs[] = {
 	  "empty: credentials only over TLS" },
 	{ "auth_fail_ip_limit", CFG_INT, "10", 1, 100000,
 	  OFF(auth_fail_ip_limit), NULL,
-	  "failed POP3 logins from one client address, over all its "
-	  "sessions, before its logins are refused for auth_fail_ip_window" },
+	  "failed POP3 and IMAP logins from one client address, over all "
+	  "its sessions, before its logins are refused for "
+	  "auth_fail_ip_window" },
 	{ "auth_fail_ip_window", CFG_DURATION, "10m", 1 * SEC, DAY,
 	  OFF(auth_fail_ip_window), NULL,
 	  "how long failed logins are remembered per client address" },

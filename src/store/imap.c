@@ -756,6 +756,8 @@ imap_env_default(struct imap_env *env)
 	env->login_timeout_ms = IMAP_LOGIN_TIMEOUT_MS;
 	env->idle_timeout_ms = IMAP_IDLE_TIMEOUT_MS;
 	env->auth_fail_limit = IMAP_AUTH_FAIL_LIMIT;
+	env->fail_ip_limit = IMAP_FAIL_IP_LIMIT;
+	env->fail_ip_window_ms = IMAP_FAIL_IP_WINDOW_MS;
 	env->error_limit = IMAP_ERROR_LIMIT;
 	imap_limits_default(&env->limits);
 	env->append_max = IMAP_APPEND_MAX;

@@ -17,6 +17,7 @@
 #include "store/imap_parse.h"
 
 struct conn;
+struct ratelimit;
 struct tls_server;
 struct users;
 
@@ -37,11 +38,19 @@ struct imap_env {
 	struct imap_limits	 limits;		/* parser limits */
 	size_t			 append_max;		/* APPEND octets; also
 							 * the literal limit */
+	/* Failed logins per client address over all sessions and both
+	 * protocols (namespace "authfail", as POP3), in the region buzond's
+	 * master shares; NULL: per session only. */
+	struct ratelimit	*rl;
+	long long		 fail_ip_limit;
+	long long		 fail_ip_window_ms;
 };
 
 #define IMAP_LOGIN_TIMEOUT_MS	(60 * 1000)
 #define IMAP_IDLE_TIMEOUT_MS	(30 * 60 * 1000)
 #define IMAP_AUTH_FAIL_LIMIT	3
+#define IMAP_FAIL_IP_LIMIT	10
+#define IMAP_FAIL_IP_WINDOW_MS	(10 * 60 * 1000)
 #define IMAP_ERROR_LIMIT	50
 #define IMAP_APPEND_MAX		(50u * 1024 * 1024)
 /* Literals before login (LOGIN, AUTHENTICATE): no mail to append yet. */

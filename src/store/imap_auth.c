@@ -6,7 +6,9 @@
  * (RFC 4959). Logins are accepted only over TLS unless the configuration
  * allows cleartext (then LOGINDISABLED is not announced and AUTH=PLAIN is).
  * Every failure is answered after a growing delay; past auth_fail_limit
- * the session ends. Passwords are never logged and are wiped from every
+ * the session ends. Over all sessions (POP3's too), an address with
+ * fail_ip_limit failures within fail_ip_window_ms has no login checked until
+ * they age out. Passwords are never logged and are wiped from every
  * buffer here. "imap auth failed client=[ADDR]" is the line for fail2ban.
  */
 #include "config.h"
@@ -20,6 +22,7 @@
 #include "lib/buf.h"
 #include "lib/conn.h"
 #include "lib/log.h"
+#include "lib/ratelimit.h"
 #include "lib/sasl.h"
 #include "lib/tls.h"
 #include "lib/users.h"
@@ -89,15 +92,41 @@ imap_cmd_starttls(struct imap_session *s, const struct imap_arg *args,
 		imap_set_state(s, IMAP_ST_LOGOUT);
 }
 
+/*
+ * 1 when the client's address has used up its failed logins (reply set; it
+ * counts as one of the session's failures, so a guesser's session still
+ * ends at auth_fail_limit).
+ */
+static int
+imap_ip_throttled(struct imap_session *s)
+{
+	const struct imap_env *e = s->env;
+
+	if (e->rl == NULL || ratelimit_peek(e->rl, "authfail", s->ip,
+	    e->fail_ip_window_ms, conn_now_ms()) < e->fail_ip_limit)
+		return 0;
+	s->auth_failures++;
+	log_info("%s imap reject rule=auth_fail_ip_limit client=[%s] "
+	    "reply=\"NO [UNAVAILABLE]\"", s->sid, s->ip);
+	imap_reply(s, IMAP_NO, "[UNAVAILABLE] Too many failed logins from "
+	    "your address; try again later");
+	return 1;
+}
+
 /* Counts a failure, waits a growing delay, sets the NO reply. */
 static void
 imap_auth_failed(struct imap_session *s, const char *login)
 {
-	long long delay;
+	long long delay, n = 0;
 
 	s->auth_failures++;
-	log_info("%s imap auth failed client=[%s] user=%s", s->sid, s->ip,
-	    login ? imap_esc(s, login, strlen(login)) : "-");
+	if (s->env->rl != NULL)
+		(void)ratelimit_hit(s->env->rl, "authfail", s->ip,
+		    s->env->fail_ip_window_ms, 1LL << 40, 1, conn_now_ms(), &n);
+	log_info("%s imap auth failed client=[%s] user=%s failures=%u "
+	    "address_failures=%lld", s->sid, s->ip,
+	    login ? imap_esc(s, login, strlen(login)) : "-",
+	    s->auth_failures, n);
 	delay = (long long)s->auth_failures * AUTH_DELAY_STEP_MS;
 	if (delay > AUTH_DELAY_MAX_MS)
 		delay = AUTH_DELAY_MAX_MS;
@@ -116,6 +145,8 @@ imap_auth_check(struct imap_session *s, const char *login, const char *pw,
 	char *user = NULL;
 	int r;
 
+	if (imap_ip_throttled(s))
+		return;
 	r = users_verify(s->env->users, login, pw, pwlen);
 	if (r == 0) {
 		imap_auth_failed(s, login);

@@ -33,6 +33,7 @@
 #include "lib/buf.h"
 #include "lib/conn.h"
 #include "lib/log.h"
+#include "lib/ratelimit.h"
 #include "lib/users.h"
 #include "store/imap.h"
 #include "store/imap_priv.h"
@@ -49,6 +50,7 @@ struct fx {
 	pid_t		 pid;
 	struct buf	 in;		/* unread server output */
 	struct buf	 last;		/* the last response, all lines */
+	struct ratelimit *rl;		/* shared by the sessions, or NULL */
 };
 
 static void
@@ -87,6 +89,8 @@ start(struct fx *f, int cleartext, size_t append_max)
 		env.cleartext_auth = cleartext;
 		env.login_timeout_ms = 20000;
 		env.idle_timeout_ms = 20000;
+		env.rl = f->rl;
+		env.fail_ip_limit = 2;
 		if (append_max) {
 			env.append_max = append_max;
 			env.limits.literal_max = append_max;
@@ -754,6 +758,44 @@ test_list_match(void **state)
 			    t[i].name, t[i].want);
 }
 
+/* Failed logins add up per client address over sessions; past the limit
+ * no credentials are checked, not even right ones. */
+static void
+test_ip_limit(void **state)
+{
+	struct fx *f = *state;
+	struct buf line = BUF_INIT(0);
+
+	f->rl = ratelimit_new(64, 0);
+	assert_non_null(f->rl);
+	start(f, 1, 0);
+	greeting(f, &line);
+	ASSERT_PREFIX(cmd(f, "a", "LOGIN " USER " wrong"),
+	    "NO [AUTHENTICATIONFAILED]");
+	ASSERT_PREFIX(cmd(f, "b", "LOGOUT"), "OK");
+	stop(f);
+	assert_int_equal(ratelimit_peek(f->rl, "authfail", "test", 600000,
+	    conn_now_ms()), 1);
+	start(f, 1, 0);
+	greeting(f, &line);
+	ASSERT_PREFIX(cmd(f, "a", "LOGIN bob@example.test wrong"),
+	    "NO [AUTHENTICATIONFAILED]");
+	ASSERT_PREFIX(cmd(f, "b", "LOGIN " USER " \"" PASS "\""),
+	    "NO [UNAVAILABLE] Too many failed logins");
+	/* AUTHENTICATE too; the third refusal ends the session. */
+	ASSERT_PREFIX(cmd(f, "c", "AUTHENTICATE PLAIN "
+	    "AGFsaWNlQGV4YW1wbGUudGVzdABzM2NyZXQgcHc="),
+	    "NO [UNAVAILABLE]");
+	assert_int_equal(getline_(f, &line), 1);
+	ASSERT_PREFIX(buf_cstr(&line), "* BYE");
+	stop(f);
+	/* Refusals are not failures: the count stays at the limit. */
+	assert_int_equal(ratelimit_peek(f->rl, "authfail", "test", 600000,
+	    conn_now_ms()), 2);
+	ratelimit_free(&f->rl);
+	buf_free(&line);
+}
+
 int
 main(void)
 {
@@ -772,6 +814,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_malformed, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_error_limit, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_ip_limit, setup,
 		    teardown),
 		cmocka_unit_test(test_list_match),
 	};

@@ -14,7 +14,8 @@ setting documents).
   * two failed logins end it with -ERR [AUTH] ... closing; an unknown user
     and a wrong password get the same reply; with auth_fail_ip_limit = 3
     a third failure in another session uses up the address's allowance
-    and even the right password is refused;
+    and even the right password is refused, over IMAP too (NO
+    [UNAVAILABLE]: the counters are shared);
   * an idle session is closed with -ERR Disconnected for inactivity and
     what it marked with DELE stays;
   * STLS with a command pipelined behind it in clear text: the command is
@@ -24,11 +25,12 @@ setting documents).
   * pipelined commands are answered in order in one flight.
 """
 import base64
+import imaplib
 import os
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
-from estafeta_test import Store, run, wait_for  # noqa: E402
+from estafeta_test import Store, TestFailure, run, wait_for  # noqa: E402
 from poptest import PopRaw, check, lmtp_send, maildir_count  # noqa: E402
 
 ALICE, ALICE_PW = "alice@example.test", "limits-Pa55"
@@ -133,6 +135,17 @@ def main():
     r.ok("QUIT")
     r.close()
     st.wait_log("rule=auth_fail_ip_limit")
+    # IMAP shares the counters: the address is refused there too, without
+    # its credentials being checked.
+    m = imaplib.IMAP4("127.0.0.1", st.imap_port)
+    try:
+        m.login(ALICE, ALICE_PW)
+        raise TestFailure("IMAP LOGIN accepted past auth_fail_ip_limit")
+    except imaplib.IMAP4.error as e:
+        check("[UNAVAILABLE] Too many failed logins" in str(e),
+              f"IMAP LOGIN past the limit: {e}")
+    m.logout()
+    st.wait_log("imap reject rule=auth_fail_ip_limit client=[127.0.0.1]")
 
     # STLS with a pipelined command behind it.
     r = PopRaw(st.pop3_port)
