@@ -43,6 +43,8 @@
 #   STORE_TESTS            "pop3 imap idle" (default; any subset)
 #   STORE_POP_COUNT        1000        STORE_POP_SIZE   65536
 #   STORE_IMAP_COUNT       10000       STORE_IDLE_SESSIONS 50
+#   STORE_IDLE_COMMAND     run by each idle session after its SELECT,
+#                          e.g. "UID FETCH 1:* (FLAGS)" (default: none)
 #   STORE_PORT             first loopback port to try (default 36143)
 #   STORE_KEEP             1 keeps the work directory
 #   BENCH_LOG              results are appended here too

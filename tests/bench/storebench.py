@@ -13,6 +13,10 @@
   storebench.py idle PORT USER PASS N       N logged-in IMAP sessions with
                                             INBOX selected; prints "ready",
                                             holds them until stdin closes
+                                            (each first runs the command in
+                                            STORE_IDLE_COMMAND when set, e.g.
+                                            "UID FETCH 1:* (FLAGS)" as mail
+                                            clients do after SELECT)
 
 Results go to stdout as one line of key=value pairs. The clients read with
 large recv() calls and look only for the end of each response, so that the
@@ -237,10 +241,13 @@ def imap(port, user, pw):
 
 
 def idle(port, user, pw, n):
+    after = os.environ.get("STORE_IDLE_COMMAND", "")
     conns = []
     for _ in range(n):
         c = imap_login(port, user, pw)
         c.cmd("SELECT INBOX")
+        if after:
+            c.cmd(after)
         conns.append(c)
     print("ready", flush=True)
     sys.stdin.read()
