@@ -23,10 +23,11 @@ socket, against real users made with estafetactl:
 import os
 import smtplib
 import socket
+import subprocess
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
-from estafeta_test import Store, TestFailure, run  # noqa: E402
+from estafeta_test import Store, TestFailure, run, wait_for  # noqa: E402
 
 
 def check(cond, what):
@@ -204,6 +205,11 @@ def main():
     lim = Store("lmtp-limits", tls=False, max_sessions="3",
                 max_sessions_per_ip="2", lmtp_timeout="1s")
     lim.start()
+    # start() checked the LMTP port with a session of its own: it counts
+    # for 127.0.0.1 until the master has reaped it.
+    wait_for(lambda: subprocess.run(["pgrep", "-P", str(lim.proc.pid)],
+                                    capture_output=True).returncode == 1,
+             "the readiness probe's session to be reaped")
 
     def connect(where):
         if isinstance(where, int):
