@@ -228,6 +228,7 @@ static void
 pop3_login(struct pop3_session *s, const char *login, const char *pw,
     size_t pwlen, const char *mech)
 {
+	char *canon = NULL;
 	int r;
 
 	if (s->p->users == NULL) {
@@ -248,7 +249,13 @@ pop3_login(struct pop3_session *s, const char *login, const char *pw,
 		    "unavailable");
 		return;
 	}
-	s->user = pop3_login_name(login);
+	/* The canonical address names the store, however it was typed
+	 * ("\"bob\"@example.com" is bob@example.com's maildrop). */
+	if (users_lookup(s->p->users, login, &canon) == 1) {
+		s->user = pop3_login_name(canon);
+		free(canon);
+	} else
+		s->user = pop3_login_name(login);
 	if (pop3_mail_open(s) == -1) {	/* reply set */
 		free(s->user);
 		s->user = NULL;

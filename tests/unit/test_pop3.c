@@ -427,6 +427,22 @@ test_full_flow(void **state)
 	cli_close(&c);
 }
 
+/* A login typed in another form of the address (quoted local part) opens
+ * the user's own maildrop, not a new one named after what was typed. */
+static void
+test_login_canonical(void **state)
+{
+	struct cli c;
+
+	(void)state;
+	cli_open(&c);
+	cli_expect(&c, NULL, "+OK pop.example.test POP3 ready");
+	cli_expect(&c, "USER \"alice\"@Example.TEST", "+OK Send PASS");
+	cli_expect(&c, "PASS " ALICE_PW, "+OK Logged in: 3 messages");
+	cli_expect(&c, "QUIT", "+OK Bye: 0 messages deleted");
+	cli_close(&c);
+}
+
 static void
 test_drop_deletes_nothing(void **state)
 {
@@ -645,6 +661,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_authorization_state,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_full_flow, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_login_canonical, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_drop_deletes_nothing,
 		    setup, teardown),
