@@ -70,11 +70,11 @@ struct lmtp {
 	unsigned		 errors;
 	unsigned		 msgs;
 	unsigned		 delivered;
-	struct buf		 esc[2];
+	struct buf		 esc[3];
 	int			 quit;
 };
 
-/* Escaped for a log line; two may be used in one line (slot 0, 1). */
+/* Escaped for a log line; three may be used in one line (slot 0..2). */
 static const char *
 lmtp_esc(struct lmtp *l, int slot, const char *s)
 {
@@ -403,7 +403,8 @@ lmtp_deliver_one(struct lmtp *l, const struct lmtp_rcpt *r,
 	log_info("%s lmtp delivered id=%s.%u from=<%s> rcpt=<%s> user=%s "
 	    "detail=%s uid=%u size=%zu", l->ctx->session_id,
 	    l->ctx->session_id, l->msgs, lmtp_esc(l, 0, l->sender),
-	    lmtp_esc(l, 1, r->orig), r->user, r->detail ? r->detail : "",
+	    lmtp_esc(l, 1, r->orig), r->user,
+	    lmtp_esc(l, 2, r->detail ? r->detail : ""),
 	    uid, msg.len);
 out:
 	mstore_close(&st);
@@ -520,6 +521,7 @@ lmtp_serve(struct conn *c, const struct buzond_ctx *ctx)
 	l.size_hint = -1;
 	buf_init(&l.esc[0], 0);
 	buf_init(&l.esc[1], 0);
+	buf_init(&l.esc[2], 0);
 	lmtp_reply(&l, "220 %s LMTP buzond ready", ctx->hostname);
 	while (!l.quit) {
 		if (!conn_pending(c) && conn_flush(c) == -1)
@@ -561,4 +563,5 @@ lmtp_serve(struct conn *c, const struct buzond_ctx *ctx)
 	users_close(&l.users);
 	buf_free(&l.esc[0]);
 	buf_free(&l.esc[1]);
+	buf_free(&l.esc[2]);
 }

@@ -200,6 +200,14 @@ def main():
     check(len(st.messages("alice@example.test")) == 6, "bare LF stored")
     log = st.read_log()
     check(log.count("lmtp delivered") == 8, "delivery log lines")
+    # A detail is client text: escaped in the log like the rest.
+    out = raw(st.lmtp_port, "LHLO x\r\nMAIL FROM:<> SMTPUTF8\r\n"
+              "RCPT TO:<alice+\u00fc\u2028x@example.test>\r\nDATA\r\n"
+              "Subject: utf8\r\n\r\nhi\r\n.\r\nQUIT\r\n"
+              .encode(), 11)
+    check([x[:3] for x in out if x[3:4] == " "] ==
+          ["250", "250", "250", "354", "250", "221"], f"utf8 detail {out}")
+    st.wait_log("detail=\\xc3\\xbc\\xe2\\x80\\xa8x ")
 
     # Session limits and the idle timeout, on a second store.
     lim = Store("lmtp-limits", tls=False, max_sessions="3",
