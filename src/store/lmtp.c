@@ -427,7 +427,7 @@ cmd_data(struct lmtp *l, const char *arg, size_t len)
 	}
 	if (l->state != LS_RCPT) {
 		lmtp_reply(l, l->state == LS_MAIL ?
-		    "554 5.5.1 Error: no valid recipients" :
+		    "503 5.5.1 Error: no valid recipients" :
 		    "503 5.5.1 Error: need RCPT command");
 		l->errors++;
 		return;

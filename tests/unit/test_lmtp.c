@@ -234,7 +234,8 @@ test_session_no_users_db(void **state)
 	    "RCPT TO:<alice@example.test>\r\nDATA\r\n");
 	assert_non_null(strstr(r, "451 4.3.0 <alice@example.test>: users "
 	    "database unavailable"));
-	assert_non_null(strstr(r, "554 5.5.1 Error: no valid recipients"));
+	/* RFC 2033 4.2: DATA with no accepted RCPT "MUST fail with a 503". */
+	assert_non_null(strstr(r, "503 5.5.1 Error: no valid recipients"));
 	free(r);
 }
 
