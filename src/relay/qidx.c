@@ -164,10 +164,11 @@ qidx_open(const char *path, int readonly, struct qidx **qp,
 	    qidx_prep(q, "DELETE FROM msg WHERE id = ?", &q->del_msg) == -1 ||
 	    qidx_prep(q, "DELETE FROM rcpt WHERE id = ?", &q->del_rcpt) == -1 ||
 	    qidx_prep(q, "SELECT r.id, r.idx, r.addr, r.domain, r.attempts,"
-	    " m.arrival, m.warned, m.nrcpt FROM rcpt r INDEXED BY rcpt_todo"
-	    " JOIN msg m ON m.id = r.id WHERE r.state IN (0, 1) AND"
-	    " r.next_try <= ? AND m.hold = 0 ORDER BY r.next_try, r.id, r.idx"
-	    " LIMIT ?", &q->due) == -1 ||
+	    " m.arrival, m.warned, m.nrcpt, r.next_try FROM rcpt r"
+	    " INDEXED BY rcpt_todo JOIN msg m ON m.id = r.id WHERE"
+	    " r.state IN (0, 1) AND r.next_try <= ?1 AND"
+	    " (r.next_try, r.id, r.idx) > (?3, ?4, ?5) AND m.hold = 0"
+	    " ORDER BY r.next_try, r.id, r.idx LIMIT ?2", &q->due) == -1 ||
 	    qidx_prep(q, "UPDATE rcpt SET state = ?3, attempts = ?4,"
 	    " next_try = ?5, last_reply = ?6 WHERE id = ?1 AND idx = ?2",
 	    &q->upd_rcpt) == -1 ||
@@ -441,6 +442,14 @@ int
 qidx_foreach_due(struct qidx *q, long long now, int limit,
     int (*fn)(void *, const struct qidx_due *), void *arg)
 {
+	return qidx_foreach_due_after(q, now, NULL, limit, fn, arg);
+}
+
+int
+qidx_foreach_due_after(struct qidx *q, long long now,
+    const struct qidx_due *after, int limit,
+    int (*fn)(void *, const struct qidx_due *), void *arg)
+{
 	sqlite3_stmt *st = q->due;
 	struct qidx_due d;
 	int r, n = 0;
@@ -449,6 +458,12 @@ qidx_foreach_due(struct qidx *q, long long now, int limit,
 		return -1;	/* read-only */
 	(void)sqlite3_bind_int64(st, 1, now);
 	(void)sqlite3_bind_int(st, 2, limit);
+	/* Keyset: the rows after (next_try, id, idx) of after; the first
+	 * page starts below every row (next_try is never negative). */
+	(void)sqlite3_bind_int64(st, 3, after ? after->next_try : -1);
+	(void)sqlite3_bind_text(st, 4, after ? after->id : "", -1,
+	    SQLITE_TRANSIENT);
+	(void)sqlite3_bind_int(st, 5, after ? after->idx : -1);
 	while ((r = sqlite3_step(st)) == SQLITE_ROW) {
 		d.id = qidx_col(st, 0);
 		d.idx = sqlite3_column_int(st, 1);
@@ -458,6 +473,7 @@ qidx_foreach_due(struct qidx *q, long long now, int limit,
 		d.arrival = sqlite3_column_int64(st, 5);
 		d.warned = sqlite3_column_int(st, 6);
 		d.nrcpt = sqlite3_column_int(st, 7);
+		d.next_try = sqlite3_column_int64(st, 8);
 		n++;
 		if (fn(arg, &d) == -1)
 			break;

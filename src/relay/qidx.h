@@ -128,11 +128,18 @@ struct qidx_due {
 	long long	 arrival;
 	int		 warned;	/* a delay notice was sent */
 	int		 nrcpt;		/* recipients of the message */
+	long long	 next_try;	/* its place in the due order */
 };
 
 /* Calls fn for up to limit pending/deferred recipients with next_try <=
- * now (unix seconds), oldest first, skipping held messages. */
+ * now (unix seconds), oldest first, skipping held messages; returns how
+ * many, or -1. */
 int	qidx_foreach_due(struct qidx *, long long now, int limit,
+	    int (*fn)(void *, const struct qidx_due *), void *arg);
+/* The same, from the row after *after (its next_try, id and idx; NULL:
+ * from the first): the next page of the due order. */
+int	qidx_foreach_due_after(struct qidx *, long long now,
+	    const struct qidx_due *after, int limit,
 	    int (*fn)(void *, const struct qidx_due *), void *arg);
 /* Records a delivery attempt's outcome for one recipient. 1 or -1. */
 int	qidx_rcpt_update(struct qidx *, const char *id, int idx, int state,

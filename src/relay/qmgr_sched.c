@@ -35,8 +35,11 @@
 #include "relay/throttle.h"
 
 #define QS_MAX_WORKERS		1000
-#define QS_SCAN_ROWS		2000
+#define QS_SCAN_ROWS		2000	/* due rows per page, at most */
 #define QS_SCAN_PER_WORKER	32	/* due rows read per idle worker */
+/* Due rows read in one run while workers stay idle: past the rows of
+ * busy messages and throttled destinations, to the mail behind them. */
+#define QS_SCAN_RUN_MAX		20000
 #define QS_DSN_MAX_ORIGINAL	(10LL * 1024 * 1024)
 #define QS_ENVID_DSN		"estafeta-dsn"
 #define QS_ENVID_DOUBLE		"estafeta-double-bounce"
@@ -86,6 +89,10 @@ struct qs_group {
 struct qs_scan {
 	struct qs_group	*g;
 	size_t		 n, cap;
+	size_t		 start;		/* first group of the current page */
+	/* The last row read: where the next page starts. */
+	char		 last_id[SPOOL_ID_LEN + 1];
+	struct qidx_due	 last;
 };
 
 static long long
@@ -219,7 +226,12 @@ qs_collect(void *arg, const struct qidx_due *d)
 	struct qs_group *g = NULL;
 	size_t i;
 
-	for (i = sc->n; i-- > 0;)
+	(void)snprintf(sc->last_id, sizeof(sc->last_id), "%s", d->id);
+	sc->last.id = sc->last_id;
+	sc->last.idx = d->idx;
+	sc->last.next_try = d->next_try;
+	/* Groups of earlier pages were dispatched or skipped already. */
+	for (i = sc->n; i-- > sc->start;)
 		if (strcmp(sc->g[i].id, d->id) == 0 &&
 		    strcasecmp(sc->g[i].domain, d->domain) == 0 &&
 		    sc->g[i].n < DELIVER_MAX_RCPTS) {
@@ -309,13 +321,14 @@ qs_dispatch(struct qs_worker *w, struct qs_group *g, const char *key)
 void
 qmgr_sched_run(struct qmgr_sched *s)
 {
-	struct qs_scan sc = { NULL, 0, 0 };
+	struct qs_scan sc;
 	struct qs_worker *w;
 	struct route r;
 	struct buf key = BUF_INIT(0);
 	const char *errstr;
 	long long now = qs_now_ms(), next, wake = 0;
-	size_t i, same, idle, scan;
+	size_t i, same, idle, scan, total = 0;
+	int got;
 
 	if (s->next_run != 0 && now < s->next_run)
 		return;
@@ -332,26 +345,40 @@ qmgr_sched_run(struct qmgr_sched *s)
 	scan = idle * QS_SCAN_PER_WORKER;
 	if (scan > QS_SCAN_ROWS)
 		scan = QS_SCAN_ROWS;
-	if (qidx_foreach_due(s->idx, now / 1000, (int)scan, qs_collect,
-	    &sc) == -1)
-		log_error("qmgr cannot read due recipients");
-	for (i = 0; i < sc.n && (w = qs_idle(s)) != NULL; i++) {
-		if (route_for(s->cfg, sc.g[i].domain, &r, &errstr) == -1) {
-			log_error("%s qmgr no route for %s: %s", sc.g[i].id,
-			    sc.g[i].domain, errstr);
-			continue;
+	/* Page after page while workers are idle: the first rows may all
+	 * be busy (a large message in flight) or wait for a throttled
+	 * destination, and must not keep the mail behind them waiting. */
+	memset(&sc, 0, sizeof(sc));
+	do {
+		sc.start = sc.n;
+		if ((got = qidx_foreach_due_after(s->idx, now / 1000, total ?
+		    &sc.last : NULL, (int)scan, qs_collect, &sc)) == -1) {
+			log_error("qmgr cannot read due recipients");
+			break;
 		}
-		buf_reset(&key);
-		route_key(&r, sc.g[i].domain, &key);
-		route_free(&r);
-		if (qs_active(s, sc.g[i].id, sc.g[i].domain, key.data, &same) ||
-		    !throttle_allow(s->thr, key.data, same, now, &wake))
-			continue;
-		if (qs_dispatch(w, &sc.g[i], key.data) == -1)
-			log_error("qmgr cannot send a job: %s", strerror(errno));
-		else
-			throttle_started(s->thr, key.data, now);
-	}
+		total += (size_t)got;
+		for (i = sc.start; i < sc.n && (w = qs_idle(s)) != NULL; i++) {
+			if (route_for(s->cfg, sc.g[i].domain, &r, &errstr) ==
+			    -1) {
+				log_error("%s qmgr no route for %s: %s",
+				    sc.g[i].id, sc.g[i].domain, errstr);
+				continue;
+			}
+			buf_reset(&key);
+			route_key(&r, sc.g[i].domain, &key);
+			route_free(&r);
+			if (qs_active(s, sc.g[i].id, sc.g[i].domain, key.data,
+			    &same) || !throttle_allow(s->thr, key.data, same,
+			    now, &wake))
+				continue;
+			if (qs_dispatch(w, &sc.g[i], key.data) == -1)
+				log_error("qmgr cannot send a job: %s",
+				    strerror(errno));
+			else
+				throttle_started(s->thr, key.data, now);
+		}
+	} while ((size_t)got == scan && total < QS_SCAN_RUN_MAX &&
+	    qs_idle(s) != NULL);
 	/* Run again when the next recipient falls due, or when a worker
 	 * finishes (kick); at least once a second. */
 	next = qidx_next_due(s->idx) * 1000;
