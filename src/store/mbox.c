@@ -909,7 +909,7 @@ mbox_store(struct mbox *mb, uint32_t seq, int op, uint32_t flags,
 		return -1;
 	if ((rc = row_get(mb, uid, &r)) != 1) {
 		mstore_rollback(mb->st);
-		return rc == 0 ? set_err2(errstr_r, "message expunged") :
+		return rc == 0 ? set_err2(errstr_r, MBOX_ERR_EXPUNGED) :
 		    mb_err(mb, errstr_r, "index");
 	}
 	if (unchanged_since != 0 && r.modseq > unchanged_since) {

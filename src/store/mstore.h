@@ -249,6 +249,9 @@ int	 mbox_read(struct mbox *, uint32_t seq, int header_only,
 int	 mbox_store(struct mbox *, uint32_t seq, int op, uint32_t flags,
 	    const char *keywords, uint64_t unchanged_since,
 	    const char **errstr_r);
+/* mbox_store's *errstr_r when seq's row is gone (another session expunged
+ * it since the snapshot): the caller may treat the message as removed. */
+#define MBOX_ERR_EXPUNGED	"message expunged"
 
 /*
  * Copies seq into folder with the same flags, keywords and internal date;

@@ -305,10 +305,12 @@ pop3_mail_update(struct pop3_session *s)
 	for (seq = 1; seq <= s->nmsg; seq++) {
 		if (s->deleted[seq - 1]) {
 			if (mbox_store(s->mb, seq, '+', MSG_DELETED, NULL, 0,
-			    &errstr) == -1)
-				failed++;
-			else
+			    &errstr) == 1)
 				uids[n++] = mbox_msg(s->mb, seq)->uid;
+			else if (errstr == NULL ||
+			    strcmp(errstr, MBOX_ERR_EXPUNGED) != 0)
+				failed++;
+			/* else: another session removed it already */
 		} else if (s->retrieved[seq - 1] && !(mbox_msg(s->mb,
 		    seq)->flags & MSG_SEEN))
 			(void)mbox_store(s->mb, seq, '+', MSG_SEEN, NULL, 0,

@@ -456,6 +456,32 @@ test_drop_deletes_nothing(void **state)
 	assert_int_equal(inbox_count(ALICE), 3);
 }
 
+/* Another session (IMAP) expunges a message this one marked: QUIT still
+ * succeeds and removes the others (RFC 1939 6: the message is gone). */
+static void
+test_update_after_foreign_expunge(void **state)
+{
+	struct mstore *st = NULL;
+	struct mbox *mb = NULL;
+	const char *err = NULL;
+	struct cli c;
+
+	(void)state;
+	cli_login(&c, ALICE, ALICE_PW);
+	cli_expect(&c, "DELE 1", "+OK Message 1 marked for deletion");
+	cli_expect(&c, "DELE 3", "+OK Message 3 marked for deletion");
+	assert_int_equal(mstore_open(F->root, ALICE, 0, &st, &err), 1);
+	assert_int_equal(mbox_open(st, "INBOX", 0, &mb, &err), 1);
+	assert_int_equal(mbox_store(mb, 1, '+', MSG_DELETED, NULL, 0, &err),
+	    1);
+	assert_int_equal(mbox_expunge(mb, NULL, 0, NULL, NULL, &err), 1);
+	mbox_close(&mb);
+	mstore_close(&st);
+	cli_expect(&c, "QUIT", "+OK Bye: 1 messages deleted");
+	cli_close(&c);
+	assert_int_equal(inbox_count(ALICE), 1);
+}
+
 static void
 test_in_use(void **state)
 {
@@ -666,6 +692,8 @@ main(void)
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_drop_deletes_nothing,
 		    setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_update_after_foreign_expunge, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_in_use, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_auth_plain, setup,
 		    teardown),
