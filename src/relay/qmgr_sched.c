@@ -135,6 +135,8 @@ qmgr_sched_new(const struct relay_cfg *cfg, struct spool *spool,
 		log_error("qmgr cannot open the spool for DSNs: %s", errstr);
 		goto fail;
 	}
+	/* qs_enqueue_dsn indexes what it writes: no NOTIFY to ourselves. */
+	spool_set_notify(s->dsn_spool, 0);
 	buf_free(&path);
 	return s;
 fail:

@@ -42,6 +42,7 @@ struct spool {
 	int	 dirfd, incfd, queuefd, corruptfd;
 	int	 sync_mode;
 	int	 qmgr_fd, commit_fd;
+	int	 no_notify;	/* qmgr's own writer: see spool_set_notify */
 };
 
 struct spool_msg {
@@ -126,6 +127,12 @@ spool_close(struct spool **spp)
 	free(sp->csock);
 	free(sp);
 	*spp = NULL;
+}
+
+void
+spool_set_notify(struct spool *sp, int on)
+{
+	sp->no_notify = !on;
 }
 
 int
@@ -395,6 +402,9 @@ static void
 spool_notify(struct spool *sp, const char *id)
 {
 	int attempt;
+
+	if (sp->no_notify)
+		return;
 
 	for (attempt = 0; attempt < 2; attempt++) {
 		if (sp->qmgr_fd == -1 &&

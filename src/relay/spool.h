@@ -78,6 +78,12 @@ struct spool_msg;
 int	 spool_open(const char *dir, int sync_mode, int create,
 	    struct spool **sp_r, const char **errstr_r);
 void	 spool_close(struct spool **);
+/* Whether a commit tells qmgr (spool_dir/qmgr.sock) about the new file:
+ * on by default; qmgr itself turns it off for the files it writes (it
+ * indexes them at once, and a process that writes to its own socket,
+ * whose queue it does not read meanwhile, blocks for ever once the queue
+ * is full). */
+void	 spool_set_notify(struct spool *, int on);
 int	 spool_dirfd(const struct spool *, const char *sub);
 const char *spool_path(const struct spool *);
 
