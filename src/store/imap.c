@@ -552,6 +552,34 @@ imap_rest(struct imap_session *s)
 	(void)malloc_trim(0);
 }
 
+/*
+ * After conn_getline() answered CONN_TOOLONG before the line's LF arrived,
+ * the connection is left "skipping"; only conn_getline() honours that, and
+ * the command parser reads through conn_peek(). Drops the rest of the line
+ * here so it is not parsed as commands. 1, or -1 when the connection broke.
+ */
+int
+imap_skip_line(struct imap_session *s)
+{
+	const char *p, *nl;
+	size_t avail;
+
+	while (s->conn->skipping) {
+		p = conn_peek(s->conn, &avail);
+		if (avail == 0) {
+			if (conn_fill(s->conn) == -1)
+				return -1;
+			continue;
+		}
+		if ((nl = memchr(p, '\n', avail)) != NULL) {
+			conn_consume(s->conn, (size_t)(nl - p) + 1);
+			s->conn->skipping = 0;
+		} else
+			conn_consume(s->conn, avail);
+	}
+	return 1;
+}
+
 /* ---------------------------------------------------------------- IDLE */
 
 /* One line from the client during IDLE: 1 DONE, 0 something else, -1
@@ -567,7 +595,7 @@ imap_idle_line(struct imap_session *s)
 	if (r == -1)
 		return -1;
 	if (r == CONN_TOOLONG)
-		return 0;
+		return imap_skip_line(s) == -1 ? -1 : 0;
 	while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
 		len--;
 	return len == 4 && strncasecmp(line, "DONE", 4) == 0;

@@ -230,6 +230,12 @@ imap_auth_response(struct imap_session *s, struct buf *out)
 		return -1;
 	}
 	if (r == CONN_TOOLONG) {
+		if (imap_skip_line(s) == -1) {
+			imap_set_state(s, IMAP_ST_LOGOUT);
+			s->outcome = "lost";
+			s->tagged_sent = 1;
+			return -1;
+		}
 		imap_reply(s, IMAP_BAD, "Response too long");
 		return -1;
 	}

@@ -136,6 +136,10 @@ int	 imap_flags_format(struct buf *b, uint32_t flags, const char *kw);
  * the session. */
 void	 imap_expunged_cb(void *arg, uint32_t seq);
 
+/* Drops the rest of a line conn_getline() found too long (it left the
+ * connection skipping): 1, or -1 when the connection broke. */
+int	 imap_skip_line(struct imap_session *);
+
 /* Client text made safe for a log line (valid until the next call). */
 const char *imap_esc(struct imap_session *, const char *, size_t);
 

@@ -394,6 +394,45 @@ test_authenticate(void **state)
 	buf_free(&line);
 }
 
+/*
+ * A line too long for AUTHENTICATE's response or for IDLE is refused, and
+ * nothing of it is then read as commands: it arrives in pieces, so the
+ * refusal comes before its end.
+ */
+static void
+test_long_line(void **state)
+{
+	struct fx *f = *state;
+	struct buf line = BUF_INIT(0);
+	char *big = malloc(100001);
+
+	assert_non_null(big);
+	memset(big, 'A', 100000);
+	big[100000] = '\0';
+	start(f, 1, 0);
+	greeting(f, &line);
+	sendf(f, "a AUTHENTICATE PLAIN\r\n");
+	assert_int_equal(getline_(f, &line), 1);
+	assert_string_equal(buf_cstr(&line), "+ ");
+	sendf(f, "%s\r\n", big);
+	ASSERT_PREFIX(until(f, "a"), "BAD");
+	ASSERT_PREFIX(cmd(f, "b", "NOOP"), "OK");
+	ASSERT_LACKS(f, "BAD");
+	ASSERT_PREFIX(cmd(f, "c", "LOGIN " USER " \"" PASS "\""), "OK");
+	ASSERT_PREFIX(cmd(f, "d", "SELECT INBOX"), "OK");
+	sendf(f, "e IDLE\r\n");
+	assert_int_equal(getline_(f, &line), 1);
+	ASSERT_PREFIX(buf_cstr(&line), "+ ");
+	sendf(f, "%s\r\n", big);
+	ASSERT_PREFIX(until(f, "e"), "BAD");
+	ASSERT_PREFIX(cmd(f, "f", "NOOP"), "OK");
+	ASSERT_LACKS(f, "BAD");
+	ASSERT_PREFIX(cmd(f, "g", "LOGOUT"), "OK");
+	stop(f);
+	free(big);
+	buf_free(&line);
+}
+
 static void
 test_mailboxes(void **state)
 {
@@ -803,6 +842,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_login_rules, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_authenticate, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_long_line, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_mailboxes, setup,
 		    teardown),
