@@ -303,4 +303,8 @@ out:
 	if (dec.data != NULL)
 		xbzero(dec.data, dec.cap);
 	buf_free(&dec);
+	/* The parser frees the arguments: wipe the initial response (it
+	 * holds the password in base64) first, as LOGIN does. */
+	if (nargs == 2)
+		xbzero((char *)(uintptr_t)args[1].str, args[1].len);
 }

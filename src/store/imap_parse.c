@@ -246,6 +246,8 @@ p_atom_done(struct imap_parser *p)
 	    IMAP_ARG_NIL : IMAP_ARG_ATOM;
 	a->str = s;
 	a->len = p->tok.len;
+	if (p->tok.data != NULL)	/* it may be a credential */
+		xbzero(p->tok.data, p->tok.len);
 	buf_reset(&p->tok);
 	return 1;
 }
@@ -261,6 +263,8 @@ p_quoted_done(struct imap_parser *p)
 	a->str = p_keep(p, xstrndup(p->tok.data ? p->tok.data : "",
 	    p->tok.len));
 	a->len = p->tok.len;
+	if (p->tok.data != NULL)	/* it may be a password */
+		xbzero(p->tok.data, p->tok.len);
 	buf_reset(&p->tok);
 	return 1;
 }

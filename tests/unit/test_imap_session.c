@@ -433,6 +433,81 @@ test_long_line(void **state)
 	buf_free(&line);
 }
 
+/*
+ * AUTHENTICATE's SASL-IR initial response holds the password: it is wiped
+ * from the parsed argument, whatever the outcome (run through
+ * imap_dispatch on a session made here, so the argument can be looked at
+ * afterwards).
+ */
+static void
+test_sasl_ir_wiped(void **state)
+{
+	struct fx *f = *state;
+	/* "\0alice@example.test\0s3cret pw", then a bad password */
+	static const char *const irs[] = {
+	    "AGFsaWNlQGV4YW1wbGUudGVzdABzM2NyZXQgcHc=",
+	    "AGFsaWNlQGV4YW1wbGUudGVzdAB3cm9uZw==",
+	    "!!not base64 but a secret",
+	};
+	struct imap_session sess, *s = &sess;
+	struct imap_env env;
+	struct imap_arg args[2];
+	struct imap_cmd c;
+	struct users *u = NULL;
+	struct conn cn;
+	const char *err;
+	char ir[64];
+	size_t i, k;
+	int sv[2];
+
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	assert_int_equal(users_open(f->db, 0, &u, &err), 1);
+	imap_env_default(&env);
+	env.users = u;
+	env.store_root = f->root;
+	env.cleartext_auth = 1;
+	env.auth_fail_limit = 100;
+	for (i = 0; i < sizeof(irs) / sizeof(irs[0]); i++) {
+		conn_init(&cn, dup(sv[1]));
+		memset(s, 0, sizeof(*s));
+		s->env = &env;
+		s->conn = &cn;
+		s->state = IMAP_ST_NOAUTH;
+		buf_init(&s->reply, 4096);
+		buf_init(&s->esc, 0);
+		buf_init(&s->tmp, 0);
+		(void)snprintf(ir, sizeof(ir), "%s", irs[i]);
+		memset(args, 0, sizeof(args));
+		args[0].type = IMAP_ARG_ATOM;
+		args[0].str = "PLAIN";
+		args[0].len = 5;
+		args[1].type = IMAP_ARG_ATOM;
+		args[1].str = ir;
+		args[1].len = strlen(ir);
+		memset(&c, 0, sizeof(c));
+		c.tag = "a";
+		c.name = "AUTHENTICATE";
+		c.args = args;
+		c.nargs = 2;
+		imap_dispatch(s, &c);
+		assert_int_equal(s->state, i == 0 ? IMAP_ST_AUTH :
+		    IMAP_ST_NOAUTH);
+		for (k = 0; k < strlen(irs[i]); k++)
+			if (ir[k] != '\0')
+				fail_msg("response %zu not wiped: \"%s\"", i,
+				    ir);
+		conn_close(&cn);
+		mstore_close(&s->store);
+		free(s->user);
+		buf_free(&s->reply);
+		buf_free(&s->esc);
+		buf_free(&s->tmp);
+	}
+	users_close(&u);
+	close(sv[0]);
+	close(sv[1]);
+}
+
 static void
 test_mailboxes(void **state)
 {
@@ -844,6 +919,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_authenticate, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_long_line, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_sasl_ir_wiped, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_mailboxes, setup,
 		    teardown),
