@@ -236,6 +236,7 @@ void
 imap_cmd_rename(struct imap_session *s, const struct imap_arg *args,
     size_t nargs)
 {
+	struct buf esc = BUF_INIT(0);
 	const char *errstr = NULL;
 	char *from = NULL, *to = NULL;
 	int r;
@@ -263,8 +264,9 @@ imap_cmd_rename(struct imap_session *s, const struct imap_arg *args,
 	else
 		log_info("%s imap rename user=%s from=\"%s\" to=\"%s\"",
 		    s->sid, s->user, imap_esc(s, from, strlen(from)),
-		    to /* validated: printable ASCII */);
+		    log_escape(&esc, to, strlen(to), 200));
 out:
+	buf_free(&esc);
 	free(from);
 	free(to);
 }

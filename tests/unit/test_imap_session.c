@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
+#include <fcntl.h>
 #include <poll.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -508,6 +509,79 @@ test_sasl_ir_wiped(void **state)
 	close(sv[1]);
 }
 
+/*
+ * RENAME's log line escapes the new name too: a '"' in it (valid in a
+ * mailbox name) must not end the quoted field and forge others.
+ */
+static void
+test_rename_log(void **state)
+{
+	struct fx *f = *state;
+	static const char to[] = "x\" user=mallory";
+	struct imap_session sess, *s = &sess;
+	struct imap_env env;
+	struct imap_arg args[2];
+	struct imap_cmd c;
+	struct conn cn;
+	const char *err;
+	char logpath[128], text[4096];
+	ssize_t n;
+	int sv[2], fd, saved;
+
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	imap_env_default(&env);
+	env.store_root = f->root;
+	conn_init(&cn, sv[1]);
+	memset(s, 0, sizeof(*s));
+	s->env = &env;
+	s->conn = &cn;
+	s->state = IMAP_ST_AUTH;
+	s->user = strdup(USER);
+	buf_init(&s->reply, 4096);
+	buf_init(&s->esc, 0);
+	buf_init(&s->tmp, 0);
+	assert_int_equal(mstore_open(f->root, USER, 1, &s->store, &err), 1);
+	assert_int_equal(mstore_folder_create(s->store, "a", &err), 1);
+
+	memset(args, 0, sizeof(args));
+	args[0].type = IMAP_ARG_ATOM;
+	args[0].str = "a";
+	args[0].len = 1;
+	args[1].type = IMAP_ARG_STRING;
+	args[1].str = to;
+	args[1].len = strlen(to);
+	memset(&c, 0, sizeof(c));
+	c.tag = "a";
+	c.name = "RENAME";
+	c.args = args;
+	c.nargs = 2;
+	(void)snprintf(logpath, sizeof(logpath), "%s/log", f->dir);
+	fd = open(logpath, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	assert_true(fd >= 0);
+	fflush(stderr);
+	saved = dup(2);
+	assert_int_equal(dup2(fd, 2), 2);
+	imap_dispatch(s, &c);
+	fflush(stderr);
+	assert_int_equal(dup2(saved, 2), 2);
+	close(saved);
+	assert_int_equal(s->status, IMAP_OK);
+	n = pread(fd, text, sizeof(text) - 1, 0);
+	close(fd);
+	assert_true(n > 0);
+	text[n] = '\0';
+	if (strstr(text, "to=\"x\\\" user=mallory\"") == NULL)
+		fail_msg("new name not escaped in the log: %s", text);
+
+	conn_close(&cn);
+	mstore_close(&s->store);
+	free(s->user);
+	buf_free(&s->reply);
+	buf_free(&s->esc);
+	buf_free(&s->tmp);
+	close(sv[0]);
+}
+
 static void
 test_mailboxes(void **state)
 {
@@ -921,6 +995,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_long_line, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_sasl_ir_wiped, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_rename_log, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_mailboxes, setup,
 		    teardown),
