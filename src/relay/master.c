@@ -175,8 +175,11 @@ master_local_perms(const char *path, const char *group, struct buf *err)
 		    group);
 		return -1;
 	}
-	if ((gr != NULL && chown(path, geteuid(), gr->gr_gid) == -1) ||
-	    chmod(path, gr != NULL ? 0660 : 0666) == -1) {
+	/* Never follow a symbolic link: whoever can write the socket's
+	 * directory could point it at any file for root to open up. */
+	if ((gr != NULL && lchown(path, geteuid(), gr->gr_gid) == -1) ||
+	    fchmodat(AT_FDCWD, path, gr != NULL ? 0660 : 0666,
+	    AT_SYMLINK_NOFOLLOW) == -1) {
 		(void)buf_appendf(err, "cannot set the mode of %s: %s", path,
 		    strerror(errno));
 		return -1;

@@ -189,7 +189,7 @@ bind_unix(struct master *m, const char *path, struct buf *err)
 	(void)snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
 	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
 	    0)) == -1 || bind(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1 ||
-	    chmod(path, 0660) == -1 ||
+	    fchmodat(AT_FDCWD, path, 0660, AT_SYMLINK_NOFOLLOW) == -1 ||
 	    (m->drop && lchown(path, m->uid, m->gid) == -1) ||
 	    listen(fd, 512) == -1) {
 		(void)buf_appendf(err, "cannot listen on %s: %s", path,

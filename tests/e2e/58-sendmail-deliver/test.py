@@ -100,6 +100,23 @@ def main():
     wait_for(lambda: [c for c in contents(remote)
                       if b"Subject: after" in c], "the second message")
 
+    # The socket path turned into a symbolic link (whoever can write its
+    # directory could do it): a reload must not open up the target.
+    victim = os.path.join(relay.dir, "victim")
+    with open(victim, "w") as f:
+        f.write("secret\n")
+    os.chmod(victim, 0o600)
+    os.rename(sock, sock + ".real")
+    os.symlink(victim, sock)
+    relay.signal(signal.SIGHUP)
+    relay.wait_log("master reload failed")
+    mode = os.stat(victim).st_mode & 0o777
+    assert mode == 0o600, f"reload changed the link target to {mode:o}"
+    os.unlink(sock)
+    os.rename(sock + ".real", sock)
+    relay.signal(signal.SIGHUP)
+    relay.wait_log("master reloaded", count=2)
+
     # A second daemon with the same socket refuses to start.
     clash = Instance("clash", listen_local=sock)
     p = subprocess.run([ESTAFETAD, "-f", "-c", clash.conf],
