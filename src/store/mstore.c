@@ -203,6 +203,26 @@ maildir_make(const char *path)
 	return fsync_dir(path);
 }
 
+/*
+ * A new user's Maildir is durable only once the directories naming it
+ * are: its domain directory (which now holds it) and the store root
+ * (which may just have got the domain directory). Only on creation.
+ */
+static int
+store_sync_parents(const char *root, const char *userdir)
+{
+	char p[PATH_MAX];
+	const char *slash = strrchr(userdir, '/');
+
+	if (slash == NULL || (size_t)(slash - userdir) >= sizeof(p)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	memcpy(p, userdir, (size_t)(slash - userdir));
+	p[slash - userdir] = '\0';
+	return fsync_dir(p) == -1 || fsync_dir(root) == -1 ? -1 : 0;
+}
+
 /* ------------------------------------------------------------ names */
 
 static int
@@ -433,7 +453,8 @@ mstore_open(const char *root, const char *user, int create,
 			buf_free(&b);
 			return set_err(errstr_r, "no such mailbox", 0);
 		}
-		if (maildir_make(buf_cstr(&b)) == -1) {
+		if (maildir_make(buf_cstr(&b)) == -1 ||
+		    store_sync_parents(root, buf_cstr(&b)) == -1) {
 			buf_free(&b);
 			return set_err(errstr_r, "cannot create the Maildir",
 			    -1);
