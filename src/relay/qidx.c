@@ -247,6 +247,25 @@ qidx_batch(struct qidx *q)
 	return 1;
 }
 
+/*
+ * COMMIT; when it fails and SQLite keeps the transaction open (SQLITE_BUSY,
+ * a full disk), rolls it back: left open, every later BEGIN would fail and
+ * all further writes would pile into it. The index is rebuilt from the
+ * spool files (qmgr_reconcile), so what is rolled back is at worst
+ * delivered twice, never lost.
+ */
+static int
+qidx_commit_tx(struct qidx *q)
+{
+	if (sqlite3_exec(q->db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK)
+		return 1;
+	log_error("qidx commit failed: %s", sqlite3_errmsg(q->db));
+	if (!sqlite3_get_autocommit(q->db) && sqlite3_exec(q->db, "ROLLBACK",
+	    NULL, NULL, NULL) != SQLITE_OK)
+		log_error("qidx rollback failed: %s", sqlite3_errmsg(q->db));
+	return -1;
+}
+
 int
 qidx_batch_end(struct qidx *q, int max_ms)
 {
@@ -254,8 +273,7 @@ qidx_batch_end(struct qidx *q, int max_ms)
 	    max_ms))
 		return 1;
 	q->batch = 0;
-	return sqlite3_exec(q->db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK ?
-	    1 : -1;
+	return qidx_commit_tx(q);
 }
 
 int
@@ -272,8 +290,7 @@ qidx_batch_left(struct qidx *q, int max_ms)
 int
 qidx_commit(struct qidx *q)
 {
-	return sqlite3_exec(q->db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK ?
-	    1 : -1;
+	return qidx_commit_tx(q);
 }
 
 static int
