@@ -540,6 +540,7 @@ static void
 qmgr_sync_start(struct qmgr *q)
 {
 	struct qmgr_sync *y = &q->sync;
+	sigset_t all, old;
 	int r;
 
 	y->ifd = spool_dirfd(q->spool, "incoming");
@@ -555,8 +556,17 @@ qmgr_sync_start(struct qmgr *q)
 	y->pfd[1].events = POLLIN;
 	y->npfd = 2;
 	if ((r = pthread_mutex_init(&y->mu, NULL)) != 0 ||
-	    (r = pthread_cond_init(&y->idle, NULL)) != 0 ||
-	    (r = pthread_create(&y->th, NULL, qmgr_sync_main, y)) != 0)
+	    (r = pthread_cond_init(&y->idle, NULL)) != 0)
+		log_fatal("qmgr: commit thread: %s", strerror(r));
+	/* The thread starts with every signal blocked (it inherits the
+	 * mask), so SIGTERM/SIGHUP/SIGCHLD always reach the main thread and
+	 * interrupt its poll; the main thread's mask is restored. */
+	(void)sigfillset(&all);
+	if ((r = pthread_sigmask(SIG_SETMASK, &all, &old)) != 0)
+		log_fatal("qmgr: commit thread: sigmask: %s", strerror(r));
+	r = pthread_create(&y->th, NULL, qmgr_sync_main, y);
+	(void)pthread_sigmask(SIG_SETMASK, &old, NULL);	/* was valid */
+	if (r != 0)
 		log_fatal("qmgr: commit thread: %s", strerror(r));
 }
 
