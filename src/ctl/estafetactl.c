@@ -464,10 +464,13 @@ ctl_queue_show(struct ctl *c, const char *id)
 	dfd = open(p.data, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	r = dfd == -1 ? -1 : spool_read(dfd, id, &e, NULL, &errstr);
 	if (r == 1) {
-		printf("  client %s helo %s\n", e->client ? e->client : "-",
-		    e->helo ? e->helo : "-");
+		/* helo and envid are the client's text */
+		printf("  client %s", e->client ? ctl_text(&c->tmp,
+		    e->client) : "-");
+		printf(" helo %s\n", e->helo ? ctl_text(&c->tmp, e->helo) :
+		    "-");
 		if (e->envid)
-			printf("  envid %s\n", e->envid);
+			printf("  envid %s\n", ctl_text(&c->tmp, e->envid));
 		spool_env_free(&e);
 	} else
 		printf("  spool file: %s\n", r == 0 ? "missing" : errstr);

@@ -39,6 +39,7 @@
 #include "relay/spool.h"
 
 #define DELIVER_REUSE_MS	10000	/* keep an idle connection this long */
+#define DELIVER_LOG_REPLY_MAX	1000	/* octets of a reply logged */
 
 struct deliver {
 	const struct relay_cfg	*cfg;
@@ -53,6 +54,7 @@ struct deliver {
 	struct buf		 sc_key;
 	long long		 sc_idle_since;
 	struct buf		 sc_tried;	/* how sc was reached */
+	struct buf		 esc;		/* log_escape scratch */
 	/* Our own listening addresses (port 0 never matches) and, for
 	 * wildcard listeners, the machine's addresses: a next hop among
 	 * them is a mail loop. */
@@ -604,8 +606,10 @@ deliver_connect(struct deliver *d, const struct route *r, const char *id,
 			break;
 		deliver_reply_text(&err, &txt);
 		(void)buf_appendf(&d->tr.tried, ": %s", txt.data);
-		log_info("deliver %s to=%s host=%s failed: %s", id, domain,
-		    h[i].name, txt.data);
+		buf_reset(&d->esc);	/* the peer's text */
+		log_info("deliver %s to=%s host=%s failed: \"%s\"", id,
+		    domain, h[i].name, log_escape(&d->esc, txt.data, txt.len,
+		    DELIVER_LOG_REPLY_MAX));
 		buf_reset(why);
 		(void)buf_appendf(why, "%s (%s)", txt.data, h[i].name);
 		*state = err.permanent ? DELIVER_PERM : DELIVER_TEMP;
@@ -737,12 +741,15 @@ deliver_job(struct deliver *d, const struct deliver_job *j,
 		deliver_smtp(d, &r, j->domain, &sub, &content, res);
 	free(rc);
 out:
-	for (i = 0; i < j->n; i++)
+	for (i = 0; i < j->n; i++) {
+		buf_reset(&d->esc);	/* the reply is the peer's text */
 		log_info("%s deliver to=<%s> route=%s state=%c remote=%s "
 		    "reply=\"%s\"", j->id, env && (size_t)j->idx[i] < env->nrcpt ?
 		    env->rcpts[j->idx[i]].addr : "?", r.rule ? r.rule : "-",
-		    res[i].state, buf_cstr(&res[i].remote),
-		    buf_cstr(&res[i].reply));
+		    res[i].state, buf_cstr(&res[i].remote), log_escape(&d->esc,
+		    buf_cstr(&res[i].reply), res[i].reply.len,
+		    DELIVER_LOG_REPLY_MAX));
+	}
 	route_free(&r);
 	spool_env_free(&env);
 	buf_free(&content);
@@ -904,6 +911,7 @@ deliver_main(const struct relay_cfg *cfg, const char *relay_user,
 	buf_init(&d->tr.mx, 0);
 	buf_init(&d->tr.tried, 0);
 	buf_init(&d->tr.tls, 0);
+	buf_init(&d->esc, 0);
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = deliver_on_signal;
 	(void)sigaction(SIGTERM, &sa, NULL);
@@ -953,6 +961,7 @@ deliver_main(const struct relay_cfg *cfg, const char *relay_user,
 	buf_free(&d->tr.mx);
 	buf_free(&d->tr.tried);
 	buf_free(&d->tr.tls);
+	buf_free(&d->esc);
 	free(d->self);
 	free(d->local);
 	tls_client_free(&d->tls);

@@ -35,6 +35,7 @@
 #include "relay/throttle.h"
 
 #define QS_MAX_WORKERS		1000
+#define QS_LOG_REPLY_MAX	1000	/* octets of a reply logged */
 #define QS_SCAN_ROWS		2000	/* due rows per page, at most */
 #define QS_SCAN_PER_WORKER	32	/* due rows read per idle worker */
 /* Due rows read in one run while workers stay idle: past the rows of
@@ -693,7 +694,7 @@ qs_apply(struct qmgr_sched *s, struct qs_worker *w, struct qs_outcome *o,
 	long long now = time(NULL), next, until;
 	size_t i, k, nf = 0, nd = 0, nfinal = 0;
 	int state, attempts, whole;
-	struct buf why = BUF_INIT(0), wn = BUF_INIT(0);
+	struct buf why = BUF_INIT(0), wn = BUF_INIT(0), esc = BUF_INIT(0);
 	struct qidx_attempt at;
 
 	fail = xcalloc(n, sizeof(*fail));
@@ -752,11 +753,15 @@ qs_apply(struct qmgr_sched *s, struct qs_worker *w, struct qs_outcome *o,
 		if (qidx_attempt_add(s->idx, w->id, &at) == -1)
 			log_error("%s qmgr cannot record the attempt", w->id);
 logged:
+		/* the reply is the peer's text: escaped, so a quote in it
+		 * cannot forge key=value fields */
+		buf_reset(&esc);
 		log_info("%s qmgr %s rcpt_idx=%d attempts=%d retry_in=%llds "
 		    "reply=\"%s\"", w->id, state == QIDX_DELIVERED ?
 		    "delivered" : state == QIDX_BOUNCED ? (o[i].expired ?
 		    "expired" : "bounced") : "deferred", o[i].idx, attempts,
-		    next ? next - now : 0, why.data);
+		    next ? next - now : 0, log_escape(&esc, why.data, why.len,
+		    QS_LOG_REPLY_MAX));
 		if (state == QIDX_BOUNCED)
 			fail[nf++] = o[i];
 		else if (state == QIDX_DEFERRED)
@@ -781,6 +786,7 @@ logged:
 		qs_remove(s, w->id, "every recipient final", 0);
 	buf_free(&why);
 	buf_free(&wn);
+	buf_free(&esc);
 	free(fail);
 	free(delay);
 }

@@ -14,6 +14,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "lib/buf.h"
 #include "lib/log.h"
 #include "lib/xalloc.h"
 #include "relay/qidx.h"
@@ -227,6 +228,7 @@ throttle_lower(struct throttle *t, const char *key, const char *signal)
 {
 	const struct relay_cfg *cfg = t->cfg;
 	struct throttle_dest *d = throttle_find(t, key);
+	struct buf esc = BUF_INIT(0);
 	long long pace;
 
 	if (d == NULL)
@@ -242,7 +244,9 @@ throttle_lower(struct throttle *t, const char *key, const char *signal)
 	free(d->reason);
 	d->reason = xstrndup(signal, strnlen(signal, THROTTLE_REASON_MAX));
 	log_warn("qmgr throttle dest=%s lowered concurrency=%d delay=%lldms "
-	    "reason=\"%s\"", key, d->limit, d->pace_ms, d->reason);
+	    "reason=\"%s\"", key, d->limit, d->pace_ms, log_escape(&esc,
+	    d->reason, strlen(d->reason), THROTTLE_REASON_MAX));
+	buf_free(&esc);
 	throttle_save(t, d, 0);
 }
 

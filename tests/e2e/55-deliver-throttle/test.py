@@ -7,7 +7,9 @@ shows in `queue summary` (text and --json) and survives a restart; once
 the sink accepts mail, successful deliveries raise it back step by step
 until it is restored and leaves the summary. The sink's reply carries
 octets that are not UTF-8: `--json` still parses (U+FFFD), text shows
-'?'. Time is driven with `queue flush`, never sleeps."""
+'?'; and a quote meant to forge a log field: the throttle and deferral
+log lines escape it (and the octets). Time is driven with `queue flush`,
+never sleeps."""
 import json
 import os
 import re
@@ -24,7 +26,11 @@ SINK = "/usr/sbin/smtp-sink"
 BUSY = "421 4.7.0 Too many connections, try again later"
 # The sink's reply ends in Latin-1 octets (not UTF-8): --json output must
 # still parse, with U+FFFD in their place.
-BUSY_RAW = BUSY.encode() + b" (d\xe9j\xe0 vu)"
+# The quote would end reason="..."/reply="..." in the log and forge a
+# field if it were logged raw.
+BUSY_RAW = BUSY.encode() + b' (d\xe9j\xe0 vu)" forged="1'
+BUSY_LOGGED = BUSY + r' (d\xe9j\xe0 vu)\" forged=\"1 (127.0.0.1)"'
+
 sinks = []
 
 
@@ -98,6 +104,13 @@ def main():
     relay.wait_log(f"qmgr throttle dest={dest} lowered concurrency=2 "
                    "delay=100ms")
     throttled(relay, 2, 100)
+    # Peer text in the log is escaped: no forged field.
+    relay.wait_log(f'lowered concurrency=2 delay=100ms reason="{BUSY_LOGGED}')
+    relay.wait_log(f'qmgr deferred rcpt_idx=0 attempts=1 retry_in=3600s '
+                   f'reply="{BUSY_LOGGED}\n')
+    log = relay.read_log()
+    assert ' forged="1' not in log, log
+    assert "\ufffd" not in log, log       # octets shown as \xHH
     relay.ctl("queue", "flush")
     relay.wait_log(f"{qid} qmgr deferred", count=2)
     relay.wait_log(f"qmgr throttle dest={dest} lowered concurrency=1 "
