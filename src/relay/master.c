@@ -901,11 +901,15 @@ master_setup_spool(struct master *m)
 static void
 master_write_pid(struct master *m)
 {
-	FILE *f;
+	FILE *f = NULL;
+	int fd;
 
 	if (m->cfg->pid_file[0] == '\0')
 		return;
-	if ((f = fopen(m->cfg->pid_file, "w")) == NULL ||
+	/* Written as root: never through a symlink planted in its place. */
+	fd = open(m->cfg->pid_file, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW |
+	    O_CLOEXEC, 0644);
+	if (fd == -1 || (f = fdopen(fd, "w")) == NULL ||
 	    fprintf(f, "%ld\n", (long)getpid()) < 0 || fclose(f) == EOF)
 		log_fatal("cannot write pid file %s: %s", m->cfg->pid_file,
 		    strerror(errno));

@@ -12,7 +12,9 @@ the problem; good ones are accepted and printed in canonical form.
   * -o key=value overrides the file; bad overrides are reported;
   * a listen port already in use: estafetad exits non-zero at start-up
     naming the address (-t does not bind: it must work beside the
-    running daemon that holds the ports).
+    running daemon that holds the ports);
+  * pid_file is written with mode 0644; a symbolic link in its place is
+    not followed: estafetad refuses to start and the target is untouched.
 """
 import os
 import socket
@@ -183,11 +185,44 @@ def port_in_use():
     inst.stop()
 
 
+def pid_file():
+    """The pid file is written (as root) without following a symbolic
+    link planted in its place: the daemon refuses to start instead."""
+    inst = Instance("config-pid")
+    pidf = os.path.join(inst.dir, "estafetad.pid")
+    inst.settings["pid_file"] = pidf
+    inst.write_config()
+    inst.start()
+    with open(pidf) as f:
+        got = int(f.read())
+    if got != inst.proc.pid:
+        raise TestFailure(f"pid file has {got}, daemon is {inst.proc.pid}")
+    assert os.stat(pidf).st_mode & 0o777 == 0o644, oct(os.stat(pidf).st_mode)
+    inst.stop()
+    if os.path.lexists(pidf):
+        os.unlink(pidf)
+    victim = os.path.join(inst.dir, "victim")
+    with open(victim, "w") as f:
+        f.write("secret\n")
+    os.symlink(victim, pidf)
+    inst.start(wait=False)
+    inst.proc.wait(timeout=10)
+    with open(victim) as f:
+        kept = f.read()
+    if inst.proc.returncode == 0 or kept != "secret\n" or \
+            f"cannot write pid file {pidf}" not in inst.read_log():
+        raise TestFailure(f"pid file symlink: exit {inst.proc.returncode}, "
+                          f"victim {kept!r}, log {inst.read_log()!r}")
+    wait_for(lambda: not inst.pids_alive(), "no estafetad left", 5)
+    inst.stop()
+
+
 def main():
     bad_configs()
     good_config()
     overrides()
     port_in_use()
+    pid_file()
 
 
 run(main)
