@@ -6,11 +6,16 @@
  * upgrade of a schema-1 index in place (and reading one without it), the
  * sequence and the bound of each recipient's timeline, requeue, the
  * throttling rows, and that removing a message removes its timeline;
- * the batch transaction and the scheduler's due scan.
+ * the batch transaction and the scheduler's due scan; a batch whose
+ * COMMIT fails is rolled back, not left open.
  */
 #include "config.h"
 
+#include <sys/resource.h>
+#include <sys/stat.h>
+
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -408,6 +413,47 @@ test_batch(void **state)
 	qidx_close(&q);
 }
 
+/* A COMMIT that fails (the WAL cannot grow: RLIMIT_FSIZE) rolls the
+ * batch back: the next batch can begin, and nothing of the failed one
+ * stays (qmgr reconciles the index with the spool files). */
+static void
+test_batch_commit_fails(void **state)
+{
+	struct env *e = *state;
+	struct qidx *q;
+	struct rlimit old, lim;
+	struct stat st;
+	char id[SPOOL_ID_LEN + 1], wal[128];
+	const char *errstr;
+	int i, r;
+
+	assert_int_equal(qidx_open(e->path, 0, &q, &errstr), 1);
+	add_msg(q, ID, 1);
+	(void)snprintf(wal, sizeof(wal), "%s-wal", e->path);
+	assert_int_equal(stat(wal, &st), 0);
+	assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+	assert_ptr_not_equal(signal(SIGXFSZ, SIG_IGN), SIG_ERR);
+	assert_int_equal(qidx_batch(q), 1);
+	for (i = 0; i < 300; i++) {
+		(void)snprintf(id, sizeof(id), "%020d", i);
+		add_msg(q, id, 4);
+	}
+	lim = old;
+	lim.rlim_cur = (rlim_t)st.st_size + 4096;
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+	r = qidx_batch_end(q, 0);
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+	assert_int_equal(r, -1);
+	assert_int_equal(qidx_batch_left(q, 20), -1);
+	assert_int_equal(qidx_batch(q), 1);	/* BEGIN works again */
+	assert_int_equal(qidx_has(q, "00000000000000000007"), 0);
+	assert_int_equal(qidx_has(q, ID), 1);
+	add_msg(q, "00000000000000000007", 1);
+	assert_int_equal(qidx_batch_end(q, 0), 1);
+	assert_int_equal(qidx_has(q, "00000000000000000007"), 1);
+	qidx_close(&q);
+}
+
 int
 main(void)
 {
@@ -419,6 +465,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_shape_many, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_batch, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_batch_commit_fails, setup,
+		    teardown),
 	};
 
 	log_init("test_qidx", LOG_TARGET_STDERR, LOG_LEVEL_ERROR);
