@@ -1,6 +1,8 @@
 # SPDX-License-Identifier: ISC
 """Basic acceptance: a message (over IPv4 and IPv6) is queued durably and
-indexed; relaying to another domain is refused; the queue lists it."""
+indexed; relaying to another domain is refused; the queue lists it;
+`queue show` prints the client's HELO made safe for a terminal (a C1
+control, octets that are not UTF-8 become '?')."""
 import os
 import smtplib
 import sys
@@ -40,6 +42,16 @@ def main():
         assert c.rcpt("alice@example.test")[0] == 250
         code, text = c.data(msg)
         assert code == 250, text
+    # A HELO with a C1 control (CSI) and a stray octet: accepted (only
+    # ASCII controls and spaces are refused), never printed raw.
+    with smtplib.SMTP("127.0.0.1", inst.port) as c:
+        c.command_encoding = "latin-1"     # the str's code points as octets
+        assert c.ehlo("evil\xc2\x9b31m\xff.test")[0] == 250
+        c.mail("bob@remote.test")
+        assert c.rcpt("alice@example.test")[0] == 250
+        code, text = c.data(msg)
+        assert code == 250, text
+        evil = text.decode().rsplit(" ", 1)[1]
     inst.wait_log("smtp connect client=[::1]")
     wait_for(lambda: qid in inst.queue_ids(), f"{qid} in the index")
     q = {m["id"]: m for m in inst.queue()}[qid]
@@ -51,6 +63,9 @@ def main():
     assert content.endswith(msg), content
     show = inst.ctl("queue", "show", qid).stdout
     assert "alice@example.test" in show and "pending" in show, show
+    wait_for(lambda: evil in inst.queue_ids(), f"{evil} in the index")
+    show = inst.ctl("queue", "show", evil).stdout
+    assert " helo evil??31m?.test\n" in show, show
     inst.wait_log(f"{qid} smtp accept")
     inst.stop()
     assert "master stopped" in inst.read_log()
