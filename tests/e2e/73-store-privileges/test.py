@@ -9,7 +9,9 @@ run as root, the same checks hold with the current user (no drop).
 Also the daemon's control: `buzond -t` reports every configuration error
 as file:line (exit 1) and accepts the running one (exit 0); SIGHUP rereads
 the configuration (a broken one is refused and the old one kept), and
-sessions keep working.
+sessions keep working. The pid file (written as root) is not writable by
+others and a symbolic link in its place is not followed: buzond refuses
+to start.
 """
 import os
 import poplib
@@ -129,6 +131,36 @@ def main():
     check(c.ehlo()[0] == 250, "LMTP after reloads")
     c.quit()
     st.wait_log("lmtp connect from 127.0.0.1")   # debug level applied
+    st.stop()
+    pid_file()
+
+
+def pid_file():
+    st = Store("privs-pid", tls=False)
+    pidf = os.path.join(st.dir, "buzond.pid")
+    st.settings["pid_file"] = pidf
+    st.write_config()
+    st.start()
+    with open(pidf) as f:
+        check(int(f.read()) == st.proc.pid, "pid file holds the pid")
+    # 0644 less buzond's umask 077: nobody else may write it
+    check(stat.S_IMODE(os.stat(pidf).st_mode) == 0o600, "pid file mode")
+    st.stop()
+    if os.path.lexists(pidf):
+        os.unlink(pidf)
+    victim = os.path.join(st.dir, "victim")
+    with open(victim, "w") as f:
+        f.write("secret\n")
+    os.symlink(victim, pidf)
+    st.start(wait=False)
+    st.proc.wait(timeout=10)
+    with open(victim) as f:
+        kept = f.read()
+    check(st.proc.returncode != 0 and kept == "secret\n" and
+          f"cannot write pid file {pidf}" in st.read_log(),
+          f"pid file link: exit {st.proc.returncode}, victim {kept!r}")
+    wait_for(lambda: not st.pids_alive(), "no buzond left", 5)
+    st.stop()
 
 
 run(main)
