@@ -1056,6 +1056,30 @@ cfg_set(const struct cfg_def *defs, void *target, const char *key,
 }
 
 int
+cfg_set_overrides(const struct cfg_def *defs, void *target,
+    char *const *overrides, struct buf *err)
+{
+	const char *eq;
+	char *key;
+	size_t i;
+	int rc;
+
+	for (i = 0; overrides != NULL && overrides[i] != NULL; i++) {
+		if ((eq = strchr(overrides[i], '=')) == NULL) {
+			(void)buf_appendf(err, "-o %s: expected key=value\n",
+			    overrides[i]);
+			return -1;
+		}
+		key = xstrndup(overrides[i], (size_t)(eq - overrides[i]));
+		rc = cfg_set(defs, target, key, eq + 1, err);
+		free(key);
+		if (rc == -1)
+			return -1;
+	}
+	return 1;
+}
+
+int
 cfg_print(const struct cfg_def *defs, const void *target, int nondefault,
     FILE *fp)
 {

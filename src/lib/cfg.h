@@ -82,6 +82,13 @@ int	 cfg_parse_string(const struct cfg_def *, void *target,
 int	 cfg_set(const struct cfg_def *, void *target, const char *key,
 	    const char *value, struct buf *err);
 
+/*
+ * Applies command-line overrides ("key=value" strings, NULL-terminated
+ * array; NULL is none) with cfg_set. 1, or -1 with a message in err.
+ */
+int	 cfg_set_overrides(const struct cfg_def *, void *target,
+	    char *const *overrides, struct buf *err);
+
 /* Prints "key = value" lines in table order (all, or only those differing
  * from the default), values in canonical form (sizes in bytes with the
  * largest exact unit, durations likewise, lists comma-separated). */

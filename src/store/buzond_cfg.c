@@ -241,26 +241,10 @@ int
 buzond_cfg_load(struct buzond_cfg *cfg, const char *path,
     char *const *overrides, struct buf *err)
 {
-	const char *eq;
-	char *key;
-	size_t i;
-
 	if (cfg_parse_file(buzond_cfg_defs, cfg, path, err) == -1)
 		return -1;
-	for (i = 0; overrides != NULL && overrides[i] != NULL; i++) {
-		if ((eq = strchr(overrides[i], '=')) == NULL) {
-			(void)buf_appendf(err, "-o %s: expected key=value\n",
-			    overrides[i]);
-			goto fail;
-		}
-		key = xstrndup(overrides[i], (size_t)(eq - overrides[i]));
-		if (cfg_set(buzond_cfg_defs, cfg, key, eq + 1, err) == -1) {
-			free(key);
-			goto fail;
-		}
-		free(key);
-	}
-	if (buzond_cfg_check(cfg, path, err) == -1)
+	if (cfg_set_overrides(buzond_cfg_defs, cfg, overrides, err) == -1 ||
+	    buzond_cfg_check(cfg, path, err) == -1)
 		goto fail;
 	return 1;
 fail:
