@@ -43,6 +43,7 @@
 #include "lib/conn.h"
 #include "lib/log.h"
 #include "lib/netaddr.h"
+#include "lib/pidfile.h"
 #include "lib/ratelimit.h"
 #include "lib/tls.h"
 #include "lib/users.h"
@@ -901,16 +902,8 @@ master_setup_spool(struct master *m)
 static void
 master_write_pid(struct master *m)
 {
-	FILE *f = NULL;
-	int fd;
-
-	if (m->cfg->pid_file[0] == '\0')
-		return;
-	/* Written as root: never through a symlink planted in its place. */
-	fd = open(m->cfg->pid_file, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW |
-	    O_CLOEXEC, 0644);
-	if (fd == -1 || (f = fdopen(fd, "w")) == NULL ||
-	    fprintf(f, "%ld\n", (long)getpid()) < 0 || fclose(f) == EOF)
+	if (m->cfg->pid_file[0] != '\0' &&
+	    pidfile_write(m->cfg->pid_file) == -1)
 		log_fatal("cannot write pid file %s: %s", m->cfg->pid_file,
 		    strerror(errno));
 }
