@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: ISC
 # Sets everything up and runs the whole test suite twice: a normal build
 # (build/) and an AddressSanitizer+UBSan build (build-san/). Ends with one
-# line "tests: N passed, M failed" and exits non-zero on any failure.
+# line "N passed, M failed" and exits non-zero on any failure.
 set -u
 top=$(cd "$(dirname "$0")/.." && pwd)
 "$top/contrib/setup-debian.sh" || exit 1
@@ -55,5 +55,5 @@ for variant in plain sanitizers; do
 		sed "s/^/[$variant] /"
 	count "$dir"
 done
-echo "tests: $pass passed, $fail failed"
+echo "$pass passed, $fail failed"
 [ $status = 0 ] && [ $fail = 0 ]
