@@ -701,6 +701,35 @@ smtpc_auth_step(struct smtpc *s, const char *prefix, const void *p,
 	return r;
 }
 
+/*
+ * The peer did not answer 235 to our AUTH. A 5xx (535 bad credentials,
+ * 534, 538, a 501 to our cancel...) is a problem of the account or its
+ * configuration, not of the messages: it is reported as temporary with
+ * the class of the enhanced code changed to 4 (4.7.0 when there is none),
+ * the server's reply kept in the text, so that mail waits for the
+ * operator's fix instead of bouncing (Postfix's smtp_sasl_auth_soft_bounce
+ * does the same). Anything else fails as the reply says. -1.
+ */
+static int
+smtpc_auth_refused(struct smtpc *s, struct smtpc_result *err)
+{
+	struct buf esc = BUF_INIT(0);
+	char enh[16];
+
+	if (s->rep.code < 500 || s->closing)
+		return smtpc_fail_reply(s, err);
+	(void)snprintf(enh, sizeof(enh), "4%s", s->rep.enhanced[0] == '5' ?
+	    s->rep.enhanced + 1 : ".7.0");
+	smtpc_why(s, enh, "authentication failed, the server said: %d %s%s%s",
+	    s->rep.code, s->rep.enhanced, s->rep.enhanced[0] ? " " : "",
+	    buf_cstr(&s->rep.text));
+	log_warn("smtpc auth failed peer=%s reply=\"%s\" (temporary: mail "
+	    "waits until the credentials are fixed)", s->peer,
+	    log_escape(&esc, s->why.data, s->why.len, 400));
+	buf_free(&esc);
+	return smtpc_fail_why(s, err);
+}
+
 /* AUTH PLAIN with an initial response, or LOGIN. 1 or -1 with err. */
 static int
 smtpc_auth(struct smtpc *s, struct smtpc_result *err)
@@ -755,7 +784,7 @@ smtpc_auth(struct smtpc *s, struct smtpc_result *err)
 	if (r == -1)
 		return smtpc_fail_why(s, err);
 	if (s->rep.code != 235)
-		return smtpc_fail_reply(s, err);
+		return smtpc_auth_refused(s, err);
 	s->caps.authenticated = 1;
 	return 1;
 }

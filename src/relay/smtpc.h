@@ -139,9 +139,13 @@ struct smtpc;
  * is followed by one new connection in clear text without STARTTLS; a
  * STARTTLS refused by the peer goes on in clear text on the same one.
  * Returns the session, or NULL with *err filled (release with
- * smtpc_result_free): a greeting, EHLO or AUTH reply that failed as the
- * peer gave it (4xx temporary, 5xx permanent: the caller tries the next MX
- * on a temporary one), or a local reason with code 0, temporary: "connect:
+ * smtpc_result_free): a greeting or EHLO reply that failed as the peer
+ * gave it (4xx temporary, 5xx permanent: the caller tries the next MX on a
+ * temporary one); an AUTH reply: a 4xx as it is, a 5xx (535 wrong
+ * password...) temporary with code 0, the enhanced code's class made 4
+ * ("4.7.8", or "4.7.0") and the text "authentication failed, the server
+ * said: 535 5.7.8 ..." (an account problem must not bounce mail); or a
+ * local reason with code 0, temporary: "connect:
  * Connection refused", "connect: timeout", "timeout waiting for the
  * greeting", "TLS required but STARTTLS not offered", "TLS handshake
  * failed: certificate verification failed: hostname mismatch", "AUTH

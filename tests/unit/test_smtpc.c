@@ -2510,12 +2510,26 @@ test_auth(void **state)
 	auth_case(&o, "ENHANCEDSTATUSCODES\nAUTH LOGIN PLAIN", plain, 235,
 	    NULL, NULL);
 	auth_case(&o, "AUTH=LOGIN", login, 235, NULL, NULL);
-	auth_case(&o, "ENHANCEDSTATUSCODES\nAUTH PLAIN", bad, 535,
-	    "5.7.8", "Authentication credentials invalid");
+	/* A 5xx to AUTH is an account problem: temporary, class 4, the
+	 * server's reply kept in the text. */
+	auth_case(&o, "ENHANCEDSTATUSCODES\nAUTH PLAIN", bad, 0,
+	    "4.7.8", "authentication failed, the server said: 535 5.7.8 "
+	    "Authentication credentials invalid");
+	auth_case(&o, "AUTH PLAIN", bad, 0, "4.7.0",
+	    "authentication failed, the server said: 535 5.7.8 "
+	    "Authentication credentials invalid");
 	auth_case(&o, "ENHANCEDSTATUSCODES\nAUTH PLAIN", tmp, 454,
 	    "4.7.0", "Temporary authentication failure");
-	auth_case(&o, "ENHANCEDSTATUSCODES\nAUTH PLAIN", ir, 501,
-	    "5.7.0", "cancelled");
+	auth_case(&o, "ENHANCEDSTATUSCODES\nAUTH PLAIN", ir, 0,
+	    "4.7.0", "the server said: 501 5.7.0 cancelled");
+	{
+		static const char *const lbad[] = { "< AUTH LOGIN",
+		    "> 334 VXNlcm5hbWU6", "< dXNlcg==", "> 334 UGFzc3dvcmQ6",
+		    "< c2VjcmV0", "> 535 5.7.8 no", NULL };
+
+		auth_case(&o, "ENHANCEDSTATUSCODES\nAUTH LOGIN", lbad, 0,
+		    "4.7.8", "the server said: 535 5.7.8 no");
+	}
 	auth_case(&o, "AUTH CRAM-MD5 DIGEST-MD5", none, 0, "4.7.0",
 	    "no supported AUTH mechanism");
 	/* Not offered: on without it. */
