@@ -34,7 +34,7 @@
 #include "relay/smtpc.h"
 #include "relay/spool.h"
 
-#define SMTPC_TEXT_MAX	(SMTPC_LINE_MAX * (SMTPC_LINES_MAX + 1))
+#define SMTPC_CUT	"..."	/* ends a cut line or text */
 #define SMTPC_AUTH_MAX	2048	/* "\0user\0pass" before base64 */
 
 /* Defaults for a zero timeout, ms. */
@@ -62,6 +62,7 @@ struct smtpc {
 	int		 need_rset;
 	unsigned long long bare_lf;
 	struct smtpc_reply rep;		/* the last reply */
+	struct buf	 long_line;	/* the kept part of a line too long */
 	struct buf	 why;		/* local reason of the last failure */
 	char		 why_enh[16];
 };
@@ -81,8 +82,8 @@ void
 smtpc_reply_init(struct smtpc_reply *r)
 {
 	memset(r, 0, sizeof(*r));
-	buf_init(&r->text, SMTPC_TEXT_MAX);
-	buf_init(&r->lines, SMTPC_TEXT_MAX);
+	buf_init(&r->text, SMTPC_TEXT_MAX + sizeof(SMTPC_CUT));
+	buf_init(&r->lines, SMTPC_LINES_KEPT);
 }
 
 void
@@ -94,6 +95,7 @@ smtpc_reply_reset(struct smtpc_reply *r)
 	buf_reset(&r->lines);
 	r->nlines = 0;
 	r->done = 0;
+	r->truncated = 0;
 }
 
 void
@@ -175,13 +177,40 @@ smtpc_reply_enh(struct smtpc_reply *r, const char **t, size_t *tl)
 	}
 }
 
+/*
+ * Adds a line's text t[0..tl) to r->text, after a space; cut marks a line
+ * cut short. Past SMTPC_TEXT_MAX the text ends in "..." and grows no more.
+ */
+static void
+smtpc_reply_text(struct smtpc_reply *r, const char *t, size_t tl, int cut)
+{
+	size_t sep, room;
+
+	if (r->text.len >= SMTPC_TEXT_MAX)
+		return;		/* full: "..." is there already */
+	sep = r->text.len > 0 && tl > 0;
+	room = SMTPC_TEXT_MAX - r->text.len;
+	if (sep + tl > room) {
+		tl = room > sep ? room - sep : 0;
+		cut = 1;
+	}
+	if (sep && tl > 0)
+		(void)buf_appendc(&r->text, ' ');	/* fits: room */
+	smtpc_append_clean(&r->text, t, tl);
+	if (cut) {
+		/* Past SMTPC_TEXT_MAX when the room ran out: full. */
+		(void)buf_appends(&r->text, SMTPC_CUT);	/* max has room */
+		r->truncated = 1;
+	}
+}
+
 int
 smtpc_reply_line(struct smtpc_reply *r, const char *line, size_t len,
     int enhanced, const char **errstr_r)
 {
 	const char *t;
 	size_t tl;
-	int code, last;
+	int code, last, cut = 0;
 
 	if (r->done) {
 		*errstr_r = "reply already complete";
@@ -193,8 +222,8 @@ smtpc_reply_line(struct smtpc_reply *r, const char *line, size_t len,
 			len--;
 	}
 	if (len + 2 > SMTPC_LINE_MAX) {
-		*errstr_r = "reply line too long";
-		return -1;
+		len = SMTPC_LINE_MAX - 2;	/* the rest is dropped */
+		cut = 1;
 	}
 	if (r->nlines >= SMTPC_LINES_MAX) {
 		*errstr_r = "too many reply lines";
@@ -218,13 +247,15 @@ smtpc_reply_line(struct smtpc_reply *r, const char *line, size_t len,
 	last = len == 3 || line[3] == ' ';
 	t = len > 3 ? line + 4 : line + 3;
 	tl = len > 3 ? len - 4 : 0;
-	smtpc_append_clean(&r->lines, t, tl);
-	(void)buf_appendc(&r->lines, '\n');	/* bounded: fits in max */
+	if (r->lines.len + tl + 1 <= SMTPC_LINES_KEPT) {
+		smtpc_append_clean(&r->lines, t, tl);
+		(void)buf_appendc(&r->lines, '\n');	/* fits: checked */
+	} else
+		r->truncated = 1;
 	if (enhanced && code / 100 != 3)
 		smtpc_reply_enh(r, &t, &tl);
-	if (r->text.len > 0 && tl > 0)
-		(void)buf_appendc(&r->text, ' ');
-	smtpc_append_clean(&r->text, t, tl);
+	smtpc_reply_text(r, t, tl, cut);
+	r->truncated |= cut;
 	r->nlines++;
 	r->done = last;
 	return last;
@@ -242,13 +273,8 @@ smtpc_parse_reply(const char *buf, size_t len, int enhanced,
 	*used_r = 0;
 	for (;;) {
 		nl = off < len ? memchr(buf + off, '\n', len - off) : NULL;
-		if (nl == NULL) {
-			if (len - off >= SMTPC_LINE_MAX) {
-				*errstr_r = "reply line too long";
-				return -1;
-			}
+		if (nl == NULL)
 			return 0;
-		}
 		rc = smtpc_reply_line(r, buf + off, (size_t)(nl - buf) + 1 -
 		    off, enhanced, errstr_r);
 		off = (size_t)(nl - buf) + 1;
@@ -367,6 +393,51 @@ smtpc_flush(struct smtpc *s, long long ms, const char *what)
 }
 
 /*
+ * The next reply line, LF included, in *line_r (valid until the next read),
+ * like conn_getline but never refusing a long line: past SMTPC_LINE_MAX
+ * octets without an LF, the first SMTPC_LINE_MAX are kept (in
+ * s->long_line, without LF: smtpc_reply_line then cuts the line) and the
+ * rest is read and dropped up to the LF. Holds at most SMTPC_LINE_MAX
+ * octets of a line. 1, or -1 (conn error set).
+ */
+static int
+smtpc_getline(struct smtpc *s, const char **line_r, size_t *len_r)
+{
+	const char *p, *nl;
+	size_t avail, scanned = 0;
+	int skipping = 0;
+
+	for (;;) {
+		p = conn_peek(&s->c, &avail);
+		nl = avail > scanned ? memchr(p + scanned, '\n',
+		    avail - scanned) : NULL;
+		if (skipping) {
+			conn_consume(&s->c, nl ? (size_t)(nl - p) + 1 : avail);
+			scanned = 0;
+			if (nl != NULL) {
+				*line_r = s->long_line.data;
+				*len_r = s->long_line.len;
+				return 1;
+			}
+		} else if (nl != NULL && (size_t)(nl - p) + 1 <= SMTPC_LINE_MAX) {
+			*line_r = p;
+			*len_r = (size_t)(nl - p) + 1;
+			conn_consume(&s->c, *len_r);
+			return 1;
+		} else if (nl != NULL || avail > SMTPC_LINE_MAX) {
+			buf_reset(&s->long_line);
+			if (buf_append(&s->long_line, p, SMTPC_LINE_MAX) == -1)
+				log_panic("smtpc: long line");	/* max fits */
+			skipping = 1;
+			continue;	/* consumes it and what follows */
+		} else
+			scanned = avail;
+		if (conn_fill(&s->c) == -1)
+			return -1;
+	}
+}
+
+/*
  * Reads one reply into s->rep within ms. 1, or -1 with why set (and the
  * session broken). After a 421 returns that reply again without reading.
  */
@@ -386,10 +457,8 @@ smtpc_read(struct smtpc *s, long long ms, const char *what)
 	conn_set_deadline(&s->c, ms);
 	(void)snprintf(doing, sizeof(doing), "waiting for %s", what);
 	for (;;) {
-		r = conn_getline(&s->c, SMTPC_LINE_MAX, &line, &len);
-		if (r == CONN_TOOLONG)
-			errstr = "reply line too long";
-		else if (r != 1) {
+		r = smtpc_getline(s, &line, &len);
+		if (r != 1) {
 			smtpc_io_failed(s, doing);
 			return -1;
 		} else
@@ -840,6 +909,7 @@ smtpc_open(const struct sockaddr *addr, socklen_t len,
 	s = xcalloc(1, sizeof(*s));
 	s->opts = *opts;
 	smtpc_reply_init(&s->rep);
+	buf_init(&s->long_line, SMTPC_LINE_MAX);
 	buf_init(&s->why, 0);
 	smtpc_peer_name(s, addr);
 	if ((r = smtpc_session(s, addr, len, opts->tls, err)) == -2) {
@@ -1532,6 +1602,7 @@ smtpc_close(struct smtpc **sp)
 	if (s->connected)
 		conn_close(&s->c);
 	smtpc_reply_free(&s->rep);
+	buf_free(&s->long_line);
 	buf_free(&s->why);
 	free(s);
 	*sp = NULL;

@@ -238,9 +238,19 @@ void	 smtpc_result_free(struct smtpc_result *r);
 
 /* ------------------------------------------------------------ parser */
 
-#define SMTPC_LINE_MAX	512	/* octets per reply line, CRLF included
-				 * (RFC 5321 4.5.3.1.5) */
-#define SMTPC_LINES_MAX	100	/* lines per reply */
+/*
+ * RFC 5321 4.5.3.1.5 makes 512 octets (CRLF included) the least a reply
+ * line may be, not the most a client may take, and real servers send
+ * longer lines (long AUTH lists, policy texts, URLs). A line is kept up to
+ * SMTPC_LINE_MAX octets with its CRLF; the rest of a longer one is read
+ * and dropped, its text ending in "..." and the reply marked truncated.
+ */
+#define SMTPC_LINE_MAX	4096
+#define SMTPC_LINES_MAX	100	/* lines per reply: more is an error */
+#define SMTPC_TEXT_MAX	8192	/* octets of a reply's text kept (then
+				 * "..."): what results and logs carry */
+#define SMTPC_LINES_KEPT 65536	/* octets of smtpc_reply.lines: lines past
+				 * it are parsed but not kept there */
 
 /* One (possibly multi-line) reply as parsed. */
 struct smtpc_reply {
@@ -252,6 +262,7 @@ struct smtpc_reply {
 					 * kept), '\n'-terminated: EHLO */
 	size_t		 nlines;
 	int		 done;		/* the last line was seen */
+	int		 truncated;	/* a line was cut, or text/lines full */
 };
 
 void	 smtpc_reply_init(struct smtpc_reply *);
@@ -262,8 +273,11 @@ void	 smtpc_reply_free(struct smtpc_reply *);
  * Adds one line line[0..len) (terminator included or not: a trailing LF
  * and one CR before it are dropped) to r. The line is "NNN-text"
  * (continued), "NNN text" or "NNN" (last); NNN is [2-5][0-5][0-9] and the
- * same on every line; at most SMTPC_LINE_MAX octets with CRLF and
- * SMTPC_LINES_MAX lines. enhanced: parse an RFC 3463 code at the start of
+ * same on every line; at most SMTPC_LINES_MAX lines. A line longer than
+ * SMTPC_LINE_MAX octets with CRLF is cut there (its text ends in "...",
+ * r->truncated set), and so is the text past SMTPC_TEXT_MAX; lines past
+ * SMTPC_LINES_KEPT octets of r->lines are left out of it (an EHLO
+ * keyword there is not seen). enhanced: parse an RFC 3463 code at the start of
  * the text ("d.ddd.ddd" then SP or the end; its class must match the reply
  * code) and drop it from text. 1 when the reply is complete, 0 when more
  * lines follow, -1 with *errstr_r (static text) when the line breaks a
@@ -276,9 +290,10 @@ int	 smtpc_reply_line(struct smtpc_reply *r, const char *line, size_t len,
  * Parses the first reply in buf[0..len) (lines ending in LF, CR optional)
  * into r (reset first). 1 with *used_r = the octets it took; 0 when buf
  * ends before the reply does (more input needed: call again with more);
- * -1 with *errstr_r when it is malformed (a line too long counts, even
- * unterminated). Pure: for tests and the fuzzer; smtpc reads the same way
- * line by line.
+ * -1 with *errstr_r when it is malformed. A line longer than
+ * SMTPC_LINE_MAX is cut as smtpc_reply_line says. Pure: for tests and the
+ * fuzzer; smtpc reads the same way line by line, holding at most
+ * SMTPC_LINE_MAX octets of a line (it drops the rest as it arrives).
  */
 int	 smtpc_parse_reply(const char *buf, size_t len, int enhanced,
 	    struct smtpc_reply *r, size_t *used_r, const char **errstr_r);

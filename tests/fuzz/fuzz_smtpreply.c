@@ -5,9 +5,10 @@
  * libFuzzer target for smtpc's reply parser: parses the input as a stream
  * of SMTP replies (as an outbound client reads them), with and without
  * ENHANCEDSTATUSCODES, and checks the promises: a complete reply has a
- * valid code shared by all its lines, at most SMTPC_LINES_MAX lines that
- * each fit SMTPC_LINE_MAX, ends at a LF, and its text holds no control
- * characters; an enhanced code is only reported when asked for, is well
+ * valid code shared by all its lines, at most SMTPC_LINES_MAX lines, ends
+ * at a LF, its text holds no control characters and stays within
+ * SMTPC_TEXT_MAX (+ "..."), its lines within SMTPC_LINES_KEPT, and it is
+ * marked truncated when a line was longer than SMTPC_LINE_MAX; an enhanced code is only reported when asked for, is well
  * formed and of the reply's class; the parse does not depend on how much
  * input follows the reply, and feeding the same lines one by one through
  * smtpc_reply_line() gives the same result. Any broken promise aborts.
@@ -64,10 +65,12 @@ check_reply(const struct smtpc_reply *r, const char *in, size_t used,
 	check(r->done && used > 0 && in[used - 1] == '\n');
 	check(r->code >= 200 && r->code <= 559 && r->code % 100 / 10 <= 5);
 	check(r->nlines >= 1 && r->nlines <= SMTPC_LINES_MAX);
-	check(used <= (size_t)SMTPC_LINE_MAX * r->nlines);
+	check(used <= (size_t)SMTPC_LINE_MAX * r->nlines || r->truncated);
 	for (i = 0; i < r->lines.len; i++)
 		n += r->lines.data[i] == '\n';
-	check(n == r->nlines);
+	check(n == r->nlines || (n < r->nlines && r->truncated));
+	check(r->lines.len <= SMTPC_LINES_KEPT);
+	check(r->text.len <= SMTPC_TEXT_MAX + 3);
 	check(strlen(buf_cstr(&r->text)) == r->text.len);
 	for (i = 0; i < r->text.len; i++)
 		check((unsigned char)r->text.data[i] >= ' ' &&
