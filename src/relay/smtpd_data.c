@@ -2,11 +2,12 @@
 /*
  * Copyright (c) 2026 The Estafeta developers
  *
- * DATA stream parser: see smtpd_data.h. A byte-at-a-time state machine with
- * a fast path that copies runs of ordinary line bytes at once.
+ * DATA stream parser: see smtpd_data.h. A state machine over the octets
+ * around line ends; runs of ordinary line bytes are skipped at once.
  */
 #include "config.h"
 
+#include <stdint.h>
 #include <string.h>
 
 #include "lib/buf.h"
@@ -18,6 +19,7 @@ enum {
 	DS_DOTCR,	/* ".\r" at the beginning of a line */
 	DS_MID,		/* inside a line */
 	DS_CR,		/* "\r" inside a line */
+	DS_CRHELD,	/* DS_CR, that "\r" not appended yet */
 	DS_DONE,
 };
 
@@ -106,11 +108,62 @@ data_linelen(struct data_parser *p, size_t n)
 		p->flags |= DATA_LONG_LINE;
 }
 
+/* The first CR, LF or NUL in in[0..n), or n: eight octets at a time, a
+ * word with an octet below 0x0e (any of the three) is looked at closely. */
+static size_t
+data_special(const char *in, size_t n)
+{
+	const uint64_t ones = 0x0101010101010101ULL;
+	uint64_t x;
+	size_t i = 0, k;
+
+	for (; i + 8 <= n; i += 8) {
+		memcpy(&x, in + i, 8);
+		if (((x - ones * 0x0e) & ~x & ones * 0x80) == 0)
+			continue;
+		for (k = i; k < i + 8; k++)
+			if (in[k] == '\r' || in[k] == '\n' || in[k] == '\0')
+				return k;
+	}
+	for (; i < n; i++)
+		if (in[i] == '\r' || in[i] == '\n' || in[i] == '\0')
+			return i;
+	return n;
+}
+
+/* The length of the run of line bytes at in[0]: up to the first CR or LF,
+ * or n. Notes NUL octets, and header names while in the header section. */
+static size_t
+data_run(struct data_parser *p, const char *in, size_t n)
+{
+	size_t run;
+
+	if (p->in_headers) {
+		for (run = 0; run < n && in[run] != '\r' && in[run] != '\n';
+		    run++) {
+			if (in[run] == '\0')
+				p->flags |= DATA_NUL;
+			data_hdr_byte(p, (unsigned char)in[run]);
+		}
+		return run;
+	}
+	for (run = data_special(in, n); run < n && in[run] == '\0';
+	    run += 1 + data_special(in + run + 1, n - run - 1))
+		p->flags |= DATA_NUL;
+	return run;
+}
+
+/*
+ * The content is the input without the stuffing dots and the terminator,
+ * so it is copied in spans of input: [span, i) is the part read but not
+ * yet appended. A dot at the start of a line ends a span and is skipped;
+ * so is the CR of ".\r", appended again if no LF follows.
+ */
 int
 data_feed(struct data_parser *p, const char *in, size_t n, struct buf *out,
     size_t *used_r)
 {
-	size_t i = 0, run;
+	size_t i = 0, span = 0, end, run;
 	unsigned char c;
 
 	if (p->state == DS_DONE) {
@@ -122,16 +175,19 @@ data_feed(struct data_parser *p, const char *in, size_t n, struct buf *out,
 		switch (p->state) {
 		case DS_BOL:
 			if (c == '.') {
+				if (data_emit(p, in + span, i - span, out) ==
+				    -1)
+					return -1;
+				span = ++i;
 				p->state = DS_DOT;
-				i++;
 				continue;
 			}
 			p->state = DS_MID;
 			continue;	/* reprocess as a line byte */
 		case DS_DOT:
 			if (c == '\r') {
+				span = ++i;	/* held back: maybe the end */
 				p->state = DS_DOTCR;
-				i++;
 				continue;
 			}
 			/* Dot-stuffed line: the leading dot is dropped. */
@@ -162,28 +218,22 @@ data_feed(struct data_parser *p, const char *in, size_t n, struct buf *out,
 				/* Bare LF: not a line end, never BOL. */
 				p->flags |= DATA_BARE_LF;
 				data_hdr_bare(p);
-				if (data_emit(p, "\n", 1, out) == -1)
-					return -1;
 				data_linelen(p, 1);
 				i++;
 				continue;
 			}
-			/* Fast path: the run up to the next CR or LF. */
-			for (run = i; run < n && in[run] != '\r' &&
-			    in[run] != '\n'; run++) {
-				if (in[run] == '\0')
-					p->flags |= DATA_NUL;
-				data_hdr_byte(p, (unsigned char)in[run]);
-			}
-			if (data_emit(p, in + i, run - i, out) == -1)
+			run = data_run(p, in + i, n - i);
+			data_linelen(p, run);
+			i += run;
+			continue;
+		case DS_CRHELD:
+			/* The previous call held back its final "\r". */
+			if (data_emit(p, "\r", 1, out) == -1)
 				return -1;
-			data_linelen(p, run - i);
-			i = run;
+			p->state = DS_CR;
 			continue;
 		case DS_CR:
 			if (c == '\n') {
-				if (data_emit(p, "\r\n", 2, out) == -1)
-					return -1;
 				data_hdr_eol(p);
 				p->linelen = 0;
 				p->state = DS_BOL;
@@ -193,8 +243,6 @@ data_feed(struct data_parser *p, const char *in, size_t n, struct buf *out,
 			/* Bare CR: keep it, stay inside the line. */
 			p->flags |= DATA_BARE_CR;
 			data_hdr_bare(p);
-			if (data_emit(p, "\r", 1, out) == -1)
-				return -1;
 			data_linelen(p, 1);
 			p->state = DS_MID;
 			continue;
@@ -203,6 +251,15 @@ data_feed(struct data_parser *p, const char *in, size_t n, struct buf *out,
 			return 1;
 		}
 	}
+	/* A final "\r" waits for the octet after it, so that the content
+	 * so far never depends on how the input was split. */
+	end = n;
+	if (p->state == DS_CR) {
+		end--;
+		p->state = DS_CRHELD;
+	}
+	if (data_emit(p, in + span, end - span, out) == -1)
+		return -1;
 	*used_r = n;
 	return 0;
 }
