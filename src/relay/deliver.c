@@ -151,22 +151,22 @@ bad:
 
 /* ------------------------------------------------------------ content */
 
+/* The content is streamed from the queue file, never held whole. */
 struct deliver_src {
-	const struct buf	*content;
-	int			 done;
+	struct spool_content	*sc;
+	const char		*id;
 };
 
 static int
 deliver_read(void *arg, const char **p_r, size_t *n_r)
 {
 	struct deliver_src *src = arg;
+	int r;
 
-	if (src->done)
-		return 0;
-	src->done = 1;
-	*p_r = buf_cstr(src->content);
-	*n_r = src->content->len;
-	return 1;
+	if ((r = spool_content_next(src->sc, p_r, n_r)) == -1)
+		log_error("%s deliver queue file damaged since it was queued: "
+		    "%s", src->id, spool_content_error(src->sc));
+	return r;
 }
 
 /* ------------------------------------------------------------ next hop */
@@ -630,11 +630,12 @@ deliver_connect(struct deliver *d, const struct route *r, const char *id,
 /* Delivers env (the job's recipients) over the hops; fills res. */
 static void
 deliver_smtp(struct deliver *d, const struct route *r, const char *domain,
-    struct spool_env *env, const struct buf *content, struct deliver_res *res)
+    struct spool_env *env, struct spool_content *content,
+    struct deliver_res *res)
 {
 	struct deliver_hop *h = NULL;
 	struct smtpc_result *sres;
-	struct deliver_src src = { content, 0 };
+	struct deliver_src src = { content, env->id };
 	struct buf why = BUF_INIT(0), key = BUF_INIT(0), txt = BUF_INIT(0);
 	size_t nh = 0, k;
 	char state = DELIVER_TEMP;
@@ -688,7 +689,7 @@ deliver_job(struct deliver *d, const struct deliver_job *j,
 {
 	struct spool_env *env = NULL, sub;
 	struct spool_rcpt *rc;
-	struct buf content = BUF_INIT(0);
+	struct spool_content *content = NULL;
 	struct route r;
 	const char *errstr = "";
 	size_t i;
@@ -700,8 +701,8 @@ deliver_job(struct deliver *d, const struct deliver_job *j,
 	buf_reset(&d->tr.tried);
 	buf_reset(&d->tr.tls);
 	d->tr.conn = "-";
-	rv = spool_read(spool_dirfd(d->spool, "queue"), j->id, &env, &content,
-	    &errstr);
+	rv = spool_open_content(spool_dirfd(d->spool, "queue"), j->id, &env,
+	    &content, &errstr);
 	if (rv != 1) {
 		deliver_set_all(res, j->n, DELIVER_TEMP, NULL, rv == 0 ?
 		    "4.3.0 queue file missing" : "4.3.0 queue file unreadable");
@@ -738,7 +739,7 @@ deliver_job(struct deliver *d, const struct deliver_job *j,
 		deliver_set_all(res, j->n, DELIVER_OK, NULL,
 		    "2.0.0 discarded by configuration");
 	else
-		deliver_smtp(d, &r, j->domain, &sub, &content, res);
+		deliver_smtp(d, &r, j->domain, &sub, content, res);
 	free(rc);
 out:
 	for (i = 0; i < j->n; i++) {
@@ -752,7 +753,7 @@ out:
 	}
 	route_free(&r);
 	spool_env_free(&env);
-	buf_free(&content);
+	spool_content_close(&content);
 }
 
 static int

@@ -10,6 +10,7 @@
 
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -32,6 +33,7 @@
 #define SPOOL_MAGIC		"ESTAFETA-SPOOL 1\n"
 #define SPOOL_MAGIC_LEN		(sizeof(SPOOL_MAGIC) - 1)
 #define SPOOL_CHUNK		65536
+#define SPOOL_DIRECT		8192	/* appended without a copy from here */
 #define SPOOL_MAX_ENVREC	65536
 #define SPOOL_COMMIT_TIMEOUT	120000	/* ms to wait for qmgr */
 
@@ -226,23 +228,6 @@ spool_recf(struct buf *b, char type, long long v)
 	spool_rec(b, type, num, (size_t)n);
 }
 
-static int
-spool_writeall(int fd, const char *p, size_t n)
-{
-	ssize_t w;
-
-	while (n > 0) {
-		w = write(fd, p, n);
-		if (w == -1 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return -1;
-		p += w;
-		n -= (size_t)w;
-	}
-	return 1;
-}
-
 struct spool_msg *
 spool_begin(struct spool *sp, const struct spool_env *env,
     const char **errstr_r)
@@ -295,19 +280,61 @@ spool_begin(struct spool *sp, const struct spool_env *env,
 	return m;
 }
 
+/* Writes iov[0..n) whole. 1, or -1 with errno set. */
 static int
-spool_flush(struct spool_msg *m)
+spool_writev_all(int fd, struct iovec *iov, int n)
 {
-	if (m->chunk.len > 0) {
-		spool_rec(&m->out, 'D', m->chunk.data, m->chunk.len);
-		buf_reset(&m->chunk);
+	ssize_t w;
+
+	while (n > 0) {
+		w = writev(fd, iov, n);
+		if (w == -1 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return -1;
+		for (; n > 0 && (size_t)w >= iov->iov_len; iov++, n--)
+			w -= (ssize_t)iov->iov_len;
+		if (n > 0) {
+			iov->iov_base = (char *)iov->iov_base + w;
+			iov->iov_len -= (size_t)w;
+		}
 	}
-	if (m->out.len > 0 && spool_writeall(m->fd, m->out.data,
-	    m->out.len) == -1) {
+	return 1;
+}
+
+/*
+ * Writes the pending records, the chunk as a 'D' record and p[0..n) as
+ * another (when n > 0) with one writev: content handed over in large
+ * pieces is never copied.
+ */
+static int
+spool_flush(struct spool_msg *m, const void *p, size_t n)
+{
+	unsigned char h[2][5];
+	struct iovec iov[5];
+	int k = 0;
+
+	ASSERT(m->chunk.len <= UINT32_MAX && n <= UINT32_MAX);
+	if (m->out.len > 0)
+		iov[k++] = (struct iovec){ m->out.data, m->out.len };
+	if (m->chunk.len > 0) {
+		h[0][0] = 'D';
+		spool_put_be32(h[0] + 1, (uint32_t)m->chunk.len);
+		iov[k++] = (struct iovec){ h[0], sizeof(h[0]) };
+		iov[k++] = (struct iovec){ m->chunk.data, m->chunk.len };
+	}
+	if (n > 0) {
+		h[1][0] = 'D';
+		spool_put_be32(h[1] + 1, (uint32_t)n);
+		iov[k++] = (struct iovec){ h[1], sizeof(h[1]) };
+		iov[k++] = (struct iovec){ (void *)(uintptr_t)p, n };
+	}
+	if (k > 0 && spool_writev_all(m->fd, iov, k) == -1) {
 		m->failed = 1;
 		return -1;
 	}
 	buf_reset(&m->out);
+	buf_reset(&m->chunk);
 	return 1;
 }
 
@@ -319,6 +346,16 @@ spool_append(struct spool_msg *m, const void *p, size_t n)
 
 	if (m->failed)
 		return -1;
+	/* Large pieces go out as their own records, small ones are
+	 * gathered into chunks of SPOOL_CHUNK octets. */
+	while (n >= SPOOL_DIRECT) {
+		take = n < SPOOL_CHUNK ? n : SPOOL_CHUNK;
+		m->total += take;
+		if (spool_flush(m, s, take) == -1)
+			return -1;
+		s += take;
+		n -= take;
+	}
 	while (n > 0) {
 		take = SPOOL_CHUNK - m->chunk.len;
 		if (take > n)
@@ -327,7 +364,8 @@ spool_append(struct spool_msg *m, const void *p, size_t n)
 		m->total += take;
 		s += take;
 		n -= take;
-		if (m->chunk.len == SPOOL_CHUNK && spool_flush(m) == -1)
+		if (m->chunk.len == SPOOL_CHUNK && spool_flush(m, NULL, 0) ==
+		    -1)
 			return -1;
 	}
 	return 1;
@@ -457,8 +495,7 @@ spool_commit(struct spool_msg **mp, const char **errstr_r)
 	buf_reset(&m->chunk);
 	spool_rec(&m->out, 'Z', z, sizeof(z));
 	/* The descriptor stays open (and locked) until the file is queued. */
-	if (m->failed || spool_writeall(m->fd, m->out.data, m->out.len) ==
-	    -1 || (m->sp->sync_mode == SPOOL_SYNC_FSYNC && fsync(m->fd) == -1))
+	if (m->failed || spool_flush(m, NULL, 0) == -1 || (m->sp->sync_mode == SPOOL_SYNC_FSYNC && fsync(m->fd) == -1))
 		goto fail;
 	if (m->sp->sync_mode == SPOOL_SYNC_GROUP &&
 	    spool_commit_group(m) == 1) {
@@ -479,39 +516,82 @@ fail:
 
 struct spool_reader {
 	int		 fd;
-	unsigned char	 buf[65536];
-	size_t		 pos, len;
-	unsigned long long off;	/* file offset of buf[0] */
+	unsigned char	*buf;
+	size_t		 cap, pos, len;
+	char		 rec;		/* 'D' or 'Z': the record being read */
+	size_t		 left;		/* its octets not read yet */
+	unsigned long long total;	/* content octets the 'D' records hold */
 };
+
+static struct spool_reader *
+spool_reader_new(int fd, size_t cap)
+{
+	struct spool_reader *r = xcalloc(1, sizeof(*r));
+
+	r->fd = fd;
+	r->cap = cap;
+	r->buf = xmalloc(cap);
+	return r;
+}
+
+static void
+spool_reader_free(struct spool_reader *r)
+{
+	if (r != NULL) {
+		free(r->buf);
+		free(r);
+	}
+}
+
+/* Refills an empty buffer. 1, or -1 at the end of the file or on error. */
+static int
+spool_fill(struct spool_reader *r)
+{
+	ssize_t got;
+
+	r->pos = r->len = 0;
+	do {
+		got = read(r->fd, r->buf, r->cap);
+	} while (got == -1 && errno == EINTR);
+	if (got <= 0)
+		return -1;
+	r->len = (size_t)got;
+	return 1;
+}
 
 static int
 spool_rd(struct spool_reader *r, void *p, size_t n)
 {
 	unsigned char *d = p;
-	ssize_t got;
 	size_t take;
 
 	while (n > 0) {
-		if (r->pos == r->len) {
-			r->off += r->len;
-			r->pos = r->len = 0;
-			do {
-				got = read(r->fd, r->buf, sizeof(r->buf));
-			} while (got == -1 && errno == EINTR);
-			if (got <= 0)
-				return -1;
-			r->len = (size_t)got;
-		}
+		if (r->pos == r->len && spool_fill(r) == -1)
+			return -1;
 		take = r->len - r->pos;
 		if (take > n)
 			take = n;
-		if (d != NULL) {
-			memcpy(d, r->buf + r->pos, take);
-			d += take;
-		}
+		memcpy(d, r->buf + r->pos, take);
+		d += take;
 		r->pos += take;
 		n -= take;
 	}
+	return 1;
+}
+
+/* Skips n octets: what is not buffered is seeked over, not read. Past the
+ * end of the file, the next read fails. */
+static int
+spool_skip(struct spool_reader *r, size_t n)
+{
+	size_t take = r->len - r->pos;
+
+	if (take > n)
+		take = n;
+	r->pos += take;
+	n -= take;
+	if (n > 0 && lseek(r->fd, (off_t)n, SEEK_CUR) == (off_t)-1)
+		return -1;
 	return 1;
 }
 
@@ -615,90 +695,147 @@ spool_env_rec(struct spool_env *e, char type, const unsigned char *p,
 	return -1;
 }
 
-/* Reads a 'D' record's n bytes into content (or skips them). The length
- * is not trusted: memory grows only with the bytes really read. */
+/* Reads a record header into h. 1, or -1 (truncated). */
 static int
-spool_read_content(struct spool_reader *r, struct buf *content, size_t n)
+spool_rec_head(struct spool_reader *r, unsigned char h[5], size_t *n_r)
 {
-	size_t take;
-	char *w;
-
-	if (content == NULL)
-		return spool_rd(r, NULL, n);
-	while (n > 0) {
-		take = n < SPOOL_CHUNK ? n : SPOOL_CHUNK;
-		if ((w = buf_reserve(content, take)) == NULL ||
-		    spool_rd(r, w, take) == -1)
-			return -1;
-		content->len += take;
-		content->data[content->len] = '\0';
-		n -= take;
-	}
+	if (spool_rd(r, h, 5) == -1)
+		return -1;
+	*n_r = spool_get_be32(h + 1);
 	return 1;
+}
+
+/*
+ * Reads the magic and the envelope records into e, up to the header of the
+ * first content record ('D' or 'Z'), which r then holds. 1, or -1 with
+ * *errstr_r.
+ */
+static int
+spool_read_env(struct spool_reader *r, const char *name, struct spool_env *e,
+    const char **errstr_r)
+{
+	unsigned char h[5], magic[SPOOL_MAGIC_LEN], *rec = NULL;
+	size_t n;
+	int ok = -1;
+
+	*errstr_r = "truncated";
+	if (spool_rd(r, magic, sizeof(magic)) == -1)
+		return -1;
+	if (memcmp(magic, SPOOL_MAGIC, sizeof(magic)) != 0) {
+		*errstr_r = "bad magic or version";
+		return -1;
+	}
+	for (;;) {
+		*errstr_r = "truncated";
+		if (spool_rec_head(r, h, &n) == -1)
+			break;
+		if (h[0] == 'D' || h[0] == 'Z') {
+			r->rec = (char)h[0];
+			r->left = n;
+			r->total = h[0] == 'D' ? n : 0;
+			ok = 1;
+			break;
+		}
+		*errstr_r = "bad envelope record";
+		if (n > SPOOL_MAX_ENVREC)
+			break;
+		rec = xrealloc(rec, n + 1);
+		if (spool_rd(r, rec, n) == -1) {
+			*errstr_r = "truncated";
+			break;
+		}
+		if (spool_env_rec(e, (char)h[0], rec, n, name) == -1)
+			break;
+	}
+	free(rec);
+	return ok;
+}
+
+/*
+ * The next piece of content, straight from the reader's buffer (valid
+ * until the next call): 1 with *p_r, *n_r; 0 after the end record, checked
+ * against the content length and the end of the file; -1 with *errstr_r.
+ * With skip set, the content is seeked over and never returned.
+ */
+static int
+spool_next(struct spool_reader *r, int skip, const unsigned char **p_r,
+    size_t *n_r, const char **errstr_r)
+{
+	unsigned char h[5], z[8];
+	unsigned long long ztotal = 0;
+	size_t n;
+	int i;
+
+	*errstr_r = "truncated";
+	while (r->rec == 'D') {
+		if (r->left > 0 && skip) {
+			if (spool_skip(r, r->left) == -1)
+				return -1;
+			r->left = 0;
+		}
+		if (r->left > 0) {
+			if (r->pos == r->len && spool_fill(r) == -1)
+				return -1;
+			n = r->len - r->pos;
+			if (n > r->left)
+				n = r->left;
+			*p_r = r->buf + r->pos;
+			*n_r = n;
+			r->pos += n;
+			r->left -= n;
+			return 1;
+		}
+		if (spool_rec_head(r, h, &n) == -1)
+			return -1;
+		if (h[0] != 'D' && h[0] != 'Z') {
+			*errstr_r = "bad envelope record";
+			return -1;
+		}
+		r->rec = (char)h[0];
+		r->left = n;
+		if (h[0] == 'D')
+			r->total += n;
+	}
+	if (r->left != 8 || spool_rd(r, z, 8) == -1)
+		return -1;
+	for (i = 0; i < 8; i++)
+		ztotal = ztotal << 8 | z[i];
+	*errstr_r = "content length mismatch";
+	if (ztotal != r->total)
+		return -1;
+	*errstr_r = "data after end record";
+	if (!spool_at_eof(r))
+		return -1;
+	return 0;
 }
 
 static int
 spool_read_fd(int fd, const char *name, struct spool_env *e,
     struct buf *content, const char **errstr_r)
 {
-	struct spool_reader *r = xcalloc(1, sizeof(*r));
-	unsigned char h[5], magic[SPOOL_MAGIC_LEN], z[8], *rec = NULL;
-	unsigned long long total = 0, ztotal = 0;
+	/* Without content, a small buffer: the content is seeked over. */
+	struct spool_reader *r = spool_reader_new(fd, content != NULL ?
+	    SPOOL_CHUNK : 4096);
+	const unsigned char *p;
 	size_t n;
-	int i, ok = -1, in_content = 0;
+	int ok = -1, got;
 
-	r->fd = fd;
-	*errstr_r = "truncated";
-	if (spool_rd(r, magic, sizeof(magic)) == -1)
+	if (spool_read_env(r, name, e, errstr_r) == -1)
 		goto out;
-	if (memcmp(magic, SPOOL_MAGIC, sizeof(magic)) != 0) {
-		*errstr_r = "bad magic or version";
-		goto out;
-	}
-	for (;;) {
-		if (spool_rd(r, h, sizeof(h)) == -1)
-			goto out;
-		n = spool_get_be32(h + 1);
-		if (h[0] == 'Z') {
-			if (n != 8 || spool_rd(r, z, 8) == -1)
-				goto out;
-			for (i = 0; i < 8; i++)
-				ztotal = ztotal << 8 | z[i];
-			break;
-		}
-		if (h[0] == 'D') {
-			*errstr_r = "truncated";
-			in_content = 1;
-			total += n;
-			if (spool_read_content(r, content, n) == -1)
-				goto out;
-			continue;
-		}
-		*errstr_r = "bad envelope record";
-		if (in_content || n > SPOOL_MAX_ENVREC)
-			goto out;
-		rec = xrealloc(rec, n + 1);
-		if (spool_rd(r, rec, n) == -1) {
-			*errstr_r = "truncated";
+	while ((got = spool_next(r, content == NULL, &p, &n, errstr_r)) == 1)
+		if (buf_append(content, p, n) == -1) {
+			*errstr_r = "content over the buffer's maximum";
 			goto out;
 		}
-		if (spool_env_rec(e, (char)h[0], rec, n, name) == -1)
-			goto out;
-	}
-	*errstr_r = "content length mismatch";
-	if (ztotal != total)
-		goto out;
-	*errstr_r = "data after end record";
-	if (!spool_at_eof(r))
+	if (got == -1)
 		goto out;
 	*errstr_r = "incomplete envelope";
 	if (e->id[0] == '\0' || e->sender == NULL || e->nrcpt == 0)
 		goto out;
-	e->size = total;
+	e->size = r->total;
 	ok = 1;
 out:
-	free(rec);
-	free(r);
+	spool_reader_free(r);
 	return ok;
 }
 
@@ -724,6 +861,71 @@ spool_read(int dirfd, const char *name, struct spool_env **env_r,
 	}
 	*env_r = e;
 	return 1;
+}
+
+struct spool_content {
+	struct spool_reader	*r;
+	const char		*errstr;
+};
+
+int
+spool_open_content(int dirfd, const char *name, struct spool_env **env_r,
+    struct spool_content **c_r, const char **errstr_r)
+{
+	struct spool_content *c;
+	struct spool_env *e;
+	int fd;
+
+	if ((fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC)) == -1) {
+		if (errno == ENOENT)
+			return 0;
+		*errstr_r = "cannot open";
+		return -1;
+	}
+	e = xcalloc(1, sizeof(*e));
+	c = xcalloc(1, sizeof(*c));
+	c->r = spool_reader_new(fd, SPOOL_CHUNK);
+	if (spool_read_env(c->r, name, e, errstr_r) == -1 ||
+	    e->id[0] == '\0' || e->sender == NULL || e->nrcpt == 0) {
+		if (e->id[0] == '\0' || e->sender == NULL || e->nrcpt == 0)
+			*errstr_r = "incomplete envelope";
+		spool_env_free(&e);
+		spool_content_close(&c);
+		return -1;
+	}
+	*env_r = e;
+	*c_r = c;
+	return 1;
+}
+
+int
+spool_content_next(struct spool_content *c, const char **p_r, size_t *n_r)
+{
+	const unsigned char *p;
+	int r;
+
+	if ((r = spool_next(c->r, 0, &p, n_r, &c->errstr)) == 1)
+		*p_r = (const char *)p;
+	return r;
+}
+
+const char *
+spool_content_error(const struct spool_content *c)
+{
+	return c->errstr != NULL ? c->errstr : "";
+}
+
+void
+spool_content_close(struct spool_content **cp)
+{
+	struct spool_content *c = *cp;
+
+	if (c == NULL)
+		return;
+	(void)close(c->r->fd);	/* read-only */
+	spool_reader_free(c->r);
+	free(c);
+	*cp = NULL;
 }
 
 void

@@ -113,6 +113,26 @@ int	 spool_read(int dirfd, const char *name, struct spool_env **env_r,
 	    struct buf *content, const char **errstr_r);
 void	 spool_env_free(struct spool_env **);
 
+/*
+ * Streaming read, for delivery: opens <name>, reads its envelope and leaves
+ * the content to spool_content_next(). 1 with *env_r and *c_r; 0 if there
+ * is no such file; -1 if the envelope is corrupt (*errstr_r says why).
+ */
+struct spool_content;
+int	 spool_open_content(int dirfd, const char *name,
+	    struct spool_env **env_r, struct spool_content **c_r,
+	    const char **errstr_r);
+/*
+ * The next piece of content (*p_r is valid until the next call): 1; 0 at
+ * the end, after the end record was checked; -1 if the file is damaged
+ * (spool_content_error() says how). The file was checked when it was
+ * queued; damage found here means it changed since.
+ */
+int	 spool_content_next(struct spool_content *, const char **p_r,
+	    size_t *n_r);
+const char *spool_content_error(const struct spool_content *);
+void	 spool_content_close(struct spool_content **);
+
 /* 1 when name has the form of a queue id. */
 int	 spool_valid_id(const char *name);
 

@@ -327,6 +327,106 @@ test_roundtrip(void **state)
 	buf_free(&got);
 }
 
+static int
+truncate_at(int dfd, const char *name, off_t len)
+{
+	int fd = openat(dfd, name, O_WRONLY), r;
+
+	if (fd == -1)
+		return -1;
+	r = ftruncate(fd, len);
+	(void)close(fd);
+	return r;
+}
+
+/* Small pieces are gathered into chunks, large ones (8 KiB and more) are
+ * written as their own records: any mix reads back as the same content. */
+static void
+test_mixed_pieces(void **state)
+{
+	static const size_t pieces[] = { 100, 9000, 3, 70000, 8192, 8191,
+	    65536, 1, 200000 };
+	struct fixture *f = *state;
+	struct spool_env w, *g;
+	struct spool_msg *m;
+	struct buf c = BUF_INIT(0), got = BUF_INIT(0);
+	const char *errstr = NULL;
+	size_t i, off = 0, total = 0;
+	int qfd = spool_dirfd(f->sp, "queue");
+
+	for (i = 0; i < sizeof(pieces) / sizeof(pieces[0]); i++)
+		total += pieces[i];
+	fill(&c, total, 7);
+	env_full(&w);
+	m = spool_begin(f->sp, &w, &errstr);
+	assert_non_null(m);
+	for (i = 0; i < sizeof(pieces) / sizeof(pieces[0]); i++) {
+		assert_int_equal(spool_append(m, c.data + off, pieces[i]), 1);
+		off += pieces[i];
+	}
+	assert_int_equal(spool_commit(&m, &errstr), 1);
+	assert_int_equal(read_both(qfd, w.id, &g, &got, &errstr), 1);
+	env_eq(&w, g);
+	assert_true(g->size == total);
+	assert_int_equal(got.len, total);
+	assert_memory_equal(got.data, c.data, total);
+	spool_env_free(&g);
+	buf_free(&c);
+	buf_free(&got);
+}
+
+/* spool_open_content streams what spool_read reads; damage after the
+ * envelope shows as -1 from spool_content_next. */
+static void
+test_stream(void **state)
+{
+	static const size_t sizes[] = { 0, 1, 65535, 65536, 65537, 300000 };
+	struct fixture *f = *state;
+	struct spool_env w, *g;
+	struct spool_content *sc;
+	struct buf c = BUF_INIT(0), got = BUF_INIT(0);
+	const char *errstr = NULL, *p;
+	size_t i, n;
+	int qfd = spool_dirfd(f->sp, "queue"), r;
+
+	for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		env_full(&w);
+		fill(&c, sizes[i], (uint32_t)i + 3);
+		write_msg(f, &w, &c, i % 2 ? 1000 : 1 << 20);
+		assert_int_equal(spool_open_content(qfd, w.id, &g, &sc,
+		    &errstr), 1);
+		env_eq(&w, g);
+		buf_reset(&got);
+		while ((r = spool_content_next(sc, &p, &n)) == 1) {
+			assert_true(n > 0);
+			assert_int_equal(buf_append(&got, p, n), 1);
+		}
+		assert_int_equal(r, 0);
+		assert_int_equal(got.len, sizes[i]);
+		if (sizes[i])
+			assert_memory_equal(got.data, c.data, sizes[i]);
+		spool_content_close(&sc);
+		assert_null(sc);
+		spool_env_free(&g);
+		if (sizes[i] < 65536)
+			continue;
+		/* Cut in the middle of the content. */
+		assert_int_equal(truncate_at(qfd, w.id, 40000), 0);
+		assert_int_equal(spool_open_content(qfd, w.id, &g, &sc,
+		    &errstr), 1);
+		while ((r = spool_content_next(sc, &p, &n)) == 1)
+			;
+		assert_int_equal(r, -1);
+		assert_string_equal(spool_content_error(sc), "truncated");
+		spool_content_close(&sc);
+		spool_env_free(&g);
+	}
+	assert_int_equal(spool_open_content(qfd, "nosuchfile", &g, &sc,
+	    &errstr), 0);
+	buf_free(&c);
+	buf_free(&got);
+}
+
 /* The reader appends to what the content buffer holds. */
 static void
 test_read_appends(void **state)
@@ -832,6 +932,9 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_roundtrip, setup,
 		    teardown),
+		cmocka_unit_test_setup_teardown(test_mixed_pieces, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_stream, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_read_appends, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_missing, setup, teardown),
