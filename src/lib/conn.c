@@ -33,6 +33,7 @@
 
 #define CONN_READ_CHUNK	16384
 #define CONN_WBUF_FLUSH	65536
+#define CONN_WRITE_DIRECT	16384	/* conn_write() sends at once from here */
 
 long long
 conn_now_ms(void)
@@ -99,6 +100,8 @@ conn_set_deadline(struct conn *c, long long ms)
 {
 	c->deadline = conn_now_ms() + ms;
 }
+
+static ssize_t	conn_write_some(struct conn *, const char *, size_t);
 
 static int
 conn_wait(struct conn *c, short ev)
@@ -329,10 +332,26 @@ conn_discard_input(struct conn *c)
 int
 conn_write(struct conn *c, const void *p, size_t n)
 {
-	if (buf_append(&c->wbuf, p, n) == -1)
+	const char *s = p;
+	ssize_t w;
+
+	if (n < CONN_WRITE_DIRECT) {
+		if (buf_append(&c->wbuf, p, n) == -1)
+			return -1;
+		if (c->wbuf.len >= CONN_WBUF_FLUSH)
+			return conn_flush(c);
+		return 1;
+	}
+	/* Large pieces go to the socket from where they are, uncopied. */
+	if (conn_flush(c) == -1)
 		return -1;
-	if (c->wbuf.len >= CONN_WBUF_FLUSH)
-		return conn_flush(c);
+	while (n > 0) {
+		if ((w = conn_write_some(c, s, n)) == -1)
+			return -1;
+		s += w;
+		n -= (size_t)w;
+		c->bytes_out += (unsigned long long)w;
+	}
 	return 1;
 }
 

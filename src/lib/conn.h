@@ -93,7 +93,9 @@ int	 conn_pending(const struct conn *);
 /* Drops all buffered input (before a STARTTLS handshake, or on abuse). */
 void	 conn_discard_input(struct conn *);
 
-/* Buffers output; flushed by conn_flush or when large. 1 or -1. */
+/* Buffers output; flushed by conn_flush or when large. A piece of 16 KiB
+ * or more is sent at once, after what is buffered, without a copy. 1 or
+ * -1. May block, like conn_flush. */
 int	 conn_write(struct conn *, const void *, size_t);
 int	 conn_printf(struct conn *, const char *, ...)
 	    __attribute__((format(printf, 2, 3)));

@@ -1349,7 +1349,7 @@ struct smtpc_out {
 static void
 smtpc_put(struct smtpc_out *o, const char *p, size_t n)
 {
-	if (o->err)
+	if (o->err || n == 0)
 		return;
 	if (o->since >= SMTPC_BLOCK) {
 		conn_set_deadline(&o->s->c, o->to);
@@ -1362,7 +1362,9 @@ smtpc_put(struct smtpc_out *o, const char *p, size_t n)
 
 /*
  * Streams the content, dot-stuffed, with CRLF line ends, then the final
- * dot. 1, -1 when read() failed, -2 when the connection failed (why set).
+ * dot. Content goes out in spans as it was read: only a dot at the start
+ * of a line (doubled) and a bare LF (made CRLF) break a span. 1, -1 when
+ * read() failed, -2 when the connection failed (why set).
  */
 static int
 smtpc_tx_content(struct smtpc *s, int (*read)(void *, const char **,
@@ -1371,30 +1373,34 @@ smtpc_tx_content(struct smtpc *s, int (*read)(void *, const char **,
 	struct smtpc_out o = { s, TO(s, data_block, TO_DATA_BLOCK),
 	    SMTPC_BLOCK, 0 };
 	const char *p, *nl;
-	size_t n, i, seg;
+	size_t n, i, k, span;
 	int bol = 1, cr = 0, r = 0;
 
 	while (!o.err && (r = read(arg, &p, &n)) == 1) {
-		for (i = 0; i < n && !o.err; i += seg + 1) {
-			if (bol && p[i] == '.')
+		for (i = 0, span = 0; i < n;) {
+			if (bol && p[i] == '.') {
+				/* The span goes on from this dot: sent twice. */
+				smtpc_put(&o, p + span, i - span);
 				smtpc_put(&o, ".", 1);
+				span = i;
+			}
 			if ((nl = memchr(p + i, '\n', n - i)) == NULL) {
-				smtpc_put(&o, p + i, n - i);
 				cr = p[n - 1] == '\r';
 				bol = 0;
 				break;
 			}
-			seg = (size_t)(nl - (p + i));
-			if (seg > 0 ? p[i + seg - 1] == '\r' : cr)
-				smtpc_put(&o, p + i, seg + 1);
-			else {
+			k = (size_t)(nl - p);
+			if (!(k > 0 ? p[k - 1] == '\r' : cr)) {
 				s->bare_lf++;
-				smtpc_put(&o, p + i, seg);
+				smtpc_put(&o, p + span, k - span);
 				smtpc_put(&o, "\r\n", 2);
+				span = k + 1;
 			}
+			i = k + 1;
 			bol = 1;
 			cr = 0;
 		}
+		smtpc_put(&o, p + span, n - span);
 	}
 	if (!o.err && r == -1)
 		return -1;

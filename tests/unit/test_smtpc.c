@@ -2346,6 +2346,68 @@ test_content_edges(void **state)
 	}
 }
 
+/* A large content with dots and bare LFs here and there, in chunks that
+ * split lines anywhere: on the wire exactly the stuffed, CRLF form (the
+ * spans between the places that need care go out uncopied). */
+static void
+test_content_large(void **state)
+{
+	static const size_t chunks[] = { 0, 7, 4096, 65536 };
+	struct buf in = BUF_INIT(0), out = BUF_INIT(0);
+	struct smtpc_opts o = opts();
+	struct smtpc_result res[1];
+	struct spool_env env;
+	struct src src;
+	struct smtpc *s;
+	struct fake f;
+	struct sc sc_ = { .n = 0 };
+	size_t i, k;
+
+	(void)state;
+	for (i = 0; i < 3000; i++) {
+		switch (i % 7) {
+		case 0:
+			(void)buf_appendf(&in, ".dot %zu\r\n", i);
+			(void)buf_appendf(&out, "..dot %zu\r\n", i);
+			break;
+		case 3:
+			(void)buf_appendf(&in, "bare %zu\n", i);
+			(void)buf_appendf(&out, "bare %zu\r\n", i);
+			break;
+		default:
+			for (k = 0; k < i % 90; k++) {
+				(void)buf_appendc(&in, (char)('a' + k % 26));
+				(void)buf_appendc(&out, (char)('a' + k % 26));
+			}
+			(void)buf_appends(&in, "\r\n");
+			(void)buf_appends(&out, "\r\n");
+		}
+	}
+	sc_hello(&sc_, "PIPELINING");
+	for (i = 0; i < 4; i++)
+		scl(&sc_, M, R, D, "> 250 ok\n250 ok\n354 go", "<.",
+		    "> 250 ok", NULL);
+	sc_quit(&sc_);
+	fake_start(&f, &sc_);
+	s = open_ok(&f, &o);
+	for (i = 0; i < 4; i++) {
+		env_init(&env, 1, 1);
+		env.size = in.len;
+		src = (struct src){ in.data, in.len, 0, chunks[i], 0 };
+		assert_int_equal(smtpc_send(s, &env, src_read, &src, res), 1);
+		assert_int_equal(smtpc_bare_lf(s), 3000 / 7 + 1);
+		results_free(res, 1);
+	}
+	smtpc_close(&s);
+	fake_ok(&f);
+	for (i = 0; i < 4; i++)
+		expect_data(&f, (int)i, out.data);
+	fake_free(&f);
+	sc_free(&sc_);
+	buf_free(&in);
+	buf_free(&out);
+}
+
 /* ------------------------------------------------------------ STARTTLS */
 
 static void
@@ -3456,6 +3518,7 @@ main(void)
 		cmocka_unit_test(test_pipelined_mix),
 		cmocka_unit_test(test_chunks_and_reuse),
 		cmocka_unit_test(test_content_edges),
+		cmocka_unit_test(test_content_large),
 		cmocka_unit_test(test_lockstep_no_dsn),
 		cmocka_unit_test(test_helo_fallback),
 		cmocka_unit_test(test_hello_refused),
