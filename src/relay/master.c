@@ -20,6 +20,7 @@
  */
 #include "config.h"
 
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -447,6 +448,17 @@ master_child_setup(struct master *m, int keep_listeners,
 	master_drop_privileges(m);
 }
 
+/* The name top(1), ps -o comm and /proc/PID/comm show: "est-smtpd". The
+ * master keeps "estafetad", so `pkill estafetad` signals only the master. */
+static void
+master_child_name(const char *role)
+{
+	char name[16];
+
+	(void)snprintf(name, sizeof(name), "est-%s", role);
+	(void)prctl(PR_SET_NAME, name, 0, 0, 0);
+}
+
 static struct child *
 master_new_child(struct master *m, int kind)
 {
@@ -470,6 +482,7 @@ master_new_child(struct master *m, int kind)
 		if (kind == CHILD_QMGR) {
 			int status_w = dup(m->status_w);
 
+			master_child_name("qmgr");
 			master_child_setup(m, 0, &mask);
 			log_init("estafetad/qmgr", m->foreground ?
 			    LOG_TARGET_STDERR : m->cfg->log_target,
@@ -477,12 +490,14 @@ master_new_child(struct master *m, int kind)
 			qmgr_main(m->cfg, status_w);
 		}
 		if (kind == CHILD_DELIVER) {
+			master_child_name("deliver");
 			master_child_setup(m, 0, &mask);
 			log_init("estafetad/deliver", m->foreground ?
 			    LOG_TARGET_STDERR : m->cfg->log_target,
 			    m->cfg->log_level);
 			deliver_main(m->cfg, m->relay_user, m->relay_pass);
 		}
+		master_child_name("smtpd");
 		master_child_setup(m, 1, &mask);
 		log_init("estafetad/smtpd", m->foreground ? LOG_TARGET_STDERR :
 		    m->cfg->log_target, m->cfg->log_level);

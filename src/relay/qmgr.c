@@ -565,6 +565,8 @@ qmgr_sync_start(struct qmgr *q)
 	if ((r = pthread_sigmask(SIG_SETMASK, &all, &old)) != 0)
 		log_fatal("qmgr: commit thread: sigmask: %s", strerror(r));
 	r = pthread_create(&y->th, NULL, qmgr_sync_main, y);
+	if (r == 0)
+		(void)pthread_setname_np(y->th, "est-commit");
 	(void)pthread_sigmask(SIG_SETMASK, &old, NULL);	/* was valid */
 	if (r != 0)
 		log_fatal("qmgr: commit thread: %s", strerror(r));
