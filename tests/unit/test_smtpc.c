@@ -28,6 +28,7 @@
  */
 #include "config.h"
 
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -271,6 +272,15 @@ env_init(struct spool_env *e, size_t nrcpt, unsigned long long size)
 	e->rcpts = rcpts;
 	e->nrcpt = nrcpt;
 	e->size = size;
+}
+
+/* A server this test started (smtp-sink, estafetad) gets SIGTERM when the
+ * test process ends, also when a failed assertion skips its teardown. */
+static void
+die_with_parent(void)
+{
+	if (prctl(PR_SET_PDEATHSIG, SIGTERM) == -1)
+		_exit(126);
 }
 
 /* Content from memory in chunks of at most chunk bytes; fails (-1) once
@@ -2817,6 +2827,7 @@ sink_start(struct sink *k, int family, ...)
 	k->pid = fork();
 	assert_true(k->pid >= 0);
 	if (k->pid == 0) {
+		die_with_parent();
 		if ((fd = open("/dev/null", O_RDWR)) == -1 ||
 		    dup2(fd, 0) == -1 || dup2(fd, 1) == -1)
 			_exit(126);
@@ -3330,6 +3341,7 @@ estd_start(struct estd *e)
 	if (e->pid == 0) {
 		int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0600);
 
+		die_with_parent();
 		if (fd == -1 || setsid() == -1 || dup2(fd, 1) == -1 ||
 		    dup2(fd, 2) == -1)
 			_exit(126);
