@@ -17,6 +17,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include <openssl/rand.h>
@@ -420,8 +421,11 @@ dsn_field_addr(struct dsn_fold *f, struct buf *b, const char *name,
 }
 
 /*
- * Original-Recipient from the (xtext-decoded) ORCPT "type;address", kept
- * as given when that is possible. Left out when the type is not an atom.
+ * Original-Recipient from the (decoded) ORCPT "type;address", kept as
+ * given when that is possible. The utf-8 type (RFC 6533), and any address
+ * that is not ASCII, is written "utf-8;" and the address as it is in a
+ * global DSN (utf-8-address), else in utf-8-addr-xtext. Left out when the
+ * type is not an atom.
  */
 static void
 dsn_field_orcpt(struct dsn_fold *f, struct buf *b, const char *orcpt,
@@ -444,9 +448,10 @@ dsn_field_orcpt(struct dsn_fold *f, struct buf *b, const char *orcpt,
 	if (*v == '\0')
 		return;
 	/* "type;address" stays one word, as the sender wrote it. */
-	if (!dsn_is_ascii(v) && !utf8) {
-		if (buf_appends(&t, "utf-8;") == -1 ||
-		    dsn_utf8_xtext(&t, v) == -1)
+	if ((tl == 5 && strncasecmp(orcpt, "utf-8", 5) == 0) ||
+	    !dsn_is_ascii(v)) {
+		if (buf_appends(&t, "utf-8;") == -1 || (utf8 ?
+		    dsn_clean(&t, v, 1) : dsn_utf8_xtext(&t, v)) == -1)
 			f->err = 1;
 	} else if (buf_append(&t, orcpt, tl) == -1 ||
 	    buf_appendc(&t, ';') == -1 || dsn_clean(&t, v, utf8) == -1)

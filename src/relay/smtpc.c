@@ -29,6 +29,7 @@
 #include "lib/log.h"
 #include "lib/netaddr.h"
 #include "lib/sasl.h"
+#include "lib/uxtext.h"
 #include "lib/xalloc.h"
 #include "relay/downgrade.h"
 #include "relay/smtpc.h"
@@ -990,11 +991,21 @@ smtpc_mail_cmd(struct smtpc *s, const struct spool_env *env, struct buf *b)
 	(void)buf_appends(b, "\r\n");
 }
 
-/* ORCPT "type;address" (decoded): type sent as is, the address xtext. */
+/*
+ * ORCPT "type;address" (the address decoded): the type as it is, the
+ * address in xtext (RFC 3461 4.2). An address of the utf-8 type, or one
+ * that is not ASCII but well-formed UTF-8 (a "rfc822" one given in xtext
+ * octets), goes as RFC 6533's utf-8 type: utf-8-addr-unitext when unitext
+ * (the peer offers SMTPUTF8 and this transaction uses it), else
+ * utf-8-addr-xtext, which any peer takes. Left out when the type is not
+ * an atom.
+ */
 static void
-smtpc_orcpt(struct buf *b, const char *orcpt)
+smtpc_orcpt(struct buf *b, const char *orcpt, int unitext)
 {
-	const char *semi = strchr(orcpt, ';'), *p;
+	const char *semi = strchr(orcpt, ';'), *p, *v;
+	struct buf u = BUF_INIT(0);
+	size_t tl;
 
 	if (semi == NULL || semi == orcpt)
 		return;
@@ -1002,12 +1013,22 @@ smtpc_orcpt(struct buf *b, const char *orcpt)
 		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
 		    smtpc_isdigit(*p) || *p == '-'))
 			return;
-	(void)buf_appendf(b, " ORCPT=%.*s;", (int)(semi - orcpt), orcpt);
-	smtpc_xtext(b, semi + 1);
+	tl = (size_t)(semi - orcpt);
+	v = semi + 1;
+	if ((smtpc_kw(orcpt, tl, "utf-8") || uxtext_is_utf8(v, strlen(v))) &&
+	    uxtext_encode(&u, v, strlen(v), unitext) == 1)
+		(void)buf_appendf(b, " ORCPT=utf-8;%s", u.data);
+	else {
+		(void)buf_appendf(b, " ORCPT=%.*s;", (int)tl, orcpt);
+		smtpc_xtext(b, v);
+	}
+	buf_free(&u);
 }
 
+/* RCPT for rc; utf8: the transaction uses SMTPUTF8 (MAIL said so). */
 static void
-smtpc_rcpt_cmd(struct smtpc *s, const struct spool_rcpt *rc, struct buf *b)
+smtpc_rcpt_cmd(struct smtpc *s, const struct spool_rcpt *rc, int utf8,
+    struct buf *b)
 {
 	(void)buf_appendf(b, "RCPT TO:<%s>", rc->addr);
 	if (s->caps.dsn && rc->notify != 0) {
@@ -1025,7 +1046,7 @@ smtpc_rcpt_cmd(struct smtpc *s, const struct spool_rcpt *rc, struct buf *b)
 			    rc->notify & SPOOL_NOTIFY_DELAY ? "DELAY" : "");
 	}
 	if (s->caps.dsn && rc->orcpt != NULL)
-		smtpc_orcpt(b, rc->orcpt);
+		smtpc_orcpt(b, rc->orcpt, utf8 && s->caps.smtputf8);
 	(void)buf_appends(b, "\r\n");
 }
 
@@ -1316,7 +1337,7 @@ smtpc_tx_lockstep(struct smtpc_tx *tx, const struct buf *mail)
 		if (tx->st[i] == RC_SKIP)
 			continue;
 		buf_reset(&cmd);
-		smtpc_rcpt_cmd(s, &tx->env->rcpts[i], &cmd);
+		smtpc_rcpt_cmd(s, &tx->env->rcpts[i], tx->env->smtputf8, &cmd);
 		if (smtpc_cmd(s, TO(s, rcpt, TO_RCPT), "RCPT", "%s",
 		    buf_cstr(&cmd)) == -1) {
 			buf_free(&cmd);
@@ -1547,7 +1568,8 @@ smtpc_send(struct smtpc *s, const struct spool_env *env,
 		(void)buf_append(&cmds, mail.data, mail.len);
 		for (i = 0; i < env->nrcpt; i++)
 			if (tx.st[i] != RC_SKIP)
-				smtpc_rcpt_cmd(s, &env->rcpts[i], &cmds);
+				smtpc_rcpt_cmd(s, &env->rcpts[i],
+				    env->smtputf8, &cmds);
 		(void)buf_appends(&cmds, "DATA\r\n");
 		r = smtpc_tx_pipelined(&tx, &cmds);
 	} else

@@ -11,6 +11,8 @@
 #include <strings.h>
 
 #include "lib/addr.h"
+#include "lib/buf.h"
+#include "lib/uxtext.h"
 #include "lib/xalloc.h"
 #include "relay/smtpd_cmd.h"
 #include "relay/spool.h"
@@ -148,6 +150,32 @@ smtpd_parse_size(const char *v, size_t vl, long long *size)
 	return 1;
 }
 
+/*
+ * ORCPT=utf-8;value (RFC 6533 3): utf-8-addr-xtext, or utf-8-addr-unitext
+ * (raw UTF-8) in an SMTPUTF8 transaction only; kept as "utf-8;" and the
+ * address decoded to UTF-8 (smtpc and the DSN writer encode it again for
+ * where it goes). 1, or -1 when malformed.
+ */
+static int
+smtpd_orcpt_utf8(const char *p, size_t n, int utf8_ok,
+    struct smtp_path_cmd *c)
+{
+	struct buf b = BUF_INIT(0);
+	size_t i;
+
+	if (n > XTEXT_MAX)
+		return -1;
+	for (i = 0; i < n && !utf8_ok; i++)
+		if ((unsigned char)p[i] >= 0x80)
+			return -1;
+	if (buf_appends(&b, "utf-8;") == -1 || uxtext_decode(&b, p, n) == -1) {
+		buf_free(&b);
+		return -1;
+	}
+	c->orcpt = buf_steal(&b);
+	return 1;
+}
+
 /* One "keyword[=value]" parameter. 1, or -1 with *reply_r. */
 static int
 smtpd_param(const char *k, size_t kl, const char *v, size_t vl, int has_v,
@@ -218,11 +246,13 @@ smtpd_param(const char *k, size_t kl, const char *v, size_t vl, int has_v,
 		if (!has_v || c->orcpt ||
 		    (semi = memchr(v, ';', vl)) == NULL || semi == v)
 			return -1;
+		if (smtpd_kw_is(v, (size_t)(semi - v), "utf-8"))
+			return smtpd_orcpt_utf8(semi + 1, vl - (size_t)(semi -
+			    v) - 1, utf8_ok, c);
 		if ((c->orcpt = smtpd_xtext_decode(v, vl)) == NULL)
 			return -1;
 		return 1;
 	}
-	(void)utf8_ok;
 	*reply_r = "555 5.5.4 Unsupported parameter";
 	return -1;
 }

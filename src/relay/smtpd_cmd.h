@@ -29,7 +29,9 @@ struct smtp_path_cmd {
 	char		*auth;		/* AUTH= value as given, malloc'd */
 	/* RCPT */
 	unsigned	 notify;	/* SPOOL_NOTIFY_* */
-	char		*orcpt;		/* "rfc822;addr" xtext-decoded */
+	char		*orcpt;		/* "rfc822;addr" xtext-decoded;
+					 * "utf-8;addr" RFC 6533-decoded
+					 * (UTF-8) */
 };
 
 /*

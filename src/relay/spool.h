@@ -46,7 +46,9 @@ enum spool_body { SPOOL_BODY_7BIT = 0, SPOOL_BODY_8BITMIME,
 
 struct spool_rcpt {
 	char		*addr;		/* mailbox, canonical form */
-	char		*orcpt;		/* RFC 3461 ORCPT as given, or NULL */
+	char		*orcpt;		/* RFC 3461 ORCPT "type;address",
+					 * the address decoded (xtext; for
+					 * utf-8, RFC 6533: UTF-8), or NULL */
 	unsigned	 notify;
 };
 

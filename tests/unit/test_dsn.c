@@ -888,6 +888,37 @@ test_smtputf8(void **state)
 	buf_free(&m);
 }
 
+/* RFC 6533: Original-Recipient of the utf-8 type, 7-bit and global. */
+static void
+test_orcpt_utf8(void **state)
+{
+	static const char orig7[] = "Subject: x\r\n\r\nbody\r\n";
+	struct buf m = BUF_INIT(0);
+	struct dsn_params p;
+	struct dsn_rcpt r = rcpt_failed();
+
+	(void)state;
+	params_init(&p);
+	/* An ASCII address of the utf-8 type: its specials \x{}-encoded. */
+	r.orcpt = "utf-8;a+b=c@example.net";
+	assert_int_equal(build(&p, &r, 1, orig7, strlen(orig7), 0, &m), 1);
+	assert_true(has_line(&m,
+	    "Original-Recipient: utf-8;a\\x{2B}b\\x{3D}c@example.net"));
+	/* Global: the utf-8-address form, also for a non-ASCII rfc822. */
+	p.smtputf8 = 1;
+	assert_int_equal(build(&p, &r, 1, orig7, strlen(orig7), 0, &m), 1);
+	assert_true(has_line(&m, "Original-Recipient: utf-8;a+b=c@example.net"));
+	r.orcpt = "rfc822;j\xc3\xb8rgen@example.net";
+	assert_int_equal(build(&p, &r, 1, orig7, strlen(orig7), 0, &m), 1);
+	assert_true(has_line(&m,
+	    "Original-Recipient: utf-8;j\xc3\xb8rgen@example.net"));
+	p.smtputf8 = 0;
+	assert_int_equal(build(&p, &r, 1, orig7, strlen(orig7), 0, &m), 1);
+	assert_true(has_line(&m,
+	    "Original-Recipient: utf-8;j\\x{F8}rgen@example.net"));
+	buf_free(&m);
+}
+
 static void
 test_8bit_body(void **state)
 {
@@ -1343,6 +1374,7 @@ main(void)
 		cmocka_unit_test(test_injection),
 		cmocka_unit_test(test_ascii_only),
 		cmocka_unit_test(test_smtputf8),
+		cmocka_unit_test(test_orcpt_utf8),
 		cmocka_unit_test(test_8bit_body),
 		cmocka_unit_test(test_unfit_original),
 		cmocka_unit_test(test_long_header_line),

@@ -1074,7 +1074,7 @@ test_pipelined_mix(void **state)
 	    "ORCPT=rfc822;a+2Bx@example.test",
 	    "< RCPT TO:<b@example.test>",
 	    "< RCPT TO:<c@example.test> NOTIFY=NEVER "
-	    "ORCPT=rfc822;c+3D+C3+A9@example.test",
+	    "ORCPT=utf-8;c\\x{3D}\\x{E9}@example.test",
 	    "< RCPT TO:<d@example.test> NOTIFY=DELAY",
 	    "< DATA",
 	    "> 250 2.1.0 sender ok",
@@ -1110,6 +1110,67 @@ test_pipelined_mix(void **state)
 	smtpc_close(&s);	/* NULL is fine */
 	fake_ok(&f);
 	expect_data(&f, 0, dots_sent);
+	fake_free(&f);
+	sc_free(&sc_);
+}
+
+/*
+ * ORCPT of a non-ASCII address (RFC 6533 3): the utf-8 type, in
+ * utf-8-addr-xtext, or utf-8-addr-unitext in an SMTPUTF8 transaction; an
+ * ASCII utf-8 one stays utf-8; octets that are not UTF-8 stay xtext under
+ * their type.
+ */
+static void
+test_orcpt_utf8(void **state)
+{
+	struct spool_rcpt rc[] = {
+		{ "a@example.test", "utf-8;j\xc3\xb6rg+x@b\xc3\xbcro.example",
+		  0 },
+		{ "b@example.test", "UTF-8;b@example.test", 0 },
+		{ "c@example.test", "rfc822;\xe9t\xe9@example.test", 0 },
+		{ "d@example.test", "rfc822;\xe4\xb8\xad@example.test", 0 },
+	};
+	struct smtpc_opts o = opts();
+	struct smtpc_result res[4];
+	struct spool_env env;
+	struct smtpc *s;
+	struct fake f;
+	struct sc sc_ = { .n = 0 };
+	int utf8;
+
+	(void)state;
+	sc_hello(&sc_, "SMTPUTF8\nDSN\n8BITMIME");
+	for (utf8 = 0; utf8 < 2; utf8++) {
+		sc(&sc_, "< MAIL FROM:<s@example.test>%s", utf8 ?
+		    " SMTPUTF8" : "");
+		sc(&sc_, "> 250 ok");
+		sc(&sc_, "< RCPT TO:<a@example.test> ORCPT=utf-8;%s", utf8 ?
+		    "j\xc3\xb6rg\\x{2B}x@b\xc3\xbcro.example" :
+		    "j\\x{F6}rg\\x{2B}x@b\\x{FC}ro.example");
+		scl(&sc_, "> 250 ok",
+		    "< RCPT TO:<b@example.test> ORCPT=utf-8;b@example.test",
+		    "> 250 ok",
+		    "< RCPT TO:<c@example.test> ORCPT=rfc822;"
+		    "+E9t+E9@example.test", "> 250 ok", NULL);
+		sc(&sc_, "< RCPT TO:<d@example.test> ORCPT=utf-8;%s", utf8 ?
+		    "\xe4\xb8\xad@example.test" :
+		    "\\x{4E2D}@example.test");
+		scl(&sc_, "> 250 ok", "< DATA", "> 354 go", "<.",
+		    "> 250 queued", NULL);
+	}
+	sc_quit(&sc_);
+	fake_start(&f, &sc_);
+	s = open_ok(&f, &o);
+	for (utf8 = 0; utf8 < 2; utf8++) {
+		env_init(&env, 4, 0);
+		env.rcpts = rc;
+		env.smtputf8 = utf8;
+		assert_int_equal(send_mem(s, &env, msg1, 0, res), 1);
+		expect_res(&res[3], 250, "", 0, 0, "queued");
+		results_free(res, 4);
+	}
+	smtpc_close(&s);
+	fake_ok(&f);
 	fake_free(&f);
 	sc_free(&sc_);
 }
@@ -3537,6 +3598,7 @@ main(void)
 		cmocka_unit_test(test_greeting_refused),
 		cmocka_unit_test(test_malformed),
 		cmocka_unit_test(test_long_replies),
+		cmocka_unit_test(test_orcpt_utf8),
 		cmocka_unit_test(test_refusals),
 		cmocka_unit_test(test_pipelined_refusals),
 		cmocka_unit_test(test_421_midway),

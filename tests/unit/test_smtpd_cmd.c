@@ -315,6 +315,16 @@ static const struct err_case err_cases[] = {
 	{ "TO:<a@b> ORCPT=rfc822;a+0Ab", 0, 1, VALUE },
 	{ "TO:<a@b> ORCPT=rfc822;a ORCPT=rfc822;b", 0, 1, VALUE },
 	{ "FROM:<a@b> ORCPT=rfc822;a@b", 1, 1, UNSUP },
+	/* ORCPT=utf-8 (RFC 6533): unitext only with SMTPUTF8, strict. */
+	{ "TO:<a@b> ORCPT=utf-8;p\xc3\xa9@b", 0, 0, VALUE },
+	{ "TO:<a@b> ORCPT=utf-8;p\\x{e9}@b", 0, 1, VALUE },
+	{ "TO:<a@b> ORCPT=utf-8;p\\x{0E9}@b", 0, 1, VALUE },
+	{ "TO:<a@b> ORCPT=utf-8;p\\x{41}@b", 0, 1, VALUE },
+	{ "TO:<a@b> ORCPT=utf-8;p\\x{09}@b", 0, 1, VALUE },
+	{ "TO:<a@b> ORCPT=utf-8;p+2B@b", 0, 1, VALUE },
+	{ "TO:<a@b> ORCPT=utf-8;p\\@b", 0, 1, VALUE },
+	{ "TO:<a@b> ORCPT=utf-8;", 0, 1, VALUE },
+	{ "TO:<a@b> ORCPT=utf-8;p\xc3@b", 0, 1, VALUE },
 	/* unknown */
 	{ "FROM:<a@b> FOO", 1, 1, UNSUP },
 	{ "FROM:<a@b> FOO=BAR", 1, 1, UNSUP },
@@ -571,6 +581,23 @@ test_rcpt_orcpt(void **state)
 	rcpt_ok("TO:<a@b> NOTIFY=SUCCESS,DELAY ORCPT=RFC822;A+40B", 0, &c);
 	assert_string_equal(c.orcpt, "RFC822;A@B");
 	assert_int_equal(c.notify, SPOOL_NOTIFY_SUCCESS | SPOOL_NOTIFY_DELAY);
+	smtpd_cmd_path_free(&c);
+	/* utf-8 (RFC 6533): utf-8-addr-xtext, kept decoded to UTF-8. */
+	rcpt_ok("TO:<a@b> ORCPT=utf-8;j\\x{F6}rg\\x{2B}tag@b\\x{FC}ro."
+	    "example", 0, &c);
+	assert_string_equal(c.orcpt, "utf-8;j\xc3\xb6rg+tag@b\xc3\xbcro."
+	    "example");
+	smtpd_cmd_path_free(&c);
+	rcpt_ok("TO:<a@b> ORCPT=UTF-8;\\x{4E2D}@x", 0, &c);
+	assert_string_equal(c.orcpt, "utf-8;\xe4\xb8\xad@x");
+	smtpd_cmd_path_free(&c);
+	/* utf-8-addr-unitext in an SMTPUTF8 transaction. */
+	rcpt_ok("TO:<a@b> ORCPT=utf-8;j\xc3\xb6rg\\x{20}x@b", 1, &c);
+	assert_string_equal(c.orcpt, "utf-8;j\xc3\xb6rg x@b");
+	smtpd_cmd_path_free(&c);
+	/* The older form: rfc822 with xtext-encoded UTF-8, kept as is. */
+	rcpt_ok("TO:<a@b> ORCPT=rfc822;j+C3+B6rg@b", 0, &c);
+	assert_string_equal(c.orcpt, "rfc822;j\xc3\xb6rg@b");
 	smtpd_cmd_path_free(&c);
 }
 
