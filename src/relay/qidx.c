@@ -80,6 +80,7 @@ static const char *const qidx_migrations[] = {
 	" WHERE state IN (0, 1)",
 };
 
+#define QIDX_RO_CACHE_KIB	65536	/* page cache of read-only opens */
 #define QIDX_STR2(x)	#x
 #define QIDX_STR(x)	QIDX_STR2(x)
 
@@ -106,6 +107,67 @@ qidx_prep(struct qidx *q, const char *sql, sqlite3_stmt **st)
 	    st, NULL) == SQLITE_OK ? 1 : -1;
 }
 
+/*
+ * A read-only open is estafetactl's, running as root on a file that qmgr's
+ * unprivileged user can write: the file is treated as hostile. No memory
+ * map (mmap_size 0: a map lets a file changed or truncated by its owner
+ * under root's process fault it or feed it pages SQLite never checked
+ * like read ones), SQLITE_DBCONFIG_DEFENSIVE, trusted_schema off (the
+ * schema in the file may not call functions with side effects), and no
+ * views or triggers (our schema has none: a "msg" turned into a view must
+ * fail, not run). The page cache is made large instead (the map was
+ * there for speed: whole-table scans of queue summary). 1 or -1.
+ */
+static int
+qidx_harden(struct qidx *q)
+{
+	static const int off[] = { SQLITE_DBCONFIG_TRUSTED_SCHEMA,
+	    SQLITE_DBCONFIG_ENABLE_VIEW, SQLITE_DBCONFIG_ENABLE_TRIGGER };
+	struct qidx_conn_info ci;
+	size_t i;
+	int v = -1;
+
+	if (sqlite3_db_config(q->db, SQLITE_DBCONFIG_DEFENSIVE, 1, &v) !=
+	    SQLITE_OK || v != 1)
+		return -1;
+	for (i = 0; i < sizeof(off) / sizeof(off[0]); i++)
+		if (sqlite3_db_config(q->db, off[i], 0, &v) != SQLITE_OK ||
+		    v != 0)
+			return -1;
+	if (sqlite3_exec(q->db, "PRAGMA mmap_size=0; PRAGMA cache_size=-"
+	    QIDX_STR(QIDX_RO_CACHE_KIB), NULL, NULL, NULL) != SQLITE_OK ||
+	    qidx_conn_info(q, &ci) == -1 || ci.mmap_size != 0)
+		return -1;
+	return 1;
+}
+
+int
+qidx_conn_info(struct qidx *q, struct qidx_conn_info *ci)
+{
+	sqlite3_stmt *st;
+	int r = -1;
+
+	memset(ci, 0, sizeof(*ci));
+	if (sqlite3_db_config(q->db, SQLITE_DBCONFIG_DEFENSIVE, -1,
+	    &ci->defensive) != SQLITE_OK ||
+	    sqlite3_db_config(q->db, SQLITE_DBCONFIG_TRUSTED_SCHEMA, -1,
+	    &ci->trusted_schema) != SQLITE_OK ||
+	    sqlite3_db_config(q->db, SQLITE_DBCONFIG_ENABLE_VIEW, -1,
+	    &ci->views) != SQLITE_OK ||
+	    sqlite3_db_config(q->db, SQLITE_DBCONFIG_ENABLE_TRIGGER, -1,
+	    &ci->triggers) != SQLITE_OK)
+		return -1;
+	if (sqlite3_prepare_v2(q->db, "PRAGMA mmap_size", -1, &st, NULL) !=
+	    SQLITE_OK)
+		return -1;
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		ci->mmap_size = sqlite3_column_int64(st, 0);
+		r = 1;
+	}
+	sqlite3_finalize(st);
+	return r;
+}
+
 int
 qidx_open(const char *path, int readonly, struct qidx **qp,
     const char **errstr_r)
@@ -118,13 +180,12 @@ qidx_open(const char *path, int readonly, struct qidx **qp,
 	    NULL) != SQLITE_OK)
 		goto fail;
 	(void)sqlite3_busy_timeout(q->db, 5000);
-	/* Readers (estafetactl) scan whole tables for queue summary: map
-	 * the file rather than read it page by page through a small cache
-	 * (100,000 messages: 280,000 pread calls, 0.16 s of system time).
-	 * Advisory: SQLite may refuse it, which only costs speed. */
-	if (readonly)
-		(void)sqlite3_exec(q->db, "PRAGMA mmap_size=1073741824", NULL,
-		    NULL, NULL);
+	if (readonly && qidx_harden(q) == -1) {
+		qidx_close(&q);
+		*errstr_r = "cannot make the read-only connection defensive "
+		    "(SQLite too old?)";
+		return -1;
+	}
 	if (!readonly && (sqlite3_exec(q->db, "PRAGMA journal_mode=WAL;"
 	    "PRAGMA synchronous=NORMAL;", NULL, NULL, NULL) != SQLITE_OK ||
 	    sqlite3_exec(q->db, qidx_schema, NULL, NULL, NULL) != SQLITE_OK))

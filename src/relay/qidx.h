@@ -57,9 +57,24 @@ struct qidx_rcpt {
 	const char	*last_reply;
 };
 
-/* 1, or -1 with *errstr_r (static or sqlite's message). */
+/*
+ * 1, or -1 with *errstr_r (static or sqlite's message). readonly: for
+ * estafetactl, which runs as root on a file qmgr's user may write: the
+ * connection never maps the file (mmap_size 0) and runs defensive
+ * (SQLITE_DBCONFIG_DEFENSIVE, trusted_schema off, views and triggers
+ * off); it fails when SQLite does not allow that.
+ */
 int	qidx_open(const char *path, int readonly, struct qidx **,
 	    const char **errstr_r);
+
+/* How the connection is set up (tests, diagnostics). */
+struct qidx_conn_info {
+	long long	 mmap_size;	/* PRAGMA mmap_size */
+	int		 defensive;	/* SQLITE_DBCONFIG_DEFENSIVE */
+	int		 trusted_schema, views, triggers;
+};
+/* 1, or -1. Never blocks. */
+int	qidx_conn_info(struct qidx *, struct qidx_conn_info *);
 void	qidx_close(struct qidx **);
 
 /* Transactions around batches of writes. 1 or -1. qidx_begin first

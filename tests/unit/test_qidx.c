@@ -454,11 +454,50 @@ test_batch_commit_fails(void **state)
 	qidx_close(&q);
 }
 
+/*
+ * The read-only open (estafetactl, as root, on a file qmgr's user can
+ * write) never maps the file and runs defensive; a file whose "msg" table
+ * became a view, or has a trigger, is refused or inert.
+ */
+static void
+test_readonly_hardened(void **state)
+{
+	struct env *e = *state;
+	struct qidx_conn_info ci;
+	struct qidx *q;
+	const char *errstr;
+	sqlite3 *db;
+
+	assert_int_equal(qidx_open(e->path, 0, &q, &errstr), 1);
+	add_msg(q, ID, 1);
+	qidx_close(&q);
+	assert_int_equal(qidx_open(e->path, 1, &q, &errstr), 1);
+	assert_int_equal(qidx_conn_info(q, &ci), 1);
+	assert_int_equal(ci.mmap_size, 0);
+	assert_int_equal(ci.defensive, 1);
+	assert_int_equal(ci.trusted_schema, 0);
+	assert_int_equal(ci.views, 0);
+	assert_int_equal(ci.triggers, 0);
+	assert_int_equal(qidx_has(q, ID), 1);
+	qidx_close(&q);
+
+	/* A hostile writer turns msg into a view over a table of its own. */
+	assert_int_equal(sqlite3_open(e->path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "ALTER TABLE msg RENAME TO m2;"
+	    "CREATE VIEW msg AS SELECT * FROM m2;", NULL, NULL, NULL),
+	    SQLITE_OK);
+	sqlite3_close(db);
+	assert_int_equal(qidx_open(e->path, 1, &q, &errstr), -1);
+	assert_null(q);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_timeline, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_readonly_hardened, setup,
+		    teardown),
 		cmocka_unit_test_setup_teardown(test_dest, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_upgrade, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_shape, setup, teardown),
