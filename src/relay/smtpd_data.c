@@ -225,6 +225,13 @@ data_feed(struct data_parser *p, const char *in, size_t n, struct buf *out,
 			run = data_run(p, in + i, n - i);
 			data_linelen(p, run);
 			i += run;
+			/* The common line end in the body, CRLF and a next
+			 * line that starts with no dot: on to that line. */
+			if (!p->in_headers && n - i > 2 && in[i] == '\r' &&
+			    in[i + 1] == '\n' && in[i + 2] != '.') {
+				p->linelen = 0;
+				i += 2;
+			}
 			continue;
 		case DS_CRHELD:
 			/* The previous call held back its final "\r". */
