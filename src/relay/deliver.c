@@ -3,8 +3,9 @@
  * Copyright (c) 2026 The Estafeta developers
  *
  * Delivery worker: see deliver.h for the job protocol and what this
- * process may touch. One job at a time; the connection of the last job is
- * kept open for the next job to the same next hop (connection reuse).
+ * process may touch. One job at a time, its messages one after the other;
+ * the connection of the last message is kept open for the next one to the
+ * same next hop, in this job or the next (connection reuse).
  */
 #include "config.h"
 
@@ -37,6 +38,7 @@
 #include "relay/route.h"
 #include "relay/smtpc.h"
 #include "relay/spool.h"
+#include "relay/throttle.h"
 
 #define DELIVER_REUSE_MS	10000	/* keep an idle connection this long */
 #define DELIVER_LOG_REPLY_MAX	1000	/* octets of a reply logged */
@@ -112,16 +114,17 @@ deliver_set_all(struct deliver_res *res, size_t n, char state,
 		deliver_set(&res[i], state, remote, reply);
 }
 
-/* "ID\nDOMAIN\nIDX IDX ...\n" -> job; -1 when malformed. */
+/* One block "ID\nDOMAIN\nIDX IDX ...\n" at *pp (before end) -> j, and
+ * *pp moves past it; -1 when malformed. */
 static int
-deliver_parse_job(const struct buf *b, struct deliver_job *j)
+deliver_parse_block(const char **pp, const char *end, struct deliver_job *j)
 {
-	const char *p = buf_cstr(b), *nl, *end = p + b->len;
+	const char *p = *pp, *nl;
 	char *e;
 	long v;
 
 	memset(j, 0, sizeof(*j));
-	if ((nl = memchr(p, '\n', b->len)) == NULL ||
+	if ((nl = memchr(p, '\n', (size_t)(end - p))) == NULL ||
 	    nl - p != SPOOL_ID_LEN)
 		return -1;
 	memcpy(j->id, p, SPOOL_ID_LEN);
@@ -132,20 +135,47 @@ deliver_parse_job(const struct buf *b, struct deliver_job *j)
 		return -1;
 	j->domain = xstrndup(p, (size_t)(nl - p));
 	for (p = nl + 1; p < end && *p != '\n' && j->n < DELIVER_MAX_RCPTS;) {
+		if (*p < '0' || *p > '9')
+			goto bad;
 		errno = 0;
 		v = strtol(p, &e, 10);
-		if (e == p || errno || v < 0 || v > 1000000)
+		if (errno || v > 1000000)
 			goto bad;
 		j->idx[j->n++] = (int)v;
 		p = e;
 		while (p < end && *p == ' ')
 			p++;
 	}
-	if (j->n > 0)
+	if (j->n > 0 && p < end && *p == '\n') {
+		*pp = p + 1;
 		return 1;
+	}
 bad:
 	free(j->domain);
 	j->domain = NULL;
+	return -1;
+}
+
+/* A job: 1 to DELIVER_MAX_MSGS blocks -> j[0..*n_r); -1 when malformed
+ * (nothing to free then). */
+static int
+deliver_parse_job(const struct buf *b, struct deliver_job *j, size_t *n_r)
+{
+	const char *p = buf_cstr(b), *end = p + b->len;
+	size_t n = 0;
+
+	while (p < end && n < DELIVER_MAX_MSGS)
+		if (deliver_parse_block(&p, end, &j[n++]) == -1) {
+			n--;
+			goto bad;
+		}
+	if (n > 0 && p == end) {
+		*n_r = n;
+		return 1;
+	}
+bad:
+	while (n > 0)
+		free(j[--n].domain);
 	return -1;
 }
 
@@ -791,6 +821,86 @@ deliver_report(struct deliver *d, const struct deliver_job *j,
 	return r;
 }
 
+/* Why the rest of a job is not attempted after this message (into
+ * why), or 0 to go on: no address of the next hop answered, or a reply
+ * asked us to slow down. */
+static int
+deliver_stop_job(struct deliver *d, const struct deliver_job *j,
+    const struct deliver_res *res, struct buf *why)
+{
+	size_t i;
+
+	buf_reset(why);
+	if (strcmp(d->tr.conn, "failed") == 0) {
+		(void)buf_appendf(why, "the next hop did not answer for %s: %s",
+		    j->id, j->n ? buf_cstr(&res[0].reply) : "");
+		return 1;
+	}
+	if (!d->cfg->deliver_throttle)
+		return 0;
+	for (i = 0; i < j->n; i++)
+		if (throttle_reply_signals(d->cfg->deliver_throttle_patterns,
+		    buf_cstr(&res[i].reply))) {
+			(void)buf_appendf(why, "the next hop asked to slow down "
+			    "for %s: %s", j->id, buf_cstr(&res[i].reply));
+			return 1;
+		}
+	return 0;
+}
+
+/* A message of a job that is not attempted: every recipient deferred
+ * with why, a trace that tried nothing (CONN "-": qmgr's throttling took
+ * the signal from the message that gave it). */
+static void
+deliver_skip(struct deliver *d, const struct deliver_job *j,
+    struct deliver_res *res, const char *why)
+{
+	struct buf t = BUF_INIT(0);
+
+	(void)buf_appendf(&t, "4.4.2 not attempted: %s", why);
+	deliver_set_all(res, j->n, DELIVER_TEMP, NULL, t.data);
+	buf_reset(&d->tr.mx);
+	buf_reset(&d->tr.tried);
+	buf_reset(&d->tr.tls);
+	(void)buf_appends(&d->tr.mx, "not looked up");
+	(void)buf_appends(&d->tr.tried, "none: an earlier message of the "
+	    "job failed");
+	d->tr.conn = "-";
+	buf_reset(&d->esc);	/* holds the peer's text */
+	log_info("%s deliver to=%s rcpts=%zu state=t not attempted: \"%s\"",
+	    j->id, j->domain, j->n, log_escape(&d->esc, t.data, t.len,
+	    DELIVER_LOG_REPLY_MAX));
+	buf_free(&t);
+}
+
+/*
+ * The messages of a job, in order, each reported as soon as it is done.
+ * A stop request (SIGTERM) ends the job between two messages: the rest
+ * is not reported and stays due at qmgr. -1 when qmgr cannot be told.
+ */
+static int
+deliver_jobs(struct deliver *d, const struct deliver_job *j, size_t nj,
+    struct deliver_res *res)
+{
+	struct buf why = BUF_INIT(0);
+	size_t k;
+	int stop = 0, r = 1;
+
+	for (k = 0; k < nj && r != -1; k++) {
+		if (k > 0 && deliver_stop)
+			break;
+		if (stop)
+			deliver_skip(d, &j[k], res, why.data);
+		else {
+			deliver_job(d, &j[k], res);
+			stop = deliver_stop_job(d, &j[k], res, &why);
+		}
+		r = deliver_report(d, &j[k], res);
+	}
+	buf_free(&why);
+	return r;
+}
+
 int
 deliver_load_auth(const char *path, char **user_r, char **pass_r,
     const char **errstr_r)
@@ -895,7 +1005,8 @@ deliver_main(const struct relay_cfg *cfg, const char *relay_user,
 {
 	struct deliver dd, *d = &dd;
 	struct deliver_res res[DELIVER_MAX_RCPTS];
-	struct deliver_job j;
+	static struct deliver_job j[DELIVER_MAX_MSGS];	/* 26 KiB */
+	size_t nj;
 	struct sigaction sa;
 	struct buf frame = BUF_INIT(0);
 	enum ipc_type type;
@@ -940,13 +1051,13 @@ deliver_main(const struct relay_cfg *cfg, const char *relay_user,
 				log_error("deliver: bad frame from qmgr");
 			break;
 		}
-		if (deliver_parse_job(&frame, &j) == -1) {
+		if (deliver_parse_job(&frame, j, &nj) == -1) {
 			log_error("deliver: malformed job from qmgr");
 			break;
 		}
-		deliver_job(d, &j, res);
-		r = deliver_report(d, &j, res);
-		free(j.domain);
+		r = deliver_jobs(d, j, nj, res);
+		for (i = 0; i < nj; i++)
+			free(j[i].domain);
 		if (r == -1)
 			break;
 	}

@@ -3,13 +3,23 @@
  * Copyright (c) 2026 The Estafeta developers
  *
  * Delivery workers: unprivileged processes that take jobs from qmgr (one
- * message, one recipient domain, some of its recipients), resolve the
- * next hop (route, MX, addresses), deliver over SMTP or LMTP, and report
- * one result per recipient. They may read the spool's queue/ files and
- * talk to the network; they never write the spool or the index.
+ * or more messages to one next hop: for each, one recipient domain and
+ * some of its recipients), resolve the next hop (route, MX, addresses),
+ * deliver over SMTP or LMTP, and report one result per recipient. They
+ * may read the spool's queue/ files and talk to the network; they never
+ * write the spool or the index.
  *
- * Job (IPC_JOB):       "ID\nDOMAIN\nIDX IDX ...\n"
- * Result (IPC_JOB_DONE): "ID\n" then per recipient
+ * Job (IPC_JOB):       one block per message, at most DELIVER_MAX_MSGS:
+ *                      "ID\nDOMAIN\nIDX IDX ...\n"
+ * The messages of a job share a route key (qmgr groups them so): they go
+ * one after the other, over the same connection while it stays usable
+ * (a new one otherwise). When no address of the next hop answered for a
+ * message, or a reply was a throttling signal (deliver_throttle_patterns),
+ * the rest of the job is not attempted: each such recipient gets STATE
+ * 't', "not attempted: ..." and a trace with CONN "-".
+ * Result (IPC_JOB_DONE): one frame per message, in the job's order, sent as
+ * soon as that message is done (qmgr records it at once): "ID\n" then per
+ * recipient
  *                      "IDX STATE REMOTE\tREPLY\n"
  * STATE: 'd' delivered, 't' temporary failure (retry), 'p' permanent
  * failure (bounce), 'u' unsure: the connection broke after the final dot,
@@ -22,7 +32,9 @@
  * reused, failed (no address answered), or "-" (none attempted). Each
  * field at most 400 octets, no control characters (src/relay/jobtrace.h
  * formats and parses it); qmgr keeps them in the recipients' timelines
- * and throttles on CONN failed.
+ * and throttles on CONN failed. A worker that stops (SIGTERM) between
+ * the messages of a job exits without reporting the rest: qmgr then finds
+ * them due as they were.
  */
 #ifndef EST_DELIVER_H
 #define EST_DELIVER_H
@@ -34,7 +46,8 @@ struct relay_cfg;
 #define DELIVER_PERM		'p'
 #define DELIVER_UNSURE		'u'
 
-#define DELIVER_MAX_RCPTS	100	/* recipients per job */
+#define DELIVER_MAX_RCPTS	100	/* recipients per message of a job */
+#define DELIVER_MAX_MSGS	32	/* messages per job */
 
 /*
  * Worker main loop; never returns. relay_user/relay_pass: credentials for

@@ -225,7 +225,7 @@ qidx_open(const char *path, int readonly, struct qidx **qp,
 	    qidx_prep(q, "DELETE FROM msg WHERE id = ?", &q->del_msg) == -1 ||
 	    qidx_prep(q, "DELETE FROM rcpt WHERE id = ?", &q->del_rcpt) == -1 ||
 	    qidx_prep(q, "SELECT r.id, r.idx, r.addr, r.domain, r.attempts,"
-	    " m.arrival, m.warned, m.nrcpt, r.next_try FROM rcpt r"
+	    " m.arrival, m.warned, m.nrcpt, r.next_try, m.size FROM rcpt r"
 	    " INDEXED BY rcpt_todo JOIN msg m ON m.id = r.id WHERE"
 	    " r.state IN (0, 1) AND r.next_try <= ?1 AND"
 	    " (r.next_try, r.id, r.idx) > (?3, ?4, ?5) AND m.hold = 0"
@@ -552,6 +552,7 @@ qidx_foreach_due_after(struct qidx *q, long long now,
 		d.warned = sqlite3_column_int(st, 6);
 		d.nrcpt = sqlite3_column_int(st, 7);
 		d.next_try = sqlite3_column_int64(st, 8);
+		d.size = sqlite3_column_int64(st, 9);
 		n++;
 		if (fn(arg, &d) == -1)
 			break;

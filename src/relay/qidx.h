@@ -144,6 +144,7 @@ struct qidx_due {
 	int		 warned;	/* a delay notice was sent */
 	int		 nrcpt;		/* recipients of the message */
 	long long	 next_try;	/* its place in the due order */
+	long long	 size;		/* of the message, octets */
 };
 
 /* Calls fn for up to limit pending/deferred recipients with next_try <=

@@ -39,25 +39,54 @@
 #define QS_SCAN_ROWS		2000	/* due rows per page, at most */
 #define QS_SCAN_PER_WORKER	32	/* due rows read per idle worker */
 /* Due rows read in one run while workers stay idle: past the rows of
- * busy messages and throttled destinations, to the mail behind them. */
+ * busy messages and throttled destinations, to the mail behind them.
+ * The next run goes on from there (the scan cursor) after a short pause. */
 #define QS_SCAN_RUN_MAX		20000
+#define QS_SCAN_PAUSE_MS	50
+/* A sweep of the due list (from its first row on, run after run) starts
+ * anew at least this often, so rows passed over while their destination
+ * or message was busy get another look. */
+#define QS_SWEEP_MS		1000
+#define QS_BUSY_BUCKETS		1024	/* power of two */
 #define QS_DSN_MAX_ORIGINAL	(10LL * 1024 * 1024)
 #define QS_ENVID_DSN		"estafeta-dsn"
 #define QS_ENVID_DOUBLE		"estafeta-double-bounce"
 
-struct qs_worker {
-	int		 fd;
-	int		 ready;
-	int		 busy;
+/* The recipients of one message at one domain, as read from the due
+ * list; a job carries one or more of them. */
+struct qs_group {
 	char		 id[SPOOL_ID_LEN + 1];
 	char		*domain;
-	char		*key;		/* route key of the job */
 	int		 idx[DELIVER_MAX_RCPTS];
 	int		 attempts[DELIVER_MAX_RCPTS];
 	size_t		 n;
 	long long	 arrival;
 	int		 warned;
-	int		 nrcpt;		/* recipients of the message */
+	int		 nrcpt;
+	long long	 size;		/* of the message */
+	/* Its first row in the due order: a scan that stops before the
+	 * group resumes there. */
+	long long	 first_try;
+	int		 first_idx;
+	struct qs_group	*next_busy;	/* chain of the busy table */
+};
+
+/*
+ * A delivery worker and its job: up to deliver_job_messages messages
+ * (groups) sharing one route key, one connection at a time. Each message
+ * stays in the busy table until its own result arrives.
+ */
+struct qs_worker {
+	int		 fd;
+	int		 ready;
+	int		 busy;
+	int		 sent;		/* the job went out */
+	char		*key;		/* route key of the job */
+	struct qs_group	*g;		/* [DELIVER_MAX_MSGS], made on use */
+	size_t		 ng;		/* messages in the job */
+	size_t		 ndone;		/* results received */
+	long long	 size;		/* octets of its messages */
+	size_t		 flen;		/* its frame's length, at most */
 };
 
 struct qmgr_sched {
@@ -74,17 +103,16 @@ struct qmgr_sched {
 	void			(*unlinker)(void *, const char *);
 	void			*unlinker_arg;
 	struct throttle		*thr;
-};
-
-struct qs_group {
-	char		 id[SPOOL_ID_LEN + 1];
-	char		*domain;
-	int		 idx[DELIVER_MAX_RCPTS];
-	int		 attempts[DELIVER_MAX_RCPTS];
-	size_t		 n;
-	long long	 arrival;
-	int		 warned;
-	int		 nrcpt;
+	/* Messages in jobs, by id: chains of qs_group.next_busy. */
+	struct qs_group		*busy[QS_BUSY_BUCKETS];
+	/* Where the next run reads the due list from (cur_set), so that a
+	 * run does not read again the rows the last ones passed over. */
+	int			 cur_set;
+	int			 cur_cap;	/* set at the run's row cap */
+	char			 cur_id[SPOOL_ID_LEN + 1];
+	struct qidx_due		 cur;
+	long long		 sweep_ms;	/* when the sweep began */
+	size_t			 run_max;	/* QS_SCAN_RUN_MAX */
 };
 
 struct qs_scan {
@@ -111,7 +139,8 @@ qmgr_sched_new(const struct relay_cfg *cfg, struct spool *spool,
 {
 	struct qmgr_sched *s = xcalloc(1, sizeof(*s));
 	struct buf path = BUF_INIT(0);
-	const char *errstr;
+	const char *errstr, *env;
+	long v;
 
 	s->cfg = cfg;
 	s->spool = spool;
@@ -119,6 +148,12 @@ qmgr_sched_new(const struct relay_cfg *cfg, struct spool *spool,
 	s->audit_fd = -1;
 	buf_init(&s->frame, 0);
 	s->thr = throttle_new(cfg, idx);
+	s->run_max = QS_SCAN_RUN_MAX;
+	/* For tests only (README, "Tests"): a lower cap, so that a few
+	 * blocked rows stand for the thousands it takes in production. */
+	if ((env = getenv("ESTAFETA_TEST_SCAN_RUN_MAX")) != NULL &&
+	    (v = strtol(env, NULL, 10)) > 0 && v < QS_SCAN_RUN_MAX)
+		s->run_max = (size_t)v;
 	(void)buf_appendf(&path, "%s/audit.log", cfg->spool_dir);
 	if ((s->audit_fd = open(path.data, O_WRONLY | O_APPEND | O_CREAT |
 	    O_CLOEXEC, 0600)) == -1)
@@ -146,14 +181,71 @@ fail:
 	return NULL;
 }
 
-static void
-qs_worker_clear(struct qs_worker *w)
+/* ------------------------------------------------------------ busy */
+
+static unsigned
+qs_hash(const char *id)
 {
-	free(w->domain);
+	unsigned h = 2166136261u;	/* FNV-1a */
+
+	for (; *id; id++)
+		h = (h ^ (unsigned char)*id) * 16777619u;
+	return h & (QS_BUSY_BUCKETS - 1);
+}
+
+static void
+qs_busy_add(struct qmgr_sched *s, struct qs_group *g)
+{
+	unsigned h = qs_hash(g->id);
+
+	g->next_busy = s->busy[h];
+	s->busy[h] = g;
+}
+
+static void
+qs_busy_del(struct qmgr_sched *s, struct qs_group *g)
+{
+	struct qs_group **pp;
+
+	for (pp = &s->busy[qs_hash(g->id)]; *pp != NULL;
+	    pp = &(*pp)->next_busy)
+		if (*pp == g) {
+			*pp = g->next_busy;
+			g->next_busy = NULL;
+			return;
+		}
+}
+
+/* 1 when a job holds message id (for domain; NULL: any domain). */
+static int
+qs_busy_has(const struct qmgr_sched *s, const char *id, const char *domain)
+{
+	const struct qs_group *g;
+
+	for (g = s->busy[qs_hash(id)]; g != NULL; g = g->next_busy)
+		if (strcmp(g->id, id) == 0 && (domain == NULL ||
+		    strcasecmp(g->domain, domain) == 0))
+			return 1;
+	return 0;
+}
+
+/* Ends w's job: its messages without a result stay due as they are. */
+static void
+qs_worker_clear(struct qmgr_sched *s, struct qs_worker *w)
+{
+	size_t k;
+
+	for (k = w->ndone; k < w->ng; k++)
+		qs_busy_del(s, &w->g[k]);
+	for (k = 0; k < w->ng; k++) {
+		free(w->g[k].domain);
+		w->g[k].domain = NULL;
+	}
 	free(w->key);
-	w->domain = w->key = NULL;
-	w->busy = 0;
-	w->n = 0;
+	w->key = NULL;
+	w->busy = w->sent = 0;
+	w->ng = w->ndone = w->flen = 0;
+	w->size = 0;
 }
 
 void
@@ -166,7 +258,8 @@ qmgr_sched_free(struct qmgr_sched **sp)
 		return;
 	for (i = 0; i < s->nw; i++) {
 		(void)close(s->w[i].fd);	/* exiting */
-		qs_worker_clear(&s->w[i]);
+		qs_worker_clear(s, &s->w[i]);
+		free(s->w[i].g);
 	}
 	if (s->lfd > 0)
 		(void)close(s->lfd);
@@ -233,10 +326,11 @@ qs_collect(void *arg, const struct qidx_due *d)
 	sc->last.id = sc->last_id;
 	sc->last.idx = d->idx;
 	sc->last.next_try = d->next_try;
-	/* Groups of earlier pages were dispatched or skipped already. */
-	for (i = sc->n; i-- > sc->start;)
-		if (strcmp(sc->g[i].id, d->id) == 0 &&
-		    strcasecmp(sc->g[i].domain, d->domain) == 0 &&
+	/* Rows of one message due at the same time are adjacent (the order
+	 * is next_try, id, idx): look back over its groups only. Groups of
+	 * earlier pages were dispatched or passed over already. */
+	for (i = sc->n; i-- > sc->start && strcmp(sc->g[i].id, d->id) == 0;)
+		if (strcasecmp(sc->g[i].domain, d->domain) == 0 &&
 		    sc->g[i].n < DELIVER_MAX_RCPTS) {
 			g = &sc->g[i];
 			break;
@@ -253,30 +347,13 @@ qs_collect(void *arg, const struct qidx_due *d)
 		g->arrival = d->arrival;
 		g->warned = d->warned;
 		g->nrcpt = d->nrcpt;
+		g->size = d->size;
+		g->first_try = d->next_try;
+		g->first_idx = d->idx;
 	}
 	g->idx[g->n] = d->idx;
 	g->attempts[g->n++] = d->attempts;
 	return 1;
-}
-
-static int
-qs_active(const struct qmgr_sched *s, const char *id, const char *domain,
-    const char *key, size_t *same_dest)
-{
-	size_t i;
-	int active = 0;
-
-	*same_dest = 0;
-	for (i = 0; i < s->nw; i++) {
-		if (!s->w[i].busy)
-			continue;
-		if (strcmp(s->w[i].id, id) == 0 &&
-		    strcasecmp(s->w[i].domain, domain) == 0)
-			active = 1;
-		if (strcmp(s->w[i].key, key) == 0)
-			(*same_dest)++;
-	}
-	return active;
 }
 
 static struct qs_worker *
@@ -290,53 +367,223 @@ qs_idle(struct qmgr_sched *s)
 	return NULL;
 }
 
-static int
-qs_dispatch(struct qs_worker *w, struct qs_group *g, const char *key)
+static size_t
+qs_job_max(const struct qmgr_sched *s)
 {
-	struct buf job = BUF_INIT(IPC_MAX_PAYLOAD);
-	size_t i;
-
-	(void)buf_appendf(&job, "%s\n%s\n", g->id, g->domain);
-	for (i = 0; i < g->n; i++)
-		(void)buf_appendf(&job, "%s%d", i ? " " : "", g->idx[i]);
-	(void)buf_appendc(&job, '\n');
-	if (ipc_send(w->fd, IPC_JOB, job.data, job.len) == -1) {
-		buf_free(&job);
-		return -1;
-	}
-	buf_free(&job);
-	memcpy(w->id, g->id, sizeof(w->id));
-	w->domain = g->domain;
-	g->domain = NULL;
-	w->key = xstrdup(key);
-	memcpy(w->idx, g->idx, g->n * sizeof(*g->idx));
-	memcpy(w->attempts, g->attempts, g->n * sizeof(*g->attempts));
-	w->n = g->n;
-	w->arrival = g->arrival;
-	w->warned = g->warned;
-	w->nrcpt = g->nrcpt;
-	w->busy = 1;
-	log_debug("%s qmgr dispatch to=%s rcpts=%zu next_hop=%s", w->id,
-	    w->domain, w->n, w->key);
-	return 1;
+	return s->cfg->deliver_job_messages < DELIVER_MAX_MSGS ?
+	    (size_t)s->cfg->deliver_job_messages : DELIVER_MAX_MSGS;
 }
 
+/* The most a message's block adds to a job frame. */
+static size_t
+qs_block_len(const struct qs_group *g)
+{
+	return SPOOL_ID_LEN + 1 + strlen(g->domain) + 1 + g->n * 8 + 1;
+}
+
+/* 1 when w's job, not sent yet, can take g too. */
+static int
+qs_job_room(const struct qmgr_sched *s, const struct qs_worker *w,
+    const struct qs_group *g)
+{
+	return w->busy && !w->sent && w->ng < qs_job_max(s) &&
+	    w->size + g->size <= s->cfg->deliver_job_size &&
+	    w->flen + qs_block_len(g) <= IPC_MAX_PAYLOAD;
+}
+
+/* 1 while a job being built can take one more message. */
+static int
+qs_building(const struct qmgr_sched *s)
+{
+	size_t i;
+
+	for (i = 0; i < s->nw; i++)
+		if (s->w[i].busy && !s->w[i].sent &&
+		    s->w[i].ng < qs_job_max(s))
+			return 1;
+	return 0;
+}
+
+/*
+ * The jobs to key: how many are running or being built (each one
+ * connection), into *same_r; returns the one being built with room for g
+ * that has the fewest messages, or NULL.
+ */
+static struct qs_worker *
+qs_dest(struct qmgr_sched *s, const char *key, const struct qs_group *g,
+    size_t *same_r)
+{
+	struct qs_worker *best = NULL;
+	size_t i;
+
+	*same_r = 0;
+	for (i = 0; i < s->nw; i++) {
+		if (!s->w[i].busy || strcmp(s->w[i].key, key) != 0)
+			continue;
+		(*same_r)++;
+		if (qs_job_room(s, &s->w[i], g) && (best == NULL ||
+		    s->w[i].ng < best->ng))
+			best = &s->w[i];
+	}
+	return best;
+}
+
+/* Adds g (its domain is taken) to w's job, which it starts when empty. */
+static void
+qs_job_add(struct qmgr_sched *s, struct qs_worker *w, struct qs_group *g,
+    const char *key)
+{
+	struct qs_group *m;
+
+	if (w->g == NULL)
+		w->g = xcalloc(DELIVER_MAX_MSGS, sizeof(*w->g));
+	if (w->ng == 0) {
+		w->key = xstrdup(key);
+		w->busy = 1;
+	}
+	m = &w->g[w->ng++];
+	*m = *g;
+	g->domain = NULL;
+	w->size += m->size;
+	w->flen += qs_block_len(m);
+	qs_busy_add(s, m);
+}
+
+/* Sends w's job: "ID\nDOMAIN\nIDX ...\n" per message. */
+static void
+qs_job_send(struct qmgr_sched *s, struct qs_worker *w)
+{
+	struct buf job = BUF_INIT(IPC_MAX_PAYLOAD);
+	const struct qs_group *g;
+	size_t i, k;
+
+	for (k = 0; k < w->ng; k++) {
+		g = &w->g[k];
+		(void)buf_appendf(&job, "%s\n%s\n", g->id, g->domain);
+		for (i = 0; i < g->n; i++)
+			(void)buf_appendf(&job, "%s%d", i ? " " : "",
+			    g->idx[i]);
+		(void)buf_appendc(&job, '\n');
+		log_debug("%s qmgr dispatch to=%s rcpts=%zu next_hop=%s "
+		    "job_msg=%zu/%zu", g->id, g->domain, g->n, w->key, k + 1,
+		    w->ng);
+	}
+	if (job.len == 0 || job.data[job.len - 1] != '\n')
+		log_panic("qmgr: job frame overflow");
+	if (ipc_send(w->fd, IPC_JOB, job.data, job.len) == -1) {
+		log_error("qmgr cannot send a job: %s", strerror(errno));
+		qs_worker_clear(s, w);	/* its messages stay due */
+	} else
+		w->sent = 1;
+	buf_free(&job);
+}
+
+/*
+ * Places one group: a new job on an idle worker when its destination
+ * may have one more connection, else into a job being built for the
+ * same destination (the one with the fewest messages), else nowhere
+ * (busy message, destination at its limit or paused, no worker).
+ */
+static void
+qs_place(struct qmgr_sched *s, struct qs_group *g, const char *key,
+    long long now, long long *wake)
+{
+	struct qs_worker *w, *open;
+	long long pace;
+	size_t same;
+
+	if (qs_busy_has(s, g->id, g->domain))
+		return;
+	open = qs_dest(s, key, g, &same);
+	if ((w = qs_idle(s)) != NULL && throttle_allow(s->thr, key, same,
+	    now, wake)) {
+		qs_job_add(s, w, g, key);
+		throttle_started(s->thr, key, now);
+		return;
+	}
+	/* A paused destination gets one message per job: the pause is
+	 * between deliveries. */
+	if (open == NULL)
+		return;
+	(void)throttle_limit(s->thr, key, &pace);	/* for the pace */
+	if (pace == 0)
+		qs_job_add(s, open, g, key);
+}
+
+/* The next run starts at (after) the row r. */
+static void
+qs_cursor(struct qmgr_sched *s, long long next_try, const char *id, int idx,
+    int cap)
+{
+	(void)snprintf(s->cur_id, sizeof(s->cur_id), "%s", id);
+	s->cur.id = s->cur_id;
+	s->cur.next_try = next_try;
+	s->cur.idx = idx;
+	s->cur_set = 1;
+	s->cur_cap = cap;
+}
+
+/*
+ * Places the groups of the page just read. 1 when all of them were
+ * looked at; 0 when no worker can take anything more: the cursor is then
+ * set before the first group not looked at.
+ */
+static int
+qs_place_page(struct qmgr_sched *s, struct qs_scan *sc, long long now,
+    long long *wake)
+{
+	struct qs_group *g;
+	struct route r;
+	struct buf key = BUF_INIT(0);
+	const char *errstr;
+	size_t i;
+	int all = 1;
+
+	for (i = sc->start; i < sc->n; i++) {
+		g = &sc->g[i];
+		if (qs_idle(s) == NULL && !qs_building(s)) {
+			/* Just before its first row: idx - 1 sorts there. */
+			qs_cursor(s, g->first_try, g->id, g->first_idx - 1, 0);
+			all = 0;
+			break;
+		}
+		if (route_for(s->cfg, g->domain, &r, &errstr) == -1) {
+			log_error("%s qmgr no route for %s: %s", g->id,
+			    g->domain, errstr);
+			continue;
+		}
+		buf_reset(&key);
+		route_key(&r, g->domain, &key);
+		route_free(&r);
+		qs_place(s, g, key.data, now, wake);
+	}
+	buf_free(&key);
+	return all;
+}
+
+/*
+ * The due list is read in sweeps: each run goes on from where the last
+ * one stopped (the cursor), page by page while workers are idle, and
+ * wraps to the first row at its end; a sweep starts again from the first
+ * row when it reached the end, or after QS_SWEEP_MS. So neither busy
+ * messages (the rows of jobs in flight stay due until their results) nor
+ * throttled destinations in front make a run read the same rows again
+ * and again, and past s->run_max rows in one run (a long stretch of
+ * blocked rows) the next run, soon after, reads on behind them.
+ */
 void
 qmgr_sched_run(struct qmgr_sched *s)
 {
 	struct qs_scan sc;
-	struct qs_worker *w;
-	struct route r;
-	struct buf key = BUF_INIT(0);
-	const char *errstr;
+	const struct qidx_due *after;
 	long long now = qs_now_ms(), next, wake = 0;
-	size_t i, same, idle, scan, total = 0;
-	int got;
+	size_t i, idle, scan, per, total = 0;
+	int got, wrapped, end, takers, capped = 0;
 
 	if (s->next_run != 0 && now < s->next_run)
 		return;
 	throttle_expire(s->thr, now / 1000);
-	if ((w = qs_idle(s)) == NULL) {
+	if (qs_idle(s) == NULL) {
 		s->next_run = now + 1000;	/* a finished job kicks us */
 		return;
 	}
@@ -345,57 +592,64 @@ qmgr_sched_run(struct qmgr_sched *s)
 	 * each time made the cost per delivery grow with the queue. */
 	for (i = 0, idle = 0; i < s->nw; i++)
 		idle += s->w[i].ready && !s->w[i].busy;
-	scan = idle * QS_SCAN_PER_WORKER;
+	per = 2 * qs_job_max(s);
+	scan = idle * (per > QS_SCAN_PER_WORKER ? per : QS_SCAN_PER_WORKER);
 	if (scan > QS_SCAN_ROWS)
 		scan = QS_SCAN_ROWS;
-	/* Page after page while workers are idle: the first rows may all
-	 * be busy (a large message in flight) or wait for a throttled
-	 * destination, and must not keep the mail behind them waiting. */
+	if (s->cur_set && !s->cur_cap && now - s->sweep_ms >= QS_SWEEP_MS)
+		s->cur_set = 0;
+	if (!s->cur_set)
+		s->sweep_ms = now;
+	after = s->cur_set ? &s->cur : NULL;
+	wrapped = after == NULL;
+	s->cur_set = 0;
 	memset(&sc, 0, sizeof(sc));
-	do {
+	for (;;) {
 		sc.start = sc.n;
-		if ((got = qidx_foreach_due_after(s->idx, now / 1000, total ?
-		    &sc.last : NULL, (int)scan, qs_collect, &sc)) == -1) {
+		if ((got = qidx_foreach_due_after(s->idx, now / 1000, after,
+		    (int)scan, qs_collect, &sc)) == -1) {
 			log_error("qmgr cannot read due recipients");
 			break;
 		}
 		total += (size_t)got;
-		for (i = sc.start; i < sc.n && (w = qs_idle(s)) != NULL; i++) {
-			if (route_for(s->cfg, sc.g[i].domain, &r, &errstr) ==
-			    -1) {
-				log_error("%s qmgr no route for %s: %s",
-				    sc.g[i].id, sc.g[i].domain, errstr);
-				continue;
-			}
-			buf_reset(&key);
-			route_key(&r, sc.g[i].domain, &key);
-			route_free(&r);
-			if (qs_active(s, sc.g[i].id, sc.g[i].domain, key.data,
-			    &same) || !throttle_allow(s->thr, key.data, same,
-			    now, &wake))
-				continue;
-			if (qs_dispatch(w, &sc.g[i], key.data) == -1)
-				log_error("qmgr cannot send a job: %s",
-				    strerror(errno));
-			else
-				throttle_started(s->thr, key.data, now);
+		if (!qs_place_page(s, &sc, now, &wake))
+			break;		/* cursor set */
+		after = &sc.last;
+		end = (size_t)got < scan;	/* the end of the due list */
+		if (end && wrapped)
+			break;		/* a whole sweep: next from the start */
+		if ((takers = qs_idle(s) != NULL || qs_building(s)) == 0 ||
+		    total >= s->run_max) {
+			capped = takers;
+			if (!end)	/* else the next run starts at the top */
+				qs_cursor(s, sc.last.next_try, sc.last.id,
+				    sc.last.idx, capped);
+			break;
 		}
-	} while ((size_t)got == scan && total < QS_SCAN_RUN_MAX &&
-	    qs_idle(s) != NULL);
+		if (end) {
+			wrapped = 1;
+			after = NULL;
+			s->sweep_ms = now;
+		}
+	}
+	for (i = 0; i < s->nw; i++)
+		if (s->w[i].busy && !s->w[i].sent)
+			qs_job_send(s, &s->w[i]);
 	/* Run again when the next recipient falls due, or when a worker
-	 * finishes (kick); at least once a second. */
+	 * finishes (kick); at least once a second; soon when the run
+	 * stopped at its cap with workers idle. */
 	next = qidx_next_due(s->idx) * 1000;
 	s->next_run = next > now ? next : now + 1000;
 	if (s->next_run > now + 1000)
 		s->next_run = now + 1000;
 	if (wake > now && wake < s->next_run)
 		s->next_run = wake;	/* a paused destination resumes */
+	if (capped && s->next_run > now + QS_SCAN_PAUSE_MS)
+		s->next_run = now + QS_SCAN_PAUSE_MS;
 	for (i = 0; i < sc.n; i++)
 		free(sc.g[i].domain);
 	free(sc.g);
-	buf_free(&key);
 }
-
 /* ------------------------------------------------------------ results */
 
 /* The enhanced status code in a reply ("550 5.1.1 ..."), or dflt. */
@@ -686,8 +940,8 @@ qs_throttle(struct qmgr_sched *s, const char *key, const struct qs_outcome *o,
 }
 
 static void
-qs_apply(struct qmgr_sched *s, struct qs_worker *w, struct qs_outcome *o,
-    size_t n, const struct jobtrace *tr)
+qs_apply(struct qmgr_sched *s, const char *key, const struct qs_group *w,
+    struct qs_outcome *o, size_t n, const struct jobtrace *tr)
 {
 	const struct relay_cfg *cfg = s->cfg;
 	struct qs_outcome *fail, *delay;
@@ -768,7 +1022,7 @@ logged:
 			delay[nd++] = o[i];
 		nfinal += state != QIDX_DEFERRED;
 	}
-	qs_throttle(s, w->key, o, n, tr);
+	qs_throttle(s, key, o, n, tr);
 	if (nf > 0 && qs_notify(s, w->id, DSN_FAILED, fail, nf, 0) == -1)
 		qs_notice_failed(s, w->id, fail, nf);
 	if (nd > 0 && !w->warned && cfg->delay_warning_time > 0 &&
@@ -791,9 +1045,10 @@ logged:
 	free(delay);
 }
 
-/* "ID\n" then "IDX STATE REMOTE\tREPLY\n" lines. */
+/* "ID\n" then "IDX STATE REMOTE\tREPLY\n" lines: the result for the
+ * message w of a job. */
 static int
-qs_parse_done(const struct qs_worker *w, const struct buf *b,
+qs_parse_done(const struct qs_group *w, const struct buf *b,
     struct qs_outcome *o, size_t *n, struct jobtrace *tr)
 {
 	const char *p = buf_cstr(b), *end = p + b->len, *nl, *tab;
@@ -834,39 +1089,50 @@ qs_parse_done(const struct qs_worker *w, const struct buf *b,
 static void
 qs_drop_worker(struct qmgr_sched *s, size_t i)
 {
-	if (s->w[i].busy)
-		log_warn("%s qmgr delivery worker lost during a job: the "
-		    "recipients will be retried", s->w[i].id);
-	(void)close(s->w[i].fd);	/* gone */
-	qs_worker_clear(&s->w[i]);
+	struct qs_worker *w = &s->w[i];
+
+	if (w->busy)
+		log_warn("%s qmgr delivery worker lost during a job: %zu "
+		    "message%s of it will be retried", w->g[w->ndone].id,
+		    w->ng - w->ndone, w->ng - w->ndone == 1 ? "" : "s");
+	(void)close(w->fd);	/* gone */
+	qs_worker_clear(s, w);
+	free(w->g);
 	s->w[i] = s->w[--s->nw];
 }
 
-static void
-qs_read_worker(struct qmgr_sched *s, size_t i)
+/*
+ * One frame from worker i: READY, or the result of the next message of
+ * its job (recorded at once). 1 when another frame may follow; 0 when
+ * none is waiting; -1 when the worker was dropped.
+ */
+static int
+qs_read_frame(struct qmgr_sched *s, size_t i)
 {
 	struct qs_worker *w = &s->w[i];
 	struct qs_outcome o[DELIVER_MAX_RCPTS];
+	struct qs_group *g;
 	struct jobtrace tr;
 	enum ipc_type type;
 	size_t n = 0, k;
 	int r;
 
-	memset(&tr, 0, sizeof(tr));
 	r = ipc_recv(w->fd, 0, &type, &s->frame);
 	if (r == -1 && errno == EAGAIN)
-		return;
+		return 0;
 	if (r != 1) {
 		qs_drop_worker(s, i);
-		return;
+		return -1;
 	}
 	if (type == IPC_DELIVER_READY && !w->ready) {
 		w->ready = 1;
 		s->next_run = 0;
-		return;
+		return 1;
 	}
-	if (type != IPC_JOB_DONE || !w->busy ||
-	    qs_parse_done(w, &s->frame, o, &n, &tr) == -1) {
+	memset(&tr, 0, sizeof(tr));
+	g = w->busy && w->sent && w->ndone < w->ng ? &w->g[w->ndone] : NULL;
+	if (type != IPC_JOB_DONE || g == NULL ||
+	    qs_parse_done(g, &s->frame, o, &n, &tr) == -1) {
 		log_error("qmgr malformed frame from a delivery worker: "
 		    "dropping it");
 		for (k = 0; k < n; k++) {
@@ -875,19 +1141,31 @@ qs_read_worker(struct qmgr_sched *s, size_t i)
 		}
 		jobtrace_free(&tr);
 		qs_drop_worker(s, i);
-		return;
+		return -1;
 	}
 	/* Results join the batch transaction (qmgr commits it). */
 	if (qidx_batch(s->idx) == -1)
 		log_error("qmgr index begin failed");
-	qs_apply(s, w, o, n, &tr);
+	qs_apply(s, w->key, g, o, n, &tr);
 	jobtrace_free(&tr);
 	for (k = 0; k < n; k++) {
 		free(o[k].remote);
 		free(o[k].reply);
 	}
-	qs_worker_clear(w);
-	s->next_run = 0;
+	qs_busy_del(s, g);
+	if (++w->ndone == w->ng) {
+		qs_worker_clear(s, w);
+		s->next_run = 0;
+	}
+	return 1;
+}
+
+static void
+qs_read_worker(struct qmgr_sched *s, size_t i)
+{
+	/* A job's results may come several at a time. */
+	while (qs_read_frame(s, i) == 1)
+		;
 }
 
 void
@@ -936,17 +1214,6 @@ qs_ids_add(void *arg, const struct qidx_msg *m)
 	}
 	(void)snprintf(ids->id[ids->n++], SPOOL_ID_LEN + 1, "%s", m->id);
 	return 1;
-}
-
-static int
-qs_busy(const struct qmgr_sched *s, const char *id)
-{
-	size_t i;
-
-	for (i = 0; i < s->nw; i++)
-		if (s->w[i].busy && strcmp(s->w[i].id, id) == 0)
-			return 1;
-	return 0;
 }
 
 struct qs_open {
@@ -1081,7 +1348,7 @@ qs_act(struct qmgr_sched *s, const char *verb, const char *id)
 		    "held" : "released");
 		return 1;
 	}
-	if (qs_busy(s, id))
+	if (qs_busy_has(s, id, NULL))
 		return 0;
 	if (strcmp(verb, "delete") == 0)
 		return qs_remove(s, id, "deleted by the administrator", 0);
@@ -1200,6 +1467,7 @@ qs_ctl_action(struct qmgr_sched *s, const struct qctl_req *r,
 			    failed);
 	}
 	s->next_run = 0;
+	s->cur_set = 0;	/* released or requeued rows: a new sweep */
 out:
 	free(sel.id);
 	free(done.id);
@@ -1234,6 +1502,7 @@ qs_ctl_flush(struct qmgr_sched *s, const char *cmd, size_t len,
 		    n == 1 ? "" : "s");
 	log_info("qmgr flush requested: %d recipients due now", n);
 	s->next_run = 0;
+	s->cur_set = 0;	/* flushed rows may be behind the cursor */
 }
 
 void

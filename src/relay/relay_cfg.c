@@ -184,6 +184,14 @@ const struct cfg_def relay_cfg_defs[] = {
 	{ "deliver_dest_concurrency", CFG_INT, "20", 1, 1000,
 	  OFF(deliver_dest_concurrency), NULL,
 	  "deliveries at once to one destination" },
+	{ "deliver_job_messages", CFG_INT, "16", 1, 32,
+	  OFF(deliver_job_messages), NULL,
+	  "messages one delivery job may carry to one next hop, one after "
+	  "the other over the same connection (1: one message per job)" },
+	{ "deliver_job_size", CFG_SIZE, "2M", 0, 1LL << 30,
+	  OFF(deliver_job_size), NULL,
+	  "a job takes no further message once its messages add up to this "
+	  "size (its first message may be larger)" },
 	{ "queue_retry_min", CFG_DURATION, "5m", 1 * SEC, DAY,
 	  OFF(queue_retry_min), NULL, "first retry delay (doubles each time)" },
 	{ "queue_retry_max", CFG_DURATION, "1h", 1 * SEC, 7 * DAY,

@@ -91,6 +91,8 @@ struct relay_cfg {
 	/* Delivery: scheduling. */
 	long long	 deliver_workers;
 	long long	 deliver_dest_concurrency;
+	long long	 deliver_job_messages;	/* per job (connection) */
+	long long	 deliver_job_size;	/* octets per job */
 	long long	 queue_retry_min;	/* ms */
 	long long	 queue_retry_max;	/* ms */
 	long long	 queue_lifetime;	/* ms */
