@@ -56,6 +56,10 @@ struct deliver {
 	struct buf		 sc_key;
 	long long		 sc_idle_since;
 	struct buf		 sc_tried;	/* how sc was reached */
+	/* What sc was opened under: a route with the same key but another
+	 * TLS policy (smtp_tls_policies per domain) or AUTH (relayhost)
+	 * needs a connection of its own. */
+	int			 sc_tls, sc_relayhost;
 	struct buf		 esc;		/* log_escape scratch */
 	/* Our own listening addresses (port 0 never matches) and, for
 	 * wildcard listeners, the machine's addresses: a next hop among
@@ -652,6 +656,8 @@ deliver_connect(struct deliver *d, const struct route *r, const char *id,
 	(void)buf_appends(&d->tr.tried, ": connected");
 	buf_reset(&d->sc_key);
 	(void)buf_appends(&d->sc_key, key);
+	d->sc_tls = (int)r->tls;
+	d->sc_relayhost = r->relayhost;
 	buf_reset(&d->sc_tried);
 	deliver_hop_addr(&h[i], &d->sc_tried);
 	return 1;
@@ -677,6 +683,7 @@ deliver_smtp(struct deliver *d, const struct route *r, const char *domain,
 	    3], r->tls_rule ? r->tls_rule : "default");
 	sres = xcalloc(env->nrcpt, sizeof(*sres));
 	if (d->sc != NULL && (strcmp(buf_cstr(&d->sc_key), key.data) != 0 ||
+	    d->sc_tls != (int)r->tls || d->sc_relayhost != r->relayhost ||
 	    !smtpc_reusable(d->sc)))
 		deliver_close_cached(d);
 	if (d->sc != NULL) {
@@ -867,7 +874,7 @@ deliver_skip(struct deliver *d, const struct deliver_job *j,
 	    "job failed");
 	d->tr.conn = "-";
 	buf_reset(&d->esc);	/* holds the peer's text */
-	log_info("%s deliver to=%s rcpts=%zu state=t not attempted: \"%s\"",
+	log_info("%s deliver to=%s rcpts=%zu state=t reply=\"%s\"",
 	    j->id, j->domain, j->n, log_escape(&d->esc, t.data, t.len,
 	    DELIVER_LOG_REPLY_MAX));
 	buf_free(&t);
