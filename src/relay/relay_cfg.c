@@ -188,7 +188,7 @@ const struct cfg_def relay_cfg_defs[] = {
 	  OFF(deliver_job_messages), NULL,
 	  "messages one delivery job may carry to one next hop, one after "
 	  "the other over the same connection (1: one message per job)" },
-	{ "deliver_job_size", CFG_SIZE, "2M", 0, 1LL << 30,
+	{ "deliver_job_size", CFG_SIZE, "2M", 1, 1LL << 30,
 	  OFF(deliver_job_size), NULL,
 	  "a job takes no further message once its messages add up to this "
 	  "size (its first message may be larger)" },
