@@ -112,6 +112,7 @@ struct qmgr_sched {
 	char			 cur_id[SPOOL_ID_LEN + 1];
 	struct qidx_due		 cur;
 	long long		 sweep_ms;	/* when the sweep began */
+	size_t			 passed;	/* groups passed over in it */
 	size_t			 run_max;	/* QS_SCAN_RUN_MAX */
 };
 
@@ -307,10 +308,27 @@ qmgr_sched_set_unlinker(struct qmgr_sched *s,
 	s->unlinker_arg = arg;
 }
 
+/* Rows may be due before the cursor: the next run starts a sweep. */
+static void
+qs_rescan(struct qmgr_sched *s)
+{
+	s->cur_set = 0;
+}
+
+/* New rows (next_try 0, ids in time order) sort after a cursor that is
+ * among the rows with next_try 0, and before any other. */
+static void
+qs_new_rows(struct qmgr_sched *s)
+{
+	if (s->cur_set && s->cur.next_try > 0)
+		qs_rescan(s);
+}
+
 void
 qmgr_sched_kick(struct qmgr_sched *s)
 {
 	s->next_run = 0;
+	qs_new_rows(s);
 }
 
 /* ------------------------------------------------------------ dispatch */
@@ -473,6 +491,7 @@ qs_job_send(struct qmgr_sched *s, struct qs_worker *w)
 	if (ipc_send(w->fd, IPC_JOB, job.data, job.len) == -1) {
 		log_error("qmgr cannot send a job: %s", strerror(errno));
 		qs_worker_clear(s, w);	/* its messages stay due */
+		qs_rescan(s);
 	} else
 		w->sent = 1;
 	buf_free(&job);
@@ -492,6 +511,8 @@ qs_place(struct qmgr_sched *s, struct qs_group *g, const char *key,
 	long long pace;
 	size_t same;
 
+	/* Not counted as passed over: its job's result makes it final or
+	 * due later, never due again at once (a lost worker: qs_rescan). */
 	if (qs_busy_has(s, g->id, g->domain))
 		return;
 	open = qs_dest(s, key, g, &same);
@@ -503,11 +524,14 @@ qs_place(struct qmgr_sched *s, struct qs_group *g, const char *key,
 	}
 	/* A paused destination gets one message per job: the pause is
 	 * between deliveries. */
-	if (open == NULL)
-		return;
-	(void)throttle_limit(s->thr, key, &pace);	/* for the pace */
-	if (pace == 0)
-		qs_job_add(s, open, g, key);
+	if (open != NULL) {
+		(void)throttle_limit(s->thr, key, &pace);	/* the pace */
+		if (pace == 0) {
+			qs_job_add(s, open, g, key);
+			return;
+		}
+	}
+	s->passed++;	/* worth another look in the next sweep */
 }
 
 /* The next run starts at (after) the row r. */
@@ -563,13 +587,15 @@ qs_place_page(struct qmgr_sched *s, struct qs_scan *sc, long long now,
 
 /*
  * The due list is read in sweeps: each run goes on from where the last
- * one stopped (the cursor), page by page while workers are idle, and
- * wraps to the first row at its end; a sweep starts again from the first
- * row when it reached the end, or after QS_SWEEP_MS. So neither busy
- * messages (the rows of jobs in flight stay due until their results) nor
- * throttled destinations in front make a run read the same rows again
- * and again, and past s->run_max rows in one run (a long stretch of
- * blocked rows) the next run, soon after, reads on behind them.
+ * one stopped (the cursor), page by page while workers are idle. At the
+ * end of the list the sweep wraps to the first row when it passed over
+ * rows that may be taken now (destination at its limit or paused, no
+ * worker free for it); else the cursor stays at the end, where new mail
+ * comes (next_try 0, ids in time order). A sweep also starts again from
+ * the first row after QS_SWEEP_MS. The recipients of messages in jobs stay
+ * due until their results: without the cursor every run read them again.
+ * Past s->run_max rows in one run (a long stretch of blocked rows) the
+ * next run, QS_SCAN_PAUSE_MS later, reads on behind them.
  */
 void
 qmgr_sched_run(struct qmgr_sched *s)
@@ -578,7 +604,7 @@ qmgr_sched_run(struct qmgr_sched *s)
 	const struct qidx_due *after;
 	long long now = qs_now_ms(), next, wake = 0;
 	size_t i, idle, scan, per, total = 0;
-	int got, wrapped, end, takers, capped = 0;
+	int got, wrapped, capped = 0;
 
 	if (s->next_run != 0 && now < s->next_run)
 		return;
@@ -598,11 +624,13 @@ qmgr_sched_run(struct qmgr_sched *s)
 		scan = QS_SCAN_ROWS;
 	if (s->cur_set && !s->cur_cap && now - s->sweep_ms >= QS_SWEEP_MS)
 		s->cur_set = 0;
-	if (!s->cur_set)
+	if (!s->cur_set) {
 		s->sweep_ms = now;
+		s->passed = 0;
+	}
 	after = s->cur_set ? &s->cur : NULL;
 	wrapped = after == NULL;
-	s->cur_set = 0;
+	s->cur_cap = 0;
 	memset(&sc, 0, sizeof(sc));
 	for (;;) {
 		sc.start = sc.n;
@@ -613,23 +641,26 @@ qmgr_sched_run(struct qmgr_sched *s)
 		}
 		total += (size_t)got;
 		if (!qs_place_page(s, &sc, now, &wake))
-			break;		/* cursor set */
-		after = &sc.last;
-		end = (size_t)got < scan;	/* the end of the due list */
-		if (end && wrapped)
-			break;		/* a whole sweep: next from the start */
-		if ((takers = qs_idle(s) != NULL || qs_building(s)) == 0 ||
-		    total >= s->run_max) {
-			capped = takers;
-			if (!end)	/* else the next run starts at the top */
-				qs_cursor(s, sc.last.next_try, sc.last.id,
-				    sc.last.idx, capped);
-			break;
-		}
-		if (end) {
-			wrapped = 1;
+			break;	/* the cursor is before the first group left */
+		if (got > 0)
+			qs_cursor(s, sc.last.next_try, sc.last.id, sc.last.idx,
+			    0);
+		after = s->cur_set ? &s->cur : NULL;
+		if ((size_t)got < scan) {	/* the end of the due list */
+			if (wrapped || s->passed == 0)
+				break;	/* the cursor stays at the end */
+			wrapped = 1;	/* a new sweep from the first row */
 			after = NULL;
+			s->cur_set = 0;
 			s->sweep_ms = now;
+			s->passed = 0;
+		}
+		if (qs_idle(s) == NULL && !qs_building(s))
+			break;
+		if (total >= s->run_max) {
+			capped = 1;
+			s->cur_cap = s->cur_set;
+			break;
 		}
 	}
 	for (i = 0; i < s->nw; i++)
@@ -650,6 +681,7 @@ qmgr_sched_run(struct qmgr_sched *s)
 		free(sc.g[i].domain);
 	free(sc.g);
 }
+
 /* ------------------------------------------------------------ results */
 
 /* The enhanced status code in a reply ("550 5.1.1 ..."), or dflt. */
@@ -737,6 +769,7 @@ qs_enqueue_dsn(struct qmgr_sched *s, const char *orig_id, const char *to,
 		if (qidx_add(s->idx, back) == -1)
 			log_error("%s qmgr cannot index notification %s", orig_id,
 			    e.id);
+		qs_new_rows(s);
 		spool_env_free(&back);
 	}
 	log_info("%s qmgr notification %s to=<%s> envid=%s", orig_id, e.id,
@@ -1096,6 +1129,8 @@ qs_drop_worker(struct qmgr_sched *s, size_t i)
 		    "message%s of it will be retried", w->g[w->ndone].id,
 		    w->ng - w->ndone, w->ng - w->ndone == 1 ? "" : "s");
 	(void)close(w->fd);	/* gone */
+	if (w->busy)
+		qs_rescan(s);	/* its messages stay due */
 	qs_worker_clear(s, w);
 	free(w->g);
 	s->w[i] = s->w[--s->nw];
@@ -1467,7 +1502,7 @@ qs_ctl_action(struct qmgr_sched *s, const struct qctl_req *r,
 			    failed);
 	}
 	s->next_run = 0;
-	s->cur_set = 0;	/* released or requeued rows: a new sweep */
+	qs_rescan(s);	/* released or requeued rows */
 out:
 	free(sel.id);
 	free(done.id);
@@ -1502,7 +1537,7 @@ qs_ctl_flush(struct qmgr_sched *s, const char *cmd, size_t len,
 		    n == 1 ? "" : "s");
 	log_info("qmgr flush requested: %d recipients due now", n);
 	s->next_run = 0;
-	s->cur_set = 0;	/* flushed rows may be behind the cursor */
+	qs_rescan(s);	/* flushed rows may be behind the cursor */
 }
 
 void
