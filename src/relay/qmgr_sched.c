@@ -123,6 +123,7 @@ struct qs_scan {
 	/* The last row read: where the next page starts. */
 	char		 last_id[SPOOL_ID_LEN + 1];
 	struct qidx_due	 last;
+	char		 last_domain[256];	/* placing: key's domain */
 };
 
 static long long
@@ -559,7 +560,7 @@ qs_place_page(struct qmgr_sched *s, struct qs_scan *sc, long long now,
 	struct qs_group *g;
 	struct route r;
 	struct buf key = BUF_INIT(0);
-	const char *errstr;
+	const char *errstr, *last = NULL;	/* the domain key is for */
 	size_t i;
 	int all = 1;
 
@@ -571,14 +572,24 @@ qs_place_page(struct qmgr_sched *s, struct qs_scan *sc, long long now,
 			all = 0;
 			break;
 		}
-		if (route_for(s->cfg, g->domain, &r, &errstr) == -1) {
-			log_error("%s qmgr no route for %s: %s", g->id,
-			    g->domain, errstr);
-			continue;
+		/* Mail in a queue mostly goes to few domains: the route of
+		 * the last one is kept for the next group. */
+		if (last == NULL || strcasecmp(last, g->domain) != 0) {
+			last = NULL;
+			if (route_for(s->cfg, g->domain, &r, &errstr) == -1) {
+				log_error("%s qmgr no route for %s: %s", g->id,
+				    g->domain, errstr);
+				continue;
+			}
+			buf_reset(&key);
+			route_key(&r, g->domain, &key);
+			route_free(&r);
 		}
-		buf_reset(&key);
-		route_key(&r, g->domain, &key);
-		route_free(&r);
+		/* qs_place may take the group's domain: keep a copy. */
+		(void)snprintf(sc->last_domain, sizeof(sc->last_domain), "%s",
+		    g->domain);
+		last = strlen(g->domain) < sizeof(sc->last_domain) ?
+		    sc->last_domain : NULL;
 		qs_place(s, g, key.data, now, wake);
 	}
 	buf_free(&key);
