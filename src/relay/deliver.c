@@ -535,6 +535,7 @@ deliver_opts(struct deliver *d, const struct route *r, const char *name,
 		o->auth_user = d->relay_user;
 		o->auth_pass = d->relay_pass;
 	}
+	o->no_chunking = !cfg->smtp_chunking;
 	o->to.connect = cfg->smtp_connect_timeout;
 	o->to.greeting = o->to.helo = o->to.mail = o->to.rcpt =
 	    cfg->smtp_reply_timeout;

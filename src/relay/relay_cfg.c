@@ -207,6 +207,9 @@ const struct cfg_def relay_cfg_defs[] = {
 	{ "smtp_reply_timeout", CFG_DURATION, "5m", 100, HOUR,
 	  OFF(smtp_reply_timeout), NULL,
 	  "outbound wait for a reply (10 min after the final dot)" },
+	{ "smtp_chunking", CFG_BOOL, "yes", 0, 0, OFF(smtp_chunking), NULL,
+	  "send messages with BDAT (RFC 3030) to peers offering CHUNKING; "
+	  "no: always DATA" },
 	{ "deliver_throttle", CFG_BOOL, "yes", 0, 0, OFF(deliver_throttle),
 	  NULL, "adapt each destination's concurrency and pace to its "
 	  "connection failures and 421/451 replies matching "

@@ -99,6 +99,7 @@ struct relay_cfg {
 	long long	 delay_warning_time;	/* ms, 0 = off */
 	long long	 smtp_connect_timeout;	/* ms */
 	long long	 smtp_reply_timeout;	/* ms */
+	int		 smtp_chunking;	/* BDAT to CHUNKING peers */
 
 	/* Delivery: adaptive per-destination throttling. */
 	int		 deliver_throttle;

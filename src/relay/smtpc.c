@@ -68,6 +68,8 @@ struct smtpc {
 	char		 why_enh[16];
 };
 
+static int	smtpc_use_bdat(const struct smtpc *, const struct spool_env *);
+
 /* Recipient states during smtpc_send. */
 enum { RC_PENDING = 0, RC_SKIP, RC_REFUSED, RC_ACCEPTED };
 
@@ -636,6 +638,8 @@ smtpc_ehlo_line(struct smtpc *s, const char *p, size_t n)
 		s->caps.dsn = 1;
 	else if (smtpc_kw(p, k, "CHUNKING"))
 		s->caps.chunking = 1;
+	else if (smtpc_kw(p, k, "BINARYMIME"))
+		s->caps.binarymime = 1;
 	else if (smtpc_kw(p, k, "STARTTLS"))
 		s->caps.starttls = 1;
 	else if (smtpc_kw(p, k, "ENHANCEDSTATUSCODES"))
@@ -657,6 +661,7 @@ smtpc_ehlo_caps(struct smtpc *s, int esmtp)
 	s->caps.esmtp = esmtp;
 	s->caps.pipelining = s->caps.eightbitmime = s->caps.smtputf8 = 0;
 	s->caps.dsn = s->caps.chunking = s->caps.starttls = 0;
+	s->caps.binarymime = 0;
 	s->caps.enhancedstatuscodes = s->caps.auth = 0;
 	s->caps.auth_plain = s->caps.auth_login = 0;
 	s->caps.size_ext = 0;
@@ -976,6 +981,8 @@ smtpc_mail_cmd(struct smtpc *s, const struct spool_env *env, struct buf *b)
 		(void)buf_appendf(b, " SIZE=%llu", env->size);
 	if (env->body == SPOOL_BODY_8BITMIME && s->caps.eightbitmime)
 		(void)buf_appends(b, " BODY=8BITMIME");
+	else if (env->body == SPOOL_BODY_BINARYMIME)
+		(void)buf_appends(b, " BODY=BINARYMIME");	/* prechecked */
 	if (env->smtputf8)
 		(void)buf_appends(b, " SMTPUTF8");
 	if (s->caps.dsn) {
@@ -1077,10 +1084,12 @@ smtpc_precheck(struct smtpc *s, const struct spool_env *env,
 		enh = "5.3.4";
 		(void)snprintf(why, sizeof(why), "message size %llu exceeds "
 		    "the peer's limit of %llu", env->size, s->caps.size);
-	} else if (env->body == SPOOL_BODY_BINARYMIME) {
+	} else if (env->body == SPOOL_BODY_BINARYMIME &&
+	    !(smtpc_use_bdat(s, env) && s->caps.binarymime)) {
 		enh = "5.6.1";
 		(void)snprintf(why, sizeof(why), "BINARYMIME content cannot "
-		    "be sent with DATA");
+		    "be sent: the peer does not offer CHUNKING and "
+		    "BINARYMIME (RFC 3030)");
 	} else if (!smtpc_clean(env->sender)) {
 		enh = "5.1.7";
 		(void)snprintf(why, sizeof(why), "control characters in the "
@@ -1247,6 +1256,9 @@ struct smtpc_tx {
 	size_t			 nacc;		/* accepted recipients */
 	int			 mail_ok;
 	int			 data_sent;	/* DATA went out */
+	int			 bdat;		/* CHUNKING: BDAT, not DATA */
+	int			 binary;	/* BODY=BINARYMIME: no fix-ups */
+	int			 last_replied;	/* BDAT LAST got its reply */
 };
 
 /* Every recipient still without a result gets the reply in s->rep. */
@@ -1289,7 +1301,10 @@ smtpc_tx_rcpt_reply(struct smtpc_tx *tx, size_t i)
 	}
 }
 
-/* MAIL, RCPTs, DATA in one write; then the replies in order. 1 or -1. */
+/*
+ * MAIL, RCPTs and (unless tx->bdat) DATA in one write; then the replies
+ * in order. 1 or -1.
+ */
 static int
 smtpc_tx_pipelined(struct smtpc_tx *tx, const struct buf *cmds)
 {
@@ -1298,7 +1313,7 @@ smtpc_tx_pipelined(struct smtpc_tx *tx, const struct buf *cmds)
 
 	if (buf_append(&s->c.wbuf, cmds->data, cmds->len) == -1)
 		log_panic("smtpc: write buffer");	/* unbounded */
-	tx->data_sent = 1;
+	tx->data_sent = !tx->bdat;
 	if (smtpc_flush(s, TO(s, mail, TO_MAIL), "MAIL") == -1 ||
 	    smtpc_read(s, TO(s, mail, TO_MAIL), "the reply to MAIL") == -1)
 		return -1;
@@ -1313,6 +1328,8 @@ smtpc_tx_pipelined(struct smtpc_tx *tx, const struct buf *cmds)
 		if (tx->mail_ok)
 			smtpc_tx_rcpt_reply(tx, i);
 	}
+	if (tx->bdat)
+		return 1;
 	return smtpc_read(s, TO(s, data_init, TO_DATA_INIT),
 	    "the reply to DATA");
 }
@@ -1346,7 +1363,7 @@ smtpc_tx_lockstep(struct smtpc_tx *tx, const struct buf *mail)
 		smtpc_tx_rcpt_reply(tx, i);
 	}
 	buf_free(&cmd);
-	if (tx->nacc == 0)
+	if (tx->nacc == 0 || tx->bdat)
 		return 1;
 	tx->data_sent = 1;
 	return smtpc_cmd(s, TO(s, data_init, TO_DATA_INIT), "DATA",
@@ -1435,6 +1452,231 @@ smtpc_tx_content(struct smtpc *s, int (*read)(void *, const char **,
 	return smtpc_flush(s, o.to, "the message content") == 1 ? 1 : -2;
 }
 
+/* ------------------------------------------------------------ BDAT */
+
+/*
+ * CHUNKING (RFC 3030), SMTP only: towards a peer that offers it (and
+ * unless opts.no_chunking), the content goes in BDAT chunks instead of
+ * DATA: no dot-stuffing, no scan for a lone dot. The message must fit the
+ * BODY type like with DATA, so bare LFs are made CRLF and a missing final
+ * CRLF is added, except for BINARYMIME, sent exactly as stored. Pieces
+ * from read() of at least SMTPC_BDAT_MIN octets go out as chunks of their
+ * own, uncopied; smaller ones are gathered up to that size; the last
+ * chunk carries LAST (a message under SMTPC_BDAT_MIN is one "BDAT n
+ * LAST"). With PIPELINING chunks go without waiting for their replies, at
+ * most SMTPC_BDAT_INFLIGHT unanswered; else each reply is read first.
+ */
+#define SMTPC_BDAT_MIN		65536
+#define SMTPC_BDAT_INFLIGHT	8
+
+static int
+smtpc_use_bdat(const struct smtpc *s, const struct spool_env *env)
+{
+	(void)env;
+	return s->caps.chunking && !s->opts.lmtp && !s->opts.no_chunking;
+}
+
+struct smtpc_bdat {
+	struct smtpc_tx	*tx;
+	struct smtpc_out o;
+	struct buf	 gather;	/* small pieces, up to SMTPC_BDAT_MIN */
+	struct buf	 conv;		/* a piece with bare LFs made CRLF */
+	size_t		 inflight;	/* chunks sent, reply not read */
+	size_t		 chunks;	/* sent, for the log */
+	unsigned long long octets;
+	int		 failed;	/* a chunk was refused: stop */
+	int		 cr;		/* the last octet sent was CR */
+	int		 bol;		/* ... was LF, or nothing yet */
+};
+
+/*
+ * Reads the reply to the oldest unanswered chunk; last: it is the reply
+ * to BDAT LAST (the message's: like the reply to the final dot). 1, or -1
+ * when the connection failed.
+ */
+static int
+smtpc_bdat_reply(struct smtpc_bdat *b, int last)
+{
+	struct smtpc_tx *tx = b->tx;
+	struct smtpc *s = tx->s;
+
+	if (smtpc_read(s, last ? TO(s, data_done, TO_DATA_DONE) :
+	    TO(s, data_block, TO_DATA_BLOCK), last ? "the reply to BDAT LAST" :
+	    "the reply to BDAT") == -1)
+		return -1;
+	b->inflight--;
+	if (last) {
+		tx->last_replied = 1;
+		smtpc_tx_all_reply(tx, 0);
+	} else if (s->rep.code / 100 != 2 && !b->failed) {
+		/* RFC 3030 2: no more chunks; the reply fails the message. */
+		b->failed = 1;
+		smtpc_tx_all_reply(tx, 1);
+	}
+	return 1;
+}
+
+/*
+ * Sends one chunk: "BDAT n[ LAST]" then p[0..n). Without PIPELINING, or
+ * with SMTPC_BDAT_INFLIGHT chunks unanswered, reads a reply first. 1, or
+ * -1 when the connection failed (why set).
+ */
+static int
+smtpc_bdat_chunk(struct smtpc_bdat *b, const char *p, size_t n, int last)
+{
+	struct smtpc *s = b->tx->s;
+	char cmd[48];
+
+	while (b->inflight > 0 && (!s->caps.pipelining ||
+	    b->inflight >= SMTPC_BDAT_INFLIGHT)) {
+		if (smtpc_flush(s, b->o.to, "BDAT") == -1 ||
+		    smtpc_bdat_reply(b, 0) == -1)
+			return -1;
+	}
+	if (b->failed)
+		return 1;
+	(void)snprintf(cmd, sizeof(cmd), "BDAT %zu%s\r\n", n, last ?
+	    " LAST" : "");	/* fits */
+	smtpc_put(&b->o, cmd, strlen(cmd));
+	smtpc_put(&b->o, p, n);
+	if (b->o.err) {
+		smtpc_io_failed(s, "sending BDAT");
+		return -1;
+	}
+	b->inflight++;
+	b->chunks++;
+	b->octets += n;
+	return 1;
+}
+
+/* The gathered pieces as one chunk. 1 or -1. */
+static int
+smtpc_bdat_flush_gather(struct smtpc_bdat *b)
+{
+	int r = 1;
+
+	if (b->gather.len > 0)
+		r = smtpc_bdat_chunk(b, b->gather.data, b->gather.len, 0);
+	buf_reset(&b->gather);
+	return r;
+}
+
+/*
+ * p[0..n) with bare LFs made CRLF (counted), in b->conv when there are
+ * any: *p_r and *n_r are what to send. Updates the line state.
+ */
+static void
+smtpc_bdat_fix(struct smtpc_bdat *b, const char **p_r, size_t *n_r)
+{
+	const char *p = *p_r, *nl;
+	size_t n = *n_r, i = 0, k, span = 0;
+	int cr = b->cr, any = 0;
+
+	buf_reset(&b->conv);
+	while (i < n && (nl = memchr(p + i, '\n', n - i)) != NULL) {
+		k = (size_t)(nl - p);
+		if (!(k > 0 ? p[k - 1] == '\r' : cr)) {
+			b->tx->s->bare_lf++;
+			(void)buf_append(&b->conv, p + span, k - span);
+			(void)buf_append(&b->conv, "\r\n", 2);
+			span = k + 1;
+			any = 1;
+		}
+		i = k + 1;
+		cr = 0;
+	}
+	if (n > 0) {
+		b->cr = p[n - 1] == '\r';
+		b->bol = p[n - 1] == '\n';
+	}
+	if (!any)
+		return;
+	(void)buf_append(&b->conv, p + span, n - span);	/* unbounded */
+	*p_r = b->conv.data;
+	*n_r = b->conv.len;
+}
+
+/* One piece from read(). 1 or -1. */
+static int
+smtpc_bdat_piece(struct smtpc_bdat *b, const char *p, size_t n)
+{
+	if (!b->tx->binary)
+		smtpc_bdat_fix(b, &p, &n);
+	if (b->gather.len + n <= SMTPC_BDAT_MIN) {
+		(void)buf_append(&b->gather, p, n);	/* unbounded */
+		return 1;
+	}
+	if (smtpc_bdat_flush_gather(b) == -1)
+		return -1;
+	if (n >= SMTPC_BDAT_MIN)
+		return smtpc_bdat_chunk(b, p, n, 0);
+	(void)buf_append(&b->gather, p, n);
+	return 1;
+}
+
+/*
+ * After the RCPT replies, some accepted: the content in BDAT chunks, then
+ * the replies. Returns as smtpc_send: 1 (the reply to LAST given to the
+ * accepted recipients), 0 (a chunk or LAST refused), -1 (connection lost
+ * or timed out, read() failed: then disconnected, never sending LAST).
+ */
+static int
+smtpc_tx_bdat(struct smtpc_tx *tx, int (*read)(void *, const char **,
+    size_t *), void *arg)
+{
+	struct smtpc *s = tx->s;
+	struct smtpc_bdat b;
+	const char *p;
+	size_t n, i;
+	int r = 0, rc = -1, sent_last = 0;
+
+	memset(&b, 0, sizeof(b));
+	b.tx = tx;
+	b.o.s = s;
+	b.o.to = TO(s, data_block, TO_DATA_BLOCK);
+	b.o.since = SMTPC_BLOCK;
+	b.bol = 1;
+	buf_init(&b.gather, 0);
+	buf_init(&b.conv, 0);
+	while (!b.failed && (r = read(arg, &p, &n)) == 1)
+		if (smtpc_bdat_piece(&b, p, n) == -1)
+			goto lost;
+	if (r == -1) {
+		smtpc_disconnect(s);	/* LAST never goes */
+		smtpc_why(s, "4.3.0", "cannot read the message");
+		goto lost;
+	}
+	if (!b.failed) {
+		if (!tx->binary && !b.bol)	/* complete the last line */
+			(void)buf_appends(&b.gather, b.cr ? "\n" : "\r\n");
+		if (smtpc_bdat_chunk(&b, b.gather.data ? b.gather.data : "",
+		    b.gather.len, 1) == -1)
+			goto lost;
+		sent_last = !b.failed;
+	}
+	if (smtpc_flush(s, b.o.to, "the message content") == -1)
+		goto lost;
+	while (b.inflight > 0)
+		if (smtpc_bdat_reply(&b, sent_last && b.inflight == 1) == -1) {
+			rc = smtpc_tx_lost(tx, sent_last);
+			goto out;
+		}
+	log_debug("%s smtpc bdat peer=%s chunks=%zu octets=%llu%s%s",
+	    tx->env->id, s->peer, b.chunks, b.octets, tx->binary ?
+	    " body=BINARYMIME" : "", b.failed ? " refused" : "");
+	rc = 1;
+	for (i = 0; i < tx->env->nrcpt; i++)
+		if (tx->st[i] == RC_ACCEPTED && tx->res[i].code / 100 != 2)
+			rc = 0;
+	goto out;
+lost:
+	rc = smtpc_tx_lost(tx, 0);
+out:
+	buf_free(&b.gather);
+	buf_free(&b.conv);
+	return rc;
+}
+
 /* After 354: content, dot, the reply(ies). Returns as smtpc_send. */
 static int
 smtpc_tx_data(struct smtpc_tx *tx, int (*read)(void *, const char **,
@@ -1512,6 +1754,13 @@ smtpc_tx_finish(struct smtpc_tx *tx, int (*read)(void *, const char **,
 		return 0;
 	if (tx->nacc == 0)
 		return 1;
+	if (tx->bdat) {
+		/* After a chunk refused before LAST: RSET on reuse. */
+		if ((r = smtpc_tx_bdat(tx, read, arg)) != -1 &&
+		    tx->last_replied)
+			s->need_rset = 0;
+		return r;
+	}
 	if (s->rep.code != 354) {
 		smtpc_tx_all_reply(tx, 1);
 		return 0;
@@ -1526,7 +1775,7 @@ smtpc_send(struct smtpc *s, const struct spool_env *env,
     int (*read)(void *, const char **, size_t *), void *arg,
     struct smtpc_result *results_r)
 {
-	struct smtpc_tx tx = { s, env, results_r, NULL, 0, 0, 0 };
+	struct smtpc_tx tx = { s, env, results_r, NULL, 0, 0, 0, 0, 0, 0 };
 	struct smtpc_dg dg;
 	struct buf mail = BUF_INIT(0), cmds = BUF_INIT(0);
 	struct buf esc = BUF_INIT(0);
@@ -1547,7 +1796,7 @@ smtpc_send(struct smtpc *s, const struct spool_env *env,
 		nsend += tx.st[i] != RC_SKIP;
 	if (nsend == 0)
 		goto out;	/* r == 1: every recipient has its result */
-	if (!s->caps.eightbitmime) {
+	if (!s->caps.eightbitmime && env->body != SPOOL_BODY_BINARYMIME) {
 		if ((r = smtpc_downgrade(s, env, read, arg, &dg,
 		    results_r)) != 1)
 			goto out;
@@ -1563,6 +1812,8 @@ smtpc_send(struct smtpc *s, const struct spool_env *env,
 		}
 	}
 	s->need_rset = 1;
+	tx.bdat = smtpc_use_bdat(s, env);
+	tx.binary = env->body == SPOOL_BODY_BINARYMIME;
 	smtpc_mail_cmd(s, env, &mail);
 	if (s->caps.pipelining) {
 		(void)buf_append(&cmds, mail.data, mail.len);
@@ -1570,7 +1821,8 @@ smtpc_send(struct smtpc *s, const struct spool_env *env,
 			if (tx.st[i] != RC_SKIP)
 				smtpc_rcpt_cmd(s, &env->rcpts[i],
 				    env->smtputf8, &cmds);
-		(void)buf_appends(&cmds, "DATA\r\n");
+		if (!tx.bdat)
+			(void)buf_appends(&cmds, "DATA\r\n");
 		r = smtpc_tx_pipelined(&tx, &cmds);
 	} else
 		r = smtpc_tx_lockstep(&tx, &mail);

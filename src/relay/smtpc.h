@@ -86,6 +86,7 @@ struct smtpc_opts {
 	 */
 	const char	*auth_user, *auth_pass;
 	int		 auth_cleartext;
+	int		 no_chunking;	/* DATA even to a CHUNKING peer */
 	struct smtpc_timeouts to;
 };
 
@@ -119,6 +120,7 @@ struct smtpc_result {
 struct smtpc_caps {
 	int		 esmtp;		/* 0 after the HELO fallback */
 	int		 pipelining, eightbitmime, smtputf8, dsn, chunking;
+	int		 binarymime;
 	int		 starttls, enhancedstatuscodes;
 	int		 auth_plain, auth_login;
 	int		 auth;		/* AUTH offered (any mechanism) */
@@ -168,6 +170,14 @@ const struct smtpc_caps *smtpc_caps(const struct smtpc *);
  * as CRLF (and counted: smtpc_bare_lf, logged), a missing final CRLF is
  * added; a bare CR passes as it is.
  *
+ * An SMTP peer offering CHUNKING (RFC 3030) gets the content in BDAT
+ * chunks instead of DATA (unless opts->no_chunking): not dot-stuffed,
+ * with the same line-end fixes except for BODY=BINARYMIME, which goes
+ * only this way (the peer must offer BINARYMIME too) and exactly as
+ * stored. Chunks of at least 64 KiB, the last one with LAST; a small
+ * message is one "BDAT n LAST". A chunk refused before LAST fails the
+ * transaction with that reply (no more chunks are sent; RSET on reuse).
+ *
  * MAIL carries SIZE=env->size when SIZE was offered, BODY=8BITMIME when the
  * message is 8BITMIME and the peer offers it, SMTPUTF8 when env->smtputf8,
  * and RET/ENVID only to a DSN-capable peer; RCPT carries NOTIFY/ORCPT
@@ -193,9 +203,9 @@ const struct smtpc_caps *smtpc_caps(const struct smtpc *);
  * message needs SMTPUTF8 (env->smtputf8 or a non-ASCII sender) and the
  * peer lacks it (5.6.7; a non-ASCII recipient: that recipient alone); the
  * 8BITMIME downgrade above is impossible (5.6.7, 5.6.3); the message is
- * larger than the peer's SIZE (5.3.4); BODY=BINARYMIME (5.6.1, DATA cannot
- * carry it); a sender (5.1.7) or recipient (5.1.3) holding control
- * characters (that recipient alone).
+ * larger than the peer's SIZE (5.3.4); BODY=BINARYMIME to a peer without
+ * CHUNKING and BINARYMIME (5.6.1); a sender (5.1.7) or recipient (5.1.3)
+ * holding control characters (that recipient alone).
  *
  * Returns 1 when the transaction ran to its end (individual recipients may
  * still have failed, all of them at RCPT too); 0 when it failed as a whole

@@ -565,6 +565,86 @@ fake_data(struct conn *c, const char *fdir, int n)
 		fake_exit(0);	/* the client gave up: nothing else to do */
 }
 
+/*
+ * BDAT (RFC 3030): one chunk, "BDAT n[ LAST]" and its n octets, appended
+ * to b. 1 when it was LAST, 0 when not, -1 at EOF (logged).
+ */
+static int
+fake_bdat_chunk(struct conn *c, struct buf *b)
+{
+	const char *l, *p;
+	size_t len, n = 0, i, avail, take;
+	int last;
+
+	if (conn_getline(c, 1000, &l, &len) != 1)
+		return -1;
+	tlog("C: %.*s", (int)len, l);
+	if (len < 8 || memcmp(l, "BDAT ", 5) != 0) {
+		tlog("ERR: wanted BDAT");
+		fake_exit(1);
+	}
+	for (i = 5; i < len && l[i] >= '0' && l[i] <= '9'; i++)
+		n = n * 10 + (size_t)(l[i] - '0');
+	last = len - i == 7 && memcmp(l + i, " LAST\r\n", 7) == 0;
+	if (!last && (len - i != 2 || memcmp(l + i, "\r\n", 2) != 0)) {
+		tlog("ERR: bad BDAT line");
+		fake_exit(1);
+	}
+	while (n > 0) {
+		p = conn_peek(c, &avail);
+		if (avail == 0) {
+			if (conn_fill(c) == -1)
+				return -1;
+			continue;
+		}
+		take = avail < n ? avail : n;
+		(void)buf_append(b, p, take);
+		conn_consume(c, take);
+		n -= take;
+	}
+	return last;
+}
+
+static void
+fake_save(struct buf *b, const char *fdir, int n)
+{
+	char path[128];
+	int fd;
+
+	(void)snprintf(path, sizeof(path), "%s/data.%d", fdir, n);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	if (fd == -1 || write(fd, b->data ? b->data : "", b->len) !=
+	    (ssize_t)b->len || close(fd) == -1) {
+		tlog("ERR: cannot write %s", path);
+		fake_exit(1);
+	}
+}
+
+/*
+ * "<B": BDAT chunks up to LAST, each but LAST answered "250 2.0.0 ok",
+ * their octets into dir/data.N. "<b": one chunk, unanswered, its octets
+ * into dir/data.N.
+ */
+static void
+fake_bdat(struct conn *c, const char *fdir, int n, int all)
+{
+	struct buf b = BUF_INIT(0);
+	int r, chunks = 0;
+
+	while ((r = fake_bdat_chunk(c, &b)) == 0) {
+		chunks++;
+		if (!all)
+			break;
+		fake_send(c, "250 2.0.0 ok", 0);
+	}
+	fake_save(&b, fdir, n);
+	tlog("B%s: %d chunks, %zu bytes", r == -1 ? "-EOF" : "",
+	    chunks + (r == 1), b.len);
+	buf_free(&b);
+	if (r == -1)
+		fake_exit(0);
+}
+
 /* Nothing more may arrive for 150 ms (the client waits for a reply). */
 static void
 fake_quiet(struct conn *c)
@@ -609,6 +689,8 @@ fake_child(int lfd, char *const *op, const char *fdir)
 			fake_send(&c, *op + 2, **op == '=');
 		else if (strcmp(*op, "<.") == 0)
 			fake_data(&c, fdir, ndata++);
+		else if (strcmp(*op, "<B") == 0 || strcmp(*op, "<b") == 0)
+			fake_bdat(&c, fdir, ndata++, (*op)[1] == 'B');
 		else if (strncmp(*op, "< ", 2) == 0)
 			fake_expect(&c, *op + 2);
 		else if (strcmp(*op, "quiet") == 0)
@@ -1061,6 +1143,7 @@ test_pipelined_mix(void **state)
 	struct sc sc_ = { .n = 0 };
 
 	(void)state;
+	o.no_chunking = 1;	/* CHUNKING offered: DATA all the same */
 	env_init(&env, 4, 0);
 	env.rcpts = rc;
 	env.ret = SPOOL_RET_HDRS;
@@ -1112,6 +1195,184 @@ test_pipelined_mix(void **state)
 	expect_data(&f, 0, dots_sent);
 	fake_free(&f);
 	sc_free(&sc_);
+}
+
+/* ------------------------------------------------------------ BDAT */
+
+/* The dots message as BDAT carries it: line ends fixed, no stuffing. */
+static const char dots_bdat[] = "Subject: dots\r\n\r\n.leading\r\n"
+    "..two\r\nno dot\r\n.\r\nbare\r\nlf\r\n.\r\nend\r\n";
+
+/*
+ * CHUNKING + PIPELINING: MAIL and RCPT in one write (no DATA), then a
+ * small message as one "BDAT n LAST", not dot-stuffed, bare LFs made
+ * CRLF, the final CRLF added; the connection is reused without RSET. A
+ * 200,000-octet message in pieces of every size: chunks of at least 64
+ * KiB then LAST, the octets as they were. An empty message: BDAT 0 LAST.
+ */
+static void
+test_bdat(void **state)
+{
+	static const size_t pieces[] = { 0, 1000, 70000 };
+	struct smtpc_opts o = opts();
+	struct smtpc_result res[2];
+	struct spool_env env;
+	struct smtpc *s;
+	struct fake f;
+	struct sc sc_ = { .n = 0 };
+	struct buf big = BUF_INIT(0);
+	size_t i;
+
+	(void)state;
+	for (i = 0; big.len < 200000; i++)
+		(void)buf_appendf(&big, ".line %zu of a long message\r\n", i);
+	sc_hello(&sc_, "PIPELINING\nCHUNKING\nENHANCEDSTATUSCODES\n8BITMIME");
+	scl(&sc_, "< MAIL FROM:<s@example.test>", "< RCPT TO:<a@example.test>",
+	    "< RCPT TO:<b@example.test>", "> 250 2.1.0 ok",
+	    "> 250 2.1.5 ok", "> 550 5.1.1 unknown", "<B",
+	    "> 250 2.0.0 Ok: queued as 1", NULL);
+	for (i = 0; i < 3; i++)
+		scl(&sc_, "< MAIL FROM:<s@example.test>",
+		    "< RCPT TO:<a@example.test>", "> 250 2.1.0 ok",
+		    "> 250 2.1.5 ok", "<B", "> 250 2.0.0 big", NULL);
+	scl(&sc_, "< MAIL FROM:<s@example.test>", "< RCPT TO:<a@example.test>",
+	    "> 250 2.1.0 ok", "> 250 2.1.5 ok", "<B", "> 250 2.0.0 empty",
+	    NULL);
+	sc_quit(&sc_);
+	fake_start(&f, &sc_);
+	s = open_ok(&f, &o);
+	env_init(&env, 2, 0);
+	assert_int_equal(send_mem(s, &env, dots, 0, res), 1);
+	expect_res(&res[0], 250, "2.0.0", 0, 0, "queued as 1");
+	expect_res(&res[1], 550, "5.1.1", 0, 1, "unknown");
+	assert_int_equal(smtpc_bare_lf(s), 2);
+	results_free(res, 2);
+	for (i = 0; i < 3; i++) {
+		assert_int_equal(smtpc_reusable(s), 1);
+		env_init(&env, 1, 0);
+		assert_int_equal(send_mem(s, &env, big.data, pieces[i], res),
+		    1);
+		expect_res(&res[0], 250, "2.0.0", 0, 0, "big");
+		results_free(res, 1);
+	}
+	assert_int_equal(smtpc_reusable(s), 1);
+	env_init(&env, 1, 0);
+	assert_int_equal(send_mem(s, &env, "", 0, res), 1);
+	results_free(res, 1);
+	smtpc_close(&s);
+	fake_ok(&f);
+	expect_data(&f, 0, dots_bdat);
+	for (i = 1; i <= 3; i++)
+		expect_data(&f, (int)i, big.data);
+	expect_data(&f, 4, "");
+	/* The big ones went in several chunks, the small one in one. */
+	assert_non_null(strstr(f.transcript, "C: BDAT 63 LAST\r\n"));
+	assert_non_null(strstr(f.transcript, "B: 1 chunks, 63 bytes"));
+	assert_non_null(strstr(f.transcript, "C: BDAT 65000\r\n"));
+	assert_non_null(strstr(f.transcript, "C: BDAT 70000\r\n"));
+	assert_non_null(strstr(f.transcript, "C: BDAT 0 LAST"));
+	fake_free(&f);
+	sc_free(&sc_);
+	buf_free(&big);
+}
+
+/*
+ * Without PIPELINING each chunk waits for its reply; a chunk refused
+ * (552) ends the transaction: no more chunks, no LAST, the recipients get
+ * that reply, RSET before the next one. The connection lost after LAST:
+ * possibly delivered.
+ */
+static void
+test_bdat_refused(void **state)
+{
+	struct smtpc_opts o = opts();
+	struct smtpc_result res[1];
+	struct spool_env env;
+	struct smtpc *s;
+	struct fake f;
+	struct sc sc_ = { .n = 0 };
+	struct buf big = BUF_INIT(0);
+
+	(void)state;
+	while (big.len < 100000)
+		(void)buf_appends(&big, "0123456789abcdef0123456789\r\n");
+	sc_hello(&sc_, "CHUNKING\nENHANCEDSTATUSCODES");
+	scl(&sc_, "< MAIL FROM:<s@example.test>", "> 250 2.1.0 ok",
+	    "< RCPT TO:<a@example.test>", "> 250 2.1.5 ok", "<b", "quiet",
+	    "> 552 5.3.4 message too big for me",
+	    "< RSET", "> 250 2.0.0 ok",
+	    "< MAIL FROM:<s@example.test>", "> 250 2.1.0 ok",
+	    "< RCPT TO:<a@example.test>", "> 250 2.1.5 ok", "<b", "quiet",
+	    "> 250 2.0.0 more", "<b", "close", NULL);
+	fake_start(&f, &sc_);
+	s = open_ok(&f, &o);
+	env_init(&env, 1, 0);
+	assert_int_equal(send_mem(s, &env, big.data, 0, res), 0);
+	expect_res(&res[0], 552, "5.3.4", 0, 1, "message too big for me");
+	assert_int_equal(res[0].possibly_delivered, 0);
+	results_free(res, 1);
+	assert_int_equal(smtpc_reusable(s), 1);	/* RSET, no LAST */
+	env_init(&env, 1, 0);
+	assert_int_equal(send_mem(s, &env, big.data, 0, res), -1);
+	assert_int_equal(res[0].temporary, 1);
+	assert_int_equal(res[0].possibly_delivered, 1);
+	results_free(res, 1);
+	assert_int_equal(smtpc_reusable(s), 0);
+	smtpc_close(&s);
+	fake_ok(&f);
+	expect_data(&f, 0, big.data);
+	fake_free(&f);
+	sc_free(&sc_);
+	buf_free(&big);
+}
+
+/*
+ * BODY=BINARYMIME: to a peer with CHUNKING and BINARYMIME, exactly as
+ * stored (a bare LF, no final CRLF); to one without BINARYMIME, refused
+ * here (5.6.1), nothing sent.
+ */
+static void
+test_bdat_binarymime(void **state)
+{
+	static const char bin[] = "Subject: b\r\n\r\n\x01\x02\nbare\r\xff";
+	struct smtpc_opts o = opts();
+	struct smtpc_result res[1];
+	struct spool_env env;
+	struct smtpc *s;
+	struct fake f;
+	struct sc sc_ = { .n = 0 };
+	int with;
+
+	(void)state;
+	for (with = 1; with >= 0; with--) {
+		sc_hello(&sc_, with ? "CHUNKING\nBINARYMIME\n8BITMIME" :
+		    "CHUNKING\n8BITMIME");
+		if (with)
+			scl(&sc_, "< MAIL FROM:<s@example.test> "
+			    "BODY=BINARYMIME", "> 250 ok",
+			    "< RCPT TO:<a@example.test>", "> 250 ok", "<B",
+			    "> 250 2.0.0 binary ok", NULL);
+		sc_quit(&sc_);
+		fake_start(&f, &sc_);
+		s = open_ok(&f, &o);
+		env_init(&env, 1, 0);
+		env.body = SPOOL_BODY_BINARYMIME;
+		if (with) {
+			assert_int_equal(send_mem(s, &env, bin, 0, res), 1);
+			expect_res(&res[0], 250, "", 0, 0, "binary ok");
+			assert_int_equal(smtpc_bare_lf(s), 0);
+		} else {
+			assert_int_equal(send_mem(s, &env, bin, 0, res), 0);
+			expect_res(&res[0], 0, "5.6.1", 0, 1, "BINARYMIME");
+		}
+		results_free(res, 1);
+		smtpc_close(&s);
+		fake_ok(&f);
+		if (with)
+			expect_data(&f, 0, bin);
+		fake_free(&f);
+		sc_free(&sc_);
+	}
 }
 
 /*
@@ -3599,6 +3860,9 @@ main(void)
 		cmocka_unit_test(test_malformed),
 		cmocka_unit_test(test_long_replies),
 		cmocka_unit_test(test_orcpt_utf8),
+		cmocka_unit_test(test_bdat),
+		cmocka_unit_test(test_bdat_refused),
+		cmocka_unit_test(test_bdat_binarymime),
 		cmocka_unit_test(test_refusals),
 		cmocka_unit_test(test_pipelined_refusals),
 		cmocka_unit_test(test_421_midway),
