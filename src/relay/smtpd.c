@@ -988,7 +988,13 @@ smtpd_on_signal(int sig, siginfo_t *si, void *uc)
 static void
 smtpd_report(int status_fd, int busy)
 {
-	struct smtpd_status st = { (int)getpid(), busy };
+	static int pid;
+	struct smtpd_status st;
+
+	if (pid == 0)
+		pid = (int)getpid();	/* once: a syscall per report */
+	st.pid = pid;
+	st.busy = busy;
 
 	/* A full pipe only delays pool growth; never block on it. */
 	(void)!write(status_fd, &st, sizeof(st));
