@@ -33,6 +33,7 @@
 #include "lib/tls.h"
 #include "lib/xalloc.h"
 #include "relay/deliver.h"
+#include "relay/jobframe.h"
 #include "relay/jobtrace.h"
 #include "relay/relay_cfg.h"
 #include "relay/route.h"
@@ -75,12 +76,6 @@ struct deliver {
 	}			 tr;
 };
 
-struct deliver_job {
-	char		 id[SPOOL_ID_LEN + 1];
-	char		*domain;
-	int		 idx[DELIVER_MAX_RCPTS];
-	size_t		 n;
-};
 
 struct deliver_res {
 	char		 state;
@@ -116,71 +111,6 @@ deliver_set_all(struct deliver_res *res, size_t n, char state,
 
 	for (i = 0; i < n; i++)
 		deliver_set(&res[i], state, remote, reply);
-}
-
-/* One block "ID\nDOMAIN\nIDX IDX ...\n" at *pp (before end) -> j, and
- * *pp moves past it; -1 when malformed. */
-static int
-deliver_parse_block(const char **pp, const char *end, struct deliver_job *j)
-{
-	const char *p = *pp, *nl;
-	char *e;
-	long v;
-
-	memset(j, 0, sizeof(*j));
-	if ((nl = memchr(p, '\n', (size_t)(end - p))) == NULL ||
-	    nl - p != SPOOL_ID_LEN)
-		return -1;
-	memcpy(j->id, p, SPOOL_ID_LEN);
-	if (!spool_valid_id(j->id))
-		return -1;
-	p = nl + 1;
-	if ((nl = memchr(p, '\n', (size_t)(end - p))) == NULL || nl == p)
-		return -1;
-	j->domain = xstrndup(p, (size_t)(nl - p));
-	for (p = nl + 1; p < end && *p != '\n' && j->n < DELIVER_MAX_RCPTS;) {
-		if (*p < '0' || *p > '9')
-			goto bad;
-		errno = 0;
-		v = strtol(p, &e, 10);
-		if (errno || v > 1000000)
-			goto bad;
-		j->idx[j->n++] = (int)v;
-		p = e;
-		while (p < end && *p == ' ')
-			p++;
-	}
-	if (j->n > 0 && p < end && *p == '\n') {
-		*pp = p + 1;
-		return 1;
-	}
-bad:
-	free(j->domain);
-	j->domain = NULL;
-	return -1;
-}
-
-/* A job: 1 to DELIVER_MAX_MSGS blocks -> j[0..*n_r); -1 when malformed
- * (nothing to free then). */
-static int
-deliver_parse_job(const struct buf *b, struct deliver_job *j, size_t *n_r)
-{
-	const char *p = buf_cstr(b), *end = p + b->len;
-	size_t n = 0;
-
-	while (p < end && n < DELIVER_MAX_MSGS)
-		if (deliver_parse_block(&p, end, &j[n++]) == -1) {
-			n--;
-			goto bad;
-		}
-	if (n > 0 && p == end) {
-		*n_r = n;
-		return 1;
-	}
-bad:
-	while (n > 0)
-		free(j[--n].domain);
-	return -1;
 }
 
 /* ------------------------------------------------------------ content */
@@ -722,7 +652,7 @@ out:
 }
 
 static void
-deliver_job(struct deliver *d, const struct deliver_job *j,
+deliver_job(struct deliver *d, const struct jobframe_msg *j,
     struct deliver_res *res)
 {
 	struct spool_env *env = NULL, sub;
@@ -795,7 +725,7 @@ out:
 }
 
 static int
-deliver_report(struct deliver *d, const struct deliver_job *j,
+deliver_report(struct deliver *d, const struct jobframe_msg *j,
     struct deliver_res *res)
 {
 	struct buf out = BUF_INIT(IPC_MAX_PAYLOAD);
@@ -833,7 +763,7 @@ deliver_report(struct deliver *d, const struct deliver_job *j,
  * why), or 0 to go on: no address of the next hop answered, or a reply
  * asked us to slow down. */
 static int
-deliver_stop_job(struct deliver *d, const struct deliver_job *j,
+deliver_stop_job(struct deliver *d, const struct jobframe_msg *j,
     const struct deliver_res *res, struct buf *why)
 {
 	size_t i;
@@ -860,7 +790,7 @@ deliver_stop_job(struct deliver *d, const struct deliver_job *j,
  * with why, a trace that tried nothing (CONN "-": qmgr's throttling took
  * the signal from the message that gave it). */
 static void
-deliver_skip(struct deliver *d, const struct deliver_job *j,
+deliver_skip(struct deliver *d, const struct jobframe_msg *j,
     struct deliver_res *res, const char *why)
 {
 	struct buf t = BUF_INIT(0);
@@ -887,7 +817,7 @@ deliver_skip(struct deliver *d, const struct deliver_job *j,
  * is not reported and stays due at qmgr. -1 when qmgr cannot be told.
  */
 static int
-deliver_jobs(struct deliver *d, const struct deliver_job *j, size_t nj,
+deliver_jobs(struct deliver *d, const struct jobframe_msg *j, size_t nj,
     struct deliver_res *res)
 {
 	struct buf why = BUF_INIT(0);
@@ -1013,7 +943,7 @@ deliver_main(const struct relay_cfg *cfg, const char *relay_user,
 {
 	struct deliver dd, *d = &dd;
 	struct deliver_res res[DELIVER_MAX_RCPTS];
-	static struct deliver_job j[DELIVER_MAX_MSGS];	/* 26 KiB */
+	static struct jobframe_msg j[DELIVER_MAX_MSGS];	/* 26 KiB */
 	size_t nj;
 	struct sigaction sa;
 	struct buf frame = BUF_INIT(0);
@@ -1059,13 +989,13 @@ deliver_main(const struct relay_cfg *cfg, const char *relay_user,
 				log_error("deliver: bad frame from qmgr");
 			break;
 		}
-		if (deliver_parse_job(&frame, j, &nj) == -1) {
+		if (jobframe_parse(frame.data, frame.len, j, DELIVER_MAX_MSGS,
+		    &nj) == -1) {
 			log_error("deliver: malformed job from qmgr");
 			break;
 		}
 		r = deliver_jobs(d, j, nj, res);
-		for (i = 0; i < nj; i++)
-			free(j[i].domain);
+		jobframe_free(j, nj);
 		if (r == -1)
 			break;
 	}

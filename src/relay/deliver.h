@@ -11,6 +11,8 @@
  *
  * Job (IPC_JOB):       one block per message, at most DELIVER_MAX_MSGS:
  *                      "ID\nDOMAIN\nIDX IDX ...\n"
+ * (src/relay/jobframe.h formats and parses it; DOMAIN is empty for a bare
+ * "postmaster").
  * The messages of a job share a route key (qmgr groups them so): they go
  * one after the other, over the same connection while it stays usable
  * (a new one otherwise). When no address of the next hop answered for a

@@ -25,6 +25,7 @@
 #include "lib/xalloc.h"
 #include "relay/deliver.h"
 #include "relay/dsn.h"
+#include "relay/jobframe.h"
 #include "relay/jobtrace.h"
 #include "relay/qctl_req.h"
 #include "relay/qidx.h"
@@ -474,21 +475,18 @@ qs_job_send(struct qmgr_sched *s, struct qs_worker *w)
 {
 	struct buf job = BUF_INIT(IPC_MAX_PAYLOAD);
 	const struct qs_group *g;
-	size_t i, k;
+	size_t k;
 
 	for (k = 0; k < w->ng; k++) {
 		g = &w->g[k];
-		(void)buf_appendf(&job, "%s\n%s\n", g->id, g->domain);
-		for (i = 0; i < g->n; i++)
-			(void)buf_appendf(&job, "%s%d", i ? " " : "",
-			    g->idx[i]);
-		(void)buf_appendc(&job, '\n');
+		/* qs_place took only groups that fit (qs_job_room) and
+		 * that a frame can carry (qs_place). */
+		if (jobframe_add(&job, g->id, g->domain, g->idx, g->n) == -1)
+			log_panic("qmgr: job frame overflow");
 		log_debug("%s qmgr dispatch to=%s rcpts=%zu next_hop=%s "
 		    "job_msg=%zu/%zu", g->id, g->domain, g->n, w->key, k + 1,
 		    w->ng);
 	}
-	if (job.len == 0 || job.data[job.len - 1] != '\n')
-		log_panic("qmgr: job frame overflow");
 	if (ipc_send(w->fd, IPC_JOB, job.data, job.len) == -1) {
 		log_error("qmgr cannot send a job: %s", strerror(errno));
 		qs_worker_clear(s, w);	/* its messages stay due */
@@ -516,6 +514,11 @@ qs_place(struct qmgr_sched *s, struct qs_group *g, const char *key,
 	 * due later, never due again at once (a lost worker: qs_rescan). */
 	if (qs_busy_has(s, g->id, g->domain))
 		return;
+	if (strchr(g->domain, '\n') != NULL) {
+		log_error("%s qmgr recipient domain with a line feed: not "
+		    "delivered", g->id);
+		return;
+	}
 	open = qs_dest(s, key, g, &same);
 	if ((w = qs_idle(s)) != NULL && throttle_allow(s->thr, key, same,
 	    now, wake)) {

@@ -14,9 +14,10 @@ answering, the two others of that job are deferred without an attempt
 ("not attempted", in their `queue show` timelines), and the fourth
 message, in a job of its own, gets its own attempt.
 
-Last, a job for two domains at one next hop where the second domain's
+Then a job for two domains at one next hop where the second domain's
 TLS policy is encrypt: its message is not sent over the first one's
-clear-text connection.
+clear-text connection. Last, a bare RCPT TO:<postmaster> (no domain)
+goes through the relayhost.
 """
 import json
 import os
@@ -146,10 +147,31 @@ def tls_policy():
     remote.stop()
 
 
+def bare_postmaster():
+    """RCPT TO:<postmaster> has no domain (RFC 5321 4.5.1): its job block
+    has an empty domain line, which the worker used to refuse as a
+    malformed job, exiting, again and again."""
+    remote = Instance("remote3", relay_domains="example.org").start()
+    relay = Instance("pm", relay_domains="", trusted_networks="127.0.0.0/8",
+                     relayhost=f"[127.0.0.1]:{remote.port}",
+                     relayhost_tls="none", deliver_workers="1",
+                     queue_retry_min="1h", delay_warning_time="0")
+    relay.start()
+    qid = send(relay.port, "postmaster", "pm")
+    relay.wait_log(f"{qid} qmgr delivered rcpt_idx=0")
+    assert "malformed job" not in relay.read_log()
+    got = wait_for(lambda: [q["recipients"][0]["addr"]
+                            for q in remote.queue()], "it at the remote")
+    assert [a.lower() for a in got] == ["postmaster"], got
+    relay.stop()
+    remote.stop()
+
+
 def main():
     batch()
     dead_hop()
     tls_policy()
+    bare_postmaster()
 
 
 if __name__ == "__main__":
