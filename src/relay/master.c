@@ -9,7 +9,8 @@
  * network input itself. It also creates the local submission socket
  * (listen_local) with the mode and group that decide who may submit.
  *
- * Pool: smtpd workers report busy/idle on a status pipe; the master keeps
+ * Pool: smtpd workers mark their slot of a shared scoreboard busy or idle
+ * and wake the master on a status pipe when few are idle; the master keeps
  * at least smtpd_workers_min and a couple idle, never more than
  * smtpd_workers_max. Dead children are replaced, with a growing delay when
  * they die abnormally. SIGHUP: parse the configuration into a new struct;
@@ -20,6 +21,7 @@
  */
 #include "config.h"
 
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -69,7 +71,6 @@ struct child {
 	int		 pid;
 	int		 kind;
 	int		 gen;		/* configuration generation */
-	int		 busy;
 	int		 stopping;	/* told to finish and exit */
 	long long	 started;	/* conn_now_ms() at fork */
 	size_t		 slot;		/* smtpd: ratelimit slot */
@@ -101,6 +102,7 @@ struct master {
 	char			*relay_pass;
 	long long		 deliver_fork_at;
 	unsigned char		*slot_used;	/* [MAX_CHILDREN] */
+	int			*board;		/* [MAX_CHILDREN + 1], shared */
 };
 
 static int master_sigpipe[2] = { -1, -1 };
@@ -472,6 +474,13 @@ master_new_child(struct master *m, int kind)
 	/* Each smtpd gets a ratelimit slot no live worker holds. */
 	for (slot = 0; kind == CHILD_SMTPD && m->slot_used[slot]; slot++)
 		;
+	if (kind == CHILD_SMTPD) {
+		__atomic_store_n(&m->board[slot], SMTPD_SLOT_IDLE,
+		    __ATOMIC_SEQ_CST);
+		if ((size_t)m->board[MAX_CHILDREN] < slot + 1)
+			__atomic_store_n(&m->board[MAX_CHILDREN], (int)slot + 1,
+			    __ATOMIC_SEQ_CST);
+	}
 	master_block_signals(&mask);
 	if ((pid = fork()) == -1) {
 		log_error("master fork failed: %s", strerror(errno));
@@ -504,7 +513,7 @@ master_new_child(struct master *m, int kind)
 		{
 			struct smtpd_worker_args wa = {
 				m->cfg, m->ls, m->nls, m->status_w, m->tls,
-				m->rl, slot,
+				m->rl, slot, m->board, MAX_CHILDREN,
 			};
 
 			smtpd_worker(&wa);
@@ -524,6 +533,14 @@ master_new_child(struct master *m, int kind)
 	return c;
 }
 
+/* An smtpd worker in a session, as its slot of the scoreboard says. */
+static int
+master_busy(const struct master *m, const struct child *c)
+{
+	return c->kind == CHILD_SMTPD && __atomic_load_n(&m->board[c->slot],
+	    __ATOMIC_RELAXED) == SMTPD_SLOT_BUSY;
+}
+
 static size_t
 master_count(const struct master *m, int kind, int idle_only)
 {
@@ -531,7 +548,8 @@ master_count(const struct master *m, int kind, int idle_only)
 
 	for (i = 0; i < m->nch; i++)
 		if (m->ch[i].kind == kind && !m->ch[i].stopping &&
-		    m->ch[i].gen == m->gen && (!idle_only || !m->ch[i].busy))
+		    m->ch[i].gen == m->gen && (!idle_only ||
+		    !master_busy(m, &m->ch[i])))
 			n++;
 	return n;
 }
@@ -588,7 +606,8 @@ master_trim_pool(struct master *m)
 	    total > (size_t)m->cfg->smtpd_workers_min; i++) {
 		struct child *c = &m->ch[i];
 
-		if (c->kind == CHILD_SMTPD && !c->busy && !c->stopping &&
+		if (c->kind == CHILD_SMTPD && !master_busy(m, c) &&
+		    !c->stopping &&
 		    c->gen == m->gen) {
 			(void)kill(c->pid, SIGTERM);
 			c->stopping = 1;
@@ -680,6 +699,8 @@ master_reap(struct master *m)
 			/* A dead worker's concurrency slot must not leak. */
 			ratelimit_clear_slot(m->rl, c->slot);
 			m->slot_used[c->slot] = 0;
+			__atomic_store_n(&m->board[c->slot], SMTPD_SLOT_FREE,
+			    __ATOMIC_SEQ_CST);
 		}
 		m->ch[i] = m->ch[--m->nch];
 	}
@@ -694,11 +715,11 @@ master_read_status(struct master *m)
 	while (read(m->status_r, &st, sizeof(st)) == (ssize_t)sizeof(st)) {
 		for (i = 0; i < m->nch; i++)
 			if (m->ch[i].pid == st.pid) {
+				/* smtpd writes only to wake us: the pool
+				 * is filled from the scoreboard. */
 				if (m->ch[i].kind == CHILD_QMGR &&
 				    st.busy == QMGR_STATUS_READY)
 					m->qmgr_ready = 1;
-				else
-					m->ch[i].busy = st.busy;
 				break;
 			}
 	}
@@ -1077,6 +1098,11 @@ main(int argc, char *argv[])
 		log_fatal("cannot create the rate-limit table: %s",
 		    strerror(errno));
 	m->slot_used = xcalloc(MAX_CHILDREN, 1);
+	m->board = mmap(NULL, (MAX_CHILDREN + 1) * sizeof(*m->board),
+	    PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (m->board == MAP_FAILED)
+		log_fatal("cannot map the worker scoreboard: %s",
+		    strerror(errno));
 	if (!m->foreground && daemon(0, 0) == -1)
 		log_fatal("daemon: %s", strerror(errno));
 	master_write_pid(m);
@@ -1129,6 +1155,7 @@ main(int argc, char *argv[])
 	free(m->cfg);
 	free(m->ch);
 	free(m->slot_used);
+	(void)munmap(m->board, (MAX_CHILDREN + 1) * sizeof(*m->board));
 	tls_server_free(&m->tls);
 	ratelimit_free(&m->rl);
 	master_free_auth(m);

@@ -985,19 +985,32 @@ smtpd_on_signal(int sig, siginfo_t *si, void *uc)
 	errno = saved;
 }
 
+/* Marks this worker's slot busy or idle; the master hears of it only
+ * when a busy worker leaves fewer than SMTPD_IDLE_LOW idle. */
 static void
-smtpd_report(int status_fd, int busy)
+smtpd_report(const struct smtpd_worker_args *wa, int busy)
 {
 	static int pid;
 	struct smtpd_status st;
+	size_t i, hi, idle = 0;
 
+	__atomic_store_n(&wa->board[wa->slot], busy ? SMTPD_SLOT_BUSY :
+	    SMTPD_SLOT_IDLE, __ATOMIC_SEQ_CST);
+	if (!busy)
+		return;
+	hi = (size_t)__atomic_load_n(&wa->board[wa->nboard],
+	    __ATOMIC_RELAXED);
+	for (i = 0; i < hi && i < wa->nboard && idle < SMTPD_IDLE_LOW; i++)
+		idle += __atomic_load_n(&wa->board[i], __ATOMIC_RELAXED) ==
+		    SMTPD_SLOT_IDLE;
+	if (idle >= SMTPD_IDLE_LOW)
+		return;
 	if (pid == 0)
-		pid = (int)getpid();	/* once: a syscall per report */
+		pid = (int)getpid();
 	st.pid = pid;
 	st.busy = busy;
-
 	/* A full pipe only delays pool growth; never block on it. */
-	(void)!write(status_fd, &st, sizeof(st));
+	(void)!write(wa->status_fd, &st, sizeof(st));
 }
 
 /* Opens what every session of this worker uses. Failures to open the
@@ -1035,7 +1048,6 @@ smtpd_worker(const struct smtpd_worker_args *wa)
 	const struct relay_cfg *cfg = wa->cfg;
 	const struct listener *ls = wa->listeners;
 	size_t nls = wa->nlisteners;
-	int status_fd = wa->status_fd;
 	struct smtpd_ctx ctx;
 	struct epoll_event ev, evs[16];
 	struct sockaddr_storage peer;
@@ -1094,9 +1106,9 @@ smtpd_worker(const struct smtpd_worker_args *wa)
 			    SOCK_NONBLOCK | SOCK_CLOEXEC);
 			if (fd == -1)
 				continue;	/* another worker took it */
-			smtpd_report(status_fd, 1);
+			smtpd_report(wa, 1);
 			smtpd_session(&ctx, l, fd, &peer);
-			smtpd_report(status_fd, 0);
+			smtpd_report(wa, 0);
 			served++;
 			break;
 		}

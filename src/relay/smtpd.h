@@ -33,6 +33,19 @@ struct smtpd_status {
 	int		 busy;
 };
 
+/*
+ * The scoreboard: an int per worker slot in memory the master shares with
+ * every worker (MAP_SHARED), SMTPD_SLOT_FREE, _IDLE or _BUSY; the element
+ * after the last slot holds one past the highest slot the master has
+ * used. A worker flips its own slot around each session and writes to the
+ * status pipe only when it leaves fewer than SMTPD_IDLE_LOW workers idle,
+ * so that the master forks more; the master reads the board otherwise.
+ */
+#define SMTPD_SLOT_FREE	0
+#define SMTPD_SLOT_IDLE	1
+#define SMTPD_SLOT_BUSY	2
+#define SMTPD_IDLE_LOW	2
+
 struct ratelimit;
 struct tls_server;
 
@@ -45,6 +58,8 @@ struct smtpd_worker_args {
 	struct tls_server	*tls;		/* NULL: no certificates */
 	struct ratelimit	*rl;		/* shared counters */
 	size_t			 slot;		/* this worker's ratelimit slot */
+	int			*board;		/* the scoreboard, nboard slots */
+	size_t			 nboard;
 };
 
 /*
@@ -58,8 +73,9 @@ struct smtpd_worker_args {
  * smtpd_sessions_per_worker or is told to stop (SIGTERM/SIGINT: finish the
  * current session, then exit). A SIGTERM carrying SMTPD_SIGVAL_DRAIN also
  * ends a session waiting for a command outside a transaction, with "421
- * 4.3.2"; one in a transaction may finish it first. Reports busy/idle on
- * status_fd. Never returns.
+ * 4.3.2"; one in a transaction may finish it first. Keeps its slot of the
+ * scoreboard and wakes the master on status_fd when idle workers run
+ * short. Never returns.
  */
 void	smtpd_worker(const struct smtpd_worker_args *)
 	    __attribute__((noreturn));
