@@ -668,7 +668,10 @@ qmgr_index_flush(struct qmgr *q)
 	if (qidx_batch(q->idx) == -1)
 		log_error("qmgr index begin failed");
 	for (i = 0; i < q->toindex->n; i++)
-		(void)qmgr_index_one(q, q->toindex->v[i]);	/* logs errors */
+		/* qmgr_index_one logs its errors */
+		if (qmgr_index_one(q, q->toindex->v[i]) == 1 &&
+		    q->sched != NULL)
+			qmgr_sched_added(q->sched, q->toindex->v[i]);
 	qmgr_idlist_free(q->toindex);
 	q->index_due = 0;
 	if (q->sched != NULL)

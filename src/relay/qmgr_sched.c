@@ -317,20 +317,32 @@ qs_rescan(struct qmgr_sched *s)
 	s->cur_set = 0;
 }
 
-/* New rows (next_try 0, ids in time order) sort after a cursor that is
- * among the rows with next_try 0, and before any other. */
+static void qs_cursor(struct qmgr_sched *, long long, const char *, int,
+    int);
+
+/*
+ * A message was indexed: its rows have next_try 0 and sort by its id,
+ * which is the time its transaction began, not when it was committed (a
+ * session that began earlier may commit later). When they sort before
+ * the cursor, it moves back to just before them.
+ */
 static void
-qs_new_rows(struct qmgr_sched *s)
+qs_new_rows(struct qmgr_sched *s, const char *id)
 {
-	if (s->cur_set && s->cur.next_try > 0)
-		qs_rescan(s);
+	if (s->cur_set && (s->cur.next_try > 0 || strcmp(id, s->cur_id) < 0))
+		qs_cursor(s, 0, id, -1, s->cur_cap);
+}
+
+void
+qmgr_sched_added(struct qmgr_sched *s, const char *id)
+{
+	qs_new_rows(s, id);
 }
 
 void
 qmgr_sched_kick(struct qmgr_sched *s)
 {
 	s->next_run = 0;
-	qs_new_rows(s);
 }
 
 /* ------------------------------------------------------------ dispatch */
@@ -783,7 +795,7 @@ qs_enqueue_dsn(struct qmgr_sched *s, const char *orig_id, const char *to,
 		if (qidx_add(s->idx, back) == -1)
 			log_error("%s qmgr cannot index notification %s", orig_id,
 			    e.id);
-		qs_new_rows(s);
+		qs_new_rows(s, e.id);
 		spool_env_free(&back);
 	}
 	log_info("%s qmgr notification %s to=<%s> envid=%s", orig_id, e.id,

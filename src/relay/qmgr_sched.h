@@ -40,6 +40,8 @@ void	qmgr_sched_set_unlinker(struct qmgr_sched *,
 	    void (*fn)(void *, const char *), void *arg);
 /* New messages were indexed: look for work now. */
 void	qmgr_sched_kick(struct qmgr_sched *);
+/* Message id was just indexed (its rows are due at once). */
+void	qmgr_sched_added(struct qmgr_sched *, const char *id);
 /* An estafetactl command: "commit" (the index batch, before a read),
  * "flush [ID]", or "hold", "release", "delete",
  * "bounce", "requeue" with an ID or key=value filter lines (and dry-run=1); changes
