@@ -1259,6 +1259,11 @@ struct smtpc_tx {
 	int			 bdat;		/* CHUNKING: BDAT, not DATA */
 	int			 binary;	/* BODY=BINARYMIME: no fix-ups */
 	int			 last_replied;	/* BDAT LAST got its reply */
+	/* The whole message went as "BDAT n LAST" in the same write as
+	 * MAIL and RCPT (oneshot), and that write was flushed (last_sent):
+	 * a recipient whose reply was not read yet may have got it. */
+	int			 oneshot, last_sent;
+	struct smtpc_bdat	*bd;		/* the BDAT state, with bdat */
 };
 
 /* Every recipient still without a result gets the reply in s->rep. */
@@ -1282,7 +1287,8 @@ smtpc_tx_lost(struct smtpc_tx *tx, int dot_sent)
 		if (tx->res[i].text != NULL)
 			continue;
 		smtpc_res_why(tx->s, &tx->res[i]);
-		if (dot_sent && tx->st[i] == RC_ACCEPTED)
+		if (dot_sent && (tx->st[i] == RC_ACCEPTED ||
+		    (tx->oneshot && tx->st[i] == RC_PENDING)))
 			tx->res[i].possibly_delivered = 1;
 	}
 	return -1;
@@ -1302,8 +1308,27 @@ smtpc_tx_rcpt_reply(struct smtpc_tx *tx, size_t i)
 }
 
 /*
- * MAIL, RCPTs and (unless tx->bdat) DATA in one write; then the replies
- * in order. 1 or -1.
+ * The reply to the "BDAT n LAST" sent with MAIL and RCPT: the message's
+ * when a recipient was accepted; else the peer refused a chunk without a
+ * transaction (RFC 3030 requires it to read the octets all the same),
+ * which changes nothing. 1 or -1.
+ */
+static int
+smtpc_tx_oneshot_reply(struct smtpc_tx *tx)
+{
+	if (smtpc_read(tx->s, TO(tx->s, data_done, TO_DATA_DONE),
+	    "the reply to BDAT LAST") == -1)
+		return -1;
+	if (tx->mail_ok && tx->nacc > 0) {
+		tx->last_replied = 1;
+		smtpc_tx_all_reply(tx, 0);
+	}
+	return 1;
+}
+
+/*
+ * MAIL, RCPTs and (unless tx->bdat) DATA in one write, or the whole
+ * message as BDAT LAST (tx->oneshot); then the replies in order. 1 or -1.
  */
 static int
 smtpc_tx_pipelined(struct smtpc_tx *tx, const struct buf *cmds)
@@ -1314,8 +1339,10 @@ smtpc_tx_pipelined(struct smtpc_tx *tx, const struct buf *cmds)
 	if (buf_append(&s->c.wbuf, cmds->data, cmds->len) == -1)
 		log_panic("smtpc: write buffer");	/* unbounded */
 	tx->data_sent = !tx->bdat;
-	if (smtpc_flush(s, TO(s, mail, TO_MAIL), "MAIL") == -1 ||
-	    smtpc_read(s, TO(s, mail, TO_MAIL), "the reply to MAIL") == -1)
+	if (smtpc_flush(s, TO(s, mail, TO_MAIL), "MAIL") == -1)
+		return -1;
+	tx->last_sent = tx->oneshot;
+	if (smtpc_read(s, TO(s, mail, TO_MAIL), "the reply to MAIL") == -1)
 		return -1;
 	if ((tx->mail_ok = s->rep.code / 100 == 2) == 0)
 		smtpc_tx_all_reply(tx, 1);
@@ -1328,6 +1355,8 @@ smtpc_tx_pipelined(struct smtpc_tx *tx, const struct buf *cmds)
 		if (tx->mail_ok)
 			smtpc_tx_rcpt_reply(tx, i);
 	}
+	if (tx->oneshot)
+		return smtpc_tx_oneshot_reply(tx);
 	if (tx->bdat)
 		return 1;
 	return smtpc_read(s, TO(s, data_init, TO_DATA_INIT),
@@ -1487,7 +1516,71 @@ struct smtpc_bdat {
 	int		 failed;	/* a chunk was refused: stop */
 	int		 cr;		/* the last octet sent was CR */
 	int		 bol;		/* ... was LF, or nothing yet */
+	int		 eof;		/* read() said the message ended */
 };
+
+static void	smtpc_bdat_fix(struct smtpc_bdat *, const char **, size_t *);
+
+static void
+smtpc_bdat_init(struct smtpc_bdat *b, struct smtpc_tx *tx)
+{
+	memset(b, 0, sizeof(*b));
+	b->tx = tx;
+	b->o.s = tx->s;
+	b->o.to = TO(tx->s, data_block, TO_DATA_BLOCK);
+	b->o.since = SMTPC_BLOCK;
+	b->bol = 1;
+	buf_init(&b->gather, 0);
+	buf_init(&b->conv, 0);
+}
+
+static void
+smtpc_bdat_free(struct smtpc_bdat *b)
+{
+	buf_free(&b->gather);
+	buf_free(&b->conv);
+}
+
+/* Completes the last line (not for BINARYMIME) in the gather buffer. */
+static void
+smtpc_bdat_complete(struct smtpc_bdat *b)
+{
+	if (!b->tx->binary && !b->bol)
+		(void)buf_appends(&b->gather, b->cr ? "\n" : "\r\n");
+	b->bol = 1;
+}
+
+static void
+smtpc_bdat_log(const struct smtpc_bdat *b)
+{
+	log_debug("%s smtpc bdat peer=%s chunks=%zu octets=%llu%s%s%s",
+	    b->tx->env->id, b->tx->s->peer, b->chunks, b->octets,
+	    b->tx->oneshot ? " with MAIL" : "", b->tx->binary ?
+	    " body=BINARYMIME" : "", b->failed ? " refused" : "");
+}
+
+/*
+ * Reads content into the gather buffer until it holds more than
+ * SMTPC_BDAT_MIN octets or the message ends: 0 when the whole message is
+ * there (b->eof), 1 when more follows, -1 when read() failed.
+ */
+static int
+smtpc_bdat_prefetch(struct smtpc_bdat *b, int (*read)(void *,
+    const char **, size_t *), void *arg)
+{
+	const char *p;
+	size_t n;
+	int r = 1;
+
+	while (b->gather.len <= SMTPC_BDAT_MIN &&
+	    (r = read(arg, &p, &n)) == 1) {
+		if (!b->tx->binary)
+			smtpc_bdat_fix(b, &p, &n);
+		(void)buf_append(&b->gather, p, n);	/* unbounded */
+	}
+	b->eof = r == 0;
+	return r;
+}
 
 /*
  * Reads the reply to the oldest unanswered chunk; last: it is the reply
@@ -1625,56 +1718,36 @@ smtpc_tx_bdat(struct smtpc_tx *tx, int (*read)(void *, const char **,
     size_t *), void *arg)
 {
 	struct smtpc *s = tx->s;
-	struct smtpc_bdat b;
+	struct smtpc_bdat *b = tx->bd;
 	const char *p;
 	size_t n, i;
-	int r = 0, rc = -1, sent_last = 0;
+	int r = 0, sent_last = 0;
 
-	memset(&b, 0, sizeof(b));
-	b.tx = tx;
-	b.o.s = s;
-	b.o.to = TO(s, data_block, TO_DATA_BLOCK);
-	b.o.since = SMTPC_BLOCK;
-	b.bol = 1;
-	buf_init(&b.gather, 0);
-	buf_init(&b.conv, 0);
-	while (!b.failed && (r = read(arg, &p, &n)) == 1)
-		if (smtpc_bdat_piece(&b, p, n) == -1)
-			goto lost;
+	while (!b->failed && !b->eof && (r = read(arg, &p, &n)) == 1)
+		if (smtpc_bdat_piece(b, p, n) == -1)
+			return smtpc_tx_lost(tx, 0);
 	if (r == -1) {
 		smtpc_disconnect(s);	/* LAST never goes */
 		smtpc_why(s, "4.3.0", "cannot read the message");
-		goto lost;
+		return smtpc_tx_lost(tx, 0);
 	}
-	if (!b.failed) {
-		if (!tx->binary && !b.bol)	/* complete the last line */
-			(void)buf_appends(&b.gather, b.cr ? "\n" : "\r\n");
-		if (smtpc_bdat_chunk(&b, b.gather.data ? b.gather.data : "",
-		    b.gather.len, 1) == -1)
-			goto lost;
-		sent_last = !b.failed;
+	if (!b->failed) {
+		smtpc_bdat_complete(b);
+		if (smtpc_bdat_chunk(b, b->gather.data ? b->gather.data : "",
+		    b->gather.len, 1) == -1)
+			return smtpc_tx_lost(tx, 0);
+		sent_last = !b->failed;
 	}
-	if (smtpc_flush(s, b.o.to, "the message content") == -1)
-		goto lost;
-	while (b.inflight > 0)
-		if (smtpc_bdat_reply(&b, sent_last && b.inflight == 1) == -1) {
-			rc = smtpc_tx_lost(tx, sent_last);
-			goto out;
-		}
-	log_debug("%s smtpc bdat peer=%s chunks=%zu octets=%llu%s%s",
-	    tx->env->id, s->peer, b.chunks, b.octets, tx->binary ?
-	    " body=BINARYMIME" : "", b.failed ? " refused" : "");
-	rc = 1;
+	if (smtpc_flush(s, b->o.to, "the message content") == -1)
+		return smtpc_tx_lost(tx, 0);
+	while (b->inflight > 0)
+		if (smtpc_bdat_reply(b, sent_last && b->inflight == 1) == -1)
+			return smtpc_tx_lost(tx, sent_last);
+	smtpc_bdat_log(b);
 	for (i = 0; i < tx->env->nrcpt; i++)
 		if (tx->st[i] == RC_ACCEPTED && tx->res[i].code / 100 != 2)
-			rc = 0;
-	goto out;
-lost:
-	rc = smtpc_tx_lost(tx, 0);
-out:
-	buf_free(&b.gather);
-	buf_free(&b.conv);
-	return rc;
+			return 0;
+	return 1;
 }
 
 /* After 354: content, dot, the reply(ies). Returns as smtpc_send. */
@@ -1754,6 +1827,17 @@ smtpc_tx_finish(struct smtpc_tx *tx, int (*read)(void *, const char **,
 		return 0;
 	if (tx->nacc == 0)
 		return 1;
+	if (tx->oneshot) {
+		size_t i;
+
+		smtpc_bdat_log(tx->bd);
+		s->need_rset = !tx->last_replied;
+		for (i = 0; i < tx->env->nrcpt; i++)
+			if (tx->st[i] == RC_ACCEPTED &&
+			    tx->res[i].code / 100 != 2)
+				return 0;
+		return 1;
+	}
 	if (tx->bdat) {
 		/* After a chunk refused before LAST: RSET on reuse. */
 		if ((r = smtpc_tx_bdat(tx, read, arg)) != -1 &&
@@ -1775,7 +1859,9 @@ smtpc_send(struct smtpc *s, const struct spool_env *env,
     int (*read)(void *, const char **, size_t *), void *arg,
     struct smtpc_result *results_r)
 {
-	struct smtpc_tx tx = { s, env, results_r, NULL, 0, 0, 0, 0, 0, 0 };
+	struct smtpc_tx tx = { s, env, results_r, NULL, 0, 0, 0, 0, 0, 0, 0,
+	    0, NULL };
+	struct smtpc_bdat bd;
 	struct smtpc_dg dg;
 	struct buf mail = BUF_INIT(0), cmds = BUF_INIT(0);
 	struct buf esc = BUF_INIT(0);
@@ -1789,6 +1875,8 @@ smtpc_send(struct smtpc *s, const struct spool_env *env,
 	memset(&dg, 0, sizeof(dg));
 	buf_init(&dg.in, 0);
 	buf_init(&dg.out, 0);
+	smtpc_bdat_init(&bd, &tx);
+	tx.bd = &bd;
 	tx.st = xcalloc(env->nrcpt + 1, 1);
 	if ((r = smtpc_precheck(s, env, results_r, tx.st)) != 1)
 		goto out;
@@ -1811,9 +1899,19 @@ smtpc_send(struct smtpc *s, const struct spool_env *env,
 			goto out;
 		}
 	}
-	s->need_rset = 1;
 	tx.bdat = smtpc_use_bdat(s, env);
 	tx.binary = env->body == SPOOL_BODY_BINARYMIME;
+	/* A small message to a pipelining peer goes with MAIL and RCPT. */
+	if (tx.bdat && s->caps.pipelining) {
+		if ((r = smtpc_bdat_prefetch(&bd, read, arg)) == -1) {
+			smtpc_res_all(env, results_r, 0, "4.3.0", "cannot "
+			    "read the message");
+			r = 0;
+			goto out;
+		}
+		tx.oneshot = r == 0;
+	}
+	s->need_rset = 1;
 	smtpc_mail_cmd(s, env, &mail);
 	if (s->caps.pipelining) {
 		(void)buf_append(&cmds, mail.data, mail.len);
@@ -1821,12 +1919,20 @@ smtpc_send(struct smtpc *s, const struct spool_env *env,
 			if (tx.st[i] != RC_SKIP)
 				smtpc_rcpt_cmd(s, &env->rcpts[i],
 				    env->smtputf8, &cmds);
-		if (!tx.bdat)
+		if (tx.oneshot) {
+			smtpc_bdat_complete(&bd);
+			(void)buf_appendf(&cmds, "BDAT %zu LAST\r\n",
+			    bd.gather.len);
+			(void)buf_append(&cmds, bd.gather.data, bd.gather.len);
+			bd.chunks = 1;
+			bd.octets = bd.gather.len;
+		} else if (!tx.bdat)
 			(void)buf_appends(&cmds, "DATA\r\n");
 		r = smtpc_tx_pipelined(&tx, &cmds);
 	} else
 		r = smtpc_tx_lockstep(&tx, &mail);
-	r = r == -1 ? smtpc_tx_lost(&tx, 0) : smtpc_tx_finish(&tx, read, arg);
+	r = r == -1 ? smtpc_tx_lost(&tx, tx.last_sent) :
+	    smtpc_tx_finish(&tx, read, arg);
 out:
 	if (s->bare_lf > 0)
 		log_warn("%s smtpc bare_lf=%llu peer=%s (sent as CRLF)",
@@ -1836,6 +1942,7 @@ out:
 	buf_free(&mail);
 	buf_free(&cmds);
 	smtpc_dg_free(&dg);
+	smtpc_bdat_free(&bd);
 	free(tx.st);
 	return r;
 }

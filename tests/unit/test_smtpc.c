@@ -1268,12 +1268,56 @@ test_bdat(void **state)
 	/* The big ones went in several chunks, the small one in one. */
 	assert_non_null(strstr(f.transcript, "C: BDAT 63 LAST\r\n"));
 	assert_non_null(strstr(f.transcript, "B: 1 chunks, 63 bytes"));
-	assert_non_null(strstr(f.transcript, "C: BDAT 65000\r\n"));
+	assert_non_null(strstr(f.transcript, "C: BDAT 66000\r\n"));
 	assert_non_null(strstr(f.transcript, "C: BDAT 70000\r\n"));
 	assert_non_null(strstr(f.transcript, "C: BDAT 0 LAST"));
 	fake_free(&f);
 	sc_free(&sc_);
 	buf_free(&big);
+}
+
+/*
+ * A small message to a pipelining peer: MAIL, RCPT and BDAT LAST in one
+ * write (the server reads them all before it answers). Every recipient
+ * refused: the 503 to the chunk changes nothing, RSET before the next
+ * transaction. The connection lost after that write, before the replies:
+ * possibly delivered (the peer may have taken it all).
+ */
+static void
+test_bdat_oneshot(void **state)
+{
+	struct smtpc_opts o = opts();
+	struct smtpc_result res[1];
+	struct spool_env env;
+	struct smtpc *s;
+	struct fake f;
+	struct sc sc_ = { .n = 0 };
+
+	(void)state;
+	sc_hello(&sc_, "PIPELINING\nCHUNKING\n8BITMIME\nENHANCEDSTATUSCODES");
+	scl(&sc_, "< MAIL FROM:<s@example.test>", "< RCPT TO:<a@example.test>",
+	    "<B", "> 250 2.1.0 ok", "> 550 5.1.1 unknown",
+	    "> 503 5.5.1 need RCPT", "< RSET", "> 250 2.0.0 ok",
+	    "< MAIL FROM:<s@example.test>", "< RCPT TO:<a@example.test>",
+	    "<B", "close", NULL);
+	fake_start(&f, &sc_);
+	s = open_ok(&f, &o);
+	env_init(&env, 1, 0);
+	assert_int_equal(send_mem(s, &env, msg1, 0, res), 1);
+	expect_res(&res[0], 550, "5.1.1", 0, 1, "unknown");
+	results_free(res, 1);
+	assert_int_equal(smtpc_reusable(s), 1);
+	env_init(&env, 1, 0);
+	assert_int_equal(send_mem(s, &env, msg1, 3, res), -1);
+	assert_int_equal(res[0].temporary, 1);
+	assert_int_equal(res[0].possibly_delivered, 1);
+	results_free(res, 1);
+	smtpc_close(&s);
+	fake_ok(&f);
+	expect_data(&f, 0, msg1);
+	expect_data(&f, 1, msg1);
+	fake_free(&f);
+	sc_free(&sc_);
 }
 
 /*
@@ -3861,6 +3905,7 @@ main(void)
 		cmocka_unit_test(test_long_replies),
 		cmocka_unit_test(test_orcpt_utf8),
 		cmocka_unit_test(test_bdat),
+		cmocka_unit_test(test_bdat_oneshot),
 		cmocka_unit_test(test_bdat_refused),
 		cmocka_unit_test(test_bdat_binarymime),
 		cmocka_unit_test(test_refusals),

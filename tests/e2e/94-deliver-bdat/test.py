@@ -6,8 +6,11 @@ which offers CHUNKING, with BDAT instead of DATA.
     line that is only a dot, which DATA would have to stuff) arrives
     byte for byte, in several chunks (the relay logs "smtpc bdat
     chunks=N" at debug, N >= 2, and the octets it sent);
-  * a small message goes as a single BDAT LAST (chunks=1), and two
-    messages on one connection both arrive (the session is reused);
+  * a small message goes as a single BDAT LAST in the same write as MAIL
+    and RCPT (chunks=1 ... with MAIL), and two messages on one
+    connection both arrive (the session is reused); one whose recipient
+    the peer refuses bounces with the RCPT reply and the next message on
+    the session arrives;
   * with smtp_chunking = no the same message goes with DATA (no bdat log
     line) and arrives the same.
 """
@@ -69,18 +72,22 @@ def check_same(remote, subject, msg):
 
 
 def bdat_line(relay, qid):
+    """(chunks, octets, sent with MAIL and RCPT) from the debug line."""
     m = re.search(rf"{qid} smtpc bdat peer=\S+ chunks=(\d+) "
-                  r"octets=(\d+)", relay.read_log())
-    return (int(m.group(1)), int(m.group(2))) if m else None
+                  r"octets=(\d+)( with MAIL)?", relay.read_log())
+    return ((int(m.group(1)), int(m.group(2)), bool(m.group(3)))
+            if m else None)
 
 
 def main():
     remote = Instance("bdatremote", relay_domains="example.net")
     remote.start()
-    route = f"example.net=smtp:[127.0.0.1]:{remote.port}"
+    route = (f"example.net=smtp:[127.0.0.1]:{remote.port}, "
+             f"sub.example.net=smtp:[127.0.0.1]:{remote.port}")
     relay = Instance("bdatrelay", relay_domains="",
                      trusted_networks="127.0.0.0/8", deliver_workers=1,
-                     log_level="debug", transports=route)
+                     log_level="debug", transports=route,
+                     queue_retry_min="1h", delay_warning_time="0")
     relay.start()
 
     # 1. Big, dotted, 8-bit: several chunks, byte for byte.
@@ -89,7 +96,7 @@ def main():
     check_same(remote, "big", msg)
     got = bdat_line(relay, qid)
     check(got is not None, "no smtpc bdat line:\n" + relay.read_log()[-3000:])
-    check(got[0] >= 2, f"one chunk for 300 KiB: {got}")
+    check(got[0] >= 2 and not got[2], f"one chunk for 300 KiB: {got}")
     check(got[1] >= len(msg), f"octets sent {got[1]} < {len(msg)}")
 
     # 2. Two small ones: one BDAT LAST each.
@@ -98,7 +105,20 @@ def main():
         relay.wait_log(f"{qid} qmgr removed")
         check_same(remote, s, msg)
         got = bdat_line(relay, qid)
-        check(got is not None and got[0] == 1, f"{s}: {got}")
+        check(got is not None and got[0] == 1 and got[2], f"{s}: {got}")
+
+    # 2b. Its only recipient refused at RCPT (the remote does not relay
+    #     for sub.example.net): the chunk sent with it is refused too and
+    #     read over; the bounce carries the RCPT reply; the session stays
+    #     in step for the next message.
+    qid, _ = send(relay.port, "x@sub.example.net", "refused", body(500))
+    relay.wait_log(f"{qid} qmgr bounced")
+    log = relay.read_log()
+    check(re.search(rf"{qid} qmgr bounced .*reply=\"554 5\.7\.1", log),
+          "not bounced with the RCPT reply:\n" + log[-3000:])
+    qid, msg = send(relay.port, "erin@example.net", "after", body(500))
+    relay.wait_log(f"{qid} qmgr removed")
+    check_same(remote, "after", msg)
 
     # 3. smtp_chunking = no: DATA, same content.
     relay2 = Instance("databrelay", relay_domains="",
