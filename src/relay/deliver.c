@@ -729,22 +729,18 @@ deliver_report(struct deliver *d, const struct jobframe_msg *j,
     struct deliver_res *res)
 {
 	struct buf out = BUF_INIT(IPC_MAX_PAYLOAD);
-	const char *p, *tf[JOBTRACE_FIELDS];
+	const char *tf[JOBTRACE_FIELDS];
 	size_t i;
 	int r;
 
-	(void)buf_appendf(&out, "%s\n", j->id);
-	for (i = 0; i < j->n; i++) {
-		(void)buf_appendf(&out, "%d %c %s\t", j->idx[i], res[i].state,
-		    buf_cstr(&res[i].remote));
-		/* One line, bounded: replies are truncated to 300 octets. */
-		for (p = buf_cstr(&res[i].reply); *p && p - buf_cstr(
-		    &res[i].reply) < 300; p++)
-			(void)buf_appendc(&out, *p == '\n' || *p == '\r' ||
-			    *p == '\t' ? ' ' : *p);
-		if (buf_appendc(&out, '\n') == -1)
+	/* One line per recipient, bounded (jobframe.h): at most 100
+	 * recipients of 300 octets of reply and a route key each fit. */
+	if (jobframe_result_begin(&out, j->id) == -1)
+		log_panic("deliver: result frame overflow");
+	for (i = 0; i < j->n; i++)
+		if (jobframe_result_add(&out, j->idx[i], res[i].state,
+		    buf_cstr(&res[i].remote), buf_cstr(&res[i].reply)) == -1)
 			log_panic("deliver: result frame overflow");
-	}
 	/* The job's trace: one line, each field bounded. */
 	tf[JOBTRACE_ROUTE] = buf_cstr(&d->tr.route);
 	tf[JOBTRACE_MX] = buf_cstr(&d->tr.mx);

@@ -21,13 +21,14 @@
  * 't', "not attempted: ..." and a trace with CONN "-".
  * Result (IPC_JOB_DONE): one frame per message, in the job's order, sent as
  * soon as that message is done (qmgr records it at once): "ID\n" then per
- * recipient
+ * recipient of the job's block (each once; jobframe.h formats and parses
+ * it and holds the bounds)
  *                      "IDX STATE REMOTE\tREPLY\n"
  * STATE: 'd' delivered, 't' temporary failure (retry), 'p' permanent
  * failure (bounce), 'u' unsure: the connection broke after the final dot,
  * the message may have been delivered. REMOTE is the host we talked to or
  * "-"; REPLY is the peer's reply or our reason, one line.
- * Then the job's trace, one line for all its recipients:
+ * Then the message's trace, one line for all its recipients, last:
  *                      "T ROUTE\tMX\tTRIED\tTLS\tCONN\n"
  * ROUTE "rule: next hop"; MX the MX set (or why none); TRIED the addresses
  * tried and how each went; TLS "policy (setting); result"; CONN ok,

@@ -52,4 +52,50 @@ int	jobframe_parse(const char *p, size_t len, struct jobframe_msg *m,
 
 void	jobframe_free(struct jobframe_msg *m, size_t n);
 
+/*
+ * The result frame of one message of a job (the worker's answer):
+ *
+ *   "ID\n"
+ *   "IDX STATE REMOTE\tREPLY\n"   one per recipient of the job's block
+ *   "T ...\n"                     the trace line (jobtrace.h), last
+ *
+ * STATE one of DELIVER_OK, DELIVER_TEMP, DELIVER_PERM, DELIVER_UNSURE;
+ * REMOTE not empty, without TAB, CR, LF or NUL ("-": no peer); REPLY at
+ * most JOBFRAME_REPLY_MAX octets without TAB, CR, LF or NUL.
+ */
+#define JOBFRAME_REPLY_MAX	300
+
+struct jobtrace;
+
+struct jobframe_rcpt {
+	int	 idx;
+	char	 state;
+	char	*remote;		/* malloc'd */
+	char	*reply;			/* malloc'd */
+};
+
+/* The first line of a result frame. -1 when out reached its maximum. */
+int	jobframe_result_begin(struct buf *out, const char *id);
+/*
+ * One recipient's line: remote NULL or "" is "-"; TAB, CR and LF in
+ * remote or reply become blanks, and the reply is cut to
+ * JOBFRAME_REPLY_MAX octets. Then the trace line goes last
+ * (jobtrace_format). -1 when out reached its maximum, or state or idx is
+ * out of range.
+ */
+int	jobframe_result_add(struct buf *out, int idx, char state,
+	    const char *remote, const char *reply);
+
+/*
+ * Parses the result frame p[0..len) for message id, whose block in the
+ * job named the recipients idx[0..n): exactly one line for each of them
+ * (in any order), then one trace line into tr (its old fields freed).
+ * r gets n entries in the frame's order (jobframe_result_free). 1, or -1
+ * (r and tr then hold nothing).
+ */
+int	jobframe_result_parse(const char *p, size_t len, const char *id,
+	    const int *idx, size_t n, struct jobframe_rcpt *r,
+	    struct jobtrace *tr);
+void	jobframe_result_free(struct jobframe_rcpt *r, size_t n);
+
 #endif

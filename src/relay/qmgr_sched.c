@@ -1104,45 +1104,29 @@ logged:
 	free(delay);
 }
 
-/* "ID\n" then "IDX STATE REMOTE\tREPLY\n" lines: the result for the
- * message w of a job. */
+/* The result for the message w of a job (jobframe.h) into o[0..*n). */
 static int
 qs_parse_done(const struct qs_group *w, const struct buf *b,
     struct qs_outcome *o, size_t *n, struct jobtrace *tr)
 {
-	const char *p = buf_cstr(b), *end = p + b->len, *nl, *tab;
-	char *e;
-	long v;
+	struct jobframe_rcpt r[DELIVER_MAX_RCPTS];
+	size_t i;
 
 	*n = 0;
-	if (b->len < SPOOL_ID_LEN + 1 || memcmp(p, w->id, SPOOL_ID_LEN) != 0 ||
-	    p[SPOOL_ID_LEN] != '\n')
+	if (jobframe_result_parse(buf_cstr(b), b->len, w->id, w->idx, w->n, r,
+	    tr) == -1)
 		return -1;
-	for (p += SPOOL_ID_LEN + 1; p < end; p = nl + 1) {
-		if ((nl = memchr(p, '\n', (size_t)(end - p))) == NULL)
-			return -1;
-		if (p[0] == 'T' && p[1] == ' ') {
-			if (jobtrace_parse(p, (size_t)(nl - p), tr) == -1)
-				return -1;
-			continue;
-		}
-		if (*n == DELIVER_MAX_RCPTS)
-			return -1;
-		v = strtol(p, &e, 10);
-		if (e == p || *e != ' ' || v < 0 || e + 3 > nl ||
-		    strchr("dtpu", e[1]) == NULL || e[2] != ' ' ||
-		    (tab = memchr(e + 3, '\t', (size_t)(nl - e - 3))) == NULL)
-			return -1;
-		o[*n].idx = (int)v;
-		o[*n].state = e[1];
-		o[*n].remote = xstrndup(e + 3, (size_t)(tab - e - 3));
-		o[*n].reply = xstrndup(tab + 1, (size_t)(nl - tab - 1));
-		o[*n].expired = 0;
-		qs_status(o[*n].reply, o[*n].state == DELIVER_PERM ? "5.0.0" :
-		    "4.0.0", o[*n].status);
-		(*n)++;
+	for (i = 0; i < w->n; i++) {
+		memset(&o[i], 0, sizeof(o[i]));
+		o[i].idx = r[i].idx;
+		o[i].state = r[i].state;
+		o[i].remote = r[i].remote;	/* taken */
+		o[i].reply = r[i].reply;
+		qs_status(o[i].reply, o[i].state == DELIVER_PERM ? "5.0.0" :
+		    "4.0.0", o[i].status);
 	}
-	return *n == w->n ? 1 : -1;
+	*n = w->n;
+	return 1;
 }
 
 static void

@@ -4,7 +4,9 @@
  *
  * Unit tests for jobframe: the job frame qmgr sends a delivery worker
  * (round trip of several messages, the limits, every malformed shape,
- * every prefix of a valid frame, what jobframe_add refuses).
+ * every prefix of a valid frame, what jobframe_add refuses), and the
+ * result frame the worker sends back per message (round trip, the
+ * recipients of the job exactly, the bounds on remote and reply).
  */
 #include "config.h"
 
@@ -20,6 +22,7 @@
 
 #include "lib/buf.h"
 #include "relay/jobframe.h"
+#include "relay/jobtrace.h"
 
 #define ID1	"616a761691ee1345f260"
 #define ID2	"616a761691ee1345f261"
@@ -193,6 +196,134 @@ test_add_refuses(void **state)
 	buf_free(&b);
 }
 
+#define TLINE	"T relayhost: smtp:[127.0.0.1]:25\tnone\t127.0.0.1:25: " \
+		"connected\tnone (default); clear text\tok\n"
+
+static struct jobframe_rcpt r[DELIVER_MAX_RCPTS];
+
+static int
+rparse(const char *s, const int *idx, size_t n, struct jobtrace *tr)
+{
+	return jobframe_result_parse(s, strlen(s), ID1, idx, n, r, tr);
+}
+
+static void
+test_result_round_trip(void **state)
+{
+	struct buf b = BUF_INIT(0);
+	struct jobtrace tr = { { NULL } };
+	const char *f[JOBTRACE_FIELDS] = { "relayhost: smtp:[127.0.0.1]:25",
+	    "none", "127.0.0.1:25: connected", "none (default); clear text",
+	    "ok" };
+	const int idx[] = { 4, 1 };
+
+	(void)state;
+	assert_int_equal(jobframe_result_begin(&b, ID1), 1);
+	assert_int_equal(jobframe_result_add(&b, 4, DELIVER_OK,
+	    "smtp:[127.0.0.1]:25", "250 2.0.0 Ok"), 1);
+	/* NULL remote is "-"; TAB, CR, LF in the reply become blanks. */
+	assert_int_equal(jobframe_result_add(&b, 1, DELIVER_TEMP, NULL,
+	    "451 4.3.0 a\tb\r\nc"), 1);
+	jobtrace_format(&b, f);
+	assert_string_equal(buf_cstr(&b), ID1 "\n4 d smtp:[127.0.0.1]:25\t"
+	    "250 2.0.0 Ok\n1 t -\t451 4.3.0 a b  c\n" TLINE);
+	assert_int_equal(rparse(buf_cstr(&b), idx, 2, &tr), 1);
+	assert_int_equal(r[0].idx, 4);
+	assert_int_equal(r[0].state, DELIVER_OK);
+	assert_string_equal(r[0].remote, "smtp:[127.0.0.1]:25");
+	assert_string_equal(r[1].reply, "451 4.3.0 a b  c");
+	assert_string_equal(tr.f[JOBTRACE_CONN], "ok");
+	jobframe_result_free(r, 2);
+	jobtrace_free(&tr);
+	buf_free(&b);
+}
+
+static void
+test_result_bounds(void **state)
+{
+	struct buf b = BUF_INIT(0), line = BUF_INIT(0);
+	struct jobtrace tr = { { NULL } };
+	const int idx[] = { 0 };
+	size_t i;
+
+	(void)state;
+	/* A long reply is cut to JOBFRAME_REPLY_MAX and parses back. */
+	for (i = 0; i < 2 * JOBFRAME_REPLY_MAX; i++)
+		(void)buf_appendc(&line, 'x');
+	assert_int_equal(jobframe_result_begin(&b, ID1), 1);
+	assert_int_equal(jobframe_result_add(&b, 0, DELIVER_PERM, "",
+	    buf_cstr(&line)), 1);
+	(void)buf_appends(&b, TLINE);
+	assert_int_equal(rparse(buf_cstr(&b), idx, 1, &tr), 1);
+	assert_int_equal(strlen(r[0].reply), JOBFRAME_REPLY_MAX);
+	assert_string_equal(r[0].remote, "-");
+	jobframe_result_free(r, 1);
+	/* One octet more than the max: refused. */
+	buf_reset(&b);
+	(void)buf_appends(&b, ID1 "\n0 p -\t");
+	for (i = 0; i <= JOBFRAME_REPLY_MAX; i++)
+		(void)buf_appendc(&b, 'x');
+	(void)buf_appends(&b, "\n" TLINE);
+	assert_int_equal(rparse(buf_cstr(&b), idx, 1, &tr), -1);
+	assert_null(tr.f[0]);
+	/* Bad states and indexes for the formatter. */
+	assert_int_equal(jobframe_result_add(&b, 0, 'x', "-", ""), -1);
+	assert_int_equal(jobframe_result_add(&b, 0, '\0', "-", ""), -1);
+	assert_int_equal(jobframe_result_add(&b, -1, 'd', "-", ""), -1);
+	jobtrace_free(&tr);
+	buf_free(&b);
+	buf_free(&line);
+}
+
+static void
+test_result_malformed(void **state)
+{
+	static const char *const bad[] = {
+		"",
+		ID1,
+		ID1 "\n",
+		ID1 "\n" TLINE,			/* no recipient */
+		ID1 "\n0 d -\tok\n",			/* no trace */
+		ID1 "\n0 d -\tok\n" TLINE "x",	/* after the trace */
+		ID1 "\n0 d -\tok\n" TLINE TLINE,
+		ID1 "\n" TLINE "0 d -\tok\n",		/* trace first */
+		ID1 "\n0 d -\tok\n1 d -\tok\n" TLINE,	/* 1 not in the job */
+		ID1 "\n2 d -\tok\n" TLINE,		/* not in the job */
+		ID1 "\n0 x -\tok\n" TLINE,		/* state */
+		ID1 "\n0 d\tok\n" TLINE,
+		ID1 "\n0 d \tok\n" TLINE,		/* empty remote */
+		ID1 "\n0 d -ok\n" TLINE,			/* no tab */
+		ID1 "\n0 d -\to\rk\n" TLINE,		/* CR */
+		ID1 "\n0 d -\to\tk\n" TLINE,		/* second tab */
+		ID1 "\n00 d -\tok\n" TLINE,
+		ID1 "\n0  d -\tok\n" TLINE,
+		ID2 "\n0 d -\tok\n" TLINE,		/* another id */
+		ID1 "\n0 d -\tok\nT x\n",		/* bad trace */
+	};
+	struct jobtrace tr = { { NULL } };
+	const int idx[] = { 0 }, two[] = { 0, 1 };
+	size_t i, k;
+
+	(void)state;
+	for (i = 0; i < sizeof(bad) / sizeof(*bad); i++)
+		if (rparse(bad[i], idx, 1, &tr) != -1)
+			fail_msg("accepted: \"%s\"", bad[i]);
+	for (k = 0; k < JOBTRACE_FIELDS; k++)
+		assert_null(tr.f[k]);
+	/* The same recipient twice for a job of two. */
+	assert_int_equal(rparse(ID1 "\n0 d -\tok\n0 d -\tok\n" TLINE,
+	    two, 2, &tr), -1);
+	/* One of two missing. */
+	assert_int_equal(rparse(ID1 "\n0 d -\tok\n" TLINE, two, 2, &tr), -1);
+	/* In any order. */
+	assert_int_equal(rparse(ID1 "\n1 u -\tlost\n0 d -\tok\n" TLINE,
+	    two, 2, &tr), 1);
+	assert_int_equal(r[0].idx, 1);
+	assert_int_equal(r[0].state, DELIVER_UNSURE);
+	jobframe_result_free(r, 2);
+	jobtrace_free(&tr);
+}
+
 int
 main(void)
 {
@@ -202,6 +333,9 @@ main(void)
 		cmocka_unit_test(test_malformed),
 		cmocka_unit_test(test_prefixes),
 		cmocka_unit_test(test_add_refuses),
+		cmocka_unit_test(test_result_round_trip),
+		cmocka_unit_test(test_result_bounds),
+		cmocka_unit_test(test_result_malformed),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
