@@ -65,7 +65,8 @@ static void
 check_cmd(const struct smtp_path_cmd *c, int is_mail, int utf8_ok)
 {
 	check(c->addr != NULL && c->addr->local != NULL);
-	check(c->auth == NULL);
+	check(c->auth == NULL || is_mail);	/* MAIL's AUTH= (RFC 4954) */
+	check_xtext(c->auth);
 	check_xtext(c->envid);
 	check_xtext(c->orcpt);
 	if (is_mail) {
@@ -98,6 +99,7 @@ same(const struct smtp_path_cmd *x, const struct smtp_path_cmd *y)
 	    x->addr->flags == y->addr->flags && x->size == y->size &&
 	    x->body == y->body && x->smtputf8 == y->smtputf8 &&
 	    x->ret == y->ret && streq(x->envid, y->envid) &&
+	    streq(x->auth, y->auth) &&
 	    x->notify == y->notify && streq(x->orcpt, y->orcpt);
 }
 
