@@ -1553,10 +1553,14 @@ smtpc_bdat_complete(struct smtpc_bdat *b)
 static void
 smtpc_bdat_log(const struct smtpc_bdat *b)
 {
+	struct buf esc = BUF_INIT(0);
+	const char *id = b->tx->env->id;
+
 	log_debug("%s smtpc bdat peer=%s chunks=%zu octets=%llu%s%s%s",
-	    b->tx->env->id, b->tx->s->peer, b->chunks, b->octets,
-	    b->tx->oneshot ? " with MAIL" : "", b->tx->binary ?
+	    log_escape(&esc, id, strlen(id), 64), b->tx->s->peer, b->chunks,
+	    b->octets, b->tx->oneshot ? " with MAIL" : "", b->tx->binary ?
 	    " body=BINARYMIME" : "", b->failed ? " refused" : "");
+	buf_free(&esc);
 }
 
 /*
