@@ -7,7 +7,9 @@
  * transactions (connection reuse). Greeting, EHLO (HELO fallback), STARTTLS
  * by policy (RFC 3207), AUTH PLAIN/LOGIN towards upstreams (RFC 4954),
  * PIPELINING (RFC 2920), SIZE (RFC 1870), 8BITMIME/SMTPUTF8 parameters,
- * DSN parameters (RFC 3461) passed only to DSN-capable peers, dot-stuffing.
+ * DSN parameters (RFC 3461, ORCPT per RFC 6533) passed only to DSN-capable
+ * peers, dot-stuffing for DATA, or BDAT to CHUNKING peers (RFC 3030,
+ * BINARYMIME).
  *
  * Blocking I/O in one process per delivery, every wait bounded by the
  * deadlines of RFC 5321 4.5.3.2 (struct smtpc_timeouts). It never decides
