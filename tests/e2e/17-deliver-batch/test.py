@@ -16,13 +16,17 @@ message, in a job of its own, gets its own attempt.
 
 Then a job for two domains at one next hop where the second domain's
 TLS policy is encrypt: its message is not sent over the first one's
-clear-text connection. Last, a bare RCPT TO:<postmaster> (no domain)
-goes through the relayhost.
+clear-text connection. A bare RCPT TO:<postmaster> (no domain) goes
+through the relayhost. Last, a peer (a small server written here) that
+answers the first MAIL of a job with "421 4.7.0 Too many connections":
+the rest of the job is deferred without another connection.
 """
 import json
 import os
 import smtplib
+import socketserver
 import sys
+import threading
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
 from estafeta_test import Instance, free_port, run, wait_for  # noqa: E402
@@ -167,11 +171,64 @@ def bare_postmaster():
     remote.stop()
 
 
+class Busy(socketserver.StreamRequestHandler):
+    """A peer that greets, then answers MAIL with a 421 saying it is
+    overloaded (a throttling signal) and hangs up."""
+
+    def handle(self):
+        self.wfile.write(b"220 busy.test ESMTP\r\n")
+        while True:
+            line = self.rfile.readline()
+            if not line:
+                return
+            if line[:4].upper() in (b"EHLO", b"HELO"):
+                self.wfile.write(b"250 busy.test\r\n")
+            elif line[:4].upper() == b"MAIL":
+                self.server.mails += 1
+                self.wfile.write(b"421 4.7.0 Too many connections, "
+                                 b"try later\r\n")
+                return
+            else:
+                self.wfile.write(b"250 ok\r\n")
+
+
+def slow_down():
+    """A throttling reply to the first message of a job: the others of
+    the job are deferred unattempted, and the peer saw one MAIL."""
+    srv = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Busy)
+    srv.daemon_threads = True
+    srv.mails = 0
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    hop = f"smtp:[127.0.0.1]:{srv.server_address[1]}"
+    relay = Instance("busy", relay_domains="", trusted_networks="127.0.0.0/8",
+                     transports=f"busy.example={hop}", queue_retry_min="1h",
+                     delay_warning_time="0")
+    relay.start()
+    ids = [send(relay.port, "u@busy.example", f"b{i}") for i in range(3)]
+    relay.stop()
+    relay.settings.update(deliver_workers="1", log_level="debug")
+    relay.write_config()
+    relay.start()
+    for qid in ids:
+        relay.wait_log(f"{qid} qmgr deferred rcpt_idx=0")
+    assert "job_msg=3/3" in relay.read_log(), "not one job"
+    first = show(relay, ids[0])["timeline"][-1]
+    assert first["reply"].startswith("421 4.7.0 Too many connections"), first
+    for qid in ids[1:]:
+        t = show(relay, qid)["timeline"][-1]
+        assert t["reply"].startswith("4.4.2 not attempted: the next hop "
+                                     f"asked to slow down for {ids[0]}"), t
+    assert srv.mails == 1, srv.mails
+    relay.stop()
+    srv.shutdown()
+
+
 def main():
     batch()
     dead_hop()
     tls_policy()
     bare_postmaster()
+    slow_down()
 
 
 if __name__ == "__main__":
