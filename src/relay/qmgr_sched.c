@@ -43,7 +43,8 @@
  * busy messages and throttled destinations, to the mail behind them.
  * The next run goes on from there (the scan cursor) after a short pause. */
 #define QS_SCAN_RUN_MAX		20000
-#define QS_SCAN_PAUSE_MS	50
+#define QS_SCAN_PAUSE_MS	50	/* doubling while nothing is placed */
+#define QS_SCAN_PAUSE_MAX_MS	1000
 /* A sweep of the due list (from its first row on, run after run) starts
  * anew at least this often, so rows passed over while their destination
  * or message was busy get another look. */
@@ -114,6 +115,8 @@ struct qmgr_sched {
 	struct qidx_due		 cur;
 	long long		 sweep_ms;	/* when the sweep began */
 	size_t			 passed;	/* groups passed over in it */
+	size_t			 placed;	/* groups put in jobs, ever */
+	long long		 pause_ms;	/* after a run at the cap */
 	size_t			 run_max;	/* QS_SCAN_RUN_MAX */
 };
 
@@ -535,6 +538,7 @@ qs_place(struct qmgr_sched *s, struct qs_group *g, const char *key,
 	if ((w = qs_idle(s)) != NULL && throttle_allow(s->thr, key, same,
 	    now, wake)) {
 		qs_job_add(s, w, g, key);
+		s->placed++;
 		throttle_started(s->thr, key, now);
 		return;
 	}
@@ -544,6 +548,7 @@ qs_place(struct qmgr_sched *s, struct qs_group *g, const char *key,
 		(void)throttle_limit(s->thr, key, &pace);	/* the pace */
 		if (pace == 0) {
 			qs_job_add(s, open, g, key);
+			s->placed++;
 			return;
 		}
 	}
@@ -621,7 +626,9 @@ qs_place_page(struct qmgr_sched *s, struct qs_scan *sc, long long now,
  * the first row after QS_SWEEP_MS. The recipients of messages in jobs stay
  * due until their results: without the cursor every run read them again.
  * Past s->run_max rows in one run (a long stretch of blocked rows) the
- * next run, QS_SCAN_PAUSE_MS later, reads on behind them.
+ * next run, QS_SCAN_PAUSE_MS later, reads on behind them (the pause
+ * doubles, up to QS_SCAN_PAUSE_MAX_MS, while such runs place nothing: a
+ * long queue for a destination at its limit is not read over and over).
  */
 void
 qmgr_sched_run(struct qmgr_sched *s)
@@ -630,6 +637,7 @@ qmgr_sched_run(struct qmgr_sched *s)
 	const struct qidx_due *after;
 	long long now = qs_now_ms(), next, wake = 0;
 	size_t i, idle, scan, per, total = 0;
+	size_t placed = s->placed;
 	int got, wrapped, capped = 0;
 
 	if (s->next_run != 0 && now < s->next_run)
@@ -701,8 +709,14 @@ qmgr_sched_run(struct qmgr_sched *s)
 		s->next_run = now + 1000;
 	if (wake > now && wake < s->next_run)
 		s->next_run = wake;	/* a paused destination resumes */
-	if (capped && s->next_run > now + QS_SCAN_PAUSE_MS)
-		s->next_run = now + QS_SCAN_PAUSE_MS;
+	if (capped) {
+		if (s->placed != placed || s->pause_ms == 0)
+			s->pause_ms = QS_SCAN_PAUSE_MS;
+		else if ((s->pause_ms *= 2) > QS_SCAN_PAUSE_MAX_MS)
+			s->pause_ms = QS_SCAN_PAUSE_MAX_MS;
+		if (s->next_run > now + s->pause_ms)
+			s->next_run = now + s->pause_ms;
+	}
 	for (i = 0; i < sc.n; i++)
 		free(sc.g[i].domain);
 	free(sc.g);
