@@ -622,40 +622,25 @@ qs_place_page(struct qmgr_sched *s, struct qs_scan *sc, long long now,
  * end of the list the sweep wraps to the first row when it passed over
  * rows that may be taken now (destination at its limit or paused, no
  * worker free for it); else the cursor stays at the end, where new mail
- * comes (next_try 0, ids in time order). A sweep also starts again from
+ * comes (next_try 0, ids in time order; a message whose id sorts before
+ * the cursor moves it back: qs_new_rows). A sweep also starts again from
  * the first row after QS_SWEEP_MS. The recipients of messages in jobs stay
  * due until their results: without the cursor every run read them again.
  * Past s->run_max rows in one run (a long stretch of blocked rows) the
  * next run, QS_SCAN_PAUSE_MS later, reads on behind them (the pause
  * doubles, up to QS_SCAN_PAUSE_MAX_MS, while such runs place nothing: a
  * long queue for a destination at its limit is not read over and over).
+ * qs_sweep reads and places pages from the cursor on; 1 when it stopped at
+ * s->run_max rows with workers still idle.
  */
-void
-qmgr_sched_run(struct qmgr_sched *s)
+static int
+qs_sweep(struct qmgr_sched *s, size_t scan, long long now, long long *wake)
 {
 	struct qs_scan sc;
 	const struct qidx_due *after;
-	long long now = qs_now_ms(), next, wake = 0;
-	size_t i, idle, scan, per, total = 0;
-	size_t placed = s->placed;
+	size_t i, total = 0;
 	int got, wrapped, capped = 0;
 
-	if (s->next_run != 0 && now < s->next_run)
-		return;
-	throttle_expire(s->thr, now / 1000);
-	if (qs_idle(s) == NULL) {
-		s->next_run = now + 1000;	/* a finished job kicks us */
-		return;
-	}
-	/* Read only about what the idle workers can take: after every
-	 * finished job this runs again, and a scan of the whole due list
-	 * each time made the cost per delivery grow with the queue. */
-	for (i = 0, idle = 0; i < s->nw; i++)
-		idle += s->w[i].ready && !s->w[i].busy;
-	per = 2 * qs_job_max(s);
-	scan = idle * (per > QS_SCAN_PER_WORKER ? per : QS_SCAN_PER_WORKER);
-	if (scan > QS_SCAN_ROWS)
-		scan = QS_SCAN_ROWS;
 	if (s->cur_set && !s->cur_cap && now - s->sweep_ms >= QS_SWEEP_MS)
 		s->cur_set = 0;
 	if (!s->cur_set) {
@@ -674,7 +659,7 @@ qmgr_sched_run(struct qmgr_sched *s)
 			break;
 		}
 		total += (size_t)got;
-		if (!qs_place_page(s, &sc, now, &wake))
+		if (!qs_place_page(s, &sc, now, wake))
 			break;	/* the cursor is before the first group left */
 		if (got > 0)
 			qs_cursor(s, sc.last.next_try, sc.last.id, sc.last.idx,
@@ -697,6 +682,36 @@ qmgr_sched_run(struct qmgr_sched *s)
 			break;
 		}
 	}
+	for (i = 0; i < sc.n; i++)
+		free(sc.g[i].domain);
+	free(sc.g);
+	return capped;
+}
+
+void
+qmgr_sched_run(struct qmgr_sched *s)
+{
+	long long now = qs_now_ms(), next, wake = 0;
+	size_t i, idle, scan, per, placed = s->placed;
+	int capped;
+
+	if (s->next_run != 0 && now < s->next_run)
+		return;
+	throttle_expire(s->thr, now / 1000);
+	if (qs_idle(s) == NULL) {
+		s->next_run = now + 1000;	/* a finished job kicks us */
+		return;
+	}
+	/* Read only about what the idle workers can take: after every
+	 * finished job this runs again, and a scan of the whole due list
+	 * each time made the cost per delivery grow with the queue. */
+	for (i = 0, idle = 0; i < s->nw; i++)
+		idle += s->w[i].ready && !s->w[i].busy;
+	per = 2 * qs_job_max(s);
+	scan = idle * (per > QS_SCAN_PER_WORKER ? per : QS_SCAN_PER_WORKER);
+	if (scan > QS_SCAN_ROWS)
+		scan = QS_SCAN_ROWS;
+	capped = qs_sweep(s, scan, now, &wake);
 	for (i = 0; i < s->nw; i++)
 		if (s->w[i].busy && !s->w[i].sent)
 			qs_job_send(s, &s->w[i]);
@@ -717,9 +732,6 @@ qmgr_sched_run(struct qmgr_sched *s)
 		if (s->next_run > now + s->pause_ms)
 			s->next_run = now + s->pause_ms;
 	}
-	for (i = 0; i < sc.n; i++)
-		free(sc.g[i].domain);
-	free(sc.g);
 }
 
 /* ------------------------------------------------------------ results */
