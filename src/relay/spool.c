@@ -868,6 +868,29 @@ struct spool_content {
 	const char		*errstr;
 };
 
+/*
+ * The content length the end record (the file's last 13 octets) states,
+ * read ahead of the content: delivery announces it (SIZE=) and checks it
+ * against the peer's limit before any content is read. 0 when the file
+ * ends otherwise: spool_next() then finds the damage, before the end.
+ */
+static unsigned long long
+spool_tail_size(int fd)
+{
+	unsigned char t[13];
+	unsigned long long v = 0;
+	struct stat st;
+	int i;
+
+	if (fstat(fd, &st) == -1 || st.st_size < (off_t)sizeof(t) ||
+	    pread(fd, t, sizeof(t), st.st_size - (off_t)sizeof(t)) !=
+	    (ssize_t)sizeof(t) || t[0] != 'Z' || spool_get_be32(t + 1) != 8)
+		return 0;
+	for (i = 5; i < 13; i++)
+		v = v << 8 | t[i];
+	return v;
+}
+
 int
 spool_open_content(int dirfd, const char *name, struct spool_env **env_r,
     struct spool_content **c_r, const char **errstr_r)
@@ -893,6 +916,7 @@ spool_open_content(int dirfd, const char *name, struct spool_env **env_r,
 		spool_content_close(&c);
 		return -1;
 	}
+	e->size = spool_tail_size(fd);
 	*env_r = e;
 	*c_r = c;
 	return 1;

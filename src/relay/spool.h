@@ -117,7 +117,9 @@ void	 spool_env_free(struct spool_env **);
 
 /*
  * Streaming read, for delivery: opens <name>, reads its envelope and leaves
- * the content to spool_content_next(). 1 with *env_r and *c_r; 0 if there
+ * the content to spool_content_next(); (*env_r)->size is the length the
+ * end record states (checked by the last spool_content_next(), which
+ * fails on a mismatch). 1 with *env_r and *c_r; 0 if there
  * is no such file; -1 if the envelope is corrupt (*errstr_r says why).
  */
 struct spool_content;

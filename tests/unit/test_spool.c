@@ -396,6 +396,8 @@ test_stream(void **state)
 		assert_int_equal(spool_open_content(qfd, w.id, &g, &sc,
 		    &errstr), 1);
 		env_eq(&w, g);
+		/* The size is known before the content is read (SIZE=). */
+		assert_true(g->size == sizes[i]);
 		buf_reset(&got);
 		while ((r = spool_content_next(sc, &p, &n)) == 1) {
 			assert_true(n > 0);
