@@ -242,20 +242,62 @@ put(int dfd, const char *name, const void *p, size_t n)
 	assert_int_equal(close(fd), 0);
 }
 
-/* Reads name from dfd both ways; both must agree. Returns the result. */
+/* Streams name from dfd (spool_open_content): 1 with e_r and c filled
+ * when the stream ended cleanly, 0 when there is no file, else -1. */
+static int
+read_stream(int dfd, const char *name, struct spool_env **e_r, struct buf *c)
+{
+	struct spool_content *sc = NULL;
+	const char *errstr = NULL, *p;
+	size_t n;
+	int r;
+
+	buf_reset(c);
+	*e_r = NULL;
+	if ((r = spool_open_content(dfd, name, e_r, &sc, &errstr)) != 1) {
+		assert_null(*e_r);
+		return r;
+	}
+	while ((r = spool_content_next(sc, &p, &n)) == 1) {
+		assert_true(n > 0);
+		assert_int_equal(buf_append(c, p, n), 1);
+	}
+	if (r == -1)
+		assert_true(spool_content_error(sc)[0] != '\0');
+	spool_content_close(&sc);
+	if (r == 0)
+		return 1;
+	spool_env_free(e_r);
+	return -1;
+}
+
+/* Reads name from dfd in the three ways (whole, envelope only, streamed);
+ * all must agree. Returns the result. */
 static int
 read_both(int dfd, const char *name, struct spool_env **e_r, struct buf *c,
     const char **errstr_r)
 {
-	struct spool_env *e = NULL;
+	struct spool_env *e = NULL, *e3 = NULL;
+	struct buf c3 = BUF_INIT(0);
 	const char *errstr = NULL;
-	int r, r2;
+	int r, r2, r3;
 
 	buf_reset(c);
 	*e_r = NULL;
 	r = spool_read(dfd, name, e_r, c, errstr_r);
 	r2 = spool_read(dfd, name, &e, NULL, &errstr);
 	assert_int_equal(r, r2);
+	r3 = read_stream(dfd, name, &e3, &c3);
+	assert_int_equal(r, r3);
+	if (r == 1) {
+		env_eq(*e_r, e3);
+		assert_true(e3->size == c->len);
+		assert_int_equal(c3.len, c->len);
+		if (c->len > 0)
+			assert_memory_equal(c3.data, c->data, c->len);
+		spool_env_free(&e3);
+	}
+	buf_free(&c3);
 	if (r == 1) {
 		assert_non_null(*e_r);
 		assert_non_null(e);
@@ -373,6 +415,66 @@ test_mixed_pieces(void **state)
 	spool_env_free(&g);
 	buf_free(&c);
 	buf_free(&got);
+}
+
+/* Random mixes of piece sizes, small ones gathered and large ones (8 KiB
+ * and more) written uncopied, around the chunk size: the three readers
+ * agree with what was appended, and each cut of the file is refused. */
+static void
+test_random_pieces(void **state)
+{
+	struct fixture *f = *state;
+	struct spool_env w, *g;
+	struct spool_msg *m;
+	struct buf c = BUF_INIT(0), got = BUF_INIT(0), file = BUF_INIT(0);
+	const char *errstr = NULL;
+	uint32_t seed, st;
+	size_t off, n, total;
+	int qfd = spool_dirfd(f->sp, "queue");
+
+	for (seed = 1; seed <= 40; seed++) {
+		st = seed;
+		total = rnd(&st) % 300000;
+		fill(&c, total, seed);
+		env_full(&w);
+		m = spool_begin(f->sp, &w, &errstr);
+		assert_non_null(m);
+		for (off = 0; off < total; off += n) {
+			switch (rnd(&st) % 4) {
+			case 0:
+				n = rnd(&st) % 16;
+				break;
+			case 1:
+				n = 8192 + rnd(&st) % 3 - 1;
+				break;
+			case 2:
+				n = 65536 + rnd(&st) % 3 - 1;
+				break;
+			default:
+				n = rnd(&st) % 100000;
+			}
+			if (n > total - off)
+				n = total - off;
+			assert_int_equal(spool_append(m, c.data + off, n), 1);
+		}
+		assert_int_equal(spool_commit(&m, &errstr), 1);
+		assert_int_equal(read_both(qfd, w.id, &g, &got, &errstr), 1);
+		env_eq(&w, g);
+		assert_true(g->size == total);
+		assert_int_equal(got.len, total);
+		if (total > 0)
+			assert_memory_equal(got.data, c.data, total);
+		spool_env_free(&g);
+		if (seed % 8 != 0)
+			continue;
+		slurp(qfd, w.id, &file);
+		for (n = 0; n < 40; n++)
+			expect_corrupt(f, w.id, file.data, rnd(&st) %
+			    file.len, "truncated");
+	}
+	buf_free(&c);
+	buf_free(&got);
+	buf_free(&file);
 }
 
 /* spool_open_content streams what spool_read reads; damage after the
@@ -937,6 +1039,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_mixed_pieces, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_stream, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_random_pieces, setup,
+		    teardown),
 		cmocka_unit_test_setup_teardown(test_read_appends, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_missing, setup, teardown),
