@@ -98,8 +98,9 @@ check_env(const struct spool_env *e)
 	check(e->arrival >= 0);
 }
 
-/* The streaming reader agrees with spool_read: same content when that
- * succeeds; an error somewhere (envelope or content) when it fails. */
+/* The streaming reader agrees with spool_read: same content and size
+ * when that succeeds; an error somewhere (envelope or content) when it
+ * fails. */
 static void
 check_stream(int r1, const struct buf *content)
 {
@@ -119,9 +120,12 @@ check_stream(int r1, const struct buf *content)
 			r = 1;
 	}
 	check(r == r1);
-	if (r1 == 1)
+	if (r1 == 1) {
 		check(got.len == content->len && (got.len == 0 ||
 		    memcmp(got.data, content->data, got.len) == 0));
+		/* Known before the content is read (delivery's SIZE=). */
+		check(e != NULL && e->size == content->len);
+	}
 	spool_env_free(&e);
 	buf_free(&got);
 }
