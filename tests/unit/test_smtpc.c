@@ -2784,6 +2784,109 @@ test_content_large(void **state)
 	buf_free(&out);
 }
 
+/* What the peer must get for in[0..n): bare LFs made CRLF, the last line
+ * completed, and with stuff a dot at the start of a line doubled. */
+static void
+content_ref(const char *in, size_t n, int stuff, struct buf *out)
+{
+	size_t i;
+	int bol = 1;
+	char prev = '\0';
+
+	buf_reset(out);
+	for (i = 0; i < n; i++) {
+		if (stuff && bol && in[i] == '.')
+			(void)buf_appendc(out, '.');
+		if (in[i] == '\n' && prev != '\r')
+			(void)buf_appendc(out, '\r');
+		(void)buf_appendc(out, in[i]);
+		bol = in[i] == '\n';
+		prev = in[i];
+	}
+	if (!bol)
+		(void)buf_appends(out, prev == '\r' ? "\n" : "\r\n");
+	if (out->data == NULL)
+		(void)buf_appends(out, "");
+}
+
+/*
+ * Random content made of dots, CRs, LFs and letters, handed over in pieces
+ * of 1, 3, 4095, 65535 octets and whole, so that CR LF pairs, line starts
+ * and dots fall on every kind of piece boundary: with DATA the peer gets
+ * the stuffed, CRLF form, with BDAT (chunks around 64 KiB) the CRLF form,
+ * exactly as a plain model of the rules says.
+ */
+static void
+test_content_random(void **state)
+{
+	static const size_t chunks[] = { 1, 3, 4095, 65535, 0 };
+	static const char alpha[] = "..\r\r\n\n\naab";
+	struct smtpc_opts o = opts();
+	struct smtpc_result res[1];
+	struct spool_env env;
+	struct buf in[5], want[5];
+	struct src src;
+	struct smtpc *s;
+	struct fake f;
+	struct sc sc_;
+	uint32_t seed, st;
+	size_t i, k, len;
+	int bdat;
+
+	(void)state;
+	for (i = 0; i < 5; i++) {
+		buf_init(&in[i], 0);
+		buf_init(&want[i], 0);
+	}
+	for (seed = 1; seed <= 6; seed++) {
+		bdat = seed % 2 == 0;
+		st = seed * 2654435761u;
+		memset(&sc_, 0, sizeof(sc_));
+		sc_hello(&sc_, bdat ? "PIPELINING\nCHUNKING\n8BITMIME" :
+		    "PIPELINING\n8BITMIME");
+		for (i = 0; i < 5; i++) {
+			st = st * 1103515245u + 12345u;
+			len = i == 4 ? (st >> 8) % 64 : (st >> 8) % 150000;
+			buf_reset(&in[i]);
+			for (k = 0; k < len; k++) {
+				st = st * 1103515245u + 12345u;
+				(void)buf_appendc(&in[i],
+				    alpha[(st >> 16) % (sizeof(alpha) - 1)]);
+			}
+			content_ref(in[i].data ? in[i].data : "", in[i].len,
+			    !bdat, &want[i]);
+			if (bdat)
+				scl(&sc_, M, R, "> 250 ok", "> 250 ok", "<B",
+				    "> 250 ok", NULL);
+			else
+				scl(&sc_, M, R, D, "> 250 ok\n250 ok\n354 go",
+				    "<.", "> 250 ok", NULL);
+		}
+		sc_quit(&sc_);
+		fake_start(&f, &sc_);
+		s = open_ok(&f, &o);
+		for (i = 0; i < 5; i++) {
+			env_init(&env, 1, 1);
+			env.size = in[i].len;
+			src = (struct src){ in[i].data ? in[i].data : "",
+			    in[i].len, 0, chunks[i], 0 };
+			assert_int_equal(smtpc_send(s, &env, src_read, &src,
+			    res), 1);
+			results_free(res, 1);
+		}
+		smtpc_close(&s);
+		fake_ok(&f);
+		for (i = 0; i < 5; i++)
+			expect_data(&f, (int)i, want[i].data);
+		fake_free(&f);
+		sc_free(&sc_);
+	}
+	for (i = 0; i < 5; i++) {
+		buf_free(&in[i]);
+		buf_free(&want[i]);
+	}
+}
+
 /* ------------------------------------------------------------ STARTTLS */
 
 static void
@@ -3897,6 +4000,7 @@ main(void)
 		cmocka_unit_test(test_chunks_and_reuse),
 		cmocka_unit_test(test_content_edges),
 		cmocka_unit_test(test_content_large),
+		cmocka_unit_test(test_content_random),
 		cmocka_unit_test(test_lockstep_no_dsn),
 		cmocka_unit_test(test_helo_fallback),
 		cmocka_unit_test(test_hello_refused),
