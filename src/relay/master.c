@@ -484,6 +484,9 @@ master_new_child(struct master *m, int kind)
 	master_block_signals(&mask);
 	if ((pid = fork()) == -1) {
 		log_error("master fork failed: %s", strerror(errno));
+		if (kind == CHILD_SMTPD)	/* no phantom idle worker */
+			__atomic_store_n(&m->board[slot], SMTPD_SLOT_FREE,
+			    __ATOMIC_SEQ_CST);
 		master_restore_signals(&mask);
 		return NULL;
 	}

@@ -998,10 +998,12 @@ smtpd_report(const struct smtpd_worker_args *wa, int busy)
 	    SMTPD_SLOT_IDLE, __ATOMIC_SEQ_CST);
 	if (!busy)
 		return;
+	/* Sequentially consistent, with the store above: of two workers
+	 * going busy at once, at least one sees the other's slot. */
 	hi = (size_t)__atomic_load_n(&wa->board[wa->nboard],
-	    __ATOMIC_RELAXED);
+	    __ATOMIC_SEQ_CST);
 	for (i = 0; i < hi && i < wa->nboard && idle < SMTPD_IDLE_LOW; i++)
-		idle += __atomic_load_n(&wa->board[i], __ATOMIC_RELAXED) ==
+		idle += __atomic_load_n(&wa->board[i], __ATOMIC_SEQ_CST) ==
 		    SMTPD_SLOT_IDLE;
 	if (idle >= SMTPD_IDLE_LOW)
 		return;
