@@ -78,6 +78,20 @@
 #   BENCH_DELIVER_WORKERS  estafetad's deliver_workers (default 20)
 #   BENCH_POSTFIX_PROCS    Postfix's default_process_limit (default 100)
 #
+# Drain mode (BENCH_MODE=drain, `make bench-drain`): delivery alone. For
+# each SESSIONS:MESSAGES:SIZE of BENCH_DRAIN_RUNS (default "50:10000:1024
+# 50:4000:65536") estafetad accepts the messages with deliver_workers = 0
+# (smtp-source, SESSIONS sessions), stops, and starts again on the same
+# spool with BENCH_DELIVER_WORKERS workers (default 20) relaying to a
+# fresh smtp-sink; one line per run:
+#
+#   bench-drain estafetad workers=W size=L messages=M queued=Q
+#     msgs_per_sec=.. cpu_ms_per_msg=.. status=ok|FAIL
+#
+# msgs_per_sec is M over the time from the restart until the sink has
+# counted all M (startup included); cpu_ms_per_msg the relay's CPU from
+# the restart until its queue is empty, over M.
+#
 # Exit status: 0 when every run accepted all its messages, 1 otherwise.
 
 set -u
@@ -810,6 +824,92 @@ bench_deliver_main()
 	[ "$fails" = 0 ]
 }
 
+# ------------------------------------------------------------ drain
+
+# bench_drain_one SESSIONS MESSAGES SIZE: delivery alone. estafetad
+# accepts MESSAGES (smtp-source, SESSIONS sessions) with deliver_workers
+# = 0, stops, and starts again on the same spool with delivery on, to a
+# fresh sink; timed from that start until the sink has counted them all.
+bench_drain_one()
+{
+	local sessions=$1 messages=$2 size=$3 sinkport port cpu0 cpu1
+	local t0 t1 n status=ok deadline line queued
+	local tag=drain.$sessions.$messages.$size
+
+	sinkport=$(pick_port "$BENCH_PORT") || return 1
+	port=$(pick_port $((sinkport + 1))) || return 1
+	if ! start_estafetad "$port"; then
+		log "$tag: cannot start estafetad"
+		return 1
+	fi
+	if ! /usr/sbin/smtp-source -s "$sessions" -m "$messages" -l "$size" \
+	    -f "$BENCH_FROM" -t "$BENCH_RCPT" "127.0.0.1:$port" \
+	    >"$WORK/smtp-source.$tag" 2>&1; then
+		log "$tag: smtp-source failed"
+		return 1
+	fi
+	stop_target
+	queued=$(queued_files estafetad "$port")
+	start_nexthop_sink "$sinkport" || return 1
+	t0=$(date +%s.%N)
+	if ! start_estafetad "$port" "$sinkport"; then
+		log "$tag: cannot restart estafetad"
+		return 1
+	fi
+	read -r cpu0 _ _ < <(proc_sample "$TARGET_PID")
+	deadline=$(( $(date +%s) + BENCH_RUN_TIMEOUT ))
+	while :; do
+		n=$(sink_count "$sinkport")
+		[ "${n:-0}" -ge "$messages" ] && break
+		if [ "$(date +%s)" -ge "$deadline" ]; then
+			log "$tag: the sink counted ${n:-0} of $messages"
+			status=FAIL
+			break
+		fi
+		sleep 0.02
+	done
+	t1=$(date +%s.%N)
+	while [ "$(queued_files estafetad "$port")" != 0 ] &&
+	    [ "$(date +%s)" -lt "$deadline" ]; do
+		sleep 0.05
+	done
+	read -r cpu1 _ _ < <(proc_sample "$TARGET_PID")
+	stop_target
+	spoolfs_umount
+	line=$(awk -v s="$sessions" -v l="$size" -v m="$messages" \
+	    -v q="$queued" -v w="${BENCH_DELIVER_WORKERS:-20}" -v t0="$t0" \
+	    -v t1="$t1" -v ticks=$((cpu1 - cpu0)) -v hz="$CLK_TCK" \
+	    -v status="$status" 'BEGIN {
+		printf "bench-drain estafetad workers=%s size=%s messages=%s " \
+		    "queued=%s msgs_per_sec=%.1f cpu_ms_per_msg=%.3f " \
+		    "status=%s\n", w, l, m, q, m / (t1 - t0),
+		    ticks * 1000 / hz / m, status }')
+	echo "$line"
+	echo "$(date -u +%Y-%m-%dT%H:%M:%SZ) $line" >>"$BENCH_LOG" 2>/dev/null
+	[ "$status" = ok ]
+}
+
+bench_drain_main()
+{
+	local spec sessions messages size fails=0 runs=0
+	BENCH_DRAIN_RUNS=${BENCH_DRAIN_RUNS:-"50:10000:1024 50:4000:65536"}
+	if [ ! -x /usr/sbin/smtp-source ] || [ ! -x "$SMTP_SINK" ]; then
+		log "smtp-source and smtp-sink are needed (Debian: postfix)"
+		return 1
+	fi
+	for spec in $BENCH_DRAIN_RUNS; do
+		IFS=: read -r sessions messages size <<<"$spec"
+		runs=$((runs + 1))
+		if ! bench_drain_one "$sessions" "$messages" "$size"; then
+			fails=$((fails + 1))
+			stop_target
+			spoolfs_umount
+		fi
+	done
+	log "$runs drain runs, $fails failed; results also in $BENCH_LOG"
+	[ "$fails" = 0 ]
+}
+
 choose_target()
 {
 	case $BENCH_TARGET in
@@ -832,7 +932,7 @@ main()
 {
 	local target port spec sessions messages size rc fails=0 runs=0
 
-	if [ "${BENCH_MODE:-accept}" != deliver ] && [ ! -x "$SMTPBENCH" ]; then
+	if [ "${BENCH_MODE:-accept}" = accept ] && [ ! -x "$SMTPBENCH" ]; then
 		log "$SMTPBENCH missing: run 'make tests/bench/smtpbench'"
 		exit 1
 	fi
@@ -842,6 +942,10 @@ main()
 	mkdir -p "$(dirname "$BENCH_LOG")" 2>/dev/null
 	if [ "${BENCH_MODE:-accept}" = deliver ]; then
 		bench_deliver_main
+		exit $?
+	fi
+	if [ "${BENCH_MODE:-accept}" = drain ]; then
+		bench_drain_main
 		exit $?
 	fi
 	target=$(choose_target)
