@@ -185,9 +185,11 @@ pop3_ip_throttled(struct pop3_session *s)
 	    conn_now_ms()) < p->fail_ip_limit)
 		return 0;
 	log_info("%s pop3 reject rule=auth_fail_ip_limit client=[%s] "
-	    "reply=\"-ERR [AUTH]\"", s->sid, s->ip);
-	pop3_reply(s, "-ERR [AUTH] Too many failed logins from your address; "
-	    "try again later");
+	    "reply=\"-ERR [SYS/TEMP]\"", s->sid, s->ip);
+	/* RFC 3206: [AUTH] would tell the client the password is wrong
+	 * (it may ask the user for another); the block is temporary. */
+	pop3_reply(s, "-ERR [SYS/TEMP] Too many failed logins from your "
+	    "address; try again later");
 	return 1;
 }
 

@@ -673,7 +673,7 @@ test_ip_limit(void **state)
 	/* The address used up its failures: even the right password of
 	 * another user is not checked. */
 	cli_expect(&c, "USER " ALICE, "+OK Send PASS");
-	cli_expect(&c, "PASS " ALICE_PW, "-ERR [AUTH] Too many failed logins "
+	cli_expect(&c, "PASS " ALICE_PW, "-ERR [SYS/TEMP] Too many failed logins "
 	    "from your address; try again later");
 	cli_expect(&c, "QUIT", "+OK Bye");
 	cli_close(&c);

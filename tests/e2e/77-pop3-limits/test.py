@@ -130,7 +130,7 @@ def main():
     r.ok(f"USER {ALICE}")
     r.err("PASS third-guess", b"-ERR [AUTH] Authentication failed")
     r.ok(f"USER {ALICE}")
-    r.err(f"PASS {ALICE_PW}", b"-ERR [AUTH] Too many failed logins from "
+    r.err(f"PASS {ALICE_PW}", b"-ERR [SYS/TEMP] Too many failed logins from "
           b"your address")
     r.ok("QUIT")
     r.close()
