@@ -27,6 +27,7 @@ buf_init(struct buf *b, size_t max)
 	b->data = NULL;
 	b->len = b->cap = 0;
 	b->max = max;
+	b->wipe = 0;
 }
 
 void
@@ -35,6 +36,14 @@ buf_free(struct buf *b)
 	free(b->data);
 	b->data = NULL;
 	b->len = b->cap = 0;
+}
+
+void
+buf_free_wipe(struct buf *b)
+{
+	if (b->data != NULL)
+		xbzero(b->data, b->cap);
+	buf_free(b);
 }
 
 void
@@ -56,7 +65,16 @@ buf_reserve(struct buf *b, size_t n)
 		ncap = b->cap ? b->cap : 64;
 		while (ncap < need + 1)
 			ncap *= 2;
-		b->data = xrealloc(b->data, ncap);
+		if (b->wipe && b->data != NULL) {
+			/* realloc could leave the old block as it was. */
+			char *p = xmalloc(ncap);
+
+			memcpy(p, b->data, b->len + 1);
+			xbzero(b->data, b->cap);
+			free(b->data);
+			b->data = p;
+		} else
+			b->data = xrealloc(b->data, ncap);
 		b->cap = ncap;
 	}
 	return b->data + b->len;
@@ -126,6 +144,9 @@ buf_consume(struct buf *b, size_t n)
 		log_panic("buf_consume: %zu > %zu", n, b->len);
 	memmove(b->data, b->data + n, b->len - n);
 	b->len -= n;
+	/* What moved down is still behind the new end: clear it. */
+	if (b->wipe)
+		memset(b->data + b->len, 0, n);
 	b->data[b->len] = '\0';
 }
 

@@ -18,13 +18,16 @@ struct buf {
 	size_t	 len;
 	size_t	 cap;
 	size_t	 max;		/* hard limit on len; 0 = SIZE_MAX/2 */
+	int	 wipe;		/* may hold secrets: never leave old copies */
 };
 
-#define BUF_INIT(m)	{ NULL, 0, 0, (m) }
+#define BUF_INIT(m)	{ NULL, 0, 0, (m), 0 }
 
 void	 buf_init(struct buf *, size_t max);
 /* Releases the storage; the buffer can be reused (empty) afterwards. */
 void	 buf_free(struct buf *);
+/* buf_free, after overwriting the whole allocation with zeros. */
+void	 buf_free_wipe(struct buf *);
 /* Empties the buffer, keeping its storage. */
 void	 buf_reset(struct buf *);
 /* -1 if the result would exceed max (buffer unchanged), else 1. */

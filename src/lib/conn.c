@@ -50,8 +50,11 @@ conn_init(struct conn *c, int fd)
 	memset(c, 0, sizeof(*c));
 	c->fd = fd;
 	c->stop_fd = -1;
-	/* The read buffer never holds more than one chunk beyond a line. */
+	/* The read buffer never holds more than one chunk beyond a line.
+	 * It sees passwords (AUTH, LOGIN, PASS): consumed input is cleared
+	 * when the buffer is compacted, and all of it at conn_close. */
 	buf_init(&c->rbuf, 0);
+	c->rbuf.wipe = 1;
 	buf_init(&c->wbuf, 0);
 	buf_init(&c->tls_err, 0);
 }
@@ -87,7 +90,7 @@ conn_close(struct conn *c)
 		SSL_free(c->ssl);
 		c->ssl = NULL;
 	}
-	buf_free(&c->rbuf);
+	buf_free_wipe(&c->rbuf);
 	buf_free(&c->wbuf);
 	buf_free(&c->tls_err);
 	if (c->fd >= 0)

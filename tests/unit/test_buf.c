@@ -98,6 +98,39 @@ test_steal(void **state)
 	free(s);
 }
 
+/* A buffer marked wipe (conn's read buffer: it sees passwords) keeps no
+ * copy of consumed input behind its end, also across growth. */
+static void
+test_wipe(void **state)
+{
+	static const char line[] = "PASS secret-password\r\n";
+	struct buf b = BUF_INIT(0);
+	size_t i;
+
+	(void)state;
+	b.wipe = 1;
+	assert_int_equal(buf_appends(&b, line), 1);
+	assert_int_equal(buf_appends(&b, "NOOP\r\n"), 1);
+	buf_consume(&b, strlen(line));
+	assert_string_equal(buf_cstr(&b), "NOOP\r\n");
+	assert_null(memmem(b.data, b.cap, "secret", 6));
+	/* Growth copies only the live part. */
+	assert_int_equal(buf_appends(&b, line), 1);
+	for (i = 0; i < 1000; i++)
+		assert_int_equal(buf_appendc(&b, 'x'), 1);
+	buf_consume(&b, strlen("NOOP\r\n") + strlen(line));
+	assert_null(memmem(b.data, b.cap, "secret", 6));
+	assert_int_equal(b.len, 1000);
+	buf_free_wipe(&b);
+	assert_null(b.data);
+	assert_int_equal(b.cap, 0);
+	/* Without the mark, consume leaves what it moved (no cost). */
+	assert_int_equal(buf_appends(&b, line), 1);
+	buf_consume(&b, 5);
+	assert_string_equal(buf_cstr(&b), "secret-password\r\n");
+	buf_free_wipe(&b);
+}
+
 int
 main(void)
 {
@@ -107,6 +140,7 @@ main(void)
 		cmocka_unit_test(test_reserve_overflow),
 		cmocka_unit_test(test_escape),
 		cmocka_unit_test(test_steal),
+		cmocka_unit_test(test_wipe),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
