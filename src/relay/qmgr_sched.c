@@ -731,7 +731,8 @@ qmgr_sched_run(struct qmgr_sched *s)
 			s->pause_ms = QS_SCAN_PAUSE_MAX_MS;
 		if (s->next_run > now + s->pause_ms)
 			s->next_run = now + s->pause_ms;
-	}
+	} else
+		s->pause_ms = 0;	/* the next capped run starts short */
 }
 
 /* ------------------------------------------------------------ results */
