@@ -345,6 +345,16 @@ mbox_open(struct mstore *st, const char *folder, int readonly,
 		mbox_close(&mb);
 		return -1;
 	}
+	/* A read-write open (SELECT) also clears out tmp/: deliveries that
+	 * died 36 hours ago or more (best effort; tmp/ is usually empty). */
+	if (!readonly && (rc = md_clean_tmp(mb->dir, time(NULL))) > 0) {
+		struct buf esc = BUF_INIT(0);
+
+		log_info("store removed %d stale file%s from the tmp/ of "
+		    "\"%s\"", rc, rc == 1 ? "" : "s", log_escape(&esc,
+		    mb->canon, strlen(mb->canon), 200));
+		buf_free(&esc);
+	}
 	/*
 	 * The session now mostly waits: give SQLite's page cache and the
 	 * heap left free by loading a big folder back to the system.

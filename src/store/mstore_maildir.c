@@ -371,3 +371,34 @@ md_rmtree(const char *dir)
 		return -1;
 	return rmdir(dir) == 0 || errno == ENOENT ? 0 : -1;
 }
+
+int
+md_clean_tmp(const char *dir, time_t now)
+{
+	char path[PATH_MAX];
+	struct dirent *de;
+	struct stat sb;
+	DIR *d;
+	int fd, n = 0;
+
+	if ((size_t)snprintf(path, sizeof(path), "%s/tmp", dir) >=
+	    sizeof(path))
+		return -1;
+	if ((fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+	    O_CLOEXEC)) == -1)
+		return errno == ENOENT ? 0 : -1;
+	if ((d = fdopendir(fd)) == NULL) {
+		(void)close(fd);
+		return -1;
+	}
+	while ((de = readdir(d)) != NULL) {
+		if (de->d_name[0] == '.' || fstatat(fd, de->d_name, &sb,
+		    AT_SYMLINK_NOFOLLOW) == -1 || !S_ISREG(sb.st_mode) ||
+		    sb.st_mtime > now - MD_TMP_MAX_AGE)
+			continue;
+		if (unlinkat(fd, de->d_name, 0) == 0)
+			n++;
+	}
+	(void)closedir(d);	/* closes fd */
+	return n;
+}

@@ -137,5 +137,12 @@ int	 md_find(const char *dir, const char *base, char *file_r,
 int	 md_crlf_append(struct buf *out, const char *p, size_t n, int *cr);
 /* Removes dir recursively (a folder's Maildir). */
 int	 md_rmtree(const char *dir);
+/*
+ * Unlinks the files in dir/tmp last modified MD_TMP_MAX_AGE or longer
+ * before now: deliveries that died half-way (ours, or another program's;
+ * the Maildir convention is 36 hours). The count, or -1.
+ */
+#define MD_TMP_MAX_AGE	(36 * 3600)
+int	 md_clean_tmp(const char *dir, time_t now);
 
 #endif

@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -401,6 +402,51 @@ test_readonly(void **state)
 	mbox_close(&mb);
 	assert_int_equal(mstore_folder_status(f->st, "INBOX", &ms, &err), 1);
 	assert_int_equal(ms.recent, 1);
+}
+
+/* SELECT (a read-write open) clears tmp/ of files 36 hours old or more:
+ * deliveries that died half-way. Younger ones, which may be in progress,
+ * and directories stay; a read-only open (EXAMINE) touches nothing. */
+static void
+test_clean_tmp(void **state)
+{
+	struct fx *f = *state;
+	struct mbox *mb = NULL;
+	const char *err = NULL;
+	struct timespec ts[2];
+	char p[256];
+	int fd;
+
+	(void)add(f->st, "INBOX", "m\n");
+	(void)snprintf(p, sizeof(p), "%s/tmp/old", f->udir);
+	assert_true((fd = open(p, O_WRONLY | O_CREAT, 0600)) >= 0);
+	ts[0].tv_sec = ts[1].tv_sec = time(NULL) - 37 * 3600;
+	ts[0].tv_nsec = ts[1].tv_nsec = 0;
+	assert_int_equal(futimens(fd, ts), 0);
+	assert_int_equal(close(fd), 0);
+	(void)snprintf(p, sizeof(p), "%s/tmp/young", f->udir);
+	assert_true((fd = open(p, O_WRONLY | O_CREAT, 0600)) >= 0);
+	ts[0].tv_sec = ts[1].tv_sec = time(NULL) - 35 * 3600;
+	assert_int_equal(futimens(fd, ts), 0);
+	assert_int_equal(close(fd), 0);
+	(void)snprintf(p, sizeof(p), "%s/tmp/olddir", f->udir);
+	assert_int_equal(mkdir(p, 0700), 0);
+	ts[0].tv_sec = ts[1].tv_sec = time(NULL) - 37 * 3600;
+	assert_int_equal(utimensat(AT_FDCWD, p, ts, 0), 0);
+
+	assert_int_equal(mbox_open(f->st, "INBOX", 1, &mb, &err), 1);
+	mbox_close(&mb);
+	(void)snprintf(p, sizeof(p), "%s/tmp/old", f->udir);
+	assert_int_equal(access(p, F_OK), 0);	/* EXAMINE: untouched */
+
+	assert_int_equal(mbox_open(f->st, "INBOX", 0, &mb, &err), 1);
+	assert_int_equal(mbox_count(mb), 1);
+	mbox_close(&mb);
+	assert_int_equal(access(p, F_OK), -1);
+	(void)snprintf(p, sizeof(p), "%s/tmp/young", f->udir);
+	assert_int_equal(access(p, F_OK), 0);
+	(void)snprintf(p, sizeof(p), "%s/tmp/olddir", f->udir);
+	assert_int_equal(access(p, F_OK), 0);
 }
 
 static void
@@ -790,6 +836,8 @@ main(void)
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_many, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_readonly, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_clean_tmp, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_external_changes, setup,
 		    teardown),
