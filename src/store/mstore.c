@@ -502,21 +502,34 @@ mstore_dir(const struct mstore *st)
 int
 mstore_usage(struct mstore *st, uint64_t *bytes_r, const char **errstr_r)
 {
+	char dir[PATH_MAX], cur[PATH_MAX + 8];
+	struct stat sb;
 	sqlite3_stmt *s;
+	const char *name;
 	int rc;
 
 	*bytes_r = 0;
 	/*
 	 * What the index knows: every delivery and session change; files
-	 * other programs dropped in count once a session has synced.
+	 * other programs dropped in count once a session has synced. A
+	 * folder whose directory another program removed no longer counts
+	 * (its rows stay until a session syncs it, which may be never):
+	 * otherwise its size would hold the quota full for good.
 	 */
-	if ((s = mstore_prep(st, "SELECT total(size) FROM msgs")) == NULL)
+	if ((s = mstore_prep(st, "SELECT f.name, total(m.size) FROM msgs m"
+	    " JOIN folders f ON f.id = m.folder GROUP BY m.folder")) == NULL)
 		return db_err(st, errstr_r, "usage");
-	rc = sqlite3_step(s);
-	if (rc == SQLITE_ROW)
-		*bytes_r = (uint64_t)sqlite3_column_double(s, 0);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		name = (const char *)sqlite3_column_text(s, 0);
+		if (name == NULL || folder_path(st, name, dir,
+		    sizeof(dir)) == -1)
+			continue;
+		(void)snprintf(cur, sizeof(cur), "%s/cur", dir);
+		if (stat(cur, &sb) == 0 && S_ISDIR(sb.st_mode))
+			*bytes_r += (uint64_t)sqlite3_column_double(s, 1);
+	}
 	sqlite3_finalize(s);
-	if (rc != SQLITE_ROW)
+	if (rc != SQLITE_DONE)
 		return db_err(st, errstr_r, "usage");
 	return 1;
 }

@@ -44,7 +44,7 @@ struct fx {
 static int
 rm_rf(const char *path)
 {
-	char cmd[256];
+	char cmd[320];
 
 	(void)snprintf(cmd, sizeof(cmd), "rm -rf '%s'", path);
 	return system(cmd);
@@ -671,6 +671,29 @@ test_copy_usage(void **state)
 	assert_int_equal(used, 8);
 }
 
+/* A folder whose directory another program removed stops counting
+ * towards the usage (the quota), though no session ever syncs it again. */
+static void
+test_usage_vanished(void **state)
+{
+	struct fx *f = *state;
+	const char *err = NULL;
+	uint64_t used = 0;
+	char p[256];
+
+	assert_int_equal(mstore_add(f->st, "INBOX", "ab\r\n", 4, 0, NULL, 0,
+	    NULL, NULL, &err), 1);
+	assert_int_equal(mstore_folder_create(f->st, "Old", &err), 1);
+	assert_int_equal(mstore_add(f->st, "Old", "abcdef\r\n", 8, 0, NULL,
+	    0, NULL, NULL, &err), 1);
+	assert_int_equal(mstore_usage(f->st, &used, &err), 1);
+	assert_int_equal(used, 12);
+	(void)snprintf(p, sizeof(p), "%s/.Old", f->udir);
+	assert_int_equal(rm_rf(p), 0);
+	assert_int_equal(mstore_usage(f->st, &used, &err), 1);
+	assert_int_equal(used, 4);
+}
+
 static void
 test_lock(void **state)
 {
@@ -846,6 +869,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_rename_inbox, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_copy_usage, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_usage_vanished, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_lock, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cache_subs_watch, setup,
