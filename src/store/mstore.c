@@ -419,6 +419,61 @@ store_db_open(struct mstore *st, int create, const char **errstr_r)
 	return 1;
 }
 
+/* SQLite says the index file is damaged (not a database, or corrupt). */
+static int
+store_db_damaged(struct mstore *st)
+{
+	int e = st->db != NULL ? sqlite3_errcode(st->db) : SQLITE_OK;
+
+	return e == SQLITE_CORRUPT || e == SQLITE_NOTADB;
+}
+
+/*
+ * The index is a cache of the Maildir: a damaged one is set aside as
+ * index.db.damaged (with its -wal and -shm; one copy kept, for a look)
+ * and a new one is built from the directory, with a new UIDVALIDITY. An
+ * flock on index.lock makes sure only one process does it, and only to
+ * the file it found damaged (another may have rebuilt it meanwhile).
+ * 1 when the caller should open again, -1 when not.
+ */
+static int
+store_db_set_aside(struct mstore *st, const struct stat *damaged)
+{
+	static const char *const ext[] = { "", "-wal", "-shm" };
+	char from[PATH_MAX], to[PATH_MAX + 16];
+	struct stat sb;
+	size_t i;
+	int fd, r = -1;
+
+	if ((size_t)snprintf(from, sizeof(from), "%s/index.lock", st->dir) >=
+	    sizeof(from) || (fd = open(from, O_RDWR | O_CREAT | O_CLOEXEC |
+	    O_NOFOLLOW, 0600)) == -1)
+		return -1;
+	if (flock(fd, LOCK_EX) == -1)
+		goto out;
+	(void)snprintf(from, sizeof(from), "%s/index.db", st->dir);
+	if (stat(from, &sb) == -1 || sb.st_ino != damaged->st_ino ||
+	    sb.st_dev != damaged->st_dev) {
+		r = 1;		/* rebuilt by someone else: open that */
+		goto out;
+	}
+	for (i = 0; i < sizeof(ext) / sizeof(ext[0]); i++) {
+		(void)snprintf(from, sizeof(from), "%s/index.db%s", st->dir,
+		    ext[i]);
+		(void)snprintf(to, sizeof(to), "%s/index.db.damaged%s",
+		    st->dir, ext[i]);
+		if (rename(from, to) == -1 && errno != ENOENT)
+			goto out;
+	}
+	log_warn("store index of %s was damaged: set aside as "
+	    "index.db.damaged, rebuilding it from the Maildir (new "
+	    "UIDVALIDITY)", st->dir);
+	r = 1;
+out:
+	(void)close(fd);	/* releases the flock */
+	return r;
+}
+
 int
 mstore_open(const char *root, const char *user, int create,
     struct mstore **st_r, const char **errstr_r)
@@ -464,7 +519,18 @@ mstore_open(const char *root, const char *user, int create,
 	st->dir = buf_steal(&b);
 	st->lockfd = -1;
 	st->watchfd = -1;
-	if ((rc = store_db_open(st, create, errstr_r)) != 1) {
+	rc = store_db_open(st, create, errstr_r);
+	if (rc != 1 && store_db_damaged(st)) {
+		struct stat sb;
+		char p[PATH_MAX];
+
+		(void)snprintf(p, sizeof(p), "%s/index.db", st->dir);
+		(void)sqlite3_close_v2(st->db);
+		st->db = NULL;
+		if (stat(p, &sb) == 0 && store_db_set_aside(st, &sb) == 1)
+			rc = store_db_open(st, create, errstr_r);
+	}
+	if (rc != 1) {
 		/* errstr may point into st: keep a static copy. */
 		if (errstr_r != NULL)
 			*errstr_r = "cannot open the mail index";

@@ -694,6 +694,38 @@ test_usage_vanished(void **state)
 	assert_int_equal(used, 4);
 }
 
+/* A damaged index (here: not a database at all) is set aside and
+ * rebuilt from the Maildir on the next open, instead of failing every
+ * session and delivery for good. */
+static void
+test_damaged_index(void **state)
+{
+	struct fx *f = *state;
+	struct mbox *mb = NULL;
+	const char *err = NULL;
+	char p[256];
+	int fd;
+
+	(void)add(f->st, "INBOX", "one\n");
+	(void)add(f->st, "INBOX", "two\n");
+	mstore_close(&f->st);
+	(void)snprintf(p, sizeof(p), "%s/index.db", f->udir);
+	assert_true((fd = open(p, O_WRONLY | O_TRUNC)) >= 0);
+	assert_int_equal(write(fd, "garbage, not SQLite, garbage, not SQLite",
+	    40), 40);
+	assert_int_equal(close(fd), 0);
+	(void)snprintf(p, sizeof(p), "%s/index.db-wal", f->udir);
+	(void)unlink(p);	/* may not exist */
+	(void)snprintf(p, sizeof(p), "%s/index.db-shm", f->udir);
+	(void)unlink(p);
+	assert_int_equal(mstore_open(f->root, USER, 0, &f->st, &err), 1);
+	assert_int_equal(mbox_open(f->st, "INBOX", 0, &mb, &err), 1);
+	assert_int_equal(mbox_count(mb), 2);
+	mbox_close(&mb);
+	(void)snprintf(p, sizeof(p), "%s/index.db.damaged", f->udir);
+	assert_int_equal(access(p, F_OK), 0);
+}
+
 static void
 test_lock(void **state)
 {
@@ -871,6 +903,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_copy_usage, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_usage_vanished, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_damaged_index, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_lock, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cache_subs_watch, setup,
