@@ -1075,3 +1075,55 @@ users_sender_foreach(struct users *u,
 {
 	return users_walk(u, SQL_SENDER_LIST, fn, NULL, arg);
 }
+
+int
+users_chown(const char *path, uid_t uid, gid_t gid, const char **errstr_r)
+{
+	static const char *const sfx[] = { "", "-wal", "-shm" };
+	static char why[4096 + 160];
+	char p[4096];
+	struct stat sb;
+	size_t i;
+	int fd, found = 0;
+
+	for (i = 0; i < sizeof(sfx) / sizeof(sfx[0]); i++) {
+		if ((size_t)snprintf(p, sizeof(p), "%s%s", path, sfx[i]) >=
+		    sizeof(p)) {
+			if (errstr_r != NULL)
+				*errstr_r = "path too long";
+			return -1;
+		}
+		if ((fd = open(p, O_RDONLY | O_NOFOLLOW | O_NONBLOCK |
+		    O_CLOEXEC)) == -1) {
+			if (errno == ENOENT)
+				continue;
+			(void)snprintf(why, sizeof(why), "%s: %s%s", p,
+			    strerror(errno), errno == ELOOP ?
+			    " (a symbolic link)" : "");
+			if (errstr_r != NULL)
+				*errstr_r = why;
+			return -1;
+		}
+		if (fstat(fd, &sb) == -1 || !S_ISREG(sb.st_mode) ||
+		    sb.st_nlink != 1) {
+			(void)snprintf(why, sizeof(why), "%s: not a regular "
+			    "file with a single link", p);
+			(void)close(fd);	/* read-only */
+			if (errstr_r != NULL)
+				*errstr_r = why;
+			return -1;
+		}
+		if ((sb.st_uid != uid || sb.st_gid != gid) &&
+		    fchown(fd, uid, gid) == -1) {
+			(void)snprintf(why, sizeof(why), "%s: %s", p,
+			    strerror(errno));
+			(void)close(fd);	/* read-only */
+			if (errstr_r != NULL)
+				*errstr_r = why;
+			return -1;
+		}
+		(void)close(fd);	/* read-only */
+		found |= i == 0;
+	}
+	return found;
+}

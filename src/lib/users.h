@@ -23,6 +23,8 @@
 #ifndef EST_USERS_H
 #define EST_USERS_H
 
+#include <sys/types.h>
+
 #include <stddef.h>
 
 /* Password length in octets: 1..USERS_PASSWD_MAX (libxcrypt refuses more). */
@@ -42,6 +44,18 @@ int	 users_open(const char *path, int writable, struct users **u_r,
 	    const char **errstr_r);
 /* Closes *up and sets it to NULL; NULL is fine. */
 void	 users_close(struct users **up);
+
+/*
+ * Gives the database at path (and its -wal and -shm files, when present)
+ * to uid:gid, as a master running as root does for run_user. The
+ * directory may be writable by run_user, so each file is opened without
+ * following a symlink and changed through that descriptor only if it is
+ * a regular file with a single link: a symlink or a hard link planted in
+ * its place cannot make root hand over another file. 1, 0 when path does
+ * not exist, -1 with *errstr_r (which file and why).
+ */
+int	 users_chown(const char *path, uid_t uid, gid_t gid,
+	    const char **errstr_r);
 
 /*
  * Checks login's password pw[0..pwlen) (not NUL-terminated; a NUL inside

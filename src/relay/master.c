@@ -800,11 +800,8 @@ master_load_tls(const struct relay_cfg *cfg, struct tls_server **tls_r,
 static void
 master_setup_users_db(struct master *m)
 {
-	static const char *const sfx[] = { "", "-wal", "-shm" };
 	struct users *u;
-	struct buf p = BUF_INIT(0);
 	const char *errstr;
-	size_t i;
 
 	if (access(m->cfg->users_db, F_OK) == -1) {
 		if (users_open(m->cfg->users_db, 1, &u, &errstr) == -1) {
@@ -816,16 +813,12 @@ master_setup_users_db(struct master *m)
 		log_info("master created empty users database %s",
 		    m->cfg->users_db);
 	}
-	for (i = 0; m->drop && i < sizeof(sfx) / sizeof(sfx[0]); i++) {
-		buf_reset(&p);
-		(void)buf_appendf(&p, "%s%s", m->cfg->users_db, sfx[i]);
-		/* lchown: run_user owns the directory and could have put a
-		 * symlink here to be handed some other file. */
-		if (lchown(p.data, m->uid, m->gid) == -1 && errno != ENOENT)
-			log_warn("master cannot chown %s to %s: %s", p.data,
-			    m->cfg->run_user, strerror(errno));
-	}
-	buf_free(&p);
+	/* run_user owns the directory and could have put a symlink or a
+	 * hard link here to be handed some other file. */
+	if (m->drop && users_chown(m->cfg->users_db, m->uid, m->gid,
+	    &errstr) == -1)
+		log_warn("master cannot give the users database to %s: %s",
+		    m->cfg->run_user, errstr);
 }
 
 static void

@@ -311,6 +311,7 @@ setup_user(struct master *m)
 static void
 setup_store(struct master *m)
 {
+	const char *errstr = NULL;
 	struct stat sb;
 
 	if (mkdir(m->cfg->store_root, 0700) == -1 && errno != EEXIST)
@@ -322,13 +323,14 @@ setup_store(struct master *m)
 	/*
 	 * Sessions open the users database read-only as run_user, which
 	 * users_open wants to own it (mode 0600): like estafetad's master,
-	 * hand it to run_user (the same user for both daemons). lchown: the
-	 * directory may belong to run_user, who could plant a symlink.
+	 * hand it to run_user (the same user for both daemons). The
+	 * directory may belong to run_user, who could plant a symlink or a
+	 * hard link: users_chown changes only the file it checked.
 	 */
-	if (m->drop && lchown(m->cfg->users_db, m->uid, m->gid) == -1 &&
-	    errno != ENOENT)
-		log_warn("master cannot chown %s to %s: %s", m->cfg->users_db,
-		    m->cfg->run_user, strerror(errno));
+	if (m->drop && users_chown(m->cfg->users_db, m->uid, m->gid,
+	    &errstr) == -1)
+		log_warn("master cannot give the users database to %s: %s",
+		    m->cfg->run_user, errstr);
 	if (stat(m->cfg->users_db, &sb) == -1)
 		log_warn("master users_db %s: %s (no user can log in or "
 		    "receive mail)", m->cfg->users_db, strerror(errno));

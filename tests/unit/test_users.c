@@ -717,6 +717,55 @@ test_readonly(void **state)
 	assert_int_equal(before.st_mtim.tv_nsec, after.st_mtim.tv_nsec);
 }
 
+/* users_chown: a regular file with one link (and its -wal) changes owner;
+ * a symlink or a hard link in its place is refused, never followed. */
+static void
+test_chown(void **state)
+{
+	char dir[] = "/tmp/test_users_chown.XXXXXX", db[128], other[128];
+	char p[160];
+	uid_t uid = geteuid() == 0 ? 65534 : geteuid();
+	gid_t gid = geteuid() == 0 ? 65534 : getegid();
+	const char *errstr = NULL;
+	struct stat sb;
+	int fd;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	(void)snprintf(db, sizeof(db), "%s/users.db", dir);
+	(void)snprintf(other, sizeof(other), "%s/secret", dir);
+	assert_int_equal(users_chown(db, uid, gid, &errstr), 0);
+	assert_true((fd = open(db, O_WRONLY | O_CREAT, 0600)) >= 0);
+	assert_int_equal(close(fd), 0);
+	(void)snprintf(p, sizeof(p), "%s-wal", db);
+	assert_true((fd = open(p, O_WRONLY | O_CREAT, 0600)) >= 0);
+	assert_int_equal(close(fd), 0);
+	assert_int_equal(users_chown(db, uid, gid, &errstr), 1);
+	assert_int_equal(stat(db, &sb), 0);
+	assert_int_equal(sb.st_uid, uid);
+	assert_int_equal(stat(p, &sb), 0);
+	assert_int_equal(sb.st_uid, uid);
+	assert_int_equal(unlink(p), 0);
+	assert_int_equal(unlink(db), 0);
+
+	/* Someone else's file, planted as a symlink, then a hard link. */
+	assert_true((fd = open(other, O_WRONLY | O_CREAT, 0600)) >= 0);
+	assert_int_equal(close(fd), 0);
+	assert_int_equal(stat(other, &sb), 0);
+	assert_int_equal(symlink(other, db), 0);
+	assert_int_equal(users_chown(db, uid + 1, gid, &errstr), -1);
+	assert_non_null(strstr(errstr, "symbolic link"));
+	assert_int_equal(unlink(db), 0);
+	assert_int_equal(link(other, db), 0);
+	assert_int_equal(users_chown(db, uid + 1, gid, &errstr), -1);
+	assert_non_null(strstr(errstr, "single link"));
+	assert_int_equal(stat(other, &sb), 0);
+	assert_int_not_equal(sb.st_uid, uid + 1);
+	assert_int_equal(unlink(db), 0);
+	assert_int_equal(unlink(other), 0);
+	assert_int_equal(rmdir(dir), 0);
+}
+
 int
 main(void)
 {
@@ -740,6 +789,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_sender_ok, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_foreach, setup, teardown),
+		cmocka_unit_test(test_chown),
 		cmocka_unit_test_setup_teardown(test_readonly, setup,
 		    teardown),
 	};
