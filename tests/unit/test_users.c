@@ -717,6 +717,30 @@ test_readonly(void **state)
 	assert_int_equal(before.st_mtim.tv_nsec, after.st_mtim.tv_nsec);
 }
 
+/* A trigger someone with write access to the file added never runs
+ * (root's estafetactl writes the same file): triggers and views are off. */
+static void
+test_hostile_trigger(void **state)
+{
+	struct fixture *f = *state;
+	const char *err = NULL;
+	char *target = NULL;
+	sqlite3 *db;
+
+	users_close(&f->u);
+	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "CREATE TRIGGER t AFTER INSERT ON "
+	    "users BEGIN DELETE FROM users; END", NULL, NULL, NULL),
+	    SQLITE_OK);
+	assert_int_equal(sqlite3_close(db), SQLITE_OK);
+	assert_int_equal(users_open(f->path, 1, &f->u, &err), 1);
+	assert_int_equal(users_add(f->u, "bob@example.test", "bob-pw", 6,
+	    &err), 1);
+	assert_int_equal(users_lookup(f->u, "bob@example.test", &target), 1);
+	assert_string_equal(target, "bob@example.test");
+	free(target);
+}
+
 /* users_chown: a regular file with one link (and its -wal) changes owner;
  * a symlink or a hard link in its place is refused, never followed. */
 static void
@@ -790,6 +814,8 @@ main(void)
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_foreach, setup, teardown),
 		cmocka_unit_test(test_chown),
+		cmocka_unit_test_setup_teardown(test_hostile_trigger, setup,
+		    teardown),
 		cmocka_unit_test_setup_teardown(test_readonly, setup,
 		    teardown),
 	};
