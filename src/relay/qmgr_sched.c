@@ -9,6 +9,7 @@
 #include "config.h"
 
 #include <sys/socket.h>
+#include <sys/stat.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -102,6 +103,7 @@ struct qmgr_sched {
 	long long		 next_run;	/* wall ms, 0 = now */
 	struct buf		 frame;
 	int			 audit_fd;	/* spool_dir/audit.log */
+	char			*audit_path;
 	void			(*unlinker)(void *, const char *);
 	void			*unlinker_arg;
 	struct throttle		*thr;
@@ -139,6 +141,13 @@ qs_now_ms(void)
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+static int
+qs_audit_open(const char *path)
+{
+	return open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC |
+	    O_NOFOLLOW, 0600);
+}
+
 struct qmgr_sched *
 qmgr_sched_new(const struct relay_cfg *cfg, struct spool *spool,
     struct qidx *idx)
@@ -161,8 +170,8 @@ qmgr_sched_new(const struct relay_cfg *cfg, struct spool *spool,
 	    (v = strtol(env, NULL, 10)) > 0 && v < QS_SCAN_RUN_MAX)
 		s->run_max = (size_t)v;
 	(void)buf_appendf(&path, "%s/audit.log", cfg->spool_dir);
-	if ((s->audit_fd = open(path.data, O_WRONLY | O_APPEND | O_CREAT |
-	    O_CLOEXEC, 0600)) == -1)
+	s->audit_path = xstrdup(path.data);
+	if ((s->audit_fd = qs_audit_open(s->audit_path)) == -1)
 		log_error("qmgr cannot open %s: %s (queue changes from "
 		    "estafetactl are refused)", path.data, strerror(errno));
 	buf_reset(&path);
@@ -272,6 +281,7 @@ qmgr_sched_free(struct qmgr_sched **sp)
 	if (s->audit_fd != -1)
 		(void)close(s->audit_fd);	/* O_APPEND writes, nothing
 						 * buffered */
+	free(s->audit_path);
 	spool_close(&s->dsn_spool);
 	buf_free(&s->frame);
 	throttle_free(&s->thr);
@@ -1430,6 +1440,28 @@ qs_act(struct qmgr_sched *s, const char *verb, const char *id)
 }
 
 /* Appends "TIME VERB [filters] ids=A,B" to the audit log. */
+/* The log was moved away (logrotate without copytruncate): a new file
+ * under the name takes the next lines. */
+static void
+qs_audit_follow(struct qmgr_sched *s)
+{
+	struct stat a, b;
+	int fd;
+
+	if (fstat(s->audit_fd, &a) == 0 && stat(s->audit_path, &b) == 0 &&
+	    a.st_ino == b.st_ino && a.st_dev == b.st_dev)
+		return;
+	if ((fd = qs_audit_open(s->audit_path)) == -1) {
+		log_error("qmgr cannot open %s again: %s (writing to the "
+		    "moved file)", s->audit_path, strerror(errno));
+		return;
+	}
+	(void)close(s->audit_fd);	/* its lines are synced */
+	s->audit_fd = fd;
+	log_info("qmgr audit log %s opened again (moved away)",
+	    s->audit_path);
+}
+
 static void
 qs_audit(struct qmgr_sched *s, const struct qctl_req *r,
     const struct qs_ids *done)
@@ -1453,7 +1485,10 @@ qs_audit(struct qmgr_sched *s, const struct qctl_req *r,
 	for (i = 0; i < done->n; i++)
 		(void)buf_appendf(&b, "%s%s", i ? "," : "", done->id[i]);
 	(void)buf_appendc(&b, '\n');
-	if (write(s->audit_fd, b.data, b.len) != (ssize_t)b.len)
+	qs_audit_follow(s);
+	/* One line per action, on disk before the action is answered. */
+	if (write(s->audit_fd, b.data, b.len) != (ssize_t)b.len ||
+	    fdatasync(s->audit_fd) == -1)
 		log_error("qmgr cannot write the audit log: %s",
 		    strerror(errno));
 	buf_free(&b);

@@ -173,6 +173,17 @@ def main():
     expect(" bounce " in last and "domain=two.test" in last and
            last.endswith(f"ids={m4}"), last)
 
+    # 6b. a rotated audit log (moved away, as logrotate does) is
+    #     followed: the next line goes to a new audit.log.
+    path = os.path.join(relay.spool, "audit.log")
+    os.rename(path, path + ".1")
+    ok(relay, "hold", m3)
+    expect(any(" hold " in ln and m3 in ln for ln in audit(relay)),
+           audit(relay))
+    with open(path + ".1") as f:
+        expect(m3 not in f.read(), "the moved log got the new line")
+    ok(relay, "release", m3)
+
     # 7. errors: bad id, unknown id, bad filters, nothing selected.
     fails(relay, "hold", "not-an-id")
     out = fails(relay, "delete", m2)
