@@ -742,6 +742,10 @@ imap_cmd_append(struct imap_session *s, const struct imap_arg *args,
 	    kw.len ? kw.data : NULL, date, &uidvalidity, &uid, &errstr);
 	if (r == 0)
 		imap_reply(s, IMAP_NO, "[TRYCREATE] No such mailbox");
+	else if (r == -1 && errstr != NULL &&
+	    strcmp(errstr, MBOX_ERR_KEYWORDS) == 0)
+		imap_reply(s, IMAP_NO, "[LIMIT] at most %d octets of keywords "
+		    "on a message", MBOX_KEYWORDS_MAX);
 	else if (r == -1) {
 		log_error("%s imap append failed user=%s error=\"%s\"",
 		    s->sid, s->user, errstr ? errstr : "?");

@@ -194,7 +194,7 @@ imap_cmd_store(struct imap_session *s, const struct imap_arg *args,
 	const char *item, *err = NULL;
 	uint32_t *seqs, flags;
 	size_t n, nfl, i, ilen;
-	int op, silent = 0, r, failed = 0;
+	int op, silent = 0, r, failed = 0, limited = 0;
 
 	if (nargs < 3 || args[1].type != IMAP_ARG_ATOM) {
 		imap_reply(s, IMAP_BAD, "STORE needs a sequence set, an item "
@@ -244,6 +244,8 @@ imap_cmd_store(struct imap_session *s, const struct imap_arg *args,
 			log_warn("%s imap store seq=%u error=\"%s\"", s->sid,
 			    seqs[i], err != NULL ? err : "?");
 			failed++;
+			limited += err != NULL &&
+			    strcmp(err, MBOX_ERR_KEYWORDS) == 0;
 			continue;
 		}
 		if (silent)
@@ -262,7 +264,12 @@ imap_cmd_store(struct imap_session *s, const struct imap_arg *args,
 		log_error("%s imap store error=\"%s\"", s->sid,
 		    b.err != NULL ? b.err : "?");
 		imap_reply(s, IMAP_NO, "flags could not be saved");
-	} else if (failed > 0)
+	} else if (failed > 0 && limited == failed)
+		/* RFC 5530 LIMIT: the request exceeds a server limit. */
+		imap_reply(s, IMAP_NO, "[LIMIT] too many keywords on %d "
+		    "message(s): at most %d octets of keywords each", failed,
+		    MBOX_KEYWORDS_MAX);
+	else if (failed > 0)
 		imap_reply(s, IMAP_NO, "flags of %d message(s) could not be "
 		    "changed", failed);
 done:

@@ -937,6 +937,11 @@ mbox_store(struct mbox *mb, uint32_t seq, int op, uint32_t flags,
 		snap_set(mb, pos, r.flags, r.kw, r.modseq);
 		goto done;
 	}
+	if (strlen(nkw) > MBOX_KEYWORDS_MAX) {
+		mstore_rollback(mb->st);
+		rc = set_err2(errstr_r, MBOX_ERR_KEYWORDS);
+		goto out;
+	}
 	(void)ms_strlcpy(file, r.file, sizeof(file));
 	if ((nf & MD_FLAGS) != (r.flags & MD_FLAGS) &&
 	    flags_rename(mb, r.file, nf, file, sizeof(file)) == -1) {

@@ -252,6 +252,14 @@ int	 mbox_store(struct mbox *, uint32_t seq, int op, uint32_t flags,
 /* mbox_store's *errstr_r when seq's row is gone (another session expunged
  * it since the snapshot): the caller may treat the message as removed. */
 #define MBOX_ERR_EXPUNGED	"message expunged"
+/*
+ * The keywords of one message may take at most MBOX_KEYWORDS_MAX octets
+ * (space-separated): more would let one client grow every FETCH FLAGS and
+ * the index without bound. mbox_store and mstore_add refuse with this
+ * *errstr_r (-1).
+ */
+#define MBOX_KEYWORDS_MAX	1024
+#define MBOX_ERR_KEYWORDS	"too many keywords on the message"
 
 /*
  * Copies seq into folder with the same flags, keywords and internal date;

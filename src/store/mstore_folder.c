@@ -555,6 +555,11 @@ mstore_add(struct mstore *st, const char *folder, const char *data,
 
 	if (!mstore_name_ok(folder, errstr_r))
 		return 0;
+	if (keywords != NULL && strlen(keywords) > MBOX_KEYWORDS_MAX) {
+		if (errstr_r != NULL)
+			*errstr_r = MBOX_ERR_KEYWORDS;
+		return -1;
+	}
 	mstore_name_canon(folder, canon, sizeof(canon));
 	if (folder_path(st, canon, dir, sizeof(dir)) == -1)
 		return mstore_err(st, errstr_r, "store path too long");

@@ -726,6 +726,33 @@ test_damaged_index(void **state)
 	assert_int_equal(access(p, F_OK), 0);
 }
 
+/* More than MBOX_KEYWORDS_MAX octets of keywords: refused by APPEND's
+ * mstore_add and by mbox_store, which leaves the message as it was. */
+static void
+test_keyword_cap(void **state)
+{
+	struct fx *f = *state;
+	struct buf kw = BUF_INIT(0);
+	struct mbox *mb = NULL;
+	const char *err = NULL;
+	int i;
+
+	for (i = 0; kw.len <= MBOX_KEYWORDS_MAX; i++)
+		assert_int_equal(buf_appendf(&kw, "%s$k%d", i ? " " : "", i),
+		    1);
+	assert_int_equal(mstore_add(f->st, "INBOX", "m\r\n", 3, 0, kw.data, 0,
+	    NULL, NULL, &err), -1);
+	assert_string_equal(err, MBOX_ERR_KEYWORDS);
+	(void)add(f->st, "INBOX", "m\n");
+	assert_int_equal(mbox_open(f->st, "INBOX", 0, &mb, &err), 1);
+	assert_int_equal(mbox_store(mb, 1, '+', 0, "$a $b", 0, &err), 1);
+	assert_int_equal(mbox_store(mb, 1, '+', 0, kw.data, 0, &err), -1);
+	assert_string_equal(err, MBOX_ERR_KEYWORDS);
+	assert_string_equal(mbox_msg(mb, 1)->keywords, "$a $b");
+	mbox_close(&mb);
+	buf_free(&kw);
+}
+
 static void
 test_lock(void **state)
 {
@@ -905,6 +932,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_usage_vanished, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_damaged_index, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_keyword_cap, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_lock, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cache_subs_watch, setup,

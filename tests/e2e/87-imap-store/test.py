@@ -87,6 +87,20 @@ def main():
             assert "BAD" in str(e), (args, e)
             continue
         raise AssertionError(f"STORE {args} gave {typ} {data}")
+    # keywords are capped (1024 octets per message): NO [LIMIT], and the
+    # message keeps what it had
+    # (one flag list takes at most 64 keywords: several, until it is full)
+    for n in range(10):
+        kws = "(" + " ".join(f"$kw{n}x{i:04d}" for i in range(40)) + ")"
+        typ, data = c.store("1", "+FLAGS.SILENT", kws)
+        if typ != "OK":
+            break
+    assert typ == "NO" and b"[LIMIT]" in data[0] and 2 <= n <= 5, \
+        (n, typ, data)
+    got = M.flags_of(c, 1)
+    assert f"$kw{n}x0000" not in got and "$kw0x0000" in got, got
+    assert len(" ".join(k for k in got if k.startswith("$"))) <= 1024
+    M.ok(c.store("1", "FLAGS.SILENT", "(\\Seen \\Flagged)"))
     c.logout()
     # a new session sees the flags (\Recent was claimed by the first one)
     c = M.connect(st)
