@@ -404,7 +404,7 @@ imap_cmd_move(struct imap_session *s, const struct imap_arg *args,
 	struct imap_batch b;
 	const char *err = NULL;
 	uint32_t *seqs, *uids;
-	size_t n, i;
+	size_t n, i, kept = 0;
 
 	if (nargs != 2) {
 		imap_reply(s, IMAP_BAD, "MOVE needs a sequence set and a "
@@ -430,9 +430,13 @@ imap_cmd_move(struct imap_session *s, const struct imap_arg *args,
 		for (i = 0; i < n; i++) {
 			uids[i] = mbox_msg(s->mbox, seqs[i])->uid;
 			if (mbox_store(s->mbox, seqs[i], '+', MSG_DELETED, NULL,
-			    0, &err) != 1)
+			    0, &err) != 1) {
 				log_warn("%s imap move seq=%u error=\"%s\"",
 				    s->sid, seqs[i], err != NULL ? err : "?");
+				/* Gone meanwhile: removed all the same. */
+				kept += err == NULL ||
+				    strcmp(err, MBOX_ERR_EXPUNGED) != 0;
+			}
 			imap_batch_step(&b);
 		}
 		if (imap_batch_end(&b) == -1)
@@ -442,6 +446,12 @@ imap_cmd_move(struct imap_session *s, const struct imap_arg *args,
 		    &err) == -1)
 			imap_reply(s, IMAP_NO, "copied, but the originals "
 			    "could not be expunged: %s", err);
+		else if (kept > 0)
+			/* RFC 6851 3.3: not moved means NO, even though the
+			 * copies exist (their UIDs are in COPYUID above). */
+			imap_reply(s, IMAP_NO, "copied, but %zu original(s) "
+			    "could not be marked \\Deleted and stay here",
+			    kept);
 		free(uids);
 	}
 	buf_free(&code);

@@ -160,5 +160,26 @@ def main():
     assert archive_count(c) == before, (archive_count(c), before)
     c.logout()
 
+    # a MOVE whose originals cannot be marked \Deleted (the session may not
+    # rename files in INBOX's new/ and cur/) answers NO, not OK: the
+    # copies exist, the originals stay (RFC 6851 3.3)
+    c = M.connect(st)
+    M.ok(c.select("INBOX"))
+    n_inbox, before = len(uids(c)), archive_count(c)
+    dirs = [os.path.join(st.maildir(USER), sub) for sub in ("new", "cur")]
+    modes = [os.stat(d).st_mode & 0o7777 for d in dirs]
+    seq = M.ok(c.search(None, "UNDELETED"))[0].split()[0].decode()
+    try:
+        for d in dirs:
+            os.chmod(d, 0o555)
+        typ, data = c._simple_command("MOVE", seq, "Archive")
+    finally:
+        for d, m in zip(dirs, modes):
+            os.chmod(d, m)
+    assert typ == "NO" and b"could not be marked" in data[-1], (typ, data)
+    assert len(uids(c)) == n_inbox, uids(c)
+    assert archive_count(c) == before + 1, (archive_count(c), before)
+    c.logout()
+
 
 run(main)
