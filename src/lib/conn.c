@@ -90,12 +90,13 @@ conn_close(struct conn *c)
 		SSL_free(c->ssl);
 		c->ssl = NULL;
 	}
-	buf_free_wipe(&c->rbuf);
-	buf_free(&c->wbuf);
-	buf_free(&c->tls_err);
+	/* The socket first: the peer learns at once, the wipe can wait. */
 	if (c->fd >= 0)
 		(void)close(c->fd);	/* nothing to do about a failure */
 	c->fd = -1;
+	buf_free_wipe(&c->rbuf);
+	buf_free(&c->wbuf);
+	buf_free(&c->tls_err);
 }
 
 void

@@ -388,7 +388,10 @@ class Raw:
         return text
 
     def closed(self, timeout=5):
-        """True when the server has closed the connection."""
+        """True when the server has closed the connection. A server that
+        closes with our last command unread (a 421 while draining, sent
+        before the QUIT arrived) makes the kernel answer with a reset:
+        closed all the same."""
         self.s.settimeout(timeout)
         try:
             while True:
@@ -396,6 +399,8 @@ class Raw:
                 if not chunk:
                     return True
                 self.buf += chunk
+        except ConnectionResetError:
+            return True
         except socket.timeout:
             return False
 
