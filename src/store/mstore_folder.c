@@ -851,15 +851,30 @@ names_load(struct mstore *st, struct name_list *l)
 	return 0;
 }
 
+/*
+ * Whether a name in the sorted list starts with "name.": those names sort
+ * together, from the first one not below "name." (strcmp order), so a
+ * binary search finds the only candidate. LIST was O(n^2) in folders.
+ */
 static int
 list_has_children(const struct name_list *l, const char *name)
 {
-	size_t i, n = strlen(name);
+	size_t lo = 0, hi = l->n, mid, n = strlen(name);
+	int c;
 
-	for (i = 0; i < l->n; i++)
-		if (strncmp(l->v[i], name, n) == 0 && l->v[i][n] == '.')
-			return 1;
-	return 0;
+	while (lo < hi) {
+		mid = lo + (hi - lo) / 2;
+		/* Compare v[mid] with name followed by '.'. */
+		c = strncmp(l->v[mid], name, n);
+		if (c == 0)
+			c = (unsigned char)l->v[mid][n] - (unsigned char)'.';
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < l->n && strncmp(l->v[lo], name, n) == 0 &&
+	    l->v[lo][n] == '.';
 }
 
 int

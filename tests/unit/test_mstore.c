@@ -563,6 +563,28 @@ collect(void *arg, const char *name, int noselect, int has_children)
 	return 0;
 }
 
+/* Children are found by a binary search in the sorted names: names that
+ * sort between "A" and "A." ('-' < '.') or after it ('0' > '.') are not
+ * children; a deep child alone makes its ancestors have children. */
+static void
+test_children(void **state)
+{
+	static const char *const names[] = { "A", "A-x", "A0", "A.b", "B",
+	    "B.c.d", "C" };
+	struct fx *f = *state;
+	struct buf b = BUF_INIT(0);
+	const char *err = NULL;
+	size_t i;
+
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		assert_int_equal(mstore_folder_create(f->st, names[i], &err),
+		    1);
+	assert_int_equal(mstore_folder_foreach(f->st, collect, &b), 9);
+	assert_string_equal(buf_cstr(&b), "INBOX A/c A-x A.b A0 B/c B.c/c "
+	    "B.c.d C ");
+	buf_free(&b);
+}
+
 static void
 test_folders(void **state)
 {
@@ -924,6 +946,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_external_changes, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_names, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_children, setup,
+		    teardown),
 		cmocka_unit_test_setup_teardown(test_folders, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rename_inbox, setup,
 		    teardown),
