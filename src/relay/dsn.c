@@ -23,6 +23,7 @@
 #include <openssl/rand.h>
 
 #include "lib/buf.h"
+#include "lib/uxtext.h"
 #include "relay/dsn.h"
 #include "relay/spool.h"
 
@@ -103,38 +104,6 @@ dsn_wanted(unsigned notify, enum dsn_action action)
 
 /* ------------------------------------------------------------ text */
 
-/* Length of the well-formed UTF-8 sequence at p[0..n), 0 if there is none. */
-static size_t
-dsn_utf8_len(const unsigned char *p, size_t n, uint32_t *cp_r)
-{
-	size_t len, i;
-	uint32_t cp, min;
-
-	if (p[0] < 0x80) {
-		*cp_r = p[0];
-		return 1;
-	}
-	if (p[0] >= 0xc2 && p[0] <= 0xdf) {
-		len = 2, cp = p[0] & 0x1f, min = 0x80;
-	} else if (p[0] >= 0xe0 && p[0] <= 0xef) {
-		len = 3, cp = p[0] & 0x0f, min = 0x800;
-	} else if (p[0] >= 0xf0 && p[0] <= 0xf4) {
-		len = 4, cp = p[0] & 0x07, min = 0x10000;
-	} else
-		return 0;
-	if (n < len)
-		return 0;
-	for (i = 1; i < len; i++) {
-		if ((p[i] & 0xc0) != 0x80)
-			return 0;
-		cp = cp << 6 | (p[i] & 0x3f);
-	}
-	if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-		return 0;
-	*cp_r = cp;
-	return len;
-}
-
 static int
 dsn_is_ascii(const char *s)
 {
@@ -181,7 +150,7 @@ dsn_clean(struct buf *b, const char *s, int utf8)
 		if (space && b->len > start && buf_appendc(b, ' ') == -1)
 			return -1;
 		space = 0;
-		k = dsn_utf8_len(p + i, n - i, &cp);
+		k = uxtext_utf8_len(p + i, n - i, &cp);
 		if (k > 1 && utf8) {
 			if (buf_append(b, p + i, k) == -1)
 				return -1;
@@ -364,34 +333,30 @@ dsn_field_date(struct dsn_fold *f, struct buf *b, const char *name,
 /* ------------------------------------------------------------ addresses */
 
 /*
- * RFC 6533 3 utf-8-addr-xtext: printable ASCII but '+', '=' and '\' as it
- * is, anything else as \x{HEX} of its code point ('?' for bytes that are
- * not UTF-8).
+ * RFC 6533 3 utf-8-addr-xtext (uxtext_encode), with '?' for bytes that
+ * are not UTF-8.
  */
 static int
 dsn_utf8_xtext(struct buf *b, const char *s)
 {
 	const unsigned char *p = (const unsigned char *)s;
-	size_t n = strlen(s), i = 0, k;
+	struct buf t = BUF_INIT(0);
+	size_t n = strlen(s), i, k;
 	uint32_t cp;
+	int r;
 
-	while (i < n) {
-		k = dsn_utf8_len(p + i, n - i, &cp);
-		if (k == 0) {
-			if (buf_appendc(b, '?') == -1)
-				return -1;
-			i++;
-			continue;
+	for (i = 0, r = 1; i < n && r == 1; i += k) {
+		if ((k = uxtext_utf8_len(p + i, n - i, &cp)) > 0)
+			r = buf_append(&t, s + i, k);
+		else {
+			r = buf_appendc(&t, '?');
+			k = 1;
 		}
-		if (cp > ' ' && cp < 0x7f && cp != '+' && cp != '=' &&
-		    cp != '\\') {
-			if (buf_appendc(b, (char)cp) == -1)
-				return -1;
-		} else if (buf_appendf(b, "\\x{%X}", (unsigned)cp) == -1)
-			return -1;
-		i += k;
 	}
-	return 1;
+	if (r == 1)
+		r = uxtext_encode(b, t.data, t.len, 0);
+	buf_free(&t);
+	return r;
 }
 
 /*
@@ -539,7 +504,7 @@ dsn_hdr_line(struct buf *h, const char *p, size_t n, int cont, int utf8)
 	if (cont)
 		line[w++] = ' ', col++;
 	while (i < n) {
-		k = dsn_utf8_len(u + i, n - i, &cp);
+		k = uxtext_utf8_len(u + i, n - i, &cp);
 		if (col + (k ? k : 1) > DSN_LINE_MAX) {
 			line[w++] = '\r', line[w++] = '\n', line[w++] = ' ';
 			col = 1;
