@@ -26,6 +26,7 @@
 
 #include "lib/addr.h"
 #include "lib/buf.h"
+#include "lib/dbharden.h"
 #include "lib/users.h"
 #include "lib/xalloc.h"
 
@@ -421,31 +422,6 @@ users_empty(struct users *u)
 	return r;
 }
 
-/*
- * The file may be written by run_user while root reads or writes it
- * (estafetactl, the masters): SQLITE_DBCONFIG_DEFENSIVE, no trust in
- * functions the schema calls, and no views or triggers (our schema has
- * none: a trigger someone added never runs, a table turned into a view
- * fails). No memory map (SQLite's default; made sure). 1 or -1.
- */
-static int
-users_harden(struct users *u)
-{
-	static const int off[] = { SQLITE_DBCONFIG_TRUSTED_SCHEMA,
-	    SQLITE_DBCONFIG_ENABLE_VIEW, SQLITE_DBCONFIG_ENABLE_TRIGGER };
-	size_t i;
-	int v = -1;
-
-	if (sqlite3_db_config(u->db, SQLITE_DBCONFIG_DEFENSIVE, 1, &v) !=
-	    SQLITE_OK || v != 1)
-		return -1;
-	for (i = 0; i < sizeof(off) / sizeof(off[0]); i++)
-		if (sqlite3_db_config(u->db, off[i], 0, &v) != SQLITE_OK ||
-		    v != 0)
-			return -1;
-	return users_exec(u, "PRAGMA mmap_size=0") == -1 ? -1 : 1;
-}
-
 int
 users_open(const char *path, int writable, struct users **u_r,
     const char **errstr_r)
@@ -467,7 +443,8 @@ users_open(const char *path, int writable, struct users **u_r,
 	if (sqlite3_open_v2(path, &u->db, flags, NULL) != SQLITE_OK)
 		goto dberr;
 	(void)sqlite3_busy_timeout(u->db, 5000);	/* always SQLITE_OK */
-	if (users_harden(u) == -1) {
+	/* run_user can write the file; root's estafetactl writes it too. */
+	if (db_harden(u->db) == -1) {
 		*errstr_r = "SQLite cannot run in defensive mode";
 		goto fail;
 	}

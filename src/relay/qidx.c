@@ -14,6 +14,7 @@
 #include <sqlite3.h>
 
 #include "lib/buf.h"
+#include "lib/dbharden.h"
 #include "lib/log.h"
 #include "lib/xalloc.h"
 #include "relay/qidx.h"
@@ -109,34 +110,17 @@ qidx_prep(struct qidx *q, const char *sql, sqlite3_stmt **st)
 
 /*
  * A read-only open is estafetactl's, running as root on a file that qmgr's
- * unprivileged user can write: the file is treated as hostile. No memory
- * map (mmap_size 0: a map lets a file changed or truncated by its owner
- * under root's process fault it or feed it pages SQLite never checked
- * like read ones), SQLITE_DBCONFIG_DEFENSIVE, trusted_schema off (the
- * schema in the file may not call functions with side effects), and no
- * views or triggers (our schema has none: a "msg" turned into a view must
- * fail, not run). The page cache is made large instead (the map was
- * there for speed: whole-table scans of queue summary). 1 or -1.
+ * unprivileged user can write: the file is treated as hostile (db_harden:
+ * no memory map, defensive, no views or triggers). The page cache is made
+ * large instead (the map was there for speed: whole-table scans of queue
+ * summary). 1 or -1.
  */
 static int
 qidx_harden(struct qidx *q)
 {
-	static const int off[] = { SQLITE_DBCONFIG_TRUSTED_SCHEMA,
-	    SQLITE_DBCONFIG_ENABLE_VIEW, SQLITE_DBCONFIG_ENABLE_TRIGGER };
-	struct qidx_conn_info ci;
-	size_t i;
-	int v = -1;
-
-	if (sqlite3_db_config(q->db, SQLITE_DBCONFIG_DEFENSIVE, 1, &v) !=
-	    SQLITE_OK || v != 1)
-		return -1;
-	for (i = 0; i < sizeof(off) / sizeof(off[0]); i++)
-		if (sqlite3_db_config(q->db, off[i], 0, &v) != SQLITE_OK ||
-		    v != 0)
-			return -1;
-	if (sqlite3_exec(q->db, "PRAGMA mmap_size=0; PRAGMA cache_size=-"
-	    QIDX_STR(QIDX_RO_CACHE_KIB), NULL, NULL, NULL) != SQLITE_OK ||
-	    qidx_conn_info(q, &ci) == -1 || ci.mmap_size != 0)
+	if (db_harden(q->db) == -1 || sqlite3_exec(q->db,
+	    "PRAGMA cache_size=-" QIDX_STR(QIDX_RO_CACHE_KIB), NULL, NULL,
+	    NULL) != SQLITE_OK)
 		return -1;
 	return 1;
 }
