@@ -439,7 +439,8 @@ store_db_damaged(struct mstore *st)
 static int
 store_db_set_aside(struct mstore *st, const struct stat *damaged)
 {
-	static const char *const ext[] = { "", "-wal", "-shm" };
+	/* The database last: a new index must never meet the old -wal. */
+	static const char *const ext[] = { "-wal", "-shm", "" };
 	char from[PATH_MAX], to[PATH_MAX + 16];
 	struct stat sb;
 	size_t i;
