@@ -28,6 +28,7 @@
  */
 #include "config.h"
 
+#include <sys/file.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -2409,6 +2410,8 @@ test_ipv6(void **state)
 	sc_free(&sc_);
 }
 
+static int free_port(int);
+
 /* Connecting where nobody listens. */
 static void
 test_connect_refused(void **state)
@@ -2417,16 +2420,13 @@ test_connect_refused(void **state)
 	struct sockaddr_in sin;
 	socklen_t len = sizeof(sin);
 	struct smtpc_result err;
-	int fd;
 
 	(void)state;
-	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	memset(&sin, 0, sizeof(sin));
 	sin.sin_family = AF_INET;
 	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	assert_int_equal(bind(fd, (struct sockaddr *)&sin, len), 0);
-	assert_int_equal(getsockname(fd, (struct sockaddr *)&sin, &len), 0);
-	assert_int_equal(close(fd), 0);	/* the port is free: refused */
+	/* reserved and free: nobody listens there, so refused */
+	sin.sin_port = htons(free_port(AF_INET));
 	assert_null(smtpc_open((struct sockaddr *)&sin, len, &o, &err));
 	expect_res(&err, 0, "4.4.1", 1, 0, "connect: Connection refused");
 	smtpc_result_free(&err);
@@ -3218,27 +3218,71 @@ struct sink {
 	socklen_t		 len;
 };
 
+/*
+ * A loopback port free right now and reserved for this process until it
+ * exits, as tests/e2e/lib/testports.py does: outside the kernel's
+ * ephemeral range (so no outgoing connection takes it before the server
+ * binds it), and locked with flock(2) on a file under PORT_DIR (so no
+ * parallel test picks it). The lock descriptor is kept open on purpose.
+ */
+#define PORT_DIR "/tmp/estafeta-test-ports"
+
 static int
 free_port(int family)
 {
+	static unsigned seed;
 	struct sockaddr_storage ss;
 	socklen_t len = family == AF_INET ? sizeof(struct sockaddr_in) :
 	    sizeof(struct sockaddr_in6);
-	int fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0), port;
+	int lo = 32768, hi = 60999, first, last, port, fd, lk, ok, i;
+	char path[64];
+	FILE *f;
 
-	memset(&ss, 0, sizeof(ss));
-	ss.ss_family = (sa_family_t)family;
-	if (family == AF_INET)
-		((struct sockaddr_in *)&ss)->sin_addr.s_addr =
-		    htonl(INADDR_LOOPBACK);
+	if ((f = fopen("/proc/sys/net/ipv4/ip_local_port_range", "r")) !=
+	    NULL) {
+		if (fscanf(f, "%d %d", &lo, &hi) != 2)
+			lo = 32768, hi = 60999;
+		(void)fclose(f);
+	}
+	if (lo > 12000)
+		first = 10000, last = lo - 1;
 	else
-		((struct sockaddr_in6 *)&ss)->sin6_addr = in6addr_loopback;
-	assert_int_equal(bind(fd, (struct sockaddr *)&ss, len), 0);
-	assert_int_equal(getsockname(fd, (struct sockaddr *)&ss, &len), 0);
-	port = ntohs(family == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port :
-	    ((struct sockaddr_in6 *)&ss)->sin6_port);
-	assert_int_equal(close(fd), 0);
-	return port;
+		first = hi + 1, last = 65535;
+	(void)mkdir(PORT_DIR, 01777);
+	(void)chmod(PORT_DIR, 01777);
+	if (seed == 0)
+		seed = ((unsigned)getpid() ^ (unsigned)time(NULL)) | 1u;
+	for (i = 0; i < 2000; i++) {
+		port = first + rand_r(&seed) % (last - first + 1);
+		(void)snprintf(path, sizeof(path), PORT_DIR "/%d", port);
+		if ((lk = open(path, O_RDONLY | O_CREAT | O_CLOEXEC, 0644)) ==
+		    -1)
+			continue;
+		if (flock(lk, LOCK_EX | LOCK_NB) == -1) {
+			(void)close(lk);
+			continue;
+		}
+		memset(&ss, 0, sizeof(ss));
+		ss.ss_family = (sa_family_t)family;
+		if (family == AF_INET) {
+			((struct sockaddr_in *)&ss)->sin_addr.s_addr =
+			    htonl(INADDR_LOOPBACK);
+			((struct sockaddr_in *)&ss)->sin_port = htons(port);
+		} else {
+			((struct sockaddr_in6 *)&ss)->sin6_addr =
+			    in6addr_loopback;
+			((struct sockaddr_in6 *)&ss)->sin6_port = htons(port);
+		}
+		fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		assert_true(fd != -1);
+		ok = bind(fd, (struct sockaddr *)&ss, len) == 0;
+		assert_int_equal(close(fd), 0);
+		if (ok)
+			return port;	/* lk stays open: the reservation */
+		(void)close(lk);
+	}
+	fail_msg("no free loopback port in %d-%d", first, last);
+	return -1;
 }
 
 /*

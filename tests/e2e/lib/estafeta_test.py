@@ -10,7 +10,8 @@ real estafetad from the build tree, and talks to it with real clients
 Rules the harness enforces for every test:
   * no sleeps as synchronisation: wait_for() polls a condition with a
     deadline and fails the test with a message when it runs out;
-  * ports are picked free on 127.0.0.1 so parallel runs do not clash;
+  * ports on 127.0.0.1 are reserved outside the ephemeral range and
+    locked (testports.py), so parallel tests and runs do not clash;
   * every process started is stopped at exit, even on failure.
 
 Run a single test: python3 tests/e2e/NN-name/test.py (after `make`).
@@ -25,6 +26,9 @@ import subprocess
 import sys
 import tempfile
 import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import testports  # noqa: E402 - same directory
 
 SRCDIR = os.environ.get("SRCDIR") or os.path.abspath(
     os.path.join(os.path.dirname(__file__), "..", "..", ".."))
@@ -52,12 +56,10 @@ def wait_for(cond, what, timeout=DEFAULT_TIMEOUT, interval=0.02):
 
 
 def free_port():
-    """A TCP port free on 127.0.0.1 right now."""
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+    """A TCP port free on 127.0.0.1, reserved for this test until it exits
+    (testports.py: outside the ephemeral range, locked against parallel
+    tests)."""
+    return testports.reserve()
 
 
 def port_open(port, host="127.0.0.1"):

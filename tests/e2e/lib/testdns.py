@@ -57,6 +57,9 @@ import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import testports  # noqa: E402 - same directory
+
 DNSMASQ = os.environ.get("DNSMASQ") or shutil.which(
     "dnsmasq", path="/usr/sbin:/sbin:/usr/bin:/bin:" + os.environ.get(
         "PATH", ""))
@@ -220,28 +223,12 @@ def dns_query(port, name, qtype="A", host="127.0.0.1", timeout=2.0):
     return RCODES.get(flags & 0xF, str(flags & 0xF)), answers
 
 
-def _port_free(port):
-    """True when port is free on 127.0.0.1 for both UDP and TCP."""
-    for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
-        s = socket.socket(socket.AF_INET, kind)
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-        finally:
-            s.close()
-    return True
-
-
 def _free_port():
-    for _ in range(100):
-        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-        s.close()
-        if _port_free(port):
-            return port
-    raise DNSFailure("no free UDP+TCP port on 127.0.0.1")
+    """A port free for UDP and TCP on 127.0.0.1, reserved (testports.py)."""
+    try:
+        return testports.reserve(udp=True)
+    except OSError as e:
+        raise DNSFailure(str(e)) from e
 
 
 def _dnsmasq_user():
