@@ -77,6 +77,12 @@
 #                          connections; default: none, one per message)
 #   BENCH_DELIVER_WORKERS  estafetad's deliver_workers (default 20)
 #   BENCH_POSTFIX_PROCS    Postfix's default_process_limit (default 100)
+#   BENCH_REPEAT           runs of each target per run spec, taken in
+#                          turns (default 3); the ratio line then gives
+#                          the quotient of the median rates and the range
+#                          of the quotients of runs taken one after the
+#                          other. Single runs on these 2-core machines
+#                          vary by 10-20%.
 #
 # Drain mode (BENCH_MODE=drain, `make bench-drain`): delivery alone. For
 # each SESSIONS:MESSAGES:SIZE of BENCH_DRAIN_RUNS (default "50:10000:1024
@@ -779,10 +785,43 @@ bench_deliver_one()
 	DELIVER_RATE=$(echo "$line" | sed -n 's/.* msgs_per_sec=\([0-9.]*\).*/\1/p')
 }
 
+# deliver_ratio SESSIONS SIZE "EST_RATES" "PFX_RATES": the ratio line. With
+# one run per target it is their quotient; with BENCH_REPEAT runs, the
+# quotient of the medians, and the smallest and largest quotient of runs
+# made one after the other (estafetad, then Postfix).
+deliver_ratio()
+{
+	awk -v s="$1" -v l="$2" -v e="$3" -v p="$4" '
+	function median(a, n,   i, j, t) {
+		for (i = 2; i <= n; i++)
+			for (j = i; j > 1 && a[j - 1] > a[j]; j--) {
+				t = a[j]; a[j] = a[j - 1]; a[j - 1] = t
+			}
+		return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+	}
+	BEGIN {
+		ne = split(e, er, " "); np = split(p, pr, " ")
+		lo = -1
+		for (i = 1; i <= ne && i <= np; i++) {
+			r = er[i] / pr[i]
+			if (lo < 0 || r < lo) lo = r
+			if (r > hi) hi = r
+		}
+		printf "bench-deliver ratio sessions=%s size=%s " \
+		    "estafetad/postfix=%.2f", s, l, median(er, ne) / median(pr, np)
+		if (ne > 1)
+			printf " runs=%d median_msgs_per_sec=%.1f/%.1f " \
+			    "pair_min=%.2f pair_max=%.2f", ne, median(er, ne),
+			    median(pr, np), lo, hi
+		printf "\n"
+	}'
+}
+
 bench_deliver_main()
 {
 	local spec sessions messages size target fails=0 runs=0 rate
-	local est pfx
+	local est pfx rep
+	BENCH_REPEAT=${BENCH_REPEAT:-3}
 	BENCH_DELIVER_TARGETS=${BENCH_DELIVER_TARGETS:-"estafetad postfix"}
 	BENCH_DELIVER_RUNS=${BENCH_DELIVER_RUNS:-"10:10000:1024 \
 50:10000:1024 10:2000:65536 50:2000:65536"}
@@ -796,24 +835,23 @@ bench_deliver_main()
 		IFS=: read -r sessions messages size <<<"$spec"
 		est=''
 		pfx=''
-		for target in $BENCH_DELIVER_TARGETS; do
-			runs=$((runs + 1))
-			if bench_deliver_one "$target" "$sessions" \
-			    "$messages" "$size"; then
-				rate=$DELIVER_RATE
-				[ "$target" = estafetad ] && est=$rate
-				[ "$target" = postfix ] && pfx=$rate
-			else
-				fails=$((fails + 1))
-				stop_target
-				spoolfs_umount
-			fi
+		for rep in $(seq 1 "$BENCH_REPEAT"); do
+			for target in $BENCH_DELIVER_TARGETS; do
+				runs=$((runs + 1))
+				if bench_deliver_one "$target" "$sessions" \
+				    "$messages" "$size"; then
+					rate=$DELIVER_RATE
+					[ "$target" = estafetad ] && est="$est $rate"
+					[ "$target" = postfix ] && pfx="$pfx $rate"
+				else
+					fails=$((fails + 1))
+					stop_target
+					spoolfs_umount
+				fi
+			done
 		done
 		if [ -n "$est" ] && [ -n "$pfx" ]; then
-			line=$(awk -v e="$est" -v p="$pfx" -v s="$sessions" \
-			    -v l="$size" 'BEGIN { printf "bench-deliver ratio " \
-			    "sessions=%s size=%s estafetad/postfix=%.2f\n", s, l,
-			    e / p }')
+			line=$(deliver_ratio "$sessions" "$size" "$est" "$pfx")
 			echo "$line"
 			echo "$(date -u +%Y-%m-%dT%H:%M:%SZ) $line" \
 			    >>"$BENCH_LOG" 2>/dev/null
