@@ -13,9 +13,11 @@
 #include "config.h"
 
 #include <sys/stat.h>
+#include <sys/types.h>
 
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdint.h>
@@ -1402,6 +1404,40 @@ ctl_qmgr_commit(struct ctl *c)
 	buf_free(&reply);
 }
 
+/*
+ * The queue index and its WAL index (-shm), which SQLite maps and trusts,
+ * belong to run_user, like everything in the spool. Root reads them as
+ * run_user, so a compromised estafetad process that planted data there
+ * never has it parsed with root's rights. Permanent: groups, gid, uid.
+ * 1, or -1 (said).
+ */
+static int
+ctl_become_run_user(struct ctl *c)
+{
+	struct passwd *pw;
+
+	if (geteuid() != 0)
+		return 1;
+	if ((pw = getpwnam(c->cfg.run_user)) == NULL || pw->pw_uid == 0) {
+		fprintf(stderr, "estafetactl: run_user '%s' %s: the queue "
+		    "index is read only as run_user, never as root\n",
+		    c->cfg.run_user, pw == NULL ? "does not exist" : "is root");
+		return -1;
+	}
+	if (setgroups(0, NULL) == -1 || setgid(pw->pw_gid) == -1 ||
+	    setuid(pw->pw_uid) == -1) {
+		fprintf(stderr, "estafetactl: cannot become run_user '%s': "
+		    "%s\n", c->cfg.run_user, strerror(errno));
+		return -1;
+	}
+	if (setuid(0) != -1) {	/* must be gone for good */
+		fprintf(stderr, "estafetactl: could regain root after "
+		    "becoming run_user '%s'\n", c->cfg.run_user);
+		return -1;
+	}
+	return 1;
+}
+
 static int
 ctl_queue(struct ctl *c, int argc, char **argv)
 {
@@ -1431,6 +1467,10 @@ ctl_queue(struct ctl *c, int argc, char **argv)
 		return 1;
 	}
 	buf_reset(&p);
+	if (ctl_become_run_user(c) == -1) {
+		buf_free(&p);
+		return 1;
+	}
 	ctl_qmgr_commit(c);
 	(void)buf_appendf(&p, "%s/index.db", c->cfg.spool_dir);
 	if (qidx_open(p.data, 1, &c->idx, &errstr) == -1) {
