@@ -386,9 +386,24 @@ lmtp_deliver_one(struct lmtp *l, const struct lmtp_rcpt *r,
 			goto out;
 		}
 	}
-	if (rc == 1)
+	/*
+	 * The check above saves writing a message that cannot fit; the one
+	 * that counts is mstore_add's, made under the index write lock: two
+	 * deliveries racing past the first check never overfill the mailbox.
+	 */
+	if (rc == 1) {
+		mstore_set_quota(st, r->quota);
 		rc = mstore_add(st, "INBOX", msg.data, msg.len, 0, NULL, 0,
 		    NULL, &uid, &errstr);
+	}
+	if (rc == -1 && errstr != NULL && strcmp(errstr, MSTORE_ERR_QUOTA) ==
+	    0) {
+		lmtp_reply(l, "452 4.2.2 <%s>: mailbox full", r->orig);
+		log_info("%s lmtp defer rcpt=<%s> user=%s size=%zu "
+		    "rule=quota", l->ctx->session_id,
+		    lmtp_esc(l, 0, r->orig), r->user, msg.len);
+		goto out;
+	}
 	if (rc != 1) {
 		lmtp_reply(l, "451 4.3.0 <%s>: cannot store the message",
 		    r->orig);

@@ -566,6 +566,12 @@ mstore_dir(const struct mstore *st)
 	return st->dir;
 }
 
+void
+mstore_set_quota(struct mstore *st, uint64_t bytes)
+{
+	st->quota = bytes;
+}
+
 int
 mstore_usage(struct mstore *st, uint64_t *bytes_r, const char **errstr_r)
 {

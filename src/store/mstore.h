@@ -96,11 +96,22 @@ int	 mstore_usage(struct mstore *, uint64_t *bytes_r,
 	    const char **errstr_r);
 
 /*
+ * The quota mstore_add enforces: octets of every folder, as mstore_usage
+ * counts them; 0 (the default) for none. The usage check and the add are
+ * one index transaction (the index write lock serializes every writer of
+ * the store), so concurrent deliveries never overfill the store together.
+ */
+void	 mstore_set_quota(struct mstore *, uint64_t bytes);
+/* mstore_add's *errstr_r (-1) when the message would exceed the quota. */
+#define MSTORE_ERR_QUOTA	"mailbox full"
+
+/*
  * Adds a message (data[0..len), LF or CRLF line ends, stored with LF) to
  * folder ("INBOX" in any case, or a folder name) with flags and keywords
  * (NULL or "" for none) and internal date (0: now). Durable on return.
  * *uid_r (may be NULL) gets the new UID, *uidvalidity_r (may be NULL) the
- * folder's UIDVALIDITY. 0 "no such folder".
+ * folder's UIDVALIDITY. 0 "no such folder"; -1 MSTORE_ERR_QUOTA when
+ * a quota is set (mstore_set_quota) and the message would exceed it.
  */
 int	 mstore_add(struct mstore *, const char *folder, const char *data,
 	    size_t len, uint32_t flags, const char *keywords,

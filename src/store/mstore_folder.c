@@ -594,6 +594,17 @@ mstore_add(struct mstore *st, const char *folder, const char *data,
 		    sqlite3_errmsg(st->db));
 	if (rc != 1)
 		goto rollback;
+	/* Under the write lock: no other delivery can slip in between. */
+	if (st->quota > 0) {
+		uint64_t used;
+
+		if ((rc = mstore_usage(st, &used, errstr_r)) != 1)
+			goto rollback;
+		if (used > st->quota || size > st->quota - used) {
+			rc = set_err2(errstr_r, MSTORE_ERR_QUOTA);
+			goto rollback;
+		}
+	}
 	if (rename(from, to) == -1) {
 		rc = mstore_err(st, errstr_r, "rename: %s", strerror(errno));
 		goto rollback;

@@ -28,6 +28,7 @@ struct mstore {
 	unsigned	 counter;	/* unique names: Q<n> */
 	int		 batch;		/* mstore_batch_begin: inner
 					   transactions are savepoints */
+	uint64_t	 quota;		/* mstore_set_quota, 0: none */
 	char		 errbuf[512];
 };
 

@@ -716,6 +716,38 @@ test_usage_vanished(void **state)
 	assert_int_equal(used, 4);
 }
 
+/* With a quota set, mstore_add refuses what would exceed it (every
+ * folder counts), leaves nothing behind, and takes what still fits. */
+static void
+test_add_quota(void **state)
+{
+	struct fx *f = *state;
+	const char *err = NULL;
+	uint64_t used = 0;
+	char p[256];
+
+	assert_int_equal(mstore_folder_create(f->st, "Old", &err), 1);
+	assert_int_equal(mstore_add(f->st, "Old", "abcdef\r\n", 8, 0, NULL,
+	    0, NULL, NULL, &err), 1);
+	mstore_set_quota(f->st, 20);
+	assert_int_equal(mstore_add(f->st, "INBOX", "0123456789\r\n", 12, 0,
+	    NULL, 0, NULL, NULL, &err), 1);
+	err = NULL;
+	assert_int_equal(mstore_add(f->st, "INBOX", "ab\r\n", 4, 0, NULL, 0,
+	    NULL, NULL, &err), -1);
+	assert_string_equal(err, MSTORE_ERR_QUOTA);
+	assert_int_equal(mstore_usage(f->st, &used, &err), 1);
+	assert_int_equal(used, 20);
+	(void)snprintf(p, sizeof(p), "%s/tmp", f->udir);
+	assert_int_equal(count_files(p), 0);
+	mstore_set_quota(f->st, 24);
+	assert_int_equal(mstore_add(f->st, "INBOX", "ab\r\n", 4, 0, NULL, 0,
+	    NULL, NULL, &err), 1);
+	mstore_set_quota(f->st, 0);
+	assert_int_equal(mstore_add(f->st, "INBOX", "ab\r\n", 4, 0, NULL, 0,
+	    NULL, NULL, &err), 1);
+}
+
 /* A damaged index (here: not a database at all) is set aside and
  * rebuilt from the Maildir on the next open, instead of failing every
  * session and delivery for good. */
@@ -954,6 +986,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_copy_usage, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_usage_vanished, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_add_quota, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_damaged_index, setup,
 		    teardown),
