@@ -28,6 +28,8 @@ enum ipc_type {
 	IPC_JOB_DONE,		/* worker -> qmgr: "id\n" + one line per rcpt */
 	IPC_CTL,		/* estafetactl -> qmgr: "flush [id]" */
 	IPC_CTL_REPLY,		/* qmgr -> estafetactl: text */
+	IPC_DELIVER_STOP,	/* worker -> qmgr: told to stop, exiting; the
+				 * rest of its job is not done */
 	IPC_TYPE_MAX,
 };
 

@@ -995,6 +995,11 @@ deliver_main(const struct relay_cfg *cfg, const char *relay_user,
 		if (r == -1)
 			break;
 	}
+	/* Told to stop: say so, so qmgr takes a job left unfinished (or one
+	 * it sent that was never read) for what it is, not for a crash. */
+	if (deliver_stop && ipc_send(d->qfd, IPC_DELIVER_STOP, "", 0) == -1)
+		log_debug("deliver: cannot tell qmgr that we stop: %s",
+		    strerror(errno));
 	deliver_close_cached(d);
 	for (i = 0; i < DELIVER_MAX_RCPTS; i++) {
 		buf_free(&res[i].remote);

@@ -84,6 +84,7 @@ struct qs_worker {
 	int		 ready;
 	int		 busy;
 	int		 sent;		/* the job went out */
+	int		 stopping;	/* said it stops on purpose */
 	char		*key;		/* route key of the job */
 	struct qs_group	*g;		/* [DELIVER_MAX_MSGS], made on use */
 	size_t		 ng;		/* messages in the job */
@@ -1171,7 +1172,13 @@ qs_drop_worker(struct qmgr_sched *s, size_t i)
 {
 	struct qs_worker *w = &s->w[i];
 
-	if (w->busy)
+	/* A worker told to stop (shutdown, reload) leaves the rest of its
+	 * job on purpose: that is no news for the operator. */
+	if (w->busy && w->stopping)
+		log_info("%s qmgr delivery worker stopped during a job: %zu "
+		    "message%s of it will be retried", w->g[w->ndone].id,
+		    w->ng - w->ndone, w->ng - w->ndone == 1 ? "" : "s");
+	else if (w->busy)
 		log_warn("%s qmgr delivery worker lost during a job: %zu "
 		    "message%s of it will be retried", w->g[w->ndone].id,
 		    w->ng - w->ndone, w->ng - w->ndone == 1 ? "" : "s");
@@ -1206,9 +1213,15 @@ qs_read_frame(struct qmgr_sched *s, size_t i)
 		qs_drop_worker(s, i);
 		return -1;
 	}
-	if (type == IPC_DELIVER_READY && !w->ready) {
+	if (type == IPC_DELIVER_READY && !w->ready && !w->stopping) {
 		w->ready = 1;
 		s->next_run = 0;
+		return 1;
+	}
+	if (type == IPC_DELIVER_STOP && !w->stopping) {
+		/* Its end of file follows: no new job meanwhile. */
+		w->stopping = 1;
+		w->ready = 0;
 		return 1;
 	}
 	memset(&tr, 0, sizeof(tr));

@@ -1,0 +1,184 @@
+# SPDX-License-Identifier: ISC
+"""A delivery worker stopped on purpose in the middle of a job is no
+crash: neither a clean stop of estafetad (SIGTERM) nor a reload (SIGHUP,
+the old generation retires) logs "delivery worker lost during a job";
+qmgr notes the unfinished rest at info level. A worker killed by a
+signal we did not send (SIGKILL) still gets the warning. In every case
+the messages left are delivered later, none is lost.
+
+The next hop is a small SMTP server written here that records each
+message's Subject and, for a chosen message, holds its reply to the
+final dot until the test releases it (or the client goes away). All the
+messages go in one job (deliver_job_messages is 16).
+"""
+import os
+import select
+import signal
+import smtplib
+import socket
+import socketserver
+import sys
+import threading
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
+from estafeta_test import Instance, free_port, run, wait_for  # noqa: E402
+
+N = 12
+LOST = "qmgr delivery worker lost during a job"
+STOPPED = "qmgr delivery worker stopped during a job"
+
+
+class Peer(socketserver.StreamRequestHandler):
+    """Just enough SMTP (no PIPELINING, no CHUNKING) for the relay."""
+
+    def reply(self, text):
+        self.wfile.write(text.encode() + b"\r\n")
+        self.wfile.flush()
+
+    def hold(self, subject):
+        """Waits for the test's release (True) or the client's end."""
+        srv = self.server
+        while subject not in srv.released:
+            r, _, _ = select.select([self.connection], [], [], 0.02)
+            if r and not self.connection.recv(1, socket.MSG_PEEK):
+                return False
+        return True
+
+    def handle(self):
+        srv = self.server
+        self.reply("220 peer.test ESMTP")
+        while True:
+            line = self.rfile.readline()
+            if not line:
+                return
+            verb = line[:4].upper()
+            if verb in (b"EHLO", b"HELO"):
+                self.reply("250 peer.test")
+            elif verb in (b"MAIL", b"RCPT", b"RSET", b"NOOP"):
+                self.reply("250 2.0.0 ok")
+            elif verb == b"QUIT":
+                self.reply("221 2.0.0 bye")
+                return
+            elif verb == b"DATA":
+                self.reply("354 go on")
+                subject = None
+                while True:
+                    d = self.rfile.readline()
+                    if not d:
+                        return
+                    if d == b".\r\n":
+                        break
+                    if d.startswith(b"Subject: "):
+                        subject = d[9:].strip().decode()
+                with srv.lock:
+                    srv.got.append(subject)
+                    hold = subject in srv.hold
+                    srv.hold.discard(subject)
+                    if hold:
+                        srv.held.add(subject)
+                if hold and not self.hold(subject):
+                    return
+                self.reply("250 2.0.0 queued")
+            else:
+                self.reply("502 5.5.2 what")
+
+
+def send(port, subject):
+    with smtplib.SMTP("127.0.0.1", port) as c:
+        c.ehlo("client.test")
+        c.mail("alice@example.org")
+        code, text = c.rcpt("bob@peer.test")
+        assert code == 250, (code, text)
+        code, text = c.data(f"Subject: {subject}\r\n\r\nBody.\r\n".encode())
+        assert code == 250, (code, text)
+        return text.decode().rsplit(" ", 1)[1]
+
+
+def deliver_pids(relay):
+    out = []
+    for p in relay.pids():
+        try:
+            with open(f"/proc/{p}/comm") as f:
+                if f.read().strip() == "est-deliver":
+                    out.append(p)
+        except FileNotFoundError:
+            pass
+    return out
+
+
+def held(srv, subject):
+    wait_for(lambda: subject in srv.held, f"the peer to hold {subject}")
+
+
+def main():
+    socketserver.ThreadingTCPServer.allow_reuse_address = True
+    srv = socketserver.ThreadingTCPServer(("127.0.0.1", free_port()), Peer)
+    srv.daemon_threads = True
+    # hold: subjects whose reply the peer is to hold (once); held: those
+    # it holds or held; released: those it may answer now.
+    srv.got, srv.hold, srv.held, srv.released = [], set(), set(), set()
+    srv.lock = threading.Lock()
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    port = srv.server_address[1]
+
+    relay = Instance("relay", relay_domains="", trusted_networks="127.0.0.0/8",
+                     transports=f"peer.test=smtp:[127.0.0.1]:{port}",
+                     queue_retry_min="1h", delay_warning_time="0",
+                     smtp_reply_timeout="1h")
+    relay.start()
+    ids = [send(relay.port, f"m{i}") for i in range(N)]
+    relay.stop()
+    relay.settings.update(deliver_workers="1")
+    relay.write_config()
+
+    # 1. estafetad stops (SIGTERM) while the worker waits for the peer:
+    # it finishes that message, then leaves the rest of the job.
+    srv.hold.update(("m3", "m6", "m9"))
+    relay.start()
+    held(srv, "m3")
+    relay.signal(signal.SIGTERM)
+    relay.wait_log("master stopping")
+    srv.released.add("m3")
+    relay.proc.wait(timeout=20)
+    relay.stop()
+    log = relay.read_log()
+    assert LOST not in log, "a clean stop logged a lost worker"
+    assert f"{ids[4]} {STOPPED}: {N - 4} messages of it will be " \
+        "retried" in log, "no note of the job left by the stop"
+    for qid in ids[:4]:
+        assert f"{qid} qmgr removed" in log, qid
+
+    # 2. A reload retires the worker (and qmgr) while it waits.
+    relay.start()
+    held(srv, "m6")
+    relay.signal(signal.SIGHUP)
+    relay.wait_log("master reloaded generation=1")
+    srv.released.add("m6")
+    for qid in ids[4:7]:
+        relay.wait_log(f"{qid} qmgr removed")
+    assert LOST not in relay.read_log(), "a reload logged a lost worker"
+
+    # 3. A worker killed by a signal we did not send: the warning, and
+    # the rest of its job goes with the worker that replaces it.
+    held(srv, "m9")
+    pids = wait_for(lambda: (lambda p: p if len(p) == 1 else None)(
+        deliver_pids(relay)), "one delivery worker")
+    os.kill(pids[0], signal.SIGKILL)
+    relay.wait_log(f"{ids[9]} {LOST}:")
+    for qid in ids:
+        relay.wait_log(f"{qid} qmgr removed")
+    assert relay.queue() == []
+    relay.stop()
+    assert relay.read_log().count(LOST) == 1
+    with srv.lock:
+        got = list(srv.got)
+    # Only a message whose reply was held may arrive twice (at least
+    # once); m3's result reached qmgr before the stop.
+    assert sorted(set(got)) == sorted(f"m{i}" for i in range(N)), got
+    twice = {s for s in got if got.count(s) > 1}
+    assert twice <= {"m6", "m9"}, got
+    srv.shutdown()
+
+
+if __name__ == "__main__":
+    run(main)
