@@ -1039,7 +1039,6 @@ mbox_expunge(struct mbox *mb, const uint32_t *uids, size_t nuids,
     void (*expunged)(void *arg, uint32_t seq), void *arg,
     const char **errstr_r)
 {
-	char path[PATH_MAX], file[NAME_MAX + 16];
 	uint32_t i;
 	uint64_t hms;
 	struct row r;
@@ -1062,13 +1061,9 @@ mbox_expunge(struct mbox *mb, const uint32_t *uids, size_t nuids,
 			continue;
 		}
 		if (r.flags & MSG_DELETED) {
-			(void)snprintf(file, sizeof(file), "%s", r.file);
-			if (msg_path(mb, file, sizeof(file), 0, path,
-			    sizeof(path)) && unlink(path) == -1 &&
-			    errno == ENOENT && msg_path(mb, file, sizeof(file),
-			    1, path, sizeof(path)))
-				(void)unlink(path);	/* gone is fine */
-			if (msg_gone(mb->st, mb->fid, uid) == -1) {
+			/* The file goes after the commit (msg_doom). */
+			if (msg_doom(mb->st, mb->fid, mb->dir, r.file) == -1 ||
+			    msg_gone(mb->st, mb->fid, uid) == -1) {
 				row_free(&r);
 				goto fail;
 			}

@@ -53,7 +53,9 @@ static const char mstore_schema[] =
     "CREATE INDEX IF NOT EXISTS msgs_modseq ON msgs(folder, modseq);"
     "CREATE TABLE IF NOT EXISTS cache(folder INTEGER NOT NULL,"
     " uid INTEGER NOT NULL, k TEXT NOT NULL, v BLOB NOT NULL,"
-    " PRIMARY KEY(folder, uid, k));";
+    " PRIMARY KEY(folder, uid, k));"
+    "CREATE TABLE IF NOT EXISTS doomed(folder INTEGER NOT NULL,"
+    " base TEXT NOT NULL, PRIMARY KEY(folder, base));";
 
 /* ------------------------------------------------------------ helpers */
 
@@ -103,9 +105,12 @@ mstore_begin(struct mstore *st, const char **errstr_r)
 	if (mstore_exec(st, st->batch ? "SAVEPOINT op" : "BEGIN IMMEDIATE") ==
 	    -1)
 		return db_err(st, errstr_r, "lock");
+	st->unl_mark = st->nunl;
 	return 1;
 }
 
+/* The files of expunged messages go once their rows' removal is durable
+ * (see msg_doom): after a COMMIT, never after a batch's RELEASE. */
 int
 mstore_commit(struct mstore *st, const char **errstr_r)
 {
@@ -114,6 +119,8 @@ mstore_commit(struct mstore *st, const char **errstr_r)
 		mstore_rollback(st);	/* may be gone */
 		return -1;
 	}
+	if (!st->batch)
+		mstore_unlink_queued(st);
 	return 1;
 }
 
@@ -124,8 +131,50 @@ mstore_rollback(struct mstore *st)
 	if (st->batch) {
 		(void)mstore_exec(st, "ROLLBACK TO op");
 		(void)mstore_exec(st, "RELEASE op");
-	} else
+		mstore_unlink_forget(st, st->unl_mark);
+	} else {
 		(void)mstore_exec(st, "ROLLBACK");
+		mstore_unlink_forget(st, 0);
+	}
+}
+
+void
+mstore_unlink_forget(struct mstore *st, size_t keep)
+{
+	while (st->nunl > keep)
+		free(st->unl[--st->nunl]);
+}
+
+void
+mstore_unlink_queued(struct mstore *st)
+{
+	char dir[PATH_MAX], found[NAME_MAX + 16], base[NAME_MAX + 1];
+	const char *p, *slash;
+	size_t i, bl;
+
+	for (i = 0; i < st->nunl; i++) {
+		p = st->unl[i];
+		if (unlink(p) == 0) {
+			md_test_unlinked();
+			continue;
+		}
+		/* Renamed by another program: look for its base name (a
+		 * scan's doomed_sweep would find it too, later). */
+		if (errno != ENOENT || (slash = strrchr(p, '/')) == NULL ||
+		    slash - p < 4 || (size_t)(slash - p - 4) >= sizeof(dir) ||
+		    (bl = md_base_len(slash + 1)) >= sizeof(base))
+			continue;
+		memcpy(dir, p, (size_t)(slash - p - 4));	/* "/cur" */
+		dir[slash - p - 4] = '\0';
+		memcpy(base, slash + 1, bl);
+		base[bl] = '\0';
+		if (md_find(dir, base, found, sizeof(found)) &&
+		    ms_strlcat(dir, "/", sizeof(dir)) < sizeof(dir) &&
+		    ms_strlcat(dir, found, sizeof(dir)) < sizeof(dir) &&
+		    unlink(dir) == 0)
+			md_test_unlinked();
+	}
+	mstore_unlink_forget(st, 0);
 }
 
 int
@@ -551,6 +600,8 @@ mstore_close(struct mstore **stp)
 		return;
 	if (st->db != NULL)
 		(void)sqlite3_close_v2(st->db);	/* statements finalized */
+	mstore_unlink_forget(st, 0);	/* uncommitted: the rows stay */
+	free(st->unl);
 	if (st->lockfd != -1)
 		(void)close(st->lockfd);	/* releases the flock */
 	if (st->watchfd != -1)

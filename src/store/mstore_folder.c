@@ -270,6 +270,72 @@ scan_dir(const char *dir, const char *sub, struct scan_ent **ents,
 	return 0;
 }
 
+/* The folder's doomed base names (msg_doom), sorted as rows_load's. */
+static int
+doomed_load(struct mstore *st, int64_t fid, char ***v_r, size_t *n_r,
+    struct arena *a)
+{
+	char **v = NULL;
+	size_t n = 0, cap = 0;
+	sqlite3_stmt *s;
+	int rc;
+
+	if ((s = mstore_prep(st, "SELECT base FROM doomed WHERE folder = ?"
+	    " ORDER BY base")) == NULL)
+		return -1;
+	(void)sqlite3_bind_int64(s, 1, fid);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		if (n == cap) {
+			cap = cap ? cap * 2 : 16;
+			v = xrealloc(v, cap * sizeof(*v));
+		}
+		v[n++] = arena_dup(a, (const char *)sqlite3_column_text(s, 0),
+		    NULL);
+	}
+	sqlite3_finalize(s);
+	*v_r = v;
+	*n_r = n;
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
+/*
+ * A file the index does not know whose base is doomed: the file of a
+ * message expunged by a session that died before unlinking it. 1 when it
+ * was (k walks doomed[] along the sorted entries).
+ */
+static int
+doomed_unlink(const char *dir, const struct scan_ent *e, char **doomed,
+    size_t nd, size_t *k)
+{
+	char path[PATH_MAX];
+	int c = 1;
+
+	while (*k < nd && (c = base_cmp(doomed[*k], strlen(doomed[*k]),
+	    e->file + 4, e->blen)) < 0)
+		(*k)++;
+	if (*k == nd || c != 0 || (size_t)snprintf(path, sizeof(path),
+	    "%s/%s", dir, e->file) >= sizeof(path))
+		return 0;
+	if (unlink(path) == 0)
+		md_test_unlinked();
+	return 1;	/* unlinked, or gone already */
+}
+
+static int
+doomed_clear(struct mstore *st, int64_t fid)
+{
+	sqlite3_stmt *s;
+	int rc;
+
+	if ((s = mstore_prep(st, "DELETE FROM doomed WHERE folder = ?")) ==
+	    NULL)
+		return -1;
+	(void)sqlite3_bind_int64(s, 1, fid);
+	rc = sqlite3_step(s);
+	sqlite3_finalize(s);
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
 static int
 rows_load(struct mstore *st, int64_t fid, struct scan_row **rows_r,
     size_t *n_r, struct arena *a)
@@ -322,6 +388,43 @@ msg_gone(struct mstore *st, int64_t fid, uint32_t uid)
 			return -1;
 	}
 	return rc;
+}
+
+int
+msg_doom(struct mstore *st, int64_t fid, const char *dir, const char *file)
+{
+	char base[NAME_MAX + 1];
+	struct buf path = BUF_INIT(PATH_MAX);
+	size_t bl = strlen(file) > 4 ? md_base_len(file + 4) : 0;
+	sqlite3_stmt *s;
+	int rc;
+
+	if (bl == 0 || bl >= sizeof(base) || buf_appendf(&path, "%s/%s", dir,
+	    file) == -1) {
+		buf_free(&path);
+		return -1;
+	}
+	memcpy(base, file + 4, bl);
+	base[bl] = '\0';
+	if ((s = mstore_prep(st, "INSERT OR IGNORE INTO doomed(folder, base)"
+	    " VALUES(?, ?)")) == NULL) {
+		buf_free(&path);
+		return -1;
+	}
+	(void)sqlite3_bind_int64(s, 1, fid);
+	(void)sqlite3_bind_text(s, 2, base, -1, SQLITE_STATIC);
+	rc = sqlite3_step(s);
+	sqlite3_finalize(s);
+	if (rc != SQLITE_DONE) {
+		buf_free(&path);
+		return -1;
+	}
+	if (st->nunl == st->capunl) {
+		st->capunl = st->capunl ? st->capunl * 2 : 16;
+		st->unl = xrealloc(st->unl, st->capunl * sizeof(*st->unl));
+	}
+	st->unl[st->nunl++] = buf_steal(&path);
+	return 0;
 }
 
 static int
@@ -412,14 +515,16 @@ scan_merge(struct mstore *st, const char *dir, struct folder_row *fr)
 {
 	struct scan_ent *ents = NULL;
 	struct scan_row *rows = NULL;
+	char **doomed = NULL;
 	struct arena a;
-	size_t ne = 0, cap = 0, nr = 0, i = 0, j = 0;
+	size_t ne = 0, cap = 0, nr = 0, nd = 0, i = 0, j = 0, k = 0;
 	int rc = 0;
 
 	memset(&a, 0, sizeof(a));
 	if (scan_dir(dir, "new", &ents, &ne, &cap, &a) == -1 ||
 	    scan_dir(dir, "cur", &ents, &ne, &cap, &a) == -1 ||
-	    rows_load(st, fr->id, &rows, &nr, &a) == -1) {
+	    rows_load(st, fr->id, &rows, &nr, &a) == -1 ||
+	    doomed_load(st, fr->id, &doomed, &nd, &a) == -1) {
 		rc = -1;
 		goto out;
 	}
@@ -447,7 +552,9 @@ scan_merge(struct mstore *st, const char *dir, struct folder_row *fr)
 			fr->hms++;
 			j++;
 		} else if (c < 0) {
-			rc = scan_new(st, dir, fr, &ents[i]);
+			/* Never a new message: its expunge committed. */
+			if (!doomed_unlink(dir, &ents[i], doomed, nd, &k))
+				rc = scan_new(st, dir, fr, &ents[i]);
 			i++;
 		} else {
 			if (strcmp(ents[i].file, rows[j].file) != 0)
@@ -457,10 +564,14 @@ scan_merge(struct mstore *st, const char *dir, struct folder_row *fr)
 			j++;
 		}
 	}
+	/* The whole directory was seen: no doomed file is left. */
+	if (rc == 0 && nd > 0)
+		rc = doomed_clear(st, fr->id);
 out:
 	arena_free(&a);
 	free(ents);
 	free(rows);
+	free(doomed);
 	return rc;
 }
 
@@ -738,13 +849,15 @@ rows_drop(struct mstore *st, const char *canon)
 		" (SELECT id FROM folders WHERE name = ?1)",
 		"DELETE FROM cache WHERE folder IN"
 		" (SELECT id FROM folders WHERE name = ?1)",
+		"DELETE FROM doomed WHERE folder IN"
+		" (SELECT id FROM folders WHERE name = ?1)",
 		"DELETE FROM folders WHERE name = ?1",
 	};
 	sqlite3_stmt *s;
 	size_t i;
 	int rc;
 
-	for (i = 0; i < 3; i++) {
+	for (i = 0; i < sizeof(sql) / sizeof(sql[0]); i++) {
 		if ((s = mstore_prep(st, sql[i])) == NULL)
 			return -1;
 		(void)sqlite3_bind_text(s, 1, canon, -1, SQLITE_STATIC);
@@ -756,15 +869,66 @@ rows_drop(struct mstore *st, const char *canon)
 	return 0;
 }
 
+/*
+ * A deleted folder's directory is first renamed to TRASH_PREFIX<unique> in
+ * the user directory (not a folder name: its first level is empty), in the
+ * transaction that drops its rows, and removed after the commit. One
+ * rename takes the whole folder out of sight, so no crash brings a part of
+ * it back. What a crash leaves behind goes at the next folder delete.
+ */
+#define TRASH_PREFIX	"..deleted."
+
+static void
+trash_sweep(struct mstore *st)
+{
+	char p[PATH_MAX];
+	struct dirent *de;
+	DIR *d;
+
+	if ((d = opendir(st->dir)) == NULL)
+		return;
+	while ((de = readdir(d)) != NULL)
+		if (strncmp(de->d_name, TRASH_PREFIX,
+		    sizeof(TRASH_PREFIX) - 1) == 0 &&
+		    (size_t)snprintf(p, sizeof(p), "%s/%s", st->dir,
+		    de->d_name) < sizeof(p))
+			(void)md_rmtree(p);	/* again next time */
+	(void)closedir(d);	/* read-only */
+}
+
+/* Moves dir out of sight (and back on failure); 1, -1 with errno. */
+static int
+folder_unlink(struct mstore *st, const char *canon, const char *dir,
+    int children, char *trash, size_t trashsz)
+{
+	int e;
+
+	if ((size_t)snprintf(trash, trashsz, "%s/" TRASH_PREFIX "%lld.%d.%u",
+	    st->dir, (long long)time(NULL), (int)getpid(), st->counter++) >=
+	    trashsz) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	if (rename(dir, trash) == -1)
+		return -1;
+	/* With children it stays, \Noselect: a directory without cur/. */
+	if ((!children || mkdir(dir, 0700) == 0) && fsync_dir(st->dir) == 0 &&
+	    rows_drop(st, canon) == 0)
+		return 1;
+	e = errno;
+	if (children)
+		(void)rmdir(dir);	/* may not exist */
+	(void)rename(trash, dir);	/* the index keeps the folder */
+	errno = e;
+	return -1;
+}
+
 int
 mstore_folder_delete(struct mstore *st, const char *name,
     const char **errstr_r)
 {
-	char canon[MSTORE_NAME_MAX + 1], dir[PATH_MAX], p[PATH_MAX];
-	static const char *const subs[] = { "new", "cur", "tmp",
-	    "maildirfolder" };
-	size_t i;
-	int rc = 0;
+	char canon[MSTORE_NAME_MAX + 1], dir[PATH_MAX], trash[PATH_MAX];
+	int children;
 
 	if (!mstore_name_ok(name, errstr_r))
 		return 0;
@@ -777,28 +941,26 @@ mstore_folder_delete(struct mstore *st, const char *name,
 		return mstore_err(st, errstr_r, "store path too long");
 	if (mstore_begin(st, errstr_r) == -1)
 		return -1;
-	if (name_has_children(st, canon)) {
-		if (!sub_exists(dir, "cur")) {
-			mstore_rollback(st);
-			return set_err2(errstr_r, "mailbox has children");
-		}
-		for (i = 0; i < 4 && rc == 0; i++) {
-			if ((size_t)snprintf(p, sizeof(p), "%s/%s", dir,
-			    subs[i]) >= sizeof(p))
-				rc = -1;
-			else if (i == 3)
-				rc = unlink(p) == 0 || errno == ENOENT ? 0 : -1;
-			else
-				rc = md_rmtree(p);
-		}
-	} else
-		rc = md_rmtree(dir);
-	if (rc == -1 || rows_drop(st, canon) == -1) {
+	trash_sweep(st);
+	children = name_has_children(st, canon);
+	if (children && !sub_exists(dir, "cur")) {
+		mstore_rollback(st);
+		return set_err2(errstr_r, "mailbox has children");
+	}
+	if (folder_unlink(st, canon, dir, children, trash,
+	    sizeof(trash)) == -1) {
 		mstore_rollback(st);
 		return mstore_err(st, errstr_r, "delete failed: %s",
 		    strerror(errno));
 	}
-	return mstore_commit(st, errstr_r);
+	if (mstore_commit(st, errstr_r) == -1) {
+		if (children)
+			(void)rmdir(dir);	/* see folder_unlink */
+		(void)rename(trash, dir);
+		return -1;
+	}
+	(void)md_rmtree(trash);	/* a crash here: trash_sweep later */
+	return 1;
 }
 
 struct name_list {

@@ -16,6 +16,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -343,8 +344,10 @@ rmtree_at(int dfd)
 		if (strcmp(de->d_name, ".") == 0 ||
 		    strcmp(de->d_name, "..") == 0)
 			continue;
-		if (unlinkat(dirfd(d), de->d_name, 0) == 0)
+		if (unlinkat(dirfd(d), de->d_name, 0) == 0) {
+			md_test_unlinked();
 			continue;
+		}
 		if (errno != EISDIR && errno != EPERM) {
 			rc = -1;
 			continue;
@@ -357,6 +360,19 @@ rmtree_at(int dfd)
 	}
 	(void)closedir(d);	/* closes dfd */
 	return rc;
+}
+
+void
+md_test_unlinked(void)
+{
+	static long left = -1;
+	const char *e;
+
+	if (left == -1)
+		left = (e = getenv("BUZOND_TEST_CRASH_UNLINK")) != NULL ?
+		    strtol(e, NULL, 10) : 0;
+	if (left > 0 && --left == 0)
+		(void)kill(getpid(), SIGKILL);
 }
 
 int

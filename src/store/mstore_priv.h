@@ -29,6 +29,11 @@ struct mstore {
 	int		 batch;		/* mstore_batch_begin: inner
 					   transactions are savepoints */
 	uint64_t	 quota;		/* mstore_set_quota, 0: none */
+	char		**unl;		/* message files to unlink once the
+					   transaction commits (msg_doom) */
+	size_t		 nunl;
+	size_t		 capunl;
+	size_t		 unl_mark;	/* nunl at the batch's savepoint */
 	char		 errbuf[512];
 };
 
@@ -73,6 +78,19 @@ int	 folder_row_get(struct mstore *, const char *canon,
 	    struct folder_row *);
 /* Deletes message uid's index and cache rows. */
 int	 msg_gone(struct mstore *, int64_t fid, uint32_t uid);
+/*
+ * Expunging a message is two-phase so that no crash can bring it back or
+ * leave the index naming a missing file: inside the transaction its row
+ * goes and a "doomed" row (folder, base name) is added, and file (relative
+ * to dir) is queued; the file is unlinked only after the commit. A crash
+ * in between leaves the file with a doomed row: the next scan of the
+ * folder unlinks it instead of taking it for a new message. -1 on error.
+ */
+int	 msg_doom(struct mstore *, int64_t fid, const char *dir,
+	    const char *file);
+/* After the commit: unlinks the queued files; or forgets them. */
+void	 mstore_unlink_queued(struct mstore *);
+void	 mstore_unlink_forget(struct mstore *, size_t keep);
 int	 folder_row_write(struct mstore *, const struct folder_row *);
 /* Public-ish: sync by (any-case) name; fr may be NULL. */
 int	 mstore_folder_sync(struct mstore *, const char *name,
@@ -138,6 +156,13 @@ int	 md_find(const char *dir, const char *base, char *file_r,
 int	 md_crlf_append(struct buf *out, const char *p, size_t n, int *cr);
 /* Removes dir recursively (a folder's Maildir). */
 int	 md_rmtree(const char *dir);
+/*
+ * Test-only crash point, called after each unlink of a message file: with
+ * BUZOND_TEST_CRASH_UNLINK=N in the environment the process kills itself
+ * (SIGKILL, nothing flushed) right after its Nth one. Never set it in
+ * production; unset, it costs one getenv per process.
+ */
+void	 md_test_unlinked(void);
 /*
  * Unlinks the files in dir/tmp last modified MD_TMP_MAX_AGE or longer
  * before now: deliveries that died half-way (ours, or another program's;
