@@ -750,6 +750,20 @@ mbox_read(struct mbox *mb, uint32_t seq, int header_only, struct buf *out,
 	return 1;
 }
 
+int
+mbox_fd(struct mbox *mb, uint32_t seq, int *fd_r, const char **errstr_r)
+{
+	*fd_r = -1;
+	if (seq < 1 || seq > mb->n)
+		return set_err2(errstr_r, "no such message");
+	if ((*fd_r = msg_open(mb, mb->uids[seq - 1])) == -1) {
+		if (errstr_r != NULL)
+			*errstr_r = "message vanished";
+		return 0;
+	}
+	return 1;
+}
+
 /* ------------------------------------------------------------ store */
 
 static int

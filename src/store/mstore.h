@@ -251,6 +251,15 @@ int	 mbox_read(struct mbox *, uint32_t seq, int header_only,
 	    struct buf *out, const char **errstr_r);
 
 /*
+ * Opens message seq's file for reading, for a caller that streams it
+ * (POP3 RETR): *fd_r (the caller closes it) reads the message as stored,
+ * with LF line ends (a line may also end with CRLF); mbox_msg()->size is
+ * the size of its CRLF form. 0 "message vanished", as mbox_read.
+ */
+int	 mbox_fd(struct mbox *, uint32_t seq, int *fd_r,
+	    const char **errstr_r);
+
+/*
  * Changes flags and keywords of seq. op: '+' adds, '-' removes, '=' replaces
  * (then keywords NULL means none). MSG_RECENT is ignored. Bumps modseq and
  * reflects the flags in the Maildir file name (":2,FRS..."). When

@@ -544,7 +544,7 @@ pop3_send(struct pop3_session *s)
 		if (conn_write(s->conn, s->reply.data + off, n) == -1)
 			return -1;
 	}
-	return 1;
+	return s->msg_fd != -1 ? pop3_mail_stream(s) : 1;
 }
 
 static void
@@ -589,7 +589,7 @@ pop3_session(struct conn *c, const struct pop3_params *p, int implicit_tls)
 	s->state = POP3_ST_AUTH;
 	s->implicit_tls = implicit_tls;
 	buf_init(&s->reply, 0);
-	buf_init(&s->msgbuf, 0);
+	s->msg_fd = -1;
 	buf_init(&s->esc, 0);
 	(void)snprintf(s->sid, sizeof(s->sid), "p%05x%04lx",
 	    (unsigned)getpid() & 0xfffff, ++pop3_session_seq & 0xffff);
@@ -624,7 +624,8 @@ pop3_session(struct conn *c, const struct pop3_params *p, int implicit_tls)
 	free(s->user_arg);
 	free(s->user);
 	buf_free(&s->reply);
-	buf_free(&s->msgbuf);
+	if (s->msg_fd != -1)
+		(void)close(s->msg_fd);	/* read-only */
 	buf_free(&s->esc);
 	free(s);
 }

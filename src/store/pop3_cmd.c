@@ -173,58 +173,101 @@ pop3_uidl(uint32_t uidvalidity, uint32_t uid, char out[POP3_UIDL_LEN + 1])
 	(void)snprintf(out, POP3_UIDL_LEN + 1, "%08x%08x", uidvalidity, uid);
 }
 
+void
+pop3_stuff_init(struct pop3_stuff *sf, long long lines)
+{
+	memset(sf, 0, sizeof(*sf));
+	sf->lines = lines;
+	sf->bol = 1;
+}
+
+/* Appends p[0..n) to out, counting it as message octets. */
+static int
+stuff_put(struct pop3_stuff *sf, struct buf *out, const char *p, size_t n)
+{
+	sf->octets += n;
+	return buf_append(out, p, n);
+}
+
 /*
  * The message goes out in spans copied as they are: a span ends only where
  * the output must differ from the input (a "." to double at a line start,
- * a bare LF to complete, a missing last line end) or where TOP stops. For
- * a CRLF message without dotted lines that is one copy.
+ * a bare LF to complete) or at the chunk's end. For a CRLF message without
+ * dotted lines that is one copy per chunk.
  */
+int
+pop3_stuff_feed(struct pop3_stuff *sf, const char *p, size_t n,
+    struct buf *out)
+{
+	const char *end = p + n, *nl;
+	size_t len;
+	int bare, empty;
+
+	while (p < end) {
+		if (sf->done)
+			return 0;
+		if (sf->bol) {
+			if (sf->in_body && sf->lines >= 0 &&
+			    sf->body >= sf->lines) {
+				sf->done = 1;
+				return 0;
+			}
+			sf->bol = 0;
+			if (*p == '.' && buf_appendc(out, '.') == -1)
+				return -1;	/* not a message octet */
+		}
+		if ((nl = memchr(p, '\n', (size_t)(end - p))) == NULL) {
+			if (stuff_put(sf, out, p, (size_t)(end - p)) == -1)
+				return -1;
+			sf->linelen += (size_t)(end - p);
+			sf->cr = end[-1] == '\r';
+			return 1;
+		}
+		len = sf->linelen + (size_t)(nl - p);	/* without the LF */
+		bare = nl == p ? !sf->cr : nl[-1] != '\r';
+		empty = len == 0 || (len == 1 && (nl == p ? sf->cr :
+		    *p == '\r'));
+		if (bare) {
+			if (stuff_put(sf, out, p, (size_t)(nl - p)) == -1 ||
+			    stuff_put(sf, out, "\r\n", 2) == -1)
+				return -1;
+		} else if (stuff_put(sf, out, p, (size_t)(nl + 1 - p)) == -1)
+			return -1;
+		if (sf->in_body)
+			sf->body++;
+		else if (empty)
+			sf->in_body = 1;	/* the blank line */
+		sf->bol = 1;
+		sf->linelen = 0;
+		sf->cr = 0;
+		p = nl + 1;
+	}
+	return 1;
+}
+
+int
+pop3_stuff_end(struct pop3_stuff *sf, struct buf *out)
+{
+	/* A last line without (all of) its end gets it. */
+	if (!sf->done && !sf->bol && (sf->cr ? stuff_put(sf, out, "\n", 1) :
+	    stuff_put(sf, out, "\r\n", 2)) == -1)
+		return -1;
+	return buf_append(out, ".\r\n", 3);
+}
+
 int
 pop3_cmd_stuff(const char *msg, size_t len, long long lines,
     struct buf *out, size_t *octets_r)
 {
-	const char *p = msg, *end = msg + len, *span = msg, *nl;
-	size_t before = out->len, dots = 0;
-	int in_body = 0;
-	long long body = 0;
+	struct pop3_stuff sf;
 
 	if (buf_reserve(out, (lines < 0 ? len : 0) + 8) == NULL)
 		return -1;
-	while (p < end) {
-		if (in_body && lines >= 0 && body >= lines)
-			break;
-		if (*p == '.') {	/* p is at a line start */
-			if (buf_append(out, span, (size_t)(p - span)) == -1 ||
-			    buf_appendc(out, '.') == -1)
-				return -1;
-			dots++;
-			span = p;
-		}
-		nl = memchr(p, '\n', (size_t)(end - p));
-		if (nl == NULL) {	/* a last line without (all of) its end */
-			if (buf_append(out, span, (size_t)(end - span)) == -1 ||
-			    (end[-1] == '\r' ? buf_appendc(out, '\n') :
-			    buf_append(out, "\r\n", 2)) == -1)
-				return -1;
-			span = p = end;
-			break;
-		}
-		if (nl == p || nl[-1] != '\r') {	/* bare LF */
-			if (buf_append(out, span, (size_t)(nl - span)) == -1 ||
-			    buf_append(out, "\r\n", 2) == -1)
-				return -1;
-			span = nl + 1;
-		}
-		if (in_body)
-			body++;
-		else if (nl == p || (nl == p + 1 && *p == '\r'))
-			in_body = 1;	/* the blank line */
-		p = nl + 1;
-	}
-	if (buf_append(out, span, (size_t)(p - span)) == -1 ||
-	    buf_append(out, ".\r\n", 3) == -1)
+	pop3_stuff_init(&sf, lines);
+	if (pop3_stuff_feed(&sf, msg, len, out) == -1 ||
+	    pop3_stuff_end(&sf, out) == -1)
 		return -1;
 	if (octets_r != NULL)
-		*octets_r = out->len - before - dots - 3;
+		*octets_r = sf.octets;
 	return 1;
 }

@@ -118,4 +118,29 @@ void	 pop3_uidl(uint32_t uidvalidity, uint32_t uid,
 int	 pop3_cmd_stuff(const char *msg, size_t len, long long lines,
 	    struct buf *out, size_t *octets_r);
 
+/*
+ * The same, in pieces, for a message streamed from disk: init, then feed
+ * the message in chunks of any size (state carries across: a line start,
+ * a CR at a chunk's end, TOP's line count), then end (completes a last
+ * line, appends ".\r\n"). Feeding whole or byte by byte gives the same
+ * output. feed returns 1, or 0 once TOP has all its lines (the rest may be
+ * skipped), or -1 when out's maximum would be exceeded. octets counts what
+ * pop3_cmd_stuff's *octets_r does, as it goes.
+ */
+struct pop3_stuff {
+	long long	 lines;		/* TOP's body lines, < 0: all */
+	long long	 body;		/* body lines passed */
+	size_t		 linelen;	/* octets of the current line so far */
+	size_t		 octets;	/* message octets written, unstuffed */
+	int		 in_body;
+	int		 bol;		/* at a line start */
+	int		 cr;		/* the line so far ends with CR */
+	int		 done;		/* TOP: nothing more to send */
+};
+
+void	 pop3_stuff_init(struct pop3_stuff *, long long lines);
+int	 pop3_stuff_feed(struct pop3_stuff *, const char *p, size_t n,
+	    struct buf *out);
+int	 pop3_stuff_end(struct pop3_stuff *, struct buf *out);
+
 #endif

@@ -11,11 +11,14 @@
  */
 #include "config.h"
 
+#include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "lib/buf.h"
+#include "lib/conn.h"
 #include "lib/log.h"
 #include "lib/xalloc.h"
 #include "store/mstore.h"
@@ -177,16 +180,15 @@ pop3_uidl_cmd(struct pop3_session *s, const char *arg, size_t len)
 	pop3_listing(s, arg, len, 1);
 }
 
-/* RETR (lines < 0) and TOP: reads seq and sets the multi-line reply. */
+/* RETR (lines < 0) and TOP: opens seq and sets the +OK; pop3.c's writer
+ * then streams the message (pop3_mail_stream). */
 static int
 pop3_send_msg(struct pop3_session *s, uint32_t seq, long long lines)
 {
 	const char *errstr = NULL;
-	size_t octets;
-	int r;
+	int r, fd;
 
-	buf_reset(&s->msgbuf);
-	r = mbox_read(s->mb, seq, 0, &s->msgbuf, &errstr);
+	r = mbox_fd(s->mb, seq, &fd, &errstr);
 	if (r == 0) {
 		pop3_reply(s, "-ERR Message %u was removed by another "
 		    "program", seq);
@@ -203,17 +205,54 @@ pop3_send_msg(struct pop3_session *s, uint32_t seq, long long lines)
 		    (unsigned long long)mbox_msg(s->mb, seq)->size);
 	else
 		pop3_reply(s, "+OK Top of message %u follows", seq);
-	(void)pop3_cmd_stuff(s->msgbuf.data ? s->msgbuf.data : "",
-	    s->msgbuf.len, lines, &s->reply, &octets);	/* unbounded */
-	if (s->msgbuf.cap > 4 * 1024 * 1024)
-		buf_free(&s->msgbuf);	/* keep the session small */
+	s->msg_fd = fd;
+	s->msg_retr = lines < 0;
+	pop3_stuff_init(&s->msg_stuff, lines);
 	if (lines < 0) {
 		s->nretr++;
-		s->retr_octets += octets;
 		s->retrieved[seq - 1] = 1;
 	} else
 		s->ntop++;
 	return 1;
+}
+
+#define POP3_STREAM_CHUNK	65536
+
+int
+pop3_mail_stream(struct pop3_session *s)
+{
+	char b[POP3_STREAM_CHUNK];
+	ssize_t n;
+	int r = 1, f = 1;
+
+	ASSERT(s->msg_fd != -1);
+	while (f == 1 && (n = read(s->msg_fd, b, sizeof(b))) != 0) {
+		if (n == -1) {
+			log_error("%s pop3 read failed user=<%s> error=\"%s\"",
+			    s->sid, s->user, strerror(errno));
+			r = -1;
+			break;
+		}
+		buf_reset(&s->reply);
+		/* Each piece gets the whole idle time to go out. */
+		conn_set_deadline(s->conn, s->p->idle_timeout_ms);
+		if ((f = pop3_stuff_feed(&s->msg_stuff, b, (size_t)n,
+		    &s->reply)) == -1 || conn_write(s->conn, s->reply.data,
+		    s->reply.len) == -1) {
+			r = -1;
+			break;
+		}
+	}
+	buf_reset(&s->reply);
+	if (r == 1 && (pop3_stuff_end(&s->msg_stuff, &s->reply) == -1 ||
+	    conn_write(s->conn, s->reply.data, s->reply.len) == -1))
+		r = -1;
+	buf_reset(&s->reply);
+	if (s->msg_retr)
+		s->retr_octets += s->msg_stuff.octets;
+	(void)close(s->msg_fd);	/* read-only */
+	s->msg_fd = -1;
+	return r;
 }
 
 void

@@ -55,7 +55,11 @@ struct pop3_session {
 	unsigned		 expunged;	/* removed at UPDATE */
 
 	struct buf		 reply;		/* the reply, CRLF-terminated */
-	struct buf		 msgbuf;	/* a message being sent */
+	int			 msg_fd;	/* RETR/TOP: the message file,
+						   streamed after the reply;
+						   -1 */
+	int			 msg_retr;	/* it is a RETR */
+	struct pop3_stuff	 msg_stuff;
 	struct buf		 esc;		/* scratch for log_escape */
 };
 
@@ -75,6 +79,13 @@ int	pop3_mail_open(struct pop3_session *);
 void	pop3_mail_update(struct pop3_session *);
 /* Closes the mailbox and store without changing anything. */
 void	pop3_mail_close(struct pop3_session *);
+/*
+ * After RETR's or TOP's +OK line: sends the message from s->msg_fd in
+ * bounded pieces, dot-stuffed on the fly (never whole in memory), and
+ * closes it. 1, or -1 when the connection is lost or the file cannot be
+ * read (the session must end: the +OK is out, no -ERR can follow).
+ */
+int	pop3_mail_stream(struct pop3_session *);
 void	pop3_stat(struct pop3_session *, const char *, size_t);
 void	pop3_list(struct pop3_session *, const char *, size_t);
 void	pop3_uidl_cmd(struct pop3_session *, const char *, size_t);

@@ -83,8 +83,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	const char *s = (const char *)data, *arg, *refusal;
 	const struct pop3_cmd_def *c;
 	char verb[POP3_VERB_MAX];
-	struct buf out = BUF_INIT(0);
-	size_t alen, i, octets;
+	struct buf out = BUF_INIT(0), piece = BUF_INIT(0);
+	struct pop3_stuff sf;
+	size_t alen, i, octets, step, off, n;
 	long long lines;
 
 	if (pop3_cmd_split(s, size, verb, &arg, &alen) == 1) {
@@ -115,7 +116,19 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		check_stuffed(&out, octets);
 		if (lines < 0)
 			check(octets >= size);
+		/* Streamed in pieces (RETR from disk): the same octets. */
+		step = size > 0 ? (size_t)(unsigned char)s[0] % 7 + 1 : 1;
+		buf_reset(&piece);
+		pop3_stuff_init(&sf, lines);
+		for (off = 0; off < size; off += n) {
+			n = size - off < step ? size - off : step;
+			check(pop3_stuff_feed(&sf, s + off, n, &piece) != -1);
+		}
+		check(pop3_stuff_end(&sf, &piece) == 1);
+		check(piece.len == out.len && sf.octets == octets &&
+		    memcmp(piece.data, out.data, out.len) == 0);
 	}
 	buf_free(&out);
+	buf_free(&piece);
 	return 0;
 }

@@ -372,6 +372,53 @@ test_stuff_prefixes(void **state)
 	buf_free(&out);
 }
 
+/* pop3_stuff_feed in pieces of every size (1 octet up to the whole)
+ * gives what pop3_cmd_stuff gives for the whole message, octets too. */
+static void
+pieces_match(const char *msg, size_t len, long long lines)
+{
+	struct buf whole = BUF_INIT(0), out = BUF_INIT(0);
+	struct pop3_stuff sf;
+	size_t step, off, n, octets;
+	char *p;
+
+	assert_int_equal(pop3_cmd_stuff(msg, len, lines, &whole, &octets), 1);
+	for (step = 1; step <= len + 1; step++) {
+		buf_reset(&out);
+		pop3_stuff_init(&sf, lines);
+		for (off = 0; off < len; off += n) {
+			n = len - off < step ? len - off : step;
+			p = exact_copy(msg + off, n);
+			assert_int_not_equal(pop3_stuff_feed(&sf, p, n, &out),
+			    -1);
+			free(p);
+		}
+		assert_int_equal(pop3_stuff_end(&sf, &out), 1);
+		assert_int_equal(out.len, whole.len);
+		assert_memory_equal(out.data, whole.data, whole.len);
+		assert_int_equal(sf.octets, octets);
+	}
+	buf_free(&whole);
+	buf_free(&out);
+}
+
+static void
+test_stuff_pieces(void **state)
+{
+	static const char msg[] = "From: a\r\n.Dot: x\n\r\n.\r\n..\nbody.\r\n"
+	    "x\ry\r\r\n\n\r\n.last\r";
+	size_t i, cut;
+	long long lines;
+
+	(void)state;
+	for (i = 0; i < sizeof(stuff_cases) / sizeof(stuff_cases[0]); i++)
+		pieces_match(stuff_cases[i].in, strlen(stuff_cases[i].in),
+		    stuff_cases[i].lines);
+	for (cut = 0; cut <= sizeof(msg) - 1; cut++)
+		for (lines = -1; lines <= 4; lines++)
+			pieces_match(msg, cut, lines);
+}
+
 static void
 test_stuff_limit(void **state)
 {
@@ -396,6 +443,7 @@ main(void)
 		cmocka_unit_test(test_uidl),
 		cmocka_unit_test(test_stuff),
 		cmocka_unit_test(test_stuff_prefixes),
+		cmocka_unit_test(test_stuff_pieces),
 		cmocka_unit_test(test_stuff_limit),
 	};
 
