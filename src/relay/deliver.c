@@ -671,9 +671,23 @@ deliver_job(struct deliver *d, const struct jobframe_msg *j,
 	d->tr.conn = "-";
 	rv = spool_open_content(spool_dirfd(d->spool, "queue"), j->id, &env,
 	    &content, &errstr);
-	if (rv != 1) {
-		deliver_set_all(res, j->n, DELIVER_TEMP, NULL, rv == 0 ?
-		    "4.3.0 queue file missing" : "4.3.0 queue file unreadable");
+	if (rv == -1) {
+		struct buf t = BUF_INIT(0);
+
+		/* Never a bounce: the message is not at fault, its copy
+		 * here is. It stays queued (retried, shown by queue show)
+		 * for the operator to look at. */
+		log_error("%s deliver queue file damaged since it was queued: "
+		    "file=%s/queue/%s error=\"%s\"", j->id, d->cfg->spool_dir,
+		    j->id, errstr);
+		(void)buf_appendf(&t, "4.3.0 queue file damaged: %s", errstr);
+		deliver_set_all(res, j->n, DELIVER_TEMP, NULL, t.data);
+		buf_free(&t);
+		goto out;
+	}
+	if (rv == 0) {
+		deliver_set_all(res, j->n, DELIVER_TEMP, NULL,
+		    "4.3.0 queue file missing");
 		goto out;
 	}
 	rc = xcalloc(j->n, sizeof(*rc));

@@ -868,27 +868,98 @@ struct spool_content {
 	const char		*errstr;
 };
 
-/*
- * The content length the end record (the file's last 13 octets) states,
- * read ahead of the content: delivery announces it (SIZE=) and checks it
- * against the peer's limit before any content is read. 0 when the file
- * ends otherwise: spool_next() then finds the damage, before the end.
- */
-static unsigned long long
-spool_tail_size(int fd)
+/* Octets of the file at off, for spool_content_size(): from the reader's
+ * buffer (which holds the file from bufoff) or a small window of its own,
+ * refilled with pread. 1, or -1 past the end of the file. */
+struct spool_walk {
+	const struct spool_reader *r;
+	off_t		 bufoff;
+	unsigned char	 win[512];
+	off_t		 woff;
+	size_t		 wlen;
+};
+
+static int
+spool_walk_get(struct spool_walk *w, off_t off, unsigned char *p, size_t n)
 {
-	unsigned char t[13];
-	unsigned long long v = 0;
+	ssize_t got;
+
+	ASSERT(n <= sizeof(w->win));
+	if (off >= w->bufoff && off - w->bufoff + (off_t)n <=
+	    (off_t)w->r->len) {
+		memcpy(p, w->r->buf + (off - w->bufoff), n);
+		return 1;
+	}
+	if (off < w->woff || off - w->woff + (off_t)n > (off_t)w->wlen) {
+		do {
+			got = pread(w->r->fd, w->win, sizeof(w->win), off);
+		} while (got == -1 && errno == EINTR);
+		w->woff = off;
+		w->wlen = got > 0 ? (size_t)got : 0;
+		if (w->wlen < n)
+			return -1;
+	}
+	memcpy(p, w->win + (off - w->woff), n);
+	return 1;
+}
+
+/*
+ * The content length, from the record headers that follow the envelope
+ * (their contents are stepped over, not read): delivery announces it
+ * (SIZE=) and checks it against the peer's limit before any content is
+ * sent, so the end record's total is only trusted when the records
+ * before it add up to it and it ends the file. A file damaged since it
+ * was queued fails here, before any connection is made, with the same
+ * reasons spool_next() would give at the end. 1, or -1 with *errstr_r.
+ */
+static int
+spool_content_size(const struct spool_reader *r, unsigned long long *size_r,
+    const char **errstr_r)
+{
+	struct spool_walk w;
 	struct stat st;
+	unsigned char h[8];
+	unsigned long long total = 0, ztotal = 0;
+	off_t off, end;
+	size_t n;
+	char rec = r->rec;
 	int i;
 
-	if (fstat(fd, &st) == -1 || st.st_size < (off_t)sizeof(t) ||
-	    pread(fd, t, sizeof(t), st.st_size - (off_t)sizeof(t)) !=
-	    (ssize_t)sizeof(t) || t[0] != 'Z' || spool_get_be32(t + 1) != 8)
-		return 0;
-	for (i = 5; i < 13; i++)
-		v = v << 8 | t[i];
-	return v;
+	memset(&w, 0, sizeof(w));
+	w.r = r;
+	*errstr_r = "cannot read";
+	if (fstat(r->fd, &st) == -1 ||
+	    (end = lseek(r->fd, 0, SEEK_CUR)) == (off_t)-1)
+		return -1;
+	w.bufoff = end - (off_t)r->len;
+	off = w.bufoff + (off_t)r->pos;	/* the first record's data */
+	n = r->left;
+	*errstr_r = "truncated";
+	while (rec == 'D') {
+		total += n;
+		off += (off_t)n;
+		if (off > st.st_size || spool_walk_get(&w, off, h, 5) == -1)
+			return -1;
+		off += 5;
+		if (h[0] != 'D' && h[0] != 'Z') {
+			*errstr_r = "bad envelope record";
+			return -1;
+		}
+		rec = (char)h[0];
+		n = spool_get_be32(h + 1);
+	}
+	if (n != 8 || spool_walk_get(&w, off, h, 8) == -1)
+		return -1;
+	for (i = 0; i < 8; i++)
+		ztotal = ztotal << 8 | h[i];
+	*errstr_r = "content length mismatch";
+	if (ztotal != total)
+		return -1;
+	*errstr_r = "data after end record";
+	if (off + 8 != st.st_size)
+		return -1;
+	*size_r = total;
+	return 1;
 }
 
 int
@@ -909,14 +980,14 @@ spool_open_content(int dirfd, const char *name, struct spool_env **env_r,
 	c = xcalloc(1, sizeof(*c));
 	c->r = spool_reader_new(fd, SPOOL_CHUNK);
 	if (spool_read_env(c->r, name, e, errstr_r) == -1 ||
-	    e->id[0] == '\0' || e->sender == NULL || e->nrcpt == 0) {
+	    e->id[0] == '\0' || e->sender == NULL || e->nrcpt == 0 ||
+	    spool_content_size(c->r, &e->size, errstr_r) == -1) {
 		if (e->id[0] == '\0' || e->sender == NULL || e->nrcpt == 0)
 			*errstr_r = "incomplete envelope";
 		spool_env_free(&e);
 		spool_content_close(&c);
 		return -1;
 	}
-	e->size = spool_tail_size(fd);
 	*env_r = e;
 	*c_r = c;
 	return 1;

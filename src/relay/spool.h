@@ -117,10 +117,13 @@ void	 spool_env_free(struct spool_env **);
 
 /*
  * Streaming read, for delivery: opens <name>, reads its envelope and leaves
- * the content to spool_content_next(); (*env_r)->size is the length the
- * end record states (checked by the last spool_content_next(), which
- * fails on a mismatch). 1 with *env_r and *c_r; 0 if there
- * is no such file; -1 if the envelope is corrupt (*errstr_r says why).
+ * the content to spool_content_next(); (*env_r)->size is the content
+ * length, known before the content is read: the end record's total, once
+ * the record headers before it were found to add up to it (their contents
+ * are stepped over). 1 with *env_r and *c_r; 0 if there is no such file;
+ * -1 if the file is damaged, in the envelope or in the record framing,
+ * before any content was returned (*errstr_r says why: "content length
+ * mismatch", "truncated", ...). May block on disk reads.
  */
 struct spool_content;
 int	 spool_open_content(int dirfd, const char *name,

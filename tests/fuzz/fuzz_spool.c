@@ -116,8 +116,9 @@ check_stream(int r1, const struct buf *content)
 		while ((r = spool_content_next(sc, &p, &n)) == 1)
 			check(buf_append(&got, p, n) == 1);
 		spool_content_close(&sc);
-		if (r == 0)
-			r = 1;
+		/* Damage is found at open, before any content. */
+		check(r == 0);
+		r = 1;
 	}
 	check(r == r1);
 	if (r1 == 1) {

@@ -243,7 +243,10 @@ put(int dfd, const char *name, const void *p, size_t n)
 }
 
 /* Streams name from dfd (spool_open_content): 1 with e_r and c filled
- * when the stream ended cleanly, 0 when there is no file, else -1. */
+ * when the stream ended cleanly, 0 when there is no file, else -1.
+ * Damage is found when the file is opened, before any content is read
+ * (delivery has made no connection yet): once open, the stream ends
+ * cleanly, and the size known at open is the content's. */
 static int
 read_stream(int dfd, const char *name, struct spool_env **e_r, struct buf *c)
 {
@@ -256,6 +259,8 @@ read_stream(int dfd, const char *name, struct spool_env **e_r, struct buf *c)
 	*e_r = NULL;
 	if ((r = spool_open_content(dfd, name, e_r, &sc, &errstr)) != 1) {
 		assert_null(*e_r);
+		if (r == -1)
+			assert_true(errstr != NULL && errstr[0] != '\0');
 		return r;
 	}
 	while ((r = spool_content_next(sc, &p, &n)) == 1) {
@@ -263,12 +268,11 @@ read_stream(int dfd, const char *name, struct spool_env **e_r, struct buf *c)
 		assert_int_equal(buf_append(c, p, n), 1);
 	}
 	if (r == -1)
-		assert_true(spool_content_error(sc)[0] != '\0');
+		fail_msg("%s: damage found only while streaming: %s", name,
+		    spool_content_error(sc));
 	spool_content_close(&sc);
-	if (r == 0)
-		return 1;
-	spool_env_free(e_r);
-	return -1;
+	assert_true((*e_r)->size == c->len);
+	return 1;
 }
 
 /* Reads name from dfd in the three ways (whole, envelope only, streamed);
@@ -514,16 +518,23 @@ test_stream(void **state)
 		spool_env_free(&g);
 		if (sizes[i] < 65536)
 			continue;
-		/* Cut in the middle of the content. */
-		assert_int_equal(truncate_at(qfd, w.id, 40000), 0);
+		/* Cut in the middle of the content while it is read: the
+		 * stream fails at the cut. */
 		assert_int_equal(spool_open_content(qfd, w.id, &g, &sc,
 		    &errstr), 1);
+		assert_int_equal(truncate_at(qfd, w.id, 40000), 0);
 		while ((r = spool_content_next(sc, &p, &n)) == 1)
 			;
 		assert_int_equal(r, -1);
 		assert_string_equal(spool_content_error(sc), "truncated");
 		spool_content_close(&sc);
 		spool_env_free(&g);
+		/* Cut before it is opened: the open says so. */
+		errstr = NULL;
+		assert_int_equal(spool_open_content(qfd, w.id, &g, &sc,
+		    &errstr), -1);
+		assert_string_equal(errstr, "truncated");
+		assert_null(g);
 	}
 	assert_int_equal(spool_open_content(qfd, "nosuchfile", &g, &sc,
 	    &errstr), 0);
@@ -765,6 +776,26 @@ test_damaged(void **state)
 		assert_int_equal(buf_append(&x, file.data, file.len), 1);
 		x.data[z + 5 + i] ^= 0x01;
 		expect_corrupt(f, w.id, x.data, x.len, "Z total");
+	}
+	/* A total far larger than the content (it would exceed any peer's
+	 * SIZE limit) or smaller: damaged, said at open, never taken for
+	 * the message's size. */
+	for (i = 0; i < 2; i++) {
+		struct spool_content *sc = NULL;
+		static const unsigned char big[8] = { 0, 0, 0, 0, 0x40, 0, 0,
+		    0 }, small[8] = { 0, 0, 0, 0, 0, 0, 0, 10 };
+
+		buf_reset(&x);
+		assert_int_equal(buf_append(&x, file.data, file.len), 1);
+		memcpy(x.data + z + 5, i == 0 ? big : small, 8);
+		expect_corrupt(f, w.id, x.data, x.len, "Z total");
+		g = NULL;
+		errstr = NULL;
+		assert_int_equal(spool_open_content(f->scratchfd, w.id, &g,
+		    &sc, &errstr), -1);
+		assert_null(g);
+		assert_null(sc);
+		assert_string_equal(errstr, "content length mismatch");
 	}
 	/* No end record at all. */
 	expect_corrupt(f, w.id, file.data, z, "no Z");
