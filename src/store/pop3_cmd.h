@@ -124,8 +124,9 @@ int	 pop3_cmd_stuff(const char *msg, size_t len, long long lines,
  * a CR at a chunk's end, TOP's line count), then end (completes a last
  * line, appends ".\r\n"). Feeding whole or byte by byte gives the same
  * output. feed returns 1, or 0 once TOP has all its lines (the rest may be
- * skipped), or -1 when out's maximum would be exceeded. octets counts what
- * pop3_cmd_stuff's *octets_r does, as it goes.
+ * skipped), or -1 when out's maximum leaves no room for the worst case of
+ * a piece (twice its size; pieces are at most 64 KiB of input). octets
+ * counts what pop3_cmd_stuff's *octets_r does, as it goes.
  */
 struct pop3_stuff {
 	long long	 lines;		/* TOP's body lines, < 0: all */
