@@ -99,6 +99,23 @@ static const struct cfg_unit cfg_print_duration[] = {
 	{ NULL, 0 },
 };
 
+/* Where one setting got its value (see struct cfg_where). */
+struct cfg_origin {
+	char		*file;	/* NULL: default; CFG_FROM_OVERRIDE: -o */
+	unsigned long	 line;
+	unsigned long	 seq;	/* order of assignment; 0: default */
+};
+
+#define CFG_FROM_OVERRIDE	"-o"
+
+struct cfg_where {
+	const struct cfg_def	*defs;
+	char			*path;	/* the main file */
+	size_t			 n;	/* table rows */
+	struct cfg_origin	*o;	/* [n] */
+	unsigned long		 seq;
+};
+
 /* State of one parse (defaults, a string, a file and its includes). */
 struct cfg_ctx {
 	const struct cfg_def	*defs;
@@ -106,6 +123,7 @@ struct cfg_ctx {
 	struct buf		*err;
 	int			 nerr;
 	int			 depth;
+	struct cfg_where	*where;	/* NULL: not recorded */
 };
 
 enum cfg_rd_state {
@@ -133,6 +151,8 @@ static void	cfg_read_file(struct cfg_ctx *, const char *,
 		    const char *, unsigned long);
 static void	cfg_report(struct cfg_ctx *, const char *, unsigned long,
 		    const char *, ...) __attribute__((format(printf, 4, 5)));
+static void	cfg_where_set(struct cfg_where *, const struct cfg_def *,
+		    const char *, unsigned long);
 
 static int
 cfg_isblank(int c)
@@ -714,8 +734,10 @@ cfg_rd_line(struct cfg_reader *rd)
 	}
 	if ((d = cfg_find(ctx->defs, key)) == NULL)
 		cfg_unknown(ctx->defs, key, &msg);
-	else if (cfg_val_parse(d, val, &v, &msg) == 1)
+	else if (cfg_val_parse(d, val, &v, &msg) == 1) {
 		cfg_val_store(d, ctx->target, &v);
+		cfg_where_set(ctx->where, d, rd->name, rd->start);
+	}
 	if (msg.len > 0)
 		cfg_report(ctx, rd->name, rd->start, "%s", msg.data);
 	buf_free(&msg);
@@ -958,7 +980,7 @@ cfg_check_def(const struct cfg_def *defs, const struct cfg_def *d,
 int
 cfg_defaults(const struct cfg_def *defs, void *target, struct buf *err)
 {
-	struct cfg_ctx ctx = { defs, target, err, 0, 0 };
+	struct cfg_ctx ctx = { defs, target, err, 0, 0, NULL };
 	const struct cfg_def *d;
 	struct buf msg = BUF_INIT(0);
 	struct cfg_val v;
@@ -998,7 +1020,7 @@ int
 cfg_parse_file(const struct cfg_def *defs, void *target, const char *path,
     struct buf *err)
 {
-	struct cfg_ctx ctx = { defs, target, err, 0, 0 };
+	struct cfg_ctx ctx = { defs, target, err, 0, 0, NULL };
 
 	if (cfg_defaults(defs, target, err) == -1)
 		return -1;
@@ -1010,7 +1032,7 @@ int
 cfg_parse_string(const struct cfg_def *defs, void *target, const char *name,
     const char *text, size_t len, struct buf *err)
 {
-	struct cfg_ctx ctx = { defs, target, err, 0, 0 };
+	struct cfg_ctx ctx = { defs, target, err, 0, 0, NULL };
 	struct cfg_reader rd;
 
 	if (cfg_defaults(defs, target, err) == -1)
@@ -1022,9 +1044,9 @@ cfg_parse_string(const struct cfg_def *defs, void *target, const char *name,
 	return cfg_finish(&ctx);
 }
 
-int
-cfg_set(const struct cfg_def *defs, void *target, const char *key,
-    const char *value, struct buf *err)
+static int
+cfg_set_where(const struct cfg_def *defs, void *target, const char *key,
+    const char *value, struct cfg_where *w, struct buf *err)
 {
 	const struct cfg_def *d;
 	struct buf msg = BUF_INIT(0);
@@ -1041,8 +1063,10 @@ cfg_set(const struct cfg_def *defs, void *target, const char *key,
 		(void)buf_appendf(&msg, "%s: newline in value", d->name);
 	else {
 		copy = xstrdup(value);
-		if ((r = cfg_val_parse(d, cfg_trim(copy), &v, &msg)) == 1)
+		if ((r = cfg_val_parse(d, cfg_trim(copy), &v, &msg)) == 1) {
 			cfg_val_store(d, target, &v);
+			cfg_where_set(w, d, CFG_FROM_OVERRIDE, 0);
+		}
 		free(copy);
 	}
 	if (r == -1) {
@@ -1056,8 +1080,15 @@ cfg_set(const struct cfg_def *defs, void *target, const char *key,
 }
 
 int
-cfg_set_overrides(const struct cfg_def *defs, void *target,
-    char *const *overrides, struct buf *err)
+cfg_set(const struct cfg_def *defs, void *target, const char *key,
+    const char *value, struct buf *err)
+{
+	return cfg_set_where(defs, target, key, value, NULL, err);
+}
+
+static int
+cfg_overrides_where(const struct cfg_def *defs, void *target,
+    char *const *overrides, struct cfg_where *w, struct buf *err)
 {
 	const char *eq;
 	char *key;
@@ -1071,12 +1102,153 @@ cfg_set_overrides(const struct cfg_def *defs, void *target,
 			return -1;
 		}
 		key = xstrndup(overrides[i], (size_t)(eq - overrides[i]));
-		rc = cfg_set(defs, target, key, eq + 1, err);
+		rc = cfg_set_where(defs, target, key, eq + 1, w, err);
 		free(key);
 		if (rc == -1)
 			return -1;
 	}
 	return 1;
+}
+
+int
+cfg_set_overrides(const struct cfg_def *defs, void *target,
+    char *const *overrides, struct buf *err)
+{
+	return cfg_overrides_where(defs, target, overrides, NULL, err);
+}
+
+/* ------------------------------------------------------------ where */
+
+static void
+cfg_where_set(struct cfg_where *w, const struct cfg_def *d, const char *file,
+    unsigned long line)
+{
+	struct cfg_origin *o;
+
+	if (w == NULL)
+		return;
+	o = &w->o[d - w->defs];
+	free(o->file);
+	o->file = xstrdup(file);
+	o->line = line;
+	o->seq = ++w->seq;
+}
+
+int
+cfg_load(const struct cfg_def *defs, void *target, const char *path,
+    char *const *overrides, struct cfg_where **where_r, struct buf *err)
+{
+	struct cfg_ctx ctx = { defs, target, err, 0, 0, NULL };
+	struct cfg_where *w;
+	const struct cfg_def *d;
+
+	*where_r = NULL;
+	w = xcalloc(1, sizeof(*w));
+	w->defs = defs;
+	w->path = xstrdup(path);
+	for (d = defs; d->name != NULL; d++)
+		w->n++;
+	w->o = xcalloc(w->n + 1, sizeof(*w->o));
+	ctx.where = w;
+	if (cfg_defaults(defs, target, err) == -1) {
+		cfg_where_free(&w);
+		return -1;
+	}
+	cfg_read_file(&ctx, path, NULL, 0);
+	if (cfg_finish(&ctx) == -1) {
+		cfg_where_free(&w);
+		return -1;
+	}
+	if (cfg_overrides_where(defs, target, overrides, w, err) == -1) {
+		cfg_free(defs, target);
+		cfg_where_free(&w);
+		return -1;
+	}
+	*where_r = w;
+	return 1;
+}
+
+void
+cfg_where_free(struct cfg_where **wp)
+{
+	struct cfg_where *w = *wp;
+	size_t i;
+
+	if (w == NULL)
+		return;
+	for (i = 0; i < w->n; i++)
+		free(w->o[i].file);
+	free(w->o);
+	free(w->path);
+	free(w);
+	*wp = NULL;
+}
+
+/* The origin of the setting name, or NULL (not in the table). */
+static const struct cfg_origin *
+cfg_where_find(const struct cfg_where *w, const char *name)
+{
+	const struct cfg_def *d = cfg_find(w->defs, name);
+
+	return d != NULL ? &w->o[d - w->defs] : NULL;
+}
+
+/* Appends where o was set: "file:line", "-o name", or the main file. */
+static void
+cfg_where_put(const struct cfg_where *w, const struct cfg_origin *o,
+    const char *name, struct buf *b)
+{
+	const char *f = o != NULL && o->file != NULL ? o->file : w->path;
+
+	if (o != NULL && o->file != NULL &&
+	    strcmp(o->file, CFG_FROM_OVERRIDE) == 0) {
+		(void)buf_appendf(b, "-o %s", name);
+		return;
+	}
+	(void)log_escape(b, f, strlen(f), CFG_NAME_MAX);
+	if (o != NULL && o->line > 0)
+		(void)buf_appendf(b, ":%lu", o->line);
+}
+
+void
+cfg_where_error(const struct cfg_where *w, struct buf *err,
+    const char *const *keys, const char *fmt, ...)
+{
+	const struct cfg_origin *o, *at = NULL;
+	const char *atkey = NULL;
+	struct buf b = BUF_INIT(0);
+	va_list ap;
+	size_t i, also = 0;
+
+	/* The setting assigned last is the one at fault. */
+	for (i = 0; keys != NULL && keys[i] != NULL; i++) {
+		o = cfg_where_find(w, keys[i]);
+		ASSERT(o != NULL);	/* a key of the table: a bug if not */
+		if (at == NULL || o->seq > at->seq) {
+			at = o;
+			atkey = keys[i];
+		}
+	}
+	cfg_where_put(w, at, atkey, &b);
+	(void)buf_appends(&b, ": ");
+	va_start(ap, fmt);
+	(void)buf_vappendf(&b, fmt, ap);	/* unbounded buffer */
+	va_end(ap);
+	/* The others that were set too, so both ends can be found. */
+	for (i = 0; keys != NULL && keys[i] != NULL; i++) {
+		o = cfg_where_find(w, keys[i]);
+		if (o == at || o->file == NULL)
+			continue;
+		(void)buf_appends(&b, also++ == 0 ? " (see also " : ", ");
+		(void)buf_appendf(&b, "%s at ", keys[i]);
+		cfg_where_put(w, o, keys[i], &b);
+	}
+	if (also > 0)
+		(void)buf_appendc(&b, ')');
+	(void)buf_appendc(&b, '\n');
+	/* A caller's err with a small max loses text, not the error. */
+	(void)buf_append(err, b.data, b.len);
+	buf_free(&b);
 }
 
 int

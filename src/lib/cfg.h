@@ -95,6 +95,37 @@ int	 cfg_set_overrides(const struct cfg_def *, void *target,
 int	 cfg_print(const struct cfg_def *, const void *target, int nondefault,
 	    FILE *);
 
+/*
+ * Where each setting got its value, for the checks a daemon makes after
+ * parsing (a value that needs another, two that conflict, a list item
+ * it cannot use): their messages name the file and line too.
+ */
+struct cfg_where;
+
+/*
+ * cfg_parse_file(path), then cfg_set_overrides(overrides), recording in
+ * *where_r (freed with cfg_where_free) the file and line of the last
+ * assignment of each setting. 1, or -1 with messages in err (target
+ * freed and zeroed, *where_r NULL).
+ */
+int	 cfg_load(const struct cfg_def *, void *target, const char *path,
+	    char *const *overrides, struct cfg_where **where_r,
+	    struct buf *err);
+void	 cfg_where_free(struct cfg_where **);
+
+/*
+ * Appends one error line "WHERE: message\n" to err about the settings
+ * keys (NULL-terminated names of the table, or NULL for the file as a
+ * whole). WHERE is where the one of them assigned last was set:
+ * "file:line", "-o key" for an override, or the main file's name when
+ * every one has its default. The others that were set are named at the
+ * end: " (see also key at file:line)". CFG_KEYS("a", "b") makes keys.
+ */
+void	 cfg_where_error(const struct cfg_where *, struct buf *err,
+	    const char *const *keys, const char *fmt, ...)
+	    __attribute__((format(printf, 4, 5)));
+#define CFG_KEYS(...)	((const char *const[]){ __VA_ARGS__, NULL })
+
 /* Frees strings and lists inside target; leaves it zeroed. */
 void	 cfg_free(const struct cfg_def *, void *target);
 

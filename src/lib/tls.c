@@ -413,6 +413,36 @@ tls_server_new(const struct tls_server_cfg *cfg, struct tls_server **srv_r,
 }
 
 void
+tls_server_cfg_errors(const struct cfg_where *where, const char *msgs,
+    struct buf *err)
+{
+	static const char *const keys[] = { "tls_min_version", "tls_ciphers",
+	    "tls_ciphersuites", "tls_groups", "tls_cert_files", NULL };
+	const char *p, *nl, *key;
+	size_t i, len, klen;
+
+	for (p = msgs; *p != '\0'; p = nl != NULL ? nl + 1 : p + len) {
+		nl = strchr(p, '\n');
+		len = nl != NULL ? (size_t)(nl - p) : strlen(p);
+		if (len == 0)
+			continue;
+		for (i = 0, key = NULL; keys[i] != NULL && key == NULL; i++) {
+			klen = strlen(keys[i]);
+			if (len > klen && strncmp(p, keys[i], klen) == 0 &&
+			    (p[klen] == ':' || p[klen] == ' '))
+				key = keys[i];
+		}
+		if (key != NULL && strcmp(key, "tls_cert_files") != 0)
+			cfg_where_error(where, err, CFG_KEYS(key),
+			    "TLS: %.*s", (int)len, p);
+		else
+			cfg_where_error(where, err,
+			    CFG_KEYS("tls_cert_files", "tls_key_files"),
+			    "TLS: %.*s", (int)len, p);
+	}
+}
+
+void
 tls_server_free(struct tls_server **srvp)
 {
 	struct tls_server *srv = *srvp;

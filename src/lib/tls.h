@@ -57,6 +57,16 @@ int	 tls_server_new(const struct tls_server_cfg *,
 void	 tls_server_free(struct tls_server **);
 
 /*
+ * tls_server_new()'s messages (msgs, one a line) as configuration errors
+ * appended to err (cfg_where_error): a line about a setting
+ * ("tls_ciphers: ...") names that setting's line, one about a file the
+ * line of tls_cert_files or tls_key_files, whichever was set last.
+ */
+struct cfg_where;
+void	 tls_server_cfg_errors(const struct cfg_where *, const char *msgs,
+	    struct buf *err);
+
+/*
  * Client context: trusts the CA certificates in ca_file (PEM, one or more),
  * or the system's default store when ca_file is NULL. Verification itself is
  * per connection (conn_starttls_client). 1, or -1 with "file: problem\n" in

@@ -272,18 +272,18 @@ fail_nofd:
  * the start, so that -t works beside a running daemon holding the ports).
  */
 static int
-master_check_listen(const struct relay_cfg *cfg, const char *path,
-    struct buf *err)
+master_check_listen(const struct relay_cfg *cfg, struct buf *err)
 {
 	size_t n = cfg->listen_mx.n + cfg->listen_submission.n +
 	    cfg->listen_smtps.n + (cfg->listen_local[0] != '\0');
 
 	if (n <= MAX_LISTENERS)
 		return 1;
-	(void)buf_appendf(err, "%s: %zu listen addresses in listen_mx, "
-	    "listen_submission and listen_smtps%s: at most %d\n", path, n,
-	    cfg->listen_local[0] != '\0' ? " (and listen_local)" : "",
-	    MAX_LISTENERS);
+	cfg_where_error(cfg->where, err, CFG_KEYS("listen_mx",
+	    "listen_submission", "listen_smtps", "listen_local"), "%zu listen "
+	    "addresses in listen_mx, listen_submission and listen_smtps%s: "
+	    "at most %d", n, cfg->listen_local[0] != '\0' ?
+	    " (and listen_local)" : "", MAX_LISTENERS);
 	return -1;
 }
 
@@ -779,7 +779,7 @@ master_load_tls(const struct relay_cfg *cfg, struct tls_server **tls_r,
 	tc.ciphersuites = cfg->tls_ciphersuites;
 	tc.groups = cfg->tls_groups;
 	if (tls_server_new(&tc, tls_r, &msgs) == -1) {
-		(void)buf_appendf(err, "TLS: %s", buf_cstr(&msgs));
+		tls_server_cfg_errors(cfg->where, buf_cstr(&msgs), err);
 		buf_free(&msgs);
 		return -1;
 	}
@@ -1053,7 +1053,7 @@ main(int argc, char *argv[])
 	m->overrides = overrides;
 	m->cfg = xcalloc(1, sizeof(*m->cfg));
 	loaded = relay_cfg_load(m->cfg, m->cfg_path, overrides, &err);
-	if (loaded == 1 && (master_check_listen(m->cfg, m->cfg_path, &err) ==
+	if (loaded == 1 && (master_check_listen(m->cfg, &err) ==
 	    -1 || master_load_tls(m->cfg, &m->tls, &err) == -1)) {
 		relay_cfg_free(m->cfg);	/* loaded, but not usable */
 		loaded = -1;

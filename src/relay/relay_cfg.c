@@ -253,8 +253,7 @@ const struct cfg_def relay_cfg_defs[] = {
 /* Network lists and listen addresses are checked here so that -t finds
  * every mistake, not the first bind(). */
 static int
-relay_cfg_check_lists(const struct relay_cfg *cfg, const char *path,
-    struct buf *err)
+relay_cfg_check_lists(const struct relay_cfg *cfg, struct buf *err)
 {
 	const struct { const char *name; const struct cfg_list *l; int cidr; }
 	    lists[] = {
@@ -278,7 +277,8 @@ relay_cfg_check_lists(const struct relay_cfg *cfg, const char *path,
 			if (lists[i].cidr ? netaddr_parse_cidr(v, &na) == 1 :
 			    netaddr_parse_listen(v, &ss, &len) == 1)
 				continue;
-			(void)buf_appendf(err, "%s: %s: '%s' is not %s\n", path,
+			cfg_where_error(cfg->where, err,
+			    CFG_KEYS(lists[i].name), "%s: '%s' is not %s",
 			    lists[i].name, v, lists[i].cidr ?
 			    "an address or CIDR network (e.g. 192.0.2.0/24)" :
 			    "a listen address (ip:port or [ipv6]:port)");
@@ -290,30 +290,30 @@ relay_cfg_check_lists(const struct relay_cfg *cfg, const char *path,
 /* Local submission: an absolute socket path that fits sun_path, a
  * domain without '@' or blanks. */
 static int
-relay_cfg_check_local(const struct relay_cfg *cfg, const char *path,
-    struct buf *err)
+relay_cfg_check_local(const struct relay_cfg *cfg, struct buf *err)
 {
 	const char *d = cfg->local_sender_domain;
 	int ok = 1;
 
 	if (cfg->listen_local[0] != '\0' && (cfg->listen_local[0] != '/' ||
 	    strlen(cfg->listen_local) >= RELAY_CFG_SUN_PATH_MAX)) {
-		(void)buf_appendf(err, "%s: listen_local: '%s' is not an "
-		    "absolute path shorter than %d octets\n", path,
-		    cfg->listen_local, RELAY_CFG_SUN_PATH_MAX);
+		cfg_where_error(cfg->where, err, CFG_KEYS("listen_local"),
+		    "listen_local: '%s' is not an absolute path shorter than "
+		    "%d octets", cfg->listen_local, RELAY_CFG_SUN_PATH_MAX);
 		ok = 0;
 	}
 	if (d[0] != '\0' && (strpbrk(d, "@ \t<>()[],;:\\\"") != NULL ||
 	    d[0] == '.' || d[strlen(d) - 1] == '.')) {
-		(void)buf_appendf(err, "%s: local_sender_domain: '%s' is not "
-		    "a domain name\n", path, d);
+		cfg_where_error(cfg->where, err,
+		    CFG_KEYS("local_sender_domain"), "local_sender_domain: "
+		    "'%s' is not a domain name", d);
 		ok = 0;
 	}
 	return ok ? 1 : -1;
 }
 
 static int
-relay_cfg_check(struct relay_cfg *cfg, const char *path, struct buf *err)
+relay_cfg_check(struct relay_cfg *cfg, struct buf *err)
 {
 	char host[256];
 	int ok = 1;
@@ -326,19 +326,20 @@ relay_cfg_check(struct relay_cfg *cfg, const char *path, struct buf *err)
 		cfg->hostname = xstrdup(host);
 	}
 	if (cfg->smtpd_workers_min > cfg->smtpd_workers_max) {
-		(void)buf_appendf(err, "%s: smtpd_workers_min (%lld) exceeds "
-		    "smtpd_workers_max (%lld)\n", path, cfg->smtpd_workers_min,
+		cfg_where_error(cfg->where, err, CFG_KEYS("smtpd_workers_min",
+		    "smtpd_workers_max"), "smtpd_workers_min (%lld) exceeds "
+		    "smtpd_workers_max (%lld)", cfg->smtpd_workers_min,
 		    cfg->smtpd_workers_max);
 		ok = 0;
 	}
 	if (cfg->spool_dir[0] != '/') {
-		(void)buf_appendf(err, "%s: spool_dir must be an absolute path\n",
-		    path);
+		cfg_where_error(cfg->where, err, CFG_KEYS("spool_dir"),
+		    "spool_dir must be an absolute path");
 		ok = 0;
 	}
-	if (relay_cfg_check_lists(cfg, path, err) == -1)
+	if (relay_cfg_check_lists(cfg, err) == -1)
 		ok = 0;
-	if (route_check_cfg(cfg, path, err) == -1)
+	if (route_check_cfg(cfg, err) == -1)
 		ok = 0;
 	if (cfg->relay_verify_primary[0] != '\0') {
 		struct sockaddr_storage ss;
@@ -346,36 +347,43 @@ relay_cfg_check(struct relay_cfg *cfg, const char *path, struct buf *err)
 
 		if (netaddr_parse_listen(cfg->relay_verify_primary, &ss,
 		    &len) == -1) {
-			(void)buf_appendf(err, "%s: relay_verify_primary: '%s' "
-			    "is not ip:port or [ipv6]:port\n", path,
-			    cfg->relay_verify_primary);
+			cfg_where_error(cfg->where, err,
+			    CFG_KEYS("relay_verify_primary"),
+			    "relay_verify_primary: '%s' is not ip:port or "
+			    "[ipv6]:port", cfg->relay_verify_primary);
 			ok = 0;
 		}
 	}
 	if (cfg->tls_cert_files.n != cfg->tls_key_files.n) {
-		(void)buf_appendf(err, "%s: tls_cert_files has %zu entries but "
-		    "tls_key_files %zu: give one key per certificate\n", path,
+		cfg_where_error(cfg->where, err, CFG_KEYS("tls_cert_files",
+		    "tls_key_files"), "tls_cert_files has %zu entries but "
+		    "tls_key_files %zu: give one key per certificate",
 		    cfg->tls_cert_files.n, cfg->tls_key_files.n);
 		ok = 0;
 	}
 	if (cfg->deliver_throttle_delay_max < cfg->deliver_throttle_delay) {
-		(void)buf_appendf(err, "%s: deliver_throttle_delay_max is "
-		    "shorter than deliver_throttle_delay\n", path);
+		cfg_where_error(cfg->where, err,
+		    CFG_KEYS("deliver_throttle_delay",
+		    "deliver_throttle_delay_max"), "deliver_throttle_delay_max "
+		    "is shorter than deliver_throttle_delay");
 		ok = 0;
 	}
 	if (cfg->listen_smtps.n > 0 && cfg->tls_cert_files.n == 0) {
-		(void)buf_appendf(err, "%s: listen_smtps needs tls_cert_files "
-		    "and tls_key_files\n", path);
+		cfg_where_error(cfg->where, err, CFG_KEYS("listen_smtps",
+		    "tls_cert_files"), "listen_smtps needs tls_cert_files and "
+		    "tls_key_files");
 		ok = 0;
 	}
 	/* Submission takes mail only after AUTH, offered only over TLS or
 	 * to smtpd_auth_cleartext_networks: without either it is useless. */
 	if (cfg->listen_submission.n > 0 && cfg->tls_cert_files.n == 0 &&
 	    cfg->smtpd_auth_cleartext_networks.n == 0) {
-		(void)buf_appendf(err, "%s: listen_submission could never take "
-		    "mail: it requires AUTH, which needs TLS (tls_cert_files "
-		    "and tls_key_files) or smtpd_auth_cleartext_networks\n",
-		    path);
+		cfg_where_error(cfg->where, err,
+		    CFG_KEYS("listen_submission", "tls_cert_files",
+		    "smtpd_auth_cleartext_networks"), "listen_submission could "
+		    "never take mail: it requires AUTH, which needs TLS "
+		    "(tls_cert_files and tls_key_files) or "
+		    "smtpd_auth_cleartext_networks");
 		ok = 0;
 	}
 	if (cfg->users_db[0] == '\0') {
@@ -385,13 +393,13 @@ relay_cfg_check(struct relay_cfg *cfg, const char *path, struct buf *err)
 		free(cfg->users_db);
 		cfg->users_db = buf_steal(&b);
 	}
-	if (relay_cfg_check_local(cfg, path, err) == -1)
+	if (relay_cfg_check_local(cfg, err) == -1)
 		ok = 0;
 	if (cfg->listen_mx.n + cfg->listen_submission.n +
 	    cfg->listen_smtps.n == 0 && cfg->listen_local[0] == '\0') {
-		(void)buf_appendf(err, "%s: no listen_mx, listen_submission, "
-		    "listen_smtps or listen_local address: nothing to serve\n",
-		    path);
+		cfg_where_error(cfg->where, err, NULL, "no listen_mx, "
+		    "listen_submission, listen_smtps or listen_local address: "
+		    "nothing to serve");
 		ok = 0;
 	}
 	return ok ? 1 : -1;
@@ -401,10 +409,13 @@ int
 relay_cfg_load(struct relay_cfg *cfg, const char *path,
     char *const *overrides, struct buf *err)
 {
-	if (cfg_parse_file(relay_cfg_defs, cfg, path, err) == -1)
+	struct cfg_where *w;
+
+	cfg->where = NULL;
+	if (cfg_load(relay_cfg_defs, cfg, path, overrides, &w, err) == -1)
 		return -1;
-	if (cfg_set_overrides(relay_cfg_defs, cfg, overrides, err) == -1 ||
-	    relay_cfg_check(cfg, path, err) == -1)
+	cfg->where = w;
+	if (relay_cfg_check(cfg, err) == -1)
 		goto fail;
 	return 1;
 fail:
@@ -415,6 +426,7 @@ fail:
 void
 relay_cfg_free(struct relay_cfg *cfg)
 {
+	cfg_where_free(&cfg->where);
 	cfg_free(relay_cfg_defs, cfg);
 }
 

@@ -114,6 +114,10 @@ struct relay_cfg {
 	long long	 smtpd_conn_concurrency_limit;	/* per address */
 	long long	 smtpd_user_message_limit;	/* per user/hour */
 	long long	 smtpd_user_recipient_limit;	/* per user/hour */
+
+	/* Not a setting: where each one was set, for the checks made
+	 * after parsing (relay_cfg_load, master's listeners and TLS). */
+	struct cfg_where *where;
 };
 
 /* sizeof(((struct sockaddr_un *)0)->sun_path) on Linux. */
@@ -126,7 +130,8 @@ extern const struct cfg_def relay_cfg_defs[];
 /*
  * Parses path into *cfg (defaults, file, then fills derived values such as
  * the hostname). 1, or -1 with "file:line: message" lines in err and *cfg
- * zeroed. overrides: NULL-terminated "key=value" strings applied after the
+ * zeroed; a check of several settings names the line of the one set last
+ * (cfg_where_error). overrides: NULL-terminated "key=value" strings applied after the
  * file (estafetad -o). Never logs.
  */
 int	relay_cfg_load(struct relay_cfg *cfg, const char *path,

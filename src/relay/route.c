@@ -311,8 +311,7 @@ route_key(const struct route *r, const char *domain, struct buf *b)
 }
 
 int
-route_check_cfg(const struct relay_cfg *cfg, const char *path,
-    struct buf *err)
+route_check_cfg(const struct relay_cfg *cfg, struct buf *err)
 {
 	struct route r;
 	const char *errstr, *eq;
@@ -333,8 +332,8 @@ route_check_cfg(const struct relay_cfg *cfg, const char *path,
 			items += strspn(p, " \t") < (size_t)(e - p);
 		}
 		if (items != n) {
-			(void)buf_appendf(err, "%s: transports: every item "
-			    "must be domain=transport\n", path);
+			cfg_where_error(cfg->where, err, CFG_KEYS("transports"),
+			    "transports: every item must be domain=transport");
 			ok = 0;
 		}
 		for (i = 0; i < n; i++) {
@@ -342,8 +341,9 @@ route_check_cfg(const struct relay_cfg *cfg, const char *path,
 			(void)buf_append(&b, it[i].val, it[i].vlen);
 			if (it[i].klen == 0 || route_parse(b.data, &r,
 			    &errstr) == -1) {
-				(void)buf_appendf(err, "%s: transports: "
-				    "'%.*s=%s': %s\n", path, (int)it[i].klen,
+				cfg_where_error(cfg->where, err,
+				    CFG_KEYS("transports"), "transports: "
+				    "'%.*s=%s': %s", (int)it[i].klen,
 				    it[i].key, b.data, it[i].klen ? errstr :
 				    "no domain");
 				ok = 0;
@@ -353,22 +353,22 @@ route_check_cfg(const struct relay_cfg *cfg, const char *path,
 		buf_reset(&b);
 	}
 	if (route_parse(cfg->local_transport, &r, &errstr) == -1) {
-		(void)buf_appendf(err, "%s: local_transport: %s\n", path,
-		    errstr);
+		cfg_where_error(cfg->where, err, CFG_KEYS("local_transport"),
+		    "local_transport: %s", errstr);
 		ok = 0;
 	} else
 		route_free(&r);
 	if (route_parse(cfg->default_transport, &r, &errstr) == -1) {
-		(void)buf_appendf(err, "%s: default_transport: %s\n", path,
-		    errstr);
+		cfg_where_error(cfg->where, err, CFG_KEYS("default_transport"),
+		    "default_transport: %s", errstr);
 		ok = 0;
 	} else
 		route_free(&r);
 	if (cfg->relayhost[0] != '\0') {
 		(void)buf_appendf(&b, "smtp:%s", cfg->relayhost);
 		if (route_parse(b.data, &r, &errstr) == -1) {
-			(void)buf_appendf(err, "%s: relayhost: %s\n", path,
-			    errstr);
+			cfg_where_error(cfg->where, err, CFG_KEYS("relayhost"),
+			    "relayhost: %s", errstr);
 			ok = 0;
 		} else
 			route_free(&r);
@@ -379,8 +379,9 @@ route_check_cfg(const struct relay_cfg *cfg, const char *path,
 		    strcasecmp(eq + 1, "may") != 0 &&
 		    strcasecmp(eq + 1, "encrypt") != 0 &&
 		    strcasecmp(eq + 1, "verify") != 0)) {
-			(void)buf_appendf(err, "%s: smtp_tls_policies: '%s' is "
-			    "not domain=none|may|encrypt|verify\n", path,
+			cfg_where_error(cfg->where, err,
+			    CFG_KEYS("smtp_tls_policies"), "smtp_tls_policies: "
+			    "'%s' is not domain=none|may|encrypt|verify",
 			    cfg->smtp_tls_policies.v[i]);
 			ok = 0;
 		}

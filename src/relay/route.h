@@ -62,8 +62,8 @@ void	route_key(const struct route *, const char *domain, struct buf *);
 
 void	route_free(struct route *);
 
-/* Checks every transport-like setting of cfg; appends errors to err. */
-int	route_check_cfg(const struct relay_cfg *, const char *path,
-	    struct buf *err);
+/* Checks every transport-like setting of cfg; appends errors to err,
+ * each naming where the setting is (cfg->where). */
+int	route_check_cfg(const struct relay_cfg *, struct buf *err);
 
 #endif

@@ -280,7 +280,7 @@ load_tls(const struct buzond_cfg *cfg, struct tls_server **tls_r,
 	tc.ciphersuites = cfg->tls_ciphersuites;
 	tc.groups = cfg->tls_groups;
 	if (tls_server_new(&tc, tls_r, &msgs) == -1) {
-		(void)buf_appendf(err, "TLS: %s", buf_cstr(&msgs));
+		tls_server_cfg_errors(cfg->where, buf_cstr(&msgs), err);
 		buf_free(&msgs);
 		return -1;
 	}

@@ -135,7 +135,7 @@ const struct cfg_def buzond_cfg_defs[] = {
 };
 
 static int
-check_lists(const struct buzond_cfg *cfg, const char *path, struct buf *err)
+check_lists(const struct buzond_cfg *cfg, struct buf *err)
 {
 	const struct { const char *name; const struct cfg_list *l; int cidr; }
 	    lists[] = {
@@ -160,7 +160,8 @@ check_lists(const struct buzond_cfg *cfg, const char *path, struct buf *err)
 			if (lists[i].cidr ? netaddr_parse_cidr(v, &na) == 1 :
 			    netaddr_parse_listen(v, &ss, &len) == 1)
 				continue;
-			(void)buf_appendf(err, "%s: %s: '%s' is not %s\n", path,
+			cfg_where_error(cfg->where, err,
+			    CFG_KEYS(lists[i].name), "%s: '%s' is not %s",
 			    lists[i].name, v, lists[i].cidr ?
 			    "an address or CIDR network (e.g. 192.0.2.0/24)" :
 			    "a listen address (ip:port or [ipv6]:port)");
@@ -170,33 +171,33 @@ check_lists(const struct buzond_cfg *cfg, const char *path, struct buf *err)
 }
 
 static int
-check_paths(const struct buzond_cfg *cfg, const char *path, struct buf *err)
+check_paths(const struct buzond_cfg *cfg, struct buf *err)
 {
 	struct sockaddr_un sun;
 	int ok = 1;
 
 	if (cfg->store_root[0] != '/') {
-		(void)buf_appendf(err, "%s: store_root must be an absolute "
-		    "path\n", path);
+		cfg_where_error(cfg->where, err, CFG_KEYS("store_root"),
+		    "store_root must be an absolute path");
 		ok = 0;
 	}
 	if (cfg->users_db[0] != '/') {
-		(void)buf_appendf(err, "%s: users_db must be an absolute "
-		    "path\n", path);
+		cfg_where_error(cfg->where, err, CFG_KEYS("users_db"),
+		    "users_db must be an absolute path");
 		ok = 0;
 	}
 	if (cfg->listen_lmtp[0] != '\0' && (cfg->listen_lmtp[0] != '/' ||
 	    strlen(cfg->listen_lmtp) >= sizeof(sun.sun_path))) {
-		(void)buf_appendf(err, "%s: listen_lmtp must be an absolute "
-		    "path shorter than %zu octets\n", path,
-		    sizeof(sun.sun_path));
+		cfg_where_error(cfg->where, err, CFG_KEYS("listen_lmtp"),
+		    "listen_lmtp must be an absolute path shorter than %zu "
+		    "octets", sizeof(sun.sun_path));
 		ok = 0;
 	}
 	return ok;
 }
 
 static int
-buzond_cfg_check(struct buzond_cfg *cfg, const char *path, struct buf *err)
+buzond_cfg_check(struct buzond_cfg *cfg, struct buf *err)
 {
 	char host[256];
 	int ok;
@@ -208,29 +209,32 @@ buzond_cfg_check(struct buzond_cfg *cfg, const char *path, struct buf *err)
 		free(cfg->hostname);
 		cfg->hostname = xstrdup(host);
 	}
-	ok = check_lists(cfg, path, err) & check_paths(cfg, path, err);
+	ok = check_lists(cfg, err) & check_paths(cfg, err);
 	if (cfg->tls_cert_files.n != cfg->tls_key_files.n) {
-		(void)buf_appendf(err, "%s: tls_cert_files has %zu entries but "
-		    "tls_key_files %zu: give one key per certificate\n", path,
+		cfg_where_error(cfg->where, err, CFG_KEYS("tls_cert_files",
+		    "tls_key_files"), "tls_cert_files has %zu entries but "
+		    "tls_key_files %zu: give one key per certificate",
 		    cfg->tls_cert_files.n, cfg->tls_key_files.n);
 		ok = 0;
 	}
 	if (cfg->listen_pop3s.n + cfg->listen_imaps.n > 0 &&
 	    cfg->tls_cert_files.n == 0) {
-		(void)buf_appendf(err, "%s: listen_pop3s and listen_imaps need "
-		    "tls_cert_files and tls_key_files\n", path);
+		cfg_where_error(cfg->where, err, CFG_KEYS("listen_pop3s",
+		    "listen_imaps", "tls_cert_files"), "listen_pop3s and "
+		    "listen_imaps need tls_cert_files and tls_key_files");
 		ok = 0;
 	}
 	if (cfg->listen_lmtp[0] == '\0' && cfg->listen_lmtp_tcp.n +
 	    cfg->listen_pop3.n + cfg->listen_pop3s.n + cfg->listen_imap.n +
 	    cfg->listen_imaps.n == 0) {
-		(void)buf_appendf(err, "%s: no listen_* setting: nothing to "
-		    "serve\n", path);
+		cfg_where_error(cfg->where, err, NULL, "no listen_* setting: "
+		    "nothing to serve");
 		ok = 0;
 	}
 	if (cfg->max_sessions_per_ip > cfg->max_sessions) {
-		(void)buf_appendf(err, "%s: max_sessions_per_ip (%lld) exceeds "
-		    "max_sessions (%lld)\n", path, cfg->max_sessions_per_ip,
+		cfg_where_error(cfg->where, err, CFG_KEYS("max_sessions",
+		    "max_sessions_per_ip"), "max_sessions_per_ip (%lld) exceeds "
+		    "max_sessions (%lld)", cfg->max_sessions_per_ip,
 		    cfg->max_sessions);
 		ok = 0;
 	}
@@ -241,10 +245,13 @@ int
 buzond_cfg_load(struct buzond_cfg *cfg, const char *path,
     char *const *overrides, struct buf *err)
 {
-	if (cfg_parse_file(buzond_cfg_defs, cfg, path, err) == -1)
+	struct cfg_where *w;
+
+	cfg->where = NULL;
+	if (cfg_load(buzond_cfg_defs, cfg, path, overrides, &w, err) == -1)
 		return -1;
-	if (cfg_set_overrides(buzond_cfg_defs, cfg, overrides, err) == -1 ||
-	    buzond_cfg_check(cfg, path, err) == -1)
+	cfg->where = w;
+	if (buzond_cfg_check(cfg, err) == -1)
 		goto fail;
 	return 1;
 fail:
@@ -255,5 +262,6 @@ fail:
 void
 buzond_cfg_free(struct buzond_cfg *cfg)
 {
+	cfg_where_free(&cfg->where);
 	cfg_free(buzond_cfg_defs, cfg);
 }

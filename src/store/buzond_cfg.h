@@ -55,6 +55,9 @@ struct buzond_cfg {
 	long long	 imap_idle_timeout;	/* ms */
 	long long	 imap_error_limit;
 	long long	 imap_auth_fail_limit;
+
+	/* Not a setting: where each one was set (cfg_where_error). */
+	struct cfg_where *where;
 };
 
 extern const struct cfg_def buzond_cfg_defs[];

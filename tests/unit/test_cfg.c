@@ -766,6 +766,89 @@ test_include(void **state)
 	buf_free(&want);
 }
 
+/* cfg_load records where each setting was set; cfg_where_error names
+ * the line of the setting at fault, for a pair the one set last. */
+static void
+test_where(void **state)
+{
+	struct buf err = BUF_INIT(0), path = BUF_INIT(0), want = BUF_INIT(0);
+	struct cfg_where *w = NULL;
+	struct sample c;
+	char *ov[] = { "smtpd_tls = yes", NULL }, *bad[] = { "x=1", NULL };
+	char *dir;
+
+	(void)state;
+	dir = make_dir();
+	assert_int_equal(buf_appendf(&path, "%s/sub", dir), 1);
+	assert_int_equal(mkdir(path.data, 0700), 0);
+	write_file(dir, "main.conf",
+	    "# a comment\n"
+	    "smtpd_port = 1\n"
+	    "include = sub/a.conf\n"
+	    "smtpd_data_timeout = 10s\n"
+	    "mynetworks = 10.0.0.0/8,\n"
+	    "    192.0.2.0/24\n"
+	    "smtpd_port = 2\n");
+	write_file(dir, "sub/a.conf", "\nmessage_size_limit = 2M\n");
+	buf_reset(&path);
+	assert_int_equal(buf_appendf(&path, "%s/main.conf", dir), 1);
+	assert_int_equal(cfg_load(sample_defs, &c, path.data, ov, &w, &err), 1);
+	assert_string_equal(buf_cstr(&err), "");
+	assert_non_null(w);
+	assert_int_equal(c.tls, 1);
+
+	/* One setting: its line (the last assignment of a key given twice;
+	 * the first line of a continued one). */
+	cfg_where_error(w, &err, CFG_KEYS("smtpd_port"), "port %d", 2);
+	cfg_where_error(w, &err, CFG_KEYS("mynetworks"), "nets");
+	/* A pair: the line of the later one, the other named after. */
+	cfg_where_error(w, &err, CFG_KEYS("smtpd_data_timeout",
+	    "message_size_limit"), "pair");
+	cfg_where_error(w, &err, CFG_KEYS("message_size_limit",
+	    "smtpd_data_timeout"), "pair, other order");
+	/* With a default: the one set. */
+	cfg_where_error(w, &err, CFG_KEYS("myhostname", "message_size_limit"),
+	    "with a default");
+	/* An override is later than any line. */
+	cfg_where_error(w, &err, CFG_KEYS("smtpd_tls", "smtpd_port"), "ov");
+	/* Defaults only, or no setting: the main file. */
+	cfg_where_error(w, &err, CFG_KEYS("myhostname", "smtpd_banner"), "dd");
+	cfg_where_error(w, &err, NULL, "whole");
+	assert_int_equal(buf_appendf(&want,
+	    "%s/main.conf:7: port 2\n"
+	    "%s/main.conf:5: nets\n"
+	    "%s/main.conf:4: pair (see also message_size_limit at "
+	    "%s/sub/a.conf:2)\n"
+	    "%s/main.conf:4: pair, other order (see also message_size_limit "
+	    "at %s/sub/a.conf:2)\n"
+	    "%s/sub/a.conf:2: with a default\n"
+	    "-o smtpd_tls: ov (see also smtpd_port at %s/main.conf:7)\n"
+	    "%s/main.conf: dd\n"
+	    "%s/main.conf: whole\n",
+	    dir, dir, dir, dir, dir, dir, dir, dir, dir, dir), 1);
+	assert_string_equal(buf_cstr(&err), want.data);
+	cfg_where_free(&w);
+	assert_null(w);
+	cfg_free(sample_defs, &c);
+
+	/* Failures leave nothing to free. */
+	buf_reset(&err);
+	assert_int_equal(cfg_load(sample_defs, &c, path.data, bad, &w, &err),
+	    -1);
+	assert_null(w);
+	assert_null(c.myhostname);
+	write_file(dir, "main.conf", "smtpd_port = 0\n");
+	assert_int_equal(cfg_load(sample_defs, &c, path.data, NULL, &w, &err),
+	    -1);
+	assert_null(w);
+	assert_non_null(strstr(buf_cstr(&err), "main.conf:1: smtpd_port"));
+	remove_tree(dir);
+	free(dir);
+	buf_free(&err);
+	buf_free(&path);
+	buf_free(&want);
+}
+
 static void
 test_include_depth(void **state)
 {
@@ -1133,6 +1216,7 @@ main(void)
 		cmocka_unit_test(test_nul_byte),
 		cmocka_unit_test(test_include),
 		cmocka_unit_test(test_include_depth),
+		cmocka_unit_test(test_where),
 		cmocka_unit_test(test_include_string),
 		cmocka_unit_test(test_chunk_boundaries),
 		cmocka_unit_test(test_print),

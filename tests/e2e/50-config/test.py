@@ -153,8 +153,12 @@ def overrides():
         ("smtpd_workers_max=0", "smtpd_workers_max: 0 is below the "
          "minimum 1"),
         ("message_size_limit=big", "message_size_limit: bad size 'big'"),
-        ("smtpd_workers_min=31", "smtpd_workers_min (31) exceeds "
-         "smtpd_workers_max (30)"),
+        ("smtpd_workers_min=31", "-o smtpd_workers_min: smtpd_workers_min "
+         "(31) exceeds smtpd_workers_max (30) (see also smtpd_workers_max "
+         "at inc/common.conf:4)"),
+        ("smtpd_workers_max=2", "-o smtpd_workers_max: smtpd_workers_min "
+         "(3) exceeds smtpd_workers_max (2) (see also smtpd_workers_min at "
+         "inc/common.conf:3)"),
         ("listen_mx=localhost:25", "listen_mx: 'localhost:25' is not a "
          "listen address"),
     ]
