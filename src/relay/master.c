@@ -47,6 +47,7 @@
 #include "lib/log.h"
 #include "lib/netaddr.h"
 #include "lib/pidfile.h"
+#include "lib/selfpipe.h"
 #include "lib/ratelimit.h"
 #include "lib/tls.h"
 #include "lib/users.h"
@@ -110,11 +111,7 @@ static int master_sigpipe[2] = { -1, -1 };
 static void
 master_on_signal(int sig)
 {
-	unsigned char c = (unsigned char)sig;
-	int e = errno;
-
-	(void)!write(master_sigpipe[1], &c, 1);
-	errno = e;
+	selfpipe_write(master_sigpipe[1], sig);
 }
 
 static void
@@ -391,33 +388,6 @@ master_drop_privileges(struct master *m)
 }
 
 /*
- * The signals the master handles through master_sigpipe. They are blocked
- * across fork() so that a child never runs the master's handler: it would
- * write into the master's pipe (SIGTERM sent to a new worker during a
- * reload read by the master as its own SIGTERM) and be lost for the child.
- */
-static void
-master_block_signals(sigset_t *old_r)
-{
-	sigset_t set;
-
-	(void)sigemptyset(&set);
-	(void)sigaddset(&set, SIGCHLD);
-	(void)sigaddset(&set, SIGHUP);
-	(void)sigaddset(&set, SIGTERM);
-	(void)sigaddset(&set, SIGINT);
-	if (sigprocmask(SIG_BLOCK, &set, old_r) == -1)
-		log_panic("sigprocmask: %s", strerror(errno));
-}
-
-static void
-master_restore_signals(const sigset_t *old)
-{
-	if (sigprocmask(SIG_SETMASK, old, NULL) == -1)
-		log_panic("sigprocmask: %s", strerror(errno));
-}
-
-/*
  * In a new child, with the master's signals still blocked: SIGTERM gets
  * its default action (one already pending ends a child that has not
  * started: master_reap takes that as the stop it asked for), SIGHUP and
@@ -438,7 +408,7 @@ master_child_setup(struct master *m, int keep_listeners,
 	sa.sa_handler = SIG_IGN;
 	(void)sigaction(SIGHUP, &sa, NULL);
 	(void)sigaction(SIGINT, &sa, NULL);
-	master_restore_signals(mask);
+	selfpipe_restore(mask);
 	(void)close(master_sigpipe[0]);
 	(void)close(master_sigpipe[1]);
 	(void)close(m->status_r);
@@ -481,13 +451,18 @@ master_new_child(struct master *m, int kind)
 			__atomic_store_n(&m->board[MAX_CHILDREN], (int)slot + 1,
 			    __ATOMIC_SEQ_CST);
 	}
-	master_block_signals(&mask);
+	/* The signals the master handles through master_sigpipe are
+	 * blocked across fork() so that a child never runs the master's
+	 * handler: it would write into the master's pipe (SIGTERM sent to a
+	 * new worker during a reload read by the master as its own SIGTERM)
+	 * and be lost for the child. */
+	selfpipe_block(&mask);
 	if ((pid = fork()) == -1) {
 		log_error("master fork failed: %s", strerror(errno));
 		if (kind == CHILD_SMTPD)	/* no phantom idle worker */
 			__atomic_store_n(&m->board[slot], SMTPD_SLOT_FREE,
 			    __ATOMIC_SEQ_CST);
-		master_restore_signals(&mask);
+		selfpipe_restore(&mask);
 		return NULL;
 	}
 	if (pid == 0) {
@@ -532,7 +507,7 @@ master_new_child(struct master *m, int kind)
 		c->slot = slot;
 		m->slot_used[slot] = 1;
 	}
-	master_restore_signals(&mask);	/* pending signals arrive now */
+	selfpipe_restore(&mask);	/* pending signals arrive now */
 	return c;
 }
 
@@ -943,29 +918,18 @@ master_write_pid(struct master *m)
 static void
 master_signals(void)
 {
-	struct sigaction sa;
-
-	if (pipe2(master_sigpipe, O_NONBLOCK | O_CLOEXEC) == -1)
+	if (selfpipe_open(master_sigpipe, master_on_signal) == -1)
 		log_fatal("pipe: %s", strerror(errno));
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = master_on_signal;
-	sa.sa_flags = SA_RESTART;
-	(void)sigaction(SIGCHLD, &sa, NULL);
-	(void)sigaction(SIGHUP, &sa, NULL);
-	(void)sigaction(SIGTERM, &sa, NULL);
-	(void)sigaction(SIGINT, &sa, NULL);
-	sa.sa_handler = SIG_IGN;
-	(void)sigaction(SIGPIPE, &sa, NULL);
 }
 
 /* Handles the signals that arrived since the last call. */
 static void
 master_handle_signals(struct master *m)
 {
-	unsigned char sig;
 	size_t i;
+	int sig;
 
-	while (read(master_sigpipe[0], &sig, 1) == 1) {
+	while ((sig = selfpipe_next(master_sigpipe[0])) != 0) {
 		switch (sig) {
 		case SIGCHLD:
 			master_reap(m);

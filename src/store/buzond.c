@@ -50,6 +50,7 @@
 #include "lib/ratelimit.h"
 #include "lib/netaddr.h"
 #include "lib/pidfile.h"
+#include "lib/selfpipe.h"
 #include "lib/tls.h"
 #include "lib/users.h"
 #include "lib/xalloc.h"
@@ -106,12 +107,7 @@ static int sigpipe_fds[2] = { -1, -1 };
 static void
 on_signal(int sig)
 {
-	unsigned char c = (unsigned char)sig;
-	int saved = errno;
-
-	/* A full pipe already holds a wake-up: dropping one is fine. */
-	(void)!write(sigpipe_fds[1], &c, 1);
-	errno = saved;
+	selfpipe_write(sigpipe_fds[1], sig);
 }
 
 static void
@@ -353,19 +349,8 @@ write_pid(struct master *m)
 static void
 setup_signals(void)
 {
-	struct sigaction sa;
-
-	if (pipe2(sigpipe_fds, O_NONBLOCK | O_CLOEXEC) == -1)
+	if (selfpipe_open(sigpipe_fds, on_signal) == -1)
 		log_fatal("pipe: %s", strerror(errno));
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_signal;
-	sa.sa_flags = SA_RESTART;
-	(void)sigaction(SIGCHLD, &sa, NULL);
-	(void)sigaction(SIGHUP, &sa, NULL);
-	(void)sigaction(SIGTERM, &sa, NULL);
-	(void)sigaction(SIGINT, &sa, NULL);
-	sa.sa_handler = SIG_IGN;
-	(void)sigaction(SIGPIPE, &sa, NULL);
 }
 
 /* ----------------------------------------------------------- sessions */
@@ -654,10 +639,9 @@ shutdown_all(struct master *m)
 		(void)kill(m->ch[i].pid, SIGTERM);	/* may be gone */
 	while (m->nch > 0 && conn_now_ms() < deadline) {
 		struct pollfd pfd = { sigpipe_fds[0], POLLIN, 0 };
-		unsigned char b[64];
 
 		(void)poll(&pfd, 1, 100);
-		while (read(sigpipe_fds[0], b, sizeof(b)) > 0)
+		while (selfpipe_next(sigpipe_fds[0]) != 0)
 			;
 		reap(m);
 	}
@@ -672,17 +656,14 @@ shutdown_all(struct master *m)
 static int
 handle_signals(struct master *m)
 {
-	unsigned char b[64];
-	ssize_t n, i;
-	int go = 1;
+	int go = 1, sig;
 
-	while ((n = read(sigpipe_fds[0], b, sizeof(b))) > 0)
-		for (i = 0; i < n; i++) {
-			if (b[i] == SIGHUP)
-				reload(m);
-			else if (b[i] == SIGTERM || b[i] == SIGINT)
-				go = 0;
-		}
+	while ((sig = selfpipe_next(sigpipe_fds[0])) != 0) {
+		if (sig == SIGHUP)
+			reload(m);
+		else if (sig == SIGTERM || sig == SIGINT)
+			go = 0;
+	}
 	reap(m);
 	return go;
 }
