@@ -461,6 +461,7 @@ struct rctx {
 	size_t		 hdrlen;
 	int		 vanished;
 	int		 emitted;	/* part of the response is sent */
+	int		 streaming;	/* whole-message literals from disk */
 	struct mime_parser *mp;		/* parsed once, for part sections */
 };
 
@@ -478,6 +479,64 @@ literal_out(struct rctx *r, struct buf *b, const char *s, size_t n)
 		return -1;
 	buf_reset(b);
 	return 1;
+}
+
+/* The whole message, or <off.count> of it, as a literal from disk. */
+static int
+stream_out(struct rctx *r, struct buf *b, const struct imap_fetch_item *it)
+{
+	uint64_t off = 0, n = r->m->size;
+
+	if (it->partial) {
+		off = it->off < n ? it->off : n;
+		n -= off;
+		if (n > it->count)
+			n = it->count;
+	}
+	if (buf_appendf(b, "{%llu}\r\n", (unsigned long long)n) == -1)
+		return -1;
+	r->emitted = 1;
+	if (r->m->emit(r->m->arg, b->data, b->len) == -1 ||
+	    (n > 0 && r->m->text_emit(r->m->arg, off, n) == -1))
+		return -1;
+	buf_reset(b);
+	return 1;
+}
+
+/* RFC822, BODY[], BODY.PEEK[] (partial or not): the whole message. */
+static int
+whole_item(const struct imap_fetch_item *it)
+{
+	return it->type == IMAP_FI_RFC822 || (it->type == IMAP_FI_SECTION &&
+	    it->sec.npart == 0 && it->sec.spec == IMAP_SEC_ALL);
+}
+
+/*
+ * Whether m's whole-message items can stream from disk: only they may
+ * need the whole text. *level_r gets what the other items need.
+ */
+static int
+can_stream(const struct imap_fetch *f, const struct imap_fetch_msg *m,
+    int *level_r)
+{
+	size_t i;
+	int any = 0, need;
+
+	*level_r = NEED_NONE;
+	if (m->emit == NULL || m->text_open == NULL || m->text_emit == NULL ||
+	    m->size < IMAP_FETCH_STREAM_MIN)
+		return 0;
+	for (i = 0; i < f->n; i++) {
+		if (whole_item(&f->items[i])) {
+			any = 1;
+			continue;
+		}
+		if ((need = needs_of(&f->items[i])) == NEED_WHOLE)
+			return 0;
+		if (need > *level_r)
+			*level_r = need;
+	}
+	return any;
 }
 
 /* Applies <off.count> to s[0..n) and writes it as a literal. */
@@ -703,6 +762,8 @@ section_out(struct rctx *r, const struct imap_fetch_item *it,
 	size_t n = 0;
 	int rv;
 
+	if (r->streaming && whole_item(it))
+		return stream_out(r, out, it);
 	if (!ensure(r, needs_of(it)))
 		return 0;
 	rv = section_range(r, &it->sec, scratch, &s, &n);
@@ -732,6 +793,8 @@ item_out(struct rctx *r, const struct imap_fetch_item *it, struct buf *out,
 	case IMAP_FI_UID:
 		return buf_appendf(out, "%u", m->uid);
 	case IMAP_FI_RFC822:
+		if (r->streaming)
+			return stream_out(r, out, it);
 		if (!ensure(r, NEED_WHOLE))
 			return 0;
 		return literal_out(r, out, r->data, r->len);
@@ -760,12 +823,17 @@ imap_fetch_render(const struct imap_fetch *f, const struct imap_fetch_msg *m,
 {
 	struct rctx r;
 	size_t start = out->len, i;
-	int rv;
+	int rv, level;
 
 	memset(&r, 0, sizeof(r));
 	r.m = m;
-	/* Before anything may be emitted, make sure the text is there. */
-	if (m->emit != NULL && f->literals && !ensure(&r, f->needs))
+	/* Before anything may be emitted, make sure the text is there (or,
+	 * streaming, that the file is open). */
+	if (can_stream(f, m, &level)) {
+		r.streaming = 1;
+		if (!ensure(&r, level) || m->text_open(m->arg) != 1)
+			return 0;
+	} else if (m->emit != NULL && f->literals && !ensure(&r, f->needs))
 		return 0;
 	if (buf_appendf(out, "* %u FETCH (", m->seq) == -1)
 		goto fail;

@@ -113,6 +113,18 @@ struct imap_fetch_msg {
 	 * nothing sent. Returns 1, or -1 (the render fails with -1).
 	 */
 	int		(*emit)(void *arg, const char *p, size_t n);
+	/*
+	 * Optional, with emit: for a message of IMAP_FETCH_STREAM_MIN octets
+	 * or more whose items need the whole text only for the whole message
+	 * (RFC822, BODY[] and BODY.PEEK[], <partial> or not), the text is not
+	 * loaded: text_open is called before anything is emitted (1, or 0
+	 * when the message vanished: nothing is sent), and text_emit(arg,
+	 * off, n) sends octets [off, off + n) of its CRLF form (size octets
+	 * in all) to the client, from disk. Returns 1, or -1 (the render
+	 * fails with -1).
+	 */
+	int		(*text_open)(void *arg);
+	int		(*text_emit)(void *arg, uint64_t off, uint64_t n);
 	void		*arg;
 };
 

@@ -13,8 +13,10 @@
  */
 #include "config.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "lib/buf.h"
 #include "lib/log.h"
@@ -37,6 +39,9 @@ struct loader {
 	int		 whole;		/* text holds the whole message */
 	int		 have;		/* text is for seq */
 	int		 vanished;
+	int		 fd;		/* streaming: seq's file, or -1 */
+	int		 broken;	/* the file did not match its size */
+	struct buf	 piece;		/* streaming: a piece in CRLF form */
 };
 
 static int
@@ -67,6 +72,67 @@ loader_at(struct loader *l, uint32_t seq)
 	l->seq = seq;
 	l->have = 0;
 	l->whole = 0;
+	if (l->fd != -1)
+		(void)close(l->fd);	/* read-only */
+	l->fd = -1;
+}
+
+static int emit(void *, const char *, size_t);
+
+static int
+text_open(void *arg)
+{
+	struct loader *l = arg;
+	const char *err = NULL;
+	int r;
+
+	if (l->fd != -1)
+		return 1;
+	if ((r = mbox_fd(l->mb, l->seq, &l->fd, &err)) != 1)
+		l->vanished = 1;
+	return r;
+}
+
+/*
+ * Octets [off, off + n) of the message's CRLF form, read from its file in
+ * pieces (from the start: offsets are in the CRLF form). A file that is
+ * not as long as the index says (changed in place by another program)
+ * cannot give the literal announced: the session ends.
+ */
+static int
+text_emit(void *arg, uint64_t off, uint64_t n)
+{
+	struct loader *l = arg;
+	uint64_t pos = 0, skip, k;
+	ssize_t r = 1;
+	int cr = 0;
+
+	if (lseek(l->fd, 0, SEEK_SET) == -1)
+		r = -1;
+	while (n > 0 && r > 0) {
+		buf_reset(&l->piece);
+		if ((r = mstore_read_crlf(l->fd, &cr, &l->piece)) <= 0)
+			break;
+		if (pos + l->piece.len > off) {
+			skip = off > pos ? off - pos : 0;
+			k = l->piece.len - skip < n ? l->piece.len - skip : n;
+			if (emit(l, l->piece.data + skip, (size_t)k) == -1)
+				return -1;
+			off += k;
+			n -= k;
+		}
+		pos += l->piece.len;
+	}
+	if (l->piece.cap > 2 * IMAP_FETCH_STREAM_MIN + 1024)
+		buf_free(&l->piece);
+	if (n > 0) {
+		log_error("%s imap fetch seq=%u error=\"message file %s\"",
+		    l->s->sid, l->seq, r == -1 ? strerror(errno) :
+		    "shorter than its indexed size");
+		l->broken = 1;
+		return -1;
+	}
+	return 1;
 }
 
 /* Big literals go to the connection in pieces, never copied whole. */
@@ -157,14 +223,22 @@ fetch_one(struct imap_session *s, const struct imap_fetch *f, uint32_t seq,
 	fm.cache_get = cache_get;
 	fm.cache_set = cache_set;
 	fm.emit = emit;
+	fm.text_open = text_open;
+	fm.text_emit = text_emit;
 	fm.arg = l;
 	loader_at(l, seq);
 	buf_reset(out);
 	if ((r = imap_fetch_render(f, &fm, out, scratch)) == 1)
 		imap_write(s, out->data, out->len);	/* the rest */
-	else if (r == -1)
+	else if (r == -1 && l->broken) {
+		/* Mid-literal: no reply can follow. */
+		imap_set_state(s, IMAP_ST_LOGOUT);
+		s->outcome = "store_error";
+		s->tagged_sent = 1;
+	} else if (r == -1)
 		log_error("%s imap fetch seq=%u error=\"response too large\"",
 		    s->sid, seq);
+	loader_at(l, 0);	/* closes the file */
 	/* Big messages: do not keep their text between messages. */
 	if (l->text.cap > 1024 * 1024)
 		buf_free(&l->text);	/* keeps its maximum */
@@ -203,8 +277,11 @@ imap_cmd_fetch(struct imap_session *s, const struct imap_arg *args,
 	memset(&l, 0, sizeof(l));
 	l.s = s;
 	l.mb = s->mbox;
+	l.fd = -1;
 	buf_init(&l.text, MSG_TEXT_MAX);
-	for (i = 0; i < n && s->conn->err == 0; i++) {
+	buf_init(&l.piece, 0);
+	for (i = 0; i < n && s->conn->err == 0 && s->state != IMAP_ST_LOGOUT;
+	    i++) {
 		if ((r = fetch_one(s, &f, seqs[i], seen != NULL && seen[i], &l,
 		    &out, &scratch)) == 0)
 			vanished++;
@@ -218,6 +295,7 @@ imap_cmd_fetch(struct imap_session *s, const struct imap_arg *args,
 		imap_reply(s, IMAP_NO, "[LIMIT] %u of the responses were too "
 		    "large", failed);
 	buf_free(&l.text);
+	buf_free(&l.piece);
 	buf_free(&out);
 	buf_free(&scratch);
 	imap_fetch_free(&f);
@@ -253,6 +331,7 @@ imap_cmd_search(struct imap_session *s, const struct imap_arg *args,
 	imap_search_prepare(prog, count, imap_msg_maxuid(s->mbox));
 	memset(&l, 0, sizeof(l));
 	l.mb = s->mbox;
+	l.fd = -1;
 	buf_init(&l.text, MSG_TEXT_MAX);
 	(void)buf_appends(&out, "* SEARCH");	/* no maximum */
 	for (seq = 1; seq <= count; seq++) {

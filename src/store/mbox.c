@@ -764,6 +764,20 @@ mbox_fd(struct mbox *mb, uint32_t seq, int *fd_r, const char **errstr_r)
 	return 1;
 }
 
+ssize_t
+mstore_read_crlf(int fd, int *cr, struct buf *out)
+{
+	char b[65536];
+	ssize_t n;
+
+	if ((n = read(fd, b, sizeof(b))) > 0 &&
+	    md_crlf_append(out, b, (size_t)n, cr) == -1) {
+		errno = ENOMEM;
+		return -1;
+	}
+	return n;
+}
+
 /* ------------------------------------------------------------ store */
 
 static int

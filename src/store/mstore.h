@@ -42,6 +42,8 @@
 #ifndef EST_MSTORE_H
 #define EST_MSTORE_H
 
+#include <sys/types.h>
+
 #include <stddef.h>
 #include <stdint.h>
 #include <time.h>
@@ -258,6 +260,13 @@ int	 mbox_read(struct mbox *, uint32_t seq, int header_only,
  */
 int	 mbox_fd(struct mbox *, uint32_t seq, int *fd_r,
 	    const char **errstr_r);
+/*
+ * Reads the next piece (at most 64 KiB) of a file mbox_fd opened and
+ * appends it to out in the CRLF form; *cr (0 at the file's start) carries
+ * a CR at a piece's end. Octets read from the file (out may get more), 0
+ * at its end, -1 on error (errno).
+ */
+ssize_t	 mstore_read_crlf(int fd, int *cr, struct buf *out);
 
 /*
  * Changes flags and keywords of seq. op: '+' adds, '-' removes, '=' replaces

@@ -556,6 +556,8 @@ struct big {
 	struct buf	 sent;		/* what emit sent */
 	int		 vanish;
 	int		 emits;
+	int		 whole_loads;	/* load() of the whole text */
+	int		 opens;		/* text_open() */
 };
 
 static int
@@ -565,6 +567,7 @@ big_load(void *arg, int whole, const char **data_r, size_t *len_r)
 
 	if (b->vanish)
 		return 0;
+	b->whole_loads += whole;
 	*data_r = b->text.data;
 	*len_r = whole ? b->text.len :
 	    (size_t)(strstr(b->text.data, "\r\n\r\n") - b->text.data) + 4;
@@ -581,7 +584,27 @@ big_emit(void *arg, const char *p, size_t n)
 	return 1;
 }
 
-/* Renders items on the big message with or without emit: all output. */
+static int
+big_text_open(void *arg)
+{
+	struct big *b = arg;
+
+	b->opens++;
+	return b->vanish ? 0 : 1;
+}
+
+/* As the session does: the text's octets [off, off + n), via emit. */
+static int
+big_text_emit(void *arg, uint64_t off, uint64_t n)
+{
+	struct big *b = arg;
+
+	assert_true(off + n <= b->text.len);
+	return big_emit(b, b->text.data + off, (size_t)n);
+}
+
+/* Renders items on the big message without emit (stream 0), with emit
+ * (1), or with emit and text_open/text_emit (2): all output. */
 static int
 big_render(struct fixture *f, struct big *b, const char *items, int stream,
     struct buf *all)
@@ -599,9 +622,15 @@ big_render(struct fixture *f, struct big *b, const char *items, int stream,
 	m.size = b->text.len;
 	m.load = big_load;
 	m.emit = stream ? big_emit : NULL;
+	if (stream == 2) {
+		m.text_open = big_text_open;
+		m.text_emit = big_text_emit;
+	}
 	m.arg = b;
 	buf_reset(&b->sent);
 	b->emits = 0;
+	b->whole_loads = 0;
+	b->opens = 0;
 	r = imap_fetch_render(&fe, &m, &out, &scratch);
 	buf_reset(all);
 	assert_int_equal(buf_append(all, b->sent.data, b->sent.len), 1);
@@ -624,6 +653,8 @@ test_stream(void **state)
 		"(BODY.PEEK[TEXT] BODY.PEEK[HEADER] RFC822.SIZE)",
 		"BODY.PEEK[]<10.70000>", "BODY.PEEK[]<10.100>",
 		"(ENVELOPE BODY.PEEK[1] BODY.PEEK[TEXT]<0.65536>)",
+		"RFC822", "(UID RFC822.SIZE FLAGS ENVELOPE BODY.PEEK[])",
+		"(BODY.PEEK[]<99999999.10> RFC822.HEADER BODY.PEEK[]<0.5>)",
 	};
 	size_t i;
 
@@ -640,14 +671,25 @@ test_stream(void **state)
 		assert_int_equal(big_render(f, &b, items[i], 1, &streamed), 1);
 		assert_int_equal(plain.len, streamed.len);
 		assert_memory_equal(plain.data, streamed.data, plain.len);
-		if (i == 4)
+		if (i == 4 || i == 8)
 			assert_int_equal(b.emits, 0);	/* small: copied */
 		else
 			assert_true(b.emits >= 2);
+		/* From disk: the same octets; the whole text is loaded
+		 * only for items that are not the whole message. */
+		assert_int_equal(big_render(f, &b, items[i], 2, &streamed), 1);
+		assert_int_equal(plain.len, streamed.len);
+		assert_memory_equal(plain.data, streamed.data, plain.len);
+		assert_int_equal(b.opens, i != 2 && i != 5);
+		assert_int_equal(b.whole_loads > 0, !b.opens);
 	}
 	/* vanished: nothing emitted, nothing in out */
 	b.vanish = 1;
 	assert_int_equal(big_render(f, &b, "(UID BODY[])", 1, &streamed), 0);
+	assert_int_equal(b.emits, 0);
+	assert_int_equal(streamed.len, 0);
+	assert_int_equal(big_render(f, &b, "(UID BODY[])", 2, &streamed), 0);
+	assert_int_equal(b.opens, 1);
 	assert_int_equal(b.emits, 0);
 	assert_int_equal(streamed.len, 0);
 	buf_free(&b.text);

@@ -1,0 +1,205 @@
+# SPDX-License-Identifier: ISC
+"""IMAP FETCH of a whole big message streams it from disk.
+
+A 50 MB message is dropped into the Maildir (as another program would),
+with dotted lines, lines that already end with CRLF, a CR inside a line
+and a last line without its line end. BODY.PEEK[] (with UID, FLAGS,
+RFC822.SIZE, ENVELOPE beside it), a partial BODY.PEEK[]<off.count> and
+RFC822 must send exactly the CRLF form (compared byte for byte with a
+reference made here), and the session's peak resident size (VmHWM) may
+grow by less than STREAM_MAX_GROWTH meanwhile: before, FETCH read the
+whole message into memory first. BODY.PEEK[TEXT] (not streamed: sections
+are cut from the text in memory) still gives the right octets, and a
+small message is unaffected.
+"""
+import os
+import re
+import smtplib
+import socket
+import subprocess
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
+from estafeta_test import Store, TestFailure, run  # noqa: E402
+
+USER = "alice@example.test"
+SIZE = 50 * 1024 * 1024
+STREAM_MAX_GROWTH = 8 * 1024 * 1024
+
+
+def check(cond, what):
+    if not cond:
+        raise TestFailure(what)
+
+
+def big_message():
+    block = (b"Some text of a line in the body of the message, 0123456789\n"
+             b".a line that starts with a dot\n"
+             b"a line that already ends with CRLF\r\n"
+             b"a CR\rinside a line\n"
+             b"\n")
+    head = (b"From: a@example.org\nTo: b@example.org\nSubject: big\n\n")
+    body = block * ((SIZE - len(head)) // len(block))
+    return head + body + b"the last line, without its line end"
+
+
+class Imap:
+    def __init__(self, st):
+        self.s = socket.create_connection(("127.0.0.1", st.imap_port), 30)
+        self.buf = b""
+        self.n = 0
+        check(self.line().startswith(b"* OK"), "greeting")
+        self.cmd(f"LOGIN {USER} pw")
+
+    def fill(self):
+        chunk = self.s.recv(1 << 20)
+        if not chunk:
+            raise TestFailure(f"connection closed; have {self.buf[-200:]!r}")
+        self.buf += chunk
+
+    def line(self):
+        while b"\r\n" not in self.buf:
+            self.fill()
+        line, self.buf = self.buf.split(b"\r\n", 1)
+        return line
+
+    def take(self, n):
+        parts = [self.buf[:n]]
+        got = len(parts[0])
+        self.buf = self.buf[n:]
+        while got < n:
+            chunk = self.s.recv(min(1 << 20, n - got))
+            if not chunk:
+                raise TestFailure("connection closed in a literal")
+            parts.append(chunk)
+            got += len(chunk)
+        return b"".join(parts)
+
+    def cmd(self, c):
+        """Untagged responses as lists of pieces: text and literals."""
+        self.n += 1
+        tag = f"t{self.n}".encode()
+        self.s.sendall(tag + b" " + c.encode() + b"\r\n")
+        out = []
+        while True:
+            line = self.line()
+            if line.startswith(tag + b" "):
+                check(line.startswith(tag + b" OK"), f"{c}: {line!r}")
+                return out
+            resp = []
+            while True:
+                m = re.search(rb"\{(\d+)\}$", line)
+                if not m:
+                    resp.append(line)
+                    break
+                resp.append(line)
+                resp.append(self.take(int(m.group(1))))
+                line = self.line()
+            out.append(resp)
+
+
+def session_pid(st):
+    r = subprocess.run(["pgrep", "-P", str(st.proc.pid)],
+                       capture_output=True, text=True)
+    pids = [int(p) for p in r.stdout.split()]
+    check(len(pids) == 1, f"one session process: {pids}")
+    return pids[0]
+
+
+def vm_hwm(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    raise TestFailure("no VmHWM")
+
+
+def literal_of(resp, name):
+    """The literal following the item name in one FETCH response."""
+    for i, piece in enumerate(resp[:-1]):
+        if piece.endswith(name + b" {%d}" % len(resp[i + 1])):
+            return resp[i + 1]
+    raise TestFailure(f"no {name!r} literal in {[p[:80] for p in resp]}")
+
+
+def main():
+    st = Store("fetch-stream", tls=False,
+               auth_cleartext_networks="127.0.0.0/8")
+    st.add_user(USER, "pw")
+    st.start()
+    c = smtplib.LMTP("127.0.0.1", st.lmtp_port)
+    c.ehlo()
+    c.mail("s@example.org")
+    c.rcpt(USER)
+    code, _ = c.data(b"Subject: small\r\n\r\n.dot\r\nend\r\n")
+    c.quit()
+    check(code == 250, "LMTP")
+    raw = big_message()
+    with open(os.path.join(st.maildir(USER), "new", "1000.big.host"),
+              "wb") as f:
+        f.write(raw)
+    want = re.sub(rb"(?<!\r)\n", b"\r\n", raw)
+
+    m = Imap(st)
+    m.cmd("SELECT INBOX")
+    pid = session_pid(st)
+    before = vm_hwm(pid)
+    r = m.cmd("FETCH 2 (UID RFC822.SIZE FLAGS ENVELOPE BODY.PEEK[])")
+    check(len(r) == 1, f"one response: {len(r)}")
+    check(r[0][0].startswith(b"* 2 FETCH (UID 2 RFC822.SIZE %d FLAGS "
+                             b"(\\Recent) ENVELOPE (" % len(want)),
+          f"FETCH start {r[0][0][:200]!r}")
+    check(b'"big"' in r[0][0], "ENVELOPE subject")
+    got = literal_of(r[0], b"BODY[]")
+    check(len(got) == len(want), f"BODY[] {len(got)} octets, want "
+          f"{len(want)}")
+    check(got == want, "BODY[] content differs")
+    check(r[0][-1] == b")", f"FETCH end {r[0][-1]!r}")
+    r = m.cmd("UID FETCH 2 (BODY.PEEK[]<1000.70000>)")
+    got = literal_of(r[0], b"BODY[]<1000>")
+    check(got == want[1000:71000], "partial BODY[]<1000.70000> differs")
+    r = m.cmd("FETCH 2 (BODY.PEEK[]<%d.100>)" % (len(want) - 10))
+    check(literal_of(r[0], b"BODY[]<%d>" % (len(want) - 10)) ==
+          want[-10:], "partial at the end")
+    r = m.cmd("FETCH 2 RFC822")
+    check(literal_of(r[0], b"RFC822") == want, "RFC822 content differs")
+    check(b"\\Seen" in b"".join(x for x in r[0] if len(x) < 300),
+          f"RFC822 sets \\Seen: {r[0][-1][:200]!r}")
+    grown = vm_hwm(pid) - before
+    print(f"session VmHWM {before // 1024} KiB before FETCH of "
+          f"{len(want)} octets, +{grown // 1024} KiB after")
+    check(grown < STREAM_MAX_GROWTH, f"the session grew by {grown} "
+          f"octets sending {len(want)}")
+
+    r = m.cmd("FETCH 1 (BODY.PEEK[])")
+    check(literal_of(r[0], b"BODY[]").endswith(b"\r\n\r\n.dot\r\nend\r\n"),
+          f"small message {r}")
+    r = m.cmd("FETCH 2 (BODY.PEEK[TEXT])")
+    hdr = want.index(b"\r\n\r\n") + 4
+    check(literal_of(r[0], b"BODY[TEXT]") == want[hdr:], "BODY[TEXT]")
+    m.cmd("LOGOUT")
+
+    # A file cut short in place after it was indexed cannot fill the
+    # literal announced: the session ends in the middle of it.
+    path = os.path.join(st.maildir(USER), "new", "1001.cut.host")
+    cut = b"Subject: cut\n\n" + (b"x" * 70 + b"\n") * 2000
+    with open(path, "wb") as f:
+        f.write(cut)
+    m = Imap(st)
+    m.cmd("SELECT INBOX")
+    with open(path, "r+b") as f:
+        f.truncate(100000)
+    m.s.sendall(b"t9 FETCH 3 (BODY.PEEK[])\r\n")
+    line = m.line()
+    check(line.endswith(b"BODY[] {%d}" % (len(cut) + cut.count(b"\n"))),
+          f"literal announced: {line!r}")
+    try:
+        m.take(200000)
+        raise TestFailure("the literal was filled")
+    except (TestFailure, ConnectionError) as e:
+        check("filled" not in str(e), str(e))
+    st.wait_log("outcome=store_error")
+    check("shorter than its indexed size" in st.read_log(), "log line")
+
+
+run(main)
