@@ -137,7 +137,7 @@ def main():
     relay.start()
     held(srv, "m3")
     relay.signal(signal.SIGTERM)
-    relay.wait_log("master stopping")
+    relay.wait_log("master stopping", count=2)  # the first: queueing
     srv.released.add("m3")
     relay.proc.wait(timeout=20)
     relay.stop()
