@@ -808,6 +808,9 @@ qmgr_main(const struct relay_cfg *cfg, int status_fd)
 			    QMGR_RECONCILE_MS;
 		}
 	}
+	/* Results the workers sent before we were told to stop (in a
+	 * drain, they all exited first). */
+	qmgr_sched_collect(q->sched);
 	qmgr_sync_stop(q);
 	qmgr_index_flush(q);
 	if (qidx_batch_end(q->idx, 0) == -1)

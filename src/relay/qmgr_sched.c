@@ -1288,6 +1288,16 @@ qmgr_sched_events(struct qmgr_sched *s, const struct pollfd *pfd, size_t n)
 	}
 }
 
+void
+qmgr_sched_collect(struct qmgr_sched *s)
+{
+	size_t i;
+
+	/* Backwards: dropping a worker moves the last one into its place. */
+	for (i = s->nw; i-- > 0;)
+		qs_read_worker(s, i);
+}
+
 /* ------------------------------------------------------------ control */
 
 #define QS_CTL_MAX_IDS		1000	/* ids listed in one reply */

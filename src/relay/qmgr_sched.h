@@ -30,6 +30,14 @@ void	qmgr_sched_free(struct qmgr_sched **);
  * many. After poll, qmgr_sched_events handles their revents. */
 size_t	qmgr_sched_pollfds(struct qmgr_sched *, struct pollfd *, size_t max);
 void	qmgr_sched_events(struct qmgr_sched *, const struct pollfd *, size_t n);
+
+/*
+ * Reads, without waiting, what the delivery workers have already sent
+ * (results, a stop notice, their end of file). qmgr calls it once told
+ * to stop: a result sent just before is recorded, so that message is not
+ * delivered again after the restart. Never blocks.
+ */
+void	qmgr_sched_collect(struct qmgr_sched *);
 /* Milliseconds until the scheduler wants to run again (<= 1000). */
 int	qmgr_sched_wait(struct qmgr_sched *);
 /* Dispatches due work to idle workers. Cheap when nothing is due. */
