@@ -3,7 +3,7 @@
 messages: the messages it had reported are never delivered again, the
 rest of its job is delivered by the worker that replaces it.
 
-The next hop is a small SMTP server written here (it records each
+The next hop is a small SMTP server (lib/smtppeer.py; it records each
 message's Subject): it takes the first three messages of the job, and
 for the fourth it reads the content and then never answers the final
 dot. The test kills the worker while it waits for that reply. Every
@@ -13,63 +13,14 @@ acknowledged: at-least-once), and none of the others does.
 import os
 import signal
 import smtplib
-import socket
-import socketserver
 import sys
-import threading
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
 from estafeta_test import Instance, run, wait_for  # noqa: E402
+from smtppeer import SmtpPeer  # noqa: E402
 
 N = 10
 HANG = "m3"
-
-
-class Peer(socketserver.StreamRequestHandler):
-    """Just enough SMTP (no PIPELINING) for the relay's client."""
-
-    def reply(self, text):
-        self.wfile.write(text.encode() + b"\r\n")
-        self.wfile.flush()
-
-    def handle(self):
-        srv = self.server
-        self.reply("220 peer.test ESMTP")
-        while True:
-            line = self.rfile.readline()
-            if not line:
-                return
-            verb = line[:4].upper()
-            if verb in (b"EHLO", b"HELO"):
-                self.reply("250 peer.test")
-            elif verb in (b"MAIL", b"RCPT", b"RSET", b"NOOP"):
-                self.reply("250 2.0.0 ok")
-            elif verb == b"QUIT":
-                self.reply("221 2.0.0 bye")
-                return
-            elif verb == b"DATA":
-                self.reply("354 go on")
-                subject = None
-                while True:
-                    d = self.rfile.readline()
-                    if not d:
-                        return
-                    if d == b".\r\n":
-                        break
-                    if d.startswith(b"Subject: "):
-                        subject = d[9:].strip().decode()
-                with srv.lock:
-                    srv.got.append(subject)
-                    hang = subject == HANG and not srv.hung
-                    srv.hung = srv.hung or hang
-                if hang:
-                    # No reply, ever: wait for the client to go away.
-                    while self.rfile.read(4096):
-                        pass
-                    return
-                self.reply("250 2.0.0 queued")
-            else:
-                self.reply("502 5.5.2 what")
 
 
 def send(port, subject):
@@ -84,12 +35,18 @@ def send(port, subject):
 
 
 def main():
-    socketserver.ThreadingTCPServer.allow_reuse_address = True
-    srv = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Peer)
-    srv.daemon_threads = True
-    srv.got, srv.hung, srv.lock = [], False, threading.Lock()
-    threading.Thread(target=srv.serve_forever, daemon=True).start()
-    port = srv.server_address[1]
+    hung = []
+
+    def on_dot(conn, subject):
+        """The fourth message, the first time: no reply, ever."""
+        with srv.lock:
+            if subject != HANG or hung:
+                return True
+            hung.append(subject)
+        return conn.hold(lambda: False)     # until the client goes away
+
+    srv = SmtpPeer(on_dot=on_dot)
+    port = srv.port
 
     relay = Instance("relay", relay_domains="", trusted_networks="127.0.0.0/8",
                      transports=f"peer.test=smtp:[127.0.0.1]:{port}",
@@ -101,7 +58,7 @@ def main():
     relay.settings.update(deliver_workers="1", log_level="debug")
     relay.write_config()
     relay.start()
-    wait_for(lambda: srv.hung, "the peer to hold the fourth message")
+    wait_for(lambda: hung, "the peer to hold the fourth message")
     log = relay.read_log()
     assert f"job_msg={N}/{N}" in log, "not one job"
     for qid in ids[:3]:

@@ -6,81 +6,23 @@ qmgr notes the unfinished rest at info level. A worker killed by a
 signal we did not send (SIGKILL) still gets the warning. In every case
 the messages left are delivered later, none is lost.
 
-The next hop is a small SMTP server written here that records each
+The next hop is a small SMTP server (lib/smtppeer.py) that records each
 message's Subject and, for a chosen message, holds its reply to the
 final dot until the test releases it (or the client goes away). All the
 messages go in one job (deliver_job_messages is 16).
 """
 import os
-import select
 import signal
 import smtplib
-import socket
-import socketserver
 import sys
-import threading
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
-from estafeta_test import Instance, free_port, run, wait_for  # noqa: E402
+from estafeta_test import Instance, run, wait_for  # noqa: E402
+from smtppeer import SmtpPeer  # noqa: E402
 
 N = 12
 LOST = "qmgr delivery worker lost during a job"
 STOPPED = "qmgr delivery worker stopped during a job"
-
-
-class Peer(socketserver.StreamRequestHandler):
-    """Just enough SMTP (no PIPELINING, no CHUNKING) for the relay."""
-
-    def reply(self, text):
-        self.wfile.write(text.encode() + b"\r\n")
-        self.wfile.flush()
-
-    def hold(self, subject):
-        """Waits for the test's release (True) or the client's end."""
-        srv = self.server
-        while subject not in srv.released:
-            r, _, _ = select.select([self.connection], [], [], 0.02)
-            if r and not self.connection.recv(1, socket.MSG_PEEK):
-                return False
-        return True
-
-    def handle(self):
-        srv = self.server
-        self.reply("220 peer.test ESMTP")
-        while True:
-            line = self.rfile.readline()
-            if not line:
-                return
-            verb = line[:4].upper()
-            if verb in (b"EHLO", b"HELO"):
-                self.reply("250 peer.test")
-            elif verb in (b"MAIL", b"RCPT", b"RSET", b"NOOP"):
-                self.reply("250 2.0.0 ok")
-            elif verb == b"QUIT":
-                self.reply("221 2.0.0 bye")
-                return
-            elif verb == b"DATA":
-                self.reply("354 go on")
-                subject = None
-                while True:
-                    d = self.rfile.readline()
-                    if not d:
-                        return
-                    if d == b".\r\n":
-                        break
-                    if d.startswith(b"Subject: "):
-                        subject = d[9:].strip().decode()
-                with srv.lock:
-                    srv.got.append(subject)
-                    hold = subject in srv.hold
-                    srv.hold.discard(subject)
-                    if hold:
-                        srv.held.add(subject)
-                if hold and not self.hold(subject):
-                    return
-                self.reply("250 2.0.0 queued")
-            else:
-                self.reply("502 5.5.2 what")
 
 
 def send(port, subject):
@@ -111,15 +53,20 @@ def held(srv, subject):
 
 
 def main():
-    socketserver.ThreadingTCPServer.allow_reuse_address = True
-    srv = socketserver.ThreadingTCPServer(("127.0.0.1", free_port()), Peer)
-    srv.daemon_threads = True
+    def on_dot(conn, subject):
+        """A subject in srv.hold: its reply waits for srv.released."""
+        with srv.lock:
+            if subject not in srv.hold:
+                return True
+            srv.hold.discard(subject)
+            srv.held.add(subject)
+        return conn.hold(lambda: subject in srv.released)
+
+    srv = SmtpPeer(on_dot=on_dot)
     # hold: subjects whose reply the peer is to hold (once); held: those
     # it holds or held; released: those it may answer now.
-    srv.got, srv.hold, srv.held, srv.released = [], set(), set(), set()
-    srv.lock = threading.Lock()
-    threading.Thread(target=srv.serve_forever, daemon=True).start()
-    port = srv.server_address[1]
+    srv.hold, srv.held, srv.released = set(), set(), set()
+    port = srv.port
 
     relay = Instance("relay", relay_domains="", trusted_networks="127.0.0.0/8",
                      transports=f"peer.test=smtp:[127.0.0.1]:{port}",

@@ -9,50 +9,11 @@ the file stays queued. An undamaged message on the same route goes.
 """
 import os
 import smtplib
-import socketserver
 import sys
-import threading
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
-from estafeta_test import Instance, free_port, run, wait_for  # noqa: E402
-
-
-class Peer(socketserver.StreamRequestHandler):
-    """Just enough SMTP for the relay, with a SIZE limit."""
-
-    def reply(self, text):
-        self.wfile.write(text.encode() + b"\r\n")
-        self.wfile.flush()
-
-    def handle(self):
-        srv = self.server
-        self.reply("220 peer.test ESMTP")
-        while True:
-            line = self.rfile.readline()
-            if not line:
-                return
-            verb = line[:4].upper()
-            with srv.lock:
-                srv.cmds.append(line.strip().decode(errors="replace"))
-            if verb == b"EHLO":
-                self.wfile.write(b"250-peer.test\r\n250 SIZE 1000000\r\n")
-                self.wfile.flush()
-            elif verb in (b"MAIL", b"RCPT", b"RSET", b"NOOP"):
-                self.reply("250 2.0.0 ok")
-            elif verb == b"QUIT":
-                self.reply("221 2.0.0 bye")
-                return
-            elif verb == b"DATA":
-                self.reply("354 go on")
-                while True:
-                    d = self.rfile.readline()
-                    if not d or d == b".\r\n":
-                        break
-                with srv.lock:
-                    srv.got += 1
-                self.reply("250 2.0.0 queued")
-            else:
-                self.reply("502 5.5.2 what")
+from estafeta_test import Instance, run  # noqa: E402
+from smtppeer import SmtpPeer  # noqa: E402
 
 
 def send(port, subject):
@@ -67,12 +28,8 @@ def send(port, subject):
 
 
 def main():
-    socketserver.ThreadingTCPServer.allow_reuse_address = True
-    srv = socketserver.ThreadingTCPServer(("127.0.0.1", free_port()), Peer)
-    srv.daemon_threads = True
-    srv.cmds, srv.got, srv.lock = [], 0, threading.Lock()
-    threading.Thread(target=srv.serve_forever, daemon=True).start()
-    port = srv.server_address[1]
+    srv = SmtpPeer(ehlo=["SIZE 1000000"])
+    port = srv.port
 
     relay = Instance("relay", relay_domains="", trusted_networks="127.0.0.0/8",
                      transports=f"peer.test=smtp:[127.0.0.1]:{port}",
@@ -108,7 +65,7 @@ def main():
     good = send(relay.port, "fine")
     relay.wait_log(f"{good} qmgr removed")
     with srv.lock:
-        assert srv.got == 1
+        assert srv.got == ["fine"], srv.got
     assert relay.queue_ids() == {bad}
     relay.stop()
     srv.shutdown()

@@ -1,0 +1,93 @@
+# SPDX-License-Identifier: ISC
+"""A small SMTP server for delivery tests, written here so that a test
+can decide what happens after each message's final dot.
+
+    peer = SmtpPeer(ehlo=["SIZE 1000000"], on_dot=None)
+    transports=f"peer.test=smtp:[127.0.0.1]:{peer.port}"
+    peer.got      # each message's Subject, at its final dot, in order
+    peer.cmds     # each command line, as text
+    peer.lock     # guards both
+    peer.shutdown()
+
+Just enough SMTP for the relay's client: EHLO (with the extra keywords
+given, never PIPELINING or CHUNKING), MAIL, RCPT, RSET, NOOP, DATA, QUIT.
+on_dot(conn, subject), when given, runs after the final dot, before the
+reply: it returns True for "250 2.0.0 queued", False to close without a
+reply. conn.hold(until) waits until until() is true (True) or the client
+goes away (False), without a sleep. The port is reserved (free_port).
+"""
+import select
+import socket
+import socketserver
+import threading
+
+from estafeta_test import free_port
+
+
+class _Conn(socketserver.StreamRequestHandler):
+    def reply(self, text):
+        self.wfile.write(text.encode() + b"\r\n")
+        self.wfile.flush()
+
+    def hold(self, until):
+        while not until():
+            r, _, _ = select.select([self.connection], [], [], 0.02)
+            if r and not self.connection.recv(1, socket.MSG_PEEK):
+                return False
+        return True
+
+    def handle(self):
+        peer = self.server.peer
+        self.reply("220 peer.test ESMTP")
+        while True:
+            line = self.rfile.readline()
+            if not line:
+                return
+            verb = line[:4].upper()
+            with peer.lock:
+                peer.cmds.append(line.strip().decode(errors="replace"))
+            if verb in (b"EHLO", b"HELO"):
+                lines = ["peer.test"] + list(peer.ehlo)
+                for i, text in enumerate(lines):
+                    sep = " " if i == len(lines) - 1 else "-"
+                    self.reply(f"250{sep}{text}")
+            elif verb in (b"MAIL", b"RCPT", b"RSET", b"NOOP"):
+                self.reply("250 2.0.0 ok")
+            elif verb == b"QUIT":
+                self.reply("221 2.0.0 bye")
+                return
+            elif verb == b"DATA":
+                self.reply("354 go on")
+                subject = None
+                while True:
+                    d = self.rfile.readline()
+                    if not d:
+                        return
+                    if d == b".\r\n":
+                        break
+                    if d.startswith(b"Subject: "):
+                        subject = d[9:].strip().decode()
+                with peer.lock:
+                    peer.got.append(subject)
+                if peer.on_dot is not None and not peer.on_dot(self, subject):
+                    return
+                self.reply("250 2.0.0 queued")
+            else:
+                self.reply("502 5.5.2 what")
+
+
+class SmtpPeer:
+    def __init__(self, ehlo=(), on_dot=None):
+        self.ehlo, self.on_dot = tuple(ehlo), on_dot
+        self.got, self.cmds, self.lock = [], [], threading.Lock()
+        socketserver.ThreadingTCPServer.allow_reuse_address = True
+        self.srv = socketserver.ThreadingTCPServer(
+            ("127.0.0.1", free_port()), _Conn)
+        self.srv.daemon_threads = True
+        self.srv.peer = self
+        self.port = self.srv.server_address[1]
+        threading.Thread(target=self.srv.serve_forever, daemon=True).start()
+
+    def shutdown(self):
+        self.srv.shutdown()
+        self.srv.server_close()
