@@ -1019,11 +1019,9 @@ int
 mbox_copy(struct mbox *mb, uint32_t seq, const char *folder,
     uint32_t *uidvalidity_r, uint32_t *uid_r, const char **errstr_r)
 {
-	struct buf b = BUF_INIT(0);
+	char path[PATH_MAX], file[NAME_MAX + 16];
 	const struct mbox_msg *e;
-	char chunk[65536];
-	ssize_t n;
-	int fd, rc;
+	int pass, rc = -1;
 
 	if (seq < 1 || seq > mb->n)
 		return set_err2(errstr_r, "no such message");
@@ -1031,21 +1029,20 @@ mbox_copy(struct mbox *mb, uint32_t seq, const char *folder,
 	cache_flush(mb);
 	if (!mstore_folder_exists(mb->st, folder))
 		return set_no_folder(errstr_r);
-	if ((fd = msg_open(mb, e->uid)) == -1)
+	if (msg_file(mb, e->uid, file, sizeof(file)) != 1)
 		return set_err2(errstr_r, "message vanished");
-	while ((n = read(fd, chunk, sizeof(chunk))) > 0)
-		if (buf_append(&b, chunk, (size_t)n) == -1)
+	/* The file, linked (not read): renamed meanwhile, look again. */
+	for (pass = 0; pass < 2; pass++) {
+		if (!msg_path(mb, file, sizeof(file), pass, path,
+		    sizeof(path)))
+			return set_err2(errstr_r, "message vanished");
+		rc = mstore_add_file(mb->st, folder, path, e->size,
+		    e->flags & MD_FLAGS, e->keywords, e->internaldate,
+		    uidvalidity_r, uid_r, errstr_r);
+		if (rc != -1 || errstr_r == NULL ||
+		    strcmp(*errstr_r, "message vanished") != 0)
 			break;
-	(void)close(fd);	/* read-only */
-	if (n != 0) {
-		buf_free(&b);
-		return mstore_err(mb->st, errstr_r, "read: %s",
-		    strerror(errno));
 	}
-	rc = mstore_add(mb->st, folder, b.data ? b.data : "", b.len,
-	    e->flags & MD_FLAGS, e->keywords, e->internaldate, uidvalidity_r,
-	    uid_r, errstr_r);
-	buf_free(&b);
 	return rc;
 }
 

@@ -653,17 +653,12 @@ mstore_folder_sync(struct mstore *st, const char *name,
 
 /* ------------------------------------------------------------ add */
 
-int
-mstore_add(struct mstore *st, const char *folder, const char *data,
-    size_t len, uint32_t flags, const char *keywords, time_t internaldate,
-    uint32_t *uidvalidity_r, uint32_t *uid_r, const char **errstr_r)
+/* Checks folder and keywords for an add; dir gets the folder's path. */
+static int
+add_check(struct mstore *st, const char *folder, const char *keywords,
+    char *canon, size_t canonsz, char *dir, size_t dirsz,
+    const char **errstr_r)
 {
-	char canon[MSTORE_NAME_MAX + 1], dir[PATH_MAX], base[NAME_MAX + 1];
-	char file[NAME_MAX + 16], from[PATH_MAX], to[PATH_MAX];
-	struct folder_row fr;
-	uint64_t size;
-	int rc;
-
 	if (!mstore_name_ok(folder, errstr_r))
 		return 0;
 	if (keywords != NULL && strlen(keywords) > MBOX_KEYWORDS_MAX) {
@@ -671,16 +666,29 @@ mstore_add(struct mstore *st, const char *folder, const char *data,
 			*errstr_r = MBOX_ERR_KEYWORDS;
 		return -1;
 	}
-	mstore_name_canon(folder, canon, sizeof(canon));
-	if (folder_path(st, canon, dir, sizeof(dir)) == -1)
+	mstore_name_canon(folder, canon, canonsz);
+	if (folder_path(st, canon, dir, dirsz) == -1)
 		return mstore_err(st, errstr_r, "store path too long");
 	if (!sub_exists(dir, "cur"))
 		return set_no_folder(errstr_r);
-	if (internaldate == 0)
-		internaldate = time(NULL);
-	if (md_deliver_tmp(st, dir, data, len, internaldate, base,
-	    sizeof(base), &size, errstr_r) == -1)
-		return -1;
+	return 1;
+}
+
+/*
+ * The second half of an add: the message is in dir/tmp/base; it goes into
+ * new/ or cur/ and gets its index row, in one transaction (the quota is
+ * checked in it). The tmp file is gone on return, whatever happened.
+ */
+static int
+add_tmp(struct mstore *st, const char *canon, const char *dir,
+    const char *base, uint64_t size, uint32_t flags, const char *keywords,
+    time_t internaldate, uint32_t *uidvalidity_r, uint32_t *uid_r,
+    const char **errstr_r)
+{
+	char file[NAME_MAX + 16], from[PATH_MAX], to[PATH_MAX];
+	struct folder_row fr;
+	int rc;
+
 	if (md_file_name(base, NULL, flags & MD_FLAGS, file,
 	    sizeof(file)) == -1 ||
 	    (size_t)snprintf(from, sizeof(from), "%s/tmp/%s", dir, base) >=
@@ -743,6 +751,48 @@ rollback:
 unlink_tmp:
 	(void)unlink(from);	/* gone already after a rename */
 	return rc;
+}
+
+int
+mstore_add(struct mstore *st, const char *folder, const char *data,
+    size_t len, uint32_t flags, const char *keywords, time_t internaldate,
+    uint32_t *uidvalidity_r, uint32_t *uid_r, const char **errstr_r)
+{
+	char canon[MSTORE_NAME_MAX + 1], dir[PATH_MAX], base[NAME_MAX + 1];
+	uint64_t size;
+	int rc;
+
+	if ((rc = add_check(st, folder, keywords, canon, sizeof(canon), dir,
+	    sizeof(dir), errstr_r)) != 1)
+		return rc;
+	if (internaldate == 0)
+		internaldate = time(NULL);
+	if (md_deliver_tmp(st, dir, data, len, internaldate, base,
+	    sizeof(base), &size, errstr_r) == -1)
+		return -1;
+	return add_tmp(st, canon, dir, base, size, flags, keywords,
+	    internaldate, uidvalidity_r, uid_r, errstr_r);
+}
+
+int
+mstore_add_file(struct mstore *st, const char *folder, const char *src,
+    uint64_t size, uint32_t flags, const char *keywords, time_t internaldate,
+    uint32_t *uidvalidity_r, uint32_t *uid_r, const char **errstr_r)
+{
+	char canon[MSTORE_NAME_MAX + 1], dir[PATH_MAX], base[NAME_MAX + 1];
+	int rc;
+
+	if ((rc = add_check(st, folder, keywords, canon, sizeof(canon), dir,
+	    sizeof(dir), errstr_r)) != 1)
+		return rc;
+	if ((rc = md_link_tmp(st, dir, src, size, base, sizeof(base),
+	    errstr_r)) != 1) {
+		if (rc == 0 && errstr_r != NULL)
+			*errstr_r = "message vanished";
+		return rc == 0 ? -1 : rc;
+	}
+	return add_tmp(st, canon, dir, base, size, flags, keywords,
+	    internaldate, uidvalidity_r, uid_r, errstr_r);
 }
 
 /* ------------------------------------------------------------ folders */

@@ -227,18 +227,15 @@ lf_crlf_size(const char *data, size_t len)
 	return n;
 }
 
-int
-md_deliver_tmp(struct mstore *st, const char *dir, const char *data,
-    size_t len, time_t idate, char *base, size_t basesz, uint64_t *size_r,
-    const char **errstr_r)
+/* A new unique base name with S=stored and W=size, and its tmp/ path. */
+static int
+md_new_base(struct mstore *st, const char *dir, uint64_t stored,
+    uint64_t size, char *base, size_t basesz, char *path, size_t pathsz)
 {
-	char host[64], path[PATH_MAX];
-	struct timespec ts[2];
+	char host[64];
 	struct timeval tv;
 	uint32_t rnd = 0;
-	uint64_t size;
-	size_t stored, i;
-	int fd;
+	size_t i;
 
 	if (gethostname(host, sizeof(host)) == -1)
 		(void)ms_strlcpy(host, "localhost", sizeof(host));
@@ -249,13 +246,29 @@ md_deliver_tmp(struct mstore *st, const char *dir, const char *data,
 	(void)gettimeofday(&tv, NULL);
 	if (RAND_bytes((unsigned char *)&rnd, sizeof(rnd)) != 1)
 		rnd = (uint32_t)tv.tv_usec ^ (uint32_t)getpid();
-	size = lf_crlf_size(data, len);
-	if ((size_t)snprintf(base, basesz, "%lld.M%06ldP%dQ%uR%08x.%s,S=%zu,"
+	if ((size_t)snprintf(base, basesz, "%lld.M%06ldP%dQ%uR%08x.%s,S=%llu,"
 	    "W=%llu", (long long)tv.tv_sec, (long)tv.tv_usec, (int)getpid(),
-	    ++st->counter, rnd, host, len, (unsigned long long)size) >=
-	    basesz ||
-	    (size_t)snprintf(path, sizeof(path), "%s/tmp/%s", dir, base) >=
-	    sizeof(path))
+	    ++st->counter, rnd, host, (unsigned long long)stored,
+	    (unsigned long long)size) >= basesz ||
+	    (size_t)snprintf(path, pathsz, "%s/tmp/%s", dir, base) >= pathsz)
+		return -1;
+	return 0;
+}
+
+int
+md_deliver_tmp(struct mstore *st, const char *dir, const char *data,
+    size_t len, time_t idate, char *base, size_t basesz, uint64_t *size_r,
+    const char **errstr_r)
+{
+	char path[PATH_MAX];
+	struct timespec ts[2];
+	uint64_t size;
+	size_t stored;
+	int fd;
+
+	size = lf_crlf_size(data, len);
+	if (md_new_base(st, dir, len, size, base, basesz, path,
+	    sizeof(path)) == -1)
 		return mstore_err(st, errstr_r, "store path too long");
 	if ((fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC |
 	    O_NOFOLLOW, 0600)) == -1)
@@ -291,6 +304,81 @@ md_deliver_tmp(struct mstore *st, const char *dir, const char *data,
 		(void)ms_strlcpy(base, base2, basesz);
 	}
 	*size_r = size;
+	return 1;
+}
+
+/* Copies src into the new file fd (a hard link was not possible). */
+static int
+copy_into(const char *src, int fd)
+{
+	char b[65536];
+	ssize_t n;
+	int in;
+
+	if ((in = open(src, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) == -1)
+		return -1;
+	while ((n = read(in, b, sizeof(b))) > 0)
+		if (write_all(fd, b, (size_t)n) == -1) {
+			n = -1;
+			break;
+		}
+	(void)close(in);	/* read-only */
+	return n == 0 ? 0 : -1;
+}
+
+int
+md_link_tmp(struct mstore *st, const char *dir, const char *src,
+    uint64_t size, char *base, size_t basesz, const char **errstr_r)
+{
+	char path[PATH_MAX];
+	struct timespec ts[2];
+	struct stat sb;
+	int fd, e;
+
+	if (stat(src, &sb) == -1) {
+		if (errno == ENOENT)
+			return 0;
+		return mstore_err(st, errstr_r, "stat: %s", strerror(errno));
+	}
+	if (md_new_base(st, dir, (uint64_t)sb.st_size, size, base, basesz,
+	    path, sizeof(path)) == -1)
+		return mstore_err(st, errstr_r, "store path too long");
+	if (link(src, path) == 0) {
+		/* Durable as its source: sync it anyway (one that another
+		 * program dropped in may not be yet; cheap when clean). */
+		if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) ==
+		    -1 || fsync(fd) == -1) {
+			e = errno;
+			if (fd != -1)
+				(void)close(fd);	/* read-only */
+			(void)unlink(path);
+			return mstore_err(st, errstr_r, "sync %s: %s", path,
+			    strerror(e));
+		}
+		(void)close(fd);	/* read-only */
+		return 1;
+	}
+	if (errno == ENOENT)
+		return 0;	/* renamed or removed meanwhile */
+	/* EXDEV, EPERM, EMLINK...: a copy, written as a delivery is. */
+	if ((fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC |
+	    O_NOFOLLOW, 0600)) == -1)
+		return mstore_err(st, errstr_r, "create %s: %s", path,
+		    strerror(errno));
+	ts[0] = sb.st_atim;
+	ts[1] = sb.st_mtim;	/* the internal date of an index rebuild */
+	if (copy_into(src, fd) == -1 || futimens(fd, ts) == -1 ||
+	    fsync(fd) == -1) {
+		e = errno;
+		(void)close(fd);	/* failed anyway */
+		(void)unlink(path);
+		return mstore_err(st, errstr_r, "copy to %s: %s", path,
+		    strerror(e));
+	}
+	if (close(fd) == -1) {
+		(void)unlink(path);
+		return mstore_err(st, errstr_r, "close: %s", strerror(errno));
+	}
 	return 1;
 }
 

@@ -147,6 +147,23 @@ size_t	 md_base_len(const char *name);
 int	 md_deliver_tmp(struct mstore *, const char *dir, const char *data,
 	    size_t len, time_t idate, char *base, size_t basesz,
 	    uint64_t *size_r, const char **errstr_r);
+/*
+ * Puts a copy of the stored message file src into dir/tmp under a new
+ * base name (S= its stored size, W=size): a hard link (Maildir files never
+ * change: only their names do), or a copy where no link can be made;
+ * synced. 1, 0 when src is gone (renamed or removed meanwhile), -1.
+ */
+int	 md_link_tmp(struct mstore *, const char *dir, const char *src,
+	    uint64_t size, char *base, size_t basesz, const char **errstr_r);
+/*
+ * Adds a copy of the stored message file src to folder, as mstore_add
+ * does with data (md_link_tmp: no copy in memory). 0 "no such mailbox";
+ * -1 "message vanished" when src is gone.
+ */
+int	 mstore_add_file(struct mstore *, const char *folder, const char *src,
+	    uint64_t size, uint32_t flags, const char *keywords,
+	    time_t internaldate, uint32_t *uidvalidity_r, uint32_t *uid_r,
+	    const char **errstr_r);
 /* IMAP size (CRLF) of a stored file, reading it. -1 on error. */
 int	 md_file_size(const char *path, uint64_t *size_r);
 /* Looks for base in dir/new and dir/cur; file_r "new/.." 1, 0 none. */
