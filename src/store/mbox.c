@@ -32,6 +32,7 @@
  * the pointer's life). File names are looked up when a file is opened.
  */
 #define F_GONE		0x80	/* expunged, not yet reported */
+#define F_GOING		0x40	/* mbox_expunge: F_GONE if it commits */
 #define F_KEEP		(MSG_RECENT | F_GONE)	/* not in the index */
 #define BLK		64
 
@@ -1059,6 +1060,17 @@ uid_in(const uint32_t *uids, size_t n, uint32_t uid)
 	return 0;
 }
 
+/* The expunge was rolled back: its messages are not gone after all. */
+static void
+expunge_undo(struct mbox *mb)
+{
+	uint32_t i;
+
+	for (i = 0; i < mb->n; i++)
+		if (mb->fl[i] & F_GOING)
+			mb->fl[i] &= (uint8_t)~(F_GONE | F_GOING);
+}
+
 int
 mbox_expunge(struct mbox *mb, const uint32_t *uids, size_t nuids,
     void (*expunged)(void *arg, uint32_t seq), void *arg,
@@ -1092,15 +1104,17 @@ mbox_expunge(struct mbox *mb, const uint32_t *uids, size_t nuids,
 				row_free(&r);
 				goto fail;
 			}
-			mb->fl[i] |= F_GONE;
+			mb->fl[i] |= F_GONE | F_GOING;
 			any = 1;
 		}
 		row_free(&r);
 	}
 	if (any && hms_bump(mb->st, mb->fid, &hms) == -1)
 		goto fail;
-	if (mstore_commit(mb->st, errstr_r) == -1)
+	if (mstore_commit(mb->st, errstr_r) == -1) {
+		expunge_undo(mb);
 		return -1;
+	}
 	for (i = 0; i < mb->n; ) {
 		if (mb->fl[i] & F_GONE)
 			snap_remove(mb, i, expunged, arg);
@@ -1111,6 +1125,7 @@ mbox_expunge(struct mbox *mb, const uint32_t *uids, size_t nuids,
 fail:
 	(void)mb_err(mb, errstr_r, "index");
 	mstore_rollback(mb->st);
+	expunge_undo(mb);
 	return -1;
 }
 

@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <sqlite3.h>
 
 #include "lib/buf.h"
 #include "store/mstore.h"
@@ -1030,6 +1031,65 @@ collect_none(void *arg, const char *name, int noselect, int has_children)
 	return 0;
 }
 
+static void
+count_expunged(void *arg, uint32_t seq)
+{
+	(void)seq;
+	(*(int *)arg)++;
+}
+
+/*
+ * An expunge whose transaction fails (here: a trigger refuses to delete
+ * UID 3's row, after UID 2's went) changes nothing: no file goes, and
+ * the session's snapshot does not report UID 2 expunged at the next sync
+ * (it did: its mark stayed after the rollback).
+ */
+static void
+test_expunge_fails(void **state)
+{
+	struct fx *f = *state;
+	struct mbox *mb = NULL;
+	struct mbox_sync_cb cb;
+	const char *err = NULL;
+	char p[256];
+	sqlite3 *db = NULL;
+	int n = 0;
+
+	(void)add(f->st, "INBOX", "Subject: 1\n\none\n");
+	(void)add(f->st, "INBOX", "Subject: 2\n\ntwo\n");
+	(void)add(f->st, "INBOX", "Subject: 3\n\nthree\n");
+	assert_int_equal(mbox_open(f->st, "INBOX", 0, &mb, &err), 1);
+	assert_int_equal(mbox_store(mb, 2, '+', MSG_DELETED, NULL, 0, &err),
+	    1);
+	assert_int_equal(mbox_store(mb, 3, '+', MSG_DELETED, NULL, 0, &err),
+	    1);
+	(void)snprintf(p, sizeof(p), "%s/index.db", f->udir);
+	assert_int_equal(sqlite3_open(p, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "CREATE TRIGGER nodel BEFORE DELETE"
+	    " ON msgs WHEN old.uid = 3 BEGIN SELECT RAISE(ABORT, 'no'); END",
+	    NULL, NULL, NULL), SQLITE_OK);
+	assert_int_equal(mbox_expunge(mb, NULL, 0, count_expunged, &n, &err),
+	    -1);
+	assert_int_equal(n, 0);
+	(void)snprintf(p, sizeof(p), "%s/cur", f->udir);
+	assert_int_equal(count_files(p), 2);	/* 1 is still in new/ */
+	memset(&cb, 0, sizeof(cb));
+	cb.expunged = count_expunged;
+	cb.arg = &n;
+	assert_int_equal(mbox_sync(mb, 1, &cb, &err), 1);
+	assert_int_equal(n, 0);
+	assert_int_equal(mbox_count(mb), 3);
+	assert_int_equal(sqlite3_exec(db, "DROP TRIGGER nodel", NULL, NULL,
+	    NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_close(db), SQLITE_OK);
+	assert_int_equal(mbox_expunge(mb, NULL, 0, count_expunged, &n, &err),
+	    1);
+	assert_int_equal(n, 2);
+	assert_int_equal(mbox_count(mb), 1);
+	assert_int_equal(count_files(p), 0);
+	mbox_close(&mb);
+}
+
 /* A deleted folder never shows again, even when the removal of its
  * files was cut short (its trash is no folder, and goes at the next
  * delete). */
@@ -1098,6 +1158,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_expunge_two_phase, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_delete_trash, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_expunge_fails, setup,
 		    teardown),
 	};
 
