@@ -17,6 +17,8 @@
  */
 #include "config.h"
 
+#include <sys/uio.h>
+
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -354,34 +356,39 @@ static void
 lmtp_deliver_one(struct lmtp *l, const struct lmtp_rcpt *r,
     const struct buf *body)
 {
-	struct buf msg = BUF_INIT(0);
+	struct buf msg = BUF_INIT(0);	/* the trace fields */
+	struct iovec iov[2];
 	struct mstore *st = NULL;
 	const char *errstr = NULL;
 	uint32_t uid = 0;
 	uint64_t used = 0;
+	size_t size;
 	int rc;
 
+	/* The copy is the trace fields, then the body as received: two
+	 * pieces, never a second copy of the message in memory. */
 	lmtp_headers(l, r, &msg);
-	if (buf_append(&msg, body->data ? body->data : "", body->len) == -1) {
-		lmtp_reply(l, "452 4.3.1 <%s>: out of memory", r->orig);
-		return;
-	}
+	iov[0].iov_base = msg.data;
+	iov[0].iov_len = msg.len;
+	iov[1].iov_base = body->data;
+	iov[1].iov_len = body->len;
+	size = msg.len + body->len;
 	if ((rc = mstore_open(l->ctx->store_root, r->user, 1, &st,
 	    &errstr)) == 1 && r->quota > 0 &&
 	    (rc = mstore_usage(st, &used, &errstr)) == 1) {
-		if (msg.len > r->quota) {
+		if (size > r->quota) {
 			lmtp_reply(l, "552 5.2.2 <%s>: message exceeds the "
 			    "mailbox quota", r->orig);
 			log_info("%s lmtp reject rcpt=<%s> user=%s size=%zu "
 			    "rule=quota", l->ctx->session_id,
-			    lmtp_esc(l, 0, r->orig), r->user, msg.len);
+			    lmtp_esc(l, 0, r->orig), r->user, size);
 			goto out;
 		}
-		if (used + msg.len > r->quota) {
+		if (used + size > r->quota) {
 			lmtp_reply(l, "452 4.2.2 <%s>: mailbox full", r->orig);
 			log_info("%s lmtp defer rcpt=<%s> user=%s size=%zu "
 			    "used=%llu rule=quota", l->ctx->session_id,
-			    lmtp_esc(l, 0, r->orig), r->user, msg.len,
+			    lmtp_esc(l, 0, r->orig), r->user, size,
 			    (unsigned long long)used);
 			goto out;
 		}
@@ -393,15 +400,15 @@ lmtp_deliver_one(struct lmtp *l, const struct lmtp_rcpt *r,
 	 */
 	if (rc == 1) {
 		mstore_set_quota(st, r->quota);
-		rc = mstore_add(st, "INBOX", msg.data, msg.len, 0, NULL, 0,
-		    NULL, &uid, &errstr);
+		rc = mstore_addv(st, "INBOX", iov, 2, 0, NULL, 0, NULL, &uid,
+		    &errstr);
 	}
 	if (rc == -1 && errstr != NULL && strcmp(errstr, MSTORE_ERR_QUOTA) ==
 	    0) {
 		lmtp_reply(l, "452 4.2.2 <%s>: mailbox full", r->orig);
 		log_info("%s lmtp defer rcpt=<%s> user=%s size=%zu "
 		    "rule=quota", l->ctx->session_id,
-		    lmtp_esc(l, 0, r->orig), r->user, msg.len);
+		    lmtp_esc(l, 0, r->orig), r->user, size);
 		goto out;
 	}
 	if (rc != 1) {
@@ -420,7 +427,7 @@ lmtp_deliver_one(struct lmtp *l, const struct lmtp_rcpt *r,
 	    l->ctx->session_id, l->msgs, lmtp_esc(l, 0, l->sender),
 	    lmtp_esc(l, 1, r->orig), r->user,
 	    lmtp_esc(l, 2, r->detail ? r->detail : ""),
-	    uid, msg.len);
+	    uid, size);
 out:
 	mstore_close(&st);
 	buf_free(&msg);

@@ -49,6 +49,7 @@
 #include <time.h>
 
 struct buf;
+struct iovec;
 struct mstore;
 struct mbox;
 
@@ -119,6 +120,12 @@ int	 mstore_add(struct mstore *, const char *folder, const char *data,
 	    size_t len, uint32_t flags, const char *keywords,
 	    time_t internaldate, uint32_t *uidvalidity_r, uint32_t *uid_r,
 	    const char **errstr_r);
+/* The same, the message given in pieces iov[0..iovcnt) (LMTP: the
+ * trace fields, then the message as received), never joined in memory. */
+int	 mstore_addv(struct mstore *, const char *folder,
+	    const struct iovec *iov, int iovcnt, uint32_t flags,
+	    const char *keywords, time_t internaldate, uint32_t *uidvalidity_r,
+	    uint32_t *uid_r, const char **errstr_r);
 
 /*
  * Folder names: INBOX (case-insensitive) or a name made of components

@@ -11,6 +11,7 @@
 #include "config.h"
 
 #include <sys/stat.h>
+#include <sys/uio.h>
 
 #include <dirent.h>
 #include <errno.h>
@@ -758,6 +759,19 @@ mstore_add(struct mstore *st, const char *folder, const char *data,
     size_t len, uint32_t flags, const char *keywords, time_t internaldate,
     uint32_t *uidvalidity_r, uint32_t *uid_r, const char **errstr_r)
 {
+	struct iovec iov;
+
+	iov.iov_base = (void *)(uintptr_t)data;	/* only read */
+	iov.iov_len = len;
+	return mstore_addv(st, folder, &iov, 1, flags, keywords, internaldate,
+	    uidvalidity_r, uid_r, errstr_r);
+}
+
+int
+mstore_addv(struct mstore *st, const char *folder, const struct iovec *iov,
+    int iovcnt, uint32_t flags, const char *keywords, time_t internaldate,
+    uint32_t *uidvalidity_r, uint32_t *uid_r, const char **errstr_r)
+{
 	char canon[MSTORE_NAME_MAX + 1], dir[PATH_MAX], base[NAME_MAX + 1];
 	uint64_t size;
 	int rc;
@@ -767,7 +781,7 @@ mstore_add(struct mstore *st, const char *folder, const char *data,
 		return rc;
 	if (internaldate == 0)
 		internaldate = time(NULL);
-	if (md_deliver_tmp(st, dir, data, len, internaldate, base,
+	if (md_deliver_tmp(st, dir, iov, iovcnt, internaldate, base,
 	    sizeof(base), &size, errstr_r) == -1)
 		return -1;
 	return add_tmp(st, canon, dir, base, size, flags, keywords,

@@ -12,6 +12,7 @@
 
 #include <sys/stat.h>
 #include <sys/time.h>
+#include <sys/uio.h>
 
 #include <dirent.h>
 #include <errno.h>
@@ -185,46 +186,82 @@ write_all(int fd, const char *p, size_t n)
 	return 0;
 }
 
-/* Writes data with every CR that precedes an LF removed. */
+/*
+ * The message is iov[0..iovcnt): pieces of one text (a CRLF may be split
+ * between two). Both walks drop every CR that precedes an LF; a CR at a
+ * piece's end waits for the next piece's first octet.
+ */
+
+/* Writes the text with every CR that precedes an LF removed. */
 static int
-write_lf(int fd, const char *data, size_t len, size_t *stored_r)
+write_lf(int fd, const struct iovec *iov, int iovcnt, size_t *stored_r)
 {
 	char b[65536];
-	size_t i, n = 0;
+	const char *d;
+	size_t i, n = 0, len;
+	int k, cr = 0;
 
 	*stored_r = 0;
-	for (i = 0; i < len; i++) {
-		if (data[i] == '\r' && i + 1 < len && data[i + 1] == '\n')
-			continue;
-		b[n++] = data[i];
-		if (n == sizeof(b)) {
-			if (write_all(fd, b, n) == -1)
-				return -1;
-			*stored_r += n;
-			n = 0;
+	for (k = 0; k < iovcnt; k++) {
+		d = iov[k].iov_base;
+		len = iov[k].iov_len;
+		for (i = 0; i < len; i++) {
+			if (cr && d[i] != '\n')
+				b[n++] = '\r';	/* a CR kept after all */
+			if (n == sizeof(b)) {
+				if (write_all(fd, b, n) == -1)
+					return -1;
+				*stored_r += n;
+				n = 0;
+			}
+			if ((cr = d[i] == '\r'))
+				continue;
+			b[n++] = d[i];
+			if (n == sizeof(b)) {
+				if (write_all(fd, b, n) == -1)
+					return -1;
+				*stored_r += n;
+				n = 0;
+			}
 		}
 	}
+	if (cr)
+		b[n++] = '\r';	/* room: n < sizeof(b) here */
 	*stored_r += n;
 	return write_all(fd, b, n);
 }
 
+/* One stored octet c, as md_crlf_append counts it after *last. */
 static uint64_t
-lf_crlf_size(const char *data, size_t len)
+crlf_of(char c, char *last)
 {
+	uint64_t n = c == '\n' && *last != '\r' ? 2 : 1;
+
+	*last = c;
+	return n;
+}
+
+/* The size md_crlf_append gives for what write_lf stores. */
+static uint64_t
+lf_crlf_size(const struct iovec *iov, int iovcnt)
+{
+	const char *d;
 	uint64_t n = 0;
 	size_t i;
-	int prev_cr = 0;
+	int k, cr = 0;
+	char last = '\0';
 
-	/* The size md_crlf_append gives for what write_lf stores. */
-	for (i = 0; i < len; i++) {
-		if (data[i] == '\r' && i + 1 < len && data[i + 1] == '\n')
-			continue;
-		n++;
-		if (data[i] == '\n' && !prev_cr)
-			n++;
-		prev_cr = data[i] == '\r';
+	for (k = 0; k < iovcnt; k++) {
+		d = iov[k].iov_base;
+		for (i = 0; i < iov[k].iov_len; i++) {
+			if (cr && d[i] != '\n')
+				n += crlf_of('\r', &last);
+			if ((cr = d[i] == '\r'))
+				continue;
+			n += crlf_of(d[i], &last);
+		}
 	}
-	return n;
+	return cr ? n + crlf_of('\r', &last) : n;
 }
 
 /* A new unique base name with S=stored and W=size, and its tmp/ path. */
@@ -256,17 +293,19 @@ md_new_base(struct mstore *st, const char *dir, uint64_t stored,
 }
 
 int
-md_deliver_tmp(struct mstore *st, const char *dir, const char *data,
-    size_t len, time_t idate, char *base, size_t basesz, uint64_t *size_r,
+md_deliver_tmp(struct mstore *st, const char *dir, const struct iovec *iov,
+    int iovcnt, time_t idate, char *base, size_t basesz, uint64_t *size_r,
     const char **errstr_r)
 {
 	char path[PATH_MAX];
 	struct timespec ts[2];
 	uint64_t size;
-	size_t stored;
-	int fd;
+	size_t stored, len = 0;
+	int fd, k;
 
-	size = lf_crlf_size(data, len);
+	for (k = 0; k < iovcnt; k++)
+		len += iov[k].iov_len;	/* pieces of one buffer's worth */
+	size = lf_crlf_size(iov, iovcnt);
 	if (md_new_base(st, dir, len, size, base, basesz, path,
 	    sizeof(path)) == -1)
 		return mstore_err(st, errstr_r, "store path too long");
@@ -276,7 +315,7 @@ md_deliver_tmp(struct mstore *st, const char *dir, const char *data,
 		    strerror(errno));
 	ts[0].tv_sec = ts[1].tv_sec = idate;
 	ts[0].tv_nsec = ts[1].tv_nsec = 0;
-	if (write_lf(fd, data, len, &stored) == -1 ||
+	if (write_lf(fd, iov, iovcnt, &stored) == -1 ||
 	    futimens(fd, ts) == -1 || fsync(fd) == -1) {
 		int e = errno;
 

@@ -19,6 +19,7 @@
 #include <sqlite3.h>
 
 struct buf;
+struct iovec;
 
 struct mstore {
 	char		*dir;		/* the user's Maildir (INBOX) */
@@ -144,9 +145,9 @@ int	 md_file_name(const char *base, const char *oldfile, uint32_t flags,
 /* Base name: the file name without "new/"/"cur/" and ":2,...". */
 size_t	 md_base_len(const char *name);
 /* Writes data (to LF) into dir/tmp, fsyncs; returns the base name. */
-int	 md_deliver_tmp(struct mstore *, const char *dir, const char *data,
-	    size_t len, time_t idate, char *base, size_t basesz,
-	    uint64_t *size_r, const char **errstr_r);
+int	 md_deliver_tmp(struct mstore *, const char *dir,
+	    const struct iovec *iov, int iovcnt, time_t idate, char *base,
+	    size_t basesz, uint64_t *size_r, const char **errstr_r);
 /*
  * Puts a copy of the stored message file src into dir/tmp under a new
  * base name (S= its stored size, W=size): a hard link (Maildir files never

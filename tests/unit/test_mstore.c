@@ -12,6 +12,7 @@
 #include "config.h"
 
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 
 #include <dirent.h>
@@ -717,6 +718,70 @@ test_usage_vanished(void **state)
 	assert_int_equal(used, 4);
 }
 
+/* What the store must give back for s: CRs before LFs dropped (stored),
+ * then every LF not after a CR shown as CRLF. */
+static void
+crlf_reference(const char *s, size_t n, struct buf *out)
+{
+	char last = '\0';
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if (s[i] == '\r' && i + 1 < n && s[i + 1] == '\n')
+			continue;
+		if (s[i] == '\n' && last != '\r')
+			assert_int_equal(buf_appendc(out, '\r'), 1);
+		assert_int_equal(buf_appendc(out, s[i]), 1);
+		last = s[i];
+	}
+}
+
+/* mstore_addv with the message cut in two at every point stores what
+ * mstore_add stores for it whole, and its size is what reading gives. */
+static void
+test_addv_pieces(void **state)
+{
+	static const char *const msgs[] = {
+		"A: b\r\n\r\nx\r\n",
+		"A: b\n\nx\ny",
+		"A\r\r\nb\r\r\r\n\rc\r",
+		"\r\n\n\r\r\n.\r",
+		"x\ry\n\r",
+	};
+	struct fx *f = *state;
+	struct buf want = BUF_INIT(0), got = BUF_INIT(0);
+	struct iovec iov[2];
+	struct mbox *mb = NULL;
+	const char *err = NULL;
+	uint32_t uid, seq;
+	size_t i, k, n;
+
+	for (i = 0; i < sizeof(msgs) / sizeof(msgs[0]); i++) {
+		n = strlen(msgs[i]);
+		buf_reset(&want);
+		crlf_reference(msgs[i], n, &want);
+		for (k = 0; k <= n; k++) {
+			iov[0].iov_base = (void *)(uintptr_t)msgs[i];
+			iov[0].iov_len = k;
+			iov[1].iov_base = (void *)(uintptr_t)(msgs[i] + k);
+			iov[1].iov_len = n - k;
+			assert_int_equal(mstore_addv(f->st, "INBOX", iov, 2, 0,
+			    NULL, 0, NULL, &uid, &err), 1);
+			assert_int_equal(mbox_open(f->st, "INBOX", 1, &mb,
+			    &err), 1);
+			seq = mbox_seq_of_uid(mb, uid);
+			buf_reset(&got);
+			assert_int_equal(mbox_read(mb, seq, 0, &got, &err), 1);
+			assert_int_equal(got.len, want.len);
+			assert_memory_equal(got.data, want.data, want.len);
+			assert_int_equal(mbox_msg(mb, seq)->size, want.len);
+			mbox_close(&mb);
+		}
+	}
+	buf_free(&want);
+	buf_free(&got);
+}
+
 /* With a quota set, mstore_add refuses what would exceed it (every
  * folder counts), leaves nothing behind, and takes what still fits. */
 static void
@@ -1144,6 +1209,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_copy_usage, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_usage_vanished, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_addv_pieces, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_add_quota, setup,
 		    teardown),
