@@ -481,12 +481,30 @@ literal_out(struct rctx *r, struct buf *b, const char *s, size_t n)
 	return 1;
 }
 
-/* The whole message, or <off.count> of it, as a literal from disk. */
+static int ensure(struct rctx *, int);
+
+/* RFC822.TEXT, BODY[TEXT]: the body after the header's blank line. */
+static int
+text_item(const struct imap_fetch_item *it)
+{
+	return it->type == IMAP_FI_RFC822_TEXT ||
+	    (it->type == IMAP_FI_SECTION && it->sec.npart == 0 &&
+	    it->sec.spec == IMAP_SEC_TEXT);
+}
+
+/* The whole message or its body, or <off.count> of it, as a literal
+ * from disk (the header is loaded for the body's start). */
 static int
 stream_out(struct rctx *r, struct buf *b, const struct imap_fetch_item *it)
 {
-	uint64_t off = 0, n = r->m->size;
+	uint64_t base = 0, off = 0, n = r->m->size;
 
+	if (text_item(it)) {
+		if (!ensure(r, NEED_HEADER))
+			return 0;
+		base = r->hdrlen < n ? r->hdrlen : n;
+		n -= base;
+	}
 	if (it->partial) {
 		off = it->off < n ? it->off : n;
 		n -= off;
@@ -497,18 +515,20 @@ stream_out(struct rctx *r, struct buf *b, const struct imap_fetch_item *it)
 		return -1;
 	r->emitted = 1;
 	if (r->m->emit(r->m->arg, b->data, b->len) == -1 ||
-	    (n > 0 && r->m->text_emit(r->m->arg, off, n) == -1))
+	    (n > 0 && r->m->text_emit(r->m->arg, base + off, n) == -1))
 		return -1;
 	buf_reset(b);
 	return 1;
 }
 
-/* RFC822, BODY[], BODY.PEEK[] (partial or not): the whole message. */
+/* RFC822, BODY[], BODY.PEEK[] (partial or not): the whole message; and
+ * the body alone (text_item). Either streams from the file. */
 static int
 whole_item(const struct imap_fetch_item *it)
 {
-	return it->type == IMAP_FI_RFC822 || (it->type == IMAP_FI_SECTION &&
-	    it->sec.npart == 0 && it->sec.spec == IMAP_SEC_ALL);
+	return it->type == IMAP_FI_RFC822 || text_item(it) ||
+	    (it->type == IMAP_FI_SECTION && it->sec.npart == 0 &&
+	    it->sec.spec == IMAP_SEC_ALL);
 }
 
 /*
@@ -529,6 +549,8 @@ can_stream(const struct imap_fetch *f, const struct imap_fetch_msg *m,
 	for (i = 0; i < f->n; i++) {
 		if (whole_item(&f->items[i])) {
 			any = 1;
+			if (text_item(&f->items[i]) && *level_r < NEED_HEADER)
+				*level_r = NEED_HEADER;	/* where it starts */
 			continue;
 		}
 		if ((need = needs_of(&f->items[i])) == NEED_WHOLE)
@@ -803,6 +825,8 @@ item_out(struct rctx *r, const struct imap_fetch_item *it, struct buf *out,
 			return 0;
 		return literal_out(r, out, r->data, r->hdrlen);
 	case IMAP_FI_RFC822_TEXT:
+		if (r->streaming)
+			return stream_out(r, out, it);
 		if (!ensure(r, NEED_WHOLE))
 			return 0;
 		return literal_out(r, out, r->data + r->hdrlen,

@@ -4,13 +4,14 @@
 A 50 MB message is dropped into the Maildir (as another program would),
 with dotted lines, lines that already end with CRLF, a CR inside a line
 and a last line without its line end. BODY.PEEK[] (with UID, FLAGS,
-RFC822.SIZE, ENVELOPE beside it), a partial BODY.PEEK[]<off.count> and
-RFC822 must send exactly the CRLF form (compared byte for byte with a
-reference made here), and the session's peak resident size (VmHWM) may
-grow by less than STREAM_MAX_GROWTH meanwhile: before, FETCH read the
-whole message into memory first. BODY.PEEK[TEXT] (not streamed: sections
-are cut from the text in memory) still gives the right octets, and a
-small message is unaffected.
+RFC822.SIZE, ENVELOPE beside it), a partial BODY.PEEK[]<off.count>,
+RFC822, BODY.PEEK[TEXT] (whole and partial) and RFC822.TEXT must send
+exactly the CRLF form (compared byte for byte with a reference made
+here), and the session's peak resident size (VmHWM) may grow by less
+than STREAM_MAX_GROWTH meanwhile: before, FETCH read the whole message
+into memory first. A part section (BODY.PEEK[1], not streamed: parts are
+cut from the text in memory) still gives the right octets, and a small
+message is unaffected.
 """
 import os
 import re
@@ -165,6 +166,14 @@ def main():
     check(literal_of(r[0], b"RFC822") == want, "RFC822 content differs")
     check(b"\\Seen" in b"".join(x for x in r[0] if len(x) < 300),
           f"RFC822 sets \\Seen: {r[0][-1][:200]!r}")
+    hdr = want.index(b"\r\n\r\n") + 4
+    r = m.cmd("FETCH 2 (BODY.PEEK[TEXT] RFC822.TEXT)")
+    check(literal_of(r[0], b"BODY[TEXT]") == want[hdr:], "BODY[TEXT]")
+    check(literal_of(r[0], b"RFC822.TEXT") == want[hdr:], "RFC822.TEXT")
+    r = m.cmd("FETCH 2 (BODY.PEEK[TEXT]<100.70000>)")
+    check(literal_of(r[0], b"BODY[TEXT]<100>") == want[hdr + 100:
+                                                     hdr + 70100],
+          "BODY[TEXT]<100.70000>")
     grown = vm_hwm(pid) - before
     print(f"session VmHWM {before // 1024} KiB before FETCH of "
           f"{len(want)} octets, +{grown // 1024} KiB after")
@@ -174,9 +183,8 @@ def main():
     r = m.cmd("FETCH 1 (BODY.PEEK[])")
     check(literal_of(r[0], b"BODY[]").endswith(b"\r\n\r\n.dot\r\nend\r\n"),
           f"small message {r}")
-    r = m.cmd("FETCH 2 (BODY.PEEK[TEXT])")
-    hdr = want.index(b"\r\n\r\n") + 4
-    check(literal_of(r[0], b"BODY[TEXT]") == want[hdr:], "BODY[TEXT]")
+    r = m.cmd("FETCH 2 (BODY.PEEK[1])")
+    check(literal_of(r[0], b"BODY[1]") == want[hdr:], "BODY[1]")
     m.cmd("LOGOUT")
 
     # A file cut short in place after it was indexed cannot fill the
