@@ -6,8 +6,9 @@
  * arbitrary stdin through the line splitter into SMTP lines, the header
  * pass with -t extraction, the display name and the reply mapping.
  * Invariants: no piece is longer than an SMTP line allows, none holds CR
- * or LF, and every SMTP line (dot-stuffed) fits in 1000 octets with CRLF;
- * extracted recipients contain '@'.
+ * or LF, every SMTP line (dot-stuffed) fits in 1000 octets with CRLF, and
+ * so does a continuation piece with its folding space; extracted
+ * recipients contain '@'.
  */
 #include "config.h"
 
@@ -27,8 +28,11 @@ check_line(void *arg, const char *line, size_t len, int cont)
 	if (len > SUBMIT_LINE_MAX || memchr(line, '\r', len) ||
 	    memchr(line, '\n', len))
 		abort();
+	/* A piece gets one more octet, never two: a dot in the body
+	 * (dot-stuffing, counted in smtp.len) or a folding space before a
+	 * header continuation (cont; it then starts with the space). */
 	if (submit_smtp_line(&smtp, line, len) != 1 || smtp.len > 1000 ||
-	    (cont && smtp.len > 999))
+	    (cont && len + 1 + 2 > 1000))
 		abort();
 	buf_free(&smtp);
 	(void)buf_append(hdrs, line, len);
