@@ -383,7 +383,7 @@ child_users(const struct buzond_ctx *ctx)
 
 static void
 child_session(struct master *m, const struct listener *l, int fd,
-    const char *ip, const struct sockaddr *sa)
+    const char *ip, const struct sockaddr *sa, const sigset_t *mask)
 {
 	struct buzond_cfg *cfg = m->cfg;
 	struct buzond_ctx ctx;
@@ -403,6 +403,7 @@ child_session(struct master *m, const struct listener *l, int fd,
 	(void)signal(SIGINT, SIG_DFL);
 	(void)signal(SIGHUP, SIG_DFL);
 	(void)signal(SIGCHLD, SIG_DFL);
+	selfpipe_restore(mask);
 	child_drop(m);
 	/*
 	 * A fixed threshold (glibc raises it after each free otherwise):
@@ -508,6 +509,7 @@ accept_one(struct master *m, const struct listener *l)
 {
 	struct sockaddr_storage ss;
 	socklen_t len = sizeof(ss);
+	sigset_t mask;
 	char ip[64];
 	pid_t pid;
 	int fd, port;
@@ -537,14 +539,20 @@ accept_one(struct master *m, const struct listener *l)
 		refuse(fd, l->kind, "too many sessions from your address");
 		return;
 	}
+	/* Signals wait across fork() until the child has its own actions:
+	 * a signal to the process group never runs the master's handler
+	 * in the child (child_session restores the mask). */
+	selfpipe_block(&mask);
 	if ((pid = fork()) == -1) {
+		selfpipe_restore(&mask);
 		log_error("master fork: %s", strerror(errno));
 		refuse(fd, l->kind, "temporary failure");
 		return;
 	}
 	if (pid == 0)
 		child_session(m, l, fd, ip, l->is_unix ? NULL :
-		    (struct sockaddr *)&ss);
+		    (struct sockaddr *)&ss, &mask);
+	selfpipe_restore(&mask);
 	(void)close(fd);	/* the child's now */
 	m->ch[m->nch].pid = pid;
 	m->ch[m->nch].counted = !l->is_unix;
