@@ -14,20 +14,15 @@ peak grew by about twice the message's size).
 import os
 import smtplib
 import socket
-import subprocess
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
 from estafeta_test import Store, TestFailure, run  # noqa: E402
+from bigmsg import check, session_pid, vm_hwm  # noqa: E402
 
 USER = "alice@example.test"
 SIZE = 50 * 1024 * 1024
 STREAM_MAX_GROWTH = 8 * 1024 * 1024
-
-
-def check(cond, what):
-    if not cond:
-        raise TestFailure(what)
 
 
 def big_message():
@@ -111,22 +106,6 @@ class Pop:
             parts.append(chunk)
             tail = (tail + chunk)[-5:]
         return first, b"".join(parts)
-
-
-def session_pid(st):
-    r = subprocess.run(["pgrep", "-P", str(st.proc.pid)],
-                       capture_output=True, text=True)
-    pids = [int(p) for p in r.stdout.split()]
-    check(len(pids) == 1, f"one session process: {pids}")
-    return pids[0]
-
-
-def vm_hwm(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) * 1024
-    raise TestFailure("no VmHWM")
 
 
 def main():

@@ -15,100 +15,15 @@ expunge of the others.
 import os
 import re
 import smtplib
-import socket
-import subprocess
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
-from estafeta_test import Store, TestFailure, run  # noqa: E402
+from estafeta_test import Store, run  # noqa: E402
+from bigmsg import ImapLit, check, literal_of, session_pid, vm_hwm  # noqa: E402
 
 USER = "alice@example.test"
 SIZE = 50 * 1024 * 1024
 STREAM_MAX_GROWTH = 8 * 1024 * 1024
-
-
-def check(cond, what):
-    if not cond:
-        raise TestFailure(what)
-
-
-class Imap:
-    def __init__(self, st):
-        self.s = socket.create_connection(("127.0.0.1", st.imap_port), 30)
-        self.buf = b""
-        self.n = 0
-        check(self.line().startswith(b"* OK"), "greeting")
-        self.cmd(f"LOGIN {USER} pw")
-
-    def fill(self):
-        chunk = self.s.recv(1 << 20)
-        if not chunk:
-            raise TestFailure(f"connection closed; have {self.buf[-200:]!r}")
-        self.buf += chunk
-
-    def line(self):
-        while b"\r\n" not in self.buf:
-            self.fill()
-        line, self.buf = self.buf.split(b"\r\n", 1)
-        return line
-
-    def take(self, n):
-        parts = [self.buf[:n]]
-        got = len(parts[0])
-        self.buf = self.buf[n:]
-        while got < n:
-            chunk = self.s.recv(min(1 << 20, n - got))
-            if not chunk:
-                raise TestFailure("connection closed in a literal")
-            parts.append(chunk)
-            got += len(chunk)
-        return b"".join(parts)
-
-    def cmd(self, c):
-        """Untagged responses as lists of pieces: text and literals."""
-        self.n += 1
-        tag = f"t{self.n}".encode()
-        self.s.sendall(tag + b" " + c.encode() + b"\r\n")
-        out = []
-        while True:
-            line = self.line()
-            if line.startswith(tag + b" "):
-                check(line.startswith(tag + b" OK"), f"{c}: {line!r}")
-                return out
-            resp = []
-            while True:
-                m = re.search(rb"\{(\d+)\}$", line)
-                if not m:
-                    resp.append(line)
-                    break
-                resp.append(line)
-                resp.append(self.take(int(m.group(1))))
-                line = self.line()
-            out.append(resp)
-
-
-def session_pid(st):
-    r = subprocess.run(["pgrep", "-P", str(st.proc.pid)],
-                       capture_output=True, text=True)
-    pids = [int(p) for p in r.stdout.split()]
-    check(len(pids) == 1, f"one session process: {pids}")
-    return pids[0]
-
-
-def vm_hwm(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) * 1024
-    raise TestFailure("no VmHWM")
-
-
-def literal_of(resp, name):
-    """The literal following the item name in one FETCH response."""
-    for i, piece in enumerate(resp[:-1]):
-        if piece.endswith(name + b" {%d}" % len(resp[i + 1])):
-            return resp[i + 1]
-    raise TestFailure(f"no {name!r} literal in {[p[:80] for p in resp]}")
 
 
 def folder_files(st, folder):
@@ -137,7 +52,7 @@ def main():
         f.write(raw)
     want = raw.replace(b"\n", b"\r\n")
 
-    m = Imap(st)
+    m = ImapLit(st, USER, "pw")
     m.cmd("CREATE Copies")
     m.cmd("CREATE Moved")
     m.cmd("SELECT INBOX")
