@@ -801,6 +801,8 @@ dsn_text_part(struct dsn_fold *f, struct buf *b, const struct dsn_params *p,
 	}
 	if ((ret = dsn_text_returned(rr)) != NULL)
 		dsn_para(f, b, "", ret, 0);
+	if (p->note != NULL && *p->note)
+		dsn_para(f, b, "", p->note, 0);
 	buf_free(&t);
 }
 

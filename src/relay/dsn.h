@@ -42,6 +42,8 @@ struct dsn_params {
 	int		 ret_full;	/* RET=FULL */
 	long long	 max_original;	/* original bytes returned at most */
 	int		 smtputf8;	/* original needed SMTPUTF8 */
+	const char	*note;		/* a last paragraph for part 1 (ours,
+					 * ASCII), or NULL */
 };
 
 /* Size of the header section returned at most; longer ones are cut. */

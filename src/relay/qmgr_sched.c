@@ -841,6 +841,249 @@ qs_enqueue_dsn(struct qmgr_sched *s, const char *orig_id, const char *to,
 	return 1;
 }
 
+/* What the index knows of a message whose queue file cannot be read. */
+struct qs_dmg_rcpt {
+	int		 idx;
+	char		*addr;
+	int		 state;
+	int		 attempts;
+	char		*reply;
+};
+
+struct qs_dmg {
+	int			 found;
+	char			*sender;
+	long long		 arrival;
+	int			 nrcpt;
+	struct qs_dmg_rcpt	*v;
+	size_t			 n;
+};
+
+static int
+qs_dmg_msg(void *arg, const struct qidx_msg *m)
+{
+	struct qs_dmg *d = arg;
+
+	d->found = 1;
+	d->sender = xstrdup(m->sender);
+	d->arrival = m->arrival;
+	d->nrcpt = m->nrcpt;
+	return 1;
+}
+
+static int
+qs_dmg_rcpt(void *arg, const struct qidx_rcpt *r)
+{
+	struct qs_dmg *d = arg;
+	struct qs_dmg_rcpt *x;
+
+	d->v = xrealloc(d->v, (d->n + 1) * sizeof(*d->v));
+	x = &d->v[d->n++];
+	x->idx = r->idx;
+	x->addr = xstrdup(r->addr);
+	x->state = r->state;
+	x->attempts = r->attempts;
+	x->reply = xstrdup(r->last_reply);
+	return 1;
+}
+
+static void
+qs_dmg_free(struct qs_dmg *d)
+{
+	size_t i;
+
+	for (i = 0; i < d->n; i++) {
+		free(d->v[i].addr);
+		free(d->v[i].reply);
+	}
+	free(d->v);
+	free(d->sender);
+}
+
+/* The envelope read from a damaged file is used (for ENVID, ORCPT,
+ * NOTIFY) only when it says what the index says. */
+static int
+qs_dmg_env_agrees(const struct spool_env *e, const struct qs_dmg *d,
+    const char *id)
+{
+	size_t i;
+
+	if (strcmp(e->id, id) != 0 || strcmp(e->sender, d->sender) != 0 ||
+	    e->arrival != d->arrival || e->nrcpt != (size_t)d->nrcpt)
+		return 0;
+	for (i = 0; i < d->n; i++)
+		if (d->v[i].idx < 0 || (size_t)d->v[i].idx >= e->nrcpt ||
+		    strcmp(e->rcpts[d->v[i].idx].addr, d->v[i].addr) != 0)
+			return 0;
+	return 1;
+}
+
+static int
+qs_has_8bit(const char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s >= 0x80)
+			return 1;
+	return 0;
+}
+
+/*
+ * The lifetime of a message whose queue file cannot be read is over. Its
+ * failure notice cannot be built from the file, and retrying that would
+ * keep the message queued for ever with nobody told: it is built from
+ * what the index knows instead (sender, recipients, arrival, last reply;
+ * ENVID, ORCPT and NOTIFY from the envelope when that part of the file
+ * still reads and agrees with the index), without the original, and says
+ * so. Every recipient not final yet fails with it (they all arrived
+ * together, so their lifetime is over too). Then the file goes to
+ * corrupt/ for the operator; qs_apply removes the index rows. 1 when done
+ * (the notice is queued or none is due), -1 when the notice could not be
+ * queued (the caller defers the recipients, as for any notice).
+ */
+static int
+qs_notify_damaged(struct qmgr_sched *s, const char *id,
+    const struct qs_outcome *o, size_t n, const char *damage)
+{
+	static const char note[] = "Your message could not be read from "
+	    "the mail queue here: its queue file was damaged, so it cannot "
+	    "be returned with this report, and the recipients above never "
+	    "received it.";
+	struct qs_dmg d;
+	struct spool_env *env = NULL;
+	struct dsn_rcpt *dr = NULL;
+	struct dsn_params p;
+	struct buf msg = BUF_INIT(0), why = BUF_INIT(0);
+	const struct qs_outcome *oc;
+	const struct spool_rcpt *sr;
+	const char *errstr = "", *to, *envid = QS_ENVID_DSN, *notice = "none";
+	int qfd = spool_dirfd(s->spool, "queue"), r = 1, utf8;
+	long long now = time(NULL);
+	char pm[512];
+	size_t i, j, k = 0;
+
+	memset(&d, 0, sizeof(d));
+	if (qidx_foreach_msg(s->idx, id, qs_dmg_msg, &d) == -1 || !d.found ||
+	    qidx_foreach_rcpt(s->idx, id, qs_dmg_rcpt, &d) == -1) {
+		log_error("%s qmgr cannot read the index for the notice of a "
+		    "damaged queue file", id);
+		r = -1;
+		goto out;
+	}
+	if (spool_read_envelope(qfd, id, &env, &errstr) == 1 &&
+	    !qs_dmg_env_agrees(env, &d, id))
+		spool_env_free(&env);
+	to = d.sender;
+	if (to[0] == '\0') {
+		if (env == NULL || env->envid == NULL ||
+		    strcmp(env->envid, QS_ENVID_DSN) != 0 ||
+		    s->cfg->postmaster_address[0] == '\0') {
+			notice = "none (null sender)";
+			goto move;
+		}
+		to = s->cfg->postmaster_address;	/* double bounce, once */
+		envid = QS_ENVID_DOUBLE;
+	}
+	utf8 = env != NULL ? env->smtputf8 : qs_has_8bit(d.sender);
+	dr = xcalloc(d.n, sizeof(*dr));
+	for (i = 0; i < d.n; i++) {
+		for (oc = NULL, j = 0; j < n && oc == NULL; j++)
+			if (o[j].idx == d.v[i].idx)
+				oc = &o[j];
+		if (oc == NULL && d.v[i].state != QIDX_PENDING &&
+		    d.v[i].state != QIDX_DEFERRED)
+			continue;	/* final before: told then, if due */
+		sr = env != NULL ? &env->rcpts[d.v[i].idx] : NULL;
+		if (!dsn_wanted(sr != NULL ? sr->notify : 0, DSN_FAILED))
+			continue;
+		if (env == NULL)
+			utf8 |= qs_has_8bit(d.v[i].addr);
+		dr[k].addr = d.v[i].addr;
+		dr[k].orcpt = sr != NULL ? sr->orcpt : NULL;
+		dr[k].action = DSN_FAILED;
+		dr[k].status = oc != NULL ? oc->status : "4.4.7";
+		dr[k].diagnostic = oc != NULL ? oc->reply : d.v[i].reply;
+		if (dr[k].diagnostic[0] == '\0') {	/* never tried */
+			buf_reset(&why);
+			(void)buf_appendf(&why, "4.3.0 queue file damaged: %s",
+			    damage);
+			free(d.v[i].reply);
+			d.v[i].reply = xstrdup(why.data);
+			dr[k].diagnostic = d.v[i].reply;
+		}
+		dr[k].remote_mta = oc != NULL && strcmp(oc->remote, "-") ?
+		    oc->remote : NULL;
+		dr[k].last_attempt = now;
+		k++;
+	}
+	if (k == 0) {
+		notice = "none (not wanted)";
+		goto move;
+	}
+	(void)snprintf(pm, sizeof(pm), "MAILER-DAEMON@%s", s->cfg->hostname);
+	memset(&p, 0, sizeof(p));
+	p.reporting_mta = s->cfg->hostname;
+	p.queue_id = id;
+	p.arrival = d.arrival;
+	p.envid = env != NULL ? env->envid : NULL;
+	p.original_sender = to;
+	p.postmaster = pm;
+	p.ret_full = 0;		/* there is nothing to return */
+	p.smtputf8 = utf8;
+	p.note = note;
+	if (dsn_build(&p, dr, k, NULL, NULL, &msg) != 1) {
+		log_error("%s qmgr cannot build the failed notice", id);
+		r = -1;
+		goto out;
+	}
+	if (qs_enqueue_dsn(s, id, to, envid, utf8, &msg) == -1) {
+		r = -1;
+		goto out;
+	}
+	notice = "sent";
+move:
+	/* The recipients no job had fail with it too. */
+	for (i = 0; i < d.n; i++) {
+		for (j = 0; j < n && o[j].idx != d.v[i].idx; j++)
+			;
+		if (j < n || (d.v[i].state != QIDX_PENDING &&
+		    d.v[i].state != QIDX_DEFERRED))
+			continue;
+		buf_reset(&why);
+		(void)buf_appendf(&why, "4.4.7 queue_lifetime reached, queue "
+		    "file damaged: %s", damage);
+		if (qidx_rcpt_update(s->idx, id, d.v[i].idx, QIDX_BOUNCED,
+		    d.v[i].attempts, 0, why.data) == -1)
+			log_error("%s qmgr index update failed", id);
+	}
+	if (renameat(qfd, id, spool_dirfd(s->spool, "corrupt"), id) == -1)
+		log_error("%s qmgr queue file damaged, queue_lifetime reached: "
+		    "notice=%s error=\"%s\" move_failed=\"%s\"", id, notice,
+		    damage, strerror(errno));
+	else
+		log_error("%s qmgr queue file damaged, queue_lifetime reached: "
+		    "failed notice %s, file moved to corrupt/ error=\"%s\"", id,
+		    notice, damage);
+out:
+	free(dr);
+	spool_env_free(&env);
+	qs_dmg_free(&d);
+	buf_free(&msg);
+	buf_free(&why);
+	return r;
+}
+
+/* Whether these outcomes are recipients whose queue_lifetime is over. */
+static int
+qs_expired(const struct qs_outcome *o, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (o[i].expired)
+			return 1;
+	return 0;
+}
+
 /*
  * Sends the sender a DSN for the outcomes of one action (failed or
  * delayed) whose recipients asked for it. Null-sender mail never gets
@@ -862,10 +1105,14 @@ qs_notify(struct qmgr_sched *s, const char *id, enum dsn_action action,
 	size_t i, k = 0;
 	int r = 1;
 
-	if (spool_read(spool_dirfd(s->spool, "queue"), id, &env, &content,
-	    &errstr) != 1) {
+	if ((r = spool_read(spool_dirfd(s->spool, "queue"), id, &env,
+	    &content, &errstr)) != 1) {
+		if (r == -1 && action == DSN_FAILED && qs_expired(o, n)) {
+			r = qs_notify_damaged(s, id, o, n, errstr);
+			goto out;
+		}
 		log_error("%s qmgr cannot read the message for its DSN: %s", id,
-		    errstr);
+		    r == 0 ? "no such file" : errstr);
 		r = -1;
 		goto out;
 	}

@@ -863,6 +863,38 @@ spool_read(int dirfd, const char *name, struct spool_env **env_r,
 	return 1;
 }
 
+int
+spool_read_envelope(int dirfd, const char *name, struct spool_env **env_r,
+    const char **errstr_r)
+{
+	struct spool_reader *r;
+	struct spool_env *e;
+	int fd, ok;
+
+	if ((fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC)) == -1) {
+		if (errno == ENOENT)
+			return 0;
+		*errstr_r = "cannot open";
+		return -1;
+	}
+	e = xcalloc(1, sizeof(*e));
+	r = spool_reader_new(fd, 4096);
+	ok = spool_read_env(r, name, e, errstr_r);
+	spool_reader_free(r);
+	(void)close(fd);	/* read-only */
+	if (ok == 1 && (e->id[0] == '\0' || e->sender == NULL ||
+	    e->nrcpt == 0)) {
+		*errstr_r = "incomplete envelope";
+		ok = -1;
+	}
+	if (ok == -1) {
+		spool_env_free(&e);
+		return -1;
+	}
+	*env_r = e;
+	return 1;
+}
+
 struct spool_content {
 	struct spool_reader	*r;
 	const char		*errstr;

@@ -114,6 +114,14 @@ void	 spool_abort(struct spool_msg **mp);
 int	 spool_read(int dirfd, const char *name, struct spool_env **env_r,
 	    struct buf *content, const char **errstr_r);
 void	 spool_env_free(struct spool_env **);
+/*
+ * The envelope alone, for a file whose content cannot be read: opens
+ * <name> and reads its envelope records up to the first content record,
+ * nothing after it (size stays 0). 1 with *env_r; 0 if there is no such
+ * file; -1 if the envelope itself is damaged or incomplete (*errstr_r).
+ */
+int	 spool_read_envelope(int dirfd, const char *name,
+	    struct spool_env **env_r, const char **errstr_r);
 
 /*
  * Streaming read, for delivery: opens <name>, reads its envelope and leaves

@@ -1186,6 +1186,13 @@ test_no_original(void **state)
 	    " \"recipients\": [{\"Remote-MTA\": null,"
 	    " \"Diagnostic-Code\": null,"
 	    " \"Last-Attempt-Date\": null, \"Status\": \"5.1.1\"}]}");
+	/* A note of ours ends the text part (qmgr: a damaged queue file). */
+	p.note = "The original could not be read from the queue.";
+	assert_int_equal(build(&p, &r, 1, NULL, 0, 0, &m), 1);
+	check_structure(&m, 2);
+	pycheck(&m, "{\"returned\": null, \"text_has\": [\"The original "
+	    "could not be read from the queue.\"], \"text_lacks\": "
+	    "[\"attached\"]}");
 	buf_free(&m);
 }
 
