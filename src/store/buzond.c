@@ -463,6 +463,7 @@ child_session(struct master *m, const struct listener *l, int fd,
 		ie.auth_fail_limit = (unsigned)cfg->imap_auth_fail_limit;
 		ie.error_limit = (unsigned)cfg->imap_error_limit;
 		ie.append_max = (size_t)cfg->max_message_size;
+		ie.default_quota = (uint64_t)cfg->default_quota;
 		ie.rl = m->rl;
 		ie.fail_ip_limit = cfg->auth_fail_ip_limit;
 		ie.fail_ip_window_ms = cfg->auth_fail_ip_window;

@@ -13,6 +13,7 @@
 #define EST_IMAP_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "store/imap_parse.h"
 
@@ -38,6 +39,9 @@ struct imap_env {
 	struct imap_limits	 limits;		/* parser limits */
 	size_t			 append_max;		/* APPEND octets; also
 							 * the literal limit */
+	/* Quota of a user without one of their own in the users database
+	 * (octets, 0: none): APPEND and COPY answer NO [OVERQUOTA] past it. */
+	uint64_t		 default_quota;
 	/* Failed logins per client address over all sessions and both
 	 * protocols (namespace "authfail", as POP3), in the region buzond's
 	 * master shares; NULL: per session only. */

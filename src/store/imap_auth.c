@@ -142,6 +142,7 @@ imap_auth_check(struct imap_session *s, const char *login, const char *pw,
 {
 	struct buf cap = BUF_INIT(0);
 	const char *errstr = NULL;
+	unsigned long long q = 0;
 	char *user = NULL;
 	int r;
 
@@ -162,6 +163,15 @@ imap_auth_check(struct imap_session *s, const char *login, const char *pw,
 	/* The canonical address names the store, however it was typed. */
 	if (users_lookup(s->env->users, login, &user) != 1)
 		user = xstrdup(login);
+	/* The quota LMTP enforces holds for APPEND and COPY too. */
+	if (users_quota(s->env->users, user, &q) == -1) {
+		log_error("%s imap quota lookup failed user=%s", s->sid,
+		    imap_esc(s, user, strlen(user)));
+		free(user);
+		imap_reply(s, IMAP_NO, "[UNAVAILABLE] Temporary failure, "
+		    "try again later");
+		return;
+	}
 	if (mstore_open(s->env->store_root, user, 1, &s->store,
 	    &errstr) != 1) {
 		log_error("%s imap store open failed user=%s error=\"%s\"",
@@ -172,6 +182,8 @@ imap_auth_check(struct imap_session *s, const char *login, const char *pw,
 		return;
 	}
 	s->user = user;
+	s->quota = q > 0 ? (uint64_t)q : s->env->default_quota;
+	mstore_set_quota(s->store, s->quota);
 	imap_set_state(s, IMAP_ST_AUTH);
 	/* No more logins in this session: the database can go. */
 	if (s->env->users_release != NULL)

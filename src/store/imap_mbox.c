@@ -743,6 +743,14 @@ imap_cmd_append(struct imap_session *s, const struct imap_arg *args,
 	if (r == 0)
 		imap_reply(s, IMAP_NO, "[TRYCREATE] No such mailbox");
 	else if (r == -1 && errstr != NULL &&
+	    strcmp(errstr, MSTORE_ERR_QUOTA) == 0) {
+		/* RFC 9208 4.3.1; nothing is left behind (mstore_add). */
+		log_info("%s imap append refused user=%s size=%zu quota=%llu "
+		    "rule=quota", s->sid, s->user, msg->len,
+		    (unsigned long long)s->quota);
+		imap_reply(s, IMAP_NO, "[OVERQUOTA] APPEND would exceed the "
+		    "mailbox quota");
+	} else if (r == -1 && errstr != NULL &&
 	    strcmp(errstr, MBOX_ERR_KEYWORDS) == 0)
 		imap_reply(s, IMAP_NO, "[LIMIT] at most %d octets of keywords "
 		    "on a message", MBOX_KEYWORDS_MAX);

@@ -313,13 +313,42 @@ fail:
 }
 
 /*
+ * 1 when copies of seqs[0..n) fit the quota as far as an unlocked look
+ * can tell, else 0 with NO [OVERQUOTA] set. It spares linking the files
+ * of a copy bound to fail; the check that decides is the store's, under
+ * the index write lock, at every add (mstore_set_quota).
+ */
+static int
+copy_fits(struct imap_session *s, const uint32_t *seqs, size_t n)
+{
+	const char *err = NULL;
+	uint64_t used, total = 0;
+	size_t i;
+
+	if (s->quota == 0 || mstore_usage(s->store, &used, &err) != 1)
+		return 1;	/* none, or unknown: the store decides */
+	for (i = 0; i < n; i++)
+		total += mbox_msg(s->mbox, seqs[i])->size;
+	if (used <= s->quota && total <= s->quota - used)
+		return 1;
+	log_info("%s imap copy refused user=%s size=%llu used=%llu "
+	    "quota=%llu rule=quota", s->sid, s->user,
+	    (unsigned long long)total, (unsigned long long)used,
+	    (unsigned long long)s->quota);
+	imap_reply(s, IMAP_NO, "[OVERQUOTA] COPY would exceed the mailbox "
+	    "quota");
+	return 0;
+}
+
+/*
  * Copies seqs[0..n) to the folder named by args[1]; on success fills
  * COPYUID data into code ("[COPYUID v src dst]") and returns 1; else
- * replies NO/BAD and returns -1.
+ * replies NO/BAD and returns -1. With quota set, a copy that would exceed
+ * the store's quota copies nothing (NO [OVERQUOTA]); MOVE copies without.
  */
 static int
 copy_msgs(struct imap_session *s, const struct imap_arg *a,
-    const uint32_t *seqs, size_t n, struct buf *code)
+    const uint32_t *seqs, size_t n, int quota, struct buf *code)
 {
 	struct imap_batch b;
 	uint32_t *src, *dst, uidv = 0;
@@ -338,6 +367,12 @@ copy_msgs(struct imap_session *s, const struct imap_arg *a,
 		free(name);
 		return r;
 	}
+	if (quota && !copy_fits(s, seqs, n)) {
+		free(name);
+		return -1;
+	}
+	if (!quota)
+		mstore_set_quota(s->store, 0);
 	src = xcalloc(n, sizeof(*src));
 	dst = xcalloc(n, sizeof(*dst));
 	imap_batch_begin(&b, s->store);
@@ -352,11 +387,20 @@ copy_msgs(struct imap_session *s, const struct imap_arg *a,
 		r = -1;		/* the index rows of some copies are gone */
 		err = b.err;
 	}
+	if (!quota)
+		mstore_set_quota(s->store, s->quota);
 	if (r != 1 && i > 0)
 		copy_rollback(s, name, dst, i < n ? i : n);
 	if (r == 0)
 		imap_reply(s, IMAP_NO, "[TRYCREATE] no such mailbox");
-	else if (r == -1) {
+	else if (r == -1 && err != NULL && strcmp(err, MSTORE_ERR_QUOTA) ==
+	    0) {
+		/* Another session or a delivery took the room meanwhile. */
+		log_info("%s imap copy refused user=%s quota=%llu rule=quota",
+		    s->sid, s->user, (unsigned long long)s->quota);
+		imap_reply(s, IMAP_NO, "[OVERQUOTA] COPY would exceed the "
+		    "mailbox quota");
+	} else if (r == -1) {
 		log_error("%s imap copy error=\"%s\"", s->sid,
 		    err != NULL ? err : "?");
 		imap_reply(s, IMAP_NO, "copy failed: %s",
@@ -389,7 +433,7 @@ imap_cmd_copy(struct imap_session *s, const struct imap_arg *args,
 	}
 	if (imap_msg_seqs(s, &args[0], &seqs, &n) == -1)
 		return;
-	if (copy_msgs(s, &args[1], seqs, n, &code) == 1)
+	if (copy_msgs(s, &args[1], seqs, n, 1, &code) == 1)
 		imap_reply(s, IMAP_OK, "%s%sCOPY completed", buf_cstr(&code),
 		    code.len ? " " : "");
 	buf_free(&code);
@@ -418,7 +462,16 @@ imap_cmd_move(struct imap_session *s, const struct imap_arg *args,
 		free(seqs);
 		return;
 	}
-	if (copy_msgs(s, &args[1], seqs, n, &code) == -1) {
+	/*
+	 * No quota check: a MOVE never adds to the usage. The store is the
+	 * user's alone, the copies are links and the originals go in the
+	 * same command, so the usage is the same before and after. Checking
+	 * the copies against the quota would refuse a user at the quota
+	 * the very MOVE to Trash that helps them clean up. (When the
+	 * originals cannot be expunged the MOVE answers NO and the copies
+	 * stay: the usage grows then, as after a COPY, once.)
+	 */
+	if (copy_msgs(s, &args[1], seqs, n, 0, &code) == -1) {
 		free(seqs);
 		return;
 	}

@@ -70,6 +70,7 @@ struct imap_session {
 	int			 tls;		/* TLS is active */
 	char			*user;		/* authenticated login */
 	struct mstore		*store;		/* the user's store (authed) */
+	uint64_t		 quota;		/* the store's (octets), 0: none */
 	struct mbox		*mbox;		/* selected mailbox or NULL */
 	char			*mbox_name;	/* as the client named it */
 	int			 readonly;	/* EXAMINE (or no rights) */

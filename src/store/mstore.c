@@ -127,6 +127,7 @@ mstore_commit(struct mstore *st, const char **errstr_r)
 void
 mstore_rollback(struct mstore *st)
 {
+	st->used_ok = 0;
 	/* Fails only when no transaction is open: nothing to undo. */
 	if (st->batch) {
 		(void)mstore_exec(st, "ROLLBACK TO op");
@@ -184,6 +185,7 @@ mstore_batch_begin(struct mstore *st, const char **errstr_r)
 	if (mstore_begin(st, errstr_r) == -1)
 		return -1;
 	st->batch = 1;
+	st->used_ok = 0;
 	return 1;
 }
 
@@ -192,6 +194,7 @@ mstore_batch_end(struct mstore *st, const char **errstr_r)
 {
 	ASSERT(st->batch);
 	st->batch = 0;
+	st->used_ok = 0;
 	return mstore_commit(st, errstr_r);
 }
 
@@ -621,6 +624,7 @@ void
 mstore_set_quota(struct mstore *st, uint64_t bytes)
 {
 	st->quota = bytes;
+	st->used_ok = 0;
 }
 
 int

@@ -99,10 +99,12 @@ int	 mstore_usage(struct mstore *, uint64_t *bytes_r,
 	    const char **errstr_r);
 
 /*
- * The quota mstore_add enforces: octets of every folder, as mstore_usage
- * counts them; 0 (the default) for none. The usage check and the add are
- * one index transaction (the index write lock serializes every writer of
- * the store), so concurrent deliveries never overfill the store together.
+ * The quota every add enforces (mstore_add, mstore_addv, mbox_copy):
+ * octets of every folder, as mstore_usage counts them; 0 (the default) for
+ * none. The usage check and the add are one index transaction (the index
+ * write lock serializes every writer of the store), so concurrent
+ * deliveries and IMAP sessions never overfill the store together. Inside a
+ * batch the usage is read at the first add and then counted on.
  */
 void	 mstore_set_quota(struct mstore *, uint64_t bytes);
 /* mstore_add's *errstr_r (-1) when the message would exceed the quota. */
@@ -300,7 +302,8 @@ int	 mbox_store(struct mbox *, uint32_t seq, int op, uint32_t flags,
 /*
  * Copies seq into folder with the same flags, keywords and internal date;
  * *uid_r gets the new UID and *uidvalidity_r the destination's UIDVALIDITY
- * (UIDPLUS COPYUID). 0 "no such mailbox" (TRYCREATE).
+ * (UIDPLUS COPYUID). 0 "no such mailbox" (TRYCREATE); -1 MSTORE_ERR_QUOTA
+ * when the copy would exceed the store's quota (mstore_set_quota).
  */
 int	 mbox_copy(struct mbox *, uint32_t seq, const char *folder,
 	    uint32_t *uidvalidity_r, uint32_t *uid_r, const char **errstr_r);

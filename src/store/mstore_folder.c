@@ -376,6 +376,7 @@ msg_gone(struct mstore *st, int64_t fid, uint32_t uid)
 	int rc = -1;
 	int i;
 
+	st->used_ok = 0;	/* a batch's usage changes */
 	for (i = 0; i < 2; i++) {
 		if ((s = mstore_prep(st, i == 0 ?
 		    "DELETE FROM msgs WHERE folder = ? AND uid = ?" :
@@ -521,6 +522,7 @@ scan_merge(struct mstore *st, const char *dir, struct folder_row *fr)
 	size_t ne = 0, cap = 0, nr = 0, nd = 0, i = 0, j = 0, k = 0;
 	int rc = 0;
 
+	st->used_ok = 0;	/* rows may come and go */
 	memset(&a, 0, sizeof(a));
 	if (scan_dir(dir, "new", &ents, &ne, &cap, &a) == -1 ||
 	    scan_dir(dir, "cur", &ents, &ne, &cap, &a) == -1 ||
@@ -688,6 +690,7 @@ add_tmp(struct mstore *st, const char *canon, const char *dir,
 {
 	char file[NAME_MAX + 16], from[PATH_MAX], to[PATH_MAX];
 	struct folder_row fr;
+	uint64_t used = 0;
 	int rc;
 
 	if (md_file_name(base, NULL, flags & MD_FLAGS, file,
@@ -714,11 +717,16 @@ add_tmp(struct mstore *st, const char *canon, const char *dir,
 		    sqlite3_errmsg(st->db));
 	if (rc != 1)
 		goto rollback;
-	/* Under the write lock: no other delivery can slip in between. */
+	/*
+	 * Under the write lock: no other delivery can slip in between. In a
+	 * batch (an IMAP COPY of many messages) the lock is held from one
+	 * add to the next: the usage is read once and counted on, not read
+	 * again for every message.
+	 */
 	if (st->quota > 0) {
-		uint64_t used;
-
-		if ((rc = mstore_usage(st, &used, errstr_r)) != 1)
+		if (st->batch && st->used_ok)
+			used = st->used;
+		else if ((rc = mstore_usage(st, &used, errstr_r)) != 1)
 			goto rollback;
 		if (used > st->quota || size > st->quota - used) {
 			rc = set_err2(errstr_r, MSTORE_ERR_QUOTA);
@@ -743,6 +751,10 @@ add_tmp(struct mstore *st, const char *canon, const char *dir,
 		to[strlen(dir) + 4] = '/';
 		(void)unlink(to);	/* see above */
 		return -1;
+	}
+	if (st->quota > 0 && st->batch) {
+		st->used = used + size;
+		st->used_ok = 1;
 	}
 	if (uidvalidity_r != NULL)
 		*uidvalidity_r = fr.uidvalidity;
@@ -921,6 +933,7 @@ rows_drop(struct mstore *st, const char *canon)
 	size_t i;
 	int rc;
 
+	st->used_ok = 0;
 	for (i = 0; i < sizeof(sql) / sizeof(sql[0]); i++) {
 		if ((s = mstore_prep(st, sql[i])) == NULL)
 			return -1;

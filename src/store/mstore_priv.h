@@ -30,6 +30,10 @@ struct mstore {
 	int		 batch;		/* mstore_batch_begin: inner
 					   transactions are savepoints */
 	uint64_t	 quota;		/* mstore_set_quota, 0: none */
+	uint64_t	 used;		/* usage in a batch, when used_ok */
+	int		 used_ok;	/* used is valid: set by an add in a
+					   batch, cleared by anything else
+					   that may change the usage */
 	char		**unl;		/* message files to unlink once the
 					   transaction commits (msg_doom) */
 	size_t		 nunl;

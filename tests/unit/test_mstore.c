@@ -814,6 +814,62 @@ test_add_quota(void **state)
 	    NULL, NULL, &err), 1);
 }
 
+/* mbox_copy counts against the quota too, also inside a batch (where the
+ * usage is read once and then counted on): the copy that would exceed it
+ * is refused and leaves no file; expunges and the batch's end make the
+ * store read the usage again. */
+static void
+test_copy_quota(void **state)
+{
+	struct fx *f = *state;
+	const char *err = NULL;
+	struct mbox *mb = NULL;
+	uint32_t uid = 0;
+	uint64_t used = 0;
+	char p[256];
+
+	assert_int_equal(mstore_folder_create(f->st, "Copy", &err), 1);
+	assert_int_equal(mstore_add(f->st, "INBOX", "0123456789\r\n", 12, 0,
+	    NULL, 0, NULL, NULL, &err), 1);
+	assert_int_equal(mbox_open(f->st, "INBOX", 0, &mb, &err), 1);
+	mstore_set_quota(f->st, 30);
+	assert_int_equal(mstore_batch_begin(f->st, &err), 1);
+	assert_int_equal(mbox_copy(mb, 1, "Copy", NULL, &uid, &err), 1);
+	err = NULL;
+	assert_int_equal(mbox_copy(mb, 1, "Copy", NULL, &uid, &err), -1);
+	assert_string_equal(err, MSTORE_ERR_QUOTA);
+	/* Still refused: the failed add left the count as it was. */
+	err = NULL;
+	assert_int_equal(mbox_copy(mb, 1, "Copy", NULL, &uid, &err), -1);
+	assert_string_equal(err, MSTORE_ERR_QUOTA);
+	/* 6 more octets fit in the same batch. */
+	assert_int_equal(mstore_add(f->st, "Copy", "ab\r\n", 4, 0, NULL, 0,
+	    NULL, NULL, &err), 1);
+	assert_int_equal(mstore_add(f->st, "Copy", "a\r\n", 3, 0, NULL, 0,
+	    NULL, NULL, &err), -1);
+	assert_int_equal(mstore_batch_end(f->st, &err), 1);
+	assert_int_equal(mstore_usage(f->st, &used, &err), 1);
+	assert_int_equal(used, 28);
+	(void)snprintf(p, sizeof(p), "%s/.Copy/tmp", f->udir);
+	assert_int_equal(count_files(p), 0);
+	(void)snprintf(p, sizeof(p), "%s/.Copy/new", f->udir);
+	assert_int_equal(count_files(p), 2);
+	/* After an expunge in a batch the room is there again (the count
+	 * an add started is not trusted past it). */
+	mstore_set_quota(f->st, 32);
+	assert_int_equal(mstore_batch_begin(f->st, &err), 1);
+	assert_int_equal(mstore_add(f->st, "Copy", "a\r\n", 3, 0, NULL, 0,
+	    NULL, NULL, &err), 1);
+	assert_int_equal(mbox_copy(mb, 1, "Copy", NULL, &uid, &err), -1);
+	assert_int_equal(mbox_store(mb, 1, '+', MSG_DELETED, NULL, 0, &err),
+	    1);
+	assert_int_equal(mbox_expunge(mb, NULL, 0, NULL, NULL, &err), 1);
+	assert_int_equal(mstore_add(f->st, "INBOX", "0123456789\r\n", 12, 0,
+	    NULL, 0, NULL, NULL, &err), 1);
+	assert_int_equal(mstore_batch_end(f->st, &err), 1);
+	mbox_close(&mb);
+}
+
 /* A damaged index (here: not a database at all) is set aside and
  * rebuilt from the Maildir on the next open, instead of failing every
  * session and delivery for good. */
@@ -1213,6 +1269,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_addv_pieces, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_add_quota, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_copy_quota, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_damaged_index, setup,
 		    teardown),
