@@ -59,7 +59,7 @@
 
 #define MAX_LISTENERS		16
 #define MAX_CHILDREN		10001
-#define SHUTDOWN_TIMEOUT_MS	30000
+#define QMGR_STOP_GRACE_MS	10000	/* for qmgr after the workers' kill */
 #define IDLE_TARGET		2
 #define RATELIMIT_KEYS		65536	/* client addresses and users */
 /* A child that ran this long was healthy: its death restarts the backoff
@@ -95,6 +95,7 @@ struct master {
 	long long		 smtpd_backoff_ms, smtpd_fork_at;
 	long long		 drain_deadline;
 	int			 draining;
+	int			 drain_killed;	/* workers killed at the limit */
 	int			 qmgr_ready;
 	long long		 start_deadline;
 	struct tls_server	*tls;		/* NULL: no certificates */
@@ -408,6 +409,9 @@ master_child_setup(struct master *m, int keep_listeners,
 	sa.sa_handler = SIG_IGN;
 	(void)sigaction(SIGHUP, &sa, NULL);
 	(void)sigaction(SIGINT, &sa, NULL);
+	/* The master's note to qmgr (master_drain_step): never fatal to a
+	 * child, qmgr's own handler included before it is set. */
+	(void)sigaction(SIGUSR1, &sa, NULL);
 	selfpipe_restore(mask);
 	(void)close(master_sigpipe[0]);
 	(void)close(master_sigpipe[1]);
@@ -947,11 +951,12 @@ master_handle_signals(struct master *m)
 				break;
 			}
 			log_info("master stopping: sessions may finish "
-			    "(up to %d s)", SHUTDOWN_TIMEOUT_MS / 1000);
+			    "(up to %lld s)", m->cfg->shutdown_timeout / 1000);
 			for (i = 0; i < m->nls; i++)
 				master_unlisten(&m->ls[i]);
 			m->draining = 1;
-			m->drain_deadline = conn_now_ms() + SHUTDOWN_TIMEOUT_MS;
+			m->drain_deadline = conn_now_ms() +
+			    m->cfg->shutdown_timeout;
 			master_drain_smtpd(m);
 			master_signal_all(m, CHILD_DELIVER, SIGTERM);
 			break;
@@ -959,8 +964,14 @@ master_handle_signals(struct master *m)
 	}
 }
 
-/* Drain: smtpd workers (they may still commit to qmgr) and delivery
- * workers (they report to it) first, then qmgr. */
+/*
+ * Drain: smtpd workers (they may still commit to qmgr) and delivery
+ * workers (they report to it) first, then qmgr. At shutdown_timeout
+ * (or a second stop signal) the workers left are killed; qmgr is told
+ * first (SIGUSR1), so that it notes the jobs they leave as stopped on
+ * purpose, not lost, and then stops as usual, or is killed too once
+ * QMGR_STOP_GRACE_MS more have passed.
+ */
 static int
 master_drain_step(struct master *m)
 {
@@ -968,12 +979,24 @@ master_drain_step(struct master *m)
 	size_t i;
 
 	for (i = 0; i < m->nch; i++)
-		workers_left |= m->ch[i].kind != CHILD_QMGR;
+		workers_left += m->ch[i].kind != CHILD_QMGR;
 	if (!workers_left)
 		master_signal_all(m, CHILD_QMGR, SIGTERM);
-	if (conn_now_ms() >= m->drain_deadline)
+	if (conn_now_ms() < m->drain_deadline)
+		return m->nch > 0;
+	if (workers_left && !m->drain_killed) {
+		log_info("master stop time limit reached: killing %d worker%s",
+		    workers_left, workers_left == 1 ? "" : "s");
+		master_signal_all(m, CHILD_QMGR, SIGUSR1);
 		for (i = 0; i < m->nch; i++)
-			(void)kill(m->ch[i].pid, SIGKILL);
+			if (m->ch[i].kind != CHILD_QMGR)
+				(void)kill(m->ch[i].pid, SIGKILL);
+		m->drain_killed = 1;
+		m->drain_deadline = conn_now_ms() + QMGR_STOP_GRACE_MS;
+		return 1;
+	}
+	for (i = 0; i < m->nch; i++)
+		(void)kill(m->ch[i].pid, SIGKILL);
 	return m->nch > 0;
 }
 

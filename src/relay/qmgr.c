@@ -103,6 +103,8 @@ struct qmgr {
 };
 
 static volatile sig_atomic_t qmgr_stop;
+/* The master killed the delivery workers left at its stop time limit. */
+static volatile sig_atomic_t qmgr_workers_killed;
 
 static long long
 qmgr_now_ms(void)
@@ -118,6 +120,13 @@ qmgr_on_signal(int sig)
 {
 	(void)sig;
 	qmgr_stop = 1;
+}
+
+static void
+qmgr_on_workers_killed(int sig)
+{
+	(void)sig;
+	qmgr_workers_killed = 1;
 }
 
 /* Indexes queue/<id>; an unreadable file goes to corrupt/. 1: added to
@@ -714,6 +723,12 @@ qmgr_main(const struct relay_cfg *cfg, int status_fd)
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = qmgr_on_signal;
 	(void)sigaction(SIGTERM, &sa, NULL);
+	/* Sent by the master before it kills the workers at the stop time
+	 * limit: its handler has run before qmgr reads their end of file. */
+	sa.sa_handler = qmgr_on_workers_killed;
+	sa.sa_flags = SA_RESTART;
+	(void)sigaction(SIGUSR1, &sa, NULL);
+	sa.sa_flags = 0;
 	sa.sa_handler = SIG_IGN;
 	/* Ctrl-C reaches the whole process group: qmgr stops only when the
 	 * master says so, after the last smtpd (it may still commit). */
@@ -748,6 +763,7 @@ qmgr_main(const struct relay_cfg *cfg, int status_fd)
 	if ((q->sched = qmgr_sched_new(cfg, q->spool, q->idx)) == NULL)
 		log_fatal("qmgr: cannot start the scheduler");
 	qmgr_sched_set_unlinker(q->sched, qmgr_unlink_later, &q->sync);
+	qmgr_sched_set_killed_flag(q->sched, &qmgr_workers_killed);
 	next_reconcile = time(NULL) * 1000LL + QMGR_RECONCILE_MS;
 	log_info("qmgr ready spool=%s sync=%s", cfg->spool_dir,
 	    cfg->spool_sync == SPOOL_SYNC_GROUP ? "group" : "fsync");

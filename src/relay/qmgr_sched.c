@@ -13,6 +13,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -107,6 +108,7 @@ struct qmgr_sched {
 	char			*audit_path;
 	void			(*unlinker)(void *, const char *);
 	void			*unlinker_arg;
+	const volatile sig_atomic_t *killed;	/* or NULL */
 	struct throttle		*thr;
 	/* Messages in jobs, by id: chains of qs_group.next_busy. */
 	struct qs_group		*busy[QS_BUSY_BUCKETS];
@@ -322,6 +324,13 @@ qmgr_sched_set_unlinker(struct qmgr_sched *s,
 {
 	s->unlinker = fn;
 	s->unlinker_arg = arg;
+}
+
+void
+qmgr_sched_set_killed_flag(struct qmgr_sched *s,
+    const volatile sig_atomic_t *killed)
+{
+	s->killed = killed;
 }
 
 /* Rows may be due before the cursor: the next run starts a sweep. */
@@ -1425,6 +1434,11 @@ qs_drop_worker(struct qmgr_sched *s, size_t i)
 		log_info("%s qmgr delivery worker stopped during a job: %zu "
 		    "message%s of it will be retried", w->g[w->ndone].id,
 		    w->ng - w->ndone, w->ng - w->ndone == 1 ? "" : "s");
+	else if (w->busy && s->killed != NULL && *s->killed)
+		log_info("%s qmgr delivery worker killed at the stop time "
+		    "limit during a job: %zu message%s of it will be retried",
+		    w->g[w->ndone].id, w->ng - w->ndone,
+		    w->ng - w->ndone == 1 ? "" : "s");
 	else if (w->busy)
 		log_warn("%s qmgr delivery worker lost during a job: %zu "
 		    "message%s of it will be retried", w->g[w->ndone].id,

@@ -13,6 +13,7 @@
 #define EST_QMGR_SCHED_H
 
 #include <poll.h>
+#include <signal.h>
 #include <stddef.h>
 
 struct buf;
@@ -48,6 +49,11 @@ void	qmgr_sched_set_unlinker(struct qmgr_sched *,
 	    void (*fn)(void *, const char *), void *arg);
 /* New messages were indexed: look for work now. */
 void	qmgr_sched_kick(struct qmgr_sched *);
+/* *killed (set by a signal handler) says the master killed the delivery
+ * workers left at its stop time limit: a worker lost mid-job is then
+ * noted at info level, not warned about. */
+void	qmgr_sched_set_killed_flag(struct qmgr_sched *,
+	    const volatile sig_atomic_t *killed);
 /* Message id was just indexed (its rows are due at once). */
 void	qmgr_sched_added(struct qmgr_sched *, const char *id);
 /* An estafetactl command: "commit" (the index batch, before a read),

@@ -50,6 +50,10 @@ const struct cfg_def relay_cfg_defs[] = {
 	  "stderr or syslog (mail facility); -f forces stderr" },
 	{ "log_level", CFG_ENUM, "info", 0, 0, OFF(log_level), log_levels,
 	  "error, warn, info or debug" },
+	{ "shutdown_timeout", CFG_DURATION, "30s", 1 * SEC, HOUR,
+	  OFF(shutdown_timeout), NULL,
+	  "on SIGTERM, how long sessions and deliveries in progress may "
+	  "go on before their workers are killed" },
 	{ "listen_mx", CFG_LIST, "", 0, 0, OFF(listen_mx), NULL,
 	  "addresses for inbound MX traffic, e.g. 0.0.0.0:25, [::]:25" },
 	{ "listen_submission", CFG_LIST, "", 0, 0, OFF(listen_submission),

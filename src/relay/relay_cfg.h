@@ -25,6 +25,7 @@ struct relay_cfg {
 	char		*pid_file;
 	int		 log_target;		/* enum log_target */
 	int		 log_level;		/* enum log_level */
+	long long	 shutdown_timeout;	/* ms */
 
 	struct cfg_list	 listen_mx;
 	struct cfg_list	 listen_submission;
