@@ -6,9 +6,10 @@
  * running as run_user. Commands are parsed by the relay's SMTP pieces
  * (smtpd_cmd: verb split, MAIL/RCPT paths and parameters; smtpd_data: dot
  * unstuffing, bare CR/LF detection, size limit), recipients are resolved
- * through the users database (aliases, "+detail"), and after the final dot
- * the message goes into each recipient's INBOX with mstore_add, which is
- * durable before the per-recipient 250 is sent. A recipient that cannot be
+ * through the users database (aliases, "+detail"). The message is written
+ * into the store as it arrives (mstore_spool: never held whole in memory)
+ * and after the final dot goes into each recipient's INBOX with
+ * mstore_add_spool, which is durable before the per-recipient 250 is sent. A recipient that cannot be
  * stored gets its own 4xx/5xx; the others are unaffected.
  *
  * Never writes outside the store, never trusts the client with a path:
@@ -307,9 +308,109 @@ out:
 	buf_free(&a);
 }
 
-/* Reads the message; 1 complete, -1 connection lost (session ends). */
+/*
+ * The message of one DATA transaction. It goes into a spool file in the
+ * store of its host (the first recipient whose store opens) as it
+ * arrives, LMTP_CHUNK octets at a time: the host's trace fields, then the
+ * message. The host's copy is that file, hard-linked into its INBOX; every
+ * other recipient's copy is its own trace fields followed by the message
+ * part of the file, copied in pieces. A session holds at most a few
+ * chunks of any message, however big.
+ */
+struct lmtp_msg {
+	struct mstore		*st;	/* the host's store, or NULL */
+	struct mstore_spool	*sp;	/* NULL: nowhere to write (451) */
+	size_t			 host;	/* the host's index in rcpts */
+	time_t			 date;	/* of every copy's Received: */
+	unsigned		 id;	/* the message's number (l->msgs) */
+	const char		*err;	/* why it could not be spooled */
+	char			 errbuf[256];
+};
+
+#define LMTP_CHUNK	(64 * 1024)
+
+static void
+lmtp_headers(struct lmtp *l, const struct lmtp_rcpt *r,
+    const struct lmtp_msg *m, struct buf *b)
+{
+	char date[64];
+	struct tm tm;
+
+	(void)localtime_r(&m->date, &tm);
+	if (strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S %z", &tm) ==
+	    0)
+		date[0] = '\0';
+	(void)buf_appendf(b, "Return-Path: <%s>\r\nDelivered-To: %s\r\n"
+	    "Received: from %s\r\n\tby %s (buzond) with LMTP id %s.%u\r\n"
+	    "\tfor <%s>; %s\r\n", l->sender, r->orig,
+	    l->lhlo ? lmtp_esc(l, 0, l->lhlo) : "unknown", l->ctx->hostname,
+	    l->ctx->session_id, m->id, r->orig, date);
+}
+
+static void
+lmtp_spool_fail(struct lmtp_msg *m, const char *what, const char *err)
+{
+	(void)snprintf(m->errbuf, sizeof(m->errbuf), "%s: %s", what,
+	    err != NULL ? err : "?");
+	m->err = m->errbuf;
+	mstore_spool_close(&m->sp);
+}
+
+/* Opens the spool in the first recipient's store that opens and writes
+ * that recipient's trace fields into it. */
+static void
+lmtp_spool_open(struct lmtp *l, struct lmtp_msg *m)
+{
+	struct buf h = BUF_INIT(0);
+	const char *errstr = NULL;
+	size_t i;
+
+	for (i = 0; i < l->nrcpt && m->sp == NULL; i++) {
+		errstr = NULL;
+		if (mstore_open(l->ctx->store_root, l->rcpts[i].user, 1,
+		    &m->st, &errstr) != 1 ||
+		    mstore_spool_open(m->st, &m->sp, &errstr) != 1) {
+			log_error("%s lmtp spool in the store of %s: %s",
+			    l->ctx->session_id, l->rcpts[i].user,
+			    errstr ? errstr : "?");
+			mstore_close(&m->st);
+			continue;
+		}
+		m->host = i;
+		lmtp_headers(l, &l->rcpts[i], m, &h);
+		if (mstore_spool_write(m->sp, h.data, h.len, &errstr) != 1)
+			lmtp_spool_fail(m, "spool", errstr);
+		else
+			mstore_spool_mark(m->sp);
+	}
+	if (m->sp == NULL && m->err == NULL)
+		m->err = "no store to spool the message in";
+	buf_free(&h);
+}
+
+/* Writes what the parser produced into the spool (while the message can
+ * still be stored) and empties out. */
+static void
+lmtp_spool_put(struct lmtp_msg *m, const struct data_parser *dp,
+    struct buf *out)
+{
+	const char *errstr = NULL;
+
+	if (m->sp != NULL && out->len > 0 &&
+	    !(dp->flags & (DATA_BARE_LF | DATA_BARE_CR | DATA_TOO_BIG)) &&
+	    mstore_spool_write(m->sp, out->data, out->len, &errstr) != 1)
+		lmtp_spool_fail(m, "spool", errstr);
+	buf_reset(out);
+}
+
+/*
+ * Reads the message into the spool, LMTP_CHUNK octets of input at a time
+ * (the parser's output is never longer than a few octets more than its
+ * input); 1 complete, -1 connection lost (session ends).
+ */
 static int
-lmtp_read_data(struct lmtp *l, struct data_parser *dp, struct buf *out)
+lmtp_read_data(struct lmtp *l, struct data_parser *dp, struct buf *out,
+    struct lmtp_msg *m)
 {
 	const char *p;
 	size_t avail, used;
@@ -318,14 +419,17 @@ lmtp_read_data(struct lmtp *l, struct data_parser *dp, struct buf *out)
 	for (;;) {
 		p = conn_peek(l->c, &avail);
 		if (avail > 0) {
+			if (avail > LMTP_CHUNK)
+				avail = LMTP_CHUNK;
 			rc = data_feed(dp, p, avail, out, &used);
-			if (rc == 1) {
-				conn_consume(l->c, used);
-				return 1;
-			}
-			conn_consume(l->c, avail);
+			conn_consume(l->c, rc == 1 ? used : avail);
 			if (rc == -1)
 				return -1;	/* out's max: our bug */
+			if (rc == 1 || out->len >= LMTP_CHUNK)
+				lmtp_spool_put(m, dp, out);
+			if (rc == 1)
+				return 1;
+			continue;
 		}
 		conn_set_deadline(l->c, l->ctx->cfg->lmtp_timeout);
 		if (conn_fill(l->c) == -1)
@@ -333,48 +437,36 @@ lmtp_read_data(struct lmtp *l, struct data_parser *dp, struct buf *out)
 	}
 }
 
+/* Stores the message for recipient i and sends its reply. */
 static void
-lmtp_headers(struct lmtp *l, const struct lmtp_rcpt *r, struct buf *b)
+lmtp_deliver_one(struct lmtp *l, size_t i, struct lmtp_msg *m,
+    unsigned long long body)
 {
-	char date[64];
-	time_t now = time(NULL);
-	struct tm tm;
-
-	(void)localtime_r(&now, &tm);
-	if (strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S %z", &tm) ==
-	    0)
-		date[0] = '\0';
-	(void)buf_appendf(b, "Return-Path: <%s>\r\nDelivered-To: %s\r\n"
-	    "Received: from %s\r\n\tby %s (buzond) with LMTP id %s.%u\r\n"
-	    "\tfor <%s>; %s\r\n", l->sender, r->orig,
-	    l->lhlo ? lmtp_esc(l, 0, l->lhlo) : "unknown", l->ctx->hostname,
-	    l->ctx->session_id, l->msgs, r->orig, date);
-}
-
-/* Stores the message for one recipient and sends its reply. */
-static void
-lmtp_deliver_one(struct lmtp *l, const struct lmtp_rcpt *r,
-    const struct buf *body)
-{
+	const struct lmtp_rcpt *r = &l->rcpts[i];
 	struct buf msg = BUF_INIT(0);	/* the trace fields */
-	struct iovec iov[2];
+	struct iovec iov;
 	struct mstore *st = NULL;
 	const char *errstr = NULL;
 	uint32_t uid = 0;
 	uint64_t used = 0;
 	size_t size;
-	int rc;
+	int rc, host = m->sp != NULL && i == m->host;
 
-	/* The copy is the trace fields, then the body as received: two
-	 * pieces, never a second copy of the message in memory. */
-	lmtp_headers(l, r, &msg);
-	iov[0].iov_base = msg.data;
-	iov[0].iov_len = msg.len;
-	iov[1].iov_base = body->data;
-	iov[1].iov_len = body->len;
-	size = msg.len + body->len;
-	if ((rc = mstore_open(l->ctx->store_root, r->user, 1, &st,
-	    &errstr)) == 1 && r->quota > 0 &&
+	/* The host's fields are in the spool already: built again (the
+	 * same octets) only for the size. */
+	lmtp_headers(l, r, m, &msg);
+	iov.iov_base = msg.data;
+	iov.iov_len = msg.len;
+	size = msg.len + (size_t)body;
+	if (m->sp == NULL) {
+		rc = -1;
+		errstr = m->err;
+	} else if (host) {
+		st = m->st;
+		rc = 1;
+	} else
+		rc = mstore_open(l->ctx->store_root, r->user, 1, &st, &errstr);
+	if (rc == 1 && r->quota > 0 &&
 	    (rc = mstore_usage(st, &used, &errstr)) == 1) {
 		if (size > r->quota) {
 			lmtp_reply(l, "552 5.2.2 <%s>: message exceeds the "
@@ -395,13 +487,13 @@ lmtp_deliver_one(struct lmtp *l, const struct lmtp_rcpt *r,
 	}
 	/*
 	 * The check above saves writing a message that cannot fit; the one
-	 * that counts is mstore_add's, made under the index write lock: two
+	 * that counts is the add's, made under the index write lock: two
 	 * deliveries racing past the first check never overfill the mailbox.
 	 */
 	if (rc == 1) {
 		mstore_set_quota(st, r->quota);
-		rc = mstore_addv(st, "INBOX", iov, 2, 0, NULL, 0, NULL, &uid,
-		    &errstr);
+		rc = mstore_add_spool(st, "INBOX", host ? NULL : &iov, 1,
+		    m->sp, 0, NULL, 0, NULL, &uid, &errstr);
 	}
 	if (rc == -1 && errstr != NULL && strcmp(errstr, MSTORE_ERR_QUOTA) ==
 	    0) {
@@ -421,15 +513,16 @@ lmtp_deliver_one(struct lmtp *l, const struct lmtp_rcpt *r,
 	}
 	l->delivered++;
 	lmtp_reply(l, "250 2.0.0 <%s> %s.%u Ok: stored as UID %u", r->orig,
-	    l->ctx->session_id, l->msgs, uid);
+	    l->ctx->session_id, m->id, uid);
 	log_info("%s lmtp delivered id=%s.%u from=<%s> rcpt=<%s> user=%s "
 	    "detail=%s uid=%u size=%zu", l->ctx->session_id,
-	    l->ctx->session_id, l->msgs, lmtp_esc(l, 0, l->sender),
+	    l->ctx->session_id, m->id, lmtp_esc(l, 0, l->sender),
 	    lmtp_esc(l, 1, r->orig), r->user,
 	    lmtp_esc(l, 2, r->detail ? r->detail : ""),
 	    uid, size);
 out:
-	mstore_close(&st);
+	if (!host)
+		mstore_close(&st);
 	buf_free(&msg);
 }
 
@@ -437,7 +530,9 @@ static void
 cmd_data(struct lmtp *l, const char *arg, size_t len)
 {
 	struct data_parser dp;
-	struct buf body;
+	struct lmtp_msg m;
+	struct buf out;
+	const char *errstr = NULL;
 	size_t i;
 	unsigned f;
 
@@ -459,17 +554,23 @@ cmd_data(struct lmtp *l, const char *arg, size_t len)
 		l->quit = 1;
 		return;
 	}
+	memset(&m, 0, sizeof(m));
+	m.date = time(NULL);
+	m.id = l->msgs + 1;
+	lmtp_spool_open(l, &m);
 	data_init(&dp, LMTP_TEXT_LINE_MAX, l->ctx->max_message_size);
-	buf_init(&body, (size_t)l->ctx->max_message_size + 1024);
-	if (lmtp_read_data(l, &dp, &body) == -1) {
+	buf_init(&out, 2 * LMTP_CHUNK + 1024);
+	if (lmtp_read_data(l, &dp, &out, &m) == -1) {
 		log_info("%s lmtp lost connection in DATA: %s",
 		    l->ctx->session_id, conn_strerror(l->c));
-		buf_free(&body);
 		l->quit = 1;
-		return;
+		goto out;
 	}
 	l->msgs++;
 	f = dp.flags;
+	if (m.sp != NULL && !(f & (DATA_BARE_LF | DATA_BARE_CR |
+	    DATA_TOO_BIG)) && mstore_spool_finish(m.sp, &errstr) != 1)
+		lmtp_spool_fail(&m, "spool", errstr);
 	for (i = 0; i < l->nrcpt; i++) {
 		if (f & (DATA_BARE_LF | DATA_BARE_CR))
 			lmtp_reply(l, "550 5.5.2 <%s>: bare <%s> received; "
@@ -480,14 +581,17 @@ cmd_data(struct lmtp *l, const char *arg, size_t len)
 			    "fixed limit of %llu bytes", l->rcpts[i].orig,
 			    (unsigned long long)l->ctx->max_message_size);
 		else
-			lmtp_deliver_one(l, &l->rcpts[i], &body);
+			lmtp_deliver_one(l, i, &m, dp.size);
 	}
 	if (f & (DATA_BARE_LF | DATA_BARE_CR | DATA_TOO_BIG))
 		log_info("%s lmtp reject from=<%s> rcpts=%zu rule=%s",
 		    l->ctx->session_id, lmtp_esc(l, 0, l->sender), l->nrcpt,
 		    f & DATA_TOO_BIG ? "max_message_size" : "bare_newline");
-	buf_free(&body);
 	lmtp_reset(l);
+out:
+	mstore_spool_close(&m.sp);
+	mstore_close(&m.st);
+	buf_free(&out);
 }
 
 static void

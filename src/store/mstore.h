@@ -130,6 +130,39 @@ int	 mstore_addv(struct mstore *, const char *folder,
 	    uint32_t *uid_r, const char **errstr_r);
 
 /*
+ * A message written into the store as it arrives (LMTP DATA), so that it
+ * is never held in memory, then added to any number of stores.
+ * mstore_spool_open creates the file in the tmp/ of st's INBOX (the host
+ * store; st must stay open until the spool is closed); mstore_spool_write
+ * appends text (LF or CRLF line ends, stored with LF) through a 64 KiB
+ * buffer; mstore_spool_mark notes that what was written so far belongs to
+ * the host's copy only (its trace fields) and what follows is shared by
+ * every copy (call it at a line end); mstore_spool_finish writes out the
+ * buffer. mstore_spool_close removes the file (copies made from it stay)
+ * and frees sp; a crash leaves it in tmp/ like any interrupted Maildir
+ * delivery.
+ */
+struct mstore_spool;
+int	 mstore_spool_open(struct mstore *, struct mstore_spool **sp_r,
+	    const char **errstr_r);
+int	 mstore_spool_write(struct mstore_spool *, const char *data,
+	    size_t len, const char **errstr_r);
+void	 mstore_spool_mark(struct mstore_spool *);
+int	 mstore_spool_finish(struct mstore_spool *, const char **errstr_r);
+void	 mstore_spool_close(struct mstore_spool **);
+/*
+ * Adds a finished spool to folder of st, as mstore_add does (quota
+ * included). prefix NULL: the whole file is the message (the host's copy,
+ * trace fields included), hard-linked into the folder (copied where no
+ * link can be made). Else the message is prefix[0..n) followed by the
+ * spool's text after its mark, copied in 64 KiB pieces.
+ */
+int	 mstore_add_spool(struct mstore *, const char *folder,
+	    const struct iovec *prefix, int n, const struct mstore_spool *sp,
+	    uint32_t flags, const char *keywords, time_t internaldate,
+	    uint32_t *uidvalidity_r, uint32_t *uid_r, const char **errstr_r);
+
+/*
  * Folder names: INBOX (case-insensitive) or a name made of components
  * separated by "." ; each component non-empty, no "/", no "\\", no control
  * characters, not "." or "..", the whole valid modified UTF-7 (RFC 3501

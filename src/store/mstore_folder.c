@@ -821,6 +821,29 @@ mstore_add_file(struct mstore *st, const char *folder, const char *src,
 	    internaldate, uidvalidity_r, uid_r, errstr_r);
 }
 
+int
+mstore_add_spool(struct mstore *st, const char *folder,
+    const struct iovec *prefix, int n, const struct mstore_spool *sp,
+    uint32_t flags, const char *keywords, time_t internaldate,
+    uint32_t *uidvalidity_r, uint32_t *uid_r, const char **errstr_r)
+{
+	char canon[MSTORE_NAME_MAX + 1], dir[PATH_MAX], base[NAME_MAX + 1];
+	uint64_t size = sp->size;
+	int rc;
+
+	if ((rc = add_check(st, folder, keywords, canon, sizeof(canon), dir,
+	    sizeof(dir), errstr_r)) != 1)
+		return rc;
+	if (internaldate == 0)
+		internaldate = time(NULL);
+	rc = md_spool_tmp(st, dir, prefix, n, sp, internaldate, base,
+	    sizeof(base), &size, errstr_r);
+	if (rc != 1)
+		return rc;
+	return add_tmp(st, canon, dir, base, size, flags, keywords,
+	    internaldate, uidvalidity_r, uid_r, errstr_r);
+}
+
 /* ------------------------------------------------------------ folders */
 
 int

@@ -26,6 +26,7 @@
 #include <openssl/rand.h>
 
 #include "lib/buf.h"
+#include "lib/log.h"
 #include "lib/xalloc.h"
 #include "store/mstore.h"
 #include "store/mstore_priv.h"
@@ -341,6 +342,236 @@ md_deliver_tmp(struct mstore *st, const char *dir, const struct iovec *iov,
 			return mstore_err(st, errstr_r, "rename in tmp failed");
 		}
 		(void)ms_strlcpy(base, base2, basesz);
+	}
+	*size_r = size;
+	return 1;
+}
+
+/* ------------------------------------------------------------ spool */
+
+int
+mstore_spool_open(struct mstore *st, struct mstore_spool **sp_r,
+    const char **errstr_r)
+{
+	struct mstore_spool *sp;
+	char base[NAME_MAX + 1];
+
+	*sp_r = NULL;
+	sp = xcalloc(1, sizeof(*sp));
+	if (md_new_base(st, st->dir, 0, 0, base, sizeof(base), sp->path,
+	    sizeof(sp->path)) == -1) {
+		free(sp);
+		return mstore_err(st, errstr_r, "store path too long");
+	}
+	/*
+	 * A file without a name (O_TMPFILE) in the host's tmp/: a session
+	 * that dies mid-DATA leaves nothing behind. It gets a name when it
+	 * is linked into the host's folder. Where the file system has no
+	 * O_TMPFILE, a named file in tmp/ (removed at the close).
+	 */
+	*strrchr(sp->path, '/') = '\0';	/* dir/tmp */
+	sp->fd = open(sp->path, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	sp->path[strlen(sp->path)] = '/';
+	if (sp->fd != -1)
+		sp->anon = 1;
+	else if ((sp->fd = open(sp->path, O_RDWR | O_CREAT | O_EXCL |
+	    O_CLOEXEC | O_NOFOLLOW, 0600)) == -1) {
+		free(sp);
+		return mstore_err(st, errstr_r, "create spool: %s",
+		    strerror(errno));
+	}
+	sp->buf = xmalloc(MSTORE_SPOOL_BUF);
+	*sp_r = sp;
+	return 1;
+}
+
+static int
+spool_flush(struct mstore_spool *sp)
+{
+	if (write_all(sp->fd, sp->buf, sp->n) == -1)
+		return -1;
+	sp->n = 0;
+	return 0;
+}
+
+/* One octet of the LF form, counted as md_crlf_append reads it back. */
+static int
+spool_put(struct mstore_spool *sp, char c)
+{
+	sp->buf[sp->n++] = c;
+	sp->stored++;
+	sp->size += crlf_of(c, &sp->last);
+	return sp->n == MSTORE_SPOOL_BUF ? spool_flush(sp) : 0;
+}
+
+int
+mstore_spool_write(struct mstore_spool *sp, const char *data, size_t len,
+    const char **errstr_r)
+{
+	size_t i;
+
+	/* As write_lf: a CR that precedes an LF is dropped. */
+	for (i = 0; i < len; i++) {
+		if (sp->cr && data[i] != '\n' && spool_put(sp, '\r') == -1)
+			goto fail;
+		if ((sp->cr = data[i] == '\r'))
+			continue;
+		if (spool_put(sp, data[i]) == -1)
+			goto fail;
+	}
+	return 1;
+fail:
+	if (errstr_r != NULL)
+		*errstr_r = strerror(errno);
+	return -1;
+}
+
+void
+mstore_spool_mark(struct mstore_spool *sp)
+{
+	ASSERT(!sp->cr);
+	sp->mark_stored = sp->stored;
+	sp->mark_size = sp->size;
+}
+
+int
+mstore_spool_finish(struct mstore_spool *sp, const char **errstr_r)
+{
+	if ((sp->cr && spool_put(sp, '\r') == -1) || spool_flush(sp) == -1) {
+		if (errstr_r != NULL)
+			*errstr_r = strerror(errno);
+		return -1;
+	}
+	sp->cr = 0;
+	return 1;
+}
+
+void
+mstore_spool_close(struct mstore_spool **spp)
+{
+	struct mstore_spool *sp = *spp;
+
+	if (sp == NULL)
+		return;
+	*spp = NULL;
+	(void)close(sp->fd);	/* nothing left to lose */
+	if (!sp->anon)		/* copies are links or files of their own */
+		(void)unlink(sp->path);
+	free(sp->buf);
+	free(sp);
+}
+
+/* Octets write_lf stores for the text. */
+static size_t
+lf_stored(const struct iovec *iov, int iovcnt)
+{
+	const char *d;
+	size_t i, n = 0;
+	int k, cr = 0;
+
+	for (k = 0; k < iovcnt; k++) {
+		d = iov[k].iov_base;
+		for (i = 0; i < iov[k].iov_len; i++) {
+			if (cr && d[i] != '\n')
+				n++;
+			if ((cr = d[i] == '\r'))
+				continue;
+			n++;
+		}
+	}
+	return cr ? n + 1 : n;
+}
+
+/* Copies sp's file from off to its end into fd. */
+static int
+spool_copy(const struct mstore_spool *sp, uint64_t off, int fd)
+{
+	char b[65536];
+	ssize_t n;
+
+	while ((n = pread(sp->fd, b, sizeof(b), (off_t)off)) > 0) {
+		if (write_all(fd, b, (size_t)n) == -1)
+			return -1;
+		off += (uint64_t)n;
+	}
+	return n == 0 && off == sp->stored ? 0 : -1;
+}
+
+/* Links the spool's file as dir/tmp/<new base>: 1, 0 when it cannot be
+ * linked (another file system, no /proc...), -1. */
+static int
+spool_link(struct mstore *st, const char *dir, const struct mstore_spool *sp,
+    char *base, size_t basesz, const char **errstr_r)
+{
+	char path[PATH_MAX], proc[64];
+	int rc;
+
+	if (md_new_base(st, dir, sp->stored, sp->size, base, basesz, path,
+	    sizeof(path)) == -1)
+		return mstore_err(st, errstr_r, "store path too long");
+	if (sp->anon) {
+		(void)snprintf(proc, sizeof(proc), "/proc/self/fd/%d", sp->fd);
+		rc = linkat(AT_FDCWD, proc, AT_FDCWD, path,
+		    AT_SYMLINK_FOLLOW);
+	} else
+		rc = link(sp->path, path);
+	if (rc == -1)
+		return 0;
+	if (fsync(sp->fd) == -1) {
+		(void)unlink(path);
+		return mstore_err(st, errstr_r, "sync %s: %s", path,
+		    strerror(errno));
+	}
+	return 1;
+}
+
+int
+md_spool_tmp(struct mstore *st, const char *dir, const struct iovec *prefix,
+    int n, const struct mstore_spool *sp, time_t idate, char *base,
+    size_t basesz, uint64_t *size_r, const char **errstr_r)
+{
+	char path[PATH_MAX];
+	struct timespec ts[2];
+	uint64_t stored, size, off = sp->mark_stored;
+	size_t pstored;
+	int fd, e, rc;
+
+	if (prefix == NULL) {
+		/* The whole file: a link, else a copy of all of it. */
+		*size_r = sp->size;
+		if ((rc = spool_link(st, dir, sp, base, basesz,
+		    errstr_r)) != 0)
+			return rc;
+		n = 0;
+		off = 0;
+		stored = sp->stored;
+		size = sp->size;
+	} else {
+		pstored = lf_stored(prefix, n);
+		stored = pstored + (sp->stored - sp->mark_stored);
+		size = lf_crlf_size(prefix, n) + (sp->size - sp->mark_size);
+	}
+	if (md_new_base(st, dir, stored, size, base, basesz, path,
+	    sizeof(path)) == -1)
+		return mstore_err(st, errstr_r, "store path too long");
+	if ((fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC |
+	    O_NOFOLLOW, 0600)) == -1)
+		return mstore_err(st, errstr_r, "create %s: %s", path,
+		    strerror(errno));
+	ts[0].tv_sec = ts[1].tv_sec = idate;
+	ts[0].tv_nsec = ts[1].tv_nsec = 0;
+	if (write_lf(fd, prefix, n, &pstored) == -1 ||
+	    spool_copy(sp, off, fd) == -1 ||
+	    futimens(fd, ts) == -1 || fsync(fd) == -1) {
+		e = errno;
+		(void)close(fd);	/* failed anyway */
+		(void)unlink(path);
+		return mstore_err(st, errstr_r, "write %s: %s", path,
+		    strerror(e));
+	}
+	if (close(fd) == -1) {
+		(void)unlink(path);
+		return mstore_err(st, errstr_r, "close: %s", strerror(errno));
 	}
 	*size_r = size;
 	return 1;

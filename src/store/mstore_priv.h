@@ -160,6 +160,30 @@ int	 md_deliver_tmp(struct mstore *, const char *dir,
  */
 int	 md_link_tmp(struct mstore *, const char *dir, const char *src,
 	    uint64_t size, char *base, size_t basesz, const char **errstr_r);
+/* A message being written into the store as it arrives (mstore_spool_*). */
+#define MSTORE_SPOOL_BUF	65536
+struct mstore_spool {
+	int		 fd;
+	int		 anon;		/* O_TMPFILE: path is not its name */
+	char		 path[PATH_MAX];	/* in the host store's tmp/ */
+	char		*buf;		/* MSTORE_SPOOL_BUF octets, LF form */
+	size_t		 n;
+	int		 cr;		/* a CR waits for the next octet */
+	char		 last;		/* last octet stored (crlf_of) */
+	uint64_t	 stored;	/* octets in the file (and buf) */
+	uint64_t	 size;		/* their CRLF size */
+	uint64_t	 mark_stored;	/* mstore_spool_mark: where the */
+	uint64_t	 mark_size;	/* shared part starts */
+};
+/*
+ * Writes prefix[0..n) (to LF) and then sp's text after its mark into a
+ * new file in dir/tmp, fsyncs; returns the base name and the CRLF size.
+ * prefix NULL: the whole of sp's file, hard-linked where it can be.
+ */
+int	 md_spool_tmp(struct mstore *, const char *dir,
+	    const struct iovec *prefix, int n, const struct mstore_spool *sp,
+	    time_t idate, char *base, size_t basesz, uint64_t *size_r,
+	    const char **errstr_r);
 /*
  * Adds a copy of the stored message file src to folder, as mstore_add
  * does with data (md_link_tmp: no copy in memory). 0 "no such mailbox";

@@ -870,6 +870,69 @@ test_copy_quota(void **state)
 	mbox_close(&mb);
 }
 
+/* A spool written in odd pieces (a CRLF split between two writes, more
+ * than one buffer's worth) gives, for the host, its whole text and, for
+ * another folder, a new prefix and the text after the mark: each exact,
+ * sized as mstore_add would, and nothing left in tmp/. */
+static void
+test_spool(void **state)
+{
+	struct fx *f = *state;
+	struct mstore_spool *sp = NULL;
+	struct buf b = BUF_INIT(0), want = BUF_INIT(0);
+	struct iovec iov;
+	const char *err = NULL;
+	struct mbox *mb = NULL;
+	char p[256];
+	size_t i;
+
+	assert_int_equal(mstore_folder_create(f->st, "Other", &err), 1);
+	assert_int_equal(mstore_spool_open(f->st, &sp, &err), 1);
+	assert_int_equal(mstore_spool_write(sp, "X-Host: 1\r", 10, &err), 1);
+	assert_int_equal(mstore_spool_write(sp, "\n", 1, &err), 1);
+	mstore_spool_mark(sp);
+	assert_int_equal(mstore_spool_write(sp, "Subject: s\r\n\r", 13, &err),
+	    1);
+	(void)buf_appends(&want, "Subject: s\r\n\r\n");
+	assert_int_equal(mstore_spool_write(sp, "\n", 1, &err), 1);
+	for (i = 0; i < 20000; i++) {
+		assert_int_equal(mstore_spool_write(sp, "0123456789\r\n", 12,
+		    &err), 1);
+		(void)buf_appends(&want, "0123456789\r\n");
+	}
+	assert_int_equal(mstore_spool_write(sp, "end\r", 4, &err), 1);
+	(void)buf_appends(&want, "end\r");
+	assert_int_equal(mstore_spool_finish(sp, &err), 1);
+	assert_int_equal(mstore_add_spool(f->st, "INBOX", NULL, 0, sp, 0,
+	    NULL, 0, NULL, NULL, &err), 1);
+	iov.iov_base = (void *)"X-Other: 2\r\n";
+	iov.iov_len = 12;
+	assert_int_equal(mstore_add_spool(f->st, "Other", &iov, 1, sp, 0,
+	    NULL, 0, NULL, NULL, &err), 1);
+	mstore_spool_close(&sp);
+	assert_null(sp);
+
+	assert_int_equal(mbox_open(f->st, "INBOX", 1, &mb, &err), 1);
+	assert_int_equal(mbox_read(mb, 1, 0, &b, &err), 1);
+	assert_int_equal(mbox_msg(mb, 1)->size, b.len);
+	assert_int_equal(b.len, 11 + want.len);
+	assert_memory_equal(b.data, "X-Host: 1\r\n", 11);
+	assert_memory_equal(b.data + 11, want.data, want.len);
+	mbox_close(&mb);
+	buf_reset(&b);
+	assert_int_equal(mbox_open(f->st, "Other", 1, &mb, &err), 1);
+	assert_int_equal(mbox_read(mb, 1, 0, &b, &err), 1);
+	assert_int_equal(mbox_msg(mb, 1)->size, b.len);
+	assert_int_equal(b.len, 12 + want.len);
+	assert_memory_equal(b.data, "X-Other: 2\r\n", 12);
+	assert_memory_equal(b.data + 12, want.data, want.len);
+	mbox_close(&mb);
+	(void)snprintf(p, sizeof(p), "%s/tmp", f->udir);
+	assert_int_equal(count_files(p), 0);
+	buf_free(&b);
+	buf_free(&want);
+}
+
 /* A damaged index (here: not a database at all) is set aside and
  * rebuilt from the Maildir on the next open, instead of failing every
  * session and delivery for good. */
@@ -1272,6 +1335,7 @@ main(void)
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_copy_quota, setup,
 		    teardown),
+		cmocka_unit_test_setup_teardown(test_spool, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_damaged_index, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_keyword_cap, setup,
