@@ -1168,6 +1168,21 @@ cfg_load(const struct cfg_def *defs, void *target, const char *path,
 	return 1;
 }
 
+int
+cfg_load_checked(const struct cfg_def *defs, void *target, const char *path,
+    char *const *overrides, struct cfg_where **where_r,
+    int (*check)(void *, struct buf *), struct buf *err)
+{
+	if (cfg_load(defs, target, path, overrides, where_r, err) == -1)
+		return -1;
+	if (check(target, err) == -1) {
+		cfg_where_free(where_r);
+		cfg_free(defs, target);
+		return -1;
+	}
+	return 1;
+}
+
 void
 cfg_where_free(struct cfg_where **wp)
 {

@@ -112,6 +112,16 @@ int	 cfg_load(const struct cfg_def *, void *target, const char *path,
 	    char *const *overrides, struct cfg_where **where_r,
 	    struct buf *err);
 void	 cfg_where_free(struct cfg_where **);
+/*
+ * A daemon's whole load: cfg_load into target and *where_r (which
+ * usually lies in target), then check(target, err), the checks after
+ * parsing (they may use *where_r). 1, or -1 with messages in err
+ * (target freed and zeroed, *where_r NULL).
+ */
+int	 cfg_load_checked(const struct cfg_def *, void *target,
+	    const char *path, char *const *overrides,
+	    struct cfg_where **where_r,
+	    int (*check)(void *target, struct buf *err), struct buf *err);
 
 /*
  * Appends one error line "WHERE: message\n" to err about the settings

@@ -6,13 +6,18 @@
  */
 #include "config.h"
 
+#include <sys/socket.h>
+
 #include <netinet/in.h>
 #include <arpa/inet.h>
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "lib/buf.h"
 #include "lib/cfg.h"
 #include "lib/netaddr.h"
 
@@ -166,4 +171,62 @@ netaddr_ntop(const struct sockaddr *sa, char *out, size_t outlen, int *port_r)
 		*port_r = ntohs(sin6->sin6_port);
 	} else
 		(void)snprintf(out, outlen, "unknown");	/* truncation harmless */
+}
+
+int
+netaddr_check_lists(const struct cfg_where *w,
+    const struct netaddr_cfg_list *lists, size_t n, struct buf *err)
+{
+	struct sockaddr_storage ss;
+	struct netaddr na;
+	socklen_t len;
+	size_t i, j;
+	int ok = 1;
+
+	for (i = 0; i < n; i++)
+		for (j = 0; j < lists[i].l->n; j++) {
+			const char *v = lists[i].l->v[j];
+
+			if (lists[i].cidr ? netaddr_parse_cidr(v, &na) == 1 :
+			    netaddr_parse_listen(v, &ss, &len) == 1)
+				continue;
+			cfg_where_error(w, err, CFG_KEYS(lists[i].name),
+			    "%s: '%s' is not %s", lists[i].name, v,
+			    lists[i].cidr ? "an address or CIDR network (e.g. "
+			    "192.0.2.0/24)" : "a listen address (ip:port or "
+			    "[ipv6]:port)");
+			ok = 0;
+		}
+	return ok ? 1 : -1;
+}
+
+int
+netaddr_listen_tcp(const char *addr, int backlog, struct buf *err)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+	int fd, on = 1;
+
+	if (netaddr_parse_listen(addr, &ss, &len) == -1) {
+		(void)buf_appendf(err, "bad listen address '%s' (expected "
+		    "ip:port or [ipv6]:port)", addr);
+		return -1;
+	}
+	if ((fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK |
+	    SOCK_CLOEXEC, 0)) == -1)
+		goto fail;
+	(void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
+	if (ss.ss_family == AF_INET6)
+		(void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on,
+		    sizeof(on));
+	if (bind(fd, (struct sockaddr *)&ss, len) == -1 ||
+	    listen(fd, backlog) == -1)
+		goto fail;
+	return fd;
+fail:
+	(void)buf_appendf(err, "cannot listen on %s: %s", addr,
+	    strerror(errno));
+	if (fd != -1)
+		(void)close(fd);
+	return -1;
 }

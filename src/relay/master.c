@@ -58,6 +58,7 @@
 #include "relay/smtpd.h"
 
 #define MAX_LISTENERS		16
+#define MASTER_BACKLOG		1024	/* listen(2) */
 #define MAX_CHILDREN		10001
 #define QMGR_STOP_GRACE_MS	10000	/* for qmgr after the workers' kill */
 #define IDLE_TARGET		2
@@ -129,38 +130,6 @@ usage(void)
 }
 
 /* ----------------------------------------------------------- listeners */
-
-static int
-master_bind(const char *addr, struct buf *err)
-{
-	struct sockaddr_storage ss;
-	socklen_t len;
-	int fd, on = 1;
-
-	if (netaddr_parse_listen(addr, &ss, &len) == -1) {
-		(void)buf_appendf(err, "bad listen address '%s' (expected "
-		    "ip:port or [ipv6]:port)", addr);
-		return -1;
-	}
-	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
-	    0);
-	if (fd == -1)
-		goto fail;
-	(void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
-	if (ss.ss_family == AF_INET6)
-		(void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on,
-		    sizeof(on));
-	if (bind(fd, (struct sockaddr *)&ss, len) == -1 ||
-	    listen(fd, 1024) == -1)
-		goto fail;
-	return fd;
-fail:
-	(void)buf_appendf(err, "cannot listen on %s: %s", addr,
-	    strerror(errno));
-	if (fd != -1)
-		(void)close(fd);
-	return -1;
-}
 
 /*
  * Gives the local submission socket its access rights: every local user
@@ -342,7 +311,8 @@ master_listeners(struct master *m, const struct relay_cfg *cfg,
 			if (nls[n - 1].fd == -1 &&
 			    (nls[n - 1].fd = kind == LISTEN_LOCAL ?
 			    master_bind_local(nls[n - 1].addr, err) :
-			    master_bind(nls[n - 1].addr, err)) == -1)
+			    netaddr_listen_tcp(nls[n - 1].addr,
+			    MASTER_BACKLOG, err)) == -1)
 				goto fail;
 			if (kind == LISTEN_LOCAL && master_local_perms(
 			    nls[n - 1].addr, cfg->listen_local_group, err) ==

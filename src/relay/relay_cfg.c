@@ -259,8 +259,7 @@ const struct cfg_def relay_cfg_defs[] = {
 static int
 relay_cfg_check_lists(const struct relay_cfg *cfg, struct buf *err)
 {
-	const struct { const char *name; const struct cfg_list *l; int cidr; }
-	    lists[] = {
+	const struct netaddr_cfg_list lists[] = {
 		{ "trusted_networks", &cfg->trusted_networks, 1 },
 		{ "smtpd_auth_cleartext_networks",
 		  &cfg->smtpd_auth_cleartext_networks, 1 },
@@ -268,27 +267,9 @@ relay_cfg_check_lists(const struct relay_cfg *cfg, struct buf *err)
 		{ "listen_submission", &cfg->listen_submission, 0 },
 		{ "listen_smtps", &cfg->listen_smtps, 0 },
 	};
-	struct sockaddr_storage ss;
-	struct netaddr na;
-	socklen_t len;
-	size_t i, j;
-	int ok = 1;
 
-	for (i = 0; i < sizeof(lists) / sizeof(lists[0]); i++)
-		for (j = 0; j < lists[i].l->n; j++) {
-			const char *v = lists[i].l->v[j];
-
-			if (lists[i].cidr ? netaddr_parse_cidr(v, &na) == 1 :
-			    netaddr_parse_listen(v, &ss, &len) == 1)
-				continue;
-			cfg_where_error(cfg->where, err,
-			    CFG_KEYS(lists[i].name), "%s: '%s' is not %s",
-			    lists[i].name, v, lists[i].cidr ?
-			    "an address or CIDR network (e.g. 192.0.2.0/24)" :
-			    "a listen address (ip:port or [ipv6]:port)");
-			ok = 0;
-		}
-	return ok ? 1 : -1;
+	return netaddr_check_lists(cfg->where, lists,
+	    sizeof(lists) / sizeof(lists[0]), err);
 }
 
 /* Local submission: an absolute socket path that fits sun_path, a
@@ -317,8 +298,9 @@ relay_cfg_check_local(const struct relay_cfg *cfg, struct buf *err)
 }
 
 static int
-relay_cfg_check(struct relay_cfg *cfg, struct buf *err)
+relay_cfg_check(void *arg, struct buf *err)
 {
+	struct relay_cfg *cfg = arg;
 	char host[256];
 	int ok = 1;
 
@@ -413,18 +395,8 @@ int
 relay_cfg_load(struct relay_cfg *cfg, const char *path,
     char *const *overrides, struct buf *err)
 {
-	struct cfg_where *w;
-
-	cfg->where = NULL;
-	if (cfg_load(relay_cfg_defs, cfg, path, overrides, &w, err) == -1)
-		return -1;
-	cfg->where = w;
-	if (relay_cfg_check(cfg, err) == -1)
-		goto fail;
-	return 1;
-fail:
-	relay_cfg_free(cfg);
-	return -1;
+	return cfg_load_checked(relay_cfg_defs, cfg, path, overrides,
+	    &cfg->where, relay_cfg_check, err);
 }
 
 void

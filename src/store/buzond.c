@@ -60,6 +60,7 @@
 #include "store/session.h"
 
 #define MAX_LISTENERS	32
+#define BUZOND_BACKLOG	512	/* listen(2) */
 #define SHUTDOWN_MS	10000
 
 enum kind {
@@ -125,36 +126,6 @@ usage(void)
 
 /* ----------------------------------------------------------- listeners */
 
-static int
-bind_tcp(const char *addr, struct buf *err)
-{
-	struct sockaddr_storage ss;
-	socklen_t len;
-	int fd, on = 1;
-
-	if (netaddr_parse_listen(addr, &ss, &len) == -1) {
-		(void)buf_appendf(err, "bad listen address '%s'", addr);
-		return -1;
-	}
-	if ((fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK |
-	    SOCK_CLOEXEC, 0)) == -1)
-		goto fail;
-	(void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
-	if (ss.ss_family == AF_INET6)
-		(void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on,
-		    sizeof(on));
-	if (bind(fd, (struct sockaddr *)&ss, len) == -1 ||
-	    listen(fd, 512) == -1)
-		goto fail;
-	return fd;
-fail:
-	(void)buf_appendf(err, "cannot listen on %s: %s", addr,
-	    strerror(errno));
-	if (fd != -1)
-		(void)close(fd);
-	return -1;
-}
-
 /* The LMTP socket: a stale one is replaced, anything else is refused. */
 static int
 bind_unix(struct master *m, const char *path, struct buf *err)
@@ -209,8 +180,8 @@ add_listener(struct master *m, enum kind k, const char *addr, int is_unix,
 		(void)buf_appendf(err, "more than %d listeners", MAX_LISTENERS);
 		return -1;
 	}
-	if ((fd = is_unix ? bind_unix(m, addr, err) : bind_tcp(addr, err)) ==
-	    -1)
+	if ((fd = is_unix ? bind_unix(m, addr, err) :
+	    netaddr_listen_tcp(addr, BUZOND_BACKLOG, err)) == -1)
 		return -1;
 	l = &m->ls[m->nls++];
 	l->fd = fd;

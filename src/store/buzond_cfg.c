@@ -137,8 +137,7 @@ const struct cfg_def buzond_cfg_defs[] = {
 static int
 check_lists(const struct buzond_cfg *cfg, struct buf *err)
 {
-	const struct { const char *name; const struct cfg_list *l; int cidr; }
-	    lists[] = {
+	const struct netaddr_cfg_list lists[] = {
 		{ "auth_cleartext_networks", &cfg->auth_cleartext_networks,
 		  1 },
 		{ "listen_lmtp_tcp", &cfg->listen_lmtp_tcp, 0 },
@@ -147,27 +146,9 @@ check_lists(const struct buzond_cfg *cfg, struct buf *err)
 		{ "listen_imap", &cfg->listen_imap, 0 },
 		{ "listen_imaps", &cfg->listen_imaps, 0 },
 	};
-	struct sockaddr_storage ss;
-	struct netaddr na;
-	socklen_t len;
-	size_t i, j;
-	int ok = 1;
 
-	for (i = 0; i < sizeof(lists) / sizeof(lists[0]); i++)
-		for (j = 0; j < lists[i].l->n; j++) {
-			const char *v = lists[i].l->v[j];
-
-			if (lists[i].cidr ? netaddr_parse_cidr(v, &na) == 1 :
-			    netaddr_parse_listen(v, &ss, &len) == 1)
-				continue;
-			cfg_where_error(cfg->where, err,
-			    CFG_KEYS(lists[i].name), "%s: '%s' is not %s",
-			    lists[i].name, v, lists[i].cidr ?
-			    "an address or CIDR network (e.g. 192.0.2.0/24)" :
-			    "a listen address (ip:port or [ipv6]:port)");
-			ok = 0;
-		}
-	return ok;
+	return netaddr_check_lists(cfg->where, lists,
+	    sizeof(lists) / sizeof(lists[0]), err) == 1;
 }
 
 static int
@@ -197,8 +178,9 @@ check_paths(const struct buzond_cfg *cfg, struct buf *err)
 }
 
 static int
-buzond_cfg_check(struct buzond_cfg *cfg, struct buf *err)
+buzond_cfg_check(void *arg, struct buf *err)
 {
+	struct buzond_cfg *cfg = arg;
 	char host[256];
 	int ok;
 
@@ -245,18 +227,8 @@ int
 buzond_cfg_load(struct buzond_cfg *cfg, const char *path,
     char *const *overrides, struct buf *err)
 {
-	struct cfg_where *w;
-
-	cfg->where = NULL;
-	if (cfg_load(buzond_cfg_defs, cfg, path, overrides, &w, err) == -1)
-		return -1;
-	cfg->where = w;
-	if (buzond_cfg_check(cfg, err) == -1)
-		goto fail;
-	return 1;
-fail:
-	buzond_cfg_free(cfg);
-	return -1;
+	return cfg_load_checked(buzond_cfg_defs, cfg, path, overrides,
+	    &cfg->where, buzond_cfg_check, err);
 }
 
 void

@@ -25,6 +25,7 @@
 
 #include "lib/buf.h"
 #include "lib/cfg.h"
+#include "lib/netaddr.h"
 
 struct sample {
 	char		*myhostname;
@@ -849,6 +850,75 @@ test_where(void **state)
 	buf_free(&want);
 }
 
+/* The checks after parsing, as a daemon's: mynetworks must be networks. */
+static struct cfg_where *checked_where;
+static int checked_calls;
+
+static int
+sample_check(void *arg, struct buf *err)
+{
+	struct sample *c = arg;
+	const struct netaddr_cfg_list lists[] = {
+		{ "mynetworks", &c->mynetworks, 1 },
+	};
+
+	checked_calls++;
+	assert_non_null(checked_where);		/* set before the check */
+	return netaddr_check_lists(checked_where, lists, 1, err);
+}
+
+static void
+test_load_checked(void **state)
+{
+	struct buf err = BUF_INIT(0), path = BUF_INIT(0), want = BUF_INIT(0);
+	struct sample c;
+	char *dir;
+
+	(void)state;
+	dir = make_dir();
+	assert_int_equal(buf_appendf(&path, "%s/main.conf", dir), 1);
+	write_file(dir, "main.conf", "smtpd_port = 2\n"
+	    "mynetworks = 10.0.0.0/8, 192.0.2.1\n");
+	assert_int_equal(cfg_load_checked(sample_defs, &c, path.data, NULL,
+	    &checked_where, sample_check, &err), 1);
+	assert_int_equal(checked_calls, 1);
+	assert_string_equal(buf_cstr(&err), "");
+	assert_non_null(checked_where);
+	assert_int_equal(c.port, 2);
+	cfg_where_free(&checked_where);
+	cfg_free(sample_defs, &c);
+
+	/* A check that fails: every bad entry named at its line, nothing
+	 * left to free. */
+	write_file(dir, "main.conf", "smtpd_port = 2\n"
+	    "mynetworks = 10.0.0.0/8, bogus,\n"
+	    "    10.0.0.0/99\n");
+	assert_int_equal(cfg_load_checked(sample_defs, &c, path.data, NULL,
+	    &checked_where, sample_check, &err), -1);
+	assert_int_equal(checked_calls, 2);
+	assert_null(checked_where);
+	assert_null(c.myhostname);
+	assert_int_equal(buf_appendf(&want,
+	    "%s/main.conf:2: mynetworks: 'bogus' is not an address or CIDR "
+	    "network (e.g. 192.0.2.0/24)\n"
+	    "%s/main.conf:2: mynetworks: '10.0.0.0/99' is not an address or "
+	    "CIDR network (e.g. 192.0.2.0/24)\n", dir, dir), 1);
+	assert_string_equal(buf_cstr(&err), want.data);
+
+	/* A parse error: the check never runs. */
+	buf_reset(&err);
+	write_file(dir, "main.conf", "smtpd_port = 0\n");
+	assert_int_equal(cfg_load_checked(sample_defs, &c, path.data, NULL,
+	    &checked_where, sample_check, &err), -1);
+	assert_int_equal(checked_calls, 2);
+	assert_null(checked_where);
+	remove_tree(dir);
+	free(dir);
+	buf_free(&err);
+	buf_free(&path);
+	buf_free(&want);
+}
+
 static void
 test_include_depth(void **state)
 {
@@ -1217,6 +1287,7 @@ main(void)
 		cmocka_unit_test(test_include),
 		cmocka_unit_test(test_include_depth),
 		cmocka_unit_test(test_where),
+		cmocka_unit_test(test_load_checked),
 		cmocka_unit_test(test_include_string),
 		cmocka_unit_test(test_chunk_boundaries),
 		cmocka_unit_test(test_print),
