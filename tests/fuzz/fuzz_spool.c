@@ -7,7 +7,10 @@
  * written there as a file named like a queue id and read with spool_read,
  * with and without a content buffer. Both reads must agree; an accepted
  * file must have the id of its name, a sender, a recipient, small enum
- * values and a size equal to the content read. Aborts otherwise.
+ * values and a size equal to the content read. spool_read_envelope (the
+ * envelope of a file whose content is damaged) must accept every file
+ * spool_read accepts, with the same envelope, and return only complete
+ * envelopes. Aborts otherwise.
  */
 #include "config.h"
 
@@ -131,6 +134,39 @@ check_stream(int r1, const struct buf *content)
 	buf_free(&got);
 }
 
+/* The envelope alone: whenever the whole file reads, and the same. */
+static void
+check_envelope(int r1, const struct spool_env *whole)
+{
+	struct spool_env *e = NULL;
+	const char *errstr = NULL;
+	size_t i;
+	int r;
+
+	r = spool_read_envelope(fuzz_dfd, NAME, &e, &errstr);
+	check(r == 1 || r == -1);
+	if (r1 == 1)
+		check(r == 1);
+	if (r == -1) {
+		check(e == NULL && errstr != NULL);
+		return;
+	}
+	check_env(e);
+	check(e->size == 0);
+	if (r1 == 1) {
+		check(strcmp(e->sender, whole->sender) == 0);
+		check(e->arrival == whole->arrival && e->ret == whole->ret);
+		check(e->nrcpt == whole->nrcpt);
+		check((e->envid == NULL) == (whole->envid == NULL));
+		for (i = 0; i < e->nrcpt; i++) {
+			check(strcmp(e->rcpts[i].addr,
+			    whole->rcpts[i].addr) == 0);
+			check(e->rcpts[i].notify == whole->rcpts[i].notify);
+		}
+	}
+	spool_env_free(&e);
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -144,6 +180,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	r2 = spool_read(fuzz_dfd, NAME, &e2, NULL, &err2);
 	check(r1 == r2);
 	check_stream(r1, &content);
+	check_envelope(r1, e1);
 	if (r1 == 1) {
 		check(e1 != NULL && e2 != NULL);
 		check_env(e1);
