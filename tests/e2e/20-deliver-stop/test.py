@@ -13,39 +13,15 @@ messages go in one job (deliver_job_messages is 16).
 """
 import os
 import signal
-import smtplib
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
 from estafeta_test import Instance, run, wait_for  # noqa: E402
-from smtppeer import SmtpPeer  # noqa: E402
+from smtppeer import SmtpPeer, submit as send  # noqa: E402
 
 N = 12
 LOST = "qmgr delivery worker lost during a job"
 STOPPED = "qmgr delivery worker stopped during a job"
-
-
-def send(port, subject):
-    with smtplib.SMTP("127.0.0.1", port) as c:
-        c.ehlo("client.test")
-        c.mail("alice@example.org")
-        code, text = c.rcpt("bob@peer.test")
-        assert code == 250, (code, text)
-        code, text = c.data(f"Subject: {subject}\r\n\r\nBody.\r\n".encode())
-        assert code == 250, (code, text)
-        return text.decode().rsplit(" ", 1)[1]
-
-
-def deliver_pids(relay):
-    out = []
-    for p in relay.pids():
-        try:
-            with open(f"/proc/{p}/comm") as f:
-                if f.read().strip() == "est-deliver":
-                    out.append(p)
-        except FileNotFoundError:
-            pass
-    return out
 
 
 def held(srv, subject):
@@ -109,7 +85,7 @@ def main():
     # the rest of its job goes with the worker that replaces it.
     held(srv, "m9")
     pids = wait_for(lambda: (lambda p: p if len(p) == 1 else None)(
-        deliver_pids(relay)), "one delivery worker")
+        relay.child_pids("deliver")), "one delivery worker")
     os.kill(pids[0], signal.SIGKILL)
     relay.wait_log(f"{ids[9]} {LOST}:")
     for qid in ids:

@@ -8,23 +8,11 @@ mismatch", the log names the file, `queue show` shows the reason, and
 the file stays queued. An undamaged message on the same route goes.
 """
 import os
-import smtplib
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
 from estafeta_test import Instance, run  # noqa: E402
-from smtppeer import SmtpPeer  # noqa: E402
-
-
-def send(port, subject):
-    with smtplib.SMTP("127.0.0.1", port) as c:
-        c.ehlo("client.test")
-        c.mail("alice@example.org")
-        code, text = c.rcpt("bob@peer.test")
-        assert code == 250, (code, text)
-        code, text = c.data(f"Subject: {subject}\r\n\r\nBody.\r\n".encode())
-        assert code == 250, (code, text)
-        return text.decode().rsplit(" ", 1)[1]
+from smtppeer import SmtpPeer, submit as send  # noqa: E402
 
 
 def main():

@@ -14,39 +14,15 @@ until the client goes away. All messages go in one job.
 """
 import os
 import signal
-import smtplib
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
 from estafeta_test import Instance, run, wait_for  # noqa: E402
-from smtppeer import SmtpPeer  # noqa: E402
+from smtppeer import SmtpPeer, submit as send  # noqa: E402
 
 N = 5
 LOST = "qmgr delivery worker lost during a job"
 KILLED = "qmgr delivery worker killed at the stop time limit during a job"
-
-
-def send(port, subject):
-    with smtplib.SMTP("127.0.0.1", port) as c:
-        c.ehlo("client.test")
-        c.mail("alice@example.org")
-        code, text = c.rcpt("bob@peer.test")
-        assert code == 250, (code, text)
-        code, text = c.data(f"Subject: {subject}\r\n\r\nBody.\r\n".encode())
-        assert code == 250, (code, text)
-        return text.decode().rsplit(" ", 1)[1]
-
-
-def deliver_pids(relay):
-    out = []
-    for p in relay.pids():
-        try:
-            with open(f"/proc/{p}/comm") as f:
-                if f.read().strip() == "est-deliver":
-                    out.append(p)
-        except FileNotFoundError:
-            pass
-    return out
 
 
 def main():
@@ -100,7 +76,7 @@ def main():
     late = send(relay.port, "late")
     wait_for(lambda: "late" in srv.held, "the peer to hold late")
     pids = wait_for(lambda: (lambda p: p if len(p) == 1 else None)(
-        deliver_pids(relay)), "one delivery worker")
+        relay.child_pids("deliver")), "one delivery worker")
     os.kill(pids[0], signal.SIGKILL)
     relay.wait_log(f"{late} {LOST}: 1 message of it will be retried")
     relay.wait_log(f"{late} qmgr removed")

@@ -150,6 +150,19 @@ class Instance:
                              capture_output=True, text=True).stdout
         return [int(p) for p in out.split()]
 
+    def child_pids(self, role):
+        """The pids of this instance's children of one role ("deliver",
+        "smtpd", "qmgr": their /proc/PID/comm is est-ROLE)."""
+        out = []
+        for p in self.pids():
+            try:
+                with open(f"/proc/{p}/comm") as f:
+                    if f.read().strip() == f"est-{role}":
+                        out.append(p)
+            except FileNotFoundError:
+                pass
+        return out
+
     def signal(self, sig):
         os.kill(self.proc.pid, sig)
 

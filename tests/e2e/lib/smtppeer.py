@@ -8,6 +8,8 @@ can decide what happens after each message's final dot.
     peer.cmds     # each command line, as text
     peer.lock     # guards both
     peer.shutdown()
+    qid = submit(relay.port, "m1")   # a message for bob@peer.test
+
 
 Just enough SMTP for the relay's client: EHLO (with the extra keywords
 given, never PIPELINING or CHUNKING), MAIL, RCPT, RSET, NOOP, DATA, QUIT.
@@ -17,6 +19,7 @@ reply. conn.hold(until) waits until until() is true (True) or the client
 goes away (False), without a sleep. The port is reserved (free_port).
 """
 import select
+import smtplib
 import socket
 import socketserver
 import threading
@@ -91,3 +94,16 @@ class SmtpPeer:
     def shutdown(self):
         self.srv.shutdown()
         self.srv.server_close()
+
+
+def submit(port, subject, rcpt="bob@peer.test"):
+    """Submits a small message (alice@example.org to rcpt) to the
+    estafetad on port; returns its queue id."""
+    with smtplib.SMTP("127.0.0.1", port) as c:
+        c.ehlo("client.test")
+        c.mail("alice@example.org")
+        code, text = c.rcpt(rcpt)
+        assert code == 250, (code, text)
+        code, text = c.data(f"Subject: {subject}\r\n\r\nBody.\r\n".encode())
+        assert code == 250, (code, text)
+        return text.decode().rsplit(" ", 1)[1]
