@@ -144,6 +144,21 @@ qs_now_ms(void)
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/*
+ * Unix seconds for next_try, on the clock of the due scan (qs_now_ms).
+ * Never time(NULL): glibc reads the coarse clock for it, which runs a
+ * tick behind, so a result recorded just after a second began (when the
+ * scheduler wakes for the rows due then) got next_try = that second + 1
+ * from the second before, and the due scan took it again at once: a
+ * fast-failing recipient was tried over and over in the first
+ * milliseconds of a second.
+ */
+static long long
+qs_now_s(void)
+{
+	return qs_now_ms() / 1000;
+}
+
 static int
 qs_audit_open(const char *path)
 {
@@ -966,7 +981,7 @@ qs_notify_damaged(struct qmgr_sched *s, const char *id,
 	const struct spool_rcpt *sr;
 	const char *errstr = "", *to, *envid = QS_ENVID_DSN, *notice = "none";
 	int qfd = spool_dirfd(s->spool, "queue"), r = 1, utf8;
-	long long now = time(NULL);
+	long long now = qs_now_s();
 	char pm[512];
 	size_t i, j, k = 0;
 
@@ -1151,7 +1166,7 @@ qs_notify(struct qmgr_sched *s, const char *id, enum dsn_action action,
 		dr[k].diagnostic = o[i].reply[0] ? o[i].reply : NULL;
 		dr[k].remote_mta = strcmp(o[i].remote, "-") ? o[i].remote :
 		    NULL;
-		dr[k].last_attempt = time(NULL);
+		dr[k].last_attempt = qs_now_s();
 		dr[k].will_retry_until = retry_until;
 		k++;
 	}
@@ -1190,7 +1205,7 @@ static void
 qs_notice_failed(struct qmgr_sched *s, const char *id,
     const struct qs_outcome *o, size_t n)
 {
-	long long next = time(NULL) + s->cfg->queue_retry_min / 1000;
+	long long next = qs_now_s() + s->cfg->queue_retry_min / 1000;
 	struct buf why = BUF_INIT(0);
 	size_t i;
 
@@ -1298,7 +1313,7 @@ qs_apply(struct qmgr_sched *s, const char *key, const struct qs_group *w,
 {
 	const struct relay_cfg *cfg = s->cfg;
 	struct qs_outcome *fail, *delay;
-	long long now = time(NULL), next, until;
+	long long now = qs_now_s(), next, until;
 	size_t i, k, nf = 0, nd = 0, nfinal = 0;
 	int state, attempts, whole;
 	struct buf why = BUF_INIT(0), wn = BUF_INIT(0), esc = BUF_INIT(0);

@@ -18,6 +18,7 @@ status only (RET=FULL and RET=HDRS return nothing: there is nothing to
 return), and says in words that the original could not be read.
 Short durations drive time instead of sleeps.
 """
+import datetime
 import email
 import email.policy
 import os
@@ -26,6 +27,11 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
 from estafeta_test import Instance, free_port, run, wait_for  # noqa: E402
+
+
+def stamp(text):
+    return datetime.datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ"
+                                      ).timestamp()
 
 
 def send(port, sender, rcpts, mail_opts, subject):
@@ -138,6 +144,13 @@ def main():
     assert f'{c} {done}: failed notice none (null sender), file moved ' \
         f'to corrupt/ error="content length mismatch"' in log, log
     assert "bounce notice not queued" not in log, log
+    # Retried once a second (queue_retry_min), never in bursts (e2e 28).
+    for qid in (a, b, c):
+        tries = [line.split(" ", 1)[0] for line in log.splitlines()
+                 if f" {qid} qmgr deferred rcpt_idx=0 " in line]
+        if tries:
+            span = stamp(tries[-1]) - stamp(tries[0])
+            assert len(tries) <= span + 2, (qid, len(tries), span)
     for qid in (a, b, c):
         assert os.path.exists(os.path.join(relay.spool, "corrupt", qid))
         assert not os.path.exists(relay.spool_file(qid))
