@@ -881,6 +881,7 @@ struct qs_dmg {
 	int			 nrcpt;
 	struct qs_dmg_rcpt	*v;
 	size_t			 n;
+	struct spool_env	*env;	/* read from the file, or NULL */
 };
 
 static int
@@ -922,6 +923,7 @@ qs_dmg_free(struct qs_dmg *d)
 	}
 	free(d->v);
 	free(d->sender);
+	spool_env_free(&d->env);
 }
 
 /* The envelope read from a damaged file is used (for ENVID, ORCPT,
@@ -951,6 +953,134 @@ qs_has_8bit(const char *s)
 	return 0;
 }
 
+/* The outcome of this job for index row r, or NULL. */
+static const struct qs_outcome *
+qs_dmg_outcome(const struct qs_outcome *o, size_t n,
+    const struct qs_dmg_rcpt *r)
+{
+	size_t j;
+
+	for (j = 0; j < n; j++)
+		if (o[j].idx == r->idx)
+			return &o[j];
+	return NULL;
+}
+
+/*
+ * The notice's recipients, into dr (room for d->n): this job's, and the
+ * others not final yet, unless their NOTIFY (when the envelope is known)
+ * says no. Their count; *utf8_r set when an address needs SMTPUTF8.
+ */
+static size_t
+qs_dmg_rcpts(struct qs_dmg *d, const struct qs_outcome *o, size_t n,
+    const char *damage, long long now, struct dsn_rcpt *dr, int *utf8_r)
+{
+	const struct qs_outcome *oc;
+	const struct spool_rcpt *sr;
+	struct qs_dmg_rcpt *x;
+	struct buf why = BUF_INIT(0);
+	size_t i, k = 0;
+
+	*utf8_r = d->env != NULL ? d->env->smtputf8 : qs_has_8bit(d->sender);
+	for (i = 0; i < d->n; i++) {
+		x = &d->v[i];
+		oc = qs_dmg_outcome(o, n, x);
+		if (oc == NULL && x->state != QIDX_PENDING &&
+		    x->state != QIDX_DEFERRED)
+			continue;	/* final before: told then, if due */
+		sr = d->env != NULL ? &d->env->rcpts[x->idx] : NULL;
+		if (!dsn_wanted(sr != NULL ? sr->notify : 0, DSN_FAILED))
+			continue;
+		if (d->env == NULL)
+			*utf8_r |= qs_has_8bit(x->addr);
+		if (oc == NULL && x->reply[0] == '\0') {	/* never tried */
+			buf_reset(&why);
+			(void)buf_appendf(&why, "4.3.0 queue file damaged: %s",
+			    damage);
+			free(x->reply);
+			x->reply = xstrdup(why.data);
+		}
+		dr[k].addr = x->addr;
+		dr[k].orcpt = sr != NULL ? sr->orcpt : NULL;
+		dr[k].action = DSN_FAILED;
+		dr[k].status = oc != NULL ? oc->status : "4.4.7";
+		dr[k].diagnostic = oc != NULL ? oc->reply : x->reply;
+		if (dr[k].diagnostic[0] == '\0')
+			dr[k].diagnostic = NULL;
+		dr[k].remote_mta = oc != NULL && strcmp(oc->remote, "-") ?
+		    oc->remote : NULL;
+		dr[k].last_attempt = now;
+		k++;
+	}
+	buf_free(&why);
+	return k;
+}
+
+/* Builds the notice to `to` and queues it. 1 or -1 (logged). */
+static int
+qs_dmg_send(struct qmgr_sched *s, const char *id, const struct qs_dmg *d,
+    const char *to, const char *envid, const struct dsn_rcpt *dr,
+    size_t k, int utf8)
+{
+	static const char note[] = "Your message could not be read from "
+	    "the mail queue here: its queue file was damaged, so it cannot "
+	    "be returned with this report, and the recipients above never "
+	    "received it.";
+	struct dsn_params p;
+	struct buf msg = BUF_INIT(0);
+	char pm[512];
+	int r;
+
+	(void)snprintf(pm, sizeof(pm), "MAILER-DAEMON@%s", s->cfg->hostname);
+	memset(&p, 0, sizeof(p));
+	p.reporting_mta = s->cfg->hostname;
+	p.queue_id = id;
+	p.arrival = d->arrival;
+	p.envid = d->env != NULL ? d->env->envid : NULL;
+	p.original_sender = to;
+	p.postmaster = pm;
+	p.ret_full = 0;		/* there is nothing to return */
+	p.smtputf8 = utf8;
+	p.note = note;
+	if (dsn_build(&p, dr, k, NULL, NULL, &msg) != 1) {
+		log_error("%s qmgr cannot build the failed notice", id);
+		r = -1;
+	} else
+		r = qs_enqueue_dsn(s, id, to, envid, utf8, &msg);
+	buf_free(&msg);
+	return r;
+}
+
+/* The recipients no job had fail too; the file goes to corrupt/. */
+static void
+qs_dmg_finish(struct qmgr_sched *s, const char *id, const struct qs_dmg *d,
+    const struct qs_outcome *o, size_t n, const char *damage,
+    const char *notice)
+{
+	struct buf why = BUF_INIT(0);
+	size_t i;
+
+	(void)buf_appendf(&why, "4.4.7 queue_lifetime reached, queue file "
+	    "damaged: %s", damage);
+	for (i = 0; i < d->n; i++)
+		if (qs_dmg_outcome(o, n, &d->v[i]) == NULL &&
+		    (d->v[i].state == QIDX_PENDING ||
+		    d->v[i].state == QIDX_DEFERRED) &&
+		    qidx_rcpt_update(s->idx, id, d->v[i].idx, QIDX_BOUNCED,
+		    d->v[i].attempts, 0, why.data) == -1)
+			log_error("%s qmgr index update failed", id);
+	buf_free(&why);
+	if (renameat(spool_dirfd(s->spool, "queue"), id,
+	    spool_dirfd(s->spool, "corrupt"), id) == -1)
+		log_error("%s qmgr queue file damaged, queue_lifetime reached: "
+		    "notice=%s error=\"%s\" move_failed=\"%s\"", id, notice,
+		    damage, strerror(errno));
+	else
+		log_error("%s qmgr queue file damaged, queue_lifetime reached: "
+		    "failed notice %s, file moved to corrupt/ error=\"%s\"", id,
+		    notice, damage);
+}
+
 /*
  * The lifetime of a message whose queue file cannot be read is over. Its
  * failure notice cannot be built from the file, and retrying that would
@@ -968,131 +1098,45 @@ static int
 qs_notify_damaged(struct qmgr_sched *s, const char *id,
     const struct qs_outcome *o, size_t n, const char *damage)
 {
-	static const char note[] = "Your message could not be read from "
-	    "the mail queue here: its queue file was damaged, so it cannot "
-	    "be returned with this report, and the recipients above never "
-	    "received it.";
 	struct qs_dmg d;
-	struct spool_env *env = NULL;
 	struct dsn_rcpt *dr = NULL;
-	struct dsn_params p;
-	struct buf msg = BUF_INIT(0), why = BUF_INIT(0);
-	const struct qs_outcome *oc;
-	const struct spool_rcpt *sr;
 	const char *errstr = "", *to, *envid = QS_ENVID_DSN, *notice = "none";
-	int qfd = spool_dirfd(s->spool, "queue"), r = 1, utf8;
-	long long now = qs_now_s();
-	char pm[512];
-	size_t i, j, k = 0;
+	size_t k;
+	int r = 1, utf8 = 0;
 
 	memset(&d, 0, sizeof(d));
 	if (qidx_foreach_msg(s->idx, id, qs_dmg_msg, &d) == -1 || !d.found ||
 	    qidx_foreach_rcpt(s->idx, id, qs_dmg_rcpt, &d) == -1) {
 		log_error("%s qmgr cannot read the index for the notice of a "
 		    "damaged queue file", id);
-		r = -1;
-		goto out;
+		qs_dmg_free(&d);
+		return -1;
 	}
-	if (spool_read_envelope(qfd, id, &env, &errstr) == 1 &&
-	    !qs_dmg_env_agrees(env, &d, id))
-		spool_env_free(&env);
+	if (spool_read_envelope(spool_dirfd(s->spool, "queue"), id, &d.env,
+	    &errstr) == 1 && !qs_dmg_env_agrees(d.env, &d, id))
+		spool_env_free(&d.env);
 	to = d.sender;
 	if (to[0] == '\0') {
-		if (env == NULL || env->envid == NULL ||
-		    strcmp(env->envid, QS_ENVID_DSN) != 0 ||
+		if (d.env == NULL || d.env->envid == NULL ||
+		    strcmp(d.env->envid, QS_ENVID_DSN) != 0 ||
 		    s->cfg->postmaster_address[0] == '\0') {
-			notice = "none (null sender)";
-			goto move;
+			qs_dmg_finish(s, id, &d, o, n, damage,
+			    "none (null sender)");
+			qs_dmg_free(&d);
+			return 1;
 		}
 		to = s->cfg->postmaster_address;	/* double bounce, once */
 		envid = QS_ENVID_DOUBLE;
 	}
-	utf8 = env != NULL ? env->smtputf8 : qs_has_8bit(d.sender);
 	dr = xcalloc(d.n, sizeof(*dr));
-	for (i = 0; i < d.n; i++) {
-		for (oc = NULL, j = 0; j < n && oc == NULL; j++)
-			if (o[j].idx == d.v[i].idx)
-				oc = &o[j];
-		if (oc == NULL && d.v[i].state != QIDX_PENDING &&
-		    d.v[i].state != QIDX_DEFERRED)
-			continue;	/* final before: told then, if due */
-		sr = env != NULL ? &env->rcpts[d.v[i].idx] : NULL;
-		if (!dsn_wanted(sr != NULL ? sr->notify : 0, DSN_FAILED))
-			continue;
-		if (env == NULL)
-			utf8 |= qs_has_8bit(d.v[i].addr);
-		dr[k].addr = d.v[i].addr;
-		dr[k].orcpt = sr != NULL ? sr->orcpt : NULL;
-		dr[k].action = DSN_FAILED;
-		dr[k].status = oc != NULL ? oc->status : "4.4.7";
-		dr[k].diagnostic = oc != NULL ? oc->reply : d.v[i].reply;
-		if (dr[k].diagnostic[0] == '\0') {	/* never tried */
-			buf_reset(&why);
-			(void)buf_appendf(&why, "4.3.0 queue file damaged: %s",
-			    damage);
-			free(d.v[i].reply);
-			d.v[i].reply = xstrdup(why.data);
-			dr[k].diagnostic = d.v[i].reply;
-		}
-		dr[k].remote_mta = oc != NULL && strcmp(oc->remote, "-") ?
-		    oc->remote : NULL;
-		dr[k].last_attempt = now;
-		k++;
-	}
-	if (k == 0) {
+	if ((k = qs_dmg_rcpts(&d, o, n, damage, qs_now_s(), dr, &utf8)) == 0)
 		notice = "none (not wanted)";
-		goto move;
-	}
-	(void)snprintf(pm, sizeof(pm), "MAILER-DAEMON@%s", s->cfg->hostname);
-	memset(&p, 0, sizeof(p));
-	p.reporting_mta = s->cfg->hostname;
-	p.queue_id = id;
-	p.arrival = d.arrival;
-	p.envid = env != NULL ? env->envid : NULL;
-	p.original_sender = to;
-	p.postmaster = pm;
-	p.ret_full = 0;		/* there is nothing to return */
-	p.smtputf8 = utf8;
-	p.note = note;
-	if (dsn_build(&p, dr, k, NULL, NULL, &msg) != 1) {
-		log_error("%s qmgr cannot build the failed notice", id);
-		r = -1;
-		goto out;
-	}
-	if (qs_enqueue_dsn(s, id, to, envid, utf8, &msg) == -1) {
-		r = -1;
-		goto out;
-	}
-	notice = "sent";
-move:
-	/* The recipients no job had fail with it too. */
-	for (i = 0; i < d.n; i++) {
-		for (j = 0; j < n && o[j].idx != d.v[i].idx; j++)
-			;
-		if (j < n || (d.v[i].state != QIDX_PENDING &&
-		    d.v[i].state != QIDX_DEFERRED))
-			continue;
-		buf_reset(&why);
-		(void)buf_appendf(&why, "4.4.7 queue_lifetime reached, queue "
-		    "file damaged: %s", damage);
-		if (qidx_rcpt_update(s->idx, id, d.v[i].idx, QIDX_BOUNCED,
-		    d.v[i].attempts, 0, why.data) == -1)
-			log_error("%s qmgr index update failed", id);
-	}
-	if (renameat(qfd, id, spool_dirfd(s->spool, "corrupt"), id) == -1)
-		log_error("%s qmgr queue file damaged, queue_lifetime reached: "
-		    "notice=%s error=\"%s\" move_failed=\"%s\"", id, notice,
-		    damage, strerror(errno));
-	else
-		log_error("%s qmgr queue file damaged, queue_lifetime reached: "
-		    "failed notice %s, file moved to corrupt/ error=\"%s\"", id,
-		    notice, damage);
-out:
+	else if ((r = qs_dmg_send(s, id, &d, to, envid, dr, k, utf8)) == 1)
+		notice = "sent";
+	if (r == 1)
+		qs_dmg_finish(s, id, &d, o, n, damage, notice);
 	free(dr);
-	spool_env_free(&env);
 	qs_dmg_free(&d);
-	buf_free(&msg);
-	buf_free(&why);
 	return r;
 }
 
