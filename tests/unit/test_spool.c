@@ -898,6 +898,81 @@ build(struct buf *b, const char *spec)
 		rec_z(b, total);
 }
 
+/* spool_read_envelope: the envelope of a file whose content is damaged
+ * (qmgr's notice at queue_lifetime); never a damaged envelope. */
+static void
+test_read_envelope(void **state)
+{
+	struct fixture *f = *state;
+	struct spool_env w, *g;
+	struct buf c = BUF_INIT(0), file = BUF_INIT(0), x = BUF_INIT(0);
+	const char *errstr;
+	size_t off[64], nrec, z, d0, i;
+	int qfd = spool_dirfd(f->sp, "queue");
+
+	env_full(&w);
+	fill(&c, 70000, 6);
+	write_msg(f, &w, &c, 1 << 20);
+	slurp(qfd, w.id, &file);
+	nrec = records(&file, off, 64);
+	z = off[nrec - 1];
+	for (d0 = 0; file.data[off[d0]] != 'D'; d0++)
+		;
+	assert_true(d0 >= 3);
+	d0 = off[d0];
+
+	/* Intact: the same envelope as spool_read, no size. */
+	g = NULL;
+	assert_int_equal(spool_read_envelope(qfd, w.id, &g, &errstr), 1);
+	env_eq(&w, g);
+	assert_int_equal(g->size, 0);
+	spool_env_free(&g);
+
+	/* Content damaged (the Z total, a cut in the content, no end
+	 * record): spool_read fails, the envelope still reads. */
+	for (i = 0; i < 3; i++) {
+		buf_reset(&x);
+		assert_int_equal(buf_append(&x, file.data, i == 0 ? file.len :
+		    i == 1 ? d0 + 100 : z), 1);
+		if (i == 0)
+			x.data[z + 12] ^= 0x01;
+		put(f->scratchfd, w.id, x.data, x.len);
+		assert_int_equal(spool_read(f->scratchfd, w.id, &g, NULL,
+		    &errstr), -1);
+		g = NULL;
+		assert_int_equal(spool_read_envelope(f->scratchfd, w.id, &g,
+		    &errstr), 1);
+		env_eq(&w, g);
+		spool_env_free(&g);
+	}
+
+	/* Envelope damaged: the magic, a cut inside the envelope. */
+	buf_reset(&x);
+	assert_int_equal(buf_append(&x, file.data, file.len), 1);
+	x.data[0] ^= 0x01;
+	put(f->scratchfd, w.id, x.data, x.len);
+	g = NULL;
+	errstr = NULL;
+	assert_int_equal(spool_read_envelope(f->scratchfd, w.id, &g, &errstr),
+	    -1);
+	assert_null(g);
+	assert_string_equal(errstr, "bad magic or version");
+	put(f->scratchfd, w.id, file.data, off[2] + 3);
+	errstr = NULL;
+	assert_int_equal(spool_read_envelope(f->scratchfd, w.id, &g, &errstr),
+	    -1);
+	assert_null(g);
+	assert_non_null(errstr);
+
+	/* No such file. */
+	assert_int_equal(spool_read_envelope(f->scratchfd, "nosuchfile", &g,
+	    &errstr), 0);
+	assert_null(g);
+	buf_free(&c);
+	buf_free(&file);
+	buf_free(&x);
+}
+
 static void
 test_handmade(void **state)
 {
@@ -1080,6 +1155,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_truncated, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_damaged, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_read_envelope, setup,
+		    teardown),
 		cmocka_unit_test_setup_teardown(test_handmade, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_lengths, setup, teardown),
