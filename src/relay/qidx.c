@@ -36,6 +36,7 @@ struct qidx {
 	sqlite3_stmt	*add_att, *trim_att, *del_att;
 	/* The scheduler's statements, run for every delivery. */
 	sqlite3_stmt	*due, *upd_rcpt, *done, *next;
+	sqlite3_stmt	*skip_add, *skip_clear;	/* temp.due_skip */
 	int		 batch;		/* the batch transaction is open */
 	long long	 batch_t0;	/* since (monotonic ms) */
 };
@@ -187,6 +188,12 @@ qidx_open(const char *path, int readonly, struct qidx **qp,
 		    NULL, NULL, NULL) != SQLITE_OK)
 			goto fail;
 	}
+	/* Domains the due scan passes over (qidx_due_skip): a table of
+	 * this connection only, never in the file. */
+	if (!readonly && sqlite3_exec(q->db, "CREATE TEMP TABLE IF NOT EXISTS"
+	    " due_skip(domain TEXT PRIMARY KEY COLLATE NOCASE) WITHOUT ROWID",
+	    NULL, NULL, NULL) != SQLITE_OK)
+		goto fail;
 	q->version = qidx_schema_version(q);
 	if (qidx_prep(q, "SELECT 1 FROM msg WHERE id = ?", &q->has) == -1)
 		goto fail;
@@ -212,8 +219,13 @@ qidx_open(const char *path, int readonly, struct qidx **qp,
 	    " m.arrival, m.warned, m.nrcpt, r.next_try, m.size FROM rcpt r"
 	    " INDEXED BY rcpt_todo JOIN msg m ON m.id = r.id WHERE"
 	    " r.state IN (0, 1) AND r.next_try <= ?1 AND"
-	    " (r.next_try, r.id, r.idx) > (?3, ?4, ?5) AND m.hold = 0"
-	    " ORDER BY r.next_try, r.id, r.idx LIMIT ?2", &q->due) == -1 ||
+	    " (r.next_try, r.id, r.idx) > (?3, ?4, ?5) AND r.domain COLLATE"
+	    " NOCASE NOT IN (SELECT domain FROM temp.due_skip) AND"
+	    " m.hold = 0 ORDER BY r.next_try, r.id, r.idx LIMIT ?2",
+	    &q->due) == -1 ||
+	    qidx_prep(q, "INSERT OR IGNORE INTO temp.due_skip VALUES(?)",
+	    &q->skip_add) == -1 ||
+	    qidx_prep(q, "DELETE FROM temp.due_skip", &q->skip_clear) == -1 ||
 	    qidx_prep(q, "UPDATE rcpt SET state = ?3, attempts = ?4,"
 	    " next_try = ?5, last_reply = ?6 WHERE id = ?1 AND idx = ?2",
 	    &q->upd_rcpt) == -1 ||
@@ -253,6 +265,8 @@ qidx_close(struct qidx **qp)
 	sqlite3_finalize(q->trim_att);
 	sqlite3_finalize(q->del_att);
 	sqlite3_finalize(q->due);
+	sqlite3_finalize(q->skip_add);
+	sqlite3_finalize(q->skip_clear);
 	sqlite3_finalize(q->upd_rcpt);
 	sqlite3_finalize(q->done);
 	sqlite3_finalize(q->next);
@@ -543,6 +557,32 @@ qidx_foreach_due_after(struct qidx *q, long long now,
 	}
 	(void)sqlite3_reset(st);	/* error already in r */
 	return r == SQLITE_ROW || r == SQLITE_DONE ? n : -1;
+}
+
+int
+qidx_due_skip(struct qidx *q, const char *domain)
+{
+	int r;
+
+	if (q->skip_add == NULL)
+		return -1;	/* read-only */
+	(void)sqlite3_bind_text(q->skip_add, 1, domain, -1, SQLITE_STATIC);
+	r = sqlite3_step(q->skip_add);
+	(void)sqlite3_reset(q->skip_add);
+	(void)sqlite3_clear_bindings(q->skip_add);
+	return r == SQLITE_DONE ? 0 : -1;
+}
+
+int
+qidx_due_skip_clear(struct qidx *q)
+{
+	int r;
+
+	if (q->skip_clear == NULL)
+		return -1;
+	r = sqlite3_step(q->skip_clear);
+	(void)sqlite3_reset(q->skip_clear);
+	return r == SQLITE_DONE ? 0 : -1;
 }
 
 /* Runs one write statement with an id (?1) and optional integer (?2, ?3,

@@ -157,6 +157,11 @@ int	qidx_foreach_due(struct qidx *, long long now, int limit,
 int	qidx_foreach_due_after(struct qidx *, long long now,
 	    const struct qidx_due *after, int limit,
 	    int (*fn)(void *, const struct qidx_due *), void *arg);
+/* The due pages read after this leave out the recipients at domain
+ * (ASCII case ignored), until qidx_due_skip_clear: the scheduler's
+ * destinations that can take nothing more in a run. 0 or -1. */
+int	qidx_due_skip(struct qidx *, const char *domain);
+int	qidx_due_skip_clear(struct qidx *);
 /* Records a delivery attempt's outcome for one recipient. 1 or -1. */
 int	qidx_rcpt_update(struct qidx *, const char *id, int idx, int state,
 	    int attempts, long long next_try, const char *last_reply);

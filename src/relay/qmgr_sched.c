@@ -133,6 +133,7 @@ struct qs_scan {
 	char		 last_id[SPOOL_ID_LEN + 1];
 	struct qidx_due	 last;
 	char		 last_domain[256];	/* placing: key's domain */
+	size_t		 nskip;		/* domains left out (qidx_due_skip) */
 };
 
 static long long
@@ -546,13 +547,30 @@ qs_job_send(struct qmgr_sched *s, struct qs_worker *w)
 	buf_free(&job);
 }
 
+/* 1 when a job for key being built may take one more message. */
+static int
+qs_key_open(const struct qmgr_sched *s, const char *key)
+{
+	size_t i;
+
+	for (i = 0; i < s->nw; i++)
+		if (s->w[i].busy && !s->w[i].sent &&
+		    s->w[i].ng < qs_job_max(s) && strcmp(s->w[i].key, key) == 0)
+			return 1;
+	return 0;
+}
+
 /*
  * Places one group: a new job on an idle worker when its destination
  * may have one more connection, else into a job being built for the
  * same destination (the one with the fewest messages), else nowhere
  * (busy message, destination at its limit or paused, no worker).
+ * Returns 1 when key can take nothing more in this run: no new job (no
+ * idle worker, or the throttle says no: neither changes within a run,
+ * whose clock stands still and whose jobs only grow) and no job being
+ * built that may take more.
  */
-static void
+static int
 qs_place(struct qmgr_sched *s, struct qs_group *g, const char *key,
     long long now, long long *wake)
 {
@@ -563,11 +581,11 @@ qs_place(struct qmgr_sched *s, struct qs_group *g, const char *key,
 	/* Not counted as passed over: its job's result makes it final or
 	 * due later, never due again at once (a lost worker: qs_rescan). */
 	if (qs_busy_has(s, g->id, g->domain))
-		return;
+		return 0;
 	if (strchr(g->domain, '\n') != NULL) {
 		log_error("%s qmgr recipient domain with a line feed: not "
 		    "delivered", g->id);
-		return;
+		return 0;
 	}
 	open = qs_dest(s, key, g, &same);
 	if ((w = qs_idle(s)) != NULL && throttle_allow(s->thr, key, same,
@@ -575,7 +593,7 @@ qs_place(struct qmgr_sched *s, struct qs_group *g, const char *key,
 		qs_job_add(s, w, g, key);
 		s->placed++;
 		throttle_started(s->thr, key, now);
-		return;
+		return 0;
 	}
 	/* A paused destination gets one message per job: the pause is
 	 * between deliveries. */
@@ -584,10 +602,12 @@ qs_place(struct qmgr_sched *s, struct qs_group *g, const char *key,
 		if (pace == 0) {
 			qs_job_add(s, open, g, key);
 			s->placed++;
-			return;
+			return 0;
 		}
 	}
 	s->passed++;	/* worth another look in the next sweep */
+	(void)throttle_limit(s->thr, key, &pace);
+	return pace != 0 || !qs_key_open(s, key);
 }
 
 /* The next run starts at (after) the row r. */
@@ -645,7 +665,12 @@ qs_place_page(struct qmgr_sched *s, struct qs_scan *sc, long long now,
 		    g->domain);
 		last = strlen(g->domain) < sizeof(sc->last_domain) ?
 		    sc->last_domain : NULL;
-		qs_place(s, g, key.data, now, wake);
+		/* A domain whose destination can take nothing more: the
+		 * next pages of this run leave its rows out (in SQL: they
+		 * are neither read nor grouped nor routed again). */
+		if (qs_place(s, g, key.data, now, wake) && last != NULL &&
+		    qidx_due_skip(s->idx, last) == 0)
+			sc->nskip++;
 	}
 	buf_free(&key);
 	return all;
@@ -665,6 +690,10 @@ qs_place_page(struct qmgr_sched *s, struct qs_scan *sc, long long now,
  * next run, QS_SCAN_PAUSE_MS later, reads on behind them (the pause
  * doubles, up to QS_SCAN_PAUSE_MAX_MS, while such runs place nothing: a
  * long queue for a destination at its limit is not read over and over).
+ * A domain whose destination can take nothing more in this run is left
+ * out of its further pages (qidx_due_skip: the index still walks those
+ * rows, but neither returns, groups nor routes them, and they do not
+ * count toward s->run_max); the list is emptied at each run.
  * qs_sweep reads and places pages from the cursor on; 1 when it stopped at
  * s->run_max rows with workers still idle.
  */
@@ -686,6 +715,8 @@ qs_sweep(struct qmgr_sched *s, size_t scan, long long now, long long *wake)
 	wrapped = after == NULL;
 	s->cur_cap = 0;
 	memset(&sc, 0, sizeof(sc));
+	if (qidx_due_skip_clear(s->idx) == -1)
+		log_error("qmgr cannot reset the due scan's skip list");
 	for (;;) {
 		sc.start = sc.n;
 		if ((got = qidx_foreach_due_after(s->idx, now / 1000, after,
@@ -717,6 +748,8 @@ qs_sweep(struct qmgr_sched *s, size_t scan, long long now, long long *wake)
 			break;
 		}
 	}
+	log_debug("qmgr scan rows=%zu groups=%zu skip_domains=%zu", total,
+	    sc.n, sc.nskip);
 	for (i = 0; i < sc.n; i++)
 		free(sc.g[i].domain);
 	free(sc.g);

@@ -413,6 +413,54 @@ test_batch(void **state)
 	qidx_close(&q);
 }
 
+static int
+count_any(void *arg, const struct qidx_due *d)
+{
+	(void)d;
+	(*(int *)arg)++;
+	return 1;
+}
+
+static int
+check_not_x(void *arg, const struct qidx_due *d)
+{
+	int *n = arg;
+
+	assert_string_equal(d->domain, "y.example");
+	(*n)++;
+	return 1;
+}
+
+/* Domains the scheduler passes over are left out of the due pages (ASCII
+ * case ignored) until the list is cleared; other connections' pages are
+ * not affected. */
+static void
+test_due_skip(void **state)
+{
+	struct env *e = *state;
+	struct qidx *q, *q2, *ro;
+	const char *errstr;
+	int n = 0;
+
+	assert_int_equal(qidx_open(e->path, 0, &q, &errstr), 1);
+	assert_int_equal(qidx_open(e->path, 0, &q2, &errstr), 1);
+	assert_int_equal(qidx_open(e->path, 1, &ro, &errstr), 1);
+	add_msg(q, ID, 4);	/* 2 at x.example, 2 at y.example */
+	assert_int_equal(qidx_foreach_due(q, 5000, 10, count_any, &n), 4);
+	assert_int_equal(qidx_due_skip(q, "X.Example"), 0);
+	assert_int_equal(qidx_due_skip(q, "x.example"), 0);	/* again */
+	n = 0;
+	assert_int_equal(qidx_foreach_due(q, 5000, 10, check_not_x, &n), 2);
+	assert_int_equal(n, 2);
+	assert_int_equal(qidx_foreach_due(q2, 5000, 10, count_any, &n), 4);
+	assert_int_equal(qidx_due_skip(ro, "x.example"), -1);	/* read-only */
+	assert_int_equal(qidx_due_skip_clear(q), 0);
+	assert_int_equal(qidx_foreach_due(q, 5000, 10, count_any, &n), 4);
+	qidx_close(&ro);
+	qidx_close(&q2);
+	qidx_close(&q);
+}
+
 /* A COMMIT that fails (the WAL cannot grow: RLIMIT_FSIZE) rolls the
  * batch back: the next batch can begin, and nothing of the failed one
  * stays (qmgr reconciles the index with the spool files). */
@@ -504,6 +552,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_shape_many, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_batch, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_due_skip, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_batch_commit_fails, setup,
 		    teardown),
 	};
