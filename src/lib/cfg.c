@@ -1322,3 +1322,17 @@ cfg_free(const struct cfg_def *defs, void *target)
 	}
 	cfg_zero(defs, target);
 }
+
+void
+cfg_hostname_default(char **hostname)
+{
+	char host[256];
+
+	if ((*hostname)[0] != '\0')
+		return;
+	if (gethostname(host, sizeof(host)) == -1)
+		(void)snprintf(host, sizeof(host), "localhost");	/* fits */
+	host[sizeof(host) - 1] = '\0';
+	free(*hostname);
+	*hostname = xstrdup(host);
+}

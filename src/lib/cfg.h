@@ -136,6 +136,10 @@ void	 cfg_where_error(const struct cfg_where *, struct buf *err,
 	    __attribute__((format(printf, 4, 5)));
 #define CFG_KEYS(...)	((const char *const[]){ __VA_ARGS__, NULL })
 
+/* Sets an empty *hostname (a daemon's "hostname" setting) to the
+ * system's host name, or "localhost" when there is none. */
+void	 cfg_hostname_default(char **hostname);
+
 /* Frees strings and lists inside target; leaves it zeroed. */
 void	 cfg_free(const struct cfg_def *, void *target);
 

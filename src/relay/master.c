@@ -35,7 +35,6 @@
 #include <getopt.h>
 #include <grp.h>
 #include <poll.h>
-#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,6 +48,7 @@
 #include "lib/pidfile.h"
 #include "lib/selfpipe.h"
 #include "lib/ratelimit.h"
+#include "lib/runuser.h"
 #include "lib/tls.h"
 #include "lib/users.h"
 #include "lib/xalloc.h"
@@ -842,24 +842,6 @@ master_reload(struct master *m)
 /* ----------------------------------------------------------- main */
 
 static void
-master_setup_user(struct master *m)
-{
-	struct passwd *pw;
-
-	if (geteuid() != 0)
-		return;
-	if ((pw = getpwnam(m->cfg->run_user)) == NULL)
-		log_fatal("run_user '%s' does not exist (create it, e.g. "
-		    "useradd --system %s)", m->cfg->run_user,
-		    m->cfg->run_user);
-	if (pw->pw_uid == 0)
-		log_fatal("run_user '%s' is root: refusing", m->cfg->run_user);
-	m->uid = pw->pw_uid;
-	m->gid = pw->pw_gid;
-	m->drop = 1;
-}
-
-static void
 master_setup_spool(struct master *m)
 {
 	static const char *const subs[] = { "", "/incoming", "/queue",
@@ -1033,7 +1015,7 @@ main(int argc, char *argv[])
 	}
 	log_init("estafetad", m->foreground ? LOG_TARGET_STDERR :
 	    m->cfg->log_target, m->cfg->log_level);
-	master_setup_user(m);
+	m->drop = runuser_lookup(m->cfg->run_user, &m->uid, &m->gid);
 	if (master_listeners(m, m->cfg, &err) == -1)
 		log_fatal("%s", buf_cstr(&err));
 	master_setup_spool(m);

@@ -301,16 +301,9 @@ static int
 relay_cfg_check(void *arg, struct buf *err)
 {
 	struct relay_cfg *cfg = arg;
-	char host[256];
 	int ok = 1;
 
-	if (cfg->hostname[0] == '\0') {
-		if (gethostname(host, sizeof(host)) == -1)
-			(void)snprintf(host, sizeof(host), "localhost");	/* fits */
-		host[sizeof(host) - 1] = '\0';
-		free(cfg->hostname);
-		cfg->hostname = xstrdup(host);
-	}
+	cfg_hostname_default(&cfg->hostname);
 	if (cfg->smtpd_workers_min > cfg->smtpd_workers_max) {
 		cfg_where_error(cfg->where, err, CFG_KEYS("smtpd_workers_min",
 		    "smtpd_workers_max"), "smtpd_workers_min (%lld) exceeds "

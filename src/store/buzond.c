@@ -35,7 +35,6 @@
 #include <grp.h>
 #include <malloc.h>
 #include <poll.h>
-#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,6 +47,7 @@
 #include "lib/conn.h"
 #include "lib/log.h"
 #include "lib/ratelimit.h"
+#include "lib/runuser.h"
 #include "lib/netaddr.h"
 #include "lib/pidfile.h"
 #include "lib/selfpipe.h"
@@ -255,24 +255,6 @@ load_tls(const struct buzond_cfg *cfg, struct tls_server **tls_r,
 		log_warn("master TLS %s", buf_cstr(&msgs));
 	buf_free(&msgs);
 	return 1;
-}
-
-static void
-setup_user(struct master *m)
-{
-	struct passwd *pw;
-
-	if (geteuid() != 0)
-		return;
-	if ((pw = getpwnam(m->cfg->run_user)) == NULL)
-		log_fatal("run_user '%s' does not exist (create it, e.g. "
-		    "useradd --system %s)", m->cfg->run_user,
-		    m->cfg->run_user);
-	if (pw->pw_uid == 0)
-		log_fatal("run_user '%s' is root: refusing", m->cfg->run_user);
-	m->uid = pw->pw_uid;
-	m->gid = pw->pw_gid;
-	m->drop = 1;
 }
 
 static void
@@ -729,7 +711,7 @@ main(int argc, char *argv[])
 	}
 	log_init("buzond", m->foreground ? LOG_TARGET_STDERR :
 	    m->cfg->log_target, m->cfg->log_level);
-	setup_user(m);
+	m->drop = runuser_lookup(m->cfg->run_user, &m->uid, &m->gid);
 	setup_store(m);
 	/*
 	 * OpenSSL builds its tables (providers, the random generator) on

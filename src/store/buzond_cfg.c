@@ -181,16 +181,9 @@ static int
 buzond_cfg_check(void *arg, struct buf *err)
 {
 	struct buzond_cfg *cfg = arg;
-	char host[256];
 	int ok;
 
-	if (cfg->hostname[0] == '\0') {
-		if (gethostname(host, sizeof(host)) == -1)
-			(void)snprintf(host, sizeof(host), "localhost");
-		host[sizeof(host) - 1] = '\0';
-		free(cfg->hostname);
-		cfg->hostname = xstrdup(host);
-	}
+	cfg_hostname_default(&cfg->hostname);
 	ok = check_lists(cfg, err) & check_paths(cfg, err);
 	if (cfg->tls_cert_files.n != cfg->tls_key_files.n) {
 		cfg_where_error(cfg->where, err, CFG_KEYS("tls_cert_files",

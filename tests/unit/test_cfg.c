@@ -1264,11 +1264,33 @@ test_truncated(void **state)
 
 /* Crashers found by fuzz_cfg go here. */
 
+/* An empty hostname becomes the system's; a set one stays. */
+static void
+test_hostname_default(void **state)
+{
+	char host[256], *h;
+
+	(void)state;
+	assert_int_equal(gethostname(host, sizeof(host)), 0);
+	host[sizeof(host) - 1] = '\0';
+	h = strdup("");
+	assert_non_null(h);
+	cfg_hostname_default(&h);
+	assert_string_equal(h, host);
+	free(h);
+	h = strdup("mx.example");
+	assert_non_null(h);
+	cfg_hostname_default(&h);
+	assert_string_equal(h, "mx.example");
+	free(h);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_defaults),
+		cmocka_unit_test(test_hostname_default),
 		cmocka_unit_test(test_int),
 		cmocka_unit_test(test_size),
 		cmocka_unit_test(test_duration),
