@@ -276,20 +276,48 @@ imap_sync_exists_cb(void *arg, uint32_t count, uint32_t recent)
 	imap_untagged(s, "%u RECENT", recent);
 }
 
-void
+/*
+ * The selected mailbox is gone under its name (deleted or renamed by
+ * another session or program, or replaced): RFC 3501 and RFC 9051 give no
+ * response that moves a client out of the selected state unasked, and RFC
+ * 2180 3 lists closing the connection as what servers do; real clients
+ * (imaplib, Thunderbird, mutt) handle an untagged BYE as "reconnect and
+ * LIST again". So: "* BYE", no tagged reply, the session ends.
+ */
+static void
+imap_gone(struct imap_session *s, const char *errstr)
+{
+	log_info("%s imap selected mailbox gone user=%s mailbox=%s "
+	    "reason=\"%s\"", s->sid, s->user, imap_esc(s, s->mbox_name,
+	    strlen(s->mbox_name)), errstr ? errstr : "?");
+	imap_untagged(s, "BYE Selected mailbox was deleted or renamed by "
+	    "another session");
+	imap_deselect(s);
+	imap_set_state(s, IMAP_ST_LOGOUT);
+	s->outcome = "mailbox_gone";
+	s->tagged_sent = 1;
+}
+
+int
 imap_sync(struct imap_session *s, int allow_expunge)
 {
 	struct mbox_sync_cb cb = {
 		imap_expunged_cb, imap_sync_flags_cb, imap_sync_exists_cb, s
 	};
 	const char *errstr = NULL;
+	int rc;
 
 	if (s->mbox == NULL)
-		return;
-	if (mbox_sync(s->mbox, allow_expunge, &cb, &errstr) == -1)
+		return 1;
+	if ((rc = mbox_sync(s->mbox, allow_expunge, &cb, &errstr)) == -1)
 		log_error("%s imap sync failed user=%s mailbox=%s error=\"%s\"",
 		    s->sid, s->user, imap_esc(s, s->mbox_name,
 		    strlen(s->mbox_name)), errstr ? errstr : "?");
+	else if (rc == 0) {
+		imap_gone(s, errstr);
+		return 0;
+	}
+	return 1;
 }
 
 /* --------------------------------------------------------- dispatcher */
@@ -365,6 +393,18 @@ imap_dispatch(struct imap_session *s, const struct imap_cmd *cmd)
 		    " (select a mailbox first)" : "");
 		goto done;
 	}
+	/* A message command never runs on a mailbox gone under its name
+	 * (its files moved away; an EXPUNGE or MOVE would act on another
+	 * mailbox's index rows). A cheap check; the sync below sees it for
+	 * the others (NOOP, CHECK, ...). */
+	if (def->states == IMAP_ST_SELECTED && s->mbox != NULL) {
+		const char *errstr = NULL;
+
+		if (mbox_present(s->mbox, &errstr) == 0) {
+			imap_gone(s, errstr);
+			return;
+		}
+	}
 	def->fn(s, args, nargs);
 	if (s->tagged_sent)
 		return;
@@ -373,8 +413,9 @@ imap_dispatch(struct imap_session *s, const struct imap_cmd *cmd)
 		    def->name);
 	/* RFC 3501 7.4.1: no EXPUNGE during FETCH, STORE, SEARCH; their UID
 	 * forms may report them. */
-	if (s->state == IMAP_ST_SELECTED && s->mbox != NULL)
-		imap_sync(s, !(def->flags & IMAP_CMD_NOEXPUNGE) || s->uid);
+	if (s->state == IMAP_ST_SELECTED && s->mbox != NULL &&
+	    imap_sync(s, !(def->flags & IMAP_CMD_NOEXPUNGE) || s->uid) == 0)
+		return;
 done:
 	imap_send_tagged(s, cmd->tag);
 	s->cmd = NULL;
@@ -657,7 +698,10 @@ imap_cmd_idle(struct imap_session *s, const struct imap_arg *args,
 		if (pfd[1].revents & POLLIN)
 			mstore_watch_drain(s->store);
 		if (s->mbox != NULL && (n == 0 || (pfd[1].revents & POLLIN))) {
-			imap_sync(s, 1);
+			if (imap_sync(s, 1) == 0) {
+				(void)conn_flush(s->conn);
+				return;		/* BYE sent */
+			}
 			rested = 0;
 		}
 		if (pfd[0].revents & (POLLIN | POLLHUP | POLLERR)) {

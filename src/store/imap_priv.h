@@ -150,8 +150,10 @@ void	 imap_dispatch(struct imap_session *, const struct imap_cmd *);
 /* imap.c */
 /* Appends the capability list for the session's state. */
 void	 imap_capability(struct imap_session *, struct buf *);
-/* Reports other sessions' changes to the selected mailbox (untagged). */
-void	 imap_sync(struct imap_session *, int allow_expunge);
+/* Reports other sessions' changes to the selected mailbox (untagged): 1,
+ * or 0 when the mailbox is gone under its name: then "* BYE" was sent and
+ * the session is ending (state LOGOUT, tagged reply suppressed). */
+int	 imap_sync(struct imap_session *, int allow_expunge);
 /* Closes the selected mailbox without expunging; state AUTH. */
 void	 imap_deselect(struct imap_session *);
 

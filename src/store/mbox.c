@@ -9,6 +9,8 @@
  */
 #include "config.h"
 
+#include <sys/stat.h>
+
 #include <errno.h>
 #include <malloc.h>
 #include <fcntl.h>
@@ -577,11 +579,16 @@ mbox_sync(struct mbox *mb, int allow_expunge, const struct mbox_sync_cb *cb,
 	int rc;
 
 	cache_flush(mb);
-	if ((rc = folder_sync(mb->st, mb->canon, 0, &fr, errstr_r)) != 1)
-		return rc == 0 ? mstore_err(mb->st, errstr_r,
-		    "mailbox was deleted") : -1;
-	if (fr.id != mb->fid)
-		return mstore_err(mb->st, errstr_r, "mailbox was replaced");
+	if ((rc = folder_sync(mb->st, mb->canon, 0, &fr, errstr_r)) != 1) {
+		if (rc == 0)
+			(void)mstore_err(mb->st, errstr_r,
+			    "mailbox was deleted or renamed");
+		return rc;
+	}
+	if (fr.id != mb->fid) {
+		(void)mstore_err(mb->st, errstr_r, "mailbox was replaced");
+		return 0;
+	}
 	if (fr.hms != mb->hms || fr.uidnext != mb->uidnext) {
 		if (mb->ro ? mstore_exec(mb->st, "BEGIN") == -1 :
 		    mstore_begin(mb->st, errstr_r) == -1)
@@ -635,6 +642,30 @@ fail2:
 	free(changed);
 	/* The snapshot may hold rows of the failed read: reload next time. */
 	return -1;
+}
+
+int
+mbox_present(struct mbox *mb, const char **errstr_r)
+{
+	struct folder_row fr;
+	char cur[PATH_MAX];
+	struct stat sb;
+	int rc;
+
+	if ((size_t)snprintf(cur, sizeof(cur), "%s/cur", mb->dir) >=
+	    sizeof(cur))
+		return mstore_err(mb->st, errstr_r, "store path too long");
+	if ((rc = stat(cur, &sb)) == -1 && errno != ENOENT && errno != ENOTDIR)
+		return mstore_err(mb->st, errstr_r, "stat %s: %s", cur,
+		    strerror(errno));
+	if (rc == -1 || !S_ISDIR(sb.st_mode))
+		return mstore_err(mb->st, errstr_r,
+		    "mailbox was deleted or renamed"), 0;
+	if ((rc = folder_row_get(mb->st, mb->canon, &fr)) == -1)
+		return mstore_err(mb->st, errstr_r, "index read");
+	if (rc == 0 || fr.id != mb->fid)
+		return mstore_err(mb->st, errstr_r, "mailbox was replaced"), 0;
+	return 1;
 }
 
 /* The file name of uid from the index: 1, 0 no such row, -1 error. */

@@ -275,6 +275,11 @@ uint32_t mbox_seq_of_uid(const struct mbox *, uint32_t uid);
  * number of recent messages. allow_expunge 0 defers expunges (during FETCH,
  * STORE, SEARCH the client must not see sequence numbers move) but still
  * reports flags and new messages.
+ * Returns 1, -1 on an error (the snapshot stays usable), or 0 when the
+ * mailbox is gone under its name: deleted or renamed by another session,
+ * its Maildir directory removed by another program, or a new mailbox
+ * created in its place (another UIDVALIDITY). Nothing is reported then;
+ * the caller should close it (buzond's IMAP ends the session with BYE).
  */
 struct mbox_sync_cb {
 	void	(*expunged)(void *arg, uint32_t seq);
@@ -284,6 +289,11 @@ struct mbox_sync_cb {
 };
 int	 mbox_sync(struct mbox *, int allow_expunge,
 	    const struct mbox_sync_cb *, const char **errstr_r);
+/*
+ * Whether the mailbox still exists under its name, cheaply (a stat and an
+ * index row, no scan): 1 yes, 0 gone (as for mbox_sync), -1 error.
+ */
+int	 mbox_present(struct mbox *, const char **errstr_r);
 
 /*
  * Reads message seq: the whole message (or only its header up to and

@@ -1300,6 +1300,78 @@ test_delete_trash(void **state)
 	assert_int_equal(mstore_folder_foreach(f->st, collect_none, NULL), 1);
 }
 
+/* The selected folder goes away under its name: renamed, deleted,
+ * replaced, its directory removed by another program. mbox_present and
+ * mbox_sync say 0 (and report nothing); INBOX renamed stays present. */
+static void
+test_selected_gone(void **state)
+{
+	struct fx *f = *state;
+	struct mstore *st2 = NULL;
+	struct mbox *mb = NULL;
+	struct events ev;
+	struct mbox_sync_cb cb = { ev_exp, ev_flags, ev_exists, &ev };
+	const char *err = NULL;
+	char dir[256];
+
+	assert_int_equal(mstore_open(f->root, USER, 0, &st2, &err), 1);
+	/* Renamed by another handle. */
+	assert_int_equal(mstore_folder_create(f->st, "W", &err), 1);
+	(void)add(f->st, "W", "1\n");
+	(void)add(f->st, "W", "2\n");
+	assert_int_equal(mbox_open(f->st, "W", 0, &mb, &err), 1);
+	assert_int_equal(mbox_present(mb, &err), 1);
+	assert_int_equal(mstore_folder_rename(st2, "W", "W2", &err), 1);
+	assert_int_equal(mbox_present(mb, &err), 0);
+	memset(&ev, 0, sizeof(ev));
+	assert_int_equal(mbox_sync(mb, 1, &cb, &err), 0);
+	assert_string_equal(ev.log, "");
+	assert_non_null(strstr(err, "renamed"));
+	mbox_close(&mb);
+	assert_int_equal(mbox_open(f->st, "W2", 0, &mb, &err), 1);
+	assert_int_equal(mbox_count(mb), 2);
+	mbox_close(&mb);
+	/* Deleted. */
+	assert_int_equal(mstore_folder_create(f->st, "D", &err), 1);
+	assert_int_equal(mbox_open(f->st, "D", 0, &mb, &err), 1);
+	assert_int_equal(mstore_folder_delete(st2, "D", &err), 1);
+	assert_int_equal(mbox_present(mb, &err), 0);
+	assert_int_equal(mbox_sync(mb, 1, &cb, &err), 0);
+	mbox_close(&mb);
+	/* Replaced: renamed away, a new one created in its place. */
+	assert_int_equal(mstore_folder_create(f->st, "R", &err), 1);
+	(void)add(f->st, "R", "1\n");
+	assert_int_equal(mbox_open(f->st, "R", 0, &mb, &err), 1);
+	assert_int_equal(mstore_folder_rename(st2, "R", "R2", &err), 1);
+	assert_int_equal(mstore_folder_create(st2, "R", &err), 1);
+	assert_int_equal(mbox_present(mb, &err), 0);
+	memset(&ev, 0, sizeof(ev));
+	assert_int_equal(mbox_sync(mb, 1, &cb, &err), 0);
+	assert_string_equal(ev.log, "");
+	assert_non_null(strstr(err, "replaced"));
+	mbox_close(&mb);
+	/* The Maildir directory removed by another program. */
+	assert_int_equal(mstore_folder_create(f->st, "E", &err), 1);
+	assert_int_equal(mbox_open(f->st, "E", 1, &mb, &err), 1);
+	(void)snprintf(dir, sizeof(dir), "%s/.E", f->udir);
+	assert_int_equal(rm_rf(dir), 0);
+	assert_int_equal(mbox_present(mb, &err), 0);
+	assert_int_equal(mbox_sync(mb, 1, &cb, &err), 0);
+	mbox_close(&mb);
+	/* INBOX renamed: its messages move, INBOX stays (expunges). */
+	(void)add(f->st, "INBOX", "i\n");
+	assert_int_equal(mbox_open(f->st, "INBOX", 0, &mb, &err), 1);
+	assert_int_equal(mbox_count(mb), 1);
+	assert_int_equal(mstore_folder_rename(st2, "INBOX", "Old", &err), 1);
+	assert_int_equal(mbox_present(mb, &err), 1);
+	memset(&ev, 0, sizeof(ev));
+	assert_int_equal(mbox_sync(mb, 1, &cb, &err), 1);
+	assert_string_equal(ev.log, "X1 ");
+	assert_int_equal(mbox_count(mb), 0);
+	mbox_close(&mb);
+	mstore_close(&st2);
+}
+
 int
 main(void)
 {
@@ -1349,6 +1421,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_delete_trash, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_expunge_fails, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_selected_gone, setup,
 		    teardown),
 	};
 
