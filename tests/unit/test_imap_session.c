@@ -8,7 +8,8 @@
  * is the client on the other end. Covers the login rules without TLS,
  * AUTHENTICATE PLAIN with and without SASL-IR, mailbox management, LIST
  * patterns and attributes, STATUS, APPEND (flags, date, literals, the
- * size limit before the literal is sent), IDLE woken by a delivery,
+ * size limit before the literal is sent), IDLE woken by a delivery, the
+ * selected mailbox renamed or deleted by another session (BYE),
  * untagged updates, traversal attempts and a malformed-command battery.
  * TLS paths are covered end to end (tests/e2e/80-84).
  */
@@ -815,6 +816,63 @@ test_idle(void **state)
 	buf_free(&line);
 }
 
+/* Another session renames or deletes the selected mailbox: the next
+ * command gets "* BYE" and no tagged reply, the session ends (exit 0); a
+ * message command is not run; a SELECT of another mailbox moves on. */
+static void
+test_selected_gone(void **state)
+{
+	struct fx *f = *state;
+	struct buf line = BUF_INIT(0);
+	struct mstore *st = NULL;
+	const char *err;
+	uint32_t uid;
+
+	assert_int_equal(mstore_open(f->root, USER, 1, &st, &err), 1);
+	assert_int_equal(mstore_folder_create(st, "Work", &err), 1);
+	assert_int_equal(mstore_folder_create(st, "Old", &err), 1);
+	assert_int_equal(mstore_folder_create(st, "Next", &err), 1);
+	assert_int_equal(mstore_add(st, "Work", "Subject: w\n\nw\n", 14,
+	    0, NULL, 0, NULL, &uid, &err), 1);
+	/* NOOP after a rename. */
+	start(f, 1, 0);
+	login(f);
+	ASSERT_PREFIX(cmd(f, "a", "SELECT Work"), "OK");
+	ASSERT_HAS(f, "* 1 EXISTS");
+	assert_int_equal(mstore_folder_rename(st, "Work", "Archive", &err),
+	    1);
+	sendf(f, "b NOOP\r\n");
+	assert_int_equal(getline_(f, &line), 1);
+	assert_string_equal(buf_cstr(&line), "* BYE Selected mailbox was "
+	    "deleted or renamed by another session");
+	assert_int_equal(getline_(f, &line), 0);	/* no tagged reply */
+	stop(f);
+	/* UID FETCH on a deleted mailbox (EXAMINE): not run. */
+	start(f, 1, 0);
+	login(f);
+	ASSERT_PREFIX(cmd(f, "a", "EXAMINE Old"), "OK");
+	assert_int_equal(mstore_folder_delete(st, "Old", &err), 1);
+	sendf(f, "b UID FETCH 1:* (FLAGS)\r\n");
+	assert_int_equal(getline_(f, &line), 1);
+	ASSERT_PREFIX(buf_cstr(&line), "* BYE Selected mailbox was deleted");
+	assert_int_equal(getline_(f, &line), 0);
+	stop(f);
+	/* A client moving to another mailbox is not disconnected. */
+	start(f, 1, 0);
+	login(f);
+	ASSERT_PREFIX(cmd(f, "a", "SELECT Archive"), "OK");
+	assert_int_equal(mstore_folder_rename(st, "Archive", "Work", &err),
+	    1);
+	ASSERT_PREFIX(cmd(f, "b", "SELECT Next"), "OK");
+	ASSERT_LACKS(f, "BYE");
+	ASSERT_PREFIX(cmd(f, "c", "STATUS Work (MESSAGES)"), "OK");
+	ASSERT_HAS(f, "(MESSAGES 1)");
+	ASSERT_PREFIX(cmd(f, "z", "LOGOUT"), "OK");
+	stop(f);
+	mstore_close(&st);
+	buf_free(&line);
+}
+
 static void
 test_malformed(void **state)
 {
@@ -1005,6 +1063,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_append_select, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_idle, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_selected_gone, setup,
+		    teardown),
 		cmocka_unit_test_setup_teardown(test_malformed, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_error_limit, setup,
