@@ -10,6 +10,8 @@
     contents under the old numbering;
   * a message command (FETCH) on a mailbox renamed away is not run: the
     BYE comes first;
+  * "Par.Kid" selected, "Par" renamed to "Dad": the child moved with it,
+    so its session gets the BYE too and "Dad.Kid" has the messages;
   * a session in IDLE on a mailbox renamed elsewhere gets the BYE without
     sending anything (its inotify wake-up; waited for with a deadline);
   * another program removes a folder's Maildir directory: the session that
@@ -89,6 +91,7 @@ def main():
     fill(b, "Idle", 2)
     fill(b, "Ext", 1)
     fill(b, "Fetch", 1)
+    fill(b, "Par.Kid", 2)
     work_before = bodies(b, "Work")
     check(len(work_before) == 3 and work_before[0][0], work_before)
 
@@ -140,6 +143,15 @@ def main():
                lambda: a4.fetch("1", "(BODY.PEEK[])"))
     check(len(bodies(b, "Fetched")) == 1, "Fetched lost its message")
 
+    # The parent renamed: the selected child moves with it.
+    a5 = login(st, ctx)
+    typ, data = a5.select("Par.Kid")
+    check(typ == "OK" and data == [b"2"], data)
+    typ, _ = b.rename("Par", "Dad")
+    check(typ == "OK", "RENAME Par Dad")
+    expect_bye(a5, "NOOP after the parent's RENAME", a5.noop)
+    check(len(bodies(b, "Dad.Kid")) == 2, "Dad.Kid lost messages")
+
     # IDLE: told without sending anything.
     c = raw(st, ctx)
     c.expect("s SELECT Idle", "OK")
@@ -169,14 +181,14 @@ def main():
     typ, data = b.list()
     check(typ == "OK", data)
     got = b"\n".join(data)
-    for name in (b"Archive", b"Proj2", b"Fetched", b"Idled", b'"Proj"'):
+    for name in (b"Archive", b"Proj2", b"Fetched", b"Idled", b'"Proj"',
+                 b"Dad.Kid"):
         check(name in got, f"{name} missing from LIST: {got}")
-    for name in (b'"Work"', b'"Old"', b'"Ext"', b'"Idle"'):
+    for name in (b'"Work"', b'"Old"', b'"Ext"', b'"Idle"', b"Par.Kid"):
         check(name not in got, f"{name} still listed: {got}")
     b.logout()
-    st.wait_log("imap selected mailbox gone", count=6)
-    check("outcome=mailbox_gone" in st.read_log() or
-          "mailbox_gone" in st.read_log(), "no mailbox_gone outcome logged")
+    st.wait_log("imap selected mailbox gone", count=7)
+    st.wait_log("outcome=mailbox_gone", count=7)
 
 
 if __name__ == "__main__":
