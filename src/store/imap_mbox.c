@@ -259,12 +259,24 @@ imap_cmd_rename(struct imap_session *s, const struct imap_arg *args,
 		goto out;
 	}
 	r = mstore_folder_rename(s->store, from, to, &errstr);
-	if (r != 1)
+	if (r != 1) {
 		imap_store_no(s, r, errstr);
-	else
-		log_info("%s imap rename user=%s from=\"%s\" to=\"%s\"",
-		    s->sid, s->user, imap_esc(s, from, strlen(from)),
-		    log_escape(&esc, to, strlen(to), 200));
+		goto out;
+	}
+	log_info("%s imap rename user=%s from=\"%s\" to=\"%s\"",
+	    s->sid, s->user, imap_esc(s, from, strlen(from)),
+	    log_escape(&esc, to, strlen(to), 200));
+	/* Its own selected mailbox (or one under it) renamed: closed, as a
+	 * SELECT elsewhere would (RFC 9051 7.1 CLOSED), not left to the
+	 * sync's BYE for mailboxes gone under another session. INBOX stays
+	 * (its messages moved: the sync reports them expunged). */
+	if (s->mbox_name != NULL && strcmp(from, "INBOX") != 0 &&
+	    strncmp(s->mbox_name, from, strlen(from)) == 0 &&
+	    (s->mbox_name[strlen(from)] == '\0' ||
+	    s->mbox_name[strlen(from)] == '.')) {
+		imap_deselect(s);
+		imap_untagged(s, "OK [CLOSED] The selected mailbox was renamed");
+	}
 out:
 	buf_free(&esc);
 	free(from);

@@ -818,7 +818,8 @@ test_idle(void **state)
 
 /* Another session renames or deletes the selected mailbox: the next
  * command gets "* BYE" and no tagged reply, the session ends (exit 0); a
- * message command is not run; a SELECT of another mailbox moves on. */
+ * message command is not run; a SELECT of another mailbox moves on. The
+ * session's own RENAME of its selected mailbox closes it (OK [CLOSED]). */
 static void
 test_selected_gone(void **state)
 {
@@ -867,6 +868,22 @@ test_selected_gone(void **state)
 	ASSERT_LACKS(f, "BYE");
 	ASSERT_PREFIX(cmd(f, "c", "STATUS Work (MESSAGES)"), "OK");
 	ASSERT_HAS(f, "(MESSAGES 1)");
+	/* Its own RENAME of the selected mailbox, or of its parent: closed
+	 * with OK [CLOSED], the session goes on in the authenticated state. */
+	ASSERT_PREFIX(cmd(f, "d", "RENAME Next Next2"), "OK");
+	ASSERT_HAS(f, "* OK [CLOSED]");
+	ASSERT_PREFIX(cmd(f, "e", "FETCH 1 (FLAGS)"), "BAD");
+	ASSERT_PREFIX(cmd(f, "f", "NOOP"), "OK");
+	ASSERT_LACKS(f, "BYE");
+	ASSERT_PREFIX(cmd(f, "g", "CREATE P.C"), "OK");
+	ASSERT_PREFIX(cmd(f, "h", "SELECT P.C"), "OK");
+	ASSERT_PREFIX(cmd(f, "i", "RENAME P Q"), "OK");
+	ASSERT_HAS(f, "* OK [CLOSED]");
+	ASSERT_PREFIX(cmd(f, "j", "SELECT Q.C"), "OK");
+	/* A rename of another mailbox leaves it selected. */
+	ASSERT_PREFIX(cmd(f, "k", "RENAME Work Work2"), "OK");
+	ASSERT_LACKS(f, "CLOSED");
+	ASSERT_PREFIX(cmd(f, "l", "CHECK"), "OK");
 	ASSERT_PREFIX(cmd(f, "z", "LOGOUT"), "OK");
 	stop(f);
 	mstore_close(&st);
