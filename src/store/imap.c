@@ -396,8 +396,9 @@ imap_dispatch(struct imap_session *s, const struct imap_cmd *cmd)
 	/* A message command never runs on a mailbox gone under its name
 	 * (its files moved away; an EXPUNGE or MOVE would act on another
 	 * mailbox's index rows). A cheap check; the sync below sees it for
-	 * the others (NOOP, CHECK, ...). */
-	if (def->states == IMAP_ST_SELECTED && s->mbox != NULL) {
+	 * the others (NOOP, CHECK, ...). UNSELECT, leaving it, just does. */
+	if (def->states == IMAP_ST_SELECTED && s->mbox != NULL &&
+	    def->fn != imap_cmd_unselect) {
 		const char *errstr = NULL;
 
 		if (mbox_present(s->mbox, &errstr) == 0) {

@@ -884,6 +884,11 @@ test_selected_gone(void **state)
 	ASSERT_PREFIX(cmd(f, "k", "RENAME Work Work2"), "OK");
 	ASSERT_LACKS(f, "CLOSED");
 	ASSERT_PREFIX(cmd(f, "l", "CHECK"), "OK");
+	/* UNSELECT of a mailbox renamed elsewhere: OK, no BYE. */
+	assert_int_equal(mstore_folder_rename(st, "Q.C", "R", &err), 1);
+	ASSERT_PREFIX(cmd(f, "m", "UNSELECT"), "OK");
+	ASSERT_LACKS(f, "BYE");
+	ASSERT_PREFIX(cmd(f, "n", "SELECT R"), "OK");
 	ASSERT_PREFIX(cmd(f, "z", "LOGOUT"), "OK");
 	stop(f);
 	mstore_close(&st);
