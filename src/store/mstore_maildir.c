@@ -293,33 +293,41 @@ md_new_base(struct mstore *st, const char *dir, uint64_t stored,
 	return 0;
 }
 
-int
-md_deliver_tmp(struct mstore *st, const char *dir, const struct iovec *iov,
-    int iovcnt, time_t idate, char *base, size_t basesz, uint64_t *size_r,
-    const char **errstr_r)
+/* Copies in from off to its end into out; *end_r (may be NULL) gets the
+ * offset reached. 0, or -1 with errno. */
+static int
+copy_range(int in, uint64_t off, int out, uint64_t *end_r)
 {
-	char path[PATH_MAX];
-	struct timespec ts[2];
-	uint64_t size;
-	size_t stored, len = 0;
-	int fd, k;
+	char b[65536];
+	ssize_t n;
 
-	for (k = 0; k < iovcnt; k++)
-		len += iov[k].iov_len;	/* pieces of one buffer's worth */
-	size = lf_crlf_size(iov, iovcnt);
-	if (md_new_base(st, dir, len, size, base, basesz, path,
-	    sizeof(path)) == -1)
-		return mstore_err(st, errstr_r, "store path too long");
+	while ((n = pread(in, b, sizeof(b), (off_t)off)) > 0) {
+		if (write_all(out, b, (size_t)n) == -1)
+			return -1;
+		off += (uint64_t)n;
+	}
+	if (end_r != NULL)
+		*end_r = off;
+	return n == 0 ? 0 : -1;
+}
+
+/*
+ * Creates path (0600; it must not exist), has fill(fd, arg) write it,
+ * gives it the times ts and makes it durable. On any failure the file is
+ * removed: 1, or -1 with *errstr_r.
+ */
+static int
+md_write_new(struct mstore *st, const char *path, const struct timespec ts[2],
+    int (*fill)(int, void *), void *arg, const char **errstr_r)
+{
+	int fd, e;
+
 	if ((fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC |
 	    O_NOFOLLOW, 0600)) == -1)
 		return mstore_err(st, errstr_r, "create %s: %s", path,
 		    strerror(errno));
-	ts[0].tv_sec = ts[1].tv_sec = idate;
-	ts[0].tv_nsec = ts[1].tv_nsec = 0;
-	if (write_lf(fd, iov, iovcnt, &stored) == -1 ||
-	    futimens(fd, ts) == -1 || fsync(fd) == -1) {
-		int e = errno;
-
+	if (fill(fd, arg) == -1 || futimens(fd, ts) == -1 || fsync(fd) == -1) {
+		e = errno;
 		(void)close(fd);	/* failed anyway */
 		(void)unlink(path);
 		return mstore_err(st, errstr_r, "write %s: %s", path,
@@ -329,6 +337,61 @@ md_deliver_tmp(struct mstore *st, const char *dir, const struct iovec *iov,
 		(void)unlink(path);
 		return mstore_err(st, errstr_r, "close: %s", strerror(errno));
 	}
+	return 1;
+}
+
+/* What md_deliver_tmp and md_spool_tmp write: the pieces with LF line
+ * ends (stored gets their stored size), then the spool from off. */
+struct md_fill {
+	const struct iovec		*iov;
+	int				 iovcnt;
+	size_t				 stored;
+	const struct mstore_spool	*sp;
+	uint64_t			 off;
+};
+
+static int
+md_fill(int fd, void *arg)
+{
+	struct md_fill *f = arg;
+	uint64_t end;
+
+	if (write_lf(fd, f->iov, f->iovcnt, &f->stored) == -1)
+		return -1;
+	if (f->sp == NULL)
+		return 0;
+	if (copy_range(f->sp->fd, f->off, fd, &end) == -1)
+		return -1;
+	if (end != f->sp->stored) {
+		errno = EIO;	/* shorter than written */
+		return -1;
+	}
+	return 0;
+}
+
+int
+md_deliver_tmp(struct mstore *st, const char *dir, const struct iovec *iov,
+    int iovcnt, time_t idate, char *base, size_t basesz, uint64_t *size_r,
+    const char **errstr_r)
+{
+	char path[PATH_MAX];
+	struct timespec ts[2];
+	struct md_fill f = { iov, iovcnt, 0, NULL, 0 };
+	uint64_t size;
+	size_t stored, len = 0;
+	int k;
+
+	for (k = 0; k < iovcnt; k++)
+		len += iov[k].iov_len;	/* pieces of one buffer's worth */
+	size = lf_crlf_size(iov, iovcnt);
+	if (md_new_base(st, dir, len, size, base, basesz, path,
+	    sizeof(path)) == -1)
+		return mstore_err(st, errstr_r, "store path too long");
+	ts[0].tv_sec = ts[1].tv_sec = idate;
+	ts[0].tv_nsec = ts[1].tv_nsec = 0;
+	if (md_write_new(st, path, ts, md_fill, &f, errstr_r) == -1)
+		return -1;
+	stored = f.stored;
 	/* S= is the stored size: fix the name if it differed from len. */
 	if (stored != len) {
 		char base2[NAME_MAX + 1], path2[PATH_MAX];
@@ -482,21 +545,6 @@ lf_stored(const struct iovec *iov, int iovcnt)
 	return cr ? n + 1 : n;
 }
 
-/* Copies sp's file from off to its end into fd. */
-static int
-spool_copy(const struct mstore_spool *sp, uint64_t off, int fd)
-{
-	char b[65536];
-	ssize_t n;
-
-	while ((n = pread(sp->fd, b, sizeof(b), (off_t)off)) > 0) {
-		if (write_all(fd, b, (size_t)n) == -1)
-			return -1;
-		off += (uint64_t)n;
-	}
-	return n == 0 && off == sp->stored ? 0 : -1;
-}
-
 /* Links the spool's file as dir/tmp/<new base>: 1, 0 when it cannot be
  * linked (another file system, no /proc...), -1. */
 static int
@@ -533,8 +581,8 @@ md_spool_tmp(struct mstore *st, const char *dir, const struct iovec *prefix,
 	char path[PATH_MAX];
 	struct timespec ts[2];
 	uint64_t stored, size, off = sp->mark_stored;
-	size_t pstored;
-	int fd, e, rc;
+	struct md_fill f;
+	int rc;
 
 	if (prefix == NULL) {
 		/* The whole file: a link, else a copy of all of it. */
@@ -547,53 +595,35 @@ md_spool_tmp(struct mstore *st, const char *dir, const struct iovec *prefix,
 		stored = sp->stored;
 		size = sp->size;
 	} else {
-		pstored = lf_stored(prefix, n);
-		stored = pstored + (sp->stored - sp->mark_stored);
+		stored = lf_stored(prefix, n) + (sp->stored -
+		    sp->mark_stored);
 		size = lf_crlf_size(prefix, n) + (sp->size - sp->mark_size);
 	}
 	if (md_new_base(st, dir, stored, size, base, basesz, path,
 	    sizeof(path)) == -1)
 		return mstore_err(st, errstr_r, "store path too long");
-	if ((fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC |
-	    O_NOFOLLOW, 0600)) == -1)
-		return mstore_err(st, errstr_r, "create %s: %s", path,
-		    strerror(errno));
 	ts[0].tv_sec = ts[1].tv_sec = idate;
 	ts[0].tv_nsec = ts[1].tv_nsec = 0;
-	if (write_lf(fd, prefix, n, &pstored) == -1 ||
-	    spool_copy(sp, off, fd) == -1 ||
-	    futimens(fd, ts) == -1 || fsync(fd) == -1) {
-		e = errno;
-		(void)close(fd);	/* failed anyway */
-		(void)unlink(path);
-		return mstore_err(st, errstr_r, "write %s: %s", path,
-		    strerror(e));
-	}
-	if (close(fd) == -1) {
-		(void)unlink(path);
-		return mstore_err(st, errstr_r, "close: %s", strerror(errno));
-	}
+	f = (struct md_fill){ prefix, n, 0, sp, off };
+	if (md_write_new(st, path, ts, md_fill, &f, errstr_r) == -1)
+		return -1;
 	*size_r = size;
 	return 1;
 }
 
-/* Copies src into the new file fd (a hard link was not possible). */
+/* Copies the file named by arg into fd (a hard link was not possible). */
 static int
-copy_into(const char *src, int fd)
+copy_into(int fd, void *arg)
 {
-	char b[65536];
-	ssize_t n;
-	int in;
+	int in, r, e;
 
-	if ((in = open(src, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) == -1)
+	if ((in = open(arg, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) == -1)
 		return -1;
-	while ((n = read(in, b, sizeof(b))) > 0)
-		if (write_all(fd, b, (size_t)n) == -1) {
-			n = -1;
-			break;
-		}
+	r = copy_range(in, 0, fd, NULL);
+	e = errno;
 	(void)close(in);	/* read-only */
-	return n == 0 ? 0 : -1;
+	errno = e;
+	return r;
 }
 
 int
@@ -631,25 +661,9 @@ md_link_tmp(struct mstore *st, const char *dir, const char *src,
 	if (errno == ENOENT)
 		return 0;	/* renamed or removed meanwhile */
 	/* EXDEV, EPERM, EMLINK...: a copy, written as a delivery is. */
-	if ((fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC |
-	    O_NOFOLLOW, 0600)) == -1)
-		return mstore_err(st, errstr_r, "create %s: %s", path,
-		    strerror(errno));
 	ts[0] = sb.st_atim;
 	ts[1] = sb.st_mtim;	/* the internal date of an index rebuild */
-	if (copy_into(src, fd) == -1 || futimens(fd, ts) == -1 ||
-	    fsync(fd) == -1) {
-		e = errno;
-		(void)close(fd);	/* failed anyway */
-		(void)unlink(path);
-		return mstore_err(st, errstr_r, "copy to %s: %s", path,
-		    strerror(e));
-	}
-	if (close(fd) == -1) {
-		(void)unlink(path);
-		return mstore_err(st, errstr_r, "close: %s", strerror(errno));
-	}
-	return 1;
+	return md_write_new(st, path, ts, copy_into, (void *)src, errstr_r);
 }
 
 static int
