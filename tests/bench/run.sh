@@ -60,12 +60,18 @@
 #
 #   bench-deliver NAME sessions=S size=L messages=M msgs_per_sec=..
 #     accept_per_sec=.. cpu_ms_per_msg=.. pss_total_mib=.. pss_max_mib=..
-#     status=ok|FAIL
+#     drain_s=.. sink_cpu_ms_per_msg=.. source_cpu_ms_per_msg=..
+#     machine_cpu_ms_per_msg=.. machine_busy_pct=.. status=ok|FAIL
 #
 # msgs_per_sec is M over the time from the first connection until the
 # sink has counted all M; accept_per_sec M over smtp-source's own run;
 # cpu_ms_per_msg the target tree's CPU from the start until its queue is
-# empty again, over M. After each run spec the ratio estafetad/postfix of
+# empty again, over M. The sink's and smtp-source's CPU over M show what
+# the two relays' runs share; machine_cpu_ms_per_msg is the CPU time of
+# every process and kernel thread from the first connection until the
+# sink has counted all M (over M), machine_busy_pct the part of both
+# cores that was busy then: at ~100% the run is CPU-bound, and the rate
+# is at most (cores x 1000 / machine_cpu_ms_per_msg). After each run spec the ratio estafetad/postfix of
 # msgs_per_sec is printed ("bench-deliver ratio ..."). The Postfix relay
 # is a private instance (its own config_directory and queue_directory
 # under the work directory, loopback only, relayhost = the sink), started
@@ -335,6 +341,22 @@ cleanup()
 			rm -rf "$WORK"
 		fi
 	fi
+}
+
+# The whole machine's busy and total CPU ticks so far (all CPUs, from
+# /proc/stat: everything but idle and iowait is busy).
+machine_busy()
+{
+	awk '/^cpu / { t = 0; for (i = 2; i <= NF; i++) t += $i
+		print t - $5 - $6, t; exit }' /proc/stat
+}
+
+# The CPU seconds of the children in a file written by bash's "times".
+times_children()
+{
+	awk 'NR == 2 { s = 0; for (i = 1; i <= 2; i++) {
+		split($i, a, /[ms]/); s += a[1] * 60 + a[2] }
+		printf "%.3f", s }' "$1" 2>/dev/null
 }
 
 # ------------------------------------------------------------ targets
@@ -706,7 +728,7 @@ bench_deliver_one()
 	local tag=deliver.$name.$sessions.$messages.$size
 	local samples=$WORK/samples.$tag stop=$WORK/stop.$tag
 	local sinkport port sampler max_samples cpu0 cpu1 pss_end procs
-	local t0 t1 t2 t3 n status=ok line deadline
+	local t0 t1 t2 t3 n status=ok line deadline sink0 sink1 mach0 mach1
 
 	DELIVER_RATE=
 	sinkport=$(pick_port "$BENCH_PORT") || return 1
@@ -729,11 +751,15 @@ bench_deliver_one()
 		done
 	) &
 	sampler=$!
+	read -r sink0 _ _ < <(proc_sample "$NEXTHOP_PID")
+	mach0=$(machine_busy)
 	t0=$(date +%s.%N)
+	# The subshell's "times" gives smtp-source's CPU (its children's).
 	# shellcheck disable=SC2086
-	if ! /usr/sbin/smtp-source ${BENCH_SOURCE_OPTS:-} -s "$sessions" \
+	if ! (/usr/sbin/smtp-source ${BENCH_SOURCE_OPTS:-} -s "$sessions" \
 	    -m "$messages" -l "$size" -f "$BENCH_FROM" -t "$BENCH_RCPT" \
-	    "127.0.0.1:$port" >"$WORK/smtp-source.$tag" 2>&1; then
+	    "127.0.0.1:$port" >"$WORK/smtp-source.$tag" 2>&1 && times) \
+	    >"$WORK/times.$tag"; then
 		log "$tag: smtp-source failed:"
 		tail -n 5 "$WORK/smtp-source.$tag" >&2
 		status=FAIL
@@ -751,6 +777,8 @@ bench_deliver_one()
 		sleep 0.02
 	done
 	t2=$(date +%s.%N)
+	mach1=$(machine_busy)
+	read -r sink1 _ _ < <(proc_sample "$NEXTHOP_PID")
 	# CPU until the target's queue is empty (removal is part of the work).
 	while [ "$(queued_files "$name" "$port")" != 0 ] &&
 	    [ "$(date +%s)" -lt "$deadline" ]; do
@@ -766,15 +794,22 @@ bench_deliver_one()
 	line=$(awk -v name="$name" -v s="$sessions" -v l="$size" \
 	    -v m="$messages" -v t0="$t0" -v t1="$t1" -v t2="$t2" -v t3="$t3" \
 	    -v ticks=$((cpu1 - cpu0)) -v hz="$CLK_TCK" -v pss="$pss_end" \
+	    -v sink=$((sink1 - sink0)) -v src="$(times_children \
+	    "$WORK/times.$tag")" -v mach="$mach0 $mach1" \
 	    -v status="$status" -v opts="${BENCH_SOURCE_OPTS:-}" '
 	    { if ($2 > max) max = $2 }
 	    END {
+		split(mach, b, " ")
 		printf "bench-deliver %s sessions=%s size=%s messages=%s " \
 		    "msgs_per_sec=%.1f accept_per_sec=%.1f cpu_ms_per_msg=%.3f " \
 		    "pss_total_mib=%.1f pss_max_mib=%.1f drain_s=%.2f " \
+		    "sink_cpu_ms_per_msg=%.3f source_cpu_ms_per_msg=%.3f " \
+		    "machine_cpu_ms_per_msg=%.3f machine_busy_pct=%.0f " \
 		    "status=%s", name, s, l, m, m / (t2 - t0), m / (t1 - t0),
 		    ticks * 1000 / hz / m, pss / 1024, max / 1024, t3 - t2,
-		    status
+		    sink * 1000 / hz / m, src * 1000 / m,
+		    (b[3] - b[1]) * 1000 / hz / m,
+		    100 * (b[3] - b[1]) / (b[4] - b[2]), status
 		if (opts != "")
 			printf " source_opts=\"%s\"", opts
 		printf "\n"
