@@ -71,6 +71,7 @@ struct mbox {
 	uint32_t	 lastuid;	/* highest UID in the snapshot */
 	uint64_t	 hms;		/* HIGHESTMODSEQ of the snapshot */
 	sqlite3_stmt	*st_file;	/* file name of a UID */
+	sqlite3_stmt	*st_base;	/* base name of a UID */
 	sqlite3_stmt	*st_blk;	/* rows of a UID range */
 	sqlite3_stmt	*st_cget;
 	sqlite3_stmt	*st_cset;
@@ -382,6 +383,7 @@ mbox_close(struct mbox **mbp)
 	cache_flush(mb);
 	blk_free_all(mb);
 	sqlite3_finalize(mb->st_file);
+	sqlite3_finalize(mb->st_base);
 	sqlite3_finalize(mb->st_blk);
 	sqlite3_finalize(mb->st_cget);
 	sqlite3_finalize(mb->st_cset);
@@ -686,6 +688,36 @@ msg_file(struct mbox *mb, uint32_t uid, char *file, size_t filesz)
 		    (const char *)sqlite3_column_text(s, 0)) < filesz ? 1 : -1;
 	else
 		rc = rc == SQLITE_DONE ? 0 : -1;
+	(void)sqlite3_reset(s);	/* the result is in rc */
+	return rc;
+}
+
+int
+mbox_base(struct mbox *mb, uint32_t seq, char *out, size_t outsz,
+    const char **errstr_r)
+{
+	sqlite3_stmt *s;
+	const char *base;
+	int rc;
+
+	if (seq < 1 || seq > mb->n)
+		return set_err2(errstr_r, "no such message");
+	if (mb->st_base == NULL && (mb->st_base = mstore_prep(mb->st,
+	    "SELECT base FROM msgs WHERE folder = ? AND uid = ?")) == NULL)
+		return mb_err(mb, errstr_r, "index");
+	s = mb->st_base;
+	(void)sqlite3_bind_int64(s, 1, mb->fid);
+	(void)sqlite3_bind_int64(s, 2, mb->uids[seq - 1]);
+	if ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		base = (const char *)sqlite3_column_text(s, 0);
+		rc = base != NULL && (size_t)snprintf(out, outsz, "%s",
+		    base) < outsz ? 1 : set_err2(errstr_r, "base name too long");
+	} else if (rc == SQLITE_DONE) {
+		if (errstr_r != NULL)
+			*errstr_r = MBOX_ERR_EXPUNGED;
+		rc = 0;
+	} else
+		rc = mb_err(mb, errstr_r, "index");
 	(void)sqlite3_reset(s);	/* the result is in rc */
 	return rc;
 }

@@ -296,6 +296,16 @@ int	 mbox_sync(struct mbox *, int allow_expunge,
 int	 mbox_present(struct mbox *, const char **errstr_r);
 
 /*
+ * The Maildir base name of message seq (its file name without "new/" or
+ * "cur/" and without the ":2,FLAGS" info) into out: unique in the folder
+ * and the same for the file's whole life, whatever its flags and however
+ * often the index is rebuilt (POP3 UIDL). 1, 0 MBOX_ERR_EXPUNGED when its
+ * row is gone, -1 on error.
+ */
+int	 mbox_base(struct mbox *, uint32_t seq, char *out, size_t outsz,
+	    const char **errstr_r);
+
+/*
  * Reads message seq: the whole message (or only its header up to and
  * including the blank line, when header_only) appended to out with CRLF
  * line ends. 0 "message vanished" when the file was removed by another

@@ -12,6 +12,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <openssl/sha.h>
+
 #include "lib/buf.h"
 #include "store/pop3_cmd.h"
 
@@ -167,10 +169,29 @@ pop3_cmd_top(const char *arg, size_t len, uint32_t *msg_r, uint32_t *lines_r)
 	return 1;
 }
 
-void
-pop3_uidl(uint32_t uidvalidity, uint32_t uid, char out[POP3_UIDL_LEN + 1])
+size_t
+pop3_uidl(const char *base, size_t len, char out[POP3_UIDL_LEN + 1])
 {
-	(void)snprintf(out, POP3_UIDL_LEN + 1, "%08x%08x", uidvalidity, uid);
+	static const char hex[] = "0123456789abcdef";
+	unsigned char md[SHA256_DIGEST_LENGTH];
+	size_t i;
+
+	for (i = 0; i < len && len <= POP3_UIDL_LEN; i++)
+		if ((unsigned char)base[i] < 0x21 ||
+		    (unsigned char)base[i] > 0x7e)
+			break;
+	if (len >= 1 && len <= POP3_UIDL_LEN && i == len) {
+		memcpy(out, base, len);
+		out[len] = '\0';
+		return len;
+	}
+	(void)SHA256((const unsigned char *)base, len, md);
+	for (i = 0; i < sizeof(md); i++) {
+		out[2 * i] = hex[md[i] >> 4];
+		out[2 * i + 1] = hex[md[i] & 15];
+	}
+	out[2 * sizeof(md)] = '\0';
+	return 2 * sizeof(md);
 }
 
 void

@@ -23,7 +23,7 @@ struct buf;
  * longer unknown keyword still gets "-ERR Unknown command". */
 #define POP3_VERB_MAX		9	/* with the NUL */
 #define POP3_ARG_MAX		40	/* RFC 1939 3: octets per argument */
-#define POP3_UIDL_LEN		16	/* pop3_uidl() output, without NUL */
+#define POP3_UIDL_LEN		70	/* RFC 1939 7: the longest unique-id */
 
 /* Session states (RFC 1939 3), a bit each so the table can hold masks. */
 enum pop3_state {
@@ -98,11 +98,17 @@ int	 pop3_cmd_top(const char *arg, size_t len, uint32_t *msg_r,
 	    uint32_t *lines_r);
 
 /*
- * The unique-id of a message (RFC 1939 7, UIDL): 16 lower-case hex digits,
- * UIDVALIDITY then UID, each as 8 digits. Stable as long as the folder's
- * UIDVALIDITY is, and never reused within it. out gets a NUL too.
+ * The unique-id of a message (RFC 1939 7, UIDL) from its Maildir base name
+ * base[0..len) (the file name without "new/"/"cur/" and without the
+ * ":2,FLAGS" info, which a flag change alters): the base name itself when
+ * it is 1..70 octets of 0x21..0x7E (every name buzond makes with a host
+ * name up to about 20 octets), else the 64 lower-case hex digits of its
+ * SHA-256. A base name is unique within a folder and never changes, so the
+ * unique-id survives flag changes, restarts and an index rebuilt from the
+ * Maildir; a copy or a move into INBOX is a new file with a new base name.
+ * out gets 1..POP3_UIDL_LEN octets and a NUL; returns its length.
  */
-void	 pop3_uidl(uint32_t uidvalidity, uint32_t uid,
+size_t	 pop3_uidl(const char *base, size_t len,
 	    char out[POP3_UIDL_LEN + 1]);
 
 /*

@@ -12,6 +12,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,7 +29,6 @@
 int
 pop3_mail_open(struct pop3_session *s)
 {
-	struct mbox_status ms;
 	const char *errstr = NULL;
 	int r;
 
@@ -60,8 +60,6 @@ pop3_mail_open(struct pop3_session *s)
 		mstore_close(&s->st);
 		return -1;
 	}
-	mbox_status(s->mb, &ms);
-	s->uidvalidity = ms.uidvalidity;
 	s->nmsg = mbox_count(s->mb);
 	s->deleted = xcalloc(s->nmsg + 1, 1);
 	s->retrieved = xcalloc(s->nmsg + 1, 1);
@@ -129,24 +127,54 @@ pop3_stat(struct pop3_session *s, const char *arg, size_t len)
 	pop3_reply(s, "+OK %u %llu", s->nmsg - s->ndeleted, pop3_octets(s));
 }
 
-/* LIST and UIDL: one message, or every message not marked deleted. */
+/*
+ * Message seq's unique-id into uid (pop3_uidl of its base name): 1; 0 when
+ * another session (IMAP) expunged it meanwhile; -1, with the reply set.
+ */
+static int
+pop3_uid_of(struct pop3_session *s, uint32_t seq,
+    char uid[POP3_UIDL_LEN + 1])
+{
+	char base[NAME_MAX + 1];
+	const char *errstr = NULL;
+	int r;
+
+	if ((r = mbox_base(s->mb, seq, base, sizeof(base), &errstr)) == 1)
+		(void)pop3_uidl(base, strlen(base), uid);
+	else if (r == -1) {
+		log_error("%s pop3 index read failed user=<%s> seq=%u "
+		    "error=\"%s\"", s->sid, s->user, seq, errstr ? errstr : "?");
+		pop3_reply(s, "-ERR [SYS/TEMP] Cannot read the maildrop");
+	}
+	return r;
+}
+
+/*
+ * LIST and UIDL: one message, or every message not marked deleted. A
+ * message another session expunged since login has no unique-id any more:
+ * UIDL leaves it out (its RETR would fail too).
+ */
 static void
 pop3_listing(struct pop3_session *s, const char *arg, size_t len, int uidl)
 {
 	const struct mbox_msg *m;
 	char uid[POP3_UIDL_LEN + 1];
 	uint32_t seq;
+	int r;
 
 	if (len > 0) {
 		if (pop3_msg_arg(s, arg, len, &seq) == -1)
 			return;
-		m = mbox_msg(s->mb, seq);
-		if (uidl) {
-			pop3_uidl(s->uidvalidity, m->uid, uid);
-			pop3_reply(s, "+OK %u %s", seq, uid);
-		} else
+		if (!uidl) {
 			pop3_reply(s, "+OK %u %llu", seq,
-			    (unsigned long long)m->size);
+			    (unsigned long long)mbox_msg(s->mb, seq)->size);
+			return;
+		}
+		if ((r = pop3_uid_of(s, seq, uid)) == 1)
+			pop3_reply(s, "+OK %u %s", seq, uid);
+		else if (r == 0)
+			pop3_reply(s, "-ERR Message %u was removed by another "
+			    "program", seq);
 		return;
 	}
 	if (uidl)
@@ -157,13 +185,14 @@ pop3_listing(struct pop3_session *s, const char *arg, size_t len, int uidl)
 	for (seq = 1; seq <= s->nmsg; seq++) {
 		if (s->deleted[seq - 1])
 			continue;
-		m = mbox_msg(s->mb, seq);
-		if (uidl) {
-			pop3_uidl(s->uidvalidity, m->uid, uid);
-			(void)buf_appendf(&s->reply, "%u %s\r\n", seq, uid);
-		} else
+		if (!uidl) {
+			m = mbox_msg(s->mb, seq);
 			(void)buf_appendf(&s->reply, "%u %llu\r\n", seq,
 			    (unsigned long long)m->size);
+		} else if ((r = pop3_uid_of(s, seq, uid)) == 1)
+			(void)buf_appendf(&s->reply, "%u %s\r\n", seq, uid);
+		else if (r == -1)
+			return;		/* the reply is the error */
 	}
 	(void)buf_append(&s->reply, ".\r\n", 3);	/* unbounded */
 }

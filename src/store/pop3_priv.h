@@ -44,7 +44,6 @@ struct pop3_session {
 	/* TRANSACTION */
 	struct mstore		*st;
 	struct mbox		*mb;
-	uint32_t		 uidvalidity;
 	uint32_t		 nmsg;		/* messages in the maildrop */
 	uint8_t			*deleted;	/* [nmsg]: marked by DELE */
 	uint8_t			*retrieved;	/* [nmsg]: sent by RETR */

@@ -6,13 +6,14 @@
  * (pop3_cmd). Splits the input into keyword and argument, looks the
  * keyword up and runs the dispatcher's checks in every state, parses the
  * argument (and the whole input) as a message number, as TOP arguments and
- * as one and two generic arguments, and formats the input as a message for
- * RETR and for TOP with 0..2 lines. Checks the promises: an upper-case
- * keyword and an argument ending where the input ends, refusals that are
- * "-ERR ..." lines, numbers in range, and a multi-line form whose lines end
- * with CRLF, never start with a lone "." before the terminator, and whose
- * unstuffed length is what pop3_cmd_stuff reported. Any broken promise
- * aborts.
+ * as one and two generic arguments, makes a UIDL unique-id of the input as
+ * a Maildir base name, and formats the input as a message for RETR and for
+ * TOP with 0..2 lines. Checks the promises: an upper-case keyword and an
+ * argument ending where the input ends, refusals that are "-ERR ..." lines,
+ * numbers in range, a unique-id of 1..70 printable octets (the input itself
+ * when it is one), and a multi-line form whose lines end with CRLF, never
+ * start with a lone "." before the terminator, and whose unstuffed length
+ * is what pop3_cmd_stuff reported. Any broken promise aborts.
  */
 #include "config.h"
 
@@ -50,6 +51,21 @@ args(const char *s, size_t len)
 			check(tlen[k - 1] >= 1 && tlen[k - 1] <= POP3_ARG_MAX);
 			check(memchr(tok[0], ' ', tlen[0]) == NULL);
 		}
+}
+
+/* The unique-id of a base name s: RFC 1939 7's 1..70 printable octets,
+ * s itself when it already is one. */
+static void
+uidl(const char *s, size_t len)
+{
+	char out[POP3_UIDL_LEN + 1];
+	size_t n, i;
+
+	n = pop3_uidl(s, len, out);
+	check(n >= 1 && n <= POP3_UIDL_LEN && strlen(out) == n);
+	for (i = 0; i < n; i++)
+		check(out[i] >= 0x21 && out[i] <= 0x7e);
+	check(n == 64 || (n == len && memcmp(out, s, len) == 0));
 }
 
 /* The multi-line form: CRLF lines, stuffed, then ".\r\n". */
@@ -109,6 +125,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		args(arg, alen);
 	}
 	args(s, size);
+	uidl(s, size);
 
 	for (lines = -1; lines <= 2; lines++) {
 		buf_reset(&out);

@@ -233,19 +233,45 @@ test_args_top(void **state)
 static void
 test_uidl(void **state)
 {
-	char out[POP3_UIDL_LEN + 1];
+	static const char ours[] =
+	    "1764442972.M123456P4242Q7R0a1b2c3d.mx,S=1234,W=1260";
+	char out[POP3_UIDL_LEN + 1], name[POP3_UIDL_LEN + 2];
 	size_t i;
 
 	(void)state;
-	pop3_uidl(0x6a1b2c3du, 1, out);
-	assert_string_equal(out, "6a1b2c3d00000001");
-	pop3_uidl(0xffffffffu, 0xffffffffu, out);
-	assert_string_equal(out, "ffffffffffffffff");
-	pop3_uidl(1, 0, out);
-	assert_int_equal(strlen(out), POP3_UIDL_LEN);
-	/* RFC 1939 7: 0x21..0x7E only. */
+	/* A base name that fits RFC 1939 7 is the unique-id itself. */
+	assert_int_equal(pop3_uidl(ours, strlen(ours), out), strlen(ours));
+	assert_string_equal(out, ours);
+	/* Only base[0..len) counts (the caller cut the ":2," info). */
+	assert_int_equal(pop3_uidl("abc:2,S", 3, out), 3);
+	assert_string_equal(out, "abc");
+	memset(name, 'a', sizeof(name));
+	assert_int_equal(pop3_uidl(name, POP3_UIDL_LEN, out), POP3_UIDL_LEN);
+	assert_memory_equal(out, name, POP3_UIDL_LEN);
+	/* Longer, or with octets outside 0x21..0x7E: SHA-256 in hex. */
+	assert_int_equal(pop3_uidl(name, POP3_UIDL_LEN + 1, out), 64);
+	assert_string_equal(out, "eefa4cfbea79400c2f4239e1f702e02e"
+	    "bece761f78b6a35c9d2c167a79f9570c");
+	assert_int_equal(pop3_uidl("with space", 10, out), 64);
+	assert_string_equal(out, "b8b8f25a5fc711caea1cfebfe02359e3"
+	    "ce2b9a8f9ce02d18fdcb1ba47ff095f1");
+	assert_int_equal(pop3_uidl("caf\xc3\xa9", 5, out), 64);
+	assert_int_equal(pop3_uidl("tab\there", 8, out), 64);
+	assert_int_equal(pop3_uidl("del\x7f", 4, out), 64);
+	assert_int_equal(pop3_uidl("", 0, out), 64);
+	assert_int_equal(strlen(out), 64);
+	for (i = 0; out[i] != '\0'; i++)
+		assert_true((out[i] >= '0' && out[i] <= '9') ||
+		    (out[i] >= 'a' && out[i] <= 'f'));
+	/* Every printable octet but the space is kept. */
 	for (i = 0; i < POP3_UIDL_LEN; i++)
-		assert_true(out[i] >= 0x21 && out[i] <= 0x7e);
+		name[i] = (char)(0x21 + i);
+	assert_int_equal(pop3_uidl(name, POP3_UIDL_LEN, out), POP3_UIDL_LEN);
+	assert_memory_equal(out, name, POP3_UIDL_LEN);
+	for (i = 0; i < POP3_UIDL_LEN; i++)
+		name[i] = (char)(0x7e - i);
+	assert_int_equal(pop3_uidl(name, POP3_UIDL_LEN, out), POP3_UIDL_LEN);
+	assert_memory_equal(out, name, POP3_UIDL_LEN);
 }
 
 /* ------------------------------------------------------------ stuffing */

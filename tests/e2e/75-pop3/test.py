@@ -9,7 +9,7 @@ file another program drops into her Maildir's new/. Then:
     USER, PASS and AUTH are refused with -ERR [AUTH] (credentials only
     over TLS: auth_cleartext_networks is empty by default);
   * poplib over STLS: USER/PASS, STAT/LIST match the message sizes with
-    CRLF line ends, UIDL gives 16-hex-digit ids, TOP n, RETR returns each
+    CRLF line ends, UIDL gives the files' Maildir base names, TOP n, RETR returns each
     message exactly (poplib's unstuffed lines) and the raw wire form of
     the dotted message is byte-exact dot-stuffing;
   * DELE takes effect only at QUIT: a session that marks two messages and
@@ -33,7 +33,7 @@ import sys
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
 from estafeta_test import Store, run, wait_for  # noqa: E402
 from poptest import (PopRaw, check, crlf, lmtp_send, maildir_count,  # noqa
-                     maildir_drop, stuffed)
+                     maildir_drop, maildir_uidls, stuffed)
 
 ALICE, ALICE_PW = "alice@example.test", "Alice's pop pass"
 BOB, BOB_PW = "bob@example.test", "bob-Pa55"
@@ -122,9 +122,8 @@ def main():
     sizes = [int(ln.split()[1]) for ln in p.list()[1]]
     check(sizes == [len(m) for m in got], f"LIST {sizes}")
     ids = uidls(p)
-    check(len(set(ids)) == 4 and all(len(i) == 16 and
-          all(c in b"0123456789abcdef" for c in i) for i in ids),
-          f"UIDL {ids}")
+    check(len(set(ids)) == 4 and set(ids) == maildir_uidls(md),
+          f"UIDL {ids}, files {os.listdir(md + '/new')}")
     top = p.top(3, 2)[1]
     hdr_lines = got[2].split(b"\r\n\r\n")[0].split(b"\r\n")
     check(top == hdr_lines + [b"", b"line 1", b"line 2"], f"TOP {top!r}")
@@ -209,7 +208,7 @@ def main():
           "pop3s RETR")
     ps.quit()
 
-    # -- UIDLs survive a restart of buzond (they come from the index).
+    # -- UIDLs survive a restart of buzond (they are the base names).
     st.stop()
     st.start()
     p = POP3(st.pop3_port)

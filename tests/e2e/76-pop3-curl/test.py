@@ -5,7 +5,7 @@ test CA (--cacert) under the name mail.example.test (--resolve).
 
   * the listing (LIST), a message by number (RETR, curl unstuffs the dots:
     the result equals the delivered message with CRLF line ends), UIDL
-    (-X UIDL), TOP (-X "TOP 1 0"), DELE (-X DELE on a message URL, -I)
+    (-X UIDL: the files' Maildir base names), TOP (-X "TOP 1 0"), DELE (-X DELE on a message URL, -I)
     which removes the file once curl's session QUITs;
   * curl logs in with AUTH PLAIN (the CAPA lists SASL PLAIN) with and
     without --sasl-ir;
@@ -21,7 +21,7 @@ import sys
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
 from estafeta_test import Store, TestFailure, run, wait_for  # noqa
 from poptest import (check, crlf, lmtp_send, maildir_count,  # noqa: E402
-                     maildir_drop)
+                     maildir_drop, maildir_uidls)
 
 ALICE, ALICE_PW = "alice@example.test", "curl-Pa55 word"
 HOST = "mail.example.test"
@@ -72,7 +72,9 @@ def main():
           "RETR 1 with --sasl-ir")
     uidl = curl(st, "", "-X", "UIDL", scheme="pop3s").split(b"\r\n")
     check(len(uidl) == 3 and uidl[2] == b"" and uidl[0].startswith(b"1 ")
-          and len(uidl[0].split()[1]) == 16, f"UIDL: {uidl!r}")
+          and uidl[1].startswith(b"2 ") and
+          {uidl[0].split()[1], uidl[1].split()[1]} == maildir_uidls(md),
+          f"UIDL: {uidl!r}")
     top = curl(st, "", "-X", "TOP 1 0", scheme="pop3s")
     check(top == m1.split(b"\r\n\r\n")[0] + b"\r\n\r\n",
           f"TOP 1 0: {top!r}")

@@ -5,8 +5,10 @@ PopRaw is a byte-exact POP3 client (poplib hides the wire: it unstuffs and
 splits lines), with STLS through the test CA's client context. lmtp_send
 delivers with Python's smtplib.LMTP, maildir_drop puts a file straight into
 a Maildir's new/ as another program would. stuffed() is the wire form of a
-message that RETR must produce.
+message that RETR must produce; uidl_of() and maildir_uidls() the UIDL
+unique-ids buzond must give a Maildir's files.
 """
+import hashlib
 import os
 import smtplib
 import socket
@@ -144,3 +146,23 @@ def maildir_drop(maildir, msg, name=None):
 def maildir_count(maildir):
     return sum(len([f for f in os.listdir(os.path.join(maildir, d))
                     if not f.startswith(".")]) for d in ("new", "cur"))
+
+
+def uidl_of(base):
+    """buzond's UIDL unique-id of a Maildir base name (bytes or str): the
+    name itself when it is 1..70 octets of 0x21..0x7E (RFC 1939 7), else
+    the hex SHA-256 of it."""
+    if isinstance(base, str):
+        base = base.encode("utf-8", "surrogateescape")
+    if 1 <= len(base) <= 70 and all(0x21 <= c <= 0x7e for c in base):
+        return base
+    return hashlib.sha256(base).hexdigest().encode()
+
+
+def maildir_uidls(maildir):
+    """The set of unique-ids of the files in maildir's new/ and cur/ (a
+    file's base name is its name without the ":2,FLAGS" info)."""
+    return {uidl_of(f.split(":", 1)[0])
+            for d in ("new", "cur")
+            for f in os.listdir(os.path.join(maildir, d))
+            if not f.startswith(".")}
