@@ -1134,15 +1134,17 @@ expunge_undo(struct mbox *mb)
 			mb->fl[i] &= (uint8_t)~(F_GONE | F_GOING);
 }
 
-int
-mbox_expunge(struct mbox *mb, const uint32_t *uids, size_t nuids,
-    void (*expunged)(void *arg, uint32_t seq), void *arg,
-    const char **errstr_r)
+/* mbox_expunge, and mbox_remove (deleted_only 0: whatever the flags). */
+static int
+expunge_uids(struct mbox *mb, const uint32_t *uids, size_t nuids,
+    int deleted_only, void (*expunged)(void *arg, uint32_t seq), void *arg,
+    size_t *removed_r, const char **errstr_r)
 {
 	uint32_t i;
 	uint64_t hms;
 	struct row r;
-	int rc, any = 0;
+	size_t removed = 0;
+	int rc;
 
 	if (mb->ro)
 		return set_err2(errstr_r, "mailbox is read-only");
@@ -1160,7 +1162,7 @@ mbox_expunge(struct mbox *mb, const uint32_t *uids, size_t nuids,
 			mb->fl[i] |= F_GONE;	/* expunged by another one */
 			continue;
 		}
-		if (r.flags & MSG_DELETED) {
+		if ((r.flags & MSG_DELETED) || !deleted_only) {
 			/* The file goes after the commit (msg_doom). */
 			if (msg_doom(mb->st, mb->fid, mb->dir, r.file) == -1 ||
 			    msg_gone(mb->st, mb->fid, uid) == -1) {
@@ -1168,11 +1170,11 @@ mbox_expunge(struct mbox *mb, const uint32_t *uids, size_t nuids,
 				goto fail;
 			}
 			mb->fl[i] |= F_GONE | F_GOING;
-			any = 1;
+			removed++;
 		}
 		row_free(&r);
 	}
-	if (any && hms_bump(mb->st, mb->fid, &hms) == -1)
+	if (removed > 0 && hms_bump(mb->st, mb->fid, &hms) == -1)
 		goto fail;
 	if (mstore_commit(mb->st, errstr_r) == -1) {
 		expunge_undo(mb);
@@ -1184,12 +1186,36 @@ mbox_expunge(struct mbox *mb, const uint32_t *uids, size_t nuids,
 		else
 			i++;
 	}
+	if (removed_r != NULL)
+		*removed_r = removed;
 	return 1;
 fail:
 	(void)mb_err(mb, errstr_r, "index");
 	mstore_rollback(mb->st);
 	expunge_undo(mb);
 	return -1;
+}
+
+int
+mbox_expunge(struct mbox *mb, const uint32_t *uids, size_t nuids,
+    void (*expunged)(void *arg, uint32_t seq), void *arg,
+    const char **errstr_r)
+{
+	return expunge_uids(mb, uids, nuids, 1, expunged, arg, NULL,
+	    errstr_r);
+}
+
+int
+mbox_remove(struct mbox *mb, const uint32_t *uids, size_t nuids,
+    void (*expunged)(void *arg, uint32_t seq), void *arg,
+    size_t *removed_r, const char **errstr_r)
+{
+	if (removed_r != NULL)
+		*removed_r = 0;
+	if (nuids == 0)
+		return 1;
+	return expunge_uids(mb, uids, nuids, 0, expunged, arg, removed_r,
+	    errstr_r);
 }
 
 /* ------------------------------------------------------------ cache */

@@ -114,6 +114,8 @@ mstore_begin(struct mstore *st, const char **errstr_r)
 int
 mstore_commit(struct mstore *st, const char **errstr_r)
 {
+	if (!st->batch && st->nunl > 0)
+		md_test_commit();
 	if (mstore_exec(st, st->batch ? "RELEASE op" : "COMMIT") == -1) {
 		(void)db_err(st, errstr_r, "commit");
 		mstore_rollback(st);	/* may be gone */

@@ -372,6 +372,19 @@ int	 mbox_expunge(struct mbox *, const uint32_t *uids, size_t nuids,
 	    const char **errstr_r);
 
 /*
+ * Removes the messages whose UID is in uids[0..nuids), whatever their
+ * flags, as mbox_expunge does (expunged, numbering, read-only): one index
+ * transaction, and nothing on disk changes before it commits (the files
+ * are unlinked after it). A crash leaves them all in place, as they were,
+ * or all removed: POP3's UPDATE (RFC 1939 6). UIDs not in the snapshot are
+ * skipped; *removed_r (may be NULL) gets how many this call removed (not
+ * those another session had expunged already, which are reported too).
+ */
+int	 mbox_remove(struct mbox *, const uint32_t *uids, size_t nuids,
+	    void (*expunged)(void *arg, uint32_t seq), void *arg,
+	    size_t *removed_r, const char **errstr_r);
+
+/*
  * A per-message cache blob (e.g. IMAP ENVELOPE and BODYSTRUCTURE strings,
  * computed once): get appends the stored bytes for key to out and returns
  * 1, or 0 when none; set stores them. Keys are short ASCII names. Cache

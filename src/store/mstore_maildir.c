@@ -734,17 +734,33 @@ rmtree_at(int dfd)
 	return rc;
 }
 
+/* A test-only crash point: SIGKILL at the Nth call, N from env var name
+ * (read once into *left). */
+static void
+md_test_crash(const char *name, long *left)
+{
+	const char *e;
+
+	if (*left == -1)
+		*left = (e = getenv(name)) != NULL ? strtol(e, NULL, 10) : 0;
+	if (*left > 0 && --*left == 0)
+		(void)kill(getpid(), SIGKILL);
+}
+
 void
 md_test_unlinked(void)
 {
 	static long left = -1;
-	const char *e;
 
-	if (left == -1)
-		left = (e = getenv("BUZOND_TEST_CRASH_UNLINK")) != NULL ?
-		    strtol(e, NULL, 10) : 0;
-	if (left > 0 && --left == 0)
-		(void)kill(getpid(), SIGKILL);
+	md_test_crash("BUZOND_TEST_CRASH_UNLINK", &left);
+}
+
+void
+md_test_commit(void)
+{
+	static long left = -1;
+
+	md_test_crash("BUZOND_TEST_CRASH_COMMIT", &left);
 }
 
 int

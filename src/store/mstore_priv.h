@@ -210,6 +210,12 @@ int	 md_rmtree(const char *dir);
  */
 void	 md_test_unlinked(void);
 /*
+ * The same with BUZOND_TEST_CRASH_COMMIT=N: called right before the COMMIT
+ * of a transaction that removes message files (IMAP EXPUNGE, POP3's
+ * UPDATE), it kills the process before its Nth one.
+ */
+void	 md_test_commit(void);
+/*
  * Unlinks the files in dir/tmp last modified MD_TMP_MAX_AGE or longer
  * before now: deliveries that died half-way (ours, or another program's;
  * the Maildir convention is 36 hours). The count, or -1.

@@ -354,51 +354,56 @@ pop3_noop(struct pop3_session *s, const char *arg, size_t len)
 }
 
 /*
- * UPDATE: the marked messages get \Deleted and are expunged by UID (only
- * those: a \Deleted an IMAP client set stays for it to expunge); messages
- * retrieved and kept get \Seen, so an IMAP client sees them as read.
+ * UPDATE (RFC 1939 6): the marked messages are removed by UID in one index
+ * transaction of their own (mbox_remove), and nothing on disk changes
+ * before it commits: a session killed before that leaves them exactly as
+ * they were (no \Deleted flag, which an IMAP client would see), after it
+ * they are gone. Their flags are never touched: a \Deleted an IMAP client
+ * set on another message stays for it to expunge. Then the messages
+ * retrieved and kept get \Seen, so an IMAP client sees them as read (one
+ * batch; a missing \Seen is harmless).
  */
 void
 pop3_mail_update(struct pop3_session *s)
 {
 	const char *errstr = NULL;
-	uint32_t *uids, seq, n = 0;
-	unsigned failed = 0;
-	int batch;
+	uint32_t *uids, *seen, seq, n = 0, nseen = 0, i;
+	size_t removed = 0;
+	int failed = 0;
 
-	uids = xcalloc(s->ndeleted + 1, sizeof(*uids));
-	/* One index commit for the whole update, not one per message (a
-	 * thousand fsyncs took seconds). Without a batch it still works. */
-	batch = mstore_batch_begin(s->st, &errstr) == 1;
+	uids = xcalloc(s->nmsg + 1, sizeof(*uids));
+	seen = xcalloc(s->nmsg + 1, sizeof(*seen));
 	for (seq = 1; seq <= s->nmsg; seq++) {
-		if (s->deleted[seq - 1]) {
-			if (mbox_store(s->mb, seq, '+', MSG_DELETED, NULL, 0,
-			    &errstr) == 1)
-				uids[n++] = mbox_msg(s->mb, seq)->uid;
-			else if (errstr == NULL ||
-			    strcmp(errstr, MBOX_ERR_EXPUNGED) != 0)
-				failed++;
-			/* else: another session removed it already */
-		} else if (s->retrieved[seq - 1] && !(mbox_msg(s->mb,
-		    seq)->flags & MSG_SEEN))
-			(void)mbox_store(s->mb, seq, '+', MSG_SEEN, NULL, 0,
-			    &errstr);	/* a missing \Seen is harmless */
+		if (s->deleted[seq - 1])
+			uids[n++] = mbox_msg(s->mb, seq)->uid;
+		else if (s->retrieved[seq - 1] &&
+		    !(mbox_flags(s->mb, seq) & MSG_SEEN))
+			seen[nseen++] = mbox_msg(s->mb, seq)->uid;
 	}
-	if (n > 0 && mbox_expunge(s->mb, uids, n, NULL, NULL, &errstr) == -1)
-		failed = s->ndeleted;
+	if (mbox_remove(s->mb, uids, n, NULL, NULL, &removed, &errstr) == -1)
+		failed = 1;
 	else
-		s->expunged = n;
-	if (batch && mstore_batch_end(s->st, &errstr) == -1) {
-		failed = s->ndeleted;
-		s->expunged = 0;
+		s->expunged = (unsigned)removed;
+	if (nseen > 0) {
+		/* One index commit for them all, not one per message (a
+		 * thousand fsyncs took seconds). Without a batch it still
+		 * works. */
+		int batch = mstore_batch_begin(s->st, NULL) == 1;
+
+		for (i = 0; i < nseen; i++)
+			if ((seq = mbox_seq_of_uid(s->mb, seen[i])) != 0)
+				(void)mbox_store(s->mb, seq, '+', MSG_SEEN,
+				    NULL, 0, NULL);
+		if (batch)
+			(void)mstore_batch_end(s->st, NULL);
 	}
 	free(uids);
-	if (failed > 0) {
+	free(seen);
+	if (failed) {
 		log_error("%s pop3 update failed user=<%s> marked=%u "
-		    "failed=%u error=\"%s\"", s->sid, s->user, s->ndeleted,
-		    failed, errstr ? errstr : "?");
-		pop3_reply(s, "-ERR [SYS/TEMP] Some deleted messages not "
-		    "removed");
+		    "error=\"%s\"", s->sid, s->user, s->ndeleted,
+		    errstr ? errstr : "?");
+		pop3_reply(s, "-ERR [SYS/TEMP] Deleted messages not removed");
 		return;
 	}
 	pop3_reply(s, "+OK Bye: %u messages deleted", s->expunged);

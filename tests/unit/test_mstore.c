@@ -1223,6 +1223,60 @@ count_expunged(void *arg, uint32_t seq)
 }
 
 /*
+ * mbox_remove (POP3's UPDATE): the messages named by UID go whatever
+ * their flags, no file is renamed or unlinked before the commit (so no
+ * \Deleted can be left behind), UIDs that are not in the snapshot are
+ * skipped, and a message another handle expunged first is reported but
+ * not counted.
+ */
+static void
+test_remove(void **state)
+{
+	struct fx *f = *state;
+	struct mbox *mb = NULL, *mb2 = NULL;
+	const char *err = NULL;
+	char dir[256];
+	uint32_t uids[] = { 1, 3, 4, 99 }, gone = 4;
+	size_t removed = 7;
+	int n = 0;
+
+	(void)add(f->st, "INBOX", "one\n");
+	(void)add(f->st, "INBOX", "two\n");
+	(void)add(f->st, "INBOX", "three\n");
+	(void)add(f->st, "INBOX", "four\n");
+	assert_int_equal(mbox_open(f->st, "INBOX", 0, &mb, &err), 1);
+	assert_int_equal(mbox_open(f->st, "INBOX", 0, &mb2, &err), 1);
+	assert_int_equal(mbox_store(mb2, 4, '+', MSG_DELETED, NULL, 0, &err),
+	    1);
+	assert_int_equal(mbox_expunge(mb2, &gone, 1, NULL, NULL, &err), 1);
+	mbox_close(&mb2);
+	assert_int_equal(mbox_remove(mb, uids, 0, NULL, NULL, &removed, &err),
+	    1);
+	assert_int_equal(removed, 0);
+
+	assert_int_equal(mstore_batch_begin(f->st, &err), 1);
+	assert_int_equal(mbox_remove(mb, uids, 4, count_expunged, &n,
+	    &removed, &err), 1);
+	(void)snprintf(dir, sizeof(dir), "%s/new", f->udir);
+	assert_int_equal(count_files(dir), 3);	/* not committed yet */
+	(void)snprintf(dir, sizeof(dir), "%s/cur", f->udir);
+	assert_int_equal(count_files(dir), 0);	/* nothing renamed */
+	assert_int_equal(mstore_batch_end(f->st, &err), 1);
+	assert_int_equal(removed, 2);
+	assert_int_equal(n, 3);
+	assert_int_equal(mbox_count(mb), 1);
+	assert_int_equal(mbox_msg(mb, 1)->uid, 2);
+	assert_int_equal(mbox_msg(mb, 1)->flags & ~MSG_RECENT, 0);
+	(void)snprintf(dir, sizeof(dir), "%s/new", f->udir);
+	assert_int_equal(count_files(dir), 1);
+	mbox_close(&mb);
+	assert_int_equal(mbox_open(f->st, "INBOX", 1, &mb, &err), 1);
+	assert_int_equal(mbox_remove(mb, uids, 1, NULL, NULL, NULL, &err),
+	    -1);	/* read-only */
+	mbox_close(&mb);
+}
+
+/*
  * An expunge whose transaction fails (here: a trigger refuses to delete
  * UID 3's row, after UID 2's went) changes nothing: no file goes, and
  * the session's snapshot does not report UID 2 expunged at the next sync
@@ -1418,6 +1472,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_batch, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_expunge_two_phase, setup,
 		    teardown),
+		cmocka_unit_test_setup_teardown(test_remove, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_delete_trash, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_expunge_fails, setup,
