@@ -9,6 +9,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include "lib/buf.h"
 #include "lib/uxtext.h"
@@ -80,7 +81,8 @@ uxtext_encode(struct buf *b, const char *s, size_t n, int unitext)
 	if (n == 0)
 		return -1;
 	while (i < n) {
-		if ((k = uxtext_utf8_len(p + i, n - i, &cp)) == 0 || cp == 0)
+		if ((k = uxtext_utf8_len(p + i, n - i, &cp)) == 0 ||
+		    cp < ' ' || cp == 0x7f)
 			goto out;
 		if (uxtext_qchar(cp) || (unitext && cp >= 0x80))
 			(void)buf_append(&t, p + i, k);	/* unbounded */
@@ -190,6 +192,136 @@ uxtext_decode(struct buf *b, const char *s, size_t n)
 	}
 	r = buf_append(b, t.data, t.len) == -1 ? -1 : 1;
 out:
+	buf_free(&t);
+	return r;
+}
+
+/* ------------------------------------------------------------ ORCPT */
+
+static int
+uxtext_ascii(const char *s)
+{
+	for (; *s != '\0'; s++)
+		if ((unsigned char)*s >= 0x80)
+			return 0;
+	return 1;
+}
+
+/*
+ * Splits a stored ORCPT: the type's length in *tl_r, the address (decoded:
+ * see uxtext_orcpt_param for the old encoded utf-8 form) in addr, and in
+ * *utf8_r whether it goes as the utf-8 type. 1, or -1 with *why_r.
+ */
+static int
+uxtext_orcpt_split(const char *orcpt, size_t *tl_r, struct buf *addr,
+    int *utf8_r, const char **why_r)
+{
+	const char *semi = strchr(orcpt, ';'), *v, *p;
+	size_t tl;
+
+	if (semi == NULL || semi == orcpt || semi - orcpt > 64) {
+		*why_r = "no address type, or a type that is too long";
+		return -1;
+	}
+	for (p = orcpt; p < semi; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		    (*p >= '0' && *p <= '9') || *p == '-')) {
+			*why_r = "the address type is not an atom";
+			return -1;
+		}
+	tl = (size_t)(semi - orcpt);
+	v = semi + 1;
+	if (*v == '\0') {
+		*why_r = "the address is empty";
+		return -1;
+	}
+	*tl_r = tl;
+	*utf8_r = tl == 5 && strncasecmp(orcpt, "utf-8", 5) == 0;
+	if (*utf8_r && strstr(v, "\\x{") != NULL && uxtext_ascii(v) &&
+	    uxtext_decode(addr, v, strlen(v)) == 1)
+		return 1;	/* the encoded form of older spool files */
+	if (!*utf8_r && !uxtext_ascii(v))
+		*utf8_r = uxtext_is_utf8(v, strlen(v));
+	(void)buf_appends(addr, v);	/* unbounded */
+	return 1;
+}
+
+int
+uxtext_orcpt_param(struct buf *b, const char *orcpt, int unitext,
+    const char **why_r)
+{
+	struct buf a = BUF_INIT(0), t = BUF_INIT(0);
+	size_t tl, i;
+	int utf8, r = -1;
+
+	if (uxtext_orcpt_split(orcpt, &tl, &a, &utf8, why_r) == -1)
+		goto out;
+	if (utf8) {
+		(void)buf_appends(&t, "utf-8;");	/* unbounded */
+		if (uxtext_encode(&t, a.data, a.len, unitext) == -1) {
+			*why_r = "the utf-8 address is not well-formed UTF-8 "
+			    "or holds a control character";
+			goto out;
+		}
+	} else {
+		(void)buf_append(&t, orcpt, tl + 1);	/* "type;" */
+		for (i = 0; i < a.len; i++) {
+			unsigned char c = (unsigned char)a.data[i];
+
+			if (c >= '!' && c <= '~' && c != '+' && c != '=')
+				(void)buf_appendc(&t, (char)c);
+			else
+				(void)buf_appendf(&t, "+%02X", c);
+		}
+	}
+	if (t.len > UXTEXT_ORCPT_MAX) {
+		*why_r = "longer than 500 characters once encoded";
+		goto out;
+	}
+	r = buf_append(b, t.data, t.len) == -1 ? -1 : 1;
+	if (r == -1)
+		*why_r = "out of buffer space";
+out:
+	buf_free(&a);
+	buf_free(&t);
+	return r;
+}
+
+int
+uxtext_orcpt_field(struct buf *b, const char *orcpt, int global,
+    const char **why_r)
+{
+	struct buf a = BUF_INIT(0), t = BUF_INIT(0);
+	size_t tl;
+	int utf8, r = -1;
+
+	if (uxtext_orcpt_split(orcpt, &tl, &a, &utf8, why_r) == -1)
+		goto out;
+	if (utf8) {
+		(void)buf_appends(&t, "utf-8;");	/* unbounded */
+		if (uxtext_encode(&t, a.data, a.len, 0) == -1) {
+			*why_r = "the utf-8 address is not well-formed UTF-8 "
+			    "or holds a control character";
+			goto out;
+		}
+		if (global) {
+			/* Checked above; the utf-8-address form is plain. */
+			buf_reset(&t);
+			(void)buf_appends(&t, "utf-8;");
+			(void)buf_append(&t, a.data, a.len);
+		}
+	} else if (!uxtext_ascii(buf_cstr(&a))) {
+		*why_r = "the address is neither ASCII nor UTF-8";
+		goto out;
+	} else {
+		(void)buf_append(&t, orcpt, tl + 1);	/* "type;" */
+		(void)buf_append(&t, a.data, a.len);
+	}
+	r = buf_append(b, t.data, t.len) == -1 ? -1 : 1;
+	if (r == -1)
+		*why_r = "out of buffer space";
+out:
+	buf_free(&a);
 	buf_free(&t);
 	return r;
 }

@@ -334,7 +334,7 @@ dsn_field_date(struct dsn_fold *f, struct buf *b, const char *name,
 
 /*
  * RFC 6533 3 utf-8-addr-xtext (uxtext_encode), with '?' for bytes that
- * are not UTF-8.
+ * are not UTF-8 and for control characters, which have no form there.
  */
 static int
 dsn_utf8_xtext(struct buf *b, const char *s)
@@ -346,7 +346,8 @@ dsn_utf8_xtext(struct buf *b, const char *s)
 	int r;
 
 	for (i = 0, r = 1; i < n && r == 1; i += k) {
-		if ((k = uxtext_utf8_len(p + i, n - i, &cp)) > 0)
+		if ((k = uxtext_utf8_len(p + i, n - i, &cp)) > 0 &&
+		    cp >= ' ' && cp != 0x7f)
 			r = buf_append(&t, s + i, k);
 		else {
 			r = buf_appendc(&t, '?');
@@ -386,44 +387,29 @@ dsn_field_addr(struct dsn_fold *f, struct buf *b, const char *name,
 }
 
 /*
- * Original-Recipient from the (decoded) ORCPT "type;address", kept as
- * given when that is possible. The utf-8 type (RFC 6533), and any address
- * that is not ASCII, is written "utf-8;" and the address as it is in a
- * global DSN (utf-8-address), else in utf-8-addr-xtext. Left out when the
- * type is not an atom.
+ * Original-Recipient from the stored ORCPT "type;address" (the address
+ * decoded), in the form uxtext_orcpt_field gives: the utf-8 type as
+ * utf-8-addr-xtext, or the address as it is in a global DSN; another type
+ * as it is. Left out when it has no valid form (qmgr logs why).
  */
 static void
 dsn_field_orcpt(struct dsn_fold *f, struct buf *b, const char *orcpt,
     int utf8)
 {
-	const char *semi = strchr(orcpt, ';'), *v;
-	struct buf t = BUF_INIT(0);
-	size_t i, tl;
+	struct buf v = BUF_INIT(0), t = BUF_INIT(0);
+	const char *why;
 
-	if (semi == NULL || semi == orcpt || semi - orcpt > 64)
+	if (uxtext_orcpt_field(&v, orcpt, utf8, &why) == -1) {
+		buf_free(&v);
 		return;
-	tl = (size_t)(semi - orcpt);
-	for (i = 0; i < tl; i++)
-		if (!((orcpt[i] >= 'a' && orcpt[i] <= 'z') ||
-		    (orcpt[i] >= 'A' && orcpt[i] <= 'Z') ||
-		    (orcpt[i] >= '0' && orcpt[i] <= '9') || orcpt[i] == '-'))
-			return;
-	for (v = semi + 1; *v == ' ' || *v == '\t'; v++)
-		;
-	if (*v == '\0')
-		return;
+	}
 	/* "type;address" stays one word, as the sender wrote it. */
-	if ((tl == 5 && strncasecmp(orcpt, "utf-8", 5) == 0) ||
-	    !dsn_is_ascii(v)) {
-		if (buf_appends(&t, "utf-8;") == -1 || (utf8 ?
-		    dsn_clean(&t, v, 1) : dsn_utf8_xtext(&t, v)) == -1)
-			f->err = 1;
-	} else if (buf_append(&t, orcpt, tl) == -1 ||
-	    buf_appendc(&t, ';') == -1 || dsn_clean(&t, v, utf8) == -1)
+	if (dsn_clean(&t, buf_cstr(&v), utf8) == -1)
 		f->err = 1;
 	dsn_field(f, b, "Original-Recipient");
 	dsn_fold_words(f, buf_cstr(&t), t.len);
 	dsn_field_end(f);
+	buf_free(&v);
 	buf_free(&t);
 }
 

@@ -24,6 +24,7 @@
 #include "lib/buf.h"
 #include "lib/ipc.h"
 #include "lib/log.h"
+#include "lib/uxtext.h"
 #include "lib/xalloc.h"
 #include "relay/deliver.h"
 #include "relay/dsn.h"
@@ -986,6 +987,30 @@ qs_has_8bit(const char *s)
 	return 0;
 }
 
+/*
+ * The stored ORCPT of recipient addr of message id for a DSN's
+ * Original-Recipient, or NULL, logged, when it has none or no valid form
+ * there (uxtext_orcpt_field; the field is optional).
+ */
+static const char *
+qs_dsn_orcpt(const char *id, const char *addr, const char *orcpt)
+{
+	struct buf t = BUF_INIT(0), e = BUF_INIT(0);
+	const char *why;
+
+	if (orcpt == NULL || orcpt[0] == '\0')
+		return NULL;
+	if (uxtext_orcpt_field(&t, orcpt, 0, &why) == -1) {
+		(void)log_escape(&e, addr, strlen(addr), 300);
+		log_warn("%s qmgr orcpt left out of the DSN rcpt=<%s> "
+		    "reason=\"%s\"", id, e.data, why);
+		orcpt = NULL;
+	}
+	buf_free(&t);
+	buf_free(&e);
+	return orcpt;
+}
+
 /* The outcome of this job for index row r, or NULL. */
 static const struct qs_outcome *
 qs_dmg_outcome(const struct qs_outcome *o, size_t n,
@@ -1034,7 +1059,8 @@ qs_dmg_rcpts(struct qs_dmg *d, const struct qs_outcome *o, size_t n,
 			x->reply = xstrdup(why.data);
 		}
 		dr[k].addr = x->addr;
-		dr[k].orcpt = sr != NULL ? sr->orcpt : NULL;
+		dr[k].orcpt = sr != NULL ? qs_dsn_orcpt(d->env->id, x->addr,
+		    sr->orcpt) : NULL;
 		dr[k].action = DSN_FAILED;
 		dr[k].status = oc != NULL ? oc->status : "4.4.7";
 		dr[k].diagnostic = oc != NULL ? oc->reply : x->reply;
@@ -1237,7 +1263,7 @@ qs_notify(struct qmgr_sched *s, const char *id, enum dsn_action action,
 		if (rc == NULL || !dsn_wanted(rc->notify, action))
 			continue;
 		dr[k].addr = rc->addr;
-		dr[k].orcpt = rc->orcpt;
+		dr[k].orcpt = qs_dsn_orcpt(id, rc->addr, rc->orcpt);
 		dr[k].action = action;
 		dr[k].status = o[i].status;
 		dr[k].diagnostic = o[i].reply[0] ? o[i].reply : NULL;

@@ -999,43 +999,39 @@ smtpc_mail_cmd(struct smtpc *s, const struct spool_env *env, struct buf *b)
 }
 
 /*
- * ORCPT "type;address" (the address decoded): the type as it is, the
- * address in xtext (RFC 3461 4.2). An address of the utf-8 type, or one
- * that is not ASCII but well-formed UTF-8 (a "rfc822" one given in xtext
- * octets), goes as RFC 6533's utf-8 type: utf-8-addr-unitext when unitext
- * (the peer offers SMTPUTF8 and this transaction uses it), else
- * utf-8-addr-xtext, which any peer takes. Left out when the type is not
- * an atom.
+ * ORCPT for rc (uxtext_orcpt_param: RFC 3461 4.2 and RFC 6533 3), or none
+ * and a log line saying why when the stored value has no valid form: an
+ * ORCPT is optional, an invalid one could make the peer refuse the
+ * recipient.
  */
 static void
-smtpc_orcpt(struct buf *b, const char *orcpt, int unitext)
+smtpc_orcpt(struct smtpc *s, const char *id, const struct spool_rcpt *rc,
+    int unitext, struct buf *b)
 {
-	const char *semi = strchr(orcpt, ';'), *p, *v;
-	struct buf u = BUF_INIT(0);
-	size_t tl;
+	struct buf v = BUF_INIT(0), e1 = BUF_INIT(0), e2 = BUF_INIT(0);
+	const char *why;
 
-	if (semi == NULL || semi == orcpt)
-		return;
-	for (p = orcpt; p < semi; p++)
-		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
-		    smtpc_isdigit(*p) || *p == '-'))
-			return;
-	tl = (size_t)(semi - orcpt);
-	v = semi + 1;
-	if ((smtpc_kw(orcpt, tl, "utf-8") || uxtext_is_utf8(v, strlen(v))) &&
-	    uxtext_encode(&u, v, strlen(v), unitext) == 1)
-		(void)buf_appendf(b, " ORCPT=utf-8;%s", u.data);
-	else {
-		(void)buf_appendf(b, " ORCPT=%.*s;", (int)tl, orcpt);
-		smtpc_xtext(b, v);
+	if (uxtext_orcpt_param(&v, rc->orcpt, unitext, &why) == 1) {
+		(void)buf_appends(b, " ORCPT=");
+		(void)buf_append(b, v.data, v.len);
+	} else {
+		(void)log_escape(&e1, id, strlen(id), 64);
+		(void)log_escape(&e2, rc->addr, strlen(rc->addr), 300);
+		log_warn("%s smtpc orcpt left out rcpt=<%s> peer=%s "
+		    "reason=\"%s\"", e1.data, e2.data, s->peer, why);
 	}
-	buf_free(&u);
+	buf_free(&v);
+	buf_free(&e1);
+	buf_free(&e2);
 }
 
-/* RCPT for rc; utf8: the transaction uses SMTPUTF8 (MAIL said so). */
+/*
+ * RCPT for rc of message id; utf8: the transaction uses SMTPUTF8 (MAIL
+ * said so).
+ */
 static void
-smtpc_rcpt_cmd(struct smtpc *s, const struct spool_rcpt *rc, int utf8,
-    struct buf *b)
+smtpc_rcpt_cmd(struct smtpc *s, const char *id, const struct spool_rcpt *rc,
+    int utf8, struct buf *b)
 {
 	(void)buf_appendf(b, "RCPT TO:<%s>", rc->addr);
 	if (s->caps.dsn && rc->notify != 0) {
@@ -1053,7 +1049,7 @@ smtpc_rcpt_cmd(struct smtpc *s, const struct spool_rcpt *rc, int utf8,
 			    rc->notify & SPOOL_NOTIFY_DELAY ? "DELAY" : "");
 	}
 	if (s->caps.dsn && rc->orcpt != NULL)
-		smtpc_orcpt(b, rc->orcpt, utf8 && s->caps.smtputf8);
+		smtpc_orcpt(s, id, rc, utf8 && s->caps.smtputf8, b);
 	(void)buf_appends(b, "\r\n");
 }
 
@@ -1383,7 +1379,8 @@ smtpc_tx_lockstep(struct smtpc_tx *tx, const struct buf *mail)
 		if (tx->st[i] == RC_SKIP)
 			continue;
 		buf_reset(&cmd);
-		smtpc_rcpt_cmd(s, &tx->env->rcpts[i], tx->env->smtputf8, &cmd);
+		smtpc_rcpt_cmd(s, tx->env->id, &tx->env->rcpts[i],
+		    tx->env->smtputf8, &cmd);
 		if (smtpc_cmd(s, TO(s, rcpt, TO_RCPT), "RCPT", "%s",
 		    buf_cstr(&cmd)) == -1) {
 			buf_free(&cmd);
@@ -1921,7 +1918,7 @@ smtpc_send(struct smtpc *s, const struct spool_env *env,
 		(void)buf_append(&cmds, mail.data, mail.len);
 		for (i = 0; i < env->nrcpt; i++)
 			if (tx.st[i] != RC_SKIP)
-				smtpc_rcpt_cmd(s, &env->rcpts[i],
+				smtpc_rcpt_cmd(s, env->id, &env->rcpts[i],
 				    env->smtputf8, &cmds);
 		if (tx.oneshot) {
 			smtpc_bdat_complete(&bd);

@@ -6,8 +6,11 @@
  * input; what decodes is well-formed UTF-8 without controls, encodes in
  * both forms (the xtext one 7-bit and valid xtext: no SP, "+", "=" or
  * controls), and each encoding decodes back to the same octets. Arbitrary
- * input given to the encoder either fails or round-trips. A failure never
- * touches the output buffer. Any broken promise aborts.
+ * input given to the encoder either fails or round-trips. The input as a
+ * stored ORCPT: uxtext_orcpt_param gives a valid parameter value (an atom
+ * type, at most 500 octets, xtext; a utf-8 one decodes) or fails, and
+ * uxtext_orcpt_field the same type or fails. A failure never touches the
+ * output buffer. Any broken promise aborts.
  */
 #include "config.h"
 
@@ -53,20 +56,67 @@ try_encode(const char *p, size_t n)
 
 	for (u = 0; u < 2; u++) {
 		buf_reset(&e);
-		if (uxtext_encode(&e, p, n, u) == 1) {
-			size_t i;
-			int ctl = 0;
-
-			for (i = 0; i < n; i++)
-				ctl |= (unsigned char)p[i] < ' ' ||
-				    p[i] == 0x7f;
-			/* Controls encode but never decode. */
-			if (!ctl)
-				check_encoded(&e, p, n, u);
-		} else
+		if (uxtext_encode(&e, p, n, u) == 1)
+			check_encoded(&e, p, n, u);	/* no controls */
+		else
 			check(e.len == 0);
 	}
 	buf_free(&e);
+}
+
+/* in as a stored ORCPT, NUL-terminated. */
+static void
+try_orcpt(const char *in, size_t size)
+{
+	struct buf s = BUF_INIT(0), o = BUF_INIT(0), d = BUF_INIT(0);
+	const char *why, *semi, *v;
+	size_t i;
+	int u;
+
+	(void)buf_append(&s, in, size);
+	if (memchr(in, '\0', size) != NULL || size == 0)
+		goto out;
+	for (u = 0; u < 2; u++) {
+		buf_reset(&o);
+		if (uxtext_orcpt_param(&o, s.data, u, &why) == -1) {
+			check(o.len == 0);
+			continue;
+		}
+		check(o.len <= UXTEXT_ORCPT_MAX);
+		semi = memchr(o.data, ';', o.len);
+		check(semi != NULL && semi != o.data);
+		for (v = o.data; v < semi; v++)
+			check((*v >= 'a' && *v <= 'z') || (*v >= 'A' &&
+			    *v <= 'Z') || (*v >= '0' && *v <= '9') ||
+			    *v == '-');
+		v = semi + 1;
+		check(*v != '\0');
+		for (i = 0; v[i] != '\0'; i++) {
+			unsigned char c = (unsigned char)v[i];
+
+			check(c > ' ' && c != 0x7f && c != '=');
+			check(u || c < 0x80);
+			if (c == '+')
+				check(strchr("0123456789ABCDEF", v[i + 1]) &&
+				    v[i + 1] && strchr("0123456789ABCDEF",
+				    v[i + 2]) && v[i + 2]);
+		}
+		if (strncmp(o.data, "utf-8;", 6) == 0) {
+			buf_reset(&d);
+			check(uxtext_decode(&d, v, strlen(v)) == 1);
+		}
+	}
+	for (u = 0; u < 2; u++) {
+		buf_reset(&o);
+		if (uxtext_orcpt_field(&o, s.data, u, &why) == -1)
+			check(o.len == 0);
+		else
+			check(memchr(o.data, ';', o.len) != NULL);
+	}
+out:
+	buf_free(&s);
+	buf_free(&o);
+	buf_free(&d);
 }
 
 int
@@ -90,5 +140,6 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		check(d.len == 0);
 	buf_free(&d);
 	try_encode(in, size);
+	try_orcpt(in, size);
 	return 0;
 }

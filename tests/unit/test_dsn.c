@@ -916,6 +916,29 @@ test_orcpt_utf8(void **state)
 	assert_int_equal(build(&p, &r, 1, orig7, strlen(orig7), 0, &m), 1);
 	assert_true(has_line(&m,
 	    "Original-Recipient: utf-8;j\\x{F8}rgen@example.net"));
+	/* The encoded form older spool files hold: encoded once, and the
+	 * address itself in a global DSN. */
+	r.orcpt = "utf-8;j\\x{F6}rg\\x{2B}x@example.net";
+	assert_int_equal(build(&p, &r, 1, orig7, strlen(orig7), 0, &m), 1);
+	assert_true(has_line(&m,
+	    "Original-Recipient: utf-8;j\\x{F6}rg\\x{2B}x@example.net"));
+	p.smtputf8 = 1;
+	assert_int_equal(build(&p, &r, 1, orig7, strlen(orig7), 0, &m), 1);
+	assert_true(has_line(&m,
+	    "Original-Recipient: utf-8;j\xc3\xb6rg+x@example.net"));
+	/* No valid form (not UTF-8, a control): no field, never '?'. */
+	for (p.smtputf8 = 0; p.smtputf8 < 2; p.smtputf8++) {
+		r.orcpt = "rfc822;\xe9t\xe9@example.net";
+		assert_int_equal(build(&p, &r, 1, orig7, strlen(orig7), 0,
+		    &m), 1);
+		check_structure(&m, 3);
+		assert_false(has_line_start(&m, "Original-Recipient"));
+		r.orcpt = "utf-8;a\x01b@example.net";
+		assert_int_equal(build(&p, &r, 1, orig7, strlen(orig7), 0,
+		    &m), 1);
+		assert_false(has_line_start(&m, "Original-Recipient"));
+		assert_true(has_line_start(&m, "Final-Recipient"));
+	}
 	buf_free(&m);
 }
 

@@ -1482,6 +1482,61 @@ test_orcpt_utf8(void **state)
 }
 
 /*
+ * A stored ORCPT with no valid form goes without ORCPT (never "utf-8;"
+ * with "+HH" or empty); the encoded utf-8 form older spool files hold is
+ * sent encoded once, not twice.
+ */
+static void
+test_orcpt_invalid(void **state)
+{
+	struct spool_rcpt rc[] = {
+		{ "a@example.test", "utf-8;a\xff@example.test", 0 },
+		{ "b@example.test", "utf-8;", 0 },
+		{ "c@example.test", "utf-8;j\\x{F6}rg\\x{2B}x@example.test", 0 },
+		{ "d@example.test", "rfc822;d+x=y z@example.test", 0 },
+	};
+	struct smtpc_opts o = opts();
+	struct smtpc_result res[4];
+	struct spool_env env;
+	struct smtpc *s;
+	struct fake f;
+	struct sc sc_ = { .n = 0 };
+	int utf8;
+
+	(void)state;
+	sc_hello(&sc_, "SMTPUTF8\nDSN\n8BITMIME");
+	for (utf8 = 0; utf8 < 2; utf8++) {
+		sc(&sc_, "< MAIL FROM:<s@example.test>%s", utf8 ?
+		    " SMTPUTF8" : "");
+		scl(&sc_, "> 250 ok",
+		    "< RCPT TO:<a@example.test>", "> 250 ok",
+		    "< RCPT TO:<b@example.test>", "> 250 ok", NULL);
+		sc(&sc_, "< RCPT TO:<c@example.test> ORCPT=utf-8;%s", utf8 ?
+		    "j\xc3\xb6rg\\x{2B}x@example.test" :
+		    "j\\x{F6}rg\\x{2B}x@example.test");
+		scl(&sc_, "> 250 ok",
+		    "< RCPT TO:<d@example.test> ORCPT=rfc822;"
+		    "d+2Bx+3Dy+20z@example.test", "> 250 ok",
+		    "< DATA", "> 354 go", "<.", "> 250 queued", NULL);
+	}
+	sc_quit(&sc_);
+	fake_start(&f, &sc_);
+	s = open_ok(&f, &o);
+	for (utf8 = 0; utf8 < 2; utf8++) {
+		env_init(&env, 4, 0);
+		env.rcpts = rc;
+		env.smtputf8 = utf8;
+		assert_int_equal(send_mem(s, &env, msg1, 0, res), 1);
+		expect_res(&res[0], 250, "", 0, 0, "queued");
+		results_free(res, 4);
+	}
+	smtpc_close(&s);
+	fake_ok(&f);
+	fake_free(&f);
+	sc_free(&sc_);
+}
+
+/*
  * One connection, several transactions, the content cut into chunks of
  * every awkward size (CR and LF apart, a dot alone at a chunk start): the
  * bytes on the wire are the same each time.
@@ -4052,6 +4107,7 @@ main(void)
 		cmocka_unit_test(test_malformed),
 		cmocka_unit_test(test_long_replies),
 		cmocka_unit_test(test_orcpt_utf8),
+		cmocka_unit_test(test_orcpt_invalid),
 		cmocka_unit_test(test_bdat),
 		cmocka_unit_test(test_bdat_oneshot),
 		cmocka_unit_test(test_bdat_refused),

@@ -29,6 +29,7 @@
 #include <cmocka.h>
 
 #include "lib/buf.h"
+#include "lib/uxtext.h"
 #include "relay/relay_cfg.h"
 #include "relay/spool.h"
 
@@ -1047,6 +1048,55 @@ test_handmade(void **state)
 	buf_free(&c);
 }
 
+/*
+ * An ORCPT of the utf-8 type in a file written before bbdfe8d holds the
+ * address in its utf-8-addr-xtext form (smtpd then kept it encoded); one
+ * written since holds it decoded. Both read back as written, and both
+ * leave as the same ORCPT and Original-Recipient, encoded once.
+ */
+static void
+test_orcpt_old_form(void **state)
+{
+	static const char *const want[][3] = {
+		/* ORCPT= without, with SMTPUTF8; Original-Recipient */
+		{ "utf-8;j\\x{F6}rg\\x{2B}x@b\\x{FC}ro.example",
+		  "utf-8;j\xc3\xb6rg\\x{2B}x@b\xc3\xbcro.example",
+		  "utf-8;j\\x{F6}rg\\x{2B}x@b\\x{FC}ro.example" },
+	};
+	struct fixture *f = *state;
+	struct spool_env *e;
+	struct buf b = BUF_INIT(0), c = BUF_INIT(0), o = BUF_INIT(0);
+	const char *why;
+	size_t i;
+
+	build(&b, "I" ID "|Fa@b|Rc@d|N4|"
+	    "OUTF-8;j\\x{F6}rg\\x{2B}x@b\\x{FC}ro.example|"
+	    "Re@f|N4|Outf-8;j\xc3\xb6rg+x@b\xc3\xbcro.example|Dx");
+	put(f->scratchfd, ID, b.data, b.len);
+	assert_int_equal(spool_read(f->scratchfd, ID, &e, &c, &why), 1);
+	assert_int_equal(e->nrcpt, 2);
+	assert_string_equal(e->rcpts[0].orcpt,
+	    "UTF-8;j\\x{F6}rg\\x{2B}x@b\\x{FC}ro.example");
+	for (i = 0; i < e->nrcpt; i++) {
+		buf_reset(&o);
+		assert_int_equal(uxtext_orcpt_param(&o, e->rcpts[i].orcpt, 0,
+		    &why), 1);
+		assert_string_equal(buf_cstr(&o), want[0][0]);
+		buf_reset(&o);
+		assert_int_equal(uxtext_orcpt_param(&o, e->rcpts[i].orcpt, 1,
+		    &why), 1);
+		assert_string_equal(buf_cstr(&o), want[0][1]);
+		buf_reset(&o);
+		assert_int_equal(uxtext_orcpt_field(&o, e->rcpts[i].orcpt, 0,
+		    &why), 1);
+		assert_string_equal(buf_cstr(&o), want[0][2]);
+	}
+	spool_env_free(&e);
+	buf_free(&b);
+	buf_free(&c);
+	buf_free(&o);
+}
+
 /* Record lengths that promise more than the file holds, or too much. */
 static void
 test_lengths(void **state)
@@ -1160,6 +1210,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_handmade, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_lengths, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_orcpt_old_form, setup,
+		    teardown),
 		cmocka_unit_test_setup_teardown(test_short_name, setup,
 		    teardown),
 	};

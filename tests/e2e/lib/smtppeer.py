@@ -5,6 +5,7 @@ can decide what happens after each message's final dot.
     peer = SmtpPeer(ehlo=["SIZE 1000000"], on_dot=None)
     transports=f"peer.test=smtp:[127.0.0.1]:{peer.port}"
     peer.got      # each message's Subject, at its final dot, in order
+    peer.msgs     # each message as received (bytes, dot-stuffed), in order
     peer.cmds     # each command line, as text
     peer.lock     # guards both
     peer.shutdown()
@@ -61,17 +62,19 @@ class _Conn(socketserver.StreamRequestHandler):
                 return
             elif verb == b"DATA":
                 self.reply("354 go on")
-                subject = None
+                subject, lines = None, []
                 while True:
                     d = self.rfile.readline()
                     if not d:
                         return
                     if d == b".\r\n":
                         break
-                    if d.startswith(b"Subject: "):
+                    lines.append(d)
+                    if d.startswith(b"Subject: ") and subject is None:
                         subject = d[9:].strip().decode()
                 with peer.lock:
                     peer.got.append(subject)
+                    peer.msgs.append(b"".join(lines))
                 if peer.on_dot is not None and not peer.on_dot(self, subject):
                     return
                 self.reply("250 2.0.0 queued")
@@ -83,6 +86,7 @@ class SmtpPeer:
     def __init__(self, ehlo=(), on_dot=None):
         self.ehlo, self.on_dot = tuple(ehlo), on_dot
         self.got, self.cmds, self.lock = [], [], threading.Lock()
+        self.msgs = []
         socketserver.ThreadingTCPServer.allow_reuse_address = True
         self.srv = socketserver.ThreadingTCPServer(
             ("127.0.0.1", free_port()), _Conn)
