@@ -208,7 +208,7 @@ imap_cmd_delete(struct imap_session *s, const struct imap_arg *args,
 {
 	const char *errstr = NULL;
 	char *name;
-	int r;
+	int r, selected;
 
 	if (nargs != 1) {
 		imap_reply(s, IMAP_BAD, "Syntax: DELETE mailbox");
@@ -221,14 +221,26 @@ imap_cmd_delete(struct imap_session *s, const struct imap_arg *args,
 		free(name);
 		return;
 	}
-	if (s->mbox_name != NULL && strcmp(s->mbox_name, name) == 0)
-		imap_deselect(s);
+	/*
+	 * Its own selected mailbox: closed only once it is deleted (RFC 9051
+	 * 7.1 CLOSED, as for RENAME); a DELETE that fails leaves the session
+	 * selected as it was. Its cache writes go to the index first.
+	 */
+	selected = s->mbox_name != NULL && strcmp(s->mbox_name, name) == 0;
+	if (selected)
+		mbox_release(s->mbox);
 	r = mstore_folder_delete(s->store, name, &errstr);
 	if (r != 1)
 		imap_store_no(s, r, errstr);
-	else
+	else {
 		log_info("%s imap delete user=%s mailbox=\"%s\"", s->sid,
 		    s->user, imap_esc(s, name, strlen(name)));
+		if (selected) {
+			imap_deselect(s);
+			imap_untagged(s, "OK [CLOSED] The selected mailbox was "
+			    "deleted");
+		}
+	}
 	free(name);
 }
 
