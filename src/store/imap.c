@@ -65,15 +65,15 @@ static void imap_cmd_idle(struct imap_session *, const struct imap_arg *,
 static const struct imap_cmd_def imap_cmds[] = {
 	{ "CAPABILITY",	imap_cmd_capability, IMAP_ST_ANY,	0 },
 	{ "NOOP",	imap_cmd_noop,	IMAP_ST_ANY,		0 },
-	{ "LOGOUT",	imap_cmd_logout, IMAP_ST_ANY,		0 },
+	{ "LOGOUT",	imap_cmd_logout, IMAP_ST_ANY,		IMAP_CMD_LEAVES },
 	{ "ID",		imap_cmd_id,	IMAP_ST_ANY,		0 },
 	{ "STARTTLS",	imap_cmd_starttls, IMAP_ST_NOAUTH,	0 },
 	{ "LOGIN",	imap_cmd_login,	IMAP_ST_NOAUTH,		0 },
 	{ "AUTHENTICATE", imap_cmd_authenticate, IMAP_ST_NOAUTH, 0 },
 	{ "ENABLE",	imap_cmd_enable, IMAP_ST_AUTHED,	0 },
 	{ "NAMESPACE",	imap_cmd_namespace, IMAP_ST_AUTHED,	0 },
-	{ "SELECT",	imap_cmd_select, IMAP_ST_AUTHED,	0 },
-	{ "EXAMINE",	imap_cmd_examine, IMAP_ST_AUTHED,	0 },
+	{ "SELECT",	imap_cmd_select, IMAP_ST_AUTHED,	IMAP_CMD_LEAVES },
+	{ "EXAMINE",	imap_cmd_examine, IMAP_ST_AUTHED,	IMAP_CMD_LEAVES },
 	{ "CREATE",	imap_cmd_create, IMAP_ST_AUTHED,	0 },
 	{ "DELETE",	imap_cmd_delete, IMAP_ST_AUTHED,	0 },
 	{ "RENAME",	imap_cmd_rename, IMAP_ST_AUTHED,	0 },
@@ -86,7 +86,8 @@ static const struct imap_cmd_def imap_cmds[] = {
 	{ "IDLE",	imap_cmd_idle,	IMAP_ST_AUTHED,		0 },
 	{ "CHECK",	imap_cmd_noop,	IMAP_ST_SELECTED,	0 },
 	{ "CLOSE",	imap_cmd_close,	IMAP_ST_SELECTED,	0 },
-	{ "UNSELECT",	imap_cmd_unselect, IMAP_ST_SELECTED,	0 },
+	{ "UNSELECT",	imap_cmd_unselect, IMAP_ST_SELECTED,
+	    IMAP_CMD_LEAVES },
 	{ "EXPUNGE",	imap_cmd_expunge, IMAP_ST_SELECTED,	IMAP_CMD_UID },
 	{ "FETCH",	imap_cmd_fetch,	IMAP_ST_SELECTED,
 	    IMAP_CMD_UID | IMAP_CMD_NOEXPUNGE },
@@ -298,22 +299,33 @@ imap_gone(struct imap_session *s, const char *errstr)
 	s->tagged_sent = 1;
 }
 
-int
-imap_sync(struct imap_session *s, int allow_expunge)
+/* mbox_sync with the session's reports: 1, 0 gone (nothing reported),
+ * -1 an error (logged; the snapshot stays usable). */
+static int
+imap_sync_report(struct imap_session *s, int allow_expunge,
+    const char **errstr_r)
 {
 	struct mbox_sync_cb cb = {
 		imap_expunged_cb, imap_sync_flags_cb, imap_sync_exists_cb, s
 	};
-	const char *errstr = NULL;
 	int rc;
+
+	*errstr_r = NULL;
+	if ((rc = mbox_sync(s->mbox, allow_expunge, &cb, errstr_r)) == -1)
+		log_error("%s imap sync failed user=%s mailbox=%s error=\"%s\"",
+		    s->sid, s->user, imap_esc(s, s->mbox_name,
+		    strlen(s->mbox_name)), *errstr_r ? *errstr_r : "?");
+	return rc;
+}
+
+int
+imap_sync(struct imap_session *s, int allow_expunge)
+{
+	const char *errstr = NULL;
 
 	if (s->mbox == NULL)
 		return 1;
-	if ((rc = mbox_sync(s->mbox, allow_expunge, &cb, &errstr)) == -1)
-		log_error("%s imap sync failed user=%s mailbox=%s error=\"%s\"",
-		    s->sid, s->user, imap_esc(s, s->mbox_name,
-		    strlen(s->mbox_name)), errstr ? errstr : "?");
-	else if (rc == 0) {
+	if (imap_sync_report(s, allow_expunge, &errstr) == 0) {
 		imap_gone(s, errstr);
 		return 0;
 	}
@@ -393,12 +405,17 @@ imap_dispatch(struct imap_session *s, const struct imap_cmd *cmd)
 		    " (select a mailbox first)" : "");
 		goto done;
 	}
-	/* A message command never runs on a mailbox gone under its name
-	 * (its files moved away; an EXPUNGE or MOVE would act on another
-	 * mailbox's index rows). A cheap check; the sync below sees it for
-	 * the others (NOOP, CHECK, ...). UNSELECT, leaving it, just does. */
-	if (def->states == IMAP_ST_SELECTED && s->mbox != NULL &&
-	    def->fn != imap_cmd_unselect) {
+	/*
+	 * No command runs in a selected mailbox gone under its name: a
+	 * message command would act on files moved away (an EXPUNGE or MOVE
+	 * on another mailbox's index rows), and any command's own untagged
+	 * data (LIST, STATUS...) would come before a BYE that takes its
+	 * tagged reply away. A cheap check (a stat and an index row). The
+	 * commands that leave the mailbox (UNSELECT, SELECT, EXAMINE,
+	 * LOGOUT) just do.
+	 */
+	if (s->state == IMAP_ST_SELECTED && s->mbox != NULL &&
+	    !(def->flags & IMAP_CMD_LEAVES)) {
 		const char *errstr = NULL;
 
 		if (mbox_present(s->mbox, &errstr) == 0) {
@@ -412,11 +429,24 @@ imap_dispatch(struct imap_session *s, const struct imap_cmd *cmd)
 	if (!s->replied)
 		imap_reply(s, IMAP_OK, "%s%s completed", s->uid ? "UID " : "",
 		    def->name);
-	/* RFC 3501 7.4.1: no EXPUNGE during FETCH, STORE, SEARCH; their UID
-	 * forms may report them. */
-	if (s->state == IMAP_ST_SELECTED && s->mbox != NULL &&
-	    imap_sync(s, !(def->flags & IMAP_CMD_NOEXPUNGE) || s->uid) == 0)
-		return;
+	/*
+	 * RFC 3501 7.4.1: no EXPUNGE during FETCH, STORE, SEARCH; their UID
+	 * forms may report them. A mailbox gone while the command ran (its
+	 * data may be out already): the command still gets its tagged reply
+	 * (a BYE now would leave it unanswered), nothing is reported, and
+	 * the check above ends the session with BYE at the next command.
+	 */
+	if (s->state == IMAP_ST_SELECTED && s->mbox != NULL) {
+		const char *errstr = NULL;
+
+		if (imap_sync_report(s, !(def->flags & IMAP_CMD_NOEXPUNGE) ||
+		    s->uid, &errstr) == 0)
+			log_info("%s imap selected mailbox gone during a "
+			    "command user=%s mailbox=%s reason=\"%s\": BYE at "
+			    "the next command", s->sid, s->user, imap_esc(s,
+			    s->mbox_name, strlen(s->mbox_name)),
+			    errstr ? errstr : "?");
+	}
 done:
 	imap_send_tagged(s, cmd->tag);
 	s->cmd = NULL;

@@ -100,6 +100,8 @@ struct imap_session {
 #define IMAP_CMD_NOEXPUNGE	0x02	/* no EXPUNGE reports after it (not
 					 * for its UID form: 7.4.1) */
 #define IMAP_CMD_PRETLS_BAD	0x04	/* (reserved) */
+#define IMAP_CMD_LEAVES		0x08	/* leaves the selected mailbox: runs
+					 * even when it is gone */
 
 struct imap_cmd_def {
 	const char	*name;
@@ -152,7 +154,9 @@ void	 imap_dispatch(struct imap_session *, const struct imap_cmd *);
 void	 imap_capability(struct imap_session *, struct buf *);
 /* Reports other sessions' changes to the selected mailbox (untagged): 1,
  * or 0 when the mailbox is gone under its name: then "* BYE" was sent and
- * the session is ending (state LOGOUT, tagged reply suppressed). */
+ * the session is ending (state LOGOUT, tagged reply suppressed). Only
+ * where no command's own data went out (IDLE's wait): after a command,
+ * imap_dispatch answers it first and says BYE at the next one. */
 int	 imap_sync(struct imap_session *, int allow_expunge);
 /* Closes the selected mailbox without expunging; state AUTH. */
 void	 imap_deselect(struct imap_session *);
