@@ -533,7 +533,10 @@ deliver_trace_tls(struct deliver *d, const struct route *r)
 /*
  * Connects to the first of the hops that answers (d->sc), noting each
  * address tried in the trace. 1 when connected; 0 when every one failed,
- * with the last failure's state and reason (which decide).
+ * with the last failure's state and reason (which decide). The trace's
+ * CONN is "auth" when every address tried answered but AUTH failed there
+ * (an account or configuration problem: qmgr's throttling must not take
+ * it for congestion), else "failed".
  */
 static int
 deliver_connect(struct deliver *d, const struct route *r, const char *id,
@@ -544,9 +547,10 @@ deliver_connect(struct deliver *d, const struct route *r, const char *id,
 	struct smtpc_opts o;
 	struct buf txt = BUF_INIT(0);
 	size_t i;
+	int auth;
 
 	d->tr.conn = "failed";
-	for (i = 0; i < nh && d->sc == NULL; i++) {
+	for (i = 0, auth = 1; i < nh && d->sc == NULL; i++) {
 		memset(&err, 0, sizeof(err));
 		if (d->tr.tried.len)
 			(void)buf_appends(&d->tr.tried, ", ");
@@ -563,12 +567,14 @@ deliver_connect(struct deliver *d, const struct route *r, const char *id,
 			    "but the TLS client is unavailable (%s)",
 			    h[i].name);
 			*state = DELIVER_TEMP;
+			auth = 0;
 			continue;
 		}
 		d->sc = smtpc_open((const struct sockaddr *)&h[i].addr,
 		    h[i].len, &o, &err);
 		if (d->sc != NULL)
 			break;
+		auth &= err.auth_failed;
 		deliver_reply_text(&err, &txt);
 		(void)buf_appendf(&d->tr.tried, ": %s", txt.data);
 		buf_reset(&d->esc);	/* the peer's text */
@@ -581,8 +587,11 @@ deliver_connect(struct deliver *d, const struct route *r, const char *id,
 		smtpc_result_free(&err);
 	}
 	buf_free(&txt);
-	if (d->sc == NULL)
+	if (d->sc == NULL) {
+		if (auth && nh > 0)
+			d->tr.conn = "auth";
 		return 0;
+	}
 	d->tr.conn = "ok";
 	(void)buf_appends(&d->tr.tried, ": connected");
 	buf_reset(&d->sc_key);
@@ -770,8 +779,8 @@ deliver_report(struct deliver *d, const struct jobframe_msg *j,
 }
 
 /* Why the rest of a job is not attempted after this message (into
- * why), or 0 to go on: no address of the next hop answered, or a reply
- * asked us to slow down. */
+ * why), or 0 to go on: no address of the next hop answered, AUTH failed
+ * there, or a reply asked us to slow down. */
 static int
 deliver_stop_job(struct deliver *d, const struct jobframe_msg *j,
     const struct deliver_res *res, struct buf *why)
@@ -781,6 +790,11 @@ deliver_stop_job(struct deliver *d, const struct jobframe_msg *j,
 	buf_reset(why);
 	if (strcmp(d->tr.conn, "failed") == 0) {
 		(void)buf_appendf(why, "the next hop did not answer for %s: %s",
+		    j->id, j->n ? buf_cstr(&res[0].reply) : "");
+		return 1;
+	}
+	if (strcmp(d->tr.conn, "auth") == 0) {	/* no more bad logins */
+		(void)buf_appendf(why, "AUTH at the next hop failed for %s: %s",
 		    j->id, j->n ? buf_cstr(&res[0].reply) : "");
 		return 1;
 	}

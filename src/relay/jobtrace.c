@@ -13,7 +13,8 @@
 #include "lib/xalloc.h"
 #include "relay/jobtrace.h"
 
-static const char *const jobtrace_conns[] = { "ok", "reused", "failed", "-" };
+static const char *const jobtrace_conns[] = { "ok", "reused", "failed",
+	"auth", "-" };
 
 void
 jobtrace_format(struct buf *out, const char *const f[JOBTRACE_FIELDS])

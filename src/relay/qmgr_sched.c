@@ -1387,7 +1387,9 @@ qs_why_next(const struct relay_cfg *cfg, const struct qs_outcome *o,
 
 /* Feeds a job's outcome to the throttling of its destination: a
  * connection that no address accepted, or a 421/451 saying the peer is
- * overloaded, lowers it; delivered recipients raise it back. */
+ * overloaded, lowers it; delivered recipients raise it back. AUTH that
+ * failed where the peer answered (CONN "auth") is an account or
+ * configuration problem, no sign of congestion: it changes nothing. */
 static void
 qs_throttle(struct qmgr_sched *s, const char *key, const struct qs_outcome *o,
     size_t n, const struct jobtrace *tr)

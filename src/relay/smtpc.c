@@ -690,6 +690,15 @@ smtpc_fail_why(struct smtpc *s, struct smtpc_result *err)
 	return -1;
 }
 
+/* AUTH failed (refused, or not possible here): why, and auth_failed. */
+static int
+smtpc_fail_auth(struct smtpc *s, struct smtpc_result *err)
+{
+	smtpc_res_why(s, err);
+	err->auth_failed = 1;
+	return -1;
+}
+
 /* EHLO (or LHLO), falling back to HELO on a 5xx. 1 or -1. */
 static int
 smtpc_hello(struct smtpc *s, struct smtpc_result *err)
@@ -783,7 +792,10 @@ smtpc_auth_step(struct smtpc *s, const char *prefix, const void *p,
  * the class of the enhanced code changed to 4 (4.7.0 when there is none),
  * the server's reply kept in the text, so that mail waits for the
  * operator's fix instead of bouncing (Postfix's smtp_sasl_auth_soft_bounce
- * does the same). Anything else fails as the reply says. -1.
+ * does the same). A 4xx (454 4.7.0 temporary failure) says the same way
+ * what failed. Both set err->auth_failed: the next hop answered, so this
+ * is no sign of congestion. A 421 (or a connection the peer is closing)
+ * fails as the reply says, like a 421 anywhere. -1.
  */
 static int
 smtpc_auth_refused(struct smtpc *s, struct smtpc_result *err)
@@ -791,10 +803,10 @@ smtpc_auth_refused(struct smtpc *s, struct smtpc_result *err)
 	struct buf esc = BUF_INIT(0);
 	char enh[16];
 
-	if (s->rep.code < 500 || s->closing)
+	if (s->rep.code == 421 || s->closing)
 		return smtpc_fail_reply(s, err);
-	(void)snprintf(enh, sizeof(enh), "4%s", s->rep.enhanced[0] == '5' ?
-	    s->rep.enhanced + 1 : ".7.0");
+	(void)snprintf(enh, sizeof(enh), "4%s", s->rep.enhanced[0] == '5' ||
+	    s->rep.enhanced[0] == '4' ? s->rep.enhanced + 1 : ".7.0");
 	smtpc_why(s, enh, "authentication failed, the server said: %d %s%s%s",
 	    s->rep.code, s->rep.enhanced, s->rep.enhanced[0] ? " " : "",
 	    buf_cstr(&s->rep.text));
@@ -802,7 +814,7 @@ smtpc_auth_refused(struct smtpc *s, struct smtpc_result *err)
 	    "waits until the credentials are fixed)", s->peer,
 	    log_escape(&esc, s->why.data, s->why.len, 400));
 	buf_free(&esc);
-	return smtpc_fail_why(s, err);
+	return smtpc_fail_auth(s, err);
 }
 
 /* AUTH PLAIN with an initial response, or LOGIN. 1 or -1 with err. */
@@ -817,7 +829,7 @@ smtpc_auth(struct smtpc *s, struct smtpc_result *err)
 		return 1;
 	if (!s->caps.tls && !s->opts.auth_cleartext) {
 		smtpc_why(s, "4.7.0", "AUTH refused over clear text");
-		return smtpc_fail_why(s, err);
+		return smtpc_fail_auth(s, err);
 	}
 	if (pass == NULL)
 		pass = "";
@@ -830,7 +842,7 @@ smtpc_auth(struct smtpc *s, struct smtpc_result *err)
 				xbzero(msg.data, msg.cap);
 			buf_free(&msg);
 			smtpc_why(s, "4.7.0", "AUTH credentials too long");
-			return smtpc_fail_why(s, err);
+			return smtpc_fail_auth(s, err);
 		}
 		r = smtpc_auth_step(s, "AUTH PLAIN ", msg.data, msg.len,
 		    "AUTH");
@@ -854,7 +866,7 @@ smtpc_auth(struct smtpc *s, struct smtpc_result *err)
 	} else {
 		smtpc_why(s, "4.7.0", "no supported AUTH mechanism offered "
 		    "(PLAIN or LOGIN)");
-		return smtpc_fail_why(s, err);
+		return smtpc_fail_auth(s, err);
 	}
 	if (r == -1)
 		return smtpc_fail_why(s, err);

@@ -116,6 +116,8 @@ struct smtpc_result {
 	int		 temporary;
 	int		 permanent;
 	int		 possibly_delivered;
+	int		 auth_failed;	/* smtpc_open: AUTH refused or not
+					 * possible (the peer answered) */
 };
 
 /* What the peer's last EHLO/LHLO reply offered, and the TLS state. */
@@ -148,7 +150,10 @@ struct smtpc;
  * temporary one); an AUTH reply: a 4xx as it is, a 5xx (535 wrong
  * password...) temporary with code 0, the enhanced code's class made 4
  * ("4.7.8", or "4.7.0") and the text "authentication failed, the server
- * said: 535 5.7.8 ..." (an account problem must not bounce mail); or a
+ * said: 535 5.7.8 ..." (an account problem must not bounce mail), a 4xx
+ * but 421 with the same text and its own code, both (and AUTH not
+ * possible: "AUTH refused over clear text", "no supported AUTH mechanism
+ * offered ...") with err->auth_failed set; or a
  * local reason with code 0, temporary: "connect:
  * Connection refused", "connect: timeout", "timeout waiting for the
  * greeting", "TLS required but STARTTLS not offered", "TLS handshake

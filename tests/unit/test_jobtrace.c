@@ -42,6 +42,11 @@ test_round_trip(void **state)
 		assert_string_equal(t.f[i], f[i]);
 	/* Parsing again replaces the fields (no leak: ASan). */
 	assert_int_equal(jobtrace_parse(b.data, b.len - 1, &t), 1);
+	/* Every CONN value. */
+	assert_int_equal(jobtrace_parse("T a\tb\tc\td\tauth", 14, &t), 1);
+	assert_string_equal(t.f[JOBTRACE_CONN], "auth");
+	assert_int_equal(jobtrace_parse("T a\tb\tc\td\tfailed", 16, &t), 1);
+	assert_int_equal(jobtrace_parse("T a\tb\tc\td\treused", 16, &t), 1);
 	jobtrace_free(&t);
 	jobtrace_free(&t);	/* twice is fine */
 	buf_free(&b);

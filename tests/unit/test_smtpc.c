@@ -874,6 +874,9 @@ open_ok(struct fake *f, const struct smtpc_opts *o)
 }
 
 /* smtpc_open must fail like this. */
+/* err.auth_failed of the last open_fail. */
+static int last_auth_failed;
+
 static void
 open_fail(struct fake *f, const struct smtpc_opts *o, int code,
     const char *enh, int temp, const char *text)
@@ -885,6 +888,7 @@ open_fail(struct fake *f, const struct smtpc_opts *o, int code,
 	assert_null(s);
 	expect_res(&err, code, enh, temp, !temp, text);
 	assert_int_equal(err.possibly_delivered, 0);
+	last_auth_failed = err.auth_failed;
 	smtpc_result_free(&err);
 }
 
@@ -3205,8 +3209,12 @@ test_auth(void **state)
 	auth_case(&o, "AUTH PLAIN", bad, 0, "4.7.0",
 	    "authentication failed, the server said: 535 5.7.8 "
 	    "Authentication credentials invalid");
-	auth_case(&o, "ENHANCEDSTATUSCODES\nAUTH PLAIN", tmp, 454,
-	    "4.7.0", "Temporary authentication failure");
+	assert_int_equal(last_auth_failed, 1);
+	/* A 4xx: as temporary, said the same way. */
+	auth_case(&o, "ENHANCEDSTATUSCODES\nAUTH PLAIN", tmp, 0,
+	    "4.7.0", "authentication failed, the server said: 454 4.7.0 "
+	    "Temporary authentication failure");
+	assert_int_equal(last_auth_failed, 1);
 	auth_case(&o, "ENHANCEDSTATUSCODES\nAUTH PLAIN", ir, 0,
 	    "4.7.0", "the server said: 501 5.7.0 cancelled");
 	{
@@ -3219,6 +3227,7 @@ test_auth(void **state)
 	}
 	auth_case(&o, "AUTH CRAM-MD5 DIGEST-MD5", none, 0, "4.7.0",
 	    "no supported AUTH mechanism");
+	assert_int_equal(last_auth_failed, 1);
 	/* Not offered: on without it. */
 	auth_case(&o, "PIPELINING", none, 0, NULL, NULL);
 

@@ -2,7 +2,8 @@
 """A small SMTP server for delivery tests, written here so that a test
 can decide what happens after each message's final dot.
 
-    peer = SmtpPeer(ehlo=["SIZE 1000000"], on_dot=None)
+    peer = SmtpPeer(ehlo=["SIZE 1000000"], on_dot=None, tls=None,
+                    auth=None)
     transports=f"peer.test=smtp:[127.0.0.1]:{peer.port}"
     peer.got      # each message's Subject, at its final dot, in order
     peer.msgs     # each message as received (bytes, dot-stuffed), in order
@@ -14,6 +15,10 @@ can decide what happens after each message's final dot.
 
 Just enough SMTP for the relay's client: EHLO (with the extra keywords
 given, never PIPELINING or CHUNKING), MAIL, RCPT, RSET, NOOP, DATA, QUIT.
+tls=(cert, key) offers STARTTLS (a server-side ssl context of those
+files). auth="535 5.7.8 ..." offers AUTH PLAIN LOGIN and answers every
+AUTH with that reply (peer.auth may be changed meanwhile); the AUTH
+lines are recorded as "AUTH <mechanism>", never their credentials.
 on_dot(conn, subject), when given, runs after the final dot, before the
 reply: it returns True for "250 2.0.0 queued", False to close without a
 reply. conn.hold(until) waits until until() is true (True) or the client
@@ -23,6 +28,7 @@ import select
 import smtplib
 import socket
 import socketserver
+import ssl
 import threading
 
 from estafeta_test import free_port
@@ -40,18 +46,43 @@ class _Conn(socketserver.StreamRequestHandler):
                 return False
         return True
 
+    def starttls(self):
+        self.reply("220 2.0.0 go ahead")
+        self.wfile.flush()
+        self.connection = self.server.peer.ctx.wrap_socket(
+            self.connection, server_side=True)
+        self.rfile = self.connection.makefile("rb")
+        self.wfile = self.connection.makefile("wb")
+
     def handle(self):
         peer = self.server.peer
+        tls = False
         self.reply("220 peer.test ESMTP")
         while True:
             line = self.rfile.readline()
             if not line:
                 return
             verb = line[:4].upper()
+            text = line.strip().decode(errors="replace")
+            if verb == b"AUTH":
+                text = " ".join(text.split()[:2])   # no credentials
             with peer.lock:
-                peer.cmds.append(line.strip().decode(errors="replace"))
-            if verb in (b"EHLO", b"HELO"):
-                lines = ["peer.test"] + list(peer.ehlo)
+                peer.cmds.append(text)
+            if verb == b"STAR" and peer.ctx is not None and not tls:
+                try:
+                    self.starttls()
+                except (OSError, ssl.SSLError):
+                    return
+                tls = True
+            elif verb == b"AUTH" and peer.auth is not None:
+                self.reply(peer.auth)
+            elif verb in (b"EHLO", b"HELO"):
+                extra = []
+                if peer.ctx is not None and not tls:
+                    extra.append("STARTTLS")
+                if peer.auth is not None:
+                    extra.append("AUTH PLAIN LOGIN")
+                lines = ["peer.test"] + list(peer.ehlo) + extra
                 for i, text in enumerate(lines):
                     sep = " " if i == len(lines) - 1 else "-"
                     self.reply(f"250{sep}{text}")
@@ -83,8 +114,12 @@ class _Conn(socketserver.StreamRequestHandler):
 
 
 class SmtpPeer:
-    def __init__(self, ehlo=(), on_dot=None):
-        self.ehlo, self.on_dot = tuple(ehlo), on_dot
+    def __init__(self, ehlo=(), on_dot=None, tls=None, auth=None):
+        self.ehlo, self.on_dot, self.auth = tuple(ehlo), on_dot, auth
+        self.ctx = None
+        if tls is not None:
+            self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            self.ctx.load_cert_chain(*tls)
         self.got, self.cmds, self.lock = [], [], threading.Lock()
         self.msgs = []
         socketserver.ThreadingTCPServer.allow_reuse_address = True
