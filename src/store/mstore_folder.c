@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "lib/buf.h"
+#include "lib/log.h"
 #include "lib/xalloc.h"
 #include "store/mstore.h"
 #include "store/mstore_priv.h"
@@ -107,12 +108,68 @@ folder_row_write(struct mstore *st, const struct folder_row *fr)
 	return rc == SQLITE_DONE ? 1 : -1;
 }
 
-/* A new UIDVALIDITY: the time, but always above every earlier one. */
+/*
+ * The last UIDVALIDITY handed out is also kept in the file "uidvalidity"
+ * of the user directory, outside index.db: a rebuilt index (deleted, or
+ * damaged and set aside) knows no earlier value, and a rebuild in the same
+ * second as an earlier UIDVALIDITY (or before one that folder creations
+ * pushed ahead of the clock) would reuse it with new UIDs, which RFC 3501
+ * 2.3.1.1 forbids (clients would keep the old UIDs' cached messages).
+ */
+#define UV_FILE		"uidvalidity"
+
+static int64_t
+uv_file_read(struct mstore *st)
+{
+	char p[PATH_MAX], b[32];
+	ssize_t n;
+	int fd;
+
+	if ((size_t)snprintf(p, sizeof(p), "%s/" UV_FILE, st->dir) >=
+	    sizeof(p) || (fd = open(p, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) ==
+	    -1)
+		return 0;
+	n = read(fd, b, sizeof(b) - 1);
+	(void)close(fd);	/* read-only */
+	if (n <= 0)
+		return 0;
+	b[n] = '\0';
+	return strtoll(b, NULL, 10);	/* garbage: 0, no floor */
+}
+
+/* Durable before the index row that uses v commits (a new file, synced,
+ * renamed into place, the directory synced): -1 on error (errno). A
+ * failure only loses the floor for a later rebuild: logged, not fatal. */
+static int
+uv_file_write(struct mstore *st, int64_t v)
+{
+	char tmp[PATH_MAX], p[PATH_MAX], b[32];
+	int fd, n, ok;
+
+	if ((size_t)snprintf(tmp, sizeof(tmp), "%s/" UV_FILE ".tmp",
+	    st->dir) >= sizeof(tmp) || (size_t)snprintf(p, sizeof(p),
+	    "%s/" UV_FILE, st->dir) >= sizeof(p))
+		return -1;
+	/* Writers hold the index write lock: one at a time. */
+	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC |
+	    O_NOFOLLOW, 0600)) == -1)
+		return -1;
+	n = snprintf(b, sizeof(b), "%lld\n", (long long)v);
+	ok = write(fd, b, (size_t)n) == n && fsync(fd) == 0;
+	if (close(fd) == -1 || !ok || rename(tmp, p) == -1) {
+		(void)unlink(tmp);
+		return -1;
+	}
+	return fsync_dir(st->dir);
+}
+
+/* A new UIDVALIDITY: the time, but always above every earlier one (the
+ * index's record and the uidvalidity file's). */
 static int
 next_uidvalidity(struct mstore *st, uint32_t *uv_r)
 {
 	sqlite3_stmt *s;
-	int64_t last = 0, now = (int64_t)time(NULL);
+	int64_t last = 0, floor, now = (int64_t)time(NULL);
 	int rc;
 
 	if ((s = mstore_prep(st, "SELECT v FROM meta WHERE k ="
@@ -123,10 +180,16 @@ next_uidvalidity(struct mstore *st, uint32_t *uv_r)
 	sqlite3_finalize(s);
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
 		return -1;
+	if ((floor = uv_file_read(st)) > last && floor < UINT32_MAX)
+		last = floor;
 	if (now <= last)
 		now = last + 1;
 	if (now > UINT32_MAX || now < 1)
 		now = 1;
+	if (uv_file_write(st, now) == -1)
+		log_warn("store %s: cannot write %s/" UV_FILE ": %s (a rebuilt "
+		    "index may reuse UIDVALIDITY %lld)", st->dir, st->dir,
+		    strerror(errno), (long long)now);
 	if ((s = mstore_prep(st, "INSERT OR REPLACE INTO meta VALUES"
 	    "('uidvalidity', ?)")) == NULL)
 		return -1;

@@ -965,6 +965,46 @@ test_damaged_index(void **state)
 	assert_int_equal(access(p, F_OK), 0);
 }
 
+/*
+ * A rebuilt index never hands out a UIDVALIDITY used before (RFC 3501
+ * 2.3.1.1: its UIDs are new), even in the same second, and even when
+ * folder creations pushed the earlier ones ahead of the clock: the last
+ * one is kept in the file "uidvalidity", outside the index.
+ */
+static void
+test_uidvalidity_rebuild(void **state)
+{
+	struct fx *f = *state;
+	struct mbox_status ms;
+	const char *err = NULL;
+	uint32_t max = 0;
+	char p[256], name[16];
+	int i;
+
+	(void)add(f->st, "INBOX", "one\n");
+	for (i = 0; i < 20; i++) {
+		(void)snprintf(name, sizeof(name), "F%d", i);
+		assert_int_equal(mstore_folder_create(f->st, name, &err), 1);
+		assert_int_equal(mstore_folder_status(f->st, name, &ms, &err),
+		    1);
+		assert_true(ms.uidvalidity > max);
+		max = ms.uidvalidity;
+	}
+	mstore_close(&f->st);
+	(void)snprintf(p, sizeof(p), "%s/index.db", f->udir);
+	assert_int_equal(unlink(p), 0);
+	(void)snprintf(p, sizeof(p), "%s/index.db-wal", f->udir);
+	(void)unlink(p);	/* may not exist */
+	(void)snprintf(p, sizeof(p), "%s/index.db-shm", f->udir);
+	(void)unlink(p);
+	assert_int_equal(mstore_open(f->root, USER, 0, &f->st, &err), 1);
+	assert_int_equal(mstore_folder_status(f->st, "INBOX", &ms, &err), 1);
+	assert_int_equal(ms.messages, 1);
+	assert_true(ms.uidvalidity > max);
+	assert_int_equal(mstore_folder_status(f->st, "F0", &ms, &err), 1);
+	assert_true(ms.uidvalidity > max + 1);
+}
+
 /* More than MBOX_KEYWORDS_MAX octets of keywords: refused by APPEND's
  * mstore_add and by mbox_store, which leaves the message as it was. */
 static void
@@ -1464,6 +1504,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_spool, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_damaged_index, setup,
 		    teardown),
+		cmocka_unit_test_setup_teardown(test_uidvalidity_rebuild,
+		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_keyword_cap, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_lock, setup, teardown),
