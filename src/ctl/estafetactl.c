@@ -88,6 +88,20 @@ usage(void)
 	exit(2);
 }
 
+/*
+ * Unix seconds on qmgr's clock (CLOCK_REALTIME, which next_try, arrival
+ * and the throttling state use), for the age filters and "due in":
+ * never time(NULL), glibc's coarse clock, a tick behind.
+ */
+static long long
+ctl_now_s(void)
+{
+	struct timespec ts;
+
+	(void)clock_gettime(CLOCK_REALTIME, &ts);	/* cannot fail */
+	return (long long)ts.tv_sec;
+}
+
 static const char *
 ctl_time(long long t, char *out, size_t len)
 {
@@ -307,7 +321,7 @@ ctl_status(const struct ctl *c, const struct qidx_rcpt *r, const char *key,
     struct buf *out, const struct qidx_dest **dest_r)
 {
 	char t[32];
-	long long now = (long long)time(NULL), cfg;
+	long long now = ctl_now_s(), cfg;
 	size_t i;
 
 	buf_reset(out);
@@ -607,7 +621,7 @@ ctl_filters(struct ctl *c, int argc, char **argv, struct qidx_filter *f,
 				    "(e.g. 90s, 30m, 1h, 2d)\n", v);
 				return -1;
 			}
-			f->before = (long long)time(NULL) - d;
+			f->before = ctl_now_s() - d;
 			(void)buf_appendf(enc, "\nolder-than=%lld", d);
 			continue;
 		default:
@@ -694,7 +708,7 @@ ctl_queue_summary(struct ctl *c)
 	long long tm = 0, tr = 0;
 	size_t i;
 
-	if (qidx_shape(c->idx, (long long)time(NULL), &qs) == -1)
+	if (qidx_shape(c->idx, ctl_now_s(), &qs) == -1)
 		goto fail;
 	for (i = 0; i < QIDX_AGE_BUCKETS; i++) {
 		tm += qs.age_msg[i];

@@ -866,7 +866,7 @@ qs_enqueue_dsn(struct qmgr_sched *s, const char *orig_id, const char *to,
 	memset(&e, 0, sizeof(e));
 	memset(&rc, 0, sizeof(rc));
 	spool_new_id(e.id);
-	e.arrival = time(NULL);
+	e.arrival = qs_now_s();
 	e.sender = "";
 	rc.addr = (char *)to;
 	rc.notify = SPOOL_NOTIFY_NEVER;
@@ -1792,7 +1792,7 @@ qs_requeue_rcpt(void *arg, const struct qidx_rcpt *rc)
 	}
 	memset(&at, 0, sizeof(at));
 	at.idx = rc->idx;
-	at.t = time(NULL);
+	at.t = qs_now_s();
 	at.kind = "requeue";
 	at.attempt = rc->attempts;
 	at.state = rc->state;
@@ -1872,7 +1872,7 @@ qs_audit(struct qmgr_sched *s, const struct qctl_req *r,
 {
 	struct buf b = BUF_INIT(0), esc = BUF_INIT(0);
 	char t[32];
-	time_t now = time(NULL);
+	time_t now = (time_t)qs_now_s();
 	struct tm tm;
 	size_t i;
 
@@ -2046,8 +2046,7 @@ qmgr_sched_ctl(struct qmgr_sched *s, const char *cmd, size_t len,
 		qs_ctl_flush(s, cmd, len, reply);
 		return;
 	}
-	if (qctl_req_parse(&r, cmd, len, (long long)time(NULL), &err) ==
-	    -1) {
+	if (qctl_req_parse(&r, cmd, len, qs_now_s(), &err) == -1) {
 		(void)buf_appendf(reply, "error: %s", err);
 		qctl_req_free(&r);
 		return;

@@ -291,9 +291,14 @@ static void
 smtpd_env(struct smtpd_session *s, struct spool_env *e, struct buf *sender,
     struct buf *client)
 {
+	struct timespec ts;
+
 	memset(e, 0, sizeof(*e));
 	memcpy(e->id, s->qid, sizeof(e->id));
-	e->arrival = time(NULL);
+	/* CLOCK_REALTIME like qmgr and estafetactl's age filters, never
+	 * time(NULL): glibc's coarse clock runs a tick behind. */
+	(void)clock_gettime(CLOCK_REALTIME, &ts);	/* cannot fail */
+	e->arrival = (long long)ts.tv_sec;
 	(void)addr_format(s->mail.addr, sender);	/* unbounded */
 	e->sender = (char *)buf_cstr(sender);
 	e->rcpts = s->rcpts;

@@ -12,7 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <time.h>
 
 #include "lib/buf.h"
 #include "lib/log.h"
@@ -224,7 +223,8 @@ throttle_save(struct throttle *t, const struct throttle_dest *d,
 }
 
 static void
-throttle_lower(struct throttle *t, const char *key, const char *signal)
+throttle_lower(struct throttle *t, const char *key, const char *signal,
+    long long now_ms)
 {
 	const struct relay_cfg *cfg = t->cfg;
 	struct throttle_dest *d = throttle_find(t, key);
@@ -240,7 +240,7 @@ throttle_lower(struct throttle *t, const char *key, const char *signal)
 	d->pace_ms = pace < cfg->deliver_throttle_delay_max ? pace :
 	    cfg->deliver_throttle_delay_max;
 	d->ok = 0;
-	d->updated = (long long)time(NULL);
+	d->updated = now_ms / 1000;
 	free(d->reason);
 	d->reason = xstrndup(signal, strnlen(signal, THROTTLE_REASON_MAX));
 	log_warn("qmgr throttle dest=%s lowered concurrency=%d delay=%lldms "
@@ -257,7 +257,8 @@ throttle_lower(struct throttle *t, const char *key, const char *signal)
  * one to the concurrency.
  */
 static void
-throttle_raise(struct throttle *t, struct throttle_dest *d, size_t delivered)
+throttle_raise(struct throttle *t, struct throttle_dest *d, size_t delivered,
+    long long now_ms)
 {
 	const struct relay_cfg *cfg = t->cfg;
 	long long pace = d->pace_ms;
@@ -274,7 +275,7 @@ throttle_raise(struct throttle *t, struct throttle_dest *d, size_t delivered)
 		d->pace_ms = 0;
 	if (d->limit == limit && d->pace_ms == pace)
 		return;		/* counting towards the next step */
-	d->updated = (long long)time(NULL);
+	d->updated = now_ms / 1000;
 	restored = d->limit >= cfg->deliver_dest_concurrency &&
 	    d->pace_ms == 0;
 	log_info("qmgr throttle dest=%s %s concurrency=%d delay=%lldms", d->key,
@@ -292,14 +293,13 @@ throttle_result(struct throttle *t, const char *key, const char *signal,
 {
 	struct throttle_dest *d;
 
-	(void)now_ms;
 	if (!t->cfg->deliver_throttle)
 		return;
 	if (signal != NULL) {
-		throttle_lower(t, key, signal);
+		throttle_lower(t, key, signal, now_ms);
 		return;
 	}
 	if (delivered == 0 || (d = throttle_find(t, key)) == NULL)
 		return;
-	throttle_raise(t, d, delivered);
+	throttle_raise(t, d, delivered, now_ms);
 }

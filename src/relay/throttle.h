@@ -47,10 +47,12 @@ void	throttle_started(struct throttle *, const char *key, long long now_ms);
 int	throttle_reply_signals(const char *patterns, const char *reply);
 
 /*
- * The outcome of one job to key: signal non-NULL (the reply or reason
- * that lowered it) lowers the destination; otherwise delivered
- * recipients count towards raising it. Changes are written to the index
- * (inside the caller's transaction) and logged.
+ * The outcome of one job to key at now_ms (wall-clock ms, the caller's
+ * clock: the time of a change kept, which throttle_expire compares with
+ * its now): signal non-NULL (the reply or reason that lowered it) lowers
+ * the destination; otherwise delivered recipients count towards raising
+ * it. Changes are written to the index (inside the caller's transaction)
+ * and logged.
  */
 void	throttle_result(struct throttle *, const char *key,
 	    const char *signal, size_t delivered, long long now_ms);

@@ -207,9 +207,9 @@ test_expire(void **state)
 	long long pace, now = (long long)time(NULL);
 	int n = 0;
 
-	throttle_result(t, KEY, "421 too many connections", 0, 1000);
+	throttle_result(t, KEY, "421 too many connections", 0, now * 1000);
 	throttle_result(t, "mx:other.example:25", "421 too many connections",
-	    0, 1000);
+	    0, now * 1000 + 999);
 	throttle_expire(t, now + 3600 - 5);	/* default forget: 1h */
 	assert_int_equal(throttle_limit(t, KEY, &pace), 4);
 	assert_int_equal(qidx_foreach_dest(e->idx, count_dest, &n), 2);
@@ -219,6 +219,35 @@ test_expire(void **state)
 	assert_int_equal(throttle_limit(t, "mx:other.example:25", &pace), 8);
 	n = 0;
 	assert_int_equal(qidx_foreach_dest(e->idx, count_dest, &n), 0);
+	throttle_free(&t);
+}
+
+/*
+ * The time of a change is the caller's (qmgr's clock_gettime, the clock
+ * of throttle_expire's now), never time(NULL), glibc's coarse clock a
+ * tick behind: a change at 1000.999 s and one raised at 2000.5 s are
+ * forgotten exactly deliver_throttle_forget later on that clock.
+ */
+static void
+test_change_time(void **state)
+{
+	struct env *e = *state;
+	struct throttle *t = throttle_new(&e->cfg, e->idx);
+	long long pace;
+
+	throttle_result(t, KEY, "421 too many connections", 0, 1000999);
+	throttle_result(t, KEY, "421 too many connections", 0, 1000999);
+	throttle_expire(t, 1000 + 3599);
+	assert_int_equal(throttle_limit(t, KEY, &pace), 2);
+	throttle_expire(t, 1000 + 3600);
+	assert_int_equal(throttle_limit(t, KEY, &pace), 8);	/* forgotten */
+	/* A raise is a change too. */
+	throttle_result(t, KEY, "421 too many connections", 0, 1000000);
+	throttle_result(t, KEY, NULL, 1, 2000500);	/* pace halved */
+	throttle_expire(t, 2000 + 3599);
+	assert_int_equal(throttle_limit(t, KEY, &pace), 4);
+	throttle_expire(t, 2000 + 3600);
+	assert_int_equal(throttle_limit(t, KEY, &pace), 8);
 	throttle_free(&t);
 }
 
@@ -243,6 +272,8 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_signals),
 		cmocka_unit_test_setup_teardown(test_lower_raise, env_setup,
+		    env_teardown),
+		cmocka_unit_test_setup_teardown(test_change_time, env_setup,
 		    env_teardown),
 		cmocka_unit_test_setup_teardown(test_expire, env_setup,
 		    env_teardown),
