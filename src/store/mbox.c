@@ -722,6 +722,39 @@ mbox_base(struct mbox *mb, uint32_t seq, char *out, size_t outsz,
 	return rc;
 }
 
+int
+mbox_base_foreach(struct mbox *mb, int (*fn)(void *arg, uint32_t seq,
+    const char *base), void *arg, const char **errstr_r)
+{
+	sqlite3_stmt *s;
+	const char *base;
+	uint32_t seq;
+	int rc;
+
+	if (mb->n == 0)
+		return 1;
+	if ((s = mstore_prep(mb->st, "SELECT uid, base FROM msgs"
+	    " WHERE folder = ? AND uid >= ? AND uid <= ? ORDER BY uid")) ==
+	    NULL)
+		return mb_err(mb, errstr_r, "index");
+	(void)sqlite3_bind_int64(s, 1, mb->fid);
+	(void)sqlite3_bind_int64(s, 2, mb->uids[0]);
+	(void)sqlite3_bind_int64(s, 3, mb->uids[mb->n - 1]);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		seq = mbox_seq_of_uid(mb,
+		    (uint32_t)sqlite3_column_int64(s, 0));
+		base = (const char *)sqlite3_column_text(s, 1);
+		if (seq != 0 && base != NULL && fn(arg, seq, base) == -1) {
+			rc = SQLITE_DONE;
+			break;
+		}
+	}
+	if (rc != SQLITE_DONE)
+		(void)mb_err(mb, errstr_r, "index");
+	sqlite3_finalize(s);
+	return rc == SQLITE_DONE ? 1 : -1;
+}
+
 /*
  * The path of file (relative, "new/.." or "cur/..") in the folder; with
  * refind, the file is looked for under its base name (renamed by another

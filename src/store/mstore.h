@@ -306,6 +306,13 @@ int	 mbox_present(struct mbox *, const char **errstr_r);
  */
 int	 mbox_base(struct mbox *, uint32_t seq, char *out, size_t outsz,
 	    const char **errstr_r);
+/*
+ * The same for every message of the snapshot, in one index read: calls
+ * fn(arg, seq, base) in sequence order (a message whose row another session
+ * expunged is left out); fn returning -1 stops the walk. 1, -1 on error.
+ */
+int	 mbox_base_foreach(struct mbox *, int (*fn)(void *arg, uint32_t seq,
+	    const char *base), void *arg, const char **errstr_r);
 
 /*
  * Reads message seq: the whole message (or only its header up to and

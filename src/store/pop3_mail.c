@@ -127,72 +127,74 @@ pop3_stat(struct pop3_session *s, const char *arg, size_t len)
 	pop3_reply(s, "+OK %u %llu", s->nmsg - s->ndeleted, pop3_octets(s));
 }
 
-/*
- * Message seq's unique-id into uid (pop3_uidl of its base name): 1; 0 when
- * another session (IMAP) expunged it meanwhile; -1, with the reply set.
- */
-static int
-pop3_uid_of(struct pop3_session *s, uint32_t seq,
-    char uid[POP3_UIDL_LEN + 1])
+static void
+pop3_index_failed(struct pop3_session *s, const char *errstr)
 {
-	char base[NAME_MAX + 1];
-	const char *errstr = NULL;
-	int r;
+	log_error("%s pop3 index read failed user=<%s> error=\"%s\"", s->sid,
+	    s->user, errstr ? errstr : "?");
+	pop3_reply(s, "-ERR [SYS/TEMP] Cannot read the maildrop");
+}
 
-	if ((r = mbox_base(s->mb, seq, base, sizeof(base), &errstr)) == 1)
+/* mbox_base_foreach: a UIDL line for each message not marked deleted. */
+static int
+pop3_uidl_line(void *arg, uint32_t seq, const char *base)
+{
+	struct pop3_session *s = arg;
+	char uid[POP3_UIDL_LEN + 1];
+
+	if (seq <= s->nmsg && !s->deleted[seq - 1]) {
 		(void)pop3_uidl(base, strlen(base), uid);
-	else if (r == -1) {
-		log_error("%s pop3 index read failed user=<%s> seq=%u "
-		    "error=\"%s\"", s->sid, s->user, seq, errstr ? errstr : "?");
-		pop3_reply(s, "-ERR [SYS/TEMP] Cannot read the maildrop");
+		(void)buf_appendf(&s->reply, "%u %s\r\n", seq, uid);
 	}
-	return r;
+	return 0;
 }
 
 /*
  * LIST and UIDL: one message, or every message not marked deleted. A
  * message another session expunged since login has no unique-id any more:
- * UIDL leaves it out (its RETR would fail too).
+ * UIDL leaves it out (its RETR would fail too). The unique-id is
+ * pop3_uidl of the message's base name.
  */
 static void
 pop3_listing(struct pop3_session *s, const char *arg, size_t len, int uidl)
 {
-	const struct mbox_msg *m;
-	char uid[POP3_UIDL_LEN + 1];
+	char base[NAME_MAX + 1], uid[POP3_UIDL_LEN + 1];
+	const char *errstr = NULL;
 	uint32_t seq;
 	int r;
 
 	if (len > 0) {
 		if (pop3_msg_arg(s, arg, len, &seq) == -1)
 			return;
-		if (!uidl) {
+		if (!uidl)
 			pop3_reply(s, "+OK %u %llu", seq,
 			    (unsigned long long)mbox_msg(s->mb, seq)->size);
-			return;
-		}
-		if ((r = pop3_uid_of(s, seq, uid)) == 1)
+		else if ((r = mbox_base(s->mb, seq, base, sizeof(base),
+		    &errstr)) == 1) {
+			(void)pop3_uidl(base, strlen(base), uid);
 			pop3_reply(s, "+OK %u %s", seq, uid);
-		else if (r == 0)
+		} else if (r == 0)
 			pop3_reply(s, "-ERR Message %u was removed by another "
 			    "program", seq);
+		else
+			pop3_index_failed(s, errstr);
 		return;
 	}
-	if (uidl)
+	if (uidl) {
 		pop3_reply(s, "+OK Unique-ID listing follows");
-	else
+		if (mbox_base_foreach(s->mb, pop3_uidl_line, s, &errstr) ==
+		    -1) {
+			pop3_index_failed(s, errstr);
+			return;
+		}
+	} else {
 		pop3_reply(s, "+OK %u messages (%llu octets)",
 		    s->nmsg - s->ndeleted, pop3_octets(s));
-	for (seq = 1; seq <= s->nmsg; seq++) {
-		if (s->deleted[seq - 1])
-			continue;
-		if (!uidl) {
-			m = mbox_msg(s->mb, seq);
-			(void)buf_appendf(&s->reply, "%u %llu\r\n", seq,
-			    (unsigned long long)m->size);
-		} else if ((r = pop3_uid_of(s, seq, uid)) == 1)
-			(void)buf_appendf(&s->reply, "%u %s\r\n", seq, uid);
-		else if (r == -1)
-			return;		/* the reply is the error */
+		for (seq = 1; seq <= s->nmsg; seq++)
+			if (!s->deleted[seq - 1])
+				(void)buf_appendf(&s->reply, "%u %llu\r\n",
+				    seq, (unsigned long long)mbox_msg(s->mb,
+				    seq)->size);
 	}
 	(void)buf_append(&s->reply, ".\r\n", 3);	/* unbounded */
 }

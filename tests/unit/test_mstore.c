@@ -1262,6 +1262,61 @@ count_expunged(void *arg, uint32_t seq)
 	(*(int *)arg)++;
 }
 
+static int
+collect_base(void *arg, uint32_t seq, const char *base)
+{
+	struct buf *b = arg;
+
+	(void)buf_appendf(b, "%u %s\n", seq, base);
+	return 0;
+}
+
+/*
+ * mbox_base and mbox_base_foreach: the files' base names (no flag info,
+ * the same after a flag change), in sequence order; a message another
+ * handle expunged is left out of the walk and 0 for mbox_base.
+ */
+static void
+test_base_names(void **state)
+{
+	struct fx *f = *state;
+	struct mbox *mb = NULL, *mb2 = NULL;
+	struct buf b = BUF_INIT(0), want = BUF_INIT(0);
+	const char *err = NULL;
+	char base[3][256];
+	uint32_t seq, gone = 2;
+
+	(void)add(f->st, "INBOX", "one\n");
+	(void)add(f->st, "INBOX", "two\n");
+	(void)add(f->st, "INBOX", "three\n");
+	assert_int_equal(mbox_open(f->st, "INBOX", 0, &mb, &err), 1);
+	for (seq = 1; seq <= 3; seq++) {
+		assert_int_equal(mbox_base(mb, seq, base[seq - 1],
+		    sizeof(base[0]), &err), 1);
+		assert_null(strchr(base[seq - 1], ':'));
+		assert_null(strchr(base[seq - 1], '/'));
+	}
+	assert_string_not_equal(base[0], base[1]);
+	assert_int_equal(mbox_store(mb, 3, '+', MSG_SEEN, NULL, 0, &err), 1);
+	assert_int_equal(mbox_base(mb, 3, base[1], sizeof(base[1]), &err), 1);
+	assert_string_equal(base[1], base[2]);
+	assert_int_equal(mbox_base(mb, 4, base[1], sizeof(base[1]), &err), -1);
+
+	assert_int_equal(mbox_open(f->st, "INBOX", 0, &mb2, &err), 1);
+	assert_int_equal(mbox_store(mb2, 2, '+', MSG_DELETED, NULL, 0, &err),
+	    1);
+	assert_int_equal(mbox_expunge(mb2, &gone, 1, NULL, NULL, &err), 1);
+	mbox_close(&mb2);
+	assert_int_equal(mbox_base(mb, 2, base[1], sizeof(base[1]), &err), 0);
+	assert_string_equal(err, MBOX_ERR_EXPUNGED);
+	assert_int_equal(mbox_base_foreach(mb, collect_base, &b, &err), 1);
+	(void)buf_appendf(&want, "1 %s\n3 %s\n", base[0], base[2]);
+	assert_string_equal(buf_cstr(&b), buf_cstr(&want));
+	mbox_close(&mb);
+	buf_free(&b);
+	buf_free(&want);
+}
+
 /*
  * mbox_remove (POP3's UPDATE): the messages named by UID go whatever
  * their flags, no file is renamed or unlinked before the commit (so no
@@ -1515,6 +1570,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_expunge_two_phase, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_remove, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_base_names, setup,
+		    teardown),
 		cmocka_unit_test_setup_teardown(test_delete_trash, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_expunge_fails, setup,
