@@ -110,7 +110,7 @@ def main():
         relay.wait_log(f"{q} qmgr removed")
     relay.wait_log(f"{m3} qmgr bounced")
 
-    got = rcpt_lines(a)
+    got = [c for c in rcpt_lines(a) if "alice@" not in c]   # not the DSN
     want = [
         "RCPT TO:<bob@a.test> ORCPT=rfc822;b+2Bx+3Dy+20z@a.test",
         "RCPT TO:<carol@a.test> "
@@ -119,7 +119,7 @@ def main():
         "RCPT TO:<fay@a.test> ORCPT=utf-8;f\\x{F6}y\\x{2B}1@a.test",
         "RCPT TO:<gil@a.test>",
     ]
-    check(got[:5] == want, f"RCPT lines at A:\n{got}\nwanted\n{want}")
+    check(got == want, f"RCPT lines at A:\n{got}\nwanted\n{want}")
     got = rcpt_lines(b)
     want = ["RCPT TO:<hal@b.test> ORCPT=utf-8;h\u00e4l\\x{2B}x@b.test",
             "RCPT TO:<ivy@b.test> ORCPT=rfc822;i+2Bv+20y@b.test"]
