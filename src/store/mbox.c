@@ -207,9 +207,16 @@ cache_flush(struct mbox *mb)
 	if (mb->ncache == 0)
 		return;
 	ok = mstore_begin(mb->st, &errstr) == 1;
+	/*
+	 * Only for a message still in the index: another session may have
+	 * expunged it, or deleted the folder, since the blob was computed. A
+	 * row left for a deleted folder would be served for the messages of
+	 * the next folder created, which may get the same id.
+	 */
 	if (ok && mb->st_cset == NULL)
 		mb->st_cset = mstore_prep(mb->st, "INSERT OR REPLACE INTO"
-		    " cache VALUES(?, ?, ?, ?)");
+		    " cache SELECT ?1, ?2, ?3, ?4 WHERE EXISTS (SELECT 1"
+		    " FROM msgs WHERE folder = ?1 AND uid = ?2)");
 	for (i = 0; i < mb->ncache; i++) {
 		struct cache_ent *c = &mb->cache[i];
 		sqlite3_stmt *s = mb->st_cset;
