@@ -594,7 +594,10 @@ mbox_sync(struct mbox *mb, int allow_expunge, const struct mbox_sync_cb *cb,
 			    "mailbox was deleted or renamed");
 		return rc;
 	}
-	if (fr.id != mb->fid) {
+	/* A new mailbox under the name: another id, or the same one (a
+	 * folder's id is a rowid: a deleted last folder's id comes back),
+	 * but always another UIDVALIDITY. */
+	if (fr.id != mb->fid || fr.uidvalidity != mb->uidvalidity) {
 		(void)mstore_err(mb->st, errstr_r, "mailbox was replaced");
 		return 0;
 	}
@@ -672,7 +675,7 @@ mbox_present(struct mbox *mb, const char **errstr_r)
 		    "mailbox was deleted or renamed"), 0;
 	if ((rc = folder_row_get(mb->st, mb->canon, &fr)) == -1)
 		return mstore_err(mb->st, errstr_r, "index read");
-	if (rc == 0 || fr.id != mb->fid)
+	if (rc == 0 || fr.id != mb->fid || fr.uidvalidity != mb->uidvalidity)
 		return mstore_err(mb->st, errstr_r, "mailbox was replaced"), 0;
 	return 1;
 }

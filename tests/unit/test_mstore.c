@@ -1533,6 +1533,21 @@ test_selected_gone(void **state)
 	assert_string_equal(ev.log, "");
 	assert_non_null(strstr(err, "replaced"));
 	mbox_close(&mb);
+	/* Deleted and created again: the folder's id may come back (the
+	 * last rowid), its UIDVALIDITY never does. */
+	assert_int_equal(mstore_folder_create(f->st, "Z", &err), 1);
+	(void)add(f->st, "Z", "1\n");
+	assert_int_equal(mbox_open(f->st, "Z", 0, &mb, &err), 1);
+	assert_int_equal(mstore_folder_delete(st2, "Z", &err), 1);
+	assert_int_equal(mstore_folder_create(st2, "Z", &err), 1);
+	(void)add(st2, "Z", "new 1\n");
+	(void)add(st2, "Z", "new 2\n");
+	assert_int_equal(mbox_present(mb, &err), 0);
+	memset(&ev, 0, sizeof(ev));
+	assert_int_equal(mbox_sync(mb, 1, &cb, &err), 0);
+	assert_string_equal(ev.log, "");
+	assert_non_null(strstr(err, "replaced"));
+	mbox_close(&mb);
 	/* The Maildir directory removed by another program. */
 	assert_int_equal(mstore_folder_create(f->st, "E", &err), 1);
 	assert_int_equal(mbox_open(f->st, "E", 1, &mb, &err), 1);

@@ -16,6 +16,10 @@ buzond's IMAP (imaplib sessions and a raw one):
   * B renames "Box" away while A2 (raw) has it selected and idles; A2's
     LIST gets "* BYE" before any LIST line (it got the LIST lines, then
     the BYE, with no tagged reply before the fix);
+  * B deletes A's selected "Again" and creates "Again" anew: A's next
+    NOOP gets "* BYE" (the new folder's index row may reuse the old one's
+    id; before the fix A took it for its own mailbox and reported
+    EXPUNGEs, under a UIDVALIDITY that had silently changed);
   * RFC 3501 7.1.5 / RFC 9051 7.1.5: a BYE may come at any time; what a
     client never gets is a command's data without its completion.
 """
@@ -161,6 +165,29 @@ def list_after_rename(st):
     b.logout()
 
 
+def delete_and_create(st):
+    """B deletes A's selected mailbox and creates one of the same name: a
+    new mailbox (new UIDVALIDITY) even when it gets the old one's id."""
+    b = login(st)
+    fill(b, "Again", 2)
+    a = login(st)
+    typ, data = a.select("Again")
+    check(typ == "OK" and data == [b"2"], f"SELECT Again {data}")
+    v1 = a.response("UIDVALIDITY")[1][0]
+    check(b.delete("Again")[0] == "OK", "DELETE Again")
+    fill(b, "Again", 1)
+    typ, data = b.status("Again", "(UIDVALIDITY)")
+    check(typ == "OK" and v1 not in data[0], f"new UIDVALIDITY {data}")
+    try:
+        typ, data = a.noop()
+    except imaplib.IMAP4.abort as e:
+        check(BYE_TEXT in str(e), f"abort without the BYE: {e}")
+    else:
+        raise TestFailure(f"NOOP in a replaced mailbox: {typ} {data}, "
+                          f"{a.untagged_responses}")
+    b.logout()
+
+
 def main():
     st = Store("imap-own-delete", tls=False,
                auth_cleartext_networks="127.0.0.0/8")
@@ -169,6 +196,7 @@ def main():
     own_delete_fails(st)
     rename_during_fetch(st)
     list_after_rename(st)
+    delete_and_create(st)
     log = st.read_log()
     check("imap selected mailbox gone during a command" in log,
           "the FETCH's gone mailbox not logged")
