@@ -367,6 +367,51 @@ imap_send_tagged(struct imap_session *s, const char *tag)
 	}
 }
 
+/*
+ * No command runs in a selected mailbox gone under its name: a message
+ * command would act on files moved away (an EXPUNGE or MOVE on another
+ * mailbox's index rows), and any command's own untagged data (LIST,
+ * STATUS...) would come before a BYE that takes its tagged reply away. A
+ * cheap check (a stat and an index row). The commands that leave the
+ * mailbox (UNSELECT, SELECT, EXAMINE, LOGOUT) just do. 0 when the BYE
+ * was sent instead of running def.
+ */
+static int
+imap_present_before(struct imap_session *s, const struct imap_cmd_def *def)
+{
+	const char *errstr = NULL;
+
+	if (s->state != IMAP_ST_SELECTED || s->mbox == NULL ||
+	    (def->flags & IMAP_CMD_LEAVES) ||
+	    mbox_present(s->mbox, &errstr) != 0)
+		return 1;
+	imap_gone(s, errstr);
+	return 0;
+}
+
+/*
+ * The sync after a command, before its tagged reply. RFC 3501 7.4.1: no
+ * EXPUNGE during FETCH, STORE, SEARCH; their UID forms may report them. A
+ * mailbox gone while the command ran (its data may be out already): the
+ * command still gets its tagged reply (a BYE now would leave it
+ * unanswered), nothing is reported, and imap_present_before ends the
+ * session with BYE at the next command.
+ */
+static void
+imap_sync_after(struct imap_session *s, const struct imap_cmd_def *def)
+{
+	const char *errstr = NULL;
+
+	if (s->state != IMAP_ST_SELECTED || s->mbox == NULL)
+		return;
+	if (imap_sync_report(s, !(def->flags & IMAP_CMD_NOEXPUNGE) || s->uid,
+	    &errstr) == 0)
+		log_info("%s imap selected mailbox gone during a command "
+		    "user=%s mailbox=%s reason=\"%s\": BYE at the next "
+		    "command", s->sid, s->user, imap_esc(s, s->mbox_name,
+		    strlen(s->mbox_name)), errstr ? errstr : "?");
+}
+
 void
 imap_dispatch(struct imap_session *s, const struct imap_cmd *cmd)
 {
@@ -405,48 +450,15 @@ imap_dispatch(struct imap_session *s, const struct imap_cmd *cmd)
 		    " (select a mailbox first)" : "");
 		goto done;
 	}
-	/*
-	 * No command runs in a selected mailbox gone under its name: a
-	 * message command would act on files moved away (an EXPUNGE or MOVE
-	 * on another mailbox's index rows), and any command's own untagged
-	 * data (LIST, STATUS...) would come before a BYE that takes its
-	 * tagged reply away. A cheap check (a stat and an index row). The
-	 * commands that leave the mailbox (UNSELECT, SELECT, EXAMINE,
-	 * LOGOUT) just do.
-	 */
-	if (s->state == IMAP_ST_SELECTED && s->mbox != NULL &&
-	    !(def->flags & IMAP_CMD_LEAVES)) {
-		const char *errstr = NULL;
-
-		if (mbox_present(s->mbox, &errstr) == 0) {
-			imap_gone(s, errstr);
-			return;
-		}
-	}
+	if (!imap_present_before(s, def))
+		return;
 	def->fn(s, args, nargs);
 	if (s->tagged_sent)
 		return;
 	if (!s->replied)
 		imap_reply(s, IMAP_OK, "%s%s completed", s->uid ? "UID " : "",
 		    def->name);
-	/*
-	 * RFC 3501 7.4.1: no EXPUNGE during FETCH, STORE, SEARCH; their UID
-	 * forms may report them. A mailbox gone while the command ran (its
-	 * data may be out already): the command still gets its tagged reply
-	 * (a BYE now would leave it unanswered), nothing is reported, and
-	 * the check above ends the session with BYE at the next command.
-	 */
-	if (s->state == IMAP_ST_SELECTED && s->mbox != NULL) {
-		const char *errstr = NULL;
-
-		if (imap_sync_report(s, !(def->flags & IMAP_CMD_NOEXPUNGE) ||
-		    s->uid, &errstr) == 0)
-			log_info("%s imap selected mailbox gone during a "
-			    "command user=%s mailbox=%s reason=\"%s\": BYE at "
-			    "the next command", s->sid, s->user, imap_esc(s,
-			    s->mbox_name, strlen(s->mbox_name)),
-			    errstr ? errstr : "?");
-	}
+	imap_sync_after(s, def);
 done:
 	imap_send_tagged(s, cmd->tag);
 	s->cmd = NULL;

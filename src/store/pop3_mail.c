@@ -395,9 +395,9 @@ pop3_mail_update(struct pop3_session *s)
 		for (i = 0; i < nseen; i++)
 			if ((seq = mbox_seq_of_uid(s->mb, seen[i])) != 0)
 				(void)mbox_store(s->mb, seq, '+', MSG_SEEN,
-				    NULL, 0, NULL);
+				    NULL, 0, NULL);	/* harmless if not */
 		if (batch)
-			(void)mstore_batch_end(s->st, NULL);
+			(void)mstore_batch_end(s->st, NULL);	/* idem */
 	}
 	free(uids);
 	free(seen);
