@@ -208,6 +208,28 @@ uxtext_ascii(const char *s)
 }
 
 /*
+ * The utf-8 address v as spool files before bbdfe8d kept it: the
+ * client's value xtext-decoded, so utf-8-addr-xtext, but with the SP, "+"
+ * and "=" a client may have sent as "+20", "+2B" and "+3D" raw. Decoded
+ * into addr: 1, or -1 (addr unchanged) when it does not read so.
+ */
+static int
+uxtext_old_form(struct buf *addr, const char *v)
+{
+	struct buf t = BUF_INIT(0);
+	int r;
+
+	for (; *v != '\0'; v++)
+		if (*v == ' ' || *v == '+' || *v == '=')
+			(void)buf_appendf(&t, "\\x{%02X}", (unsigned)*v);
+		else
+			(void)buf_appendc(&t, *v);	/* unbounded */
+	r = uxtext_decode(addr, t.data, t.len);
+	buf_free(&t);
+	return r;
+}
+
+/*
  * Splits a stored ORCPT: the type's length in *tl_r, the address (decoded:
  * see uxtext_orcpt_param for the old encoded utf-8 form) in addr, and in
  * *utf8_r whether it goes as the utf-8 type. 1, or -1 with *why_r.
@@ -238,7 +260,7 @@ uxtext_orcpt_split(const char *orcpt, size_t *tl_r, struct buf *addr,
 	*tl_r = tl;
 	*utf8_r = tl == 5 && strncasecmp(orcpt, "utf-8", 5) == 0;
 	if (*utf8_r && strstr(v, "\\x{") != NULL && uxtext_ascii(v) &&
-	    uxtext_decode(addr, v, strlen(v)) == 1)
+	    uxtext_old_form(addr, v) == 1)
 		return 1;	/* the encoded form of older spool files */
 	if (!*utf8_r && !uxtext_ascii(v))
 		*utf8_r = uxtext_is_utf8(v, strlen(v));

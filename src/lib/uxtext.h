@@ -78,9 +78,10 @@ int	 uxtext_decode(struct buf *b, const char *s, size_t n);
  *   - any other type: "type;" and the address in xtext (RFC 3461 4), its
  *     octets whatever they are.
  * A utf-8 address that is ASCII and reads as utf-8-addr-xtext with a
- * "\x{" in it is taken as encoded and decoded first: the spool files of
- * Estafeta before bbdfe8d kept that form. (A decoded address can look so
- * only with a quoted local part holding "\x{HEX}" sequences.)
+ * "\x{" in it (SP, "+" and "=" allowed raw) is taken as encoded and
+ * decoded first: the spool files of Estafeta before bbdfe8d kept that
+ * form, xtext-decoded. (A decoded address can look so only with a quoted
+ * local part holding "\x{HEX}" sequences.)
  * 1, or -1 (b unchanged) with *why_r: the type is not an atom of letters,
  * digits and "-" (at most 64), the address is empty, a utf-8 one is not
  * well-formed UTF-8 or holds a control character, or the value would pass

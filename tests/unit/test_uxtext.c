@@ -292,6 +292,11 @@ test_orcpt_param(void **state)
 	    "j\xc3\xb6rg+x@b\xc3\xbcro.example");
 	param("utf-8;j\\x{F6}rg@x", 1, "utf-8;j\xc3\xb6rg@x",
 	    "j\xc3\xb6rg@x");
+	/* ... also with the SP, "+" and "=" a client sent as +20, +2B, +3D
+	 * then (xtext-decoded by that smtpd). */
+	param("utf-8;\"j\\x{F6} r\"+g=1@x", 0,
+	    "utf-8;\"j\\x{F6}\\x{20}r\"\\x{2B}g\\x{3D}1@x",
+	    "\"j\xc3\xb6 r\"+g=1@x");
 	/* ... but a backslash that is no encoding is a backslash. */
 	param("utf-8;\"a\\\\x{f6}\"@x", 0,
 	    "utf-8;\"a\\x{5C}\\x{5C}x{f6}\"@x", "\"a\\\\x{f6}\"@x");

@@ -96,9 +96,10 @@ def main():
         "<fox@dead.example> NOTIFY=FAILURE ORCPT=utf-8;fox@dead.example",
     ], "m3")
     relay.stop()
-    # As files written before bbdfe8d: the utf-8 address encoded.
+    # As files written before bbdfe8d: the utf-8 address encoded (with a
+    # "+" the client sent as "+2B", xtext-decoded then, or as "\x{2B}").
     rewrite_orcpts(relay.spool_file(m1), [
-        None, None, None, b"utf-8;f\\x{F6}y\\x{2B}1@a.test",
+        None, None, None, b"utf-8;f\\x{F6}y+1@a.test",
         b"utf-8;g\xffl@a.test"])
     rewrite_orcpts(relay.spool_file(m3), [
         None, b"UTF-8;f\\x{F6}x\\x{2B}1@dead.example"])
