@@ -15,8 +15,8 @@
  *                                       delimiter ".", names kept as IMAP
  *                                       sends them: modified UTF-7)
  *       subscriptions                   one folder name per line
- *       uidvalidity                     the last UIDVALIDITY handed out
- *                                       (outlives a rebuilt index)
+ *       uidvalidity                     a bound above every UIDVALIDITY
+ *                                       handed out (outlives the index)
  *       index.db                        SQLite (WAL): per folder
  *                                       UIDVALIDITY, UIDNEXT, HIGHESTMODSEQ;
  *                                       per message UID, file name, flags,

@@ -109,12 +109,13 @@ folder_row_write(struct mstore *st, const struct folder_row *fr)
 }
 
 /*
- * The last UIDVALIDITY handed out is also kept in the file "uidvalidity"
- * of the user directory, outside index.db: a rebuilt index (deleted, or
- * damaged and set aside) knows no earlier value, and a rebuild in the same
- * second as an earlier UIDVALIDITY (or before one that folder creations
- * pushed ahead of the clock) would reuse it with new UIDs, which RFC 3501
- * 2.3.1.1 forbids (clients would keep the old UIDs' cached messages).
+ * A bound above every UIDVALIDITY handed out is also kept in the file
+ * "uidvalidity" of the user directory, outside index.db: a rebuilt index
+ * (deleted, or damaged and set aside) knows no earlier value, and a
+ * rebuild in the same second as an earlier UIDVALIDITY (or before one that
+ * folder creations pushed ahead of the clock) would reuse it with new
+ * UIDs, which RFC 3501 2.3.1.1 forbids (clients would keep the old UIDs'
+ * cached messages).
  */
 #define UV_FILE		"uidvalidity"
 
@@ -163,13 +164,20 @@ uv_file_write(struct mstore *st, int64_t v)
 	return fsync_dir(st->dir);
 }
 
-/* A new UIDVALIDITY: the time, but always above every earlier one (the
- * index's record and the uidvalidity file's). */
+/*
+ * A new UIDVALIDITY: the time, but always above every earlier one. The
+ * index records the last one; the uidvalidity file holds a bound above
+ * every one handed out (UV_AHEAD past the last it was written for, so a
+ * burst of folder creations or a rebuild of many folders writes it once),
+ * which a new index starts above.
+ */
+#define UV_AHEAD	64
+
 static int
 next_uidvalidity(struct mstore *st, uint32_t *uv_r)
 {
 	sqlite3_stmt *s;
-	int64_t last = 0, floor, now = (int64_t)time(NULL);
+	int64_t last = 0, top, now = (int64_t)time(NULL);
 	int rc;
 
 	if ((s = mstore_prep(st, "SELECT v FROM meta WHERE k ="
@@ -180,15 +188,16 @@ next_uidvalidity(struct mstore *st, uint32_t *uv_r)
 	sqlite3_finalize(s);
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
 		return -1;
-	if ((floor = uv_file_read(st)) > last && floor < UINT32_MAX)
-		last = floor;
+	top = uv_file_read(st);
+	if (rc == SQLITE_DONE && top > 0 && top < UINT32_MAX)
+		last = top;	/* a new index */
 	if (now <= last)
 		now = last + 1;
 	if (now > UINT32_MAX || now < 1)
 		now = 1;
-	if (uv_file_write(st, now) == -1)
-		log_warn("store %s: cannot write %s/" UV_FILE ": %s (a rebuilt "
-		    "index may reuse UIDVALIDITY %lld)", st->dir, st->dir,
+	if (now > top && uv_file_write(st, now + UV_AHEAD) == -1)
+		log_warn("store cannot write %s/" UV_FILE ": %s (a rebuilt "
+		    "index may reuse UIDVALIDITY %lld)", st->dir,
 		    strerror(errno), (long long)now);
 	if ((s = mstore_prep(st, "INSERT OR REPLACE INTO meta VALUES"
 	    "('uidvalidity', ?)")) == NULL)
