@@ -437,6 +437,56 @@ lmtp_read_data(struct lmtp *l, struct data_parser *dp, struct buf *out,
 	}
 }
 
+/* 452 for recipient r: its mailbox cannot take size more octets (used:
+ * what it holds, when known). */
+static void
+lmtp_reply_full(struct lmtp *l, const struct lmtp_rcpt *r, size_t size,
+    const uint64_t *used)
+{
+	lmtp_reply(l, "452 4.2.2 <%s>: mailbox full", r->orig);
+	if (used != NULL)
+		log_info("%s lmtp defer rcpt=<%s> user=%s size=%zu used=%llu "
+		    "rule=quota", l->ctx->session_id, lmtp_esc(l, 0, r->orig),
+		    r->user, size, (unsigned long long)*used);
+	else
+		log_info("%s lmtp defer rcpt=<%s> user=%s size=%zu rule=quota",
+		    l->ctx->session_id, lmtp_esc(l, 0, r->orig), r->user,
+		    size);
+}
+
+/*
+ * The quota check before anything is written, which saves writing a
+ * message that cannot fit: 1 when it may fit, 0 when recipient r got its
+ * reply (552: too big for the quota at all; 452: the mailbox is too
+ * full), -1 with *errstr_r when the usage cannot be read. The check that
+ * counts is the add's, under the index write lock: two deliveries racing
+ * past this one never overfill the mailbox.
+ */
+static int
+lmtp_quota_check(struct lmtp *l, const struct lmtp_rcpt *r,
+    struct mstore *st, size_t size, const char **errstr_r)
+{
+	uint64_t used = 0;
+
+	if (r->quota == 0)
+		return 1;
+	if (mstore_usage(st, &used, errstr_r) != 1)
+		return -1;
+	if (size > r->quota) {
+		lmtp_reply(l, "552 5.2.2 <%s>: message exceeds the mailbox "
+		    "quota", r->orig);
+		log_info("%s lmtp reject rcpt=<%s> user=%s size=%zu "
+		    "rule=quota", l->ctx->session_id, lmtp_esc(l, 0, r->orig),
+		    r->user, size);
+		return 0;
+	}
+	if (used + size > r->quota) {
+		lmtp_reply_full(l, r, size, &used);
+		return 0;
+	}
+	return 1;
+}
+
 /* Stores the message for recipient i and sends its reply. */
 static void
 lmtp_deliver_one(struct lmtp *l, size_t i, struct lmtp_msg *m,
@@ -448,7 +498,6 @@ lmtp_deliver_one(struct lmtp *l, size_t i, struct lmtp_msg *m,
 	struct mstore *st = NULL;
 	const char *errstr = NULL;
 	uint32_t uid = 0;
-	uint64_t used = 0;
 	size_t size;
 	int rc, host = m->sp != NULL && i == m->host;
 
@@ -466,60 +515,32 @@ lmtp_deliver_one(struct lmtp *l, size_t i, struct lmtp_msg *m,
 		rc = 1;
 	} else
 		rc = mstore_open(l->ctx->store_root, r->user, 1, &st, &errstr);
-	if (rc == 1 && r->quota > 0 &&
-	    (rc = mstore_usage(st, &used, &errstr)) == 1) {
-		if (size > r->quota) {
-			lmtp_reply(l, "552 5.2.2 <%s>: message exceeds the "
-			    "mailbox quota", r->orig);
-			log_info("%s lmtp reject rcpt=<%s> user=%s size=%zu "
-			    "rule=quota", l->ctx->session_id,
-			    lmtp_esc(l, 0, r->orig), r->user, size);
-			goto out;
-		}
-		if (used + size > r->quota) {
-			lmtp_reply(l, "452 4.2.2 <%s>: mailbox full", r->orig);
-			log_info("%s lmtp defer rcpt=<%s> user=%s size=%zu "
-			    "used=%llu rule=quota", l->ctx->session_id,
-			    lmtp_esc(l, 0, r->orig), r->user, size,
-			    (unsigned long long)used);
-			goto out;
-		}
-	}
-	/*
-	 * The check above saves writing a message that cannot fit; the one
-	 * that counts is the add's, made under the index write lock: two
-	 * deliveries racing past the first check never overfill the mailbox.
-	 */
+	if (rc == 1 && (rc = lmtp_quota_check(l, r, st, size, &errstr)) == 0)
+		goto out;
 	if (rc == 1) {
 		mstore_set_quota(st, r->quota);
 		rc = mstore_add_spool(st, "INBOX", host ? NULL : &iov, 1,
 		    m->sp, 0, NULL, 0, NULL, &uid, &errstr);
 	}
 	if (rc == -1 && errstr != NULL && strcmp(errstr, MSTORE_ERR_QUOTA) ==
-	    0) {
-		lmtp_reply(l, "452 4.2.2 <%s>: mailbox full", r->orig);
-		log_info("%s lmtp defer rcpt=<%s> user=%s size=%zu "
-		    "rule=quota", l->ctx->session_id,
-		    lmtp_esc(l, 0, r->orig), r->user, size);
-		goto out;
-	}
-	if (rc != 1) {
+	    0)
+		lmtp_reply_full(l, r, size, NULL);
+	else if (rc != 1) {
 		lmtp_reply(l, "451 4.3.0 <%s>: cannot store the message",
 		    r->orig);
 		log_error("%s lmtp defer rcpt=<%s> user=%s error=\"%s\"",
 		    l->ctx->session_id, lmtp_esc(l, 0, r->orig), r->user,
 		    errstr ? errstr : "?");
-		goto out;
+	} else {
+		l->delivered++;
+		lmtp_reply(l, "250 2.0.0 <%s> %s.%u Ok: stored as UID %u",
+		    r->orig, l->ctx->session_id, m->id, uid);
+		log_info("%s lmtp delivered id=%s.%u from=<%s> rcpt=<%s> "
+		    "user=%s detail=%s uid=%u size=%zu", l->ctx->session_id,
+		    l->ctx->session_id, m->id, lmtp_esc(l, 0, l->sender),
+		    lmtp_esc(l, 1, r->orig), r->user,
+		    lmtp_esc(l, 2, r->detail ? r->detail : ""), uid, size);
 	}
-	l->delivered++;
-	lmtp_reply(l, "250 2.0.0 <%s> %s.%u Ok: stored as UID %u", r->orig,
-	    l->ctx->session_id, m->id, uid);
-	log_info("%s lmtp delivered id=%s.%u from=<%s> rcpt=<%s> user=%s "
-	    "detail=%s uid=%u size=%zu", l->ctx->session_id,
-	    l->ctx->session_id, m->id, lmtp_esc(l, 0, l->sender),
-	    lmtp_esc(l, 1, r->orig), r->user,
-	    lmtp_esc(l, 2, r->detail ? r->detail : ""),
-	    uid, size);
 out:
 	if (!host)
 		mstore_close(&st);
