@@ -208,15 +208,19 @@ cache_flush(struct mbox *mb)
 		return;
 	ok = mstore_begin(mb->st, &errstr) == 1;
 	/*
-	 * Only for a message still in the index: another session may have
-	 * expunged it, or deleted the folder, since the blob was computed. A
-	 * row left for a deleted folder would be served for the messages of
-	 * the next folder created, which may get the same id.
+	 * Only for a message still in the index, in the same folder: another
+	 * session may have expunged it, or deleted the folder, since the
+	 * blob was computed. A row left for a deleted folder would be served
+	 * for the messages of the next folder created, which may get the same
+	 * id (and have a message of that UID already): its UIDVALIDITY
+	 * differs.
 	 */
 	if (ok && mb->st_cset == NULL)
 		mb->st_cset = mstore_prep(mb->st, "INSERT OR REPLACE INTO"
 		    " cache SELECT ?1, ?2, ?3, ?4 WHERE EXISTS (SELECT 1"
-		    " FROM msgs WHERE folder = ?1 AND uid = ?2)");
+		    " FROM msgs WHERE folder = ?1 AND uid = ?2) AND EXISTS"
+		    " (SELECT 1 FROM folders WHERE id = ?1 AND"
+		    " uidvalidity = ?5)");
 	for (i = 0; i < mb->ncache; i++) {
 		struct cache_ent *c = &mb->cache[i];
 		sqlite3_stmt *s = mb->st_cset;
@@ -228,6 +232,7 @@ cache_flush(struct mbox *mb)
 			    SQLITE_STATIC);
 			(void)sqlite3_bind_blob(s, 4, c->data, (int)c->len,
 			    SQLITE_STATIC);
+			(void)sqlite3_bind_int64(s, 5, mb->uidvalidity);
 			ok = sqlite3_step(s) == SQLITE_DONE;
 			(void)sqlite3_reset(s);	/* the error is in ok */
 		}

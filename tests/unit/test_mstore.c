@@ -1296,6 +1296,38 @@ test_cache_orphan(void **state)
 	buf_free(&b);
 }
 
+/*
+ * The same when the next folder (same id) already has a message of that
+ * UID when the old handle flushes: the blob belongs to the old folder's
+ * message, so the folder's UIDVALIDITY must still match too.
+ */
+static void
+test_cache_orphan_reused(void **state)
+{
+	struct fx *f = *state;
+	struct mstore *st2 = NULL;
+	struct mbox *mb = NULL;
+	struct buf b = BUF_INIT(0);
+	const char *err = NULL;
+
+	(void)add(f->st, "INBOX", "m\n");
+	assert_int_equal(mstore_folder_create(f->st, "X", &err), 1);
+	(void)add(f->st, "X", "Subject: old\n\nold\n");
+	assert_int_equal(mbox_open(f->st, "X", 0, &mb, &err), 1);
+	assert_int_equal(mstore_open(f->root, USER, 0, &st2, &err), 1);
+	mbox_cache_set(mb, 1, "env", "(\"old\")", 7);
+	assert_int_equal(mstore_folder_delete(st2, "X", &err), 1);
+	assert_int_equal(mstore_folder_create(st2, "Y", &err), 1);
+	(void)add(st2, "Y", "Subject: new\n\nnew\n");
+	assert_int_equal(mbox_sync(mb, 1, NULL, &err), 0);	/* flushes */
+	mbox_close(&mb);
+	assert_int_equal(mbox_open(st2, "Y", 0, &mb, &err), 1);
+	assert_int_equal(mbox_cache_get(mb, 1, "env", &b), 0);
+	mbox_close(&mb);
+	mstore_close(&st2);
+	buf_free(&b);
+}
+
 static int
 collect_base(void *arg, uint32_t seq, const char *base)
 {
@@ -1621,6 +1653,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_remove, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cache_orphan, setup,
 		    teardown),
+		cmocka_unit_test_setup_teardown(test_cache_orphan_reused,
+		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_base_names, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_delete_trash, setup,
