@@ -343,12 +343,12 @@ copy_fits(struct imap_session *s, const uint32_t *seqs, size_t n)
 /*
  * Copies seqs[0..n) to the folder named by args[1]; on success fills
  * COPYUID data into code ("[COPYUID v src dst]") and returns 1; else
- * replies NO/BAD and returns -1. With quota set, a copy that would exceed
- * the store's quota copies nothing (NO [OVERQUOTA]); MOVE copies without.
+ * replies NO/BAD and returns -1. A copy that would exceed the store's
+ * quota copies nothing (NO [OVERQUOTA]).
  */
 static int
 copy_msgs(struct imap_session *s, const struct imap_arg *a,
-    const uint32_t *seqs, size_t n, int quota, struct buf *code)
+    const uint32_t *seqs, size_t n, struct buf *code)
 {
 	struct imap_batch b;
 	uint32_t *src, *dst, uidv = 0;
@@ -367,12 +367,10 @@ copy_msgs(struct imap_session *s, const struct imap_arg *a,
 		free(name);
 		return r;
 	}
-	if (quota && !copy_fits(s, seqs, n)) {
+	if (!copy_fits(s, seqs, n)) {
 		free(name);
 		return -1;
 	}
-	if (!quota)
-		mstore_set_quota(s->store, 0);
 	src = xcalloc(n, sizeof(*src));
 	dst = xcalloc(n, sizeof(*dst));
 	imap_batch_begin(&b, s->store);
@@ -387,8 +385,6 @@ copy_msgs(struct imap_session *s, const struct imap_arg *a,
 		r = -1;		/* the index rows of some copies are gone */
 		err = b.err;
 	}
-	if (!quota)
-		mstore_set_quota(s->store, s->quota);
 	if (r != 1 && i > 0)
 		copy_rollback(s, name, dst, i < n ? i : n);
 	if (r == 0)
@@ -433,22 +429,27 @@ imap_cmd_copy(struct imap_session *s, const struct imap_arg *args,
 	}
 	if (imap_msg_seqs(s, &args[0], &seqs, &n) == -1)
 		return;
-	if (copy_msgs(s, &args[1], seqs, n, 1, &code) == 1)
+	if (copy_msgs(s, &args[1], seqs, n, &code) == 1)
 		imap_reply(s, IMAP_OK, "%s%sCOPY completed", buf_cstr(&code),
 		    code.len ? " " : "");
 	buf_free(&code);
 	free(seqs);
 }
 
+/* Messages per mbox_move: one index transaction each (the write lock is
+ * not held across a whole mailbox). */
+#define MOVE_CHUNK	256
+
 void
 imap_cmd_move(struct imap_session *s, const struct imap_arg *args,
     size_t nargs)
 {
 	struct buf code = BUF_INIT(0);
-	struct imap_batch b;
 	const char *err = NULL;
-	uint32_t *seqs, *uids;
-	size_t n, i, kept = 0;
+	uint32_t *seqs, *src, *dst, uidv = 0;
+	size_t n, i, k, moved = 0;
+	char *name = NULL;
+	int r = 1;
 
 	if (nargs != 2) {
 		imap_reply(s, IMAP_BAD, "MOVE needs a sequence set and a "
@@ -462,52 +463,66 @@ imap_cmd_move(struct imap_session *s, const struct imap_arg *args,
 		free(seqs);
 		return;
 	}
-	/*
-	 * No quota check: a MOVE never adds to the usage. The store is the
-	 * user's alone, the copies are links and the originals go in the
-	 * same command, so the usage is the same before and after. Checking
-	 * the copies against the quota would refuse a user at the quota
-	 * the very MOVE to Trash that helps them clean up. (When the
-	 * originals cannot be expunged the MOVE answers NO and the copies
-	 * stay: the usage grows then, as after a COPY, once.)
-	 */
-	if (copy_msgs(s, &args[1], seqs, n, 0, &code) == -1) {
+	if (!imap_mailbox_arg(s, &args[1], &name)) {
 		free(seqs);
 		return;
 	}
-	if (n > 0) {
-		/* RFC 6851 3.3: COPYUID in an untagged OK before EXPUNGEs. */
-		imap_untagged(s, "OK %s moved", buf_cstr(&code));
-		uids = xcalloc(n, sizeof(*uids));
-		imap_batch_begin(&b, s->store);
-		for (i = 0; i < n; i++) {
-			uids[i] = mbox_msg(s->mbox, seqs[i])->uid;
-			if (mbox_store(s->mbox, seqs[i], '+', MSG_DELETED, NULL,
-			    0, &err) != 1) {
-				log_warn("%s imap move seq=%u error=\"%s\"",
-				    s->sid, seqs[i], err != NULL ? err : "?");
-				/* Gone meanwhile: removed all the same. */
-				kept += err == NULL ||
-				    strcmp(err, MBOX_ERR_EXPUNGED) != 0;
-			}
-			imap_batch_step(&b);
+	if (n == 0) {
+		/* Nothing to move; still say whether the target exists. */
+		if (!mstore_folder_exists(s->store, name))
+			imap_reply(s, IMAP_NO, "[TRYCREATE] no such mailbox");
+		free(name);
+		free(seqs);
+		return;
+	}
+	/*
+	 * No quota check: a MOVE never adds to the usage (the copies are
+	 * links, the originals go in the same transaction). Checking would
+	 * refuse a user at the quota the very MOVE to Trash that helps them
+	 * clean up. Each chunk is atomic (mbox_move): a crash leaves every
+	 * message in exactly one of the two mailboxes.
+	 */
+	src = xcalloc(n, sizeof(*src));
+	dst = xcalloc(n, sizeof(*dst));
+	for (i = 0; i < n; i++)
+		src[i] = mbox_msg(s->mbox, seqs[i])->uid;
+	for (i = 0; i < n && r == 1; i += k) {
+		k = n - i < MOVE_CHUNK ? n - i : MOVE_CHUNK;
+		r = mbox_move(s->mbox, &seqs[i], k, name, &uidv, &dst[i],
+		    &err);
+	}
+	/* COPYUID of what moved (not what another session expunged). */
+	for (i = 0; i < n; i++)
+		if (dst[i] != 0) {
+			src[moved] = src[i];
+			dst[moved++] = dst[i];
 		}
-		if (imap_batch_end(&b) == -1)
-			log_error("%s imap move error=\"%s\"", s->sid,
-			    b.err != NULL ? b.err : "?");
-		if (mbox_expunge(s->mbox, uids, n, imap_expunged_cb, s,
-		    &err) == -1)
-			imap_reply(s, IMAP_NO, "copied, but the originals "
-			    "could not be expunged: %s", err);
-		else if (kept > 0)
-			/* RFC 6851 3.3: not moved means NO, even though the
-			 * copies exist (their UIDs are in COPYUID above). */
-			imap_reply(s, IMAP_NO, "copied, but %zu original(s) "
-			    "could not be marked \\Deleted and stay here",
-			    kept);
-		free(uids);
+	if (moved > 0) {
+		/* RFC 6851 3.3: COPYUID in an untagged OK before EXPUNGEs. */
+		(void)buf_appendf(&code, "[COPYUID %u ", uidv);
+		(void)imap_seqset_format(src, moved, &code);
+		(void)buf_appendc(&code, ' ');
+		(void)imap_seqset_format(dst, moved, &code);
+		(void)buf_appendc(&code, ']');
+		imap_untagged(s, "OK %s moved", buf_cstr(&code));
+	}
+	mbox_report_gone(s->mbox, imap_expunged_cb, s);
+	if (r == 0)
+		imap_reply(s, IMAP_NO, "[TRYCREATE] no such mailbox");
+	else if (r == -1) {
+		log_error("%s imap move error=\"%s\"", s->sid,
+		    err != NULL ? err : "?");
+		if (moved > 0)
+			imap_reply(s, IMAP_NO, "%zu of %zu message(s) moved, "
+			    "then: %s", moved, n, err != NULL ? err : "error");
+		else
+			imap_reply(s, IMAP_NO, "move failed: %s",
+			    err != NULL ? err : "error");
 	}
 	buf_free(&code);
+	free(src);
+	free(dst);
+	free(name);
 	free(seqs);
 }
 

@@ -1254,6 +1254,153 @@ mbox_expunge(struct mbox *mb, const uint32_t *uids, size_t nuids,
 }
 
 int
+mbox_move(struct mbox *mb, const uint32_t *seqs, size_t n,
+    const char *folder, uint32_t *uidvalidity_r, uint32_t *uids_r,
+    const char **errstr_r)
+{
+	char canon[MSTORE_NAME_MAX + 1], dir[PATH_MAX], path[PATH_MAX];
+	char file[NAME_MAX + 16];
+	struct folder_row fr;
+	struct arrival *a;
+	struct row r;
+	uint64_t hms;
+	uint32_t pos;
+	size_t i, moved = 0;
+	int rc, pass, tries;
+
+	for (i = 0; i < n; i++)
+		uids_r[i] = 0;
+	if (mb->ro)
+		return set_err2(errstr_r, "mailbox is read-only");
+	ASSERT(!mb->st->batch);
+	cache_flush(mb);
+	if ((rc = arrive_target(mb->st, folder, canon, sizeof(canon), dir,
+	    sizeof(dir), errstr_r)) != 1)
+		return rc;
+	a = xcalloc(n ? n : 1, sizeof(*a));
+	/* 1. Linked into the target's tmp/: no scan looks there. */
+	for (i = 0; i < n; i++) {
+		if (seqs[i] < 1 || seqs[i] > mb->n ||
+		    (mb->fl[seqs[i] - 1] & F_GONE))
+			continue;
+		if ((rc = msg_file(mb, mb->uids[seqs[i] - 1], file,
+		    sizeof(file))) == -1) {
+			rc = mb_err(mb, errstr_r, "index");
+			goto out;
+		}
+		if (rc == 0)
+			continue;	/* expunged meanwhile */
+		a[i].size = mbox_msg(mb, seqs[i])->size;
+		/* Renamed meanwhile (flags): look again. */
+		for (pass = 0; pass < 2; pass++) {
+			rc = msg_path(mb, file, sizeof(file), pass, path,
+			    sizeof(path)) ? arrive_link(mb->st, dir, path,
+			    &a[i], errstr_r) : 0;
+			if (rc != 0)
+				break;
+		}
+		if (rc == -1)
+			goto out;
+	}
+	/*
+	 * 2. Their marks committed, then the move's transaction, in which
+	 * the marks must still be there (a scan of the target in between
+	 * that saw none of the files cleared them): else mark again.
+	 */
+	for (tries = 0; ; tries++) {
+		if ((rc = arrive_mark(mb->st, canon, a, n, errstr_r)) != 1)
+			goto out;
+		if (mstore_begin(mb->st, errstr_r) == -1) {
+			rc = -1;
+			goto out;
+		}
+		if ((rc = arrive_begin(mb->st, canon, &fr, a, n,
+		    errstr_r)) == 1)
+			break;
+		mstore_rollback(mb->st);
+		if (rc == -1)
+			goto out;
+		if (tries == 3) {
+			rc = set_err2(errstr_r, "mailbox busy, try again");
+			goto out;
+		}
+	}
+	/* 3. Each still here: renamed in with its row, original removed. */
+	for (i = 0; i < n; i++) {
+		if (a[i].base[0] == '\0')
+			continue;
+		pos = seqs[i] - 1;
+		if ((rc = row_get(mb, mb->uids[pos], &r)) == -1) {
+			(void)mb_err(mb, errstr_r, "index");
+			goto fail;
+		}
+		if (rc == 0) {
+			mb->fl[pos] |= F_GONE;	/* expunged by another one */
+			continue;
+		}
+		rc = arrive_add(mb->st, dir, &fr, &a[i], r.flags, r.kw,
+		    mbox_msg(mb, seqs[i])->internaldate, errstr_r);
+		if (rc == 1 && (msg_doom(mb->st, mb->fid, mb->dir, r.file) ==
+		    -1 || msg_gone(mb->st, mb->fid, mb->uids[pos]) == -1))
+			rc = mb_err(mb, errstr_r, "index");
+		row_free(&r);
+		if (rc != 1)
+			goto fail;
+		mb->fl[pos] |= F_GONE | F_GOING;
+		moved++;
+	}
+	/* The source's HIGHESTMODSEQ after the target's row (the same row
+	 * when both are one folder). */
+	if (arrive_end(mb->st, dir, &fr, errstr_r) == -1)
+		goto fail;
+	if (moved > 0 && hms_bump(mb->st, mb->fid, &hms) == -1) {
+		(void)mb_err(mb, errstr_r, "index");
+		goto fail;
+	}
+	md_test_move();
+	if (mstore_commit(mb->st, errstr_r) == -1) {
+		expunge_undo(mb);
+		for (i = 0; i < n; i++)
+			a[i].uid = 0;
+		rc = -1;
+		goto out;
+	}
+	for (i = 0; i < n; i++) {
+		uids_r[i] = a[i].uid;
+		if (a[i].uid != 0)
+			mb->fl[seqs[i] - 1] &= (uint8_t)~F_GOING;
+	}
+	*uidvalidity_r = fr.uidvalidity;
+	rc = 1;
+	goto out;
+fail:
+	/* Files renamed in stay marked: the next scan unlinks them. */
+	mstore_rollback(mb->st);
+	expunge_undo(mb);
+	for (i = 0; i < n; i++)
+		a[i].uid = 0;
+	rc = -1;
+out:
+	arrive_drop(dir, a, n);
+	free(a);
+	return rc;
+}
+
+void
+mbox_report_gone(struct mbox *mb, void (*expunged)(void *arg, uint32_t seq),
+    void *arg)
+{
+	uint32_t i;
+
+	for (i = 0; i < mb->n; ) {
+		if (mb->fl[i] & F_GONE)
+			snap_remove(mb, i, expunged, arg);
+		else
+			i++;
+	}
+}
+
+int
 mbox_remove(struct mbox *mb, const uint32_t *uids, size_t nuids,
     void (*expunged)(void *arg, uint32_t seq), void *arg,
     size_t *removed_r, const char **errstr_r)

@@ -371,6 +371,25 @@ int	 mbox_copy(struct mbox *, uint32_t seq, const char *folder,
 	    uint32_t *uidvalidity_r, uint32_t *uid_r, const char **errstr_r);
 
 /*
+ * Moves seqs[0..n) into folder (RFC 6851 MOVE), in one index transaction
+ * with the originals' removal: whatever the crash point, each message is
+ * afterwards in exactly one of the two folders, with its flags, keywords
+ * and internal date. uids_r[i] gets the new UID of seqs[i], 0 when it was
+ * not moved (expunged by another session meanwhile); *uidvalidity_r the
+ * target's UIDVALIDITY. The originals stay in the snapshot, marked
+ * expunged, until mbox_report_gone (so seqs stay valid from one call to
+ * the next). 0 "no such mailbox" (TRYCREATE). Not inside a batch; no
+ * quota check (a move does not change the usage).
+ */
+int	 mbox_move(struct mbox *, const uint32_t *seqs, size_t n,
+	    const char *folder, uint32_t *uidvalidity_r, uint32_t *uids_r,
+	    const char **errstr_r);
+/* Drops the snapshot's expunged entries, calling expunged as
+ * mbox_expunge does. */
+void	 mbox_report_gone(struct mbox *,
+	    void (*expunged)(void *arg, uint32_t seq), void *arg);
+
+/*
  * Expunges every message with \Deleted (uids NULL) or only those whose UID
  * is in uids[0..nuids) and that have \Deleted (UID EXPUNGE). Calls
  * expunged(arg, seq) for each, with sequence numbers as RFC 3501 7.4.1

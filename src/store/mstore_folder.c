@@ -916,6 +916,187 @@ mstore_add_spool(struct mstore *st, const char *folder,
 	    internaldate, uidvalidity_r, uid_r, errstr_r);
 }
 
+/* ------------------------------------------------------------ arrivals */
+
+int
+arrive_target(struct mstore *st, const char *folder, char *canon,
+    size_t canonsz, char *dir, size_t dirsz, const char **errstr_r)
+{
+	return add_check(st, folder, NULL, canon, canonsz, dir, dirsz,
+	    errstr_r);
+}
+
+int
+arrive_link(struct mstore *st, const char *dir, const char *src,
+    struct arrival *a, const char **errstr_r)
+{
+	int rc;
+
+	rc = md_link_tmp(st, dir, src, a->size, a->base, sizeof(a->base),
+	    errstr_r);
+	if (rc != 1)
+		a->base[0] = '\0';
+	return rc;
+}
+
+/* Marks (add 1) or unmarks (add 0) an arrival's base in folder fid. */
+static int
+arrive_doom(struct mstore *st, int64_t fid, const char *base, int add)
+{
+	sqlite3_stmt *s;
+	int rc;
+
+	if ((s = mstore_prep(st, add ?
+	    "INSERT OR IGNORE INTO doomed(folder, base) VALUES(?, ?)" :
+	    "DELETE FROM doomed WHERE folder = ? AND base = ?")) == NULL)
+		return -1;
+	(void)sqlite3_bind_int64(s, 1, fid);
+	(void)sqlite3_bind_text(s, 2, base, -1, SQLITE_STATIC);
+	rc = sqlite3_step(s);
+	sqlite3_finalize(s);
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
+/* The target's row, synced (in the caller's transaction). */
+static int
+arrive_row(struct mstore *st, const char *canon, struct folder_row *fr,
+    const char **errstr_r)
+{
+	int rc;
+
+	if ((rc = folder_row_get(st, canon, fr)) == 0)
+		rc = folder_sync(st, canon, 1, fr, errstr_r);
+	else if (rc == -1)
+		(void)mstore_err(st, errstr_r, "index: %s",
+		    sqlite3_errmsg(st->db));
+	return rc;
+}
+
+int
+arrive_mark(struct mstore *st, const char *canon, const struct arrival *a,
+    size_t n, const char **errstr_r)
+{
+	struct folder_row fr;
+	size_t i;
+	int rc;
+
+	if (mstore_begin(st, errstr_r) == -1)
+		return -1;
+	if ((rc = arrive_row(st, canon, &fr, errstr_r)) != 1)
+		goto fail;
+	for (i = 0; i < n; i++)
+		if (a[i].base[0] != '\0' &&
+		    arrive_doom(st, fr.id, a[i].base, 1) == -1) {
+			rc = mstore_err(st, errstr_r, "index: %s",
+			    sqlite3_errmsg(st->db));
+			goto fail;
+		}
+	md_test_move();
+	return mstore_commit(st, errstr_r);
+fail:
+	mstore_rollback(st);
+	return rc == 0 ? set_no_folder(errstr_r) : -1;
+}
+
+int
+arrive_begin(struct mstore *st, const char *canon, struct folder_row *fr,
+    const struct arrival *a, size_t n, const char **errstr_r)
+{
+	sqlite3_stmt *s;
+	size_t i;
+	int rc = 1;
+
+	if ((rc = arrive_row(st, canon, fr, errstr_r)) != 1)
+		return rc == 0 ? set_err2(errstr_r, "no such mailbox") : -1;
+	if ((s = mstore_prep(st, "SELECT 1 FROM doomed"
+	    " WHERE folder = ? AND base = ?")) == NULL)
+		return mstore_err(st, errstr_r, "index: %s",
+		    sqlite3_errmsg(st->db));
+	for (i = 0; i < n && rc == 1; i++) {
+		if (a[i].base[0] == '\0')
+			continue;
+		(void)sqlite3_bind_int64(s, 1, fr->id);
+		(void)sqlite3_bind_text(s, 2, a[i].base, -1, SQLITE_STATIC);
+		switch (sqlite3_step(s)) {
+		case SQLITE_ROW:
+			break;
+		case SQLITE_DONE:
+			rc = 0;
+			break;
+		default:
+			rc = mstore_err(st, errstr_r, "index: %s",
+			    sqlite3_errmsg(st->db));
+		}
+		(void)sqlite3_reset(s);
+	}
+	sqlite3_finalize(s);
+	return rc;
+}
+
+int
+arrive_add(struct mstore *st, const char *dir, struct folder_row *fr,
+    struct arrival *a, uint32_t flags, const char *keywords,
+    time_t internaldate, const char **errstr_r)
+{
+	char file[NAME_MAX + 16], from[PATH_MAX], to[PATH_MAX];
+
+	if (keywords != NULL && strlen(keywords) > MBOX_KEYWORDS_MAX)
+		keywords = NULL;	/* cannot be: the source has them */
+	if (md_file_name(a->base, NULL, flags & MD_FLAGS, file,
+	    sizeof(file)) == -1 ||
+	    (size_t)snprintf(from, sizeof(from), "%s/tmp/%s", dir, a->base) >=
+	    sizeof(from) ||
+	    (size_t)snprintf(to, sizeof(to), "%s/%s", dir, file) >=
+	    sizeof(to))
+		return mstore_err(st, errstr_r, "store path too long");
+	if (rename(from, to) == -1)
+		return mstore_err(st, errstr_r, "rename: %s", strerror(errno));
+	/* From here a crash leaves the file to its doomed row. */
+	if (msg_insert(st, fr, a->base, file, flags, keywords, internaldate,
+	    a->size, &a->uid) == -1 || arrive_doom(st, fr->id, a->base, 0) ==
+	    -1) {
+		(void)rename(to, from);	/* still an arrival, undone later */
+		return mstore_err(st, errstr_r, "index add: %s",
+		    sqlite3_errmsg(st->db));
+	}
+	return 1;
+}
+
+int
+arrive_end(struct mstore *st, const char *dir, const struct folder_row *fr,
+    const char **errstr_r)
+{
+	char sub[PATH_MAX];
+	int i;
+
+	for (i = 0; i < 2; i++)
+		if ((size_t)snprintf(sub, sizeof(sub), "%s/%s", dir,
+		    i == 0 ? "new" : "cur") >= sizeof(sub) ||
+		    fsync_dir(sub) == -1)
+			return mstore_err(st, errstr_r, "sync %s: %s", sub,
+			    strerror(errno));
+	if (folder_row_write(st, fr) == -1)
+		return mstore_err(st, errstr_r, "index: %s",
+		    sqlite3_errmsg(st->db));
+	return 1;
+}
+
+void
+arrive_drop(const char *dir, struct arrival *a, size_t n)
+{
+	char path[PATH_MAX];
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if (a[i].base[0] == '\0' || a[i].uid != 0)
+			continue;
+		if ((size_t)snprintf(path, sizeof(path), "%s/tmp/%s", dir,
+		    a[i].base) < sizeof(path))
+			(void)unlink(path);
+		a[i].base[0] = '\0';
+	}
+}
+
 /* ------------------------------------------------------------ folders */
 
 int

@@ -763,6 +763,14 @@ md_test_commit(void)
 	md_test_crash("BUZOND_TEST_CRASH_COMMIT", &left);
 }
 
+void
+md_test_move(void)
+{
+	static long left = -1;
+
+	md_test_crash("BUZOND_TEST_CRASH_MOVE", &left);
+}
+
 int
 md_rmtree(const char *dir)
 {

@@ -193,6 +193,51 @@ int	 mstore_add_file(struct mstore *, const char *folder, const char *src,
 	    uint64_t size, uint32_t flags, const char *keywords,
 	    time_t internaldate, uint32_t *uidvalidity_r, uint32_t *uid_r,
 	    const char **errstr_r);
+/*
+ * A MOVE's arrivals (mbox_move), so that a crash leaves each message in
+ * exactly one folder: the files are linked into the target's tmp/ first
+ * (arrive_link), their base names made doomed in the target and committed
+ * (arrive_mark), and only in the transaction that removes the originals
+ * renamed into new/ or cur/ with their rows, their doomed rows dropped
+ * (arrive_add). A crash before that commit leaves files that the next
+ * scan of the target unlinks (doomed); after it, originals that the next
+ * scan of the source unlinks (msg_doom).
+ */
+struct arrival {
+	char		 base[NAME_MAX + 1];	/* "" when not linked */
+	uint64_t	 size;
+	uint32_t	 uid;		/* in the target, set by arrive_add */
+};
+/* The target's canonical name and directory: 1, 0 no such, -1. */
+int	 arrive_target(struct mstore *, const char *folder, char *canon,
+	    size_t canonsz, char *dir, size_t dirsz, const char **errstr_r);
+/* md_link_tmp for an arrival: 1, 0 src gone, -1. */
+int	 arrive_link(struct mstore *, const char *dir, const char *src,
+	    struct arrival *, const char **errstr_r);
+/* Commits doomed rows for the linked arrivals (own transaction). */
+int	 arrive_mark(struct mstore *, const char *canon,
+	    const struct arrival *, size_t n, const char **errstr_r);
+/*
+ * In a transaction: syncs the target (before any rename: a scan would
+ * take the arrivals for leftovers) into *fr and says whether every linked
+ * arrival is still marked (a scan that saw none of them clears the marks
+ * it read): 1 yes, 0 no (mark again), -1 error.
+ */
+int	 arrive_begin(struct mstore *, const char *canon,
+	    struct folder_row *fr, const struct arrival *, size_t n,
+	    const char **errstr_r);
+/* In that transaction: renames a in with flags and keywords, adds its row
+ * (a->uid) and drops its mark. fr is written back by arrive_end. */
+int	 arrive_add(struct mstore *, const char *dir, struct folder_row *fr,
+	    struct arrival *a, uint32_t flags, const char *keywords,
+	    time_t internaldate, const char **errstr_r);
+int	 arrive_end(struct mstore *, const char *dir,
+	    const struct folder_row *fr, const char **errstr_r);
+/* Unlinks the tmp/ links of arrivals not added (after a failure). */
+void	 arrive_drop(const char *dir, struct arrival *, size_t n);
+/* Test-only crash point before each commit of a MOVE
+ * (BUZOND_TEST_CRASH_MOVE=N: SIGKILL before the Nth). */
+void	 md_test_move(void);
 /* IMAP size (CRLF) of a stored file, reading it. -1 on error. */
 int	 md_file_size(const char *path, uint64_t *size_r);
 /* Looks for base in dir/new and dir/cur; file_r "new/.." 1, 0 none. */
