@@ -777,6 +777,36 @@ imap_bye(struct imap_session *s, const char *outcome, const char *text)
 }
 
 /*
+ * The parser's literal check (imap_parser_literal_check): an APPEND's
+ * message literal (a top-level argument after the mailbox) larger than
+ * the room the quota leaves is refused as soon as its size is known, for
+ * {n} before the continuation (RFC 9208 4.3.1, RFC 3501 7.5: the client
+ * then sends nothing), for {n+} without holding its octets. The size
+ * alone decides (a message may grow by the CRs of bare LFs, never
+ * shrink); the check that decides otherwise is still the store's.
+ */
+static int
+imap_literal_check(void *arg, const char *name, size_t depth, size_t nargs,
+    size_t size, int nonsync)
+{
+	struct imap_session *s = arg;
+	uint64_t used;
+
+	if (!(s->state & IMAP_ST_AUTHED) || s->store == NULL ||
+	    s->quota == 0 || name == NULL || strcmp(name, "APPEND") != 0 ||
+	    depth != 0 || nargs == 0 ||
+	    mstore_usage(s->store, &used, NULL) != 1)
+		return 0;
+	if (used <= s->quota && size <= s->quota - used)
+		return 0;
+	log_info("%s imap append refused user=%s size=%zu quota=%llu "
+	    "rule=quota used=%llu literal=%s", s->sid, s->user, size,
+	    (unsigned long long)s->quota, (unsigned long long)used,
+	    nonsync ? "nonsync" : "sync");
+	return 1;
+}
+
+/*
  * Reads and runs the next command (or answers a parse error). -1 when the
  * connection broke or timed out.
  */
@@ -853,6 +883,14 @@ imap_step(struct imap_session *s, struct imap_parser *p, size_t lim_max)
 				    "Literal too large\r\n",
 				    err.tag ? err.tag : "*");
 			return 1;
+		case IMAP_PARSE_REFUSED:
+			/* Only imap_literal_check refuses. */
+			s->ncmd++;
+			s->nno++;
+			(void)conn_printf(s->conn, "%s NO [OVERQUOTA] APPEND "
+			    "would exceed the mailbox quota\r\n",
+			    err.tag ? err.tag : "*");
+			return 1;
 		case IMAP_PARSE_ERROR:
 			s->ncmd++;
 			s->nbad++;
@@ -918,6 +956,7 @@ imap_run(struct conn *c, const struct imap_env *env, const char *ip,
 	if (env->append_max > 0)
 		lim.literal_max = lim.total_max = env->append_max;
 	p = imap_parser_new(&lim);
+	imap_parser_literal_check(p, imap_literal_check, s);
 
 	if (implicit_tls && imap_tls_handshake(s) == -1)
 		imap_set_state(s, IMAP_ST_LOGOUT);

@@ -79,6 +79,12 @@ struct imap_parser {
 	enum skipstate		 sk;
 	size_t			 sklen;
 	size_t			 skdigits;
+
+	/* The literal check; a refused {n+}'s tag, told at its line end. */
+	imap_literal_check_fn	 check;
+	void			*check_arg;
+	char			*reftag;
+	int			 refused;
 };
 
 void
@@ -156,6 +162,7 @@ imap_parser_free(struct imap_parser **pp)
 	if (p == NULL)
 		return;
 	p_clear(p);
+	free(p->reftag);
 	free(p->allocs);
 	free(p->stack);
 	buf_free(&p->tok);
@@ -167,15 +174,26 @@ void
 imap_parser_release(struct imap_parser *p)
 {
 	enum pstate keep = p->st;
+	enum skipstate ksk = p->sk;
 
 	if (!p->reset)
 		return;
 	p->reset = 0;
 	p_clear(p);
-	if (keep == P_SKIP || keep == P_SKIPLIT)
-		p->st = keep;
+	if (keep == P_SKIP || keep == P_SKIPLIT) {
+		p->st = keep;	/* midway through the rest of a line */
+		p->sk = ksk;
+	}
 	if (p->tok.cap > 4096)
 		buf_free(&p->tok);	/* a 64 KiB token: give it back */
+}
+
+void
+imap_parser_literal_check(struct imap_parser *p, imap_literal_check_fn fn,
+    void *arg)
+{
+	p->check = fn;
+	p->check_arg = arg;
 }
 
 void
@@ -453,8 +471,18 @@ imap_parser_feed(struct imap_parser *p, const char *data, size_t len,
 		}
 		c = (unsigned char)data[i++];
 		if (p->st == P_SKIP) {
-			if (p_skip(p, c))
-				p->st = P_START;
+			if (!p_skip(p, c))
+				continue;
+			p->st = P_START;
+			if (p->refused) {
+				/* A refused {n+}: its command is over. */
+				p->refused = 0;
+				err_r->tag = p->reftag;
+				err_r->text = "literal refused";
+				err_r->nonsync = 1;
+				*used_r = i;
+				return IMAP_PARSE_REFUSED;
+			}
 			continue;
 		}
 		p->bytes++;
@@ -636,6 +664,27 @@ imap_parser_feed(struct imap_parser *p, const char *data, size_t len,
 			}
 			if (c != '\n')
 				ERR("literal must end the line");
+			if (p->check != NULL && p->check(p->check_arg,
+			    p->name, p->depth, p->stack[p->depth].n,
+			    p->litlen, p->litplus) != 0) {
+				*used_r = i;
+				p->reset = 1;
+				if (!p->litplus) {
+					err_r->tag = p->tag;
+					err_r->text = "literal refused";
+					return IMAP_PARSE_REFUSED;
+				}
+				/* The octets follow anyway: drop them and
+				 * the rest of the line, then answer. */
+				free(p->reftag);
+				p->reftag = p->tag != NULL ?
+				    xstrdup(p->tag) : NULL;
+				p->refused = 1;
+				p->sk = S_NONE;
+				p->sklen = p->litlen;
+				p->st = p->litlen ? P_SKIPLIT : P_SKIP;
+				continue;
+			}
 			r = p_literal_start(p, err_r);
 			if (r == IMAP_PARSE_TOOBIG) {
 				*used_r = i;

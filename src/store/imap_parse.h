@@ -89,6 +89,13 @@ enum imap_parse_result {
 				 * "tag NO [TOOBIG]" (the client sends nothing
 				 * more for it); for {n+} the octets are
 				 * already on their way: see imap_parse_err */
+	IMAP_PARSE_REFUSED,	/* the literal check refused a literal: answer
+				 * "tag NO ..." (err_r->tag). For {n} this
+				 * comes instead of the continuation (the
+				 * client sends nothing more for the command);
+				 * for {n+} once its octets and the rest of
+				 * its line were read and dropped (never held
+				 * in memory) */
 };
 
 struct imap_parser;
@@ -127,6 +134,21 @@ void	 imap_parser_release(struct imap_parser *);
 /* Changes literal_max and total_max from the next command on (e.g.
  * smaller before authentication). */
 void	 imap_parser_literal_limit(struct imap_parser *, size_t max);
+
+/*
+ * A check of each literal when its size is known, before any of its
+ * octets is read (and before the continuation of a {n}): fn(arg, name,
+ * depth, nargs, size, nonsync) gets the command's name (upper case; NULL
+ * while it has none), the list nesting at the literal (0: a top-level
+ * argument), how many arguments of that level came before it, the size
+ * and whether it is {n+}. Non-zero refuses it: IMAP_PARSE_REFUSED. Used
+ * by the session to refuse an APPEND over the quota before its message
+ * is sent (RFC 9208 4.3.1, RFC 3501 7.5). NULL: none (the default).
+ */
+typedef int (*imap_literal_check_fn)(void *arg, const char *name,
+	    size_t depth, size_t nargs, size_t size, int nonsync);
+void	 imap_parser_literal_check(struct imap_parser *,
+	    imap_literal_check_fn fn, void *arg);
 
 /* 1 while the parser is inside a command (partial input pending). */
 int	 imap_parser_busy(const struct imap_parser *);

@@ -9,7 +9,9 @@
  * be identical. Checks the promises: used never exceeds what was given,
  * MORE consumes everything, every command has a tag and an upper-case
  * name, strings are NUL-terminated at len, nesting and argument counts
- * stay within the limits, and a literal over the limit is never accepted.
+ * stay within the limits, a literal over the limit is never accepted, and
+ * a literal the check refuses is answered with its command's tag ({n} at
+ * once, {n+} after its line).
  */
 #include "config.h"
 
@@ -68,6 +70,19 @@ render_arg(struct buf *b, const struct imap_arg *a, size_t depth)
 	return n;
 }
 
+/* A literal check as the session's (an APPEND's message literal), that
+ * refuses by a rule the input controls: sizes 1 more than a multiple of 3. */
+static int
+refuse(void *arg, const char *name, size_t depth, size_t nargs, size_t size,
+    int nonsync)
+{
+	(void)arg;
+	(void)nonsync;
+	check(depth <= 4);
+	return name != NULL && strcmp(name, "APPEND") == 0 && depth == 0 &&
+	    nargs > 0 && size % 3 == 1;
+}
+
 static void
 run(const uint8_t *data, size_t size, int chunked, struct buf *out)
 {
@@ -87,6 +102,7 @@ run(const uint8_t *data, size_t size, int chunked, struct buf *out)
 	lim.args_max = 40;
 	lim.tag_max = 16;
 	p = imap_parser_new(&lim);
+	imap_parser_literal_check(p, refuse, NULL);
 	while (off < size) {
 		take = size - off;
 		if (chunked) {
@@ -128,6 +144,14 @@ run(const uint8_t *data, size_t size, int chunked, struct buf *out)
 				check(imap_parser_literal_size(p) > 0);
 			(void)buf_appendf(out, "{%d %s %s %d}", r,
 			    err.tag ? err.tag : "*", err.text, err.fatal);
+			break;
+		case IMAP_PARSE_REFUSED:
+			/* Only what refuse() refused, with the tag. */
+			check(err.tag != NULL && *err.tag);
+			check(imap_parser_literal_size(p) % 3 == 1 ||
+			    err.nonsync);
+			(void)buf_appendf(out, "{R %s %d}", err.tag,
+			    err.nonsync);
 			break;
 		default:
 			check(0);

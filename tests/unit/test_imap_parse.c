@@ -89,10 +89,17 @@ ser_event(struct buf *b, enum imap_parse_result r, const struct imap_cmd *cmd,
 		buf_appendf(b, "{TOOBIG %s%s%s}", err->tag ? err->tag : "*",
 		    err->nonsync ? " nonsync" : "", err->fatal ? " fatal" : "");
 		break;
+	case IMAP_PARSE_REFUSED:
+		buf_appendf(b, "{REFUSED %s%s}", err->tag ? err->tag : "*",
+		    err->nonsync ? " nonsync" : "");
+		break;
 	default:
 		fail_msg("unexpected result %d", r);
 	}
 }
+
+/* The literal check run() installs (NULL: none). */
+static imap_literal_check_fn run_check;
 
 /* Feeds in[0..n): split == 0 at once, 1 byte by byte, >= 2 in two parts
  * at split - 2. The transcript goes to out. */
@@ -102,10 +109,14 @@ run(const char *in, size_t n, const struct imap_limits *lim, size_t split,
 {
 	struct imap_parser *p = imap_parser_new(lim);
 	const struct imap_cmd *cmd;
+
 	struct imap_parse_err err;
 	size_t off = 0, take, pos, used;
 	enum imap_parse_result r;
 	char *piece;
+
+	if (run_check != NULL)
+		imap_parser_literal_check(p, run_check, NULL);
 
 	while (off < n) {
 		if (split == 0)
@@ -310,6 +321,43 @@ test_limits(void **state)
 	}
 }
 
+/* As the session's: an APPEND message (top level, after the mailbox)
+ * over 5 octets. */
+static int
+over5(void *arg, const char *name, size_t depth, size_t nargs, size_t size,
+    int nonsync)
+{
+	(void)arg;
+	(void)nonsync;
+	return name != NULL && strcmp(name, "APPEND") == 0 && depth == 0 &&
+	    nargs > 0 && size > 5;
+}
+
+static void
+test_literal_check(void **state)
+{
+	(void)state;
+	run_check = over5;
+	/* {n}: refused instead of the continuation; nothing follows. */
+	check("a APPEND x {6}\r\nb NOOP\r\n", "{REFUSED a}[b NOOP]");
+	check("a APPEND x (\\Seen) {600}\r\nb NOOP\r\n",
+	    "{REFUSED a}[b NOOP]");
+	/* {n+}: its octets and the rest of the line dropped, then the
+	 * answer (also past a second {n+} on that line). */
+	check("a APPEND x {6+}\r\n012345\r\nb NOOP\r\n",
+	    "{REFUSED a nonsync}[b NOOP]");
+	check("a APPEND x {6+}\r\n012345 y {2+}\r\nab\r\nb NOOP\r\n",
+	    "{REFUSED a nonsync}[b NOOP]");
+	/* Accepted: small enough, the mailbox name, another command. */
+	check("a APPEND x {5}\r\n01234\r\n",
+	    "+5[a APPEND x L\"01234\"]");
+	check("a APPEND {6}\r\nabcdef {1}\r\nz\r\n",
+	    "+6+1[a APPEND L\"abcdef\" L\"z\"]");
+	check("a LOGIN {6+}\r\nabcdef x\r\n",
+	    "[a LOGIN L\"abcdef\" x]");
+	run_check = NULL;
+}
+
 static void
 test_malformed(void **state)
 {
@@ -324,6 +372,11 @@ test_malformed(void **state)
 	check("a  NOOP\r\n", "{BAD a: missing command}");
 	check("a NOOP  \r\n", "{BAD a: invalid character in argument}");
 	check("a NOOP\rx\r\nb NOOP\r\n", "{BAD a: CR without LF}[b NOOP]");
+	/* The failing octet opens a {n+}: its octets are skipped too, also
+	 * when the next feed starts after the error (the skip state
+	 * survives the release of the failed command). */
+	check("a NOOP{3+}\r\nabc\r\nb NOOP\r\n",
+	    "{BAD a: invalid command name}[b NOOP]");
 	check("a LOGIN \"x\r\nb NOOP\r\n",
 	    "{BAD a: unterminated quoted string}[b NOOP]");
 	check("a LOGIN \"\\a\"\r\n",
@@ -348,6 +401,7 @@ main(void)
 		cmocka_unit_test(test_brackets),
 		cmocka_unit_test(test_literals),
 		cmocka_unit_test(test_limits),
+		cmocka_unit_test(test_literal_check),
 		cmocka_unit_test(test_malformed),
 	};
 
