@@ -646,8 +646,33 @@ ib_extension(struct buf *out, const struct mime_part *m, int md5)
 	return r;
 }
 
+/* Where the header octets of embedded messages come from: msg in
+ * memory, or read through rd (imap_body_structure_read). */
+struct ib_src {
+	const char	*msg;
+	int		(*rd)(void *arg, uint64_t off, uint64_t n,
+			    struct buf *out);
+	void		*arg;
+};
+
 static int
-ib_structure(const struct mime_part *m, const char *msg, int ext,
+ib_envelope_at(const struct ib_src *src, uint64_t off, uint64_t n,
+    struct buf *out)
+{
+	struct buf h = BUF_INIT(0);
+	int r;
+
+	if (src->msg != NULL)
+		return imap_body_envelope_hdr(src->msg + off, (size_t)n, out);
+	if ((r = src->rd(src->arg, off, n, &h)) == 1)
+		r = imap_body_envelope_hdr(h.data != NULL ? h.data : "",
+		    h.len, out);
+	buf_free(&h);
+	return r == 1 ? 1 : -1;
+}
+
+static int
+ib_structure(const struct mime_part *m, const struct ib_src *msg, int ext,
     struct buf *out)
 {
 	const struct mime_part *c;
@@ -700,8 +725,8 @@ ib_structure(const struct mime_part *m, const char *msg, int ext,
 	    (e = m->children) != NULL) {
 		r = buf_appendc(out, ' ');
 		if (r == 1)
-			r = imap_body_envelope_hdr(msg + e->hdr_start,
-			    (size_t)(e->body_start - e->hdr_start), out);
+			r = ib_envelope_at(msg, e->hdr_start,
+			    e->body_start - e->hdr_start, out);
 		if (r == 1)
 			r = buf_appendc(out, ' ');
 		if (r == 1)
@@ -731,9 +756,10 @@ int
 imap_body_structure_part(const struct mime_part *m, const char *msg,
     int extended, struct buf *out)
 {
+	struct ib_src src = { msg, NULL, NULL };
 	size_t mark = out->len;
 
-	if (ib_structure(m, msg, extended, out) == 1)
+	if (ib_structure(m, &src, extended, out) == 1)
 		return 1;
 	out->len = mark;	/* never leave half a structure behind */
 	if (out->data != NULL)
@@ -752,4 +778,20 @@ imap_body_structure(const char *msg, size_t len, int extended,
 	    out);
 	mime_parser_free(&p);
 	return r;
+}
+
+int
+imap_body_structure_read(const struct mime_part *m,
+    int (*rd)(void *arg, uint64_t off, uint64_t n, struct buf *out),
+    void *arg, int extended, struct buf *out)
+{
+	struct ib_src src = { NULL, rd, arg };
+	size_t mark = out->len;
+
+	if (ib_structure(m, &src, extended, out) == 1)
+		return 1;
+	out->len = mark;
+	if (out->data != NULL)
+		out->data[mark] = '\0';
+	return -1;
 }

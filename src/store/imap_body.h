@@ -23,6 +23,7 @@
 #define EST_IMAP_BODY_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 struct buf;
 struct mime_part;
@@ -48,6 +49,16 @@ int	imap_body_structure(const char *msg, size_t len, int extended,
 int	imap_body_envelope_hdr(const char *hdr, size_t len, struct buf *out);
 int	imap_body_structure_part(const struct mime_part *m, const char *msg,
 	    int extended, struct buf *out);
+
+/*
+ * imap_body_structure_part for a message not in memory: the header of an
+ * embedded message/rfc822 is read with rd(arg, off, n, out), which
+ * appends octets [off, off + n) of the message (as fed to the MIME
+ * parser) to out and returns 1, or -1.
+ */
+int	imap_body_structure_read(const struct mime_part *m,
+	    int (*rd)(void *arg, uint64_t off, uint64_t n, struct buf *out),
+	    void *arg, int extended, struct buf *out);
 
 /*
  * Appends s[0..n) as an IMAP string: quoted when it can be (no CR, LF,

@@ -463,6 +463,8 @@ struct rctx {
 	int		 emitted;	/* part of the response is sent */
 	int		 streaming;	/* whole-message literals from disk */
 	struct mime_parser *mp;		/* parsed once, for part sections */
+	struct mime_parser *smp;	/* streaming: parsed from the file */
+	const struct mime_part *sroot;
 };
 
 /* Writes s[0..n) as a literal: into b, or, when big, through emit. */
@@ -492,19 +494,14 @@ text_item(const struct imap_fetch_item *it)
 	    it->sec.spec == IMAP_SEC_TEXT);
 }
 
-/* The whole message or its body, or <off.count> of it, as a literal
- * from disk (the header is loaded for the body's start). */
+/* Octets [base, base + n) of the message, or <off.count> of them, as a
+ * literal from disk. */
 static int
-stream_out(struct rctx *r, struct buf *b, const struct imap_fetch_item *it)
+range_out(struct rctx *r, struct buf *b, const struct imap_fetch_item *it,
+    uint64_t base, uint64_t n)
 {
-	uint64_t base = 0, off = 0, n = r->m->size;
+	uint64_t off = 0;
 
-	if (text_item(it)) {
-		if (!ensure(r, NEED_HEADER))
-			return 0;
-		base = r->hdrlen < n ? r->hdrlen : n;
-		n -= base;
-	}
 	if (it->partial) {
 		off = it->off < n ? it->off : n;
 		n -= off;
@@ -519,6 +516,36 @@ stream_out(struct rctx *r, struct buf *b, const struct imap_fetch_item *it)
 		return -1;
 	buf_reset(b);
 	return 1;
+}
+
+/* The whole message or its body, or <off.count> of it, as a literal
+ * from disk (the header is loaded for the body's start). */
+static int
+stream_out(struct rctx *r, struct buf *b, const struct imap_fetch_item *it)
+{
+	uint64_t base = 0, n = r->m->size;
+
+	if (text_item(it)) {
+		if (!ensure(r, NEED_HEADER))
+			return 0;
+		base = r->hdrlen < n ? r->hdrlen : n;
+		n -= base;
+	}
+	return range_out(r, b, it, base, n);
+}
+
+/* A section with a part path (BODY[1], BODY[2.MIME], BODY[3.TEXT]). */
+static int
+part_item(const struct imap_fetch_item *it)
+{
+	return it->type == IMAP_FI_SECTION && it->sec.npart > 0;
+}
+
+/* Whether m can give part sections and structures from disk. */
+static int
+parts_from_disk(const struct imap_fetch_msg *m)
+{
+	return m->text_read != NULL && m->text_scan != NULL;
 }
 
 /* RFC822, BODY[], BODY.PEEK[] (partial or not): the whole message; and
@@ -551,6 +578,12 @@ can_stream(const struct imap_fetch *f, const struct imap_fetch_msg *m,
 			any = 1;
 			if (text_item(&f->items[i]) && *level_r < NEED_HEADER)
 				*level_r = NEED_HEADER;	/* where it starts */
+			continue;
+		}
+		if (parts_from_disk(m) && (part_item(&f->items[i]) ||
+		    f->items[i].type == IMAP_FI_BODY ||
+		    f->items[i].type == IMAP_FI_BODYSTRUCTURE)) {
+			any = 1;	/* the structure from the file */
 			continue;
 		}
 		if ((need = needs_of(&f->items[i])) == NEED_WHOLE)
@@ -604,6 +637,28 @@ ensure(struct rctx *r, int level)
 	return 1;
 }
 
+static void
+scan_feed(void *arg, const char *p, size_t n)
+{
+	mime_parser_feed(arg, p, n);
+}
+
+/* Streaming: the MIME structure, parsed once from the file in pieces.
+ * NULL when the file could not be read (the render fails with -1). */
+static const struct mime_part *
+stree(struct rctx *r)
+{
+	if (r->sroot != NULL)
+		return r->sroot;
+	r->smp = mime_parser_new(NULL);
+	if (r->m->text_scan(r->m->arg, scan_feed, r->smp) != 1) {
+		mime_parser_free(&r->smp);
+		return NULL;
+	}
+	r->sroot = mime_parser_finish(r->smp);
+	return r->sroot;
+}
+
 /* ENVELOPE, BODY, BODYSTRUCTURE: from the cache, or computed and cached. */
 static int
 computed_out(struct rctx *r, enum imap_fetch_type type, struct buf *out,
@@ -614,16 +669,24 @@ computed_out(struct rctx *r, enum imap_fetch_type type, struct buf *out,
 	 * changes, so that strings cached by an older buzond are not used. */
 	const char *key = type == IMAP_FI_ENVELOPE ? "env2" :
 	    type == IMAP_FI_BODY ? "body2" : "bs2";
-	int rv;
+	int rv = 1;
 
 	buf_reset(scratch);
 	if (m->cache_get != NULL && m->cache_get(m->arg, key, scratch) == 1 &&
 	    scratch->len > 0)
 		return buf_append(out, scratch->data, scratch->len);
 	buf_reset(scratch);
-	if (!ensure(r, type == IMAP_FI_ENVELOPE ? NEED_HEADER : NEED_WHOLE))
+	if (r->streaming && parts_from_disk(m) && type != IMAP_FI_ENVELOPE) {
+		const struct mime_part *root = stree(r);
+
+		if (root == NULL || imap_body_structure_read(root,
+		    m->text_read, m->arg, type == IMAP_FI_BODYSTRUCTURE,
+		    scratch) == -1)
+			return -1;
+	} else if (!ensure(r, type == IMAP_FI_ENVELOPE ? NEED_HEADER :
+	    NEED_WHOLE))
 		return 0;
-	if (type == IMAP_FI_ENVELOPE)
+	else if (type == IMAP_FI_ENVELOPE)
 		rv = imap_body_envelope(r->data, r->hdrlen, scratch);
 	else
 		rv = imap_body_structure(r->data, r->len,
@@ -710,6 +773,38 @@ filter_fields(const char *h, size_t n, const struct imap_section *sec,
 }
 
 /*
+ * The header [*hs, *he) and body [*bs, *be) ranges of a section with a
+ * part path in the tree root of a message of len octets. 1, or 0 when
+ * the part does not exist.
+ */
+static int
+part_bounds(const struct mime_part *root, const struct imap_section *sec,
+    uint64_t len, uint64_t *hs, uint64_t *he, uint64_t *bs, uint64_t *be)
+{
+	const struct mime_part *p = find_part(root, sec);
+
+	if (p == NULL)
+		return 0;
+	if (sec->spec == IMAP_SEC_ALL || sec->spec == IMAP_SEC_MIME) {
+		*hs = p->hdr_start;
+		*he = *bs = p->body_start;
+		*be = p->body_end;
+		if (sec->spec == IMAP_SEC_MIME)
+			*be = *he;
+		else
+			*hs = *he = *bs;
+	} else {
+		/* HEADER, TEXT, FIELDS: only of a message part. */
+		if (!(p->flags & MIME_F_MESSAGE) || (p = p->children) == NULL)
+			return 0;
+		*hs = p->hdr_start;
+		*he = *bs = p->body_start;
+		*be = p->body_end;
+	}
+	return *hs <= *he && *bs <= *be && *be <= len;
+}
+
+/*
  * The octets of a section: a range of the message (*s_r, *n_r), or
  * filtered fields in scratch. 1, 0 when the part does not exist, -1.
  */
@@ -717,7 +812,6 @@ static int
 section_range(struct rctx *r, const struct imap_section *sec,
     struct buf *scratch, const char **s_r, size_t *n_r)
 {
-	const struct mime_part *p;
 	uint64_t hs, he, bs, be;
 
 	if (sec->npart == 0) {
@@ -729,26 +823,9 @@ section_range(struct rctx *r, const struct imap_section *sec,
 	} else {
 		if (r->mp == NULL)
 			r->mp = mime_parse(r->data, r->len, NULL);
-		p = find_part(mime_parser_finish(r->mp), sec);
-		if (p == NULL)
+		if (!part_bounds(mime_parser_finish(r->mp), sec, r->len, &hs,
+		    &he, &bs, &be))
 			return 0;
-		if (sec->spec == IMAP_SEC_ALL || sec->spec == IMAP_SEC_MIME) {
-			hs = p->hdr_start;
-			he = bs = p->body_start;
-			be = p->body_end;
-			if (sec->spec == IMAP_SEC_MIME)
-				be = he;
-			else
-				hs = he = bs;
-		} else {
-			/* HEADER, TEXT, FIELDS: only of a message part. */
-			if (!(p->flags & MIME_F_MESSAGE) ||
-			    (p = p->children) == NULL)
-				return 0;
-			hs = p->hdr_start;
-			he = bs = p->body_start;
-			be = p->body_end;
-		}
 	}
 	if (hs > he || bs > be || be > r->len)
 		return 0;
@@ -776,6 +853,44 @@ section_range(struct rctx *r, const struct imap_section *sec,
 	return 0;
 }
 
+/* A part section of a big message, from disk (only a part header that
+ * FIELDS filters is read into memory). */
+static int
+part_stream(struct rctx *r, const struct imap_fetch_item *it,
+    struct buf *out, struct buf *scratch)
+{
+	const struct mime_part *root;
+	struct buf h = BUF_INIT(0);
+	uint64_t hs, he, bs, be;
+	int rv;
+
+	if ((root = stree(r)) == NULL)
+		return -1;
+	if (!part_bounds(root, &it->sec, r->m->size, &hs, &he, &bs, &be))
+		return partial_out(r, out, it, "", 0);	/* as section_out */
+	switch (it->sec.spec) {
+	case IMAP_SEC_ALL:
+	case IMAP_SEC_TEXT:
+		return range_out(r, out, it, bs, be - bs);
+	case IMAP_SEC_HEADER:
+	case IMAP_SEC_MIME:
+		return range_out(r, out, it, hs, he - hs);
+	case IMAP_SEC_FIELDS:
+	case IMAP_SEC_FIELDS_NOT:
+		break;
+	}
+	buf_reset(scratch);
+	rv = r->m->text_read(r->m->arg, hs, he - hs, &h);
+	if (rv == 1)
+		rv = filter_fields(h.data != NULL ? h.data : "", h.len,
+		    &it->sec, it->sec.spec == IMAP_SEC_FIELDS_NOT, scratch);
+	buf_free(&h);
+	if (rv == -1)
+		return -1;
+	return partial_out(r, out, it, scratch->data != NULL ?
+	    scratch->data : "", scratch->len);
+}
+
 static int
 section_out(struct rctx *r, const struct imap_fetch_item *it,
     struct buf *out, struct buf *scratch)
@@ -786,6 +901,8 @@ section_out(struct rctx *r, const struct imap_fetch_item *it,
 
 	if (r->streaming && whole_item(it))
 		return stream_out(r, out, it);
+	if (r->streaming && part_item(it) && parts_from_disk(r->m))
+		return part_stream(r, it, out, scratch);
 	if (!ensure(r, needs_of(it)))
 		return 0;
 	rv = section_range(r, &it->sec, scratch, &s, &n);
@@ -871,6 +988,7 @@ imap_fetch_render(const struct imap_fetch *f, const struct imap_fetch_msg *m,
 			if (out->data != NULL)
 				out->data[out->len] = '\0';
 			mime_parser_free(&r.mp);
+			mime_parser_free(&r.smp);
 			return rv;
 		}
 		if (r.emitted)
@@ -883,9 +1001,11 @@ imap_fetch_render(const struct imap_fetch *f, const struct imap_fetch_msg *m,
 	if (buf_appends(out, ")\r\n") == -1)
 		goto fail;
 	mime_parser_free(&r.mp);
+	mime_parser_free(&r.smp);
 	return 1;
 fail:
 	mime_parser_free(&r.mp);
+	mime_parser_free(&r.smp);
 	if (r.emitted)
 		start = 0;
 	out->len = start;

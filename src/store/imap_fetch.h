@@ -125,6 +125,20 @@ struct imap_fetch_msg {
 	 */
 	int		(*text_open)(void *arg);
 	int		(*text_emit)(void *arg, uint64_t off, uint64_t n);
+	/*
+	 * Optional, with text_emit: text_read(arg, off, n, out) appends
+	 * octets [off, off + n) of the CRLF form to out; text_scan(arg, fn,
+	 * fnarg) passes the whole CRLF form to fn in pieces. Both 1, or -1.
+	 * With them a big message's part sections (BODY[1], BODY[2.MIME],
+	 * ...) and uncached BODY/BODYSTRUCTURE stream as well: the MIME
+	 * structure is parsed from the pieces, a part's octets go from the
+	 * file, and only part headers (FIELDS, embedded envelopes) are read
+	 * into memory.
+	 */
+	int		(*text_read)(void *arg, uint64_t off, uint64_t n,
+			    struct buf *out);
+	int		(*text_scan)(void *arg, void (*fn)(void *fnarg,
+			    const char *p, size_t n), void *fnarg);
 	void		*arg;
 };
 

@@ -95,14 +95,14 @@ text_open(void *arg)
 
 /*
  * Octets [off, off + n) of the message's CRLF form, read from its file in
- * pieces (from the start: offsets are in the CRLF form). A file that is
- * not as long as the index says (changed in place by another program)
- * cannot give the literal announced: the session ends.
+ * pieces (from the start: offsets are in the CRLF form), each passed to
+ * fn. A file that is not as long as the index says (changed in place by
+ * another program) cannot give the literal announced: the session ends.
  */
 static int
-text_emit(void *arg, uint64_t off, uint64_t n)
+text_pipe(struct loader *l, uint64_t off, uint64_t n,
+    int (*fn)(void *, const char *, size_t), void *fnarg)
 {
-	struct loader *l = arg;
 	uint64_t pos = 0, skip, k;
 	ssize_t r = 1;
 	int cr = 0;
@@ -116,7 +116,7 @@ text_emit(void *arg, uint64_t off, uint64_t n)
 		if (pos + l->piece.len > off) {
 			skip = off > pos ? off - pos : 0;
 			k = l->piece.len - skip < n ? l->piece.len - skip : n;
-			if (emit(l, l->piece.data + skip, (size_t)k) == -1)
+			if (fn(fnarg, l->piece.data + skip, (size_t)k) == -1)
 				return -1;
 			off += k;
 			n -= k;
@@ -133,6 +133,51 @@ text_emit(void *arg, uint64_t off, uint64_t n)
 		return -1;
 	}
 	return 1;
+}
+
+static int
+text_emit(void *arg, uint64_t off, uint64_t n)
+{
+	struct loader *l = arg;
+
+	return text_pipe(l, off, n, emit, l);
+}
+
+static int
+append_to(void *arg, const char *p, size_t n)
+{
+	return buf_append(arg, p, n) == -1 ? -1 : 1;
+}
+
+static int
+text_read(void *arg, uint64_t off, uint64_t n, struct buf *out)
+{
+	struct loader *l = arg;
+
+	return text_pipe(l, off, n, append_to, out);
+}
+
+struct scan_fn {
+	void	(*fn)(void *, const char *, size_t);
+	void	*arg;
+};
+
+static int
+scan_to(void *arg, const char *p, size_t n)
+{
+	struct scan_fn *sf = arg;
+
+	sf->fn(sf->arg, p, n);
+	return 1;
+}
+
+static int
+text_scan(void *arg, void (*fn)(void *, const char *, size_t), void *fnarg)
+{
+	struct loader *l = arg;
+	struct scan_fn sf = { fn, fnarg };
+
+	return text_pipe(l, 0, mbox_msg(l->mb, l->seq)->size, scan_to, &sf);
 }
 
 /* Big literals go to the connection in pieces, never copied whole. */
@@ -225,6 +270,8 @@ fetch_one(struct imap_session *s, const struct imap_fetch *f, uint32_t seq,
 	fm.emit = emit;
 	fm.text_open = text_open;
 	fm.text_emit = text_emit;
+	fm.text_read = text_read;
+	fm.text_scan = text_scan;
 	fm.arg = l;
 	loader_at(l, seq);
 	buf_reset(out);

@@ -9,9 +9,8 @@ RFC822, BODY.PEEK[TEXT] (whole and partial) and RFC822.TEXT must send
 exactly the CRLF form (compared byte for byte with a reference made
 here), and the session's peak resident size (VmHWM) may grow by less
 than STREAM_MAX_GROWTH meanwhile: before, FETCH read the whole message
-into memory first. A part section (BODY.PEEK[1], not streamed: parts are
-cut from the text in memory) still gives the right octets, and a small
-message is unaffected.
+into memory first. A part section (BODY.PEEK[1], streamed too since e2e
+79) gives the right octets, and a small message is unaffected.
 """
 import os
 import re
