@@ -599,9 +599,9 @@ mbox_sync(struct mbox *mb, int allow_expunge, const struct mbox_sync_cb *cb,
 			    "mailbox was deleted or renamed");
 		return rc;
 	}
-	/* A new mailbox under the name: another id, or the same one (a
-	 * folder's id is a rowid: a deleted last folder's id comes back),
-	 * but always another UIDVALIDITY. */
+	/* A new mailbox under the name: another id (row_create never gives
+	 * a deleted folder's id again; an index from before it may have),
+	 * and always another UIDVALIDITY. */
 	if (fr.id != mb->fid || fr.uidvalidity != mb->uidvalidity) {
 		(void)mstore_err(mb->st, errstr_r, "mailbox was replaced");
 		return 0;

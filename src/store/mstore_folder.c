@@ -209,6 +209,13 @@ next_uidvalidity(struct mstore *st, uint32_t *uv_r)
 	return rc == SQLITE_DONE ? 1 : -1;
 }
 
+/*
+ * A new folder row. Its id is above every id the index ever gave (the
+ * meta key "folder_id" keeps the highest): a rowid alone would give a
+ * deleted last folder's id again, and a handle still open on that folder
+ * (a session between its gone check and its command) would reach the new
+ * folder's messages by UID (msgs, cache rows: EXPUNGE, STORE).
+ */
 static int
 row_create(struct mstore *st, const char *canon, struct folder_row *fr)
 {
@@ -221,15 +228,25 @@ row_create(struct mstore *st, const char *canon, struct folder_row *fr)
 	fr->uidnext = 1;
 	fr->hms = 1;
 	fr->mt_new = fr->mt_cur = -1;
-	if ((s = mstore_prep(st, "INSERT INTO folders(name, uidvalidity,"
+	if ((s = mstore_prep(st, "INSERT INTO folders(id, name, uidvalidity,"
 	    " uidnext, hms, recent_uid, mt_new, mt_cur)"
-	    " VALUES(?, ?, 1, 1, 0, -1, -1)")) == NULL)
+	    " VALUES(max(coalesce((SELECT v FROM meta WHERE k ="
+	    " 'folder_id'), 0), coalesce((SELECT max(id) FROM folders), 0))"
+	    " + 1, ?, ?, 1, 1, 0, -1, -1)")) == NULL)
 		return -1;
 	(void)sqlite3_bind_text(s, 1, canon, -1, SQLITE_STATIC);
 	(void)sqlite3_bind_int64(s, 2, fr->uidvalidity);
 	rc = sqlite3_step(s);
 	sqlite3_finalize(s);
+	if (rc != SQLITE_DONE)
+		return -1;
 	fr->id = sqlite3_last_insert_rowid(st->db);
+	if ((s = mstore_prep(st, "INSERT OR REPLACE INTO meta VALUES"
+	    "('folder_id', ?)")) == NULL)
+		return -1;
+	(void)sqlite3_bind_int64(s, 1, fr->id);
+	rc = sqlite3_step(s);
+	sqlite3_finalize(s);
 	return rc == SQLITE_DONE ? 1 : -1;
 }
 

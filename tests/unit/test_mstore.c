@@ -1328,6 +1328,44 @@ test_cache_orphan_reused(void **state)
 	buf_free(&b);
 }
 
+/*
+ * A folder deleted and created again never gets the deleted one's id
+ * (ids were rowids: the last folder's came back). A handle still open on
+ * the old folder (a session between its gone check and its command)
+ * reached the new folder's messages by UID: here its EXPUNGE of UID 1
+ * removed the new folder's UID 1, \Deleted there too.
+ */
+static void
+test_folder_id_not_reused(void **state)
+{
+	struct fx *f = *state;
+	struct mstore *st2 = NULL;
+	struct mbox *mb = NULL, *mb2 = NULL;
+	struct mbox_status ms;
+	const char *err = NULL;
+	uint32_t uid = 1;
+
+	(void)add(f->st, "INBOX", "m\n");
+	assert_int_equal(mstore_folder_create(f->st, "X", &err), 1);
+	(void)add(f->st, "X", "Subject: old\n\nold\n");
+	assert_int_equal(mbox_open(f->st, "X", 0, &mb, &err), 1);
+	assert_int_equal(mbox_store(mb, 1, '+', MSG_DELETED, NULL, 0, &err),
+	    1);
+	assert_int_equal(mstore_open(f->root, USER, 0, &st2, &err), 1);
+	assert_int_equal(mstore_folder_delete(st2, "X", &err), 1);
+	assert_int_equal(mstore_folder_create(st2, "X", &err), 1);
+	(void)add(st2, "X", "Subject: new\n\nnew\n");
+	assert_int_equal(mbox_open(st2, "X", 0, &mb2, &err), 1);
+	assert_int_equal(mbox_store(mb2, 1, '+', MSG_DELETED, NULL, 0, &err),
+	    1);
+	mbox_close(&mb2);
+	(void)mbox_expunge(mb, &uid, 1, NULL, NULL, &err);
+	mbox_close(&mb);
+	assert_int_equal(mstore_folder_status(st2, "X", &ms, &err), 1);
+	assert_int_equal(ms.messages, 1);
+	mstore_close(&st2);
+}
+
 static int
 collect_base(void *arg, uint32_t seq, const char *base)
 {
@@ -1654,6 +1692,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_cache_orphan, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_cache_orphan_reused,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_folder_id_not_reused,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_base_names, setup,
 		    teardown),
