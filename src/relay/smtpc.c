@@ -810,9 +810,11 @@ smtpc_auth_refused(struct smtpc *s, struct smtpc_result *err)
 	smtpc_why(s, enh, "authentication failed, the server said: %d %s%s%s",
 	    s->rep.code, s->rep.enhanced, s->rep.enhanced[0] ? " " : "",
 	    buf_cstr(&s->rep.text));
+	/* A 4xx says nothing about the credentials: only retried. */
 	log_warn("smtpc auth failed peer=%s reply=\"%s\" (temporary: mail "
-	    "waits until the credentials are fixed)", s->peer,
-	    log_escape(&esc, s->why.data, s->why.len, 400));
+	    "%s)", s->peer, log_escape(&esc, s->why.data, s->why.len, 400),
+	    s->rep.code >= 500 ? "waits until the credentials are fixed" :
+	    "is retried later");
 	buf_free(&esc);
 	return smtpc_fail_auth(s, err);
 }

@@ -6,7 +6,8 @@ destination for it.
 A real next hop (SmtpPeer) offers STARTTLS and AUTH, and answers AUTH
 with 535 5.7.8, later with 454 4.7.0. Each time the recipients are
 deferred (never bounced) with "4.7.x authentication failed, the server
-said: ..." in `queue list` and `queue show`, the log says so, and the
+said: ..." in `queue list` and `queue show`, the log says so (pointing
+at the credentials for the 535 only: a 454 is just retried), and the
 destination stays unthrottled: no "qmgr throttle ... lowered" line and
 no entry in `queue summary --json`'s "throttled". Then the peer goes
 away: a real connection failure does lower it, which shows the check
@@ -72,6 +73,9 @@ def main():
     log = relay.read_log()
     check(f"smtpc auth failed peer=[127.0.0.1]:{peer.port}" in log,
           "no smtpc auth failed line")
+    check("Authentication credentials invalid\" (temporary: mail waits "
+          "until the credentials are fixed)" in log,
+          "the 535's log line does not point at the credentials")
     check("qmgr throttle" not in log, "throttled for an AUTH failure:\n" +
           "\n".join(x for x in log.splitlines() if "throttle" in x))
     check(throttled(relay) == [], throttled(relay))
@@ -87,7 +91,15 @@ def main():
             "Temporary authentication failure")
     r = rcpt(relay, m1)
     check(r["state"] == "deferred" and r["last_reply"].startswith(want), r)
-    check("qmgr throttle" not in relay.read_log(), "throttled for a 454")
+    log = relay.read_log()
+    check("qmgr throttle" not in log, "throttled for a 454")
+    # A 454 says nothing about the credentials (the log said they were
+    # to be fixed).
+    line = [x for x in log.splitlines() if "smtpc auth failed" in x and
+            "454 4.7.0" in x]
+    check(line and "(temporary: mail is retried later)" in line[0] and
+          "credentials are fixed" not in line[0],
+          f"the 454's log line: {line}")
     check(throttled(relay) == [], throttled(relay))
 
     # 3. A real connection failure does lower the destination.
