@@ -1288,8 +1288,11 @@ mbox_move(struct mbox *mb, const uint32_t *seqs, size_t n,
 			rc = mb_err(mb, errstr_r, "index");
 			goto out;
 		}
-		if (rc == 0)
-			continue;	/* expunged meanwhile */
+		if (rc == 0) {
+			/* Expunged by another one: reported with ours. */
+			mb->fl[seqs[i] - 1] |= F_GONE;
+			continue;
+		}
 		a[i].size = mbox_msg(mb, seqs[i])->size;
 		/* Renamed meanwhile (flags): look again. */
 		for (pass = 0; pass < 2; pass++) {

@@ -1475,6 +1475,123 @@ test_remove(void **state)
 	mbox_close(&mb);
 }
 
+/* Doomed rows of the folder Dest (a move's marks while it runs). */
+static int
+doomed_rows(const char *udir)
+{
+	char p[256];
+	sqlite3 *db = NULL;
+	sqlite3_stmt *st = NULL;
+	int n = -1;
+
+	(void)snprintf(p, sizeof(p), "%s/index.db", udir);
+	assert_int_equal(sqlite3_open(p, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, "SELECT count(*) FROM doomed"
+	    " WHERE folder = (SELECT id FROM folders WHERE name = 'Dest')",
+	    -1, &st, NULL), SQLITE_OK);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		n = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return n;
+}
+
+static int
+folder_files(const char *udir, const char *sub)
+{
+	char dir[256];
+	int n = 0;
+
+	(void)snprintf(dir, sizeof(dir), "%s/.Dest/%s", udir, sub);
+	n = count_files(dir);
+	return n;
+}
+
+/*
+ * mbox_move: one transaction. A move whose transaction fails (a trigger
+ * refuses to delete the second original's row, after both arrivals were
+ * renamed into Dest) leaves every message in INBOX only: the next scan of
+ * Dest removes the renamed links (their doomed marks were committed
+ * first). Then a move goes through with flags, keywords and internal
+ * date, the originals leave the snapshot at mbox_report_gone (with a
+ * message another handle expunged meanwhile, not moved: UID 0), and no
+ * mark of Dest or tmp/ link is left.
+ */
+static void
+test_move(void **state)
+{
+	struct fx *f = *state;
+	struct mbox *mb = NULL, *mb2 = NULL, *dst = NULL;
+	const char *err = NULL;
+	uint32_t seqs[] = { 1, 2 }, uids[2], uv = 0, three = 3;
+	time_t idate;
+	char p[256];
+	sqlite3 *db = NULL;
+	int n = 0;
+
+	(void)add(f->st, "INBOX", "Subject: 1\n\none\n");
+	(void)add(f->st, "INBOX", "Subject: 2\n\ntwo\n");
+	(void)add(f->st, "INBOX", "Subject: 3\n\nthree\n");
+	assert_int_equal(mstore_folder_create(f->st, "Dest", &err), 1);
+	assert_int_equal(mbox_open(f->st, "INBOX", 0, &mb, &err), 1);
+	assert_int_equal(mbox_store(mb, 2, '+', MSG_FLAGGED, "$Work", 0,
+	    &err), 1);
+	idate = mbox_msg(mb, 2)->internaldate;
+	assert_int_equal(mbox_move(mb, seqs, 2, "Nope", &uv, uids, &err), 0);
+
+	(void)snprintf(p, sizeof(p), "%s/index.db", f->udir);
+	assert_int_equal(sqlite3_open(p, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "CREATE TRIGGER nodel BEFORE DELETE"
+	    " ON msgs WHEN old.uid = 2 AND old.folder = (SELECT folder FROM"
+	    " msgs WHERE uid = 3) BEGIN SELECT RAISE(ABORT, 'no'); END",
+	    NULL, NULL, NULL), SQLITE_OK);
+	assert_int_equal(mbox_move(mb, seqs, 2, "Dest", &uv, uids, &err), -1);
+	assert_int_equal(uids[0], 0);
+	assert_int_equal(folder_files(f->udir, "new") +
+	    folder_files(f->udir, "cur"), 2);	/* renamed in, marked */
+	assert_int_equal(folder_files(f->udir, "tmp"), 0);
+	assert_int_equal(sqlite3_exec(db, "DROP TRIGGER nodel", NULL, NULL,
+	    NULL), SQLITE_OK);
+	sqlite3_close(db);
+	mbox_report_gone(mb, count_expunged, &n);
+	assert_int_equal(n, 0);
+	assert_int_equal(mbox_count(mb), 3);
+	assert_int_equal(mbox_open(f->st, "Dest", 0, &dst, &err), 1);
+	assert_int_equal(mbox_count(dst), 0);
+	mbox_close(&dst);
+	assert_int_equal(folder_files(f->udir, "new") +
+	    folder_files(f->udir, "cur"), 0);	/* the scan unlinked them */
+	assert_int_equal(doomed_rows(f->udir), 0);
+
+	/* Now for real; UID 3 goes elsewhere first. */
+	assert_int_equal(mbox_open(f->st, "INBOX", 0, &mb2, &err), 1);
+	assert_int_equal(mbox_remove(mb2, &three, 1, NULL, NULL, NULL, &err),
+	    1);
+	mbox_close(&mb2);
+	assert_int_equal(mbox_move(mb, seqs, 2, "Dest", &uv, uids, &err), 1);
+	assert_true(uids[0] != 0 && uids[1] == uids[0] + 1 && uv != 0);
+	seqs[0] = 3;
+	assert_int_equal(mbox_move(mb, seqs, 1, "Dest", &uv, uids, &err), 1);
+	assert_int_equal(uids[0], 0);		/* gone meanwhile */
+	mbox_report_gone(mb, count_expunged, &n);
+	assert_int_equal(n, 3);
+	assert_int_equal(mbox_count(mb), 0);
+	assert_int_equal(doomed_rows(f->udir), 0);
+	assert_int_equal(folder_files(f->udir, "tmp"), 0);
+	assert_int_equal(mbox_open(f->st, "Dest", 0, &dst, &err), 1);
+	assert_int_equal(mbox_count(dst), 2);
+	assert_int_equal(mbox_msg(dst, 2)->flags & (MSG_FLAGGED | MSG_SEEN),
+	    MSG_FLAGGED);
+	assert_string_equal(mbox_msg(dst, 2)->keywords, "$Work");
+	assert_int_equal(mbox_msg(dst, 2)->internaldate, idate);
+	mbox_close(&dst);
+	(void)snprintf(p, sizeof(p), "%s/new", f->udir);
+	n = count_files(p);
+	(void)snprintf(p, sizeof(p), "%s/cur", f->udir);
+	assert_int_equal(n + count_files(p), 0);	/* originals unlinked */
+	mbox_close(&mb);
+}
+
 /*
  * An expunge whose transaction fails (here: a trigger refuses to delete
  * UID 3's row, after UID 2's went) changes nothing: no file goes, and
@@ -1644,6 +1761,7 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_move, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_open_layout, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_add_read_crlf, setup,
