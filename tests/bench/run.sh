@@ -71,8 +71,9 @@
 # every process and kernel thread from the first connection until the
 # sink has counted all M (over M), machine_busy_pct the part of both
 # cores that was busy then: at ~100% the run is CPU-bound, and the rate
-# is at most (cores x 1000 / machine_cpu_ms_per_msg). After each run spec the ratio estafetad/postfix of
-# msgs_per_sec is printed ("bench-deliver ratio ..."). The Postfix relay
+# is at most (cores x 1000 / machine_cpu_ms_per_msg). After each run
+# spec the ratio estafetad/postfix of msgs_per_sec is printed
+# ("bench-deliver ratio ..."). The Postfix relay
 # is a private instance (its own config_directory and queue_directory
 # under the work directory, loopback only, relayhost = the sink), started
 # and stopped by this script; the system Postfix is never touched.
