@@ -642,8 +642,10 @@ qidx_msg_done(struct qidx *q, const char *id)
 int
 qidx_msg_warned(struct qidx *q, const char *id)
 {
-	return qidx_write(q, "UPDATE msg SET warned = 1 WHERE id = ?1", id, 0,
-	    NULL, NULL) == -1 ? -1 : 1;
+	int n = qidx_write(q, "UPDATE msg SET warned = 1 WHERE id = ?1 AND "
+	    "warned = 0", id, 0, NULL, NULL);
+
+	return n == -1 ? -1 : n > 0;
 }
 
 int

@@ -167,7 +167,8 @@ int	qidx_rcpt_update(struct qidx *, const char *id, int idx, int state,
 	    int attempts, long long next_try, const char *last_reply);
 /* 1 when every recipient of id is delivered or bounced, 0 if not, -1. */
 int	qidx_msg_done(struct qidx *, const char *id);
-/* Marks that the sender got a delay notice. */
+/* Marks that the sender got a delay notice: 1 when it was not marked
+ * yet, 0 when it was (the notice is sent already), -1. */
 int	qidx_msg_warned(struct qidx *, const char *id);
 /* Makes deferred recipients due now (all, or those of id). Returns the
  * number changed, or -1. */

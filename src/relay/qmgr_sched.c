@@ -1420,7 +1420,7 @@ qs_apply(struct qmgr_sched *s, const char *key, const struct qs_group *w,
 	struct qs_outcome *fail, *delay;
 	long long now = qs_now_s(), next, until;
 	size_t i, k, nf = 0, nd = 0, nfinal = 0;
-	int state, attempts, whole;
+	int state, attempts, whole, warn;
 	struct buf why = BUF_INIT(0), wn = BUF_INIT(0), esc = BUF_INIT(0);
 	struct qidx_attempt at;
 
@@ -1500,11 +1500,17 @@ logged:
 		qs_notice_failed(s, w->id, fail, nf);
 	if (nd > 0 && !w->warned && cfg->delay_warning_time > 0 &&
 	    now - w->arrival >= cfg->delay_warning_time / 1000) {
-		/* A delay notice that could not be queued is not retried. */
-		(void)qs_notify(s, w->id, DSN_DELAYED, delay, nd, until);
-		if (qidx_msg_warned(s->idx, w->id) == -1)
+		/* w->warned was read when the job was built: another job of
+		 * the same message (another domain, or more recipients than
+		 * a job takes) may have sent the notice since. The index
+		 * decides; it is marked first, so a notice that could not be
+		 * queued is not retried. */
+		if ((warn = qidx_msg_warned(s->idx, w->id)) == -1)
 			log_error("%s qmgr cannot record the delay notice: the "
 			    "sender may get another", w->id);
+		if (warn != 0)
+			(void)qs_notify(s, w->id, DSN_DELAYED, delay, nd,
+			    until);
 	}
 	/* A job that had every recipient of the message and made them all
 	 * final needs no look at the index. */
