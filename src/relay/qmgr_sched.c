@@ -806,22 +806,25 @@ qmgr_sched_run(struct qmgr_sched *s)
 
 /* ------------------------------------------------------------ results */
 
-/* The enhanced status code in a reply ("550 5.1.1 ..."), or dflt. */
+/*
+ * The enhanced status code a reply starts with ("550 5.1.1 ...", or
+ * "4.4.1 ..." for a local reason) when it is of dflt's class, else dflt.
+ * A dotted number further on is the peer's text, not a status.
+ */
 static void
 qs_status(const char *reply, const char *dflt, char out[16])
 {
-	const char *p;
+	const char *p = reply;
 	int a, b, c, n;
 
-	for (p = reply; *p; p++) {
-		if ((p == reply || p[-1] == ' ') && (*p == '2' || *p == '4' ||
-		    *p == '5') && sscanf(p, "%1d.%3d.%3d%n", &a, &b, &c, &n) ==
-		    3 && (p[n] == ' ' || p[n] == '\0')) {
-			(void)snprintf(out, 16, "%d.%d.%d", a, b, c);
-			return;
-		}
-	}
-	(void)snprintf(out, 16, "%s", dflt);
+	if (p[0] >= '2' && p[0] <= '5' && p[1] >= '0' && p[1] <= '9' &&
+	    p[2] >= '0' && p[2] <= '9' && p[3] == ' ')
+		p += 4;
+	if (*p == dflt[0] && sscanf(p, "%1d.%3d.%3d%n", &a, &b, &c, &n) ==
+	    3 && (p[n] == ' ' || p[n] == '\0'))
+		(void)snprintf(out, 16, "%d.%d.%d", a, b, c);
+	else
+		(void)snprintf(out, 16, "%s", dflt);
 }
 
 struct qs_outcome {

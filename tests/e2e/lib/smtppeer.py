@@ -3,7 +3,7 @@
 can decide what happens after each message's final dot.
 
     peer = SmtpPeer(ehlo=["SIZE 1000000"], on_dot=None, tls=None,
-                    auth=None)
+                    auth=None, rcpt=None)
     transports=f"peer.test=smtp:[127.0.0.1]:{peer.port}"
     peer.got      # each message's Subject, at its final dot, in order
     peer.msgs     # each message as received (bytes, dot-stuffed), in order
@@ -21,7 +21,8 @@ AUTH with that reply (peer.auth may be changed meanwhile); the AUTH
 lines are recorded as "AUTH <mechanism>", never their credentials.
 on_dot(conn, subject), when given, runs after the final dot, before the
 reply: it returns True for "250 2.0.0 queued", False to close without a
-reply. conn.hold(until) waits until until() is true (True) or the client
+reply. rcpt(line), when given, answers each RCPT command line (text)
+with the reply it returns (None: "250 2.0.0 ok"). conn.hold(until) waits until until() is true (True) or the client
 goes away (False), without a sleep. The port is reserved (free_port).
 """
 import select
@@ -86,6 +87,8 @@ class _Conn(socketserver.StreamRequestHandler):
                 for i, text in enumerate(lines):
                     sep = " " if i == len(lines) - 1 else "-"
                     self.reply(f"250{sep}{text}")
+            elif verb == b"RCPT" and peer.rcpt is not None:
+                self.reply(peer.rcpt(text) or "250 2.0.0 ok")
             elif verb in (b"MAIL", b"RCPT", b"RSET", b"NOOP"):
                 self.reply("250 2.0.0 ok")
             elif verb == b"QUIT":
@@ -114,8 +117,10 @@ class _Conn(socketserver.StreamRequestHandler):
 
 
 class SmtpPeer:
-    def __init__(self, ehlo=(), on_dot=None, tls=None, auth=None):
+    def __init__(self, ehlo=(), on_dot=None, tls=None, auth=None,
+                 rcpt=None):
         self.ehlo, self.on_dot, self.auth = tuple(ehlo), on_dot, auth
+        self.rcpt = rcpt
         self.ctx = None
         if tls is not None:
             self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)

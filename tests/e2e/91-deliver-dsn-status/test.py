@@ -1,0 +1,74 @@
+# SPDX-License-Identifier: ISC
+"""The Status of each recipient in a failure DSN (RFC 3464 2.3.4) is the
+enhanced status code the peer's reply starts with (RFC 3463), and only
+one of the failure's class; a reply without one gives the generic 5.0.0.
+A dotted number further on in the reply's text is no status code: a
+'550 ... 2.0.1 ...' once gave 'Action: failed' with 'Status: 2.0.1'.
+
+A real next hop (SmtpPeer, without ENHANCEDSTATUSCODES, as many are)
+refuses three recipients of one message with different replies; the
+DSN comes back to the sender at the same peer."""
+import os
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
+from estafeta_test import Instance, TestFailure, run, wait_for  # noqa
+from smtppeer import SmtpPeer  # noqa: E402
+import smtplib  # noqa: E402
+
+REPLIES = {
+    "bob": "550 no such user here (policy 2.0.1 applied)",
+    "carl": "550 4.1.1 mailbox unknown",
+    "dan": "550 5.1.1 mailbox unknown",
+    "eve": "550 user unknown, see 5.7.1 of our terms",
+}
+WANT = {"bob": "5.0.0", "carl": "5.0.0", "dan": "5.1.1", "eve": "5.0.0"}
+
+
+def rcpt(line):
+    for user, reply in REPLIES.items():
+        if f"<{user}@p.test>" in line:
+            return reply
+    return None
+
+
+def main():
+    peer = SmtpPeer(rcpt=rcpt)
+    relay = Instance(
+        "relay", relay_domains="", trusted_networks="127.0.0.0/8",
+        queue_retry_min="1h", delay_warning_time="0", deliver_workers="1",
+        transports=f"p.test=smtp:[127.0.0.1]:{peer.port}")
+    relay.start()
+    with smtplib.SMTP("127.0.0.1", relay.port) as c:
+        c.ehlo("client.test")
+        c.mail("alice@p.test")
+        for user in REPLIES:
+            assert c.rcpt(f"{user}@p.test")[0] == 250
+        code, text = c.data(b"Subject: m1\r\n\r\nhi\r\n")
+        assert code == 250, (code, text)
+        qid = text.decode().rsplit(" ", 1)[1]
+    relay.wait_log(f"{qid} qmgr removed")
+
+    def dsn():
+        with peer.lock:
+            return [m for m in peer.msgs if b"multipart/report" in m]
+    msg = wait_for(dsn, "the failure DSN at the peer")[0]
+    blocks = msg.split(b"\r\n\r\n")
+    got = {}
+    for b in blocks:
+        fields = dict(line.split(b": ", 1) for line in b.split(b"\r\n")
+                      if b": " in line and not line.startswith(b" "))
+        fr = fields.get(b"Final-Recipient", b"").decode()
+        if fr.startswith("rfc822; "):
+            user = fr[8:].split("@")[0]
+            if fields.get(b"Action") != b"failed":
+                raise TestFailure(f"{user}: {fields!r}")
+            got[user] = fields.get(b"Status", b"").decode()
+    if got != WANT:
+        raise TestFailure(f"statuses {got}, wanted {WANT}:\n{msg!r}")
+    relay.stop()
+    peer.shutdown()
+
+
+if __name__ == "__main__":
+    run(main)
