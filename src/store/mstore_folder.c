@@ -123,6 +123,7 @@ static int64_t
 uv_file_read(struct mstore *st)
 {
 	char p[PATH_MAX], b[32];
+	long long v;
 	ssize_t n;
 	int fd;
 
@@ -135,7 +136,10 @@ uv_file_read(struct mstore *st)
 	if (n <= 0)
 		return 0;
 	b[n] = '\0';
-	return strtoll(b, NULL, 10);	/* garbage: 0, no floor */
+	v = strtoll(b, NULL, 10);
+	/* Garbage, or no UIDVALIDITY (corrupt, edited): no floor, and the
+	 * next new UIDVALIDITY writes the file again. */
+	return v > 0 && v < UINT32_MAX ? v : 0;
 }
 
 /* Durable before the index row that uses v commits (a new file, synced,
@@ -189,7 +193,7 @@ next_uidvalidity(struct mstore *st, uint32_t *uv_r)
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
 		return -1;
 	top = uv_file_read(st);
-	if (rc == SQLITE_DONE && top > 0 && top < UINT32_MAX)
+	if (rc == SQLITE_DONE && top > 0)
 		last = top;	/* a new index */
 	if (now <= last)
 		now = last + 1;

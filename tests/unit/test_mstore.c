@@ -1005,6 +1005,37 @@ test_uidvalidity_rebuild(void **state)
 	assert_true(ms.uidvalidity > max + 1);
 }
 
+/* A uidvalidity file holding no UIDVALIDITY (corrupt, edited by hand) is
+ * written again at the next new UIDVALIDITY: the rebuild floor is back. */
+static void
+test_uidvalidity_file_bad(void **state)
+{
+	struct fx *f = *state;
+	struct mbox_status ms;
+	const char *err = NULL;
+	char p[256], b[32];
+	long long v;
+	ssize_t n;
+	int fd;
+
+	(void)snprintf(p, sizeof(p), "%s/uidvalidity", f->udir);
+	fd = open(p, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "99999999999\n", 12), 12);
+	assert_int_equal(close(fd), 0);
+	assert_int_equal(mstore_folder_create(f->st, "Fresh", &err), 1);
+	assert_int_equal(mstore_folder_status(f->st, "Fresh", &ms, &err), 1);
+	fd = open(p, O_RDONLY);
+	assert_true(fd >= 0);
+	n = read(fd, b, sizeof(b) - 1);
+	assert_true(n > 0);
+	b[n] = '\0';
+	(void)close(fd);
+	v = strtoll(b, NULL, 10);
+	assert_true(v > (long long)ms.uidvalidity);
+	assert_true(v < (long long)UINT32_MAX);
+}
+
 /* More than MBOX_KEYWORDS_MAX octets of keywords: refused by APPEND's
  * mstore_add and by mbox_store, which leaves the message as it was. */
 static void
@@ -1797,6 +1828,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_damaged_index, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_uidvalidity_rebuild,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_uidvalidity_file_bad,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_keyword_cap, setup,
 		    teardown),
