@@ -642,8 +642,18 @@ deliver_smtp(struct deliver *d, const struct route *r, const char *domain,
 	deliver_trace_tls(d, r);
 	sent = smtpc_send(d->sc, env, deliver_read, &src, sres);
 	for (k = 0; k < env->nrcpt; k++) {
+		char st = deliver_state(&sres[k]);
+
+		/* NOTIFY=SUCCESS stops here when the peer cannot pass it
+		 * on: the success notice is ours to send. */
+		if (st == DELIVER_OK && !smtpc_caps(d->sc)->dsn &&
+		    (env->rcpts[k].notify & SPOOL_NOTIFY_SUCCESS) &&
+		    !(env->rcpts[k].notify & SPOOL_NOTIFY_NEVER))
+			st = r->kind == ROUTE_LMTP_UNIX ||
+			    r->kind == ROUTE_LMTP_INET ? DELIVER_OK_FINAL :
+			    DELIVER_OK_RELAYED;
 		deliver_reply_text(&sres[k], &txt);
-		deliver_set(&res[k], deliver_state(&sres[k]),
+		deliver_set(&res[k], st,
 		    smtpc_caps(d->sc) ? buf_cstr(&d->sc_key) : NULL,
 		    txt.data);
 		smtpc_result_free(&sres[k]);

@@ -48,6 +48,14 @@ struct relay_cfg;
 #define DELIVER_TEMP		't'
 #define DELIVER_PERM		'p'
 #define DELIVER_UNSURE		'u'
+/*
+ * Delivered, and the recipient asked for NOTIFY=SUCCESS that nobody
+ * further will honour (RFC 3461 5.2.2, 6.2.1): the peer did not offer
+ * DSN. qmgr sends the sender a "relayed" notice (an SMTP peer) or a
+ * "delivered" one (an LMTP peer: final delivery).
+ */
+#define DELIVER_OK_RELAYED	'r'
+#define DELIVER_OK_FINAL	'f'
 
 #define DELIVER_MAX_RCPTS	100	/* recipients per message of a job */
 #define DELIVER_MAX_MSGS	32	/* messages per job */

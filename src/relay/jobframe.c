@@ -143,7 +143,7 @@ jobframe_result_add(struct buf *out, int idx, char state, const char *remote,
     const char *reply)
 {
 	if (idx < 0 || idx > JOBFRAME_IDX_MAX || state == '\0' ||
-	    strchr("dtpu", state) == NULL)
+	    strchr("dtpurf", state) == NULL)
 		return -1;
 	if (remote == NULL || remote[0] == '\0')
 		remote = "-";
@@ -189,7 +189,7 @@ jobframe_rcpt_line(const char *p, const char *nl, struct jobframe_rcpt *r)
 
 	memset(r, 0, sizeof(*r));
 	if (jobframe_idx(&p, nl, &r->idx) == -1 || nl - p < 4 ||
-	    p[0] != ' ' || strchr("dtpu", p[1]) == NULL || p[1] == '\0' ||
+	    p[0] != ' ' || strchr("dtpurf", p[1]) == NULL || p[1] == '\0' ||
 	    p[2] != ' ')
 		return -1;
 	r->state = p[1];

@@ -59,7 +59,8 @@ void	jobframe_free(struct jobframe_msg *m, size_t n);
  *   "IDX STATE REMOTE\tREPLY\n"   one per recipient of the job's block
  *   "T ...\n"                     the trace line (jobtrace.h), last
  *
- * STATE one of DELIVER_OK, DELIVER_TEMP, DELIVER_PERM, DELIVER_UNSURE;
+ * STATE one of DELIVER_OK, DELIVER_TEMP, DELIVER_PERM, DELIVER_UNSURE,
+ * DELIVER_OK_RELAYED, DELIVER_OK_FINAL;
  * REMOTE not empty, without TAB, CR, LF or NUL ("-": no peer); REPLY at
  * most JOBFRAME_REPLY_MAX octets without TAB, CR, LF or NUL.
  */

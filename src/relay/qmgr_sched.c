@@ -830,6 +830,7 @@ qs_status(const char *reply, const char *dflt, char out[16])
 struct qs_outcome {
 	int		 idx;
 	char		 state;		/* DELIVER_* after expiry */
+	char		 success;	/* DELIVER_OK_RELAYED, _FINAL or 0 */
 	char		 status[16];
 	char		*remote;
 	char		*reply;
@@ -1430,6 +1431,20 @@ qs_apply(struct qmgr_sched *s, const char *key, const struct qs_group *w,
 	fail = xcalloc(n, sizeof(*fail));
 	delay = xcalloc(n, sizeof(*delay));
 	until = w->arrival + cfg->queue_lifetime / 1000;
+	/* Success notices the peer could not take over (NOTIFY=SUCCESS,
+	 * RFC 3461 5.2.2, 6.2.1), while the queue file is there: one for
+	 * the recipients relayed, one for those delivered. Not retried. */
+	for (k = 0; k < 2; k++) {
+		char want = k == 0 ? DELIVER_OK_RELAYED : DELIVER_OK_FINAL;
+
+		for (i = nf = 0; i < n; i++)
+			if (o[i].success == want)
+				fail[nf++] = o[i];
+		if (nf > 0)
+			(void)qs_notify(s, w->id, k == 0 ? DSN_RELAYED :
+			    DSN_DELIVERED, fail, nf, 0);
+	}
+	nf = 0;
 	/* The common case: this job delivered every recipient of the
 	 * message. Remove it at once: its rows need no update and no
 	 * timeline entry first (if the removal fails, they get them). */
@@ -1543,10 +1558,16 @@ qs_parse_done(const struct qs_group *w, const struct buf *b,
 		memset(&o[i], 0, sizeof(o[i]));
 		o[i].idx = r[i].idx;
 		o[i].state = r[i].state;
+		if (o[i].state == DELIVER_OK_RELAYED ||
+		    o[i].state == DELIVER_OK_FINAL) {
+			o[i].success = o[i].state;
+			o[i].state = DELIVER_OK;
+		}
 		o[i].remote = r[i].remote;	/* taken */
 		o[i].reply = r[i].reply;
 		qs_status(o[i].reply, o[i].state == DELIVER_PERM ? "5.0.0" :
-		    "4.0.0", o[i].status);
+		    o[i].state == DELIVER_OK ? "2.0.0" : "4.0.0",
+		    o[i].status);
 	}
 	*n = w->n;
 	return 1;

@@ -6,8 +6,14 @@ A dotted number further on in the reply's text is no status code: a
 '550 ... 2.0.1 ...' once gave 'Action: failed' with 'Status: 2.0.1'.
 
 A real next hop (SmtpPeer, without ENHANCEDSTATUSCODES, as many are)
-refuses three recipients of one message with different replies; the
-DSN comes back to the sender at the same peer."""
+refuses four recipients of one message with different replies; the
+DSN comes back to the sender at the same peer.
+
+NOTIFY=SUCCESS (RFC 3461 5.2.2): a recipient delivered to a peer that
+does not offer DSN gets the sender a 'relayed' notice from us (status
+2.0.0); to a peer that offers DSN, NOTIFY goes on and we send nothing;
+a recipient that did not ask gets nothing. Success notices were never
+sent at all before."""
 import os
 import sys
 
@@ -66,8 +72,46 @@ def main():
             got[user] = fields.get(b"Status", b"").decode()
     if got != WANT:
         raise TestFailure(f"statuses {got}, wanted {WANT}:\n{msg!r}")
+
+    # NOTIFY=SUCCESS: zed at the peer without DSN, carol at one with it.
+    dsnpeer = SmtpPeer(ehlo=["DSN"])
+    relay.stop()
+    relay.settings.update(
+        transports=(f"p.test=smtp:[127.0.0.1]:{peer.port}, "
+                    f"q.test=smtp:[127.0.0.1]:{dsnpeer.port}"))
+    relay.write_config()
+    relay.start()
+    with smtplib.SMTP("127.0.0.1", relay.port) as c:
+        c.ehlo("client.test")
+        c.mail("alice@p.test", ["ENVID=m2track"])
+        assert c.rcpt("zed@p.test", ["NOTIFY=SUCCESS"])[0] == 250
+        assert c.rcpt("yan@p.test")[0] == 250
+        assert c.rcpt("carol@q.test", ["NOTIFY=SUCCESS,FAILURE"])[0] == 250
+        code, text = c.data(b"Subject: m2\r\n\r\nhi\r\n")
+        assert code == 250, (code, text)
+        qid = text.decode().rsplit(" ", 1)[1]
+    relay.wait_log(f"{qid} qmgr removed")
+
+    def relayed():
+        with peer.lock:
+            return [m for m in peer.msgs if b"Action: relayed" in m]
+    msg = wait_for(relayed, "the 'relayed' DSN at the peer")[0]
+    lines = msg.split(b"\r\n")
+    for want in (b"Final-Recipient: rfc822; zed@p.test", b"Status: 2.0.0",
+                 b"Original-Envelope-Id: m2track"):
+        if want not in lines:
+            raise TestFailure(f"no {want!r} in the DSN:\n{msg!r}")
+    if b"yan@" in msg or b"carol@" in msg or len(relayed()) != 1:
+        raise TestFailure(f"notice for the wrong recipients:\n{msg!r}")
+    with dsnpeer.lock:
+        rcpts = [x for x in dsnpeer.cmds if x.startswith("RCPT")]
+        reports = [m for m in dsnpeer.msgs if b"multipart/report" in m]
+    if rcpts != ["RCPT TO:<carol@q.test> NOTIFY=SUCCESS,FAILURE"] or \
+            reports:
+        raise TestFailure(f"at the DSN peer: {rcpts} {reports}")
     relay.stop()
     peer.shutdown()
+    dsnpeer.shutdown()
 
 
 if __name__ == "__main__":
