@@ -9,9 +9,12 @@ delivery worker -> LMTP -> buzond -> a file in the user's Maildir.
     Return-Path with the envelope sender and Delivered-To; the relay
     logs the delivery with buzond's reply, and buzond one line per
     delivery with the UID;
-  * an unknown local user is refused by the relay at RCPT already.
+  * an unknown local user is refused by the relay at RCPT already;
+  * NOTIFY=SUCCESS to a local user (buzond's LMTP offers no DSN): the
+    sender, a local user too, gets a 'delivered' DSN (RFC 3461 6.2.1).
 """
 import os
+import smtplib
 import subprocess
 import sys
 
@@ -38,6 +41,7 @@ def main():
     st = Store("relay2store", tls=False)
     st.add_user("alice@example.test")
     st.add_user("bob@example.test")
+    st.add_user("carol@example.test")
     st.start()
     common = {"relay_domains": "", "local_domains": "example.test",
               "users_db": st.users_db, "deliver_workers": "1"}
@@ -73,6 +77,19 @@ def main():
           "buzond's delivery line for bob")
     wait_for(lambda: not tcp.queue() and not unix.queue(),
              "both queues to empty")
+
+    with smtplib.SMTP("127.0.0.1", tcp.port) as c:
+        c.ehlo("client.test")
+        c.mail("carol@example.test")
+        code, text = c.rcpt("alice@example.test", ["NOTIFY=SUCCESS"])
+        check(code == 250, f"RCPT: {code} {text}")
+        code, text = c.data(b"Subject: tell me\r\n\r\nhi\r\n")
+        check(code == 250, f"DATA: {code} {text}")
+    dsn = wait_for(lambda: [m for m in st.messages("carol@example.test")
+                            if b"Action: delivered" in m],
+                   "the 'delivered' DSN in carol's mailbox")[0]
+    check(b"Final-Recipient: rfc822; alice@example.test" in dsn and
+          b"Status: 2.0.0" in dsn, f"the DSN: {dsn!r}")
 
 
 run(main)
