@@ -1031,11 +1031,13 @@ qs_dmg_outcome(const struct qs_outcome *o, size_t n,
 /*
  * The notice's recipients, into dr (room for d->n): this job's, and the
  * others not final yet, unless their NOTIFY (when the envelope is known)
- * says no. Their count; *utf8_r set when an address needs SMTPUTF8.
+ * says no (all: a double bounce, whatever the bounce's NOTIFY=NEVER).
+ * Their count; *utf8_r set when an address needs SMTPUTF8.
  */
 static size_t
 qs_dmg_rcpts(struct qs_dmg *d, const struct qs_outcome *o, size_t n,
-    const char *damage, long long now, struct dsn_rcpt *dr, int *utf8_r)
+    const char *damage, long long now, int all, struct dsn_rcpt *dr,
+    int *utf8_r)
 {
 	const struct qs_outcome *oc;
 	const struct spool_rcpt *sr;
@@ -1051,7 +1053,8 @@ qs_dmg_rcpts(struct qs_dmg *d, const struct qs_outcome *o, size_t n,
 		    x->state != QIDX_DEFERRED)
 			continue;	/* final before: told then, if due */
 		sr = d->env != NULL ? &d->env->rcpts[x->idx] : NULL;
-		if (!dsn_wanted(sr != NULL ? sr->notify : 0, DSN_FAILED))
+		if (!all && !dsn_wanted(sr != NULL ? sr->notify : 0,
+		    DSN_FAILED))
 			continue;
 		if (d->env == NULL)
 			*utf8_r |= qs_has_8bit(x->addr);
@@ -1192,7 +1195,8 @@ qs_notify_damaged(struct qmgr_sched *s, const char *id,
 		envid = QS_ENVID_DOUBLE;
 	}
 	dr = xcalloc(d.n, sizeof(*dr));
-	if ((k = qs_dmg_rcpts(&d, o, n, damage, qs_now_s(), dr, &utf8)) == 0)
+	if ((k = qs_dmg_rcpts(&d, o, n, damage, qs_now_s(),
+	    strcmp(envid, QS_ENVID_DOUBLE) == 0, dr, &utf8)) == 0)
 		notice = "none (not wanted)";
 	else if ((r = qs_dmg_send(s, id, &d, to, envid, dr, k, utf8)) == 1)
 		notice = "sent";
@@ -1264,7 +1268,11 @@ qs_notify(struct qmgr_sched *s, const char *id, enum dsn_action action,
 		const struct spool_rcpt *rc = (size_t)o[i].idx < env->nrcpt ?
 		    &env->rcpts[o[i].idx] : NULL;
 
-		if (rc == NULL || !dsn_wanted(rc->notify, action))
+		/* A bounce's recipient has NOTIFY=NEVER (for the hops
+		 * after us): the double bounce is ours to send all the
+		 * same. */
+		if (rc == NULL || (!dsn_wanted(rc->notify, action) &&
+		    strcmp(envid, QS_ENVID_DOUBLE) != 0))
 			continue;
 		dr[k].addr = rc->addr;
 		dr[k].orcpt = qs_dsn_orcpt(id, rc->addr, rc->orcpt);

@@ -13,7 +13,11 @@ NOTIFY=SUCCESS (RFC 3461 5.2.2): a recipient delivered to a peer that
 does not offer DSN gets the sender a 'relayed' notice from us (status
 2.0.0); to a peer that offers DSN, NOTIFY goes on and we send nothing;
 a recipient that did not ask gets nothing. Success notices were never
-sent at all before."""
+sent at all before.
+
+A bounce that itself fails goes to postmaster_address once (a double
+bounce); that one failing in turn gives nothing more. The bounce's own
+recipient had NOTIFY=NEVER, which used to stop the double bounce too."""
 import os
 import sys
 
@@ -109,6 +113,33 @@ def main():
     if rcpts != ["RCPT TO:<carol@q.test> NOTIFY=SUCCESS,FAILURE"] or \
             reports:
         raise TestFailure(f"at the DSN peer: {rcpts} {reports}")
+
+    # A double bounce: the sender's domain refuses the bounce.
+    relay.stop()
+    relay.settings.update(
+        postmaster_address="pm@p.test",
+        transports=(f"p.test=smtp:[127.0.0.1]:{peer.port}, "
+                    "gone.test=error:5.1.1 no such user, "
+                    "dead.test=error:5.1.2 no such domain"))
+    relay.write_config()
+    relay.start()
+    with smtplib.SMTP("127.0.0.1", relay.port) as c:
+        c.ehlo("client.test")
+        c.mail("ann@dead.test")
+        assert c.rcpt("bob@gone.test")[0] == 250
+        code, text = c.data(b"Subject: m3\r\n\r\nhi\r\n")
+        assert code == 250, (code, text)
+        qid = text.decode().rsplit(" ", 1)[1]
+    relay.wait_log(f"{qid} qmgr removed")
+
+    def double():
+        with peer.lock:
+            return [m for m in peer.msgs if b"To: <pm@p.test>" in m]
+    msg = wait_for(double, "the double bounce at postmaster")[0]
+    for want in (b"Final-Recipient: rfc822; ann@dead.test",
+                 b"Action: failed", b"Status: 5.1.2"):
+        if want not in msg.split(b"\r\n"):
+            raise TestFailure(f"no {want!r} in the double bounce:\n{msg!r}")
     relay.stop()
     peer.shutdown()
     dsnpeer.shutdown()
