@@ -321,6 +321,12 @@ test_result_malformed(void **state)
 	assert_int_equal(r[0].idx, 1);
 	assert_int_equal(r[0].state, DELIVER_UNSURE);
 	jobframe_result_free(r, 2);
+	/* Delivered with a success notice due: relayed, final. */
+	assert_int_equal(rparse(ID1 "\n0 r -\tok\n1 f -\tok\n" TLINE,
+	    two, 2, &tr), 1);
+	assert_int_equal(r[0].state, DELIVER_OK_RELAYED);
+	assert_int_equal(r[1].state, DELIVER_OK_FINAL);
+	jobframe_result_free(r, 2);
 	jobtrace_free(&tr);
 }
 
