@@ -1581,6 +1581,36 @@ qs_parse_done(const struct qs_group *w, const struct buf *b,
 	return 1;
 }
 
+/*
+ * A worker lost without being told to stop, during the message it had
+ * not reported yet: that try counts (backoff, queue_lifetime, notices),
+ * as a connection lost would. A message that makes the worker crash
+ * every time is otherwise retried at once for ever and never expires.
+ * The rest of the job was not tried: it stays due as it was.
+ */
+static void
+qs_lost(struct qmgr_sched *s, struct qs_worker *w)
+{
+	struct qs_group *g = &w->g[w->ndone];
+	struct qs_outcome o[DELIVER_MAX_RCPTS];
+	struct jobtrace tr;
+	size_t k;
+
+	memset(&tr, 0, sizeof(tr));
+	memset(o, 0, sizeof(o));
+	for (k = 0; k < g->n; k++) {
+		o[k].idx = g->idx[k];
+		o[k].state = DELIVER_TEMP;
+		o[k].remote = (char *)"-";
+		o[k].reply = (char *)"4.3.0 delivery worker lost during this "
+		    "message (possibly delivered)";
+		(void)snprintf(o[k].status, sizeof(o[k].status), "4.3.0");
+	}
+	if (qidx_batch(s->idx) == -1)
+		log_error("qmgr index begin failed");
+	qs_apply(s, w->key, g, o, g->n, &tr);
+}
+
 static void
 qs_drop_worker(struct qmgr_sched *s, size_t i)
 {
@@ -1597,10 +1627,13 @@ qs_drop_worker(struct qmgr_sched *s, size_t i)
 		    "limit during a job: %zu message%s of it will be retried",
 		    w->g[w->ndone].id, w->ng - w->ndone,
 		    w->ng - w->ndone == 1 ? "" : "s");
-	else if (w->busy)
+	else if (w->busy) {
 		log_warn("%s qmgr delivery worker lost during a job: %zu "
 		    "message%s of it will be retried", w->g[w->ndone].id,
 		    w->ng - w->ndone, w->ng - w->ndone == 1 ? "" : "s");
+		if (w->sent && w->ndone < w->ng)
+			qs_lost(s, w);
+	}
 	(void)close(w->fd);	/* gone */
 	if (w->busy)
 		qs_rescan(s);	/* its messages stay due */

@@ -79,6 +79,8 @@ def main():
         relay.child_pids("deliver")), "one delivery worker")
     os.kill(pids[0], signal.SIGKILL)
     relay.wait_log(f"{late} {LOST}: 1 message of it will be retried")
+    relay.wait_log(f"{late} qmgr deferred")     # the try counts
+    relay.ctl("queue", "flush", late)
     relay.wait_log(f"{late} qmgr removed")
     relay.stop()
     assert relay.read_log().count(KILLED) == 1
