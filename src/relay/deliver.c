@@ -533,7 +533,9 @@ deliver_trace_tls(struct deliver *d, const struct route *r)
 /*
  * Connects to the first of the hops that answers (d->sc), noting each
  * address tried in the trace. 1 when connected; 0 when every one failed,
- * with the last failure's state and reason (which decide). The trace's
+ * with the last failure's reason, permanent only when every failure was
+ * (a backup MX greeting 554 must not bounce mail that the best MX, down
+ * for now, would take later). The trace's
  * CONN is "auth" when every address tried answered but AUTH failed there
  * (an account or configuration problem: qmgr's throttling must not take
  * it for congestion), else "failed".
@@ -547,7 +549,7 @@ deliver_connect(struct deliver *d, const struct route *r, const char *id,
 	struct smtpc_opts o;
 	struct buf txt = BUF_INIT(0);
 	size_t i;
-	int auth;
+	int auth, temp = 0;
 
 	d->tr.conn = "failed";
 	for (i = 0, auth = 1; i < nh && d->sc == NULL; i++) {
@@ -567,6 +569,7 @@ deliver_connect(struct deliver *d, const struct route *r, const char *id,
 			    "but the TLS client is unavailable (%s)",
 			    h[i].name);
 			*state = DELIVER_TEMP;
+			temp = 1;
 			auth = 0;
 			continue;
 		}
@@ -583,7 +586,8 @@ deliver_connect(struct deliver *d, const struct route *r, const char *id,
 		    DELIVER_LOG_REPLY_MAX));
 		buf_reset(why);
 		(void)buf_appendf(why, "%s (%s)", txt.data, h[i].name);
-		*state = err.permanent ? DELIVER_PERM : DELIVER_TEMP;
+		temp |= !err.permanent;
+		*state = temp ? DELIVER_TEMP : DELIVER_PERM;
 		smtpc_result_free(&err);
 	}
 	buf_free(&txt);

@@ -17,14 +17,22 @@ sent at all before.
 
 A bounce that itself fails goes to postmaster_address once (a double
 bounce); that one failing in turn gives nothing more. The bounce's own
-recipient had NOTIFY=NEVER, which used to stop the double bounce too."""
+recipient had NOTIFY=NEVER, which used to stop the double bounce too.
+
+MX (testdns): the best MX is down (connection refused), the backup MX
+greets with 554. That defers the mail (the best MX may take it later);
+only failures that are all permanent bounce. The last host tried used
+to decide alone: the 554 bounced it."""
 import os
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
 from estafeta_test import Instance, TestFailure, run, wait_for  # noqa
 from smtppeer import SmtpPeer  # noqa: E402
+from testdns import TestDNS  # noqa: E402
 import smtplib  # noqa: E402
+import socketserver  # noqa: E402
+import threading  # noqa: E402
 
 REPLIES = {
     "bob": "550 no such user here (policy 2.0.1 applied)",
@@ -42,7 +50,57 @@ def rcpt(line):
     return None
 
 
+class Refuser(socketserver.StreamRequestHandler):
+    """An MX that wants no mail: 554 at the greeting, then QUIT."""
+    def handle(self):
+        self.wfile.write(b"554 5.7.1 no SMTP service here\r\n")
+        self.wfile.flush()
+        while True:
+            line = self.rfile.readline()
+            if not line or line[:4].upper() == b"QUIT":
+                if line:
+                    self.wfile.write(b"221 2.0.0 bye\r\n")
+                return
+            self.wfile.write(b"503 5.5.1 no\r\n")
+            self.wfile.flush()
+
+
+def mx_greeting_554():
+    dns = TestDNS({"grey.test": ["MX 10 mx1.grey.test",
+                                 "MX 20 mx2.grey.test"],
+                   "mx1.grey.test": ["A 127.0.91.1"],
+                   "mx2.grey.test": ["A 127.0.91.2"]}).start()
+    socketserver.ThreadingTCPServer.allow_reuse_address = True
+    srv = socketserver.ThreadingTCPServer(("127.0.91.2", 25), Refuser)
+    srv.daemon_threads = True
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    relay = Instance(
+        "mxrelay", relay_domains="", trusted_networks="127.0.0.0/8",
+        queue_retry_min="1h", delay_warning_time="0", deliver_workers="1",
+        dns_server=dns.server)
+    relay.start()
+    with smtplib.SMTP("127.0.0.1", relay.port) as c:
+        c.ehlo("client.test")
+        c.mail("ann@client.test")
+        assert c.rcpt("bob@grey.test")[0] == 250
+        code, text = c.data(b"Subject: m4\r\n\r\nhi\r\n")
+        assert code == 250, (code, text)
+        qid = text.decode().rsplit(" ", 1)[1]
+    relay.wait_log("host=mx2.grey.test failed")
+    line = wait_for(lambda: [x for x in relay.read_log().splitlines()
+                             if f"{qid} qmgr deferred" in x or
+                             f"{qid} qmgr bounced" in x],
+                    "the outcome of the MX attempt")[0]
+    if "deferred" not in line or "554" not in line:
+        raise TestFailure(f"not deferred: {line}")
+    relay.stop()
+    srv.shutdown()
+    srv.server_close()
+    dns.stop()
+
+
 def main():
+    mx_greeting_554()
     peer = SmtpPeer(rcpt=rcpt)
     relay = Instance(
         "relay", relay_domains="", trusted_networks="127.0.0.0/8",
