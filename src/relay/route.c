@@ -35,6 +35,26 @@ route_port(const char *s, int *port)
 	return 1;
 }
 
+/* RFC 3463 2: class "." subject "." detail, the class 4 or 5, subject and
+ * detail 1 to 3 digits. 1, or -1. */
+static int
+route_status(const char *s, size_t n)
+{
+	size_t i = 2, part, d;
+
+	if (n < 5 || (s[0] != '4' && s[0] != '5') || s[1] != '.')
+		return -1;
+	for (part = 0; part < 2; part++) {
+		for (d = 0; i < n && s[i] >= '0' && s[i] <= '9'; d++)
+			i++;
+		if (d < 1 || d > 3)
+			return -1;
+		if (part == 0 && (i == n || s[i++] != '.'))
+			return -1;
+	}
+	return i == n ? 1 : -1;
+}
+
 /* "host", "host:port", "[host]", "[host]:port", "[ipv6]:port". *bracket
  * tells whether the host was bracketed (no MX lookup). */
 static int
@@ -76,9 +96,7 @@ route_parse(const char *t, struct route *r, const char **errstr_r)
 		size_t n = sp ? (size_t)(sp - st) : strlen(st);
 
 		r->kind = ROUTE_ERROR;
-		if (n < 5 || n >= sizeof(r->status) || (st[0] != '4' &&
-		    st[0] != '5') || st[1] != '.' || strspn(st + 2,
-		    "0123456789.") < n - 2) {
+		if (n >= sizeof(r->status) || route_status(st, n) == -1) {
 			*errstr_r = "error: needs a status like 5.1.1";
 			return -1;
 		}

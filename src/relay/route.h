@@ -32,7 +32,7 @@ struct route {
 	char		*host;		/* MX domain or host; NULL for "smtp:" */
 	int		 port;		/* 25 (smtp), 24 (lmtp) by default */
 	char		*path;		/* LMTP socket */
-	char		 status[8];	/* ROUTE_ERROR: "5.1.1" */
+	char		 status[10];	/* ROUTE_ERROR: "5.1.1" (to 5.999.999) */
 	char		*text;		/* ROUTE_ERROR: text */
 	int		 tls;		/* enum route_tls */
 	int		 relayhost;	/* via relayhost (AUTH may apply) */

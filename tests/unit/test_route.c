@@ -46,6 +46,9 @@ test_parse(void **state)
 		"", "smtp", "smtp:[]", "smtp:[h", "smtp:h:0", "smtp:h:70000",
 		"smtp:h:x", "smtp:2001:db8::1", "lmtp:", "lmtp:unix:relative",
 		"error:", "error:6.1.1 no", "error:5.1", "uucp:x", "discard:x",
+		"error:5.... dots", "error:5.1.1.1 four", "error:5.1111 one",
+		"error:5..11 empty", "error:5.1.1234 long", "error:5.1. no",
+		"error:5.1.1x text",
 	};
 	struct route r;
 	const char *errstr;
@@ -71,6 +74,10 @@ test_parse(void **state)
 	assert_int_equal(r.kind, ROUTE_ERROR);
 	assert_string_equal(r.status, "5.1.1");
 	assert_string_equal(r.text, "No such domain here");
+	route_free(&r);
+	assert_int_equal(route_parse("error:5.123.456 three digits", &r,
+	    &errstr), 1);
+	assert_string_equal(r.status, "5.123.456");
 	route_free(&r);
 	assert_int_equal(route_parse("discard", &r, &errstr), 1);
 	assert_int_equal(r.kind, ROUTE_DISCARD);
