@@ -1070,9 +1070,10 @@ smtpc_rcpt_cmd(struct smtpc *s, const char *id, const struct spool_rcpt *rc,
 /*
  * The local decisions made before MAIL. 1 to go on (recipients that cannot
  * be sent are RC_SKIP with their result), 0 when the whole transaction
- * fails (every result filled). RFC 6531: a message that needs SMTPUTF8
- * (it came with SMTPUTF8, or its sender address is not ASCII) goes only
- * to a peer offering it, and a non-ASCII recipient address only there.
+ * fails (every result filled). RFC 6531: a sender address that is not
+ * ASCII goes only to a peer offering SMTPUTF8, and a non-ASCII recipient
+ * address only there; a message that came with SMTPUTF8 but has ASCII
+ * addresses is looked at by smtpc_utf8_check (its header fields).
  */
 static int
 smtpc_precheck(struct smtpc *s, const struct spool_env *env,
@@ -1082,14 +1083,12 @@ smtpc_precheck(struct smtpc *s, const struct spool_env *env,
 	char why[256];
 	size_t i;
 
-	if ((env->smtputf8 || downgrade_has_8bit(env->sender,
-	    strlen(env->sender))) && !s->caps.smtputf8) {
+	if (downgrade_has_8bit(env->sender, strlen(env->sender)) &&
+	    !s->caps.smtputf8) {
 		enh = "5.6.7";
 		(void)snprintf(why, sizeof(why), "SMTPUTF8 required but not "
-		    "offered by the receiving server: %s (RFC 6531)",
-		    env->smtputf8 ? "the message was sent with SMTPUTF8 "
-		    "(internationalized addresses or header fields)" :
-		    "the sender address is not ASCII");
+		    "offered by the receiving server: the sender address is "
+		    "not ASCII (RFC 6531)");
 	} else if (s->caps.size > 0 && env->size > s->caps.size) {
 		enh = "5.3.4";
 		(void)snprintf(why, sizeof(why), "message size %llu exceeds "
@@ -1174,6 +1173,57 @@ smtpc_res_all(const struct spool_env *env, struct smtpc_result *res,
 }
 
 /*
+ * The message came with SMTPUTF8, its addresses are ASCII (smtpc_precheck
+ * refused the others) and the peer offers 8BITMIME but not SMTPUTF8: it
+ * needs SMTPUTF8 only for 8-bit header fields (RFC 6532), of the message
+ * or of its MIME parts. Without any it goes without SMTPUTF8 (RFC 6531
+ * 3.2 asks that only a message needing it be sent with it); with some it
+ * bounces, 5.6.7. Reads the content into dg like smtpc_downgrade. 1 to
+ * send dg->send with dg->env, 0 when the transaction fails here.
+ */
+static int
+smtpc_utf8_check(struct smtpc *s, const struct spool_env *env,
+    int (*read)(void *, const char **, size_t *), void *arg,
+    struct smtpc_dg *dg, struct smtpc_result *res)
+{
+	struct downgrade_info info;
+	const char *p;
+	size_t n;
+	int r;
+
+	while ((r = read(arg, &p, &n)) == 1)
+		if (buf_append(&dg->in, p, n) == -1)
+			log_panic("smtpc: content buffer");	/* unbounded */
+	if (r == -1) {
+		smtpc_res_all(env, res, 0, "4.3.0", "cannot read the message");
+		return 0;
+	}
+	downgrade_info_init(&info);
+	r = downgrade_8bit(dg->in.data, dg->in.len, &dg->out, &info) ==
+	    DOWNGRADE_HDR_8BIT;
+	downgrade_info_free(&info);
+	buf_reset(&dg->out);
+	if (r) {
+		smtpc_res_all(env, res, 1, "5.6.7", "SMTPUTF8 required but "
+		    "not offered by the receiving server: the message has "
+		    "8-bit header fields (RFC 6532)");
+		return 0;
+	}
+	{
+		struct buf esc = BUF_INIT(0);
+
+		log_info("%s smtpc peer=%s no SMTPUTF8: addresses and header "
+		    "fields are ASCII, sent without SMTPUTF8", log_escape(&esc,
+		    env->id, strlen(env->id), 64), s->peer);
+		buf_free(&esc);
+	}
+	dg->env = *env;
+	dg->env.smtputf8 = 0;
+	dg->send = &dg->in;
+	return 1;
+}
+
+/*
  * The peer lacks 8BITMIME. Reads the content, converts it when it holds
  * 8-bit octets and fills dg (the envelope to send: no BODY=8BITMIME, the
  * new size; SMTPUTF8 for 8-bit header fields when the peer offers that).
@@ -1201,6 +1251,10 @@ smtpc_downgrade(struct smtpc *s, const struct spool_env *env,
 	}
 	dg->env = *env;
 	dg->env.body = SPOOL_BODY_7BIT;
+	/* Addresses are ASCII here (smtpc_precheck); 8-bit header fields
+	 * bounce below: nothing left needs SMTPUTF8. */
+	if (!s->caps.smtputf8)
+		dg->env.smtputf8 = 0;
 	dg->send = &dg->in;
 	downgrade_info_init(&info);
 	(void)log_escape(&esc, env->id, strlen(env->id), 64);
@@ -1899,7 +1953,16 @@ smtpc_send(struct smtpc *s, const struct spool_env *env,
 		nsend += tx.st[i] != RC_SKIP;
 	if (nsend == 0)
 		goto out;	/* r == 1: every recipient has its result */
-	if (!s->caps.eightbitmime && env->body != SPOOL_BODY_BINARYMIME) {
+	if (env->smtputf8 && !s->caps.smtputf8 && (s->caps.eightbitmime ||
+	    env->body == SPOOL_BODY_BINARYMIME)) {
+		if ((r = smtpc_utf8_check(s, env, read, arg, &dg,
+		    results_r)) != 1)
+			goto out;
+		tx.env = env = &dg.env;
+		read = smtpc_dg_read;
+		arg = &dg;
+	} else if (!s->caps.eightbitmime &&
+	    env->body != SPOOL_BODY_BINARYMIME) {
 		if ((r = smtpc_downgrade(s, env, read, arg, &dg,
 		    results_r)) != 1)
 			goto out;

@@ -2090,8 +2090,8 @@ test_local_refusals(void **state)
 	env.sender = "\xc3\xbc@example.test";
 	assert_int_equal(send_mem(s, &env, msg1, 0, res), 0);
 	expect_res(&res[0], 0, "5.6.7", 0, 1, "SMTPUTF8 required but not "
-	    "offered by the receiving server: the message was sent with "
-	    "SMTPUTF8");
+	    "offered by the receiving server: the sender address is not "
+	    "ASCII");
 	expect_res(&res[1], 0, "5.6.7", 0, 1, "SMTPUTF8 required");
 	results_free(res, 2);
 

@@ -7,7 +7,12 @@ BODY=8BITMIME) going to the sink without 8BITMIME, both bounce at once: a
 DSN comes back to the sender (at a second estafetad) whose delivery-status
 part has Status: 5.6.7 and a Diagnostic-Code that says why; the sink never
 sees a transaction. The positive control: the same SMTPUTF8 message to the
-second estafetad (which offers SMTPUTF8) is delivered."""
+second estafetad (which offers SMTPUTF8) is delivered.
+
+A message that came with SMTPUTF8 but needs none of it (ASCII addresses
+and header fields, 8-bit body) goes to the sink with 8BITMIME without
+SMTPUTF8 (RFC 6531 3.2), and one whose Subject is raw UTF-8 bounces there
+with 5.6.7 (8-bit header fields). The first used to bounce too."""
 import atexit
 import os
 import re
@@ -122,8 +127,8 @@ def main():
                     message("u47a", "Grüße"), ["SMTPUTF8", "BODY=8BITMIME"])
     relay.wait_log(f"{qid} qmgr bounced")
     dsn = wait_for(lambda: dsn_for(remote, "u47a"), "the DSN")
-    check_dsn(dsn, "josé@sink.example", "the message was sent with "
-              "SMTPUTF8")
+    check_dsn(dsn, "josé@sink.example", "the recipient address is not "
+              "ASCII")
 
     # 2. Raw UTF-8 in a header field, no SMTPUTF8, to a peer that has
     #    neither SMTPUTF8 nor 8BITMIME: no 7-bit form exists.
@@ -151,6 +156,21 @@ def main():
                             b"<u47c@test>" in remote.spooled_content(i)],
                    "it at the remote")
     assert len(got) == 1, got
+
+    # 4. SMTPUTF8 that nothing needs, to the sink with 8BITMIME: sent
+    #    without it. With a UTF-8 Subject: 5.6.7 there.
+    qid = send(relay.port, "bob@sink.example", message("u47d", "Hello"),
+               ["SMTPUTF8", "BODY=8BITMIME"])
+    relay.wait_log(f"{qid} qmgr removed")
+    log = relay.read_log()
+    assert f"{qid} qmgr delivered" in log, log[-3000:]
+    assert f"{qid} smtpc peer=" in log and "sent without SMTPUTF8" in log
+    qe = send(relay.port, "bob@sink.example", message("u47e", "Grüße"),
+              ["SMTPUTF8", "BODY=8BITMIME"])
+    relay.wait_log(f"{qe} qmgr bounced")
+    dsn = wait_for(lambda: dsn_for(remote, "u47e"), "the DSN")
+    check_dsn(dsn, "bob@sink.example", "the message has 8-bit header "
+              "fields")
     for p in (sink7, sink8):
         assert p.poll() is None, "smtp-sink died"
 
