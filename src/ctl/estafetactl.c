@@ -64,7 +64,8 @@ usage(void)
 	    "usage: estafetactl [-c file] queue list [--json] [FILTER...]\n"
 	    "       estafetactl [-c file] queue show [--json] ID\n"
 	    "       estafetactl [-c file] queue summary [--json]\n"
-	    "       estafetactl [-c file] queue flush [ID]\n"
+	    "       estafetactl [-c file] queue flush [[--dry-run] ID|FILTER...]"
+	    "\n"
 	    "       estafetactl [-c file] queue hold|release|delete|bounce|"
 	    "requeue\n"
 	    "                             [--dry-run] ID|FILTER...\n"
@@ -1460,7 +1461,8 @@ ctl_queue(struct ctl *c, int argc, char **argv)
 	const char *errstr;
 	int rc;
 
-	if (strcmp(argv[1], "flush") == 0 && argc <= 3) {
+	if (strcmp(argv[1], "flush") == 0 && (argc == 2 || (argc == 3 &&
+	    strncmp(argv[2], "--", 2) != 0))) {
 		(void)buf_appendf(&p, "flush%s%s", argc == 3 ? " " : "",
 		    argc == 3 ? argv[2] : "");
 		rc = ctl_qmgr(c, p.data);
@@ -1469,7 +1471,7 @@ ctl_queue(struct ctl *c, int argc, char **argv)
 	}
 	if (strcmp(argv[1], "hold") == 0 || strcmp(argv[1], "release") == 0 ||
 	    strcmp(argv[1], "delete") == 0 || strcmp(argv[1], "bounce") == 0 ||
-	    strcmp(argv[1], "requeue") == 0)
+	    strcmp(argv[1], "requeue") == 0 || strcmp(argv[1], "flush") == 0)
 		return ctl_queue_action(c, argc, argv);
 	if (!(strcmp(argv[1], "list") == 0 ||
 	    (strcmp(argv[1], "summary") == 0 && argc == 2) ||

@@ -1898,6 +1898,13 @@ qs_requeue(struct qmgr_sched *s, const char *id)
 static int
 qs_act(struct qmgr_sched *s, const char *verb, const char *id)
 {
+	if (strcmp(verb, "flush") == 0) {
+		/* Only the next try changes: harmless while in delivery. */
+		if (qidx_flush(s->idx, id) == -1)
+			return -1;
+		log_info("%s qmgr flushed by=estafetactl", id);
+		return 1;
+	}
 	if (strcmp(verb, "hold") == 0 || strcmp(verb, "release") == 0) {
 		if (qidx_hold(s->idx, id, verb[0] == 'h') == -1)
 			return -1;
@@ -1985,7 +1992,8 @@ qs_reply_ids(struct buf *reply, const char *what, const struct qs_ids *ids)
 		    ids->n - QS_CTL_MAX_IDS);
 }
 
-/* hold, release, delete, bounce: on one ID or on a filter. */
+/* hold, release, delete, bounce, requeue, flush: on one ID or on a
+ * filter. */
 static void
 qs_ctl_action(struct qmgr_sched *s, const struct qctl_req *r,
     struct buf *reply)
@@ -2072,6 +2080,11 @@ qs_ctl_flush(struct qmgr_sched *s, const char *cmd, size_t len,
 			(void)buf_appends(reply, "error: bad queue id");
 			return;
 		}
+		if ((n = qidx_has(s->idx, id)) != 1) {
+			(void)buf_appendf(reply, "error: %s: %s", id, n == 0 ?
+			    "not in the queue" : "index read failed");
+			return;
+		}
 		n = qidx_flush(s->idx, id);
 	} else {
 		(void)buf_appends(reply, "error: usage: flush [ID]");
@@ -2092,7 +2105,7 @@ qmgr_sched_ctl(struct qmgr_sched *s, const char *cmd, size_t len,
     struct buf *reply)
 {
 	static const char *const actions[] = {
-		"hold", "release", "delete", "bounce", "requeue",
+		"hold", "release", "delete", "bounce", "requeue", "flush",
 	};
 	struct qctl_req r;
 	const char *err = NULL;

@@ -204,7 +204,8 @@ def main():
     retry = Instance("retry", relay_domains="",
                      trusted_networks="127.0.0.0/8", deliver_workers=1,
                      queue_retry_min="1h", delay_warning_time="0",
-                     transports=f"later.example=smtp:[127.0.0.1]:{dead}")
+                     transports=f"later.example=smtp:[127.0.0.1]:{dead},"
+                     f"other.example=smtp:[127.0.0.1]:{dead}")
     retry.start()
     r1 = send(retry.port, "alice@example.org", ["z@later.example"], "r1")
     retry.wait_log(f"{r1} qmgr deferred")
@@ -216,6 +217,33 @@ def main():
     out = ok(retry, "hold", "--reply", reply[2:12], "--state", "deferred")
     expect(r1 in out, out)
     expect(show(retry, r1)["held"] is True, "r1 held")
+    ok(retry, "release", r1)
+
+    # 9. flush on a filter: --dry-run shows what it would touch and
+    #    changes nothing; then exactly those are tried again at once (r2,
+    #    deferred for another domain, keeps its next try), audited.
+    r2 = send(retry.port, "alice@example.org", ["y@other.example"], "r2")
+    retry.wait_log(f"{r2} qmgr deferred")
+
+    def attempts(qid):
+        return show(retry, qid)["recipients"][0]["attempts"]
+
+    n1, n2 = attempts(r1), attempts(r2)
+    n_audit = len(audit(retry))
+    out = ok(retry, "flush", "--dry-run", "--domain", "later.example")
+    expect("would flush 1 message" in out and r1 in out and r2 not in out,
+           out)
+    expect(len(audit(retry)) == n_audit, "dry run wrote the audit log")
+    expect(attempts(r1) == n1, "dry run flushed")
+    out = ok(retry, "flush", "--domain", "later.example")
+    expect(r1 in out and r2 not in out, out)
+    wait_for(lambda: attempts(r1) == n1 + 1, "r1 tried again")
+    expect(attempts(r2) == n2, "flush touched r2")
+    last = audit(retry)[-1]
+    expect(" flush " in last and "domain=later.example" in last and
+           last.endswith(f"ids={r1}"), last)
+    out = fails(retry, "flush", m2)  # deleted above: an unknown id
+    expect("not in the queue" in out, out)
 
 
 run(main)
