@@ -69,6 +69,8 @@ usage(void)
 	    "       estafetactl [-c file] queue hold|release|delete|bounce|"
 	    "requeue\n"
 	    "                             [--dry-run] ID|FILTER...\n"
+	    "       estafetactl [-c file] queue bounce --no-notice [--dry-run] "
+	    "ID|FILTER...\n"
 	    "       estafetactl [-c file] user add|passwd ADDRESS\n"
 	    "       estafetactl [-c file] user del|disable|enable ADDRESS\n"
 	    "       estafetactl [-c file] user list [--json]\n"
@@ -641,8 +643,16 @@ ctl_queue_action(struct ctl *c, int argc, char **argv)
 	struct qidx_filter f = QIDX_FILTER_INIT;
 	struct buf enc = BUF_INIT(0), cmd = BUF_INIT(0);
 	const char *id = NULL;
-	int dry = 0, rc = 1;
+	int dry = 0, rc = 1, i, j, notice = 1;
 
+	/* bounce --no-notice: no DSN to the sender. */
+	for (i = j = 2; i < argc; i++)
+		if (strcmp(argv[1], "bounce") == 0 &&
+		    strcmp(argv[i], "--no-notice") == 0)
+			notice = 0;
+		else
+			argv[j++] = argv[i];
+	argc = j;
 	if (ctl_filters(c, argc - 2, argv + 2, &f, &enc, &dry, &id) == -1)
 		goto out;
 	if ((id != NULL) == (c->nfilter > 0)) {
@@ -650,8 +660,9 @@ ctl_queue_action(struct ctl *c, int argc, char **argv)
 		    "one filter\n", argv[1]);
 		goto out;
 	}
-	(void)buf_appendf(&cmd, "%s%s%s%s%s", argv[1], id ? " " : "",
-	    id ? id : "", buf_cstr(&enc), dry ? "\ndry-run=1" : "");
+	(void)buf_appendf(&cmd, "%s%s%s%s%s%s", argv[1], id ? " " : "",
+	    id ? id : "", buf_cstr(&enc), dry ? "\ndry-run=1" : "",
+	    notice ? "" : "\nnotice=0");
 	rc = ctl_qmgr(c, buf_cstr(&cmd));
 out:
 	buf_free(&enc);

@@ -67,6 +67,11 @@ qctl_req_filter(struct qctl_req *r, const char *line, long long now,
 		r->dry = 1;
 		return 1;
 	}
+	if (qctl_key(line, kl, "notice") && strcmp(v, "0") == 0 &&
+	    strcmp(r->verb, "bounce") == 0 && !r->no_notice) {
+		r->no_notice = 1;
+		return 1;
+	}
 	r->nfilter++;
 	if (qctl_key(line, kl, "sender") && !r->f.sender)
 		r->f.sender = strcmp(v, "<>") == 0 ? "" : v;

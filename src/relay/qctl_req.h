@@ -7,7 +7,7 @@
  *
  *   VERB [ID]
  *   key=value	(filters: sender rcpt domain state older-than reply;
- *		 and dry-run=1)
+ *		 and dry-run=1, and notice=0 for bounce: no DSN to the sender)
  *
  * Either an ID or at least one filter. It crosses a process boundary, so
  * the parser trusts nothing. Pure (the clock is a parameter), never
@@ -28,6 +28,7 @@ struct qctl_req {
 	char			 verb[QCTL_REQ_VERB_MAX + 1];
 	char			 id[SPOOL_ID_LEN + 1];	/* "" or a valid id */
 	int			 dry;		/* dry-run=1 given */
+	int			 no_notice;	/* notice=0 given (bounce) */
 	int			 nfilter;
 	struct qidx_filter	 f;	/* values point into line[] */
 	/* The filter lines as received (owned), for the audit log. */

@@ -1798,9 +1798,10 @@ qs_open_rcpt(void *arg, const struct qidx_rcpt *rc)
 	return 1;
 }
 
-/* Bounces every non-final recipient of id, notifies, removes. */
+/* Bounces every non-final recipient of id, notifies the sender (unless
+ * notice is 0), removes. */
 static int
-qs_bounce(struct qmgr_sched *s, const char *id)
+qs_bounce(struct qmgr_sched *s, const char *id, int notice)
 {
 	struct qs_open op = { NULL, NULL, 0, 0 };
 	size_t i;
@@ -1822,8 +1823,11 @@ qs_bounce(struct qmgr_sched *s, const char *id)
 	}
 	for (i = 0; i < op.n; i++)
 		op.o[i].attempts = op.attempts[i];
-	if (rc == 1 && op.n > 0 && qs_notify(s, id, DSN_FAILED, op.o, op.n,
-	    0) == -1) {
+	if (rc == 1 && op.n > 0 && !notice)
+		log_info("%s qmgr no failed notice: bounced without notice by "
+		    "the administrator", id);
+	else if (rc == 1 && op.n > 0 && qs_notify(s, id, DSN_FAILED, op.o,
+	    op.n, 0) == -1) {
 		qs_notice_failed(s, id, op.o, op.n);
 		rc = -1;
 	}
@@ -1896,8 +1900,10 @@ qs_requeue(struct qmgr_sched *s, const char *id)
 
 /* One action on one message: 1 done, 0 busy, -1 failed. */
 static int
-qs_act(struct qmgr_sched *s, const char *verb, const char *id)
+qs_act(struct qmgr_sched *s, const struct qctl_req *r, const char *id)
 {
+	const char *verb = r->verb;
+
 	if (strcmp(verb, "flush") == 0) {
 		/* Only the next try changes: harmless while in delivery. */
 		if (qidx_flush(s->idx, id) == -1)
@@ -1918,7 +1924,7 @@ qs_act(struct qmgr_sched *s, const char *verb, const char *id)
 		return qs_remove(s, id, "deleted by the administrator", 0);
 	if (strcmp(verb, "requeue") == 0)
 		return qs_requeue(s, id);
-	return qs_bounce(s, id);
+	return qs_bounce(s, id, !r->no_notice);
 }
 
 /* Appends "TIME VERB [filters] ids=A,B" to the audit log. */
@@ -2031,7 +2037,7 @@ qs_ctl_action(struct qmgr_sched *s, const struct qctl_req *r,
 		log_error("qmgr index begin failed");
 	for (i = 0; i < sel.n; i++) {
 		m.id = sel.id[i];
-		if ((res = qs_act(s, r->verb, sel.id[i])) == 1)
+		if ((res = qs_act(s, r, sel.id[i])) == 1)
 			(void)qs_ids_add(&done, &m);
 		else if (res == 0)
 			(void)qs_ids_add(&busy, &m);

@@ -49,8 +49,15 @@ test_id(void **state)
 	assert_int_equal(r.dry, 1);
 	assert_int_equal(r.nline, 1);
 	assert_string_equal(r.line[0], "dry-run=1");
+	assert_int_equal(r.no_notice, 0);
 	qctl_req_free(&r);
 	assert_null(r.line[0]);
+	/* bounce without a notice: not a filter, kept for the audit log. */
+	assert_int_equal(parse(&r, "bounce " ID "\nnotice=0", &err), 1);
+	assert_int_equal(r.no_notice, 1);
+	assert_int_equal(r.nfilter, 0);
+	assert_string_equal(r.line[0], "notice=0");
+	qctl_req_free(&r);
 }
 
 static void
@@ -128,6 +135,12 @@ test_bad(void **state)
 	expect_bad("hold\ncolour=red", "unknown or repeated filter");
 	expect_bad("hold\nrcpt=a\nrcpt=b", "unknown or repeated filter");
 	expect_bad("hold\ndry-run=0", "unknown or repeated filter");
+	expect_bad("hold " ID "\nnotice=0", "unknown or repeated filter");
+	expect_bad("bounce " ID "\nnotice=1", "unknown or repeated filter");
+	expect_bad("bounce " ID "\nnotice=0\nnotice=0",
+	    "unknown or repeated filter");
+	expect_bad("bounce\nnotice=0", "give a queue ID or at least one "
+	    "filter");
 	expect_bad("hold\nstate=lost", "bad state: pending, deferred, "
 	    "delivered, bounced or held");
 	expect_bad("hold\nstate=held\nstate=held",

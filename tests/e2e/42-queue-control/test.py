@@ -245,5 +245,19 @@ def main():
     out = fails(retry, "flush", m2)  # deleted above: an unknown id
     expect("not in the queue" in out, out)
 
+    # 10. bounce --no-notice: the recipients bounce, the message goes,
+    #     and the sender gets no DSN; audited with notice=0.
+    fails(retry, "hold", "--no-notice", r2)
+    out = ok(retry, "bounce", "--no-notice", "--dry-run", r2)
+    expect("would bounce 1 message" in out, out)
+    ok(retry, "bounce", "--no-notice", r2)
+    retry.wait_log(f"{r2} qmgr removed (bounced by the administrator)")
+    expect(f"{r2} qmgr no failed notice: bounced without notice" in
+           retry.read_log(), "no-notice log line")
+    expect(retry.queue_ids() == {r1}, retry.queue_ids())
+    last = audit(retry)[-1]
+    expect(" bounce " in last and "notice=0" in last and
+           last.endswith(f"ids={r2}"), last)
+
 
 run(main)
