@@ -56,7 +56,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		for (k = i + 1; k < n; k++)
 			check(r[i].idx != r[k].idx);
 		check(r[i].idx % 3 == 0 && r[i].idx / 3 < (int)n);
-		check(strchr("dtpu", r[i].state) != NULL && r[i].state);
+		check(strchr("dtpurf", r[i].state) != NULL && r[i].state);
 		check(r[i].remote[0] != '\0' &&
 		    strpbrk(r[i].remote, "\t\r\n") == NULL);
 		check(strlen(r[i].reply) <= JOBFRAME_REPLY_MAX &&
