@@ -301,6 +301,21 @@ ctl_free_dests(struct ctl *c)
 	c->ndest = 0;
 }
 
+/* The next hop of a domain under the current configuration, for the
+ * next-hop filter (qidx_set_hop). */
+static void
+ctl_hop(void *arg, const char *domain, struct buf *key)
+{
+	const struct ctl *c = arg;
+	const char *errstr;
+	struct route r;
+
+	if (route_for(&c->cfg, domain, &r, &errstr) == -1)
+		return;
+	route_key(&r, domain, key);
+	route_free(&r);
+}
+
 /* The next hop of a recipient under the current configuration. */
 static void
 ctl_dest_key(const struct ctl *c, const char *addr, struct buf *key)
@@ -555,6 +570,7 @@ ctl_filters(struct ctl *c, int argc, char **argv, struct qidx_filter *f,
 {
 	static const char *const keys[] = {
 		"sender", "rcpt", "domain", "state", "older-than", "reply",
+		"next-hop",
 	};
 	const char *opt, *v;
 	long long d;
@@ -627,8 +643,11 @@ ctl_filters(struct ctl *c, int argc, char **argv, struct qidx_filter *f,
 			f->before = ctl_now_s() - d;
 			(void)buf_appendf(enc, "\nolder-than=%lld", d);
 			continue;
-		default:
+		case 5:
 			f->reply = v;
+			break;
+		default:
+			f->hop = v;
 			break;
 		}
 		(void)buf_appendf(enc, "\n%s=%s", keys[k], k == 0 &&
@@ -1507,6 +1526,11 @@ ctl_queue(struct ctl *c, int argc, char **argv)
 		return 1;
 	}
 	buf_free(&p);
+	if (f.hop != NULL && qidx_set_hop(c->idx, ctl_hop, c) == -1) {
+		fprintf(stderr, "estafetactl: cannot add the next-hop filter\n");
+		qidx_close(&c->idx);
+		return 1;
+	}
 	if (strcmp(argv[1], "list") == 0)
 		rc = ctl_queue_list(c, &f);
 	else if (strcmp(argv[1], "summary") == 0)

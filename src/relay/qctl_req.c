@@ -81,6 +81,8 @@ qctl_req_filter(struct qctl_req *r, const char *line, long long now,
 		r->f.domain = v;
 	else if (qctl_key(line, kl, "reply") && !r->f.reply)
 		r->f.reply = v;
+	else if (qctl_key(line, kl, "next-hop") && !r->f.hop)
+		r->f.hop = v;
 	else if (qctl_key(line, kl, "state") && r->f.state == -1) {
 		for (i = 0; i < sizeof(qctl_states) / sizeof(*qctl_states);
 		    i++)

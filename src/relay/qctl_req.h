@@ -6,7 +6,8 @@
  * release, delete, bounce, requeue), one line each:
  *
  *   VERB [ID]
- *   key=value	(filters: sender rcpt domain state older-than reply;
+ *   key=value	(filters: sender rcpt domain state older-than reply
+ *		 next-hop;
  *		 and dry-run=1, and notice=0 for bounce: no DSN to the sender)
  *
  * Either an ID or at least one filter. It crosses a process boundary, so

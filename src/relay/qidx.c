@@ -39,6 +39,9 @@ struct qidx {
 	sqlite3_stmt	*skip_add, *skip_clear;	/* temp.due_skip */
 	int		 batch;		/* the batch transaction is open */
 	long long	 batch_t0;	/* since (monotonic ms) */
+	void		(*hop)(void *, const char *, struct buf *);
+	void		*hop_arg;
+	struct buf	 hop_key;
 };
 
 static const char qidx_schema[] =
@@ -271,6 +274,7 @@ qidx_close(struct qidx **qp)
 	sqlite3_finalize(q->done);
 	sqlite3_finalize(q->next);
 	(void)sqlite3_close(q->db);	/* statements finalized above */
+	buf_free(&q->hop_key);
 	free(q);
 	*qp = NULL;
 }
@@ -674,6 +678,35 @@ qidx_next_due(struct qidx *q)
 	return t;
 }
 
+/* SQL est_next_hop(domain): the caller's next hop key of a domain. */
+static void
+qidx_sql_hop(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+	struct qidx *q = sqlite3_user_data(ctx);
+	const unsigned char *d = sqlite3_value_text(argv[0]);
+
+	(void)argc;
+	buf_reset(&q->hop_key);
+	q->hop(q->hop_arg, d ? (const char *)d : "", &q->hop_key);
+	sqlite3_result_text(ctx, buf_cstr(&q->hop_key), -1,
+	    SQLITE_TRANSIENT);
+}
+
+int
+qidx_set_hop(struct qidx *q, void (*fn)(void *, const char *, struct buf *),
+    void *arg)
+{
+	q->hop = fn;
+	q->hop_arg = arg;
+	/* DIRECTONLY: never callable from anything stored in the file. */
+	if (sqlite3_create_function(q->db, "est_next_hop", 1, SQLITE_UTF8 |
+	    SQLITE_DIRECTONLY, q, qidx_sql_hop, NULL, NULL) != SQLITE_OK) {
+		q->hop = NULL;
+		return -1;
+	}
+	return 1;
+}
+
 /*
  * The SQL for a filter is made of fixed fragments only; every value the
  * operator gave is a bound parameter.
@@ -693,7 +726,9 @@ qidx_match_prepare(struct qidx *q, const struct qidx_filter *f,
 		(void)buf_appends(&sql, " AND m.arrival <= ?");
 	if (f->state == QIDX_HELD)
 		(void)buf_appends(&sql, " AND m.hold = 1");
-	rcpt = f->rcpt || f->domain || f->reply || (f->state >= 0 &&
+	if (f->hop && q->hop == NULL)
+		return -1;	/* no way to know the next hops */
+	rcpt = f->rcpt || f->domain || f->reply || f->hop || (f->state >= 0 &&
 	    f->state != QIDX_HELD);
 	if (rcpt) {
 		(void)buf_appends(&sql, " AND m.id IN (SELECT r.id FROM rcpt r"
@@ -707,6 +742,9 @@ qidx_match_prepare(struct qidx *q, const struct qidx_filter *f,
 			    " > 0");
 		if (f->state >= 0 && f->state != QIDX_HELD)
 			(void)buf_appends(&sql, " AND r.state = ?");
+		if (f->hop)
+			(void)buf_appends(&sql, " AND est_next_hop(r.domain)"
+			    " = ?");
 		(void)buf_appends(&sql, ")");
 	}
 	(void)buf_appends(&sql, " ORDER BY m.arrival, m.id");
@@ -726,6 +764,8 @@ qidx_match_prepare(struct qidx *q, const struct qidx_filter *f,
 		(void)sqlite3_bind_text(*st, ++n, f->reply, -1, SQLITE_STATIC);
 	if (f->state >= 0 && f->state != QIDX_HELD)
 		(void)sqlite3_bind_int(*st, ++n, f->state);
+	if (f->hop)
+		(void)sqlite3_bind_text(*st, ++n, f->hop, -1, SQLITE_STATIC);
 	return 1;
 }
 

@@ -12,6 +12,7 @@
 
 struct spool_env;
 struct qidx;
+struct buf;
 
 enum qidx_rcpt_state {
 	QIDX_PENDING = 0,
@@ -44,9 +45,19 @@ struct qidx_filter {
 	const char	*reply;		/* substring of last_reply */
 	int		 state;		/* -1, or QIDX_* */
 	long long	 before;	/* arrival <= before (unix), 0 = any */
+	const char	*hop;		/* next hop key (route_key), needs
+					 * qidx_set_hop() */
 };
 
-#define QIDX_FILTER_INIT	{ NULL, NULL, NULL, NULL, -1, 0 }
+#define QIDX_FILTER_INIT	{ NULL, NULL, NULL, NULL, -1, 0, NULL }
+
+/*
+ * How the next-hop filter learns a recipient domain's next hop under the
+ * caller's running configuration: fn puts its key (route_key(), "" when
+ * it has no route) into key. 1, or -1 (SQLite refused the function).
+ */
+int	qidx_set_hop(struct qidx *, void (*fn)(void *, const char *domain,
+	    struct buf *key), void *arg);
 
 struct qidx_rcpt {
 	int		 idx;

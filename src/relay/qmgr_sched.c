@@ -168,6 +168,21 @@ qs_audit_open(const char *path)
 	    O_NOFOLLOW, 0600);
 }
 
+/* The next hop of a domain under the running configuration, for the
+ * queue-control filter next-hop (qidx_set_hop). */
+static void
+qs_hop(void *arg, const char *domain, struct buf *key)
+{
+	struct qmgr_sched *s = arg;
+	const char *errstr;
+	struct route r;
+
+	if (route_for(s->cfg, domain, &r, &errstr) == -1)
+		return;
+	route_key(&r, domain, key);
+	route_free(&r);
+}
+
 struct qmgr_sched *
 qmgr_sched_new(const struct relay_cfg *cfg, struct spool *spool,
     struct qidx *idx)
@@ -183,6 +198,8 @@ qmgr_sched_new(const struct relay_cfg *cfg, struct spool *spool,
 	s->audit_fd = -1;
 	buf_init(&s->frame, 0);
 	s->thr = throttle_new(cfg, idx);
+	if (qidx_set_hop(idx, qs_hop, s) == -1)
+		log_error("qmgr cannot add the next-hop filter to the index");
 	s->run_max = QS_SCAN_RUN_MAX;
 	/* For tests only (README, "Tests"): a lower cap, so that a few
 	 * blocked rows stand for the thousands it takes in production. */

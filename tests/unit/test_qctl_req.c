@@ -58,6 +58,10 @@ test_id(void **state)
 	assert_int_equal(r.nfilter, 0);
 	assert_string_equal(r.line[0], "notice=0");
 	qctl_req_free(&r);
+	assert_int_equal(parse(&r, "flush\nnext-hop=mx:b.test:25", &err), 1);
+	assert_int_equal(r.nfilter, 1);
+	assert_string_equal(r.f.hop, "mx:b.test:25");
+	qctl_req_free(&r);
 }
 
 static void
@@ -135,6 +139,8 @@ test_bad(void **state)
 	expect_bad("hold\ncolour=red", "unknown or repeated filter");
 	expect_bad("hold\nrcpt=a\nrcpt=b", "unknown or repeated filter");
 	expect_bad("hold\ndry-run=0", "unknown or repeated filter");
+	expect_bad("hold\nnext-hop=a\nnext-hop=b", "unknown or repeated "
+	    "filter");
 	expect_bad("hold " ID "\nnotice=0", "unknown or repeated filter");
 	expect_bad("bounce " ID "\nnotice=1", "unknown or repeated filter");
 	expect_bad("bounce " ID "\nnotice=0\nnotice=0",

@@ -94,6 +94,16 @@ def main():
     expect(ids(relay, "--reply", "anything") == set(), "--reply")
     out = relay.ctl("queue", "list", "--domain", "three.test").stdout
     expect(m3 in out and "1 message matching" in out, out)
+    # --next-hop: the key `queue show` prints as the destination, as the
+    # running configuration routes each recipient (smtp: -> the MX).
+    expect(ids(relay, "--next-hop", "mx:one.test:25") == {m1, m2},
+           "--next-hop")
+    expect(ids(relay, "--next-hop", "mx:one.test:25", "--rcpt",
+               "carol@two.test") == set(), "--next-hop, same recipient")
+    expect(ids(relay, "--next-hop", "smtp:[192.0.2.1]:25") == set(),
+           "--next-hop miss")
+    out = ok(relay, "hold", "--dry-run", "--next-hop", "mx:three.test:25")
+    expect("would hold 1 message" in out and m3 in out, out)
 
     # 2. summary (queued recipients by domain and by age).
     sm = json.loads(relay.ctl("queue", "summary", "--json").stdout)
@@ -214,6 +224,10 @@ def main():
     expect(ids(retry, "--state", "deferred") == {r1}, "deferred")
     expect(ids(retry, "--reply", reply[2:12]) == {r1}, "--reply hit")
     expect(ids(retry, "--reply", "no such text") == set(), "--reply miss")
+    hop = f"smtp:[127.0.0.1]:{dead}"
+    expect(show(retry, r1)["recipients"][0]["destination"] == hop,
+           show(retry, r1))
+    expect(ids(retry, "--next-hop", hop) == {r1}, "--next-hop [host]")
     out = ok(retry, "hold", "--reply", reply[2:12], "--state", "deferred")
     expect(r1 in out, out)
     expect(show(retry, r1)["held"] is True, "r1 held")
