@@ -8,10 +8,12 @@ import json
 import os
 import smtplib
 import sys
+import threading
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
 from estafeta_test import (Instance, TestFailure, free_port, run,  # noqa: E402
                            wait_for)
+from smtppeer import SmtpPeer, submit  # noqa: E402
 
 
 def send(port, sender, rcpts, subject):
@@ -272,6 +274,38 @@ def main():
     last = audit(retry)[-1]
     expect(" bounce " in last and "notice=0" in last and
            last.endswith(f"ids={r2}"), last)
+
+    # 11. a message in delivery at that moment (the peer holds the reply
+    #     to its final dot): delete, bounce and requeue leave it alone
+    #     ("busy"), by ID (exit 1) or in a bulk action (listed apart, not
+    #     audited); hold takes effect; the delivery then ends normally.
+    go = threading.Event()
+    peer = SmtpPeer(on_dot=lambda conn, subject: conn.hold(go.is_set))
+    try:
+        busy = Instance("busy", relay_domains="",
+                        trusted_networks="127.0.0.0/8", deliver_workers=1,
+                        queue_retry_min="1h", delay_warning_time="0",
+                        transports=f"peer.test=smtp:[127.0.0.1]:"
+                        f"{peer.port}")
+        busy.start()
+        b1 = submit(busy.port, "b1")
+        wait_for(lambda: peer.got == ["b1"], "b1 at the peer's dot")
+        for verb in ("delete", "bounce", "requeue"):
+            out = fails(busy, verb, b1)
+            expect(f"{b1}: busy, try again" in out, out)
+        out = ok(busy, "delete", "--domain", "peer.test")
+        expect("delete: 0 messages" in out and
+               f"busy, try again:\n{b1}" in out, out)
+        expect(audit(busy) == [], audit(busy))
+        ok(busy, "hold", b1)
+        expect(show(busy, b1)["held"] is True, "b1 held in delivery")
+        go.set()
+        busy.wait_log(f"{b1} qmgr removed")
+        expect(busy.queue_ids() == set(), busy.queue_ids())
+        expect(peer.got == ["b1"], peer.got)
+    finally:
+        go.set()
+        peer.shutdown()
 
 
 run(main)
