@@ -554,6 +554,26 @@ ctl_lower_domain(char *s)
 	return s;
 }
 
+static const char *const ctl_filter_keys[] = {
+	"sender", "rcpt", "domain", "state", "older-than", "reply",
+	"next-hop",
+};
+
+/* 1 when s is a filter option ("--domain"), whose value follows. */
+static int
+ctl_filter_key(const char *s)
+{
+	size_t k;
+
+	if (strncmp(s, "--", 2) != 0)
+		return 0;
+	for (k = 0; k < sizeof(ctl_filter_keys) / sizeof(*ctl_filter_keys);
+	    k++)
+		if (strcmp(s + 2, ctl_filter_keys[k]) == 0)
+			return 1;
+	return 0;
+}
+
 static const char *const ctl_states[] = {
 	"pending", "deferred", "delivered", "bounced", "held",
 };
@@ -568,10 +588,9 @@ static int
 ctl_filters(struct ctl *c, int argc, char **argv, struct qidx_filter *f,
     struct buf *enc, int *dry_r, const char **id_r)
 {
-	static const char *const keys[] = {
-		"sender", "rcpt", "domain", "state", "older-than", "reply",
-		"next-hop",
-	};
+	const char *const *keys = ctl_filter_keys;
+	const size_t nkeys = sizeof(ctl_filter_keys) /
+	    sizeof(*ctl_filter_keys);
 	const char *opt, *v;
 	long long d;
 	size_t k;
@@ -597,13 +616,12 @@ ctl_filters(struct ctl *c, int argc, char **argv, struct qidx_filter *f,
 			*id_r = opt;
 			continue;
 		}
-		for (k = 0; k < sizeof(keys) / sizeof(*keys); k++)
+		for (k = 0; k < nkeys; k++)
 			if (strcmp(opt + 2, keys[k]) == 0)
 				break;
-		if (k == sizeof(keys) / sizeof(*keys) || i + 1 == argc) {
-			fprintf(stderr, "error: %s '%s'\n", k == sizeof(keys) /
-			    sizeof(*keys) ? "unknown option" : "no value for",
-			    opt);
+		if (k == nkeys || i + 1 == argc) {
+			fprintf(stderr, "error: %s '%s'\n", k == nkeys ?
+			    "unknown option" : "no value for", opt);
 			return -1;
 		}
 		v = argv[++i];
@@ -1561,7 +1579,10 @@ main(int argc, char *argv[])
 	argc -= optind;
 	argv += optind;
 	for (i = j = 0; i < argc; i++) {
-		if (strcmp(argv[i], "--json") == 0)
+		/* Not when it is a filter's value ("--reply --json"). */
+		if (strcmp(argv[i], "--json") == 0 && !(j > 1 &&
+		    strcmp(argv[0], "queue") == 0 && ctl_filter_key(argv[j -
+		    1])))
 			c.json = 1;
 		else
 			argv[j++] = argv[i];

@@ -94,6 +94,10 @@ def main():
     wait_for(lambda: ids(relay, "--older-than", "0s") == every,
              "--older-than 0s to match all")
     expect(ids(relay, "--reply", "anything") == set(), "--reply")
+    # "--json" as a filter's value is the value, not the output option.
+    expect(ids(relay, "--reply", "--json") == set(), "--reply --json")
+    out = relay.ctl("queue", "list", "--sender", "--json").stdout
+    expect("0 messages matching" in out, out)
     out = relay.ctl("queue", "list", "--domain", "three.test").stdout
     expect(m3 in out and "1 message matching" in out, out)
     # --next-hop: the key `queue show` prints as the destination, as the
