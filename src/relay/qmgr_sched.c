@@ -2148,8 +2148,9 @@ qmgr_sched_ctl(struct qmgr_sched *s, const char *cmd, size_t len,
 		(void)buf_appends(reply, "ok: committed");
 		return;
 	}
+	/* A bare flush, or flush ID; with filters or dry-run, an action. */
 	if (len >= 5 && strncmp(cmd, "flush", 5) == 0 &&
-	    (len == 5 || cmd[5] == ' ')) {
+	    (len == 5 || cmd[5] == ' ') && memchr(cmd, '\n', len) == NULL) {
 		qs_ctl_flush(s, cmd, len, reply);
 		return;
 	}

@@ -253,6 +253,8 @@ def main():
     out = ok(retry, "flush", "--dry-run", "--domain", "later.example")
     expect("would flush 1 message" in out and r1 in out and r2 not in out,
            out)
+    out = ok(retry, "flush", "--dry-run", r2)
+    expect("would flush 1 message" in out and r2 in out, out)
     expect(len(audit(retry)) == n_audit, "dry run wrote the audit log")
     expect(attempts(r1) == n1, "dry run flushed")
     out = ok(retry, "flush", "--domain", "later.example")
