@@ -4,7 +4,7 @@
  *
  * libFuzzer target for qctl_req_parse(), the parser of the queue-control
  * requests estafetactl sends qmgr (hold, release, delete, bounce,
- * requeue). Checks the promises: an accepted request has a verb of at
+ * requeue, flush). Checks the promises: an accepted request has a verb of at
  * most QCTL_REQ_VERB_MAX octets without space or LF, either a valid queue
  * id or at least one filter (never both), at most QCTL_REQ_MAX_LINES
  * lines, each a copy of an input line, filter values inside those lines,
@@ -73,6 +73,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	check_inside(&r, r.f.rcpt);
 	check_inside(&r, r.f.domain);
 	check_inside(&r, r.f.reply);
+	check_inside(&r, r.f.hop);
+	check(!r.no_notice || strcmp(r.verb, "bounce") == 0);
 	check(r.f.state >= -1 && r.f.state <= QIDX_HELD);
 	check(r.f.before == 0 || r.f.before == -1 ||
 	    (r.f.before > 0 && r.f.before <= NOW));
