@@ -407,8 +407,11 @@ sm_refused(struct sm *m, const char *what, int code)
 	if (code < 0)
 		return sm_fail(EX_TEMPFAIL, "%s: connection to estafetad lost; "
 		    "message not sent", what);
-	return sm_fail(submit_reply_exit(m->reply.data), "%s: %s%s", what,
-	    m->reply.data, code >= 400 && code < 600 ? "" : " (unexpected)");
+	if (code < 400 || code >= 600)	/* never EX_OK: nothing was sent */
+		return sm_fail(EX_PROTOCOL, "%s: %s (unexpected); message not "
+		    "sent", what, m->reply.data);
+	return sm_fail(submit_reply_exit(m->reply.data), "%s: %s", what,
+	    m->reply.data);
 }
 
 static int

@@ -13,9 +13,11 @@ import grp
 import os
 import pwd
 import signal
+import socket
 import stat
 import subprocess
 import sys
+import threading
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
 from estafeta_test import (BUILDDIR, ESTAFETAD, Instance,  # noqa: E402
@@ -24,7 +26,7 @@ from estafeta_test import (BUILDDIR, ESTAFETAD, Instance,  # noqa: E402
 SENDMAIL = os.path.join(BUILDDIR, "src", "ctl", "estafeta-sendmail")
 NOBODY = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"]
 EX_USAGE, EX_DATAERR, EX_NOUSER, EX_TEMPFAIL = 64, 65, 67, 75
-EX_NOPERM, EX_CONFIG = 77, 78
+EX_PROTOCOL, EX_NOPERM, EX_CONFIG = 76, 77, 78
 
 
 def sendmail(inst, args, data=b"", as_nobody=False, conf=None):
@@ -196,6 +198,37 @@ def main():
                                                ""))
     expect_fail(inst, ["a@example.test"], "x\n", EX_CONFIG,
                 "listen_local is not set", conf=other)
+
+    # A reply that is no refusal but not the one expected (250 to DATA,
+    # from a daemon stand-in) is EX_PROTOCOL, never 0: nothing was sent.
+    fake_sock = os.path.join(inst.dir, "fake.sock")
+    fake = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    fake.bind(fake_sock)
+    fake.listen(1)
+
+    def fake_daemon():
+        conn, _ = fake.accept()
+        with conn, conn.makefile("rwb") as f:
+            f.write(b"220 fake ESMTP\r\n")
+            f.flush()
+            for line in f:
+                verb = line[:4].upper()
+                f.write(b"221 bye\r\n" if verb == b"QUIT" else
+                        b"250 2.0.0 ok\r\n")
+                f.flush()
+                if verb == b"QUIT":
+                    return
+
+    t = threading.Thread(target=fake_daemon, daemon=True)
+    t.start()
+    fakeconf = os.path.join(inst.dir, "fake.conf")
+    with open(fakeconf, "w") as f:
+        f.write(open(inst.conf).read().replace(f"listen_local = {sock}",
+                                               f"listen_local = {fake_sock}"))
+    expect_fail(inst, ["a@example.test"], "x\n", EX_PROTOCOL,
+                "DATA: 250 2.0.0 ok (unexpected)", conf=fakeconf)
+    t.join(10)
+    fake.close()
 
     # listen_local_group: mode 0660, others are refused (EX_NOPERM).
     inst.settings["listen_local_group"] = "estafeta"
