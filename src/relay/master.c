@@ -358,6 +358,9 @@ master_drop_privileges(struct master *m)
 		log_panic("privileges not dropped: setuid(0) succeeded");
 }
 
+/* The master's pid, for a new child to check that its parent is alive. */
+static pid_t master_pid;
+
 /*
  * In a new child, with the master's signals still blocked: SIGTERM gets
  * its default action (one already pending ends a child that has not
@@ -392,6 +395,15 @@ master_child_setup(struct master *m, int keep_listeners,
 			(void)close(m->ls[i].fd);
 	}
 	master_drop_privileges(m);
+	/* A master that dies (SIGKILL, crash) takes its children along:
+	 * a qmgr left running would schedule the queue beside the next
+	 * master's own (duplicate deliveries). Set after the privilege
+	 * drop, which clears it; a master gone already is checked once. */
+	if (prctl(PR_SET_PDEATHSIG, SIGTERM, 0, 0, 0) == -1)
+		log_error("cannot set the parent death signal: %s",
+		    strerror(errno));
+	if (getppid() != master_pid)
+		(void)raise(SIGTERM);
 }
 
 /* The name top(1), ps -o comm and /proc/PID/comm show: "est-smtpd". The
@@ -431,6 +443,7 @@ master_new_child(struct master *m, int kind)
 	 * new worker during a reload read by the master as its own SIGTERM)
 	 * and be lost for the child. */
 	selfpipe_block(&mask);
+	master_pid = getpid();
 	if ((pid = fork()) == -1) {
 		log_error("master fork failed: %s", strerror(errno));
 		if (kind == CHILD_SMTPD)	/* no phantom idle worker */

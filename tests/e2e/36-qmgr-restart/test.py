@@ -12,6 +12,10 @@ that have all talked to the first qmgr:
     qmgr) commits a message, and all of them get indexed promptly.
 Then the restart backoff: two deaths in a row are restarted after 1 s and
 2 s; after the qmgr ran 10 s, a death is restarted after 1 s again.
+
+Last, the master itself gets SIGKILL: every child (qmgr, smtpd, delivery
+workers) ends too (parent death signal). A qmgr left running used to
+keep scheduling the queue beside the next master's qmgr.
 """
 import os
 import signal
@@ -127,7 +131,22 @@ def backoff():
     print(f"qmgr restart delays: {delays} ms")
 
 
+def master_killed():
+    inst = Instance("masterkill", relay_domains="",
+                    trusted_networks="127.0.0.0/8", deliver_workers=2)
+    inst.start()
+    wait_for(lambda: len(inst.child_pids("deliver")) == 2 and
+             inst.child_pids("qmgr"), "qmgr and two delivery workers")
+    master = inst.proc.pid
+    os.kill(master, signal.SIGKILL)
+    inst.proc.wait()
+    wait_for(lambda: not inst.pids_alive(), "every child of the killed "
+             "master to end")
+    inst.stop()
+
+
 def main():
+    master_killed()
     scenario("group")
     scenario("fsync")
     backoff()
