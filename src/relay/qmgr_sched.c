@@ -848,6 +848,7 @@ struct qs_outcome {
 	int		 idx;
 	char		 state;		/* DELIVER_* after expiry */
 	char		 success;	/* DELIVER_OK_RELAYED, _FINAL or 0 */
+	int		 unsure;	/* possibly delivered, counted so */
 	char		 status[16];
 	char		*remote;
 	char		*reply;
@@ -1400,7 +1401,8 @@ qs_why_next(const struct relay_cfg *cfg, const struct qs_outcome *o,
 {
 	buf_reset(b);
 	if (state == QIDX_DELIVERED)
-		(void)buf_appends(b, "delivered: no more tries");
+		(void)buf_appends(b, o->unsure ? "possibly delivered, policy "
+		    "delivered: no more tries" : "delivered: no more tries");
 	else if (state == QIDX_BOUNCED)
 		(void)buf_appends(b, o->expired ? "queue_lifetime reached: "
 		    "bounced" : "permanent failure: bounced");
@@ -1427,7 +1429,7 @@ qs_throttle(struct qmgr_sched *s, const char *key, const struct qs_outcome *o,
 	size_t i, ok = 0;
 
 	for (i = 0; i < n; i++) {
-		if (o[i].state == DELIVER_OK)
+		if (o[i].state == DELIVER_OK && !o[i].unsure)
 			ok++;
 		else if (signal == NULL && throttle_reply_signals(
 		    s->cfg->deliver_throttle_patterns, o[i].reply))
@@ -1470,6 +1472,14 @@ qs_apply(struct qmgr_sched *s, const char *key, const struct qs_group *w,
 			    DSN_DELIVERED, fail, nf, 0);
 	}
 	nf = 0;
+	/* possibly_delivered = delivered: no reply to the final dot counts
+	 * as delivered (at most once), with no notice either way. */
+	for (i = 0; i < n; i++)
+		if (o[i].state == DELIVER_UNSURE &&
+		    cfg->possibly_delivered == POSSIBLY_DELIVERED) {
+			o[i].state = DELIVER_OK;
+			o[i].unsure = 1;
+		}
 	/* The common case: this job delivered every recipient of the
 	 * message. Remove it at once: its rows need no update and no
 	 * timeline entry first (if the removal fails, they get them). */
@@ -1484,9 +1494,12 @@ qs_apply(struct qmgr_sched *s, const char *key, const struct qs_group *w,
 		attempts = (k < w->n ? w->attempts[k] : 0) + 1;
 		next = 0;
 		buf_reset(&why);
-		(void)buf_appendf(&why, "%s%s", o[i].state == DELIVER_UNSURE ?
-		    "possibly delivered (connection lost after the final "
-		    "dot), retrying: " : "", o[i].reply);
+		(void)buf_appendf(&why, "%s%s", o[i].unsure ? "possibly "
+		    "delivered (connection lost after the final dot), not "
+		    "retried (possibly_delivered = delivered): " :
+		    o[i].state == DELIVER_UNSURE ? "possibly delivered "
+		    "(connection lost after the final dot), retrying: " : "",
+		    o[i].reply);
 		if (o[i].state == DELIVER_OK)
 			state = QIDX_DELIVERED;
 		else if (o[i].state == DELIVER_PERM)

@@ -33,6 +33,7 @@ static const char *const log_levels[] = {
 	"error", "warn", "info", "debug", NULL
 };
 static const char *const sync_modes[] = { "group", "fsync", NULL };
+static const char *const possibly_modes[] = { "retry", "delivered", NULL };
 static const char *const tls_versions[] = { "TLSv1.2", "TLSv1.3", NULL };
 static const char *const tls_policies[] = { "none", "may", "encrypt",
 	"verify", NULL };
@@ -206,6 +207,10 @@ const struct cfg_def relay_cfg_defs[] = {
 	{ "delay_warning_time", CFG_DURATION, "4h", 0, 100 * DAY,
 	  OFF(delay_warning_time), NULL,
 	  "send the sender one delay notice after this long (0: never)" },
+	{ "possibly_delivered", CFG_ENUM, "retry", 0, 0,
+	  OFF(possibly_delivered), possibly_modes,
+	  "a recipient whose reply to the final dot never came: retry (it"
+	  " may arrive twice) or delivered (not tried again: it may be lost)" },
 	{ "smtp_connect_timeout", CFG_DURATION, "30s", 100, 10 * MIN,
 	  OFF(smtp_connect_timeout), NULL, "outbound connection set-up" },
 	{ "smtp_reply_timeout", CFG_DURATION, "5m", 100, HOUR,

@@ -13,6 +13,11 @@
 
 struct buf;
 
+enum possibly_delivered_policy {
+	POSSIBLY_RETRY = 0,	/* try again: at least once, maybe twice */
+	POSSIBLY_DELIVERED,	/* count it delivered: at most once */
+};
+
 enum spool_sync_mode {
 	SPOOL_SYNC_GROUP = 0,	/* qmgr covers many messages with one syncfs */
 	SPOOL_SYNC_FSYNC,	/* each smtpd fsyncs file and directory itself */
@@ -98,6 +103,7 @@ struct relay_cfg {
 	long long	 queue_retry_max;	/* ms */
 	long long	 queue_lifetime;	/* ms */
 	long long	 delay_warning_time;	/* ms, 0 = off */
+	int		 possibly_delivered;	/* enum possibly_delivered_policy */
 	long long	 smtp_connect_timeout;	/* ms */
 	long long	 smtp_reply_timeout;	/* ms */
 	int		 smtp_chunking;	/* BDAT to CHUNKING peers */

@@ -15,7 +15,9 @@ the sender a DSN for the third only.
 
 Possibly delivered: a peer (smtp-sink -q .) that drops the connection
 after the final dot without a reply leaves the recipient deferred as
-"possibly delivered", and the timeline says the retry policy decided."""
+"possibly delivered", and the timeline says the retry policy decided;
+with possibly_delivered = delivered, a second relay counts the same
+outcome as delivered, removes the message and says why in its log."""
 import email
 import email.policy
 import json
@@ -139,6 +141,20 @@ def unsure(relay, sport):
         text = relay.ctl("queue", "show", qid).stdout
         assert "reply:  possibly delivered (connection lost after the " \
             "final dot)" in text, text
+        once = Instance("once", relay_domains="",
+                        trusted_networks="127.0.0.0/8", deliver_workers=1,
+                        possibly_delivered="delivered",
+                        transports=f"unsure.example=smtp:[127.0.0.1]:{sport}")
+        once.start()
+        try:
+            qid = send(once.port, ["u@unsure.example"])
+            once.wait_log(f"{qid} qmgr delivered rcpt_idx=0 attempts=1")
+            log = once.read_log()
+            assert "not retried (possibly_delivered = delivered)" in log, log
+            wait_for(lambda: qid not in once.queue_ids(),
+                     f"{qid} removed from the queue")
+        finally:
+            once.stop()
     finally:
         p.terminate()
         p.wait()
