@@ -538,7 +538,9 @@ deliver_trace_tls(struct deliver *d, const struct route *r)
  * for now, would take later). The trace's
  * CONN is "auth" when every address tried answered but AUTH failed there
  * (an account or configuration problem: qmgr's throttling must not take
- * it for congestion), else "failed".
+ * it for congestion), "tls" when every one failed the TLS the policy
+ * requires (not offered, refused, not verified, or no TLS client here:
+ * the domain's policy, no sign of congestion either), else "failed".
  */
 static int
 deliver_connect(struct deliver *d, const struct route *r, const char *id,
@@ -549,10 +551,10 @@ deliver_connect(struct deliver *d, const struct route *r, const char *id,
 	struct smtpc_opts o;
 	struct buf txt = BUF_INIT(0);
 	size_t i;
-	int auth, temp = 0;
+	int auth, tls, temp = 0;
 
 	d->tr.conn = "failed";
-	for (i = 0, auth = 1; i < nh && d->sc == NULL; i++) {
+	for (i = 0, auth = tls = 1; i < nh && d->sc == NULL; i++) {
 		memset(&err, 0, sizeof(err));
 		if (d->tr.tried.len)
 			(void)buf_appends(&d->tr.tried, ", ");
@@ -578,6 +580,7 @@ deliver_connect(struct deliver *d, const struct route *r, const char *id,
 		if (d->sc != NULL)
 			break;
 		auth &= err.auth_failed;
+		tls &= err.tls_failed;
 		deliver_reply_text(&err, &txt);
 		(void)buf_appendf(&d->tr.tried, ": %s", txt.data);
 		buf_reset(&d->esc);	/* the peer's text */
@@ -594,6 +597,8 @@ deliver_connect(struct deliver *d, const struct route *r, const char *id,
 	if (d->sc == NULL) {
 		if (auth && nh > 0)
 			d->tr.conn = "auth";
+		else if (tls && nh > 0)
+			d->tr.conn = "tls";
 		return 0;
 	}
 	d->tr.conn = "ok";
@@ -794,7 +799,8 @@ deliver_report(struct deliver *d, const struct jobframe_msg *j,
 
 /* Why the rest of a job is not attempted after this message (into
  * why), or 0 to go on: no address of the next hop answered, AUTH failed
- * there, or a reply asked us to slow down. */
+ * there, or a reply asked us to slow down (1); or only the messages for
+ * the same domain (2): its TLS policy failed there, others may differ. */
 static int
 deliver_stop_job(struct deliver *d, const struct jobframe_msg *j,
     const struct deliver_res *res, struct buf *why)
@@ -806,6 +812,12 @@ deliver_stop_job(struct deliver *d, const struct jobframe_msg *j,
 		(void)buf_appendf(why, "the next hop did not answer for %s: %s",
 		    j->id, j->n ? buf_cstr(&res[0].reply) : "");
 		return 1;
+	}
+	if (strcmp(d->tr.conn, "tls") == 0) {
+		(void)buf_appendf(why, "TLS required for %s failed at the next "
+		    "hop for %s: %s", j->domain, j->id, j->n ?
+		    buf_cstr(&res[0].reply) : "");
+		return 2;
 	}
 	if (strcmp(d->tr.conn, "auth") == 0) {	/* no more bad logins */
 		(void)buf_appendf(why, "AUTH at the next hop failed for %s: %s",
@@ -858,7 +870,8 @@ static int
 deliver_jobs(struct deliver *d, const struct jobframe_msg *j, size_t nj,
     struct deliver_res *res)
 {
-	struct buf why = BUF_INIT(0);
+	struct buf why = BUF_INIT(0), twhy = BUF_INIT(0);
+	const char *tls_dom = NULL;	/* its required TLS failed */
 	size_t k;
 	int stop = 0, r = 1;
 
@@ -867,13 +880,23 @@ deliver_jobs(struct deliver *d, const struct jobframe_msg *j, size_t nj,
 			break;
 		if (stop)
 			deliver_skip(d, &j[k], res, why.data);
+		else if (tls_dom != NULL && strcasecmp(j[k].domain,
+		    tls_dom) == 0)
+			deliver_skip(d, &j[k], res, twhy.data);
 		else {
 			deliver_job(d, &j[k], res);
 			stop = deliver_stop_job(d, &j[k], res, &why);
+			if (stop == 2) {
+				stop = 0;
+				tls_dom = j[k].domain;
+				buf_reset(&twhy);
+				(void)buf_appends(&twhy, why.data);
+			}
 		}
 		r = deliver_report(d, &j[k], res);
 	}
 	buf_free(&why);
+	buf_free(&twhy);
 	return r;
 }
 

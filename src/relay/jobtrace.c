@@ -14,7 +14,7 @@
 #include "relay/jobtrace.h"
 
 static const char *const jobtrace_conns[] = { "ok", "reused", "failed",
-	"auth", "-" };
+	"auth", "tls", "-" };
 
 void
 jobtrace_format(struct buf *out, const char *const f[JOBTRACE_FIELDS])

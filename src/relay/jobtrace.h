@@ -23,7 +23,7 @@ enum jobtrace_field {
 	JOBTRACE_MX,		/* the MX set, or why none */
 	JOBTRACE_TRIED,		/* addresses tried and how each went */
 	JOBTRACE_TLS,		/* "policy (setting); result" */
-	JOBTRACE_CONN,		/* ok, reused, failed, auth (every address
+	JOBTRACE_CONN,		/* ok, reused, failed, auth, tls (every address
 				 * answered, AUTH failed), "-" */
 	JOBTRACE_FIELDS
 };

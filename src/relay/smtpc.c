@@ -690,6 +690,15 @@ smtpc_fail_why(struct smtpc *s, struct smtpc_result *err)
 	return -1;
 }
 
+/* Required TLS not offered, refused or failed: why, and tls_failed. */
+static int
+smtpc_fail_tls(struct smtpc *s, struct smtpc_result *err)
+{
+	smtpc_res_why(s, err);
+	err->tls_failed = 1;
+	return -1;
+}
+
 /* AUTH failed (refused, or not possible here): why, and auth_failed. */
 static int
 smtpc_fail_auth(struct smtpc *s, struct smtpc_result *err)
@@ -738,7 +747,7 @@ smtpc_starttls(struct smtpc *s, enum smtpc_tls tls, struct smtpc_result *err)
 		if (tls == SMTPC_TLS_MAY)
 			return 1;
 		smtpc_why(s, "4.7.4", "TLS required but STARTTLS not offered");
-		return smtpc_fail_why(s, err);
+		return smtpc_fail_tls(s, err);
 	}
 	if (smtpc_cmd(s, TO(s, helo, TO_HELO), "STARTTLS", "STARTTLS\r\n") ==
 	    -1)
@@ -751,14 +760,14 @@ smtpc_starttls(struct smtpc *s, enum smtpc_tls tls, struct smtpc_result *err)
 		smtpc_why(s, "4.7.4", "TLS required but STARTTLS refused: "
 		    "%d %s%s%s", s->rep.code, s->rep.enhanced,
 		    s->rep.enhanced[0] ? " " : "", buf_cstr(&s->rep.text));
-		return smtpc_fail_why(s, err);
+		return smtpc_fail_tls(s, err);
 	}
 	conn_set_deadline(&s->c, TO(s, helo, TO_HELO));
 	if (conn_starttls_client(&s->c, s->opts.tls_ctx, name,
 	    tls == SMTPC_TLS_VERIFY ? name : NULL, &errstr) == -1) {
 		s->broken = 1;
 		smtpc_why(s, "4.7.5", "TLS handshake failed: %s", errstr);
-		return tls == SMTPC_TLS_MAY ? -2 : smtpc_fail_why(s, err);
+		return tls == SMTPC_TLS_MAY ? -2 : smtpc_fail_tls(s, err);
 	}
 	s->caps.tls = 1;
 	s->caps.tls_version = conn_tls_version(&s->c);

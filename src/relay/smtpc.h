@@ -118,6 +118,9 @@ struct smtpc_result {
 	int		 possibly_delivered;
 	int		 auth_failed;	/* smtpc_open: AUTH refused or not
 					 * possible (the peer answered) */
+	int		 tls_failed;	/* smtpc_open: the TLS the policy
+					 * requires was not offered, refused
+					 * or failed (the peer answered) */
 };
 
 /* What the peer's last EHLO/LHLO reply offered, and the TLS state. */

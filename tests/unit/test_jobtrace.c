@@ -47,6 +47,8 @@ test_round_trip(void **state)
 	assert_string_equal(t.f[JOBTRACE_CONN], "auth");
 	assert_int_equal(jobtrace_parse("T a\tb\tc\td\tfailed", 16, &t), 1);
 	assert_int_equal(jobtrace_parse("T a\tb\tc\td\treused", 16, &t), 1);
+	assert_int_equal(jobtrace_parse("T a\tb\tc\td\ttls", 13, &t), 1);
+	assert_string_equal(t.f[JOBTRACE_CONN], "tls");
 	jobtrace_free(&t);
 	jobtrace_free(&t);	/* twice is fine */
 	buf_free(&b);

@@ -6,12 +6,14 @@ name: the delivery is deferred with the verification error and never
 falls back to clear text. `may` (the default) uses TLS when offered.
 A relay whose TLS client cannot be made (a CA file that is not PEM)
 defers `encrypt` routes instead of sending them in clear text."""
+import json
 import os
 import smtplib
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
 from estafeta_test import Instance, TestFailure, run, wait_for  # noqa: E402
+from smtppeer import SmtpPeer  # noqa: E402
 from testca import TestCA  # noqa: E402
 from testdns import DEFAULT_ZONES, TestDNS  # noqa: E402
 
@@ -99,6 +101,47 @@ def main():
         raise TestFailure(f"deferral does not say TLS is required: {reply}")
     assert not [i for i in remote.queue_ids()
                 if b"Subject: no clear text" in remote.spooled_content(i)]
+
+    # A required TLS that fails at a next hop is that domain's policy,
+    # not the hop's health: one message for strict.test (verify) and
+    # lax.test (may), both routed to the same peer, which offers STARTTLS
+    # but refuses it. strict.test defers (never clear text); lax.test is
+    # still delivered in clear text in the same job, and the next hop is
+    # not throttled.
+    peer = SmtpPeer(ehlo=["STARTTLS"])
+    try:
+        hop = f"smtp:[127.0.0.1]:{peer.port}"
+        mixed = Instance("tlsmixed", relay_domains="",
+                         trusted_networks="127.0.0.0/8", deliver_workers=1,
+                         queue_retry_min="1h", delay_warning_time="0",
+                         transports=f"strict.test={hop}, lax.test={hop}",
+                         smtp_tls_policies="strict.test=verify")
+        mixed.start()
+        with smtplib.SMTP("127.0.0.1", mixed.port) as c:
+            c.ehlo("client.test")
+            c.mail("alice@example.org")
+            assert c.rcpt("s@strict.test")[0] == 250
+            assert c.rcpt("l@lax.test")[0] == 250
+            code, text = c.data(b"Subject: mixed\r\n\r\nhi\r\n")
+            assert code == 250, (code, text)
+            qid = text.decode().rsplit(" ", 1)[1]
+        mixed.wait_log(f"{qid} qmgr deferred")
+        wait_for(lambda: peer.got == ["mixed"], "lax.test's copy")
+        rc = {r["addr"]: r for r in mixed.queue()[0]["recipients"]}
+        assert rc["l@lax.test"]["state"] == "delivered", rc
+        assert rc["s@strict.test"]["state"] == "deferred", rc
+        if "4.7.4 TLS required but STARTTLS refused" not in \
+                rc["s@strict.test"]["last_reply"]:
+            raise TestFailure(f"strict.test: {rc['s@strict.test']}")
+        with peer.lock:
+            mails = [ln for ln in peer.cmds if ln.startswith("MAIL")]
+            rcpts = [ln for ln in peer.cmds if ln.startswith("RCPT")]
+        assert len(mails) == 1 and rcpts == ["RCPT TO:<l@lax.test>"], \
+            peer.cmds
+        sm = json.loads(mixed.ctl("queue", "summary", "--json").stdout)
+        assert sm["throttled"] == [], sm["throttled"]
+    finally:
+        peer.shutdown()
 
 
 run(main)
