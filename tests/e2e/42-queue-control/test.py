@@ -84,6 +84,10 @@ def main():
            "--sender")
     expect(ids(relay, "--sender", "<>") == {m4}, "--sender <>")
     expect(ids(relay, "--rcpt", "dave@one.test") == {m2}, "--rcpt")
+    # The domain in any case, the local part exactly (README).
+    expect(ids(relay, "--rcpt", "dave@ONE.Test") == {m2}, "--rcpt case")
+    expect(ids(relay, "--rcpt", "Dave@one.test") == set(), "local part")
+    expect(ids(relay, "--sender", "bob@EXAMPLE.org") == {m2}, "--sender")
     expect(ids(relay, "--domain", "ONE.test") == {m1, m2}, "--domain")
     expect(ids(relay, "--domain", "two.test",
                "--sender", "alice@example.org") == {m1}, "two filters")
