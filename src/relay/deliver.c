@@ -55,6 +55,9 @@ struct deliver {
 	int			 tls_tried;
 	struct smtpc		*sc;		/* kept for reuse */
 	struct buf		 sc_key;
+	/* The host name sc's address came from (the MX host, the route's
+	 * host; empty for a unix socket): the DSN's Remote-MTA. */
+	struct buf		 sc_mta;
 	long long		 sc_idle_since;
 	struct buf		 sc_tried;	/* how sc was reached */
 	/* What sc was opened under: a route with the same key but another
@@ -507,6 +510,7 @@ deliver_close_cached(struct deliver *d)
 	if (d->sc != NULL)
 		smtpc_close(&d->sc);
 	buf_reset(&d->sc_key);
+	buf_reset(&d->sc_mta);
 }
 
 static const char *const deliver_tls_names[] = {
@@ -605,6 +609,9 @@ deliver_connect(struct deliver *d, const struct route *r, const char *id,
 	(void)buf_appends(&d->tr.tried, ": connected");
 	buf_reset(&d->sc_key);
 	(void)buf_appends(&d->sc_key, key);
+	buf_reset(&d->sc_mta);
+	if (h[i].addr.ss_family != AF_UNIX)
+		(void)buf_appends(&d->sc_mta, h[i].name);
 	d->sc_tls = (int)r->tls;
 	d->sc_relayhost = r->relayhost;
 	buf_reset(&d->sc_tried);
@@ -662,9 +669,8 @@ deliver_smtp(struct deliver *d, const struct route *r, const char *domain,
 			    r->kind == ROUTE_LMTP_INET ? DELIVER_OK_FINAL :
 			    DELIVER_OK_RELAYED;
 		deliver_reply_text(&sres[k], &txt);
-		deliver_set(&res[k], st,
-		    smtpc_caps(d->sc) ? buf_cstr(&d->sc_key) : NULL,
-		    txt.data);
+		deliver_set(&res[k], st, smtpc_caps(d->sc) &&
+		    d->sc_mta.len > 0 ? buf_cstr(&d->sc_mta) : NULL, txt.data);
 		smtpc_result_free(&sres[k]);
 	}
 	if (sent == -1 || !smtpc_reusable(d->sc))
@@ -687,6 +693,7 @@ deliver_job(struct deliver *d, const struct jobframe_msg *j,
 	struct spool_rcpt *rc;
 	struct spool_content *content = NULL;
 	struct route r;
+	struct buf hop = BUF_INIT(0);
 	const char *errstr = "";
 	size_t i;
 	int rv;
@@ -752,15 +759,21 @@ deliver_job(struct deliver *d, const struct jobframe_msg *j,
 		deliver_smtp(d, &r, j->domain, &sub, content, res);
 	free(rc);
 out:
+	/* next_hop: where the route sends it; remote: the MTA that
+	 * answered (the DSN's Remote-MTA), or "-". */
+	if (r.rule != NULL)
+		route_key(&r, j->domain, &hop);
 	for (i = 0; i < j->n; i++) {
 		buf_reset(&d->esc);	/* the reply is the peer's text */
-		log_info("%s deliver to=<%s> route=%s state=%c remote=%s "
-		    "reply=\"%s\"", j->id, env && (size_t)j->idx[i] < env->nrcpt ?
-		    env->rcpts[j->idx[i]].addr : "?", r.rule ? r.rule : "-",
-		    res[i].state, buf_cstr(&res[i].remote), log_escape(&d->esc,
+		log_info("%s deliver to=<%s> route=%s next_hop=%s state=%c "
+		    "remote=%s reply=\"%s\"", j->id, env && (size_t)j->idx[i] <
+		    env->nrcpt ? env->rcpts[j->idx[i]].addr : "?", r.rule ?
+		    r.rule : "-", hop.len ? hop.data : "-", res[i].state,
+		    buf_cstr(&res[i].remote), log_escape(&d->esc,
 		    buf_cstr(&res[i].reply), res[i].reply.len,
 		    DELIVER_LOG_REPLY_MAX));
 	}
+	buf_free(&hop);
 	route_free(&r);
 	spool_env_free(&env);
 	spool_content_close(&content);
@@ -1017,6 +1030,7 @@ deliver_main(const struct relay_cfg *cfg, const char *relay_user,
 	d->relay_user = relay_user;
 	d->relay_pass = relay_pass;
 	buf_init(&d->sc_key, 0);
+	buf_init(&d->sc_mta, 0);
 	buf_init(&d->sc_tried, 0);
 	buf_init(&d->tr.route, 0);
 	buf_init(&d->tr.mx, 0);
@@ -1072,6 +1086,7 @@ deliver_main(const struct relay_cfg *cfg, const char *relay_user,
 	}
 	buf_free(&frame);
 	buf_free(&d->sc_key);
+	buf_free(&d->sc_mta);
 	buf_free(&d->sc_tried);
 	buf_free(&d->tr.route);
 	buf_free(&d->tr.mx);

@@ -144,7 +144,8 @@ def main():
     log = relay.read_log()
     for q in (qa, qb):
         states = re.findall(rf"{q} deliver to=<[^>]*> route=\S+ "
-                            r"state=(\w) remote=\S+ reply=\"5\.6\.7 ", log)
+                            r"next_hop=\S+ state=(\w) remote=\S+ "
+                            r"reply=\"5\.6\.7 ", log)
         assert states == ["p"], (q, states, log[-3000:])
 
     # 3. Control: the same SMTPUTF8 message to a peer offering SMTPUTF8.

@@ -115,6 +115,9 @@ def mixed(relay, peer, home, pport):
     status = list(msg.iter_parts())[1].as_string()
     assert "Final-Recipient: rfc822; bad@mixed.example" in status, status
     assert "Status: 5.1.1" in status and "Action: failed" in status, status
+    # Remote-MTA names the host that answered (RFC 3464 2.3.5), not
+    # the route.
+    assert "Remote-MTA: dns; 127.0.0.1\n" in status, status
     assert "tmp@mixed.example" not in status, status
     assert "ok@mixed.example" not in status, status
     # tmp@ is retried (flush): a second attempt, still 450.
