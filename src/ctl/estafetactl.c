@@ -1436,8 +1436,9 @@ ctl_qmgr(struct ctl *c, const char *cmd)
 		goto out;
 	}
 	(void)close(fd);	/* done */
-	printf("%s\n", buf_cstr(&reply));
 	rc = strncmp(buf_cstr(&reply), "ok", 2) == 0 ? 0 : 1;
+	/* A refusal ("error: ...") on stderr, like our own. */
+	fprintf(rc ? stderr : stdout, "%s\n", buf_cstr(&reply));
 out:
 	buf_free(&p);
 	buf_free(&reply);
