@@ -284,12 +284,15 @@ submit_smtp_line(struct buf *out, const char *line, size_t len)
 int
 submit_is_field(const char *line, size_t len)
 {
-	size_t i;
+	size_t i, name;
 
 	for (i = 0; i < len && line[i] != ':'; i++)
 		if (line[i] < '!' || line[i] > '~')
-			return 0;
-	return i > 0 && i < len;
+			break;
+	/* RFC 5322 4.5.1 obs-optional: blanks before the colon. */
+	for (name = i; i < len && (line[i] == ' ' || line[i] == '\t'); i++)
+		;
+	return name > 0 && i < len && line[i] == ':';
 }
 
 /* ------------------------------------------------------------ addresses */

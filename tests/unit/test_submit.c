@@ -262,6 +262,13 @@ test_smtp_line(void **state)
 	assert_false(submit_is_field("not a header", 12));
 	assert_false(submit_is_field(": x", 3));
 	assert_false(submit_is_field("From x@y", 8));
+	/* The obsolete form with blanks before the colon (RFC 5322 4.5.1),
+	 * which submit_headers() reads as To: too. */
+	assert_true(submit_is_field("To : a@b", 8));
+	assert_true(submit_is_field("To\t: a@b", 8));
+	assert_false(submit_is_field("To x: a@b", 9));
+	assert_false(submit_is_field(" : a@b", 6));
+	assert_false(submit_is_field("To  ", 4));
 	buf_free(&b);
 	buf_free(&small);
 }
