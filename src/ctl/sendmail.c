@@ -425,8 +425,11 @@ sm_envelope(struct sm *m)
 	    m->sender.data : "");
 	if (m->utf8 || m->rcpts.utf8)
 		(void)buf_appends(&mail, " SMTPUTF8");
-	if (m->o.body)
-		(void)buf_appendf(&mail, " BODY=%s", m->o.body);
+	/* The body is read after MAIL (the message streams): without -B
+	 * it is declared 8BITMIME, which 7-bit text satisfies too, so
+	 * 8-bit octets never travel undeclared (RFC 6152 3). */
+	(void)buf_appendf(&mail, " BODY=%s", m->o.body ? m->o.body :
+	    "8BITMIME");
 	if (m->o.ret)
 		(void)buf_appendf(&mail, " RET=%s", m->o.ret);
 	if (m->o.envid) {

@@ -140,6 +140,20 @@ def main():
     assert header(c, "From") == ["MAILER-DAEMON@local.example"], c
     assert "\r\n\r\njust a body line\r\n" in c, c
 
+    # Without -B the message is declared 8BITMIME (its 8-bit octets are
+    # never forwarded undeclared); -B 7BIT is kept.
+    before = queued(inst)
+    _, _, c = submit(inst, ["eight@example.test"],
+                     "Subject: caf\u00e9\n\nd\u00e9j\u00e0 vu\n".encode())
+    qid = (queued(inst) - before).pop()
+    assert [v for t, v in records(inst, qid) if t == "B"] == [b"1"], \
+        records(inst, qid)
+    before = queued(inst)
+    submit(inst, ["-B", "7BIT", "seven@example.test"], "Subject: s\n\nx\n")
+    qid = (queued(inst) - before).pop()
+    assert [v for t, v in records(inst, qid) if t == "B"] == [], \
+        records(inst, qid)
+
     # NUL bytes are text like any other (header and body), not an end.
     _, _, c = submit(inst, ["nul@example.test"],
                      b"Subject: a\0b\nX-After: yes\n\nbo\0dy\n")
