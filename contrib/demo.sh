@@ -122,7 +122,8 @@ Estafeta demo: $demo
        curl --cacert $demo/ca.crt -u alice@example.test:alice-demo-pw \\
              'imaps://localhost:2993/INBOX;UID=1'
        swaks --server 127.0.0.1:2587 -tls --auth-user alice@example.test \\
-             --auth-password alice-demo-pw --to someone@example.org
+             --auth-password alice-demo-pw --from alice@example.test \\
+             --to someone@example.org
        printf 'Subject: hi\\n\\nfrom cron\\n' | \\
          $top/build/src/ctl/estafeta-sendmail -C $demo/estafetad.conf \\
          alice@example.test
