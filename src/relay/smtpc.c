@@ -1181,6 +1181,27 @@ smtpc_res_all(const struct spool_env *env, struct smtpc_result *res,
 			smtpc_res_local(&res[i], permanent, enh, why);
 }
 
+/* The whole content into dg->in (the message size limit bounds it): 1,
+ * or 0 with every result 4.3.0 when read() failed. */
+static int
+smtpc_dg_load(const struct spool_env *env, int (*read)(void *,
+    const char **, size_t *), void *arg, struct smtpc_dg *dg,
+    struct smtpc_result *res)
+{
+	const char *p;
+	size_t n;
+	int r;
+
+	while ((r = read(arg, &p, &n)) == 1)
+		if (buf_append(&dg->in, p, n) == -1)
+			log_panic("smtpc: content buffer");	/* unbounded */
+	if (r == -1) {
+		smtpc_res_all(env, res, 0, "4.3.0", "cannot read the message");
+		return 0;
+	}
+	return 1;
+}
+
 /*
  * The message came with SMTPUTF8, its addresses are ASCII (smtpc_precheck
  * refused the others) and the peer offers 8BITMIME but not SMTPUTF8: it
@@ -1196,17 +1217,11 @@ smtpc_utf8_check(struct smtpc *s, const struct spool_env *env,
     struct smtpc_dg *dg, struct smtpc_result *res)
 {
 	struct downgrade_info info;
-	const char *p;
-	size_t n;
+	struct buf esc = BUF_INIT(0);
 	int r;
 
-	while ((r = read(arg, &p, &n)) == 1)
-		if (buf_append(&dg->in, p, n) == -1)
-			log_panic("smtpc: content buffer");	/* unbounded */
-	if (r == -1) {
-		smtpc_res_all(env, res, 0, "4.3.0", "cannot read the message");
+	if (smtpc_dg_load(env, read, arg, dg, res) == 0)
 		return 0;
-	}
 	downgrade_info_init(&info);
 	r = downgrade_8bit(dg->in.data, dg->in.len, &dg->out, &info) ==
 	    DOWNGRADE_HDR_8BIT;
@@ -1218,14 +1233,10 @@ smtpc_utf8_check(struct smtpc *s, const struct spool_env *env,
 		    "8-bit header fields (RFC 6532)");
 		return 0;
 	}
-	{
-		struct buf esc = BUF_INIT(0);
-
-		log_info("%s smtpc peer=%s no SMTPUTF8: addresses and header "
-		    "fields are ASCII, sent without SMTPUTF8", log_escape(&esc,
-		    env->id, strlen(env->id), 64), s->peer);
-		buf_free(&esc);
-	}
+	log_info("%s smtpc peer=%s no SMTPUTF8: addresses and header fields "
+	    "are ASCII, sent without SMTPUTF8", log_escape(&esc, env->id,
+	    strlen(env->id), 64), s->peer);
+	buf_free(&esc);
 	dg->env = *env;
 	dg->env.smtputf8 = 0;
 	dg->send = &dg->in;
@@ -1247,17 +1258,10 @@ smtpc_downgrade(struct smtpc *s, const struct spool_env *env,
 {
 	struct downgrade_info info;
 	struct buf esc = BUF_INIT(0), why = BUF_INIT(0);
-	const char *p;
-	size_t n;
 	int r;
 
-	while ((r = read(arg, &p, &n)) == 1)
-		if (buf_append(&dg->in, p, n) == -1)
-			log_panic("smtpc: content buffer");	/* unbounded */
-	if (r == -1) {
-		smtpc_res_all(env, res, 0, "4.3.0", "cannot read the message");
+	if (smtpc_dg_load(env, read, arg, dg, res) == 0)
 		return 0;
-	}
 	dg->env = *env;
 	dg->env.body = SPOOL_BODY_7BIT;
 	/* Addresses are ASCII here (smtpc_precheck); 8-bit header fields
