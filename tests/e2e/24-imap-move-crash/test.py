@@ -30,15 +30,13 @@ import imaplib
 import os
 import re
 import smtplib
-import subprocess
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
 from estafeta_test import Store, TestFailure, run, wait_for  # noqa: E402
+from storecrash import KNOBS, children_gone, restart  # noqa: E402
 
 USER = "alice@example.test"
-KNOBS = ("BUZOND_TEST_CRASH_MOVE", "BUZOND_TEST_CRASH_COMMIT",
-         "BUZOND_TEST_CRASH_UNLINK")
 
 
 def check(cond, what):
@@ -57,19 +55,6 @@ def deliver(st, tag):
     check(code == 250, f"LMTP {code} {text}")
 
 
-def restart(st, knob=None, value=None):
-    st.stop()
-    for k in KNOBS:
-        os.environ.pop(k, None)
-    if knob:
-        os.environ[knob] = str(value)
-    st.start()
-
-
-def children_gone(st):
-    r = subprocess.run(["pgrep", "-P", str(st.proc.pid)],
-                       capture_output=True, text=True)
-    return r.stdout.split() == []
 
 
 def imap(st):

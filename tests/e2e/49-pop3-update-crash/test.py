@@ -25,11 +25,11 @@ messages came back \\Deleted, visible to IMAP clients.
 import imaplib
 import os
 import poplib
-import subprocess
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
 from estafeta_test import Store, TestFailure, run, wait_for  # noqa: E402
+from storecrash import children_gone, restart  # noqa: E402
 from poptest import check, lmtp_send  # noqa: E402
 
 USER, PW = "alice@example.test", "crash-Pa55"
@@ -42,19 +42,6 @@ def files(st):
                   for f in os.listdir(os.path.join(md, d)))
 
 
-def restart(st, knob):
-    st.stop()
-    if knob:
-        os.environ[KNOB] = str(knob)
-    else:
-        os.environ.pop(KNOB, None)
-    st.start()
-
-
-def children_gone(st):
-    r = subprocess.run(["pgrep", "-P", str(st.proc.pid)],
-                       capture_output=True, text=True)
-    return r.stdout.split() == []
 
 
 def pop3(st):
@@ -113,10 +100,10 @@ def main():
     check(len(before) == 4 and all(f.startswith("new/") for f in before),
           f"4 new files: {before}")
 
-    restart(st, 1)
+    restart(st, KNOB, 1)
     ids = killed_update(st, before)
 
-    restart(st, 0)
+    restart(st, KNOB, 0)
     check(files(st) == before, f"files after the restart: {files(st)}")
     n, flags = imap_flags(st)
     check(n == 4, f"IMAP EXISTS {n} after the crash")
@@ -145,7 +132,7 @@ def main():
     for n in range(5, 7):
         msg = f"Subject: m{n}\r\n\r\nbody {n}\r\n".encode()
         check(lmtp_send(st.lmtp_port, [USER], msg) == {}, f"LMTP {n}")
-    restart(st, 1)
+    restart(st, KNOB, 1)
     m = imaplib.IMAP4("127.0.0.1", st.imap_port)
     m.login(USER, PW)
     m.select("INBOX")
@@ -156,7 +143,7 @@ def main():
     except (imaplib.IMAP4.abort, EOFError, ConnectionError):
         pass
     wait_for(lambda: children_gone(st), "the killed session to go")
-    restart(st, 0)
+    restart(st, KNOB, 0)
     n, flags = imap_flags(st)
     check(n == 3 and len(files(st)) == 3, f"after a killed EXPUNGE: {n} "
           f"{files(st)}")

@@ -30,6 +30,7 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
 from estafeta_test import Store, TestFailure, run, wait_for  # noqa: E402
+from storecrash import children_gone, restart  # noqa: E402
 
 USER = "alice@example.test"
 KNOB = "BUZOND_TEST_CRASH_UNLINK"
@@ -67,20 +68,6 @@ def trash(st):
             if f.startswith("..deleted.")]
 
 
-def restart(st, knob):
-    st.stop()
-    if knob:
-        os.environ[KNOB] = str(knob)
-    else:
-        os.environ.pop(KNOB, None)
-    st.start()
-
-
-def children_gone(st):
-    import subprocess
-    r = subprocess.run(["pgrep", "-P", str(st.proc.pid)],
-                       capture_output=True, text=True)
-    return r.stdout.split() == []
 
 
 def imap(st):
@@ -92,7 +79,7 @@ def imap(st):
 def pop3_update_crash(st):
     for n in range(1, 5):
         deliver(st, n)
-    restart(st, 2)
+    restart(st, KNOB, 2)
     p = poplib.POP3("127.0.0.1", st.pop3_port, timeout=10)
     p.user(USER)
     p.pass_("pw")
@@ -108,7 +95,7 @@ def pop3_update_crash(st):
     check("killed by signal 9" in st.read_log(), "session not killed")
     check(len(files(st)) == 2, f"files after the crash: {files(st)}")
 
-    restart(st, 0)
+    restart(st, KNOB, 0)
     p = poplib.POP3("127.0.0.1", st.pop3_port, timeout=10)
     p.user(USER)
     p.pass_("pw")
@@ -134,7 +121,7 @@ def pop3_update_crash(st):
 
 
 def folder_delete_crash(st):
-    restart(st, 2)
+    restart(st, KNOB, 2)
     m = imap(st)
     check(m.create("Work")[0] == "OK", "CREATE Work")
     for n in range(3):
@@ -149,7 +136,7 @@ def folder_delete_crash(st):
         pass
     wait_for(lambda: children_gone(st), "the killed session to go")
 
-    restart(st, 0)
+    restart(st, KNOB, 0)
     check(not os.path.exists(os.path.join(st.maildir(USER), ".Work")),
           "the folder's directory came back")
     m = imap(st)
