@@ -664,7 +664,10 @@ imap_parser_feed(struct imap_parser *p, const char *data, size_t len,
 			}
 			if (c != '\n')
 				ERR("literal must end the line");
-			if (p->check != NULL && p->check(p->check_arg,
+			/* A literal over the size limit gets TOOBIG below
+			 * whatever the check would say. */
+			if (p->check != NULL &&
+			    p->litlen <= p->lim.literal_max && p->check(p->check_arg,
 			    p->name, p->depth, p->stack[p->depth].n,
 			    p->litlen, p->litplus) != 0) {
 				*used_r = i;

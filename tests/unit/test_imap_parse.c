@@ -100,6 +100,7 @@ ser_event(struct buf *b, enum imap_parse_result r, const struct imap_cmd *cmd,
 
 /* The literal check run() installs (NULL: none). */
 static imap_literal_check_fn run_check;
+static int over5(void *, const char *, size_t, size_t, size_t, int);
 
 /* Feeds in[0..n): split == 0 at once, 1 byte by byte, >= 2 in two parts
  * at split - 2. The transcript goes to out. */
@@ -284,6 +285,12 @@ test_limits(void **state)
 	/* {n+} over the limit: its octets are skipped, then the line. */
 	check_lim("a APPEND x {11+}\r\n01234567890 y\r\nb NOOP\r\n", 41,
 	    &lim, "{TOOBIG a nonsync fatal}[b NOOP]");
+	/* The same with a literal check that would refuse it: over the
+	 * limit it is TOOBIG all the same. */
+	run_check = over5;
+	check_lim("a APPEND x {11+}\r\n01234567890 y\r\nb NOOP\r\n", 41,
+	    &lim, "{TOOBIG a nonsync fatal}[b NOOP]");
+	run_check = NULL;
 	check_lim("a X {8}\r\n01234567 {8}\r\n", 23, &lim,
 	    "+8{TOOBIG a}");
 	check_lim("a X 0123456789012345678901234567890123456789\r\n"
