@@ -340,6 +340,18 @@ copy_fits(struct imap_session *s, const uint32_t *seqs, size_t n)
 	return 0;
 }
 
+/* The response code "[COPYUID v src dst]" (RFC 4315) into code. */
+static void
+copyuid_code(struct buf *code, uint32_t uidv, const uint32_t *src,
+    const uint32_t *dst, size_t n)
+{
+	(void)buf_appendf(code, "[COPYUID %u ", uidv);
+	(void)imap_seqset_format(src, n, code);
+	(void)buf_appendc(code, ' ');
+	(void)imap_seqset_format(dst, n, code);
+	(void)buf_appendc(code, ']');
+}
+
 /*
  * Copies seqs[0..n) to the folder named by args[1]; on success fills
  * COPYUID data into code ("[COPYUID v src dst]") and returns 1; else
@@ -402,11 +414,7 @@ copy_msgs(struct imap_session *s, const struct imap_arg *a,
 		imap_reply(s, IMAP_NO, "copy failed: %s",
 		    err != NULL ? err : "error");
 	} else {
-		(void)buf_appendf(code, "[COPYUID %u ", uidv);
-		(void)imap_seqset_format(src, n, code);
-		(void)buf_appendc(code, ' ');
-		(void)imap_seqset_format(dst, n, code);
-		(void)buf_appendc(code, ']');
+		copyuid_code(code, uidv, src, dst, n);
 	}
 	free(src);
 	free(dst);
@@ -499,11 +507,7 @@ imap_cmd_move(struct imap_session *s, const struct imap_arg *args,
 		}
 	if (moved > 0) {
 		/* RFC 6851 3.3: COPYUID in an untagged OK before EXPUNGEs. */
-		(void)buf_appendf(&code, "[COPYUID %u ", uidv);
-		(void)imap_seqset_format(src, moved, &code);
-		(void)buf_appendc(&code, ' ');
-		(void)imap_seqset_format(dst, moved, &code);
-		(void)buf_appendc(&code, ']');
+		copyuid_code(&code, uidv, src, dst, moved);
 		imap_untagged(s, "OK %s moved", buf_cstr(&code));
 	}
 	mbox_report_gone(s->mbox, imap_expunged_cb, s);

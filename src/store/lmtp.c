@@ -348,9 +348,9 @@ lmtp_headers(struct lmtp *l, const struct lmtp_rcpt *r,
 }
 
 static void
-lmtp_spool_fail(struct lmtp_msg *m, const char *what, const char *err)
+lmtp_spool_fail(struct lmtp_msg *m, const char *err)
 {
-	(void)snprintf(m->errbuf, sizeof(m->errbuf), "%s: %s", what,
+	(void)snprintf(m->errbuf, sizeof(m->errbuf), "spool: %s",
 	    err != NULL ? err : "?");
 	m->err = m->errbuf;
 	mstore_spool_close(&m->sp);
@@ -378,10 +378,13 @@ lmtp_spool_open(struct lmtp *l, struct lmtp_msg *m)
 		}
 		m->host = i;
 		lmtp_headers(l, &l->rcpts[i], m, &h);
-		if (mstore_spool_write(m->sp, h.data, h.len, &errstr) != 1)
-			lmtp_spool_fail(m, "spool", errstr);
-		else
-			mstore_spool_mark(m->sp);
+		if (mstore_spool_write(m->sp, h.data, h.len, &errstr) != 1) {
+			/* The message fails here, for every recipient. */
+			lmtp_spool_fail(m, errstr);
+			mstore_close(&m->st);
+			break;
+		}
+		mstore_spool_mark(m->sp);
 	}
 	if (m->sp == NULL && m->err == NULL)
 		m->err = "no store to spool the message in";
@@ -399,7 +402,7 @@ lmtp_spool_put(struct lmtp_msg *m, const struct data_parser *dp,
 	if (m->sp != NULL && out->len > 0 &&
 	    !(dp->flags & (DATA_BARE_LF | DATA_BARE_CR | DATA_TOO_BIG)) &&
 	    mstore_spool_write(m->sp, out->data, out->len, &errstr) != 1)
-		lmtp_spool_fail(m, "spool", errstr);
+		lmtp_spool_fail(m, errstr);
 	buf_reset(out);
 }
 
@@ -437,54 +440,20 @@ lmtp_read_data(struct lmtp *l, struct data_parser *dp, struct buf *out,
 	}
 }
 
-/* 452 for recipient r: its mailbox cannot take size more octets (used:
- * what it holds, when known). */
-static void
-lmtp_reply_full(struct lmtp *l, const struct lmtp_rcpt *r, size_t size,
-    const uint64_t *used)
-{
-	lmtp_reply(l, "452 4.2.2 <%s>: mailbox full", r->orig);
-	if (used != NULL)
-		log_info("%s lmtp defer rcpt=<%s> user=%s size=%zu used=%llu "
-		    "rule=quota", l->ctx->session_id, lmtp_esc(l, 0, r->orig),
-		    r->user, size, (unsigned long long)*used);
-	else
-		log_info("%s lmtp defer rcpt=<%s> user=%s size=%zu rule=quota",
-		    l->ctx->session_id, lmtp_esc(l, 0, r->orig), r->user,
-		    size);
-}
-
-/*
- * The quota check before anything is written, which saves writing a
- * message that cannot fit: 1 when it may fit, 0 when recipient r got its
- * reply (552: too big for the quota at all; 452: the mailbox is too
- * full), -1 with *errstr_r when the usage cannot be read. The check that
- * counts is the add's, under the index write lock: two deliveries racing
- * past this one never overfill the mailbox.
- */
+/* 552 for a message larger than recipient r's whole quota (it never
+ * fits); 1 when it may fit. Whether it fits now is decided by the add,
+ * under the index write lock: two deliveries racing for the last room
+ * never overfill the mailbox. */
 static int
-lmtp_quota_check(struct lmtp *l, const struct lmtp_rcpt *r,
-    struct mstore *st, size_t size, const char **errstr_r)
+lmtp_quota_check(struct lmtp *l, const struct lmtp_rcpt *r, size_t size)
 {
-	uint64_t used = 0;
-
-	if (r->quota == 0)
+	if (r->quota == 0 || size <= r->quota)
 		return 1;
-	if (mstore_usage(st, &used, errstr_r) != 1)
-		return -1;
-	if (size > r->quota) {
-		lmtp_reply(l, "552 5.2.2 <%s>: message exceeds the mailbox "
-		    "quota", r->orig);
-		log_info("%s lmtp reject rcpt=<%s> user=%s size=%zu "
-		    "rule=quota", l->ctx->session_id, lmtp_esc(l, 0, r->orig),
-		    r->user, size);
-		return 0;
-	}
-	if (used + size > r->quota) {
-		lmtp_reply_full(l, r, size, &used);
-		return 0;
-	}
-	return 1;
+	lmtp_reply(l, "552 5.2.2 <%s>: message exceeds the mailbox quota",
+	    r->orig);
+	log_info("%s lmtp reject rcpt=<%s> user=%s size=%zu rule=quota",
+	    l->ctx->session_id, lmtp_esc(l, 0, r->orig), r->user, size);
+	return 0;
 }
 
 /* Stores the message for recipient i and sends its reply. */
@@ -515,7 +484,7 @@ lmtp_deliver_one(struct lmtp *l, size_t i, struct lmtp_msg *m,
 		rc = 1;
 	} else
 		rc = mstore_open(l->ctx->store_root, r->user, 1, &st, &errstr);
-	if (rc == 1 && (rc = lmtp_quota_check(l, r, st, size, &errstr)) == 0)
+	if (rc == 1 && (rc = lmtp_quota_check(l, r, size)) == 0)
 		goto out;
 	if (rc == 1) {
 		mstore_set_quota(st, r->quota);
@@ -523,9 +492,12 @@ lmtp_deliver_one(struct lmtp *l, size_t i, struct lmtp_msg *m,
 		    m->sp, 0, NULL, 0, NULL, &uid, &errstr);
 	}
 	if (rc == -1 && errstr != NULL && strcmp(errstr, MSTORE_ERR_QUOTA) ==
-	    0)
-		lmtp_reply_full(l, r, size, NULL);
-	else if (rc != 1) {
+	    0) {
+		lmtp_reply(l, "452 4.2.2 <%s>: mailbox full", r->orig);
+		log_info("%s lmtp defer rcpt=<%s> user=%s size=%zu rule=quota",
+		    l->ctx->session_id, lmtp_esc(l, 0, r->orig), r->user,
+		    size);
+	} else if (rc != 1) {
 		lmtp_reply(l, "451 4.3.0 <%s>: cannot store the message",
 		    r->orig);
 		log_error("%s lmtp defer rcpt=<%s> user=%s error=\"%s\"",
@@ -591,7 +563,7 @@ cmd_data(struct lmtp *l, const char *arg, size_t len)
 	f = dp.flags;
 	if (m.sp != NULL && !(f & (DATA_BARE_LF | DATA_BARE_CR |
 	    DATA_TOO_BIG)) && mstore_spool_finish(m.sp, &errstr) != 1)
-		lmtp_spool_fail(&m, "spool", errstr);
+		lmtp_spool_fail(&m, errstr);
 	for (i = 0; i < l->nrcpt; i++) {
 		if (f & (DATA_BARE_LF | DATA_BARE_CR))
 			lmtp_reply(l, "550 5.5.2 <%s>: bare <%s> received; "

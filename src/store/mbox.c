@@ -1228,12 +1228,7 @@ expunge_uids(struct mbox *mb, const uint32_t *uids, size_t nuids,
 		expunge_undo(mb);
 		return -1;
 	}
-	for (i = 0; i < mb->n; ) {
-		if (mb->fl[i] & F_GONE)
-			snap_remove(mb, i, expunged, arg);
-		else
-			i++;
-	}
+	mbox_report_gone(mb, expunged, arg);
 	if (removed_r != NULL)
 		*removed_r = removed;
 	return 1;
