@@ -307,27 +307,18 @@ static void
 ctl_hop(void *arg, const char *domain, struct buf *key)
 {
 	const struct ctl *c = arg;
-	const char *errstr;
-	struct route r;
 
-	if (route_for(&c->cfg, domain, &r, &errstr) == -1)
-		return;
-	route_key(&r, domain, key);
-	route_free(&r);
+	route_key_for(&c->cfg, domain, key);
 }
 
 /* The next hop of a recipient under the current configuration. */
 static void
 ctl_dest_key(const struct ctl *c, const char *addr, struct buf *key)
 {
-	const char *at = strrchr(addr, '@'), *errstr;
-	struct route r;
+	const char *at = strrchr(addr, '@');
 
 	buf_reset(key);
-	if (route_for(&c->cfg, at ? at + 1 : "", &r, &errstr) == -1)
-		return;
-	route_key(&r, at ? at + 1 : "", key);
-	route_free(&r);
+	route_key_for(&c->cfg, at ? at + 1 : "", key);
 }
 
 /*
@@ -682,10 +673,13 @@ ctl_queue_action(struct ctl *c, int argc, char **argv)
 	const char *id = NULL;
 	int dry = 0, rc = 1, i, j, notice = 1;
 
-	/* bounce --no-notice: no DSN to the sender. */
+	/* bounce --no-notice: no DSN to the sender, unless it is a
+	 * filter's value (--reply --no-notice; argv[i - 1] is unchanged:
+	 * the copy never writes past the index it read). */
 	for (i = j = 2; i < argc; i++)
 		if (strcmp(argv[1], "bounce") == 0 &&
-		    strcmp(argv[i], "--no-notice") == 0)
+		    strcmp(argv[i], "--no-notice") == 0 &&
+		    !(i > 2 && ctl_filter_key(argv[i - 1])))
 			notice = 0;
 		else
 			argv[j++] = argv[i];

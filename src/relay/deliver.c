@@ -669,8 +669,8 @@ deliver_smtp(struct deliver *d, const struct route *r, const char *domain,
 			    r->kind == ROUTE_LMTP_INET ? DELIVER_OK_FINAL :
 			    DELIVER_OK_RELAYED;
 		deliver_reply_text(&sres[k], &txt);
-		deliver_set(&res[k], st, smtpc_caps(d->sc) &&
-		    d->sc_mta.len > 0 ? buf_cstr(&d->sc_mta) : NULL, txt.data);
+		deliver_set(&res[k], st, d->sc_mta.len > 0 ?
+		    buf_cstr(&d->sc_mta) : NULL, txt.data);
 		smtpc_result_free(&sres[k]);
 	}
 	if (sent == -1 || !smtpc_reusable(d->sc))

@@ -46,7 +46,8 @@ void	jobtrace_format(struct buf *out,
  * Parses one line, line[0..len) without its LF, into t (whose previous
  * fields are freed). The line must be "T " and five tab-separated
  * fields, each at most JOBTRACE_FIELD_MAX octets without control
- * characters, CONN one of ok, reused, failed, "-". 1, or -1 (t empty).
+ * characters, CONN one of ok, reused, failed, auth, tls, "-". 1, or -1
+ * (t empty).
  */
 int	jobtrace_parse(const char *line, size_t len, struct jobtrace *t);
 

@@ -27,6 +27,7 @@
 #include "lib/uxtext.h"
 #include "lib/xalloc.h"
 #include "relay/deliver.h"
+#include "relay/downgrade.h"
 #include "relay/dsn.h"
 #include "relay/jobframe.h"
 #include "relay/jobtrace.h"
@@ -173,14 +174,9 @@ qs_audit_open(const char *path)
 static void
 qs_hop(void *arg, const char *domain, struct buf *key)
 {
-	struct qmgr_sched *s = arg;
-	const char *errstr;
-	struct route r;
+	const struct qmgr_sched *s = arg;
 
-	if (route_for(s->cfg, domain, &r, &errstr) == -1)
-		return;
-	route_key(&r, domain, key);
-	route_free(&r);
+	route_key_for(s->cfg, domain, key);
 }
 
 struct qmgr_sched *
@@ -686,9 +682,13 @@ qs_place_page(struct qmgr_sched *s, struct qs_scan *sc, long long now,
 		/* A domain whose destination can take nothing more: the
 		 * next pages of this run leave its rows out (in SQL: they
 		 * are neither read nor grouped nor routed again). */
-		if (qs_place(s, g, key.data, now, wake) && last != NULL &&
-		    qidx_due_skip(s->idx, last) == 0)
-			sc->nskip++;
+		if (qs_place(s, g, key.data, now, wake) && last != NULL) {
+			if (qidx_due_skip(s->idx, last) == 0)
+				sc->nskip++;
+			else
+				log_error("qmgr cannot leave %s out of the due "
+				    "scan", last);
+		}
 	}
 	buf_free(&key);
 	return all;
@@ -1000,15 +1000,6 @@ qs_dmg_env_agrees(const struct spool_env *e, const struct qs_dmg *d,
 	return 1;
 }
 
-static int
-qs_has_8bit(const char *s)
-{
-	for (; *s; s++)
-		if ((unsigned char)*s >= 0x80)
-			return 1;
-	return 0;
-}
-
 /*
  * The stored ORCPT of recipient addr of message id for a DSN's
  * Original-Recipient, or NULL, logged, when it has none or no valid form
@@ -1063,7 +1054,7 @@ qs_dmg_rcpts(struct qs_dmg *d, const struct qs_outcome *o, size_t n,
 	struct buf why = BUF_INIT(0);
 	size_t i, k = 0;
 
-	*utf8_r = d->env != NULL ? d->env->smtputf8 : qs_has_8bit(d->sender);
+	*utf8_r = d->env != NULL ? d->env->smtputf8 : downgrade_has_8bit(d->sender, strlen(d->sender));
 	for (i = 0; i < d->n; i++) {
 		x = &d->v[i];
 		oc = qs_dmg_outcome(o, n, x);
@@ -1075,7 +1066,7 @@ qs_dmg_rcpts(struct qs_dmg *d, const struct qs_outcome *o, size_t n,
 		    DSN_FAILED))
 			continue;
 		if (d->env == NULL)
-			*utf8_r |= qs_has_8bit(x->addr);
+			*utf8_r |= downgrade_has_8bit(x->addr, strlen(x->addr));
 		if (oc == NULL && x->reply[0] == '\0') {	/* never tried */
 			buf_reset(&why);
 			(void)buf_appendf(&why, "4.3.0 queue file damaged: %s",
@@ -1260,7 +1251,10 @@ qs_notify(struct qmgr_sched *s, const char *id, enum dsn_action action,
 
 	if ((r = spool_read(spool_dirfd(s->spool, "queue"), id, &env,
 	    &content, &errstr)) != 1) {
-		if (r == -1 && action == DSN_FAILED && qs_expired(o, n)) {
+		/* Damaged, not merely unopened now (out of descriptors):
+		 * that one is deferred like any notice not queued. */
+		if (r == -1 && action == DSN_FAILED && qs_expired(o, n) &&
+		    strcmp(errstr, SPOOL_ERR_OPEN) != 0) {
 			r = qs_notify_damaged(s, id, o, n, errstr);
 			goto out;
 		}

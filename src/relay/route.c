@@ -328,6 +328,19 @@ route_key(const struct route *r, const char *domain, struct buf *b)
 	}
 }
 
+void
+route_key_for(const struct relay_cfg *cfg, const char *domain,
+    struct buf *key)
+{
+	const char *errstr;
+	struct route r;
+
+	if (route_for(cfg, domain, &r, &errstr) == -1)
+		return;
+	route_key(&r, domain, key);
+	route_free(&r);
+}
+
 int
 route_check_cfg(const struct relay_cfg *cfg, struct buf *err)
 {

@@ -59,6 +59,10 @@ int	route_for(const struct relay_cfg *, const char *domain,
 
 /* A stable key naming the next hop ("smtp:[h]:25", "mx:example.org"). */
 void	route_key(const struct route *, const char *domain, struct buf *);
+/* The key of domain's next hop under cfg, appended to key (nothing when
+ * the domain has no valid route). */
+void	route_key_for(const struct relay_cfg *, const char *domain,
+	    struct buf *key);
 
 void	route_free(struct route *);
 

@@ -849,7 +849,7 @@ spool_read(int dirfd, const char *name, struct spool_env **env_r,
 	if ((fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC)) == -1) {
 		if (errno == ENOENT)
 			return 0;
-		*errstr_r = "cannot open";
+		*errstr_r = SPOOL_ERR_OPEN;
 		return -1;
 	}
 	e = xcalloc(1, sizeof(*e));
@@ -874,7 +874,7 @@ spool_read_envelope(int dirfd, const char *name, struct spool_env **env_r,
 	if ((fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC)) == -1) {
 		if (errno == ENOENT)
 			return 0;
-		*errstr_r = "cannot open";
+		*errstr_r = SPOOL_ERR_OPEN;
 		return -1;
 	}
 	e = xcalloc(1, sizeof(*e));
@@ -1005,7 +1005,7 @@ spool_open_content(int dirfd, const char *name, struct spool_env **env_r,
 	if ((fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC)) == -1) {
 		if (errno == ENOENT)
 			return 0;
-		*errstr_r = "cannot open";
+		*errstr_r = SPOOL_ERR_OPEN;
 		return -1;
 	}
 	e = xcalloc(1, sizeof(*e));

@@ -106,6 +106,10 @@ int	 spool_commit(struct spool_msg **mp, const char **errstr_r);
 /* Drops an unfinished message and its file. Frees *mp; NULL is fine. */
 void	 spool_abort(struct spool_msg **mp);
 
+/* The error of a reader that could not open the file (EMFILE, EACCES,
+ * ...): the file is not known to be damaged. */
+#define SPOOL_ERR_OPEN	"cannot open"
+
 /*
  * Reads the file <name> in directory dirfd. 1 with *env_r (and the content
  * appended to content, unless content is NULL); 0 if there is no such file;

@@ -276,6 +276,9 @@ def main():
     fails(retry, "hold", "--no-notice", r2)
     out = ok(retry, "bounce", "--no-notice", "--dry-run", r2)
     expect("would bounce 1 message" in out, out)
+    # A filter's value "--no-notice" is that value (it matches nothing).
+    out = ok(retry, "bounce", "--dry-run", "--reply", "--no-notice")
+    expect("would bounce 1" not in out, out)
     ok(retry, "bounce", "--no-notice", r2)
     retry.wait_log(f"{r2} qmgr removed (bounced by the administrator)")
     expect(f"{r2} qmgr no failed notice: bounced without notice" in
